@@ -1,0 +1,1 @@
+//! Connections (placeholder until written).

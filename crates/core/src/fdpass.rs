@@ -1,0 +1,115 @@
+//! Sending file descriptors over a Unix stream socket (`SCM_RIGHTS`).
+//!
+//! `interprocess` 2.x dropped its ancillary-data API, so descriptors travel with rustix's
+//! `sendmsg`/`recvmsg`. Every received descriptor is close-on-exec, and at most
+//! [`MAX_FDS_PER_MESSAGE`] travel in one message.
+//!
+//! ```
+//! use std::os::unix::net::UnixStream;
+//! use std::os::fd::{AsFd, OwnedFd};
+//! use multiprocessing_core::fdpass::{recv_with_fds, send_with_fds};
+//! let (a, b) = UnixStream::pair().unwrap();
+//! let file: OwnedFd = std::fs::File::open("/dev/null").unwrap().into();
+//! send_with_fds(a.as_fd(), b"x", &[file.as_fd()]).unwrap();
+//! let mut buf = [0u8; 1];
+//! let mut fds = Vec::new();
+//! assert_eq!(recv_with_fds(b.as_fd(), &mut buf, &mut fds).unwrap(), 1);
+//! assert_eq!(fds.len(), 1);
+//! ```
+
+use std::io::{self, IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::os::fd::{BorrowedFd, OwnedFd};
+
+use rustix::io::Errno;
+use rustix::net::{
+    RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags, SendAncillaryBuffer,
+    SendAncillaryMessage, SendFlags, recvmsg, sendmsg,
+};
+
+/// The most descriptors one message may carry; more is refused before anything is sent.
+pub const MAX_FDS_PER_MESSAGE: usize = 64;
+
+const SPACE: usize = rustix::cmsg_space!(ScmRights(MAX_FDS_PER_MESSAGE));
+
+/// Sends all of `data`, with `fds` attached to its first byte.
+///
+/// `data` must not be empty: the kernel drops ancillary data sent without payload.
+pub fn send_with_fds(sock: BorrowedFd<'_>, data: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<()> {
+    if data.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "descriptors need at least one byte of payload",
+        ));
+    }
+    if fds.len() > MAX_FDS_PER_MESSAGE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{} descriptors in one message, at most {MAX_FDS_PER_MESSAGE} allowed",
+                fds.len()
+            ),
+        ));
+    }
+    let mut space = [MaybeUninit::<u8>::uninit(); SPACE];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
+        return Err(io::Error::other("ancillary buffer too small"));
+    }
+    let mut sent = loop {
+        match sendmsg(
+            sock,
+            &[IoSlice::new(data)],
+            &mut control,
+            SendFlags::NOSIGNAL,
+        ) {
+            Ok(n) => break n,
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    while sent < data.len() {
+        match rustix::net::send(sock, &data[sent..], SendFlags::NOSIGNAL) {
+            Ok(n) => sent += n,
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Receives up to `buf.len()` bytes and appends any attached descriptors to `fds`.
+///
+/// Returns the number of bytes read (0 at end of stream). Descriptors the kernel had to drop
+/// because they did not fit are reported as an error, never silently lost.
+pub fn recv_with_fds(
+    sock: BorrowedFd<'_>,
+    buf: &mut [u8],
+    fds: &mut Vec<OwnedFd>,
+) -> io::Result<usize> {
+    let mut space = [MaybeUninit::<u8>::uninit(); SPACE];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let msg = loop {
+        match recvmsg(
+            sock,
+            &mut [IoSliceMut::new(buf)],
+            &mut control,
+            RecvFlags::CMSG_CLOEXEC,
+        ) {
+            Ok(m) => break m,
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    for message in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(received) = message {
+            fds.extend(received);
+        }
+    }
+    if msg.flags.contains(ReturnFlags::CTRUNC) {
+        return Err(io::Error::other(
+            "received descriptors were truncated by the kernel",
+        ));
+    }
+    Ok(msg.bytes)
+}

@@ -1,0 +1,26 @@
+//! The foundation of multiprocessing for Rust.
+//!
+//! Every other crate of the workspace stands on this one. It mirrors the parts of Python's
+//! `multiprocessing` that are not a user-facing module of their own: the exceptions
+//! (`multiprocessing.ProcessError`, `AuthenticationError`, ...), the `AuthenticationString` key,
+//! the serialization used between processes (pickle there, [`codec`] here), `current_process()`'s
+//! identity, the reduction machinery that moves file descriptors ([`transfer`], [`fdpass`]) and
+//! `multiprocessing.util`'s logging ([`logging`]).
+//!
+//! ```
+//! use multiprocessing_core::{codec, identity};
+//! let bytes = codec::encode(&vec![1u32, 2, 3]).unwrap();
+//! assert_eq!(codec::decode::<Vec<u32>>(&bytes).unwrap(), [1, 2, 3]);
+//! assert_eq!(identity::current().name, "MainProcess");
+//! ```
+
+mod authkey;
+pub mod codec;
+mod error;
+pub mod fdpass;
+pub mod identity;
+pub mod logging;
+pub mod transfer;
+
+pub use authkey::{AUTHKEY_LEN, AuthKey};
+pub use error::{Error, Result};

@@ -1,0 +1,65 @@
+//! Logging through `tracing`, Python's `multiprocessing.util` logger.
+//!
+//! Every crate logs with target [`LOG_TARGET`]. [`log_to_stderr`] installs a subscriber that
+//! prints those events as `[LEVEL/ProcessName] message`, like Python's `log_to_stderr()`.
+//!
+//! ```
+//! use multiprocessing_core::logging;
+//! logging::log_to_stderr(tracing::Level::INFO);
+//! tracing::info!(target: logging::LOG_TARGET, "child process calling self.run()");
+//! // prints: [INFO/MainProcess] child process calling self.run()
+//! ```
+
+use std::fmt;
+
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::fmt::FmtContext;
+use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::{Layer, filter};
+
+/// The `tracing` target every crate of the workspace logs with.
+pub const LOG_TARGET: &str = "multiprocessing";
+
+/// Formats events as Python's multiprocessing logger does: `[LEVEL/ProcessName] message`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PythonFormat;
+
+impl<S, N> FormatEvent<S, N> for PythonFormat
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut w: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let level = match *event.metadata().level() {
+            Level::ERROR => "ERROR",
+            Level::WARN => "WARNING",
+            Level::INFO => "INFO",
+            Level::DEBUG => "DEBUG",
+            Level::TRACE => "SUBDEBUG",
+        };
+        write!(w, "[{level}/{}] ", crate::identity::current().name)?;
+        ctx.field_format().format_fields(w.by_ref(), event)?;
+        writeln!(w)
+    }
+}
+
+/// Prints this library's events at `level` and above on standard error.
+///
+/// Returns `false` when a global subscriber was already installed (then nothing changes).
+#[doc(alias = "get_logger")]
+pub fn log_to_stderr(level: Level) -> bool {
+    let layer = tracing_subscriber::fmt::layer()
+        .event_format(PythonFormat)
+        .with_writer(std::io::stderr)
+        .with_filter(filter::filter_fn(move |meta| {
+            meta.target().starts_with(LOG_TARGET) && *meta.level() <= level
+        }));
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer)).is_ok()
+}

@@ -1,0 +1,205 @@
+//! The fd transfer context: how handles that own file descriptors travel inside messages.
+//!
+//! A connection end, a shared-memory block or a lock is only useful in another process if its file
+//! descriptor goes along. While a value is encoded with [`encode_with_fds`], each [`TransferFd`]
+//! inside it moves a duplicate of its descriptor into a side list and writes the index in its
+//! place; [`decode_with_fds`] rebuilds the handles from the received descriptors. The same path
+//! serves spawn arguments, forkserver requests and descriptors sent over a Unix-socket connection.
+//! Encoding such a handle with plain [`codec::encode`](crate::codec::encode) is an error, never a
+//! silent copy of a number that means nothing in the other process.
+//!
+//! ```
+//! use multiprocessing_core::transfer::{TransferFd, decode_with_fds, encode_with_fds};
+//! let file = std::fs::File::open("/dev/null").unwrap();
+//! let (bytes, fds) = encode_with_fds(&TransferFd::from(std::os::fd::OwnedFd::from(file))).unwrap();
+//! assert_eq!(fds.len(), 1);
+//! let back: TransferFd = decode_with_fds(&bytes, fds).unwrap();
+//! # drop(back);
+//! // Outside a transfer context the descriptor is refused.
+//! let file = std::fs::File::open("/dev/null").unwrap();
+//! assert!(multiprocessing_core::codec::encode(&TransferFd::from(std::os::fd::OwnedFd::from(file))).is_err());
+//! ```
+
+use std::cell::RefCell;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::{Error, Result, codec};
+
+enum Context {
+    Sending(Vec<OwnedFd>),
+    Receiving(Vec<Option<OwnedFd>>),
+}
+
+thread_local! {
+    static CONTEXT: RefCell<Vec<Context>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Pops the context pushed by [`enter`] even if encoding panics.
+struct Entered;
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        CONTEXT.with(|c| c.borrow_mut().pop());
+    }
+}
+
+fn enter(ctx: Context) -> Entered {
+    CONTEXT.with(|c| c.borrow_mut().push(ctx));
+    Entered
+}
+
+fn leave() -> Option<Context> {
+    CONTEXT.with(|c| c.borrow_mut().pop())
+}
+
+/// Whether the current thread is encoding or decoding inside a transfer context.
+#[must_use]
+pub fn in_transfer() -> bool {
+    CONTEXT.with(|c| !c.borrow().is_empty())
+}
+
+/// Encodes `value`, moving the descriptors of the handles inside it into a side list.
+pub fn encode_with_fds<T: Serialize + ?Sized>(value: &T) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
+    let guard = enter(Context::Sending(Vec::new()));
+    let bytes = codec::encode(value);
+    std::mem::forget(guard);
+    let fds = match leave() {
+        Some(Context::Sending(fds)) => fds,
+        _ => return Err(Error::Transfer("transfer context was corrupted".into())),
+    };
+    Ok((bytes?, fds))
+}
+
+/// Decodes `bytes`, handing each [`TransferFd`] inside it its descriptor from `fds`.
+///
+/// Descriptors the message does not refer to are closed.
+pub fn decode_with_fds<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<T> {
+    let _guard = enter(Context::Receiving(fds.into_iter().map(Some).collect()));
+    codec::decode(bytes)
+}
+
+/// A file descriptor that can travel inside a message (see the [module docs](self)).
+#[derive(Debug)]
+pub struct TransferFd(OwnedFd);
+
+impl TransferFd {
+    /// Takes the descriptor back out.
+    #[must_use]
+    pub fn into_inner(self) -> OwnedFd {
+        self.0
+    }
+}
+
+impl From<OwnedFd> for TransferFd {
+    fn from(fd: OwnedFd) -> Self {
+        TransferFd(fd)
+    }
+}
+
+impl AsFd for TransferFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+impl AsRawFd for TransferFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+/// Serializes a borrowed descriptor: the building block for handles that keep their own fd.
+///
+/// Inside an encoding transfer context a duplicate goes into the side list and its index is
+/// written; anywhere else this fails with a message that names the fix.
+pub fn serialize_fd<S: Serializer>(fd: BorrowedFd<'_>, s: S) -> Result<S::Ok, S::Error> {
+    let index = CONTEXT.with(|c| {
+        let mut stack = c.borrow_mut();
+        match stack.last_mut() {
+            Some(Context::Sending(fds)) => {
+                let dup = fd
+                    .try_clone_to_owned()
+                    .map_err(codec::ser_error::<S::Error>)?;
+                fds.push(dup);
+                Ok(u32::try_from(fds.len() - 1).map_err(codec::ser_error::<S::Error>)?)
+            }
+            _ => Err(codec::ser_error(
+                "a handle owning a file descriptor can only be sent through a Connection, \
+                 a Queue or as a process argument (a transfer context), not encoded on its own",
+            )),
+        }
+    })?;
+    s.serialize_u32(index)
+}
+
+/// Deserializes a descriptor written by [`serialize_fd`].
+pub fn deserialize_fd<'de, D: Deserializer<'de>>(d: D) -> Result<OwnedFd, D::Error> {
+    let index = u32::deserialize(d)? as usize;
+    CONTEXT.with(|c| {
+        let mut stack = c.borrow_mut();
+        match stack.last_mut() {
+            Some(Context::Receiving(fds)) => {
+                fds.get_mut(index).and_then(Option::take).ok_or_else(|| {
+                    codec::de_error(format!(
+                        "message refers to file descriptor #{index} it did not carry"
+                    ))
+                })
+            }
+            _ => Err(codec::de_error(
+                "a handle owning a file descriptor can only be received through a transfer context",
+            )),
+        }
+    })
+}
+
+impl Serialize for TransferFd {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serialize_fd(self.0.as_fd(), s)
+    }
+}
+
+impl<'de> Deserialize<'de> for TransferFd {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        deserialize_fd(d).map(TransferFd)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn devnull() -> OwnedFd {
+        std::fs::File::open("/dev/null").unwrap().into()
+    }
+
+    #[test]
+    fn nested_handles_round_trip_in_order() {
+        let value = (
+            TransferFd::from(devnull()),
+            vec![TransferFd::from(devnull())],
+            7u8,
+        );
+        let (bytes, fds) = encode_with_fds(&value).unwrap();
+        assert_eq!(fds.len(), 2);
+        let (a, v, n): (TransferFd, Vec<TransferFd>, u8) = decode_with_fds(&bytes, fds).unwrap();
+        assert_eq!(n, 7);
+        assert_ne!(a.as_raw_fd(), v[0].as_raw_fd());
+        assert!(!in_transfer());
+    }
+
+    #[test]
+    fn missing_descriptor_is_an_error() {
+        let (bytes, _fds) = encode_with_fds(&TransferFd::from(devnull())).unwrap();
+        let err = decode_with_fds::<TransferFd>(&bytes, Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("did not carry"), "{err}");
+    }
+
+    #[test]
+    fn plain_encoding_refuses_descriptors() {
+        let err = codec::encode(&TransferFd::from(devnull())).unwrap_err();
+        assert!(err.to_string().contains("transfer context"), "{err}");
+    }
+}

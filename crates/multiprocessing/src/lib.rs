@@ -1,0 +1,7 @@
+//! Process-based parallelism for Rust, after Python's `multiprocessing`.
+//!
+//! This facade re-exports the workspace's crates under Python's names; depend on a sub-crate
+//! instead when you need only part of it.
+
+pub use multiprocessing_core as core;
+pub use multiprocessing_core::{AuthKey, codec, identity, logging, transfer};

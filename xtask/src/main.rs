@@ -1,0 +1,2 @@
+//! Task runner for the workspace.
+fn main() {}
