@@ -1,2 +1,31 @@
-//! Task runner for the workspace.
-fn main() {}
+//! Task runner for the workspace: `cargo xtask ci` runs every check, `cargo xtask bench` the benchmarks.
+
+mod ci;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  ci                 run every check CI runs: fmt, clippy, tests, doc tests, rustdoc, cargo-deny, bench --quick
+  bench [--quick] [--filter PATTERN]
+                     measure each operation beside CPython and a raw OS baseline";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci::run(&args[1..]),
+        Some("-h" | "--help" | "help") | None => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => Err(format!("unknown command `{other}`\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

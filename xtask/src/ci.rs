@@ -1,0 +1,110 @@
+//! `cargo xtask ci`: every check, in the order that fails fastest.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+/// The workspace root (xtask lives one level below it).
+pub(crate) fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask has a parent")
+        .to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(workspace_root());
+    c
+}
+
+fn has_cargo_subcommand(name: &str) -> bool {
+    Command::new(format!("cargo-{name}"))
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Runs one step, printing its name and duration; a failing step stops CI.
+fn step(name: &str, mut cmd: Command) -> Result<(), String> {
+    println!("\n==> {name}");
+    let start = Instant::now();
+    let status = cmd
+        .status()
+        .map_err(|e| format!("{name}: could not start: {e}"))?;
+    println!("<== {name}: {:.1}s", start.elapsed().as_secs_f64());
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("step `{name}` failed ({status})"))
+    }
+}
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    if let Some(a) = args.first() {
+        return Err(format!("`ci` takes no arguments, got `{a}`"));
+    }
+    let start = Instant::now();
+
+    let mut fmt = cargo();
+    fmt.args(["fmt", "--all", "--", "--check"]);
+    step("fmt", fmt)?;
+
+    let mut clippy = cargo();
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    step("clippy", clippy)?;
+
+    let mut tests = cargo();
+    if has_cargo_subcommand("nextest") {
+        tests.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
+    } else {
+        tests.args(["test", "--workspace", "--all-targets", "--no-fail-fast"]);
+    }
+    step("tests", tests)?;
+
+    let mut doctests = cargo();
+    doctests.args(["test", "--workspace", "--doc"]);
+    step("doc tests", doctests)?;
+
+    let mut doc = cargo();
+    doc.args(["doc", "--workspace", "--no-deps"])
+        .env("RUSTDOCFLAGS", "-D warnings");
+    step("rustdoc", doc)?;
+
+    if has_cargo_subcommand("deny") {
+        let mut deny = cargo();
+        deny.args([
+            "deny",
+            "--all-features",
+            "check",
+            "licenses",
+            "bans",
+            "sources",
+        ]);
+        step("cargo deny", deny)?;
+    } else {
+        return Err(
+            "cargo-deny is not installed: run `cargo install --locked cargo-deny` (.ci/run does)"
+                .into(),
+        );
+    }
+
+    if workspace_root().join("xtask/src/bench").exists() {
+        let mut bench = cargo();
+        bench.args(["xtask", "bench", "--quick"]);
+        step("bench --quick", bench)?;
+    }
+
+    println!(
+        "\nci: all checks passed in {:.0}s",
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
