@@ -1,8 +1,8 @@
 //! Process rows: start and join a process that does nothing, for each start method.
 //!
-//! Raw baselines: `fork` + `_exit` + `waitpid`; `posix_spawn` of this very binary (`mpbench exit`)
-//! + `waitpid`; and for the forkserver a server forked ahead of time that, per request byte,
-//! forks a child, reaps it and answers one byte.
+//! Raw baselines: `fork`, `_exit` and `waitpid`; `posix_spawn` of this very binary
+//! (`mpbench exit`) and `waitpid`; and for the forkserver a server forked ahead of time that, per
+//! request byte, forks a child, reaps it and answers one byte.
 
 use std::ffi::{CString, c_char};
 use std::io;

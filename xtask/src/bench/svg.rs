@@ -29,7 +29,7 @@ pub(crate) fn chart(results: &[RowResult], path: &Path) -> Result<(), String> {
     let (lo, hi) = values.fold((1.0f64, 1.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
     let height = 120 + 34 * n as u32;
     let root = SVGBackend::new(path, (900, height)).into_drawing_area();
-    draw(&root, &rows, n, lo / 1.5, hi * 1.5).map_err(|e| format!("{}: {e}", path.display()))?;
+    draw(&root, &rows, n, lo / 1.5, hi * 3.0).map_err(|e| format!("{}: {e}", path.display()))?;
     root.present()
         .map_err(|e| format!("{}: {e}", path.display()))
 }
@@ -54,7 +54,7 @@ fn draw<DB: DrawingBackend>(
         .y_label_area_size(230)
         .build_cartesian_2d((lo..hi).log_scale(), (0..n).into_segmented())?;
     let label = |v: &SegmentValue<usize>| match v {
-        SegmentValue::CenterOf(i) => rows.get(*i).map_or(String::new(), |r| r.0.clone()),
+        SegmentValue::CenterOf(i) if *i < n => rows[n - 1 - i].0.clone(),
         _ => String::new(),
     };
     chart
@@ -64,25 +64,40 @@ fn draw<DB: DrawingBackend>(
         .x_desc("× raw")
         .disable_y_mesh()
         .draw()?;
-    // Ours in the upper half of each row's band, CPython in the lower.
+    // The first row at the top; in each row's band ours is the upper bar, CPython the lower.
     for (imp, color) in [(Impl::Ours, OURS), (Impl::Cpython, CPYTHON)] {
-        let bars = rows.iter().enumerate().filter_map(move |(i, r)| {
-            let v = if imp == Impl::Ours { r.1 } else { r.2 }?;
-            let (top, bottom) = if imp == Impl::Ours {
-                (SegmentValue::Exact(i), SegmentValue::CenterOf(i))
-            } else {
-                (SegmentValue::CenterOf(i), SegmentValue::Exact(i + 1))
-            };
-            Some(Rectangle::new(
-                [(lo, top), (v, bottom)],
-                color.mix(0.85).filled(),
-            ))
-        });
+        let bars: Vec<(f64, SegmentValue<usize>, SegmentValue<usize>)> = rows
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                let v = if imp == Impl::Ours { r.1 } else { r.2 }?;
+                let band = n - 1 - i;
+                Some(if imp == Impl::Ours {
+                    (
+                        v,
+                        SegmentValue::CenterOf(band),
+                        SegmentValue::Exact(band + 1),
+                    )
+                } else {
+                    (v, SegmentValue::Exact(band), SegmentValue::CenterOf(band))
+                })
+            })
+            .collect();
         let name = if imp == Impl::Ours { "ours" } else { "CPython" };
         chart
-            .draw_series(bars)?
+            .draw_series(bars.iter().map(|(v, a, b)| {
+                Rectangle::new([(lo, a.clone()), (*v, b.clone())], color.mix(0.85).filled())
+            }))?
             .label(name)
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+        // The label hangs from the bar's upper edge, so it sits beside the bar.
+        chart.draw_series(bars.iter().map(|(v, _, top)| {
+            Text::new(
+                format!(" {}x", super::table::num(*v)),
+                (*v, top.clone()),
+                ("sans-serif", 11).into_font().color(&BLACK),
+            )
+        }))?;
     }
     chart.draw_series(std::iter::once(PathElement::new(
         vec![(1.0, SegmentValue::Exact(0)), (1.0, SegmentValue::Exact(n))],
@@ -90,7 +105,7 @@ fn draw<DB: DrawingBackend>(
     )))?;
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(SeriesLabelPosition::UpperRight)
         .background_style(WHITE.mix(0.9))
         .border_style(BLACK)
         .draw()?;
