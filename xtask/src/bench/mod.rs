@@ -28,7 +28,7 @@ const USAGE: &str = "usage: cargo xtask bench [--quick] [--filter PATTERN[,PATTE
 
   --quick      a smoke run (well under a minute): fewer rows, placements and samples
   --filter     keep rows whose `name` or `name/placement` contains a pattern
-  --reps       repetitions per column (default 5, quick 3)
+  --reps       repetitions per column (default 7, quick 3)
   --features   cargo features of multiprocessing-bench, e.g. ours-connection,ours-process
   --python     the CPython interpreter (default python3)
 
@@ -598,7 +598,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         out_dir: out_dir.clone(),
         timeout: Duration::from_secs(if opts.quick { 30 } else { 120 }),
     };
-    let reps = opts.reps.unwrap_or(if opts.quick { 3 } else { 5 });
+    let reps = opts.reps.unwrap_or(if opts.quick { 3 } else { 7 });
 
     let mut plan = Vec::new();
     for row in &rows {
