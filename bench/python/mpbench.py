@@ -234,6 +234,96 @@ def start(cfg, method):
     return time_samples(cfg, MS, batch)
 
 
+# --- lock, value and event rows -----------------------------------------------------------------
+
+
+def lock_uncontended(cfg):
+    pin_parent(cfg["placement"])
+    lock = mp.Lock()
+    acquire, release = lock.acquire, lock.release
+
+    def batch(n):
+        for _ in range(n):
+            acquire()
+            release()
+
+    return time_samples(cfg, 1, batch)
+
+
+def _add(value, n):
+    lock = value.get_lock()
+    for _ in range(n):
+        with lock:
+            value.value += 1
+
+
+def _adder(conn, value, cpu, n):
+    pin(cpu)
+    try:
+        while True:
+            conn.recv_bytes()
+            _add(value, n)
+            conn.send_bytes(b"d")
+    except (EOFError, OSError):
+        pass
+
+
+def value_add_2proc(cfg):
+    child_cpu = pin_parent(cfg["placement"])
+    adds = cfg["iters"]
+    value = FORK.Value("i", 0)  # the default lock, an RLock, as users get it
+    ours, theirs = FORK.Pipe(duplex=True)
+    p = FORK.Process(target=_adder, args=(theirs, value, child_cpu, adds), daemon=True)
+    p.start()
+
+    def job():
+        value.value = 0
+        ours.send_bytes(b"g")
+        _add(value, adds)
+        ours.recv_bytes()
+        if value.value != 2 * adds:
+            raise RuntimeError(f"counted {value.value}, not {2 * adds}")
+
+    try:
+        for _ in range(cfg["warmup"]):
+            job()
+        out = []
+        for _ in range(cfg["samples"]):
+            start = time.perf_counter_ns()
+            job()
+            out.append((time.perf_counter_ns() - start) / MS)
+        return out
+    finally:
+        finish(ours, p)
+
+
+def _event_echo(a, b, cpu):
+    pin(cpu)
+    while True:
+        a.wait()
+        a.clear()
+        b.set()
+
+
+def event_pingpong(cfg):
+    child_cpu = pin_parent(cfg["placement"])
+    a, b = FORK.Event(), FORK.Event()
+    p = FORK.Process(target=_event_echo, args=(a, b, child_cpu), daemon=True)
+    p.start()
+
+    def batch(n):
+        for _ in range(n):
+            a.set()
+            b.wait()
+            b.clear()
+
+    try:
+        return time_samples(cfg, US, batch)
+    finally:
+        p.kill()
+        p.join()
+
+
 # --- registry ------------------------------------------------------------------------------------
 
 ROWS = {
@@ -245,6 +335,9 @@ ROWS = {
     "start-fork": ("ms", lambda cfg: start(cfg, "fork")),
     "start-spawn": ("ms", lambda cfg: start(cfg, "spawn")),
     "start-forkserver": ("ms", lambda cfg: start(cfg, "forkserver")),
+    "lock-uncontended": ("ns", lock_uncontended),
+    "value-add-2proc": ("ms", value_add_2proc),
+    "event-pingpong": ("us", event_pingpong),
 }
 
 

@@ -20,7 +20,6 @@ pub(crate) type Measure = fn(&Config) -> Samples;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Unit {
     /// Nanoseconds per operation.
-    #[allow(dead_code)] // for the planned lock rows
     Ns,
     /// Microseconds per operation.
     Us,
@@ -185,6 +184,21 @@ impl Config {
             let start = Instant::now();
             batch(self.iters).map_err(|e| e.to_string())?;
             out.push(unit.per_op(start.elapsed(), self.iters));
+        }
+        Ok(out)
+    }
+
+    /// Times `samples` whole jobs after `warmup` untimed ones; one value per job, its duration
+    /// in `unit`. For rows whose operation is a job of `iters` steps (e.g. 100,000 increments).
+    pub(crate) fn time_jobs(&self, unit: Unit, mut job: impl FnMut() -> io::Result<()>) -> Samples {
+        for _ in 0..self.warmup {
+            job().map_err(|e| format!("warm-up: {e}"))?;
+        }
+        let mut out = Vec::with_capacity(self.samples as usize);
+        for _ in 0..self.samples {
+            let start = Instant::now();
+            job().map_err(|e| e.to_string())?;
+            out.push(unit.per_op(start.elapsed(), 1));
         }
         Ok(out)
     }

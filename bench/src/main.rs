@@ -12,6 +12,7 @@
 
 mod harness;
 mod rows;
+mod shm;
 
 use std::process::ExitCode;
 

@@ -7,8 +7,11 @@
 use crate::harness::Row;
 
 mod connect;
+mod event;
+mod lock;
 mod pipe;
 mod process;
+mod value;
 
 /// Every row, in the order the table shows them.
 pub(crate) fn all() -> Vec<Row> {
@@ -16,5 +19,8 @@ pub(crate) fn all() -> Vec<Row> {
     rows.extend(pipe::rows());
     rows.extend(connect::rows());
     rows.extend(process::rows());
+    rows.extend(lock::rows());
+    rows.extend(value::rows());
+    rows.extend(event::rows());
     rows
 }

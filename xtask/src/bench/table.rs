@@ -25,6 +25,15 @@ fn ratio(r: Option<f64>) -> String {
     r.map_or_else(|| "–".into(), |r| format!("{}x", num(r)))
 }
 
+fn join_or_dash<'a>(parts: impl Iterator<Item = &'a str>) -> String {
+    let joined = parts.collect::<Vec<_>>().join("; ");
+    if joined.is_empty() {
+        "–".into()
+    } else {
+        joined
+    }
+}
+
 /// One line for the progress output.
 pub(crate) fn progress(r: &RowResult) -> String {
     let col = |i: Impl| match r.column(i) {
