@@ -82,16 +82,8 @@ pub(crate) fn render(results: &[RowResult]) -> String {
             ratio(r.ratio(Impl::Ours, Impl::Cpython)),
             ratio(r.ratio(Impl::Ours, Impl::Raw)),
             ratio(r.ratio(Impl::Cpython, Impl::Raw)),
-            verdicts
-                .iter()
-                .map(|(t, _)| t.as_str())
-                .collect::<Vec<_>>()
-                .join("; "),
-            verdicts
-                .iter()
-                .map(|(_, v)| *v)
-                .collect::<Vec<_>>()
-                .join("; "),
+            join_or_dash(verdicts.iter().map(|(t, _)| t.as_str())),
+            join_or_dash(verdicts.iter().map(|(_, v)| *v)),
         ]);
     }
     let widths: Vec<usize> = (0..header.len())
