@@ -24,3 +24,42 @@ pub(crate) fn all() -> Vec<Row> {
     rows.extend(event::rows());
     rows
 }
+
+#[cfg(test)]
+mod tests {
+    use super::all;
+
+    #[test]
+    fn row_names_are_unique() {
+        let rows = all();
+        for (i, r) in rows.iter().enumerate() {
+            assert!(
+                rows[..i].iter().all(|o| o.name != r.name),
+                "two rows are named {}",
+                r.name
+            );
+        }
+    }
+
+    #[test]
+    fn quick_placements_are_among_the_full_ones() {
+        for r in all() {
+            assert!(!r.placements.is_empty(), "{} has no placement", r.name);
+            for p in r.quick_placements {
+                assert!(r.placements.contains(p), "{}: quick {p:?}", r.name);
+            }
+        }
+    }
+
+    #[test]
+    fn python_script_knows_every_row() {
+        let script = include_str!("../../python/mpbench.py");
+        for r in all() {
+            assert!(
+                script.contains(&format!("\"{}\":", r.name)),
+                "bench/python/mpbench.py has no row {}",
+                r.name
+            );
+        }
+    }
+}

@@ -42,6 +42,7 @@ struct Options {
     reps: Option<usize>,
     features: Option<String>,
     python: Option<String>,
+    help: bool,
 }
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
@@ -72,7 +73,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             }
             "--features" => o.features = Some(value()?),
             "--python" => o.python = Some(value()?),
-            "-h" | "--help" => return Err(USAGE.into()),
+            "-h" | "--help" => o.help = true,
             other => return Err(format!("unknown argument `{other}`\n\n{USAGE}")),
         }
     }
@@ -579,6 +580,10 @@ fn list_rows(mpbench: &Path) -> Result<Vec<RowSpec>, String> {
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let opts = parse_args(args)?;
+    if opts.help {
+        println!("{USAGE}");
+        return Ok(());
+    }
     let start = Instant::now();
     let mpbench = build_mpbench(opts.features.as_deref())?;
     let rows = list_rows(&mpbench)?;
