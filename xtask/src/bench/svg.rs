@@ -54,7 +54,7 @@ fn draw<DB: DrawingBackend>(
         .y_label_area_size(230)
         .build_cartesian_2d((lo..hi).log_scale(), (0..n).into_segmented())?;
     let label = |v: &SegmentValue<usize>| match v {
-        SegmentValue::CenterOf(i) if *i < n => rows[n - 1 - i].0.clone(),
+        SegmentValue::CenterOf(i) if *i < rows.len() => rows[n - 1 - i].0.clone(),
         _ => String::new(),
     };
     chart
@@ -110,4 +110,42 @@ fn draw<DB: DrawingBackend>(
         .border_style(BLACK)
         .draw()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::stats::Summary;
+    use super::super::{Column, Target};
+    use super::*;
+
+    fn row(name: &str, cpython: f64, raw: f64) -> RowResult {
+        RowResult {
+            name: name.into(),
+            about: String::new(),
+            placement: "one-cpu".into(),
+            unit: "us".into(),
+            higher_is_better: false,
+            targets: vec![Target::AtMostRaw(1.3)],
+            ours: Column::Unavailable("off".into()),
+            cpython: Column::Measured(Summary::of(&[cpython]).unwrap()),
+            raw: Column::Measured(Summary::of(&[raw]).unwrap()),
+            failed_runs: 0,
+        }
+    }
+
+    #[test]
+    fn chart_is_written_with_rows_and_without() {
+        let dir = std::env::temp_dir().join(format!("xtask-svg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ratios.svg");
+        chart(
+            &[row("pipe-rtt-value", 16.0, 8.0), row("lock", 34.0, 9.5)],
+            &path,
+        )
+        .unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("pipe-rtt-value one-cpu"));
+        chart(&[], &path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
