@@ -482,8 +482,8 @@ fn measure_row(
     }
 }
 
-/// Facts about the machine that explain the numbers.
-fn machine(python: Option<&str>) -> Value {
+/// Facts about the machine that explain the numbers (the Python version is added later).
+fn machine() -> Value {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
         .lines()
@@ -500,21 +500,33 @@ fn machine(python: Option<&str>) -> Value {
         .output()
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    let python_version = python.and_then(|p| {
-        Command::new(p)
-            .args(["-c", "import sys; print(sys.version.split()[0])"])
-            .output()
-            .ok()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    });
     serde_json::json!({
         "cpus": std::thread::available_parallelism().map(|n| n.get()).ok(),
+        "load_average_1min_at_start": load_average(),
         "cpu_model": model,
         "virtual_machine": virtual_machine,
         "kernel": kernel,
         "rustc": rustc,
-        "python": python_version,
     })
+}
+
+/// The version of `python`, e.g. `3.11.7`.
+fn python_version(python: Option<&str>) -> Option<String> {
+    let out = Command::new(python?)
+        .args(["-c", "import sys; print(sys.version.split()[0])"])
+        .output()
+        .ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// The one-minute load average, from `/proc/loadavg`.
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Finds a Python with `multiprocessing`, or says why there is none.
@@ -586,6 +598,15 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     let start = Instant::now();
     let mpbench = build_mpbench(opts.features.as_deref())?;
+    let machine = machine();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Measured after the build, which itself loads the machine for a while.
+    if let Some(load) = load_average().filter(|&l| l > 0.5 * cpus as f64) {
+        eprintln!(
+            "warning: load average {load:.1} on {cpus} CPUs: other work is running and the \
+             numbers will be noisy"
+        );
+    }
     let rows = list_rows(&mpbench)?;
     let python = match find_python(opts.python.as_deref()) {
         Ok(p) => Some(p),
@@ -641,7 +662,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         results.push(r);
     }
 
-    let machine = machine(python.as_deref());
+    let mut machine = machine;
+    machine["python"] = python_version(python.as_deref()).into();
     let md = table::render(&results);
     println!("\n{md}");
     let files = [
