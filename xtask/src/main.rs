@@ -1,5 +1,6 @@
 //! Task runner for the workspace: `cargo xtask ci` runs every check, `cargo xtask bench` the benchmarks.
 
+mod bench;
 mod ci;
 
 use std::process::ExitCode;
@@ -8,13 +9,15 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   ci                 run every check CI runs: fmt, clippy, tests, doc tests, rustdoc, cargo-deny, bench --quick
-  bench [--quick] [--filter PATTERN]
-                     measure each operation beside CPython and a raw OS baseline";
+  bench [--quick] [--filter PATTERN] [--reps N] [--features F] [--python PY]
+                     measure each operation beside CPython and a raw OS baseline
+                     (`cargo xtask bench --help` for details)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -1,0 +1,372 @@
+"""CPython's side of `cargo xtask bench`: one measurement of Python's multiprocessing per run.
+
+    python3 bench/python/mpbench.py ROW cpython PLACEMENT [--iters N] [--samples S] [--warmup W]
+
+prints one JSON line, {"unit": "us", "samples": [...]} or {"unavailable": "why"}, exactly as
+`mpbench ROW ours|raw PLACEMENT` does for the Rust side. Each row does the same work as the Rust
+row of the same name (bench/src/rows/). Only the standard library is used.
+"""
+
+import json
+import os
+import sys
+import time
+
+import multiprocessing as mp
+
+
+class Unavailable(Exception):
+    """The row can not run here (e.g. a split placement on a single CPU)."""
+
+
+def placement_cpus(placement):
+    """(parent CPU, child CPU) for a placement; None means unpinned."""
+    allowed = sorted(os.sched_getaffinity(0))
+    if placement == "unpinned":
+        return None, None
+    if placement == "one-cpu":
+        return allowed[0], allowed[0]
+    if placement == "split":
+        if len(allowed) < 2:
+            raise Unavailable("unavailable: needs two CPUs")
+        return allowed[0], allowed[1]
+    raise SystemExit(f"unknown placement {placement!r}")
+
+
+def pin(cpu):
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+
+
+def pin_parent(placement):
+    parent, child = placement_cpus(placement)
+    pin(parent)
+    return child
+
+
+def time_samples(cfg, scale, batch):
+    """Time per operation of `samples` batches of `iters` operations, after a warm-up batch."""
+    if cfg["warmup"]:
+        batch(cfg["warmup"])
+    out = []
+    for _ in range(cfg["samples"]):
+        start = time.perf_counter_ns()
+        batch(cfg["iters"])
+        out.append((time.perf_counter_ns() - start) / cfg["iters"] / scale)
+    return out
+
+
+US = 1e3
+MS = 1e6
+
+# The fork context runs the helper children, as the Rust side forks them.
+FORK = mp.get_context("fork")
+
+
+# --- pipe rows -----------------------------------------------------------------------------------
+
+SMALL = (12345, 2.5, True, b"abcdefgh")
+BIG = 1 << 20
+
+
+def _echo_value(conn, cpu):
+    pin(cpu)
+    try:
+        while True:
+            conn.send(conn.recv())
+    except (EOFError, OSError):
+        pass
+
+
+def _echo_bytes(conn, cpu):
+    pin(cpu)
+    try:
+        while True:
+            conn.send_bytes(conn.recv_bytes())
+    except (EOFError, OSError):
+        pass
+
+
+def _sink(conn, cpu, per_ack):
+    pin(cpu)
+    try:
+        while True:
+            for _ in range(per_ack):
+                conn.recv_bytes()
+            conn.send_bytes(b"k")
+    except (EOFError, OSError):
+        pass
+
+
+def with_child(cfg, target, *args):
+    child_cpu = pin_parent(cfg["placement"])
+    ours, theirs = FORK.Pipe(duplex=True)
+    p = FORK.Process(target=target, args=(theirs, child_cpu) + args, daemon=True)
+    p.start()
+    theirs.close()
+    return ours, p
+
+
+def finish(conn, p):
+    # The child inherited the parent's end too, so it would never see EOF: end it.
+    p.kill()
+    p.join()
+    conn.close()
+
+
+def pipe_rtt_value(cfg):
+    conn, p = with_child(cfg, _echo_value)
+
+    def batch(n):
+        for _ in range(n):
+            conn.send(SMALL)
+            conn.recv()
+
+    try:
+        return time_samples(cfg, US, batch)
+    finally:
+        finish(conn, p)
+
+
+def pipe_rtt_bytes64(cfg):
+    conn, p = with_child(cfg, _echo_bytes)
+    msg = b"\x07" * 64
+
+    def batch(n):
+        for _ in range(n):
+            conn.send_bytes(msg)
+            conn.recv_bytes()
+
+    try:
+        return time_samples(cfg, US, batch)
+    finally:
+        finish(conn, p)
+
+
+def pipe_1mib(cfg):
+    per_ack = cfg["iters"]
+    conn, p = with_child(cfg, _sink, per_ack)
+    payload = b"\x01" * BIG
+
+    # Every batch, the warm-up too, is `iters` messages: the sink acknowledges each batch.
+    def batch(n):
+        for _ in range(n):
+            conn.send_bytes(payload)
+        conn.recv_bytes()
+
+    try:
+        batch(per_ack)
+        out = []
+        for _ in range(cfg["samples"]):
+            start = time.perf_counter_ns()
+            batch(per_ack)
+            out.append(per_ack * BIG / (time.perf_counter_ns() - start))
+        return out
+    finally:
+        finish(conn, p)
+
+
+# --- connect rows --------------------------------------------------------------------------------
+
+AUTHKEY = b"mpbench-authkey"
+
+
+def _acceptor(listener, cpu):
+    pin(cpu)
+    while True:
+        try:
+            listener.accept().close()
+        except Exception:  # a failed handshake must not stop the server
+            pass
+
+
+def connect(cfg, address, family):
+    from multiprocessing.connection import Client, Listener
+
+    child_cpu = pin_parent(cfg["placement"])
+    listener = Listener(address, family, authkey=AUTHKEY)
+    p = FORK.Process(target=_acceptor, args=(listener, child_cpu), daemon=True)
+    p.start()
+    address = listener.address
+
+    def batch(n):
+        for _ in range(n):
+            Client(address, family, authkey=AUTHKEY).close()
+
+    try:
+        return time_samples(cfg, US, batch)
+    finally:
+        p.kill()
+        p.join()
+        listener.close()
+
+
+def connect_unix(cfg):
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="mpbench-") as d:
+        return connect(cfg, os.path.join(d, "listener.sock"), "AF_UNIX")
+
+
+def connect_tcp(cfg):
+    return connect(cfg, ("127.0.0.1", 0), "AF_INET")
+
+
+# --- process rows --------------------------------------------------------------------------------
+
+
+def _noop():
+    pass
+
+
+def start(cfg, method):
+    pin_parent(cfg["placement"])
+    ctx = mp.get_context(method)
+
+    def batch(n):
+        for _ in range(n):
+            p = ctx.Process(target=_noop)
+            p.start()
+            p.join()
+            if p.exitcode != 0:
+                raise RuntimeError(f"child exited with {p.exitcode}")
+
+    return time_samples(cfg, MS, batch)
+
+
+# --- lock, value and event rows -----------------------------------------------------------------
+
+
+def lock_uncontended(cfg):
+    pin_parent(cfg["placement"])
+    lock = mp.Lock()
+    acquire, release = lock.acquire, lock.release
+
+    def batch(n):
+        for _ in range(n):
+            acquire()
+            release()
+
+    return time_samples(cfg, 1, batch)
+
+
+def _add(value, n):
+    lock = value.get_lock()
+    for _ in range(n):
+        with lock:
+            value.value += 1
+
+
+def _adder(conn, value, cpu, n):
+    pin(cpu)
+    try:
+        while True:
+            conn.recv_bytes()
+            _add(value, n)
+            conn.send_bytes(b"d")
+    except (EOFError, OSError):
+        pass
+
+
+def value_add_2proc(cfg):
+    child_cpu = pin_parent(cfg["placement"])
+    adds = cfg["iters"]
+    value = FORK.Value("i", 0)  # the default lock, an RLock, as users get it
+    ours, theirs = FORK.Pipe(duplex=True)
+    p = FORK.Process(target=_adder, args=(theirs, value, child_cpu, adds), daemon=True)
+    p.start()
+
+    def job():
+        value.value = 0
+        ours.send_bytes(b"g")
+        _add(value, adds)
+        ours.recv_bytes()
+        if value.value != 2 * adds:
+            raise RuntimeError(f"counted {value.value}, not {2 * adds}")
+
+    try:
+        for _ in range(cfg["warmup"]):
+            job()
+        out = []
+        for _ in range(cfg["samples"]):
+            start = time.perf_counter_ns()
+            job()
+            out.append((time.perf_counter_ns() - start) / MS)
+        return out
+    finally:
+        finish(ours, p)
+
+
+def _event_echo(a, b, cpu):
+    pin(cpu)
+    while True:
+        a.wait()
+        a.clear()
+        b.set()
+
+
+def event_pingpong(cfg):
+    child_cpu = pin_parent(cfg["placement"])
+    a, b = FORK.Event(), FORK.Event()
+    p = FORK.Process(target=_event_echo, args=(a, b, child_cpu), daemon=True)
+    p.start()
+
+    def batch(n):
+        for _ in range(n):
+            a.set()
+            b.wait()
+            b.clear()
+
+    try:
+        return time_samples(cfg, US, batch)
+    finally:
+        p.kill()
+        p.join()
+
+
+# --- registry ------------------------------------------------------------------------------------
+
+ROWS = {
+    "pipe-rtt-value": ("us", pipe_rtt_value),
+    "pipe-rtt-bytes64": ("us", pipe_rtt_bytes64),
+    "pipe-1mib": ("GB/s", pipe_1mib),
+    "connect-unix": ("us", connect_unix),
+    "connect-tcp": ("us", connect_tcp),
+    "start-fork": ("ms", lambda cfg: start(cfg, "fork")),
+    "start-spawn": ("ms", lambda cfg: start(cfg, "spawn")),
+    "start-forkserver": ("ms", lambda cfg: start(cfg, "forkserver")),
+    "lock-uncontended": ("ns", lock_uncontended),
+    "value-add-2proc": ("ms", value_add_2proc),
+    "event-pingpong": ("us", event_pingpong),
+}
+
+
+def main(argv):
+    usage = "usage: mpbench.py ROW cpython PLACEMENT [--iters N] [--samples S] [--warmup W]"
+    if len(argv) < 3 or argv[1] != "cpython":
+        raise SystemExit(usage)
+    row, _, placement, *flags = argv
+    cfg = {"placement": placement, "iters": 1, "samples": 5, "warmup": 1}
+    if len(flags) % 2:
+        raise SystemExit(usage)
+    for flag, value in zip(flags[::2], flags[1::2]):
+        key = {"--iters": "iters", "--samples": "samples", "--warmup": "warmup"}.get(flag)
+        if key is None:
+            raise SystemExit(f"unknown flag {flag!r}\n{usage}")
+        cfg[key] = int(value)
+    cfg["iters"] = max(cfg["iters"], 1)
+    cfg["samples"] = max(cfg["samples"], 1)
+    if row not in ROWS:
+        print(json.dumps({"unavailable": f"no CPython version of row {row!r}"}))
+        return
+    unit, run = ROWS[row]
+    try:
+        samples = run(cfg)
+    except Unavailable as e:
+        print(json.dumps({"unavailable": str(e)}))
+        return
+    print(json.dumps({"unit": unit, "samples": samples}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

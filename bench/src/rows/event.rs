@@ -1,0 +1,59 @@
+//! Event rows: set/wait ping-pong between two processes over two Events.
+//!
+//! The parent sets `a` and waits for `b`; the child waits for `a`, clears it and sets `b`. The
+//! raw baseline is two futex words in one shared page.
+
+use crate::harness::{Config, Effort, Placement, Row, Samples, Unit, fork_child, pin_parent};
+use crate::shm::{SharedPage, clear, set, wait};
+
+#[cfg(feature = "ours-synchronize")]
+mod ours;
+
+/// The event rows.
+pub(crate) fn rows() -> Vec<Row> {
+    vec![Row {
+        name: "event-pingpong",
+        about: "round trip of Event set/wait between two processes (two Events, one each way)",
+        unit: Unit::Us,
+        placements: &Placement::ALL,
+        quick_placements: &[Placement::OneCpu, Placement::Split],
+        full: Effort {
+            iters: 1000,
+            samples: 10,
+            warmup: 200,
+        },
+        quick: Effort {
+            iters: 200,
+            samples: 5,
+            warmup: 50,
+        },
+        targets: &[],
+        #[cfg(feature = "ours-synchronize")]
+        ours: Some(ours::pingpong),
+        #[cfg(not(feature = "ours-synchronize"))]
+        ours: None,
+        ours_feature: "ours-synchronize",
+        raw: raw_pingpong,
+    }]
+}
+
+fn raw_pingpong(cfg: &Config) -> Samples {
+    let child_cpu = pin_parent(cfg.placement)?;
+    let page = SharedPage::new().map_err(|e| e.to_string())?;
+    let (a, b) = (page.word(0), page.word(1));
+    let _child = fork_child(child_cpu, || {
+        loop {
+            wait(a);
+            clear(a);
+            set(b);
+        }
+    })?;
+    cfg.time_samples(Unit::Us, |n| {
+        for _ in 0..n {
+            set(a);
+            wait(b);
+            clear(b);
+        }
+        Ok(())
+    })
+}
