@@ -30,7 +30,7 @@ use crate::{Error, RawArray, Result, SharedLock, SharedLockGuard};
 /// A [`RawArray`] with a lock, synchronized across processes. The lock is a fresh
 /// [`RLock`](multiprocessing_synchronize::RLock) unless one is given.
 #[derive(Clone, Serialize, Deserialize)]
-#[serde(bound(deserialize = "T: Pod"))]
+#[serde(bound(serialize = "", deserialize = "T: Pod"))]
 #[doc(alias = "SynchronizedArray")]
 pub struct Array<T> {
     obj: RawArray<T>,

@@ -22,7 +22,7 @@ use crate::{RawValue, Result, SharedLock, SharedLockGuard};
 /// synchronized across processes. The lock is a fresh [`RLock`](multiprocessing_synchronize::RLock)
 /// unless one is given.
 #[derive(Clone, Serialize, Deserialize)]
-#[serde(bound(deserialize = "T: Pod"))]
+#[serde(bound(serialize = "", deserialize = "T: Pod"))]
 #[doc(alias = "Synchronized")]
 pub struct Value<T> {
     obj: RawValue<T>,

@@ -131,7 +131,7 @@ impl Lock {
     pub fn try_lock(&self) -> Option<LockGuard<'_>> {
         self.state()
             .try_acquire(owner::process())
-            .then_some(LockGuard { lock: self })
+            .then(|| LockGuard { lock: self })
     }
 
     /// Blocks for at most `timeout`; `None` if the lock could not be acquired in time.
