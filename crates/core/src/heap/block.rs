@@ -3,7 +3,7 @@
 use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
-use std::sync::atomic::{Ordering, fence};
+use std::sync::atomic::{AtomicBool, Ordering, fence};
 use std::sync::{Arc, Weak};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -20,6 +20,8 @@ pub(crate) struct BlockInner {
     arena: Arc<Arena>,
     /// Offset of the block header in the arena.
     offset: usize,
+    /// Set once this process's reference was given back (by drop or before exit).
+    released: AtomicBool,
 }
 
 impl BlockInner {
@@ -29,6 +31,17 @@ impl BlockInner {
 
     fn key(&self) -> usize {
         self.arena.at(self.offset).as_ptr() as usize
+    }
+
+    /// Gives back this process's reference, once.
+    pub(crate) fn release(&self) {
+        if self.released.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if self.header().refcount.fetch_sub(1, Ordering::Release) == 1 {
+            fence(Ordering::Acquire);
+            allocator::free(&self.arena, self.offset);
+        }
     }
 }
 
@@ -46,10 +59,7 @@ impl Drop for BlockInner {
                 table.blocks.remove(&key);
             }
         }
-        if self.header().refcount.fetch_sub(1, Ordering::Release) == 1 {
-            fence(Ordering::Acquire);
-            allocator::free(&self.arena, self.offset);
-        }
+        self.release();
     }
 }
 
@@ -179,7 +189,11 @@ fn alloc_dedicated(len: usize, align: usize) -> Result<(Arc<Arena>, usize)> {
 /// Wraps a block this process now holds one reference to.
 fn register(arena: Arc<Arena>, offset: usize, len: usize) -> HeapBlock {
     let ptr = arena.at(offset + BLOCK_HEADER);
-    let inner = Arc::new(BlockInner { arena, offset });
+    let inner = Arc::new(BlockInner {
+        arena,
+        offset,
+        released: AtomicBool::new(false),
+    });
     registry::lock()
         .blocks
         .insert(inner.key(), Arc::downgrade(&inner));
@@ -279,7 +293,11 @@ fn receive(wire: WireIn) -> Result<HeapBlock> {
         drop(table);
         return Ok(HeapBlock { inner, ptr, len });
     }
-    let inner = Arc::new(BlockInner { arena, offset });
+    let inner = Arc::new(BlockInner {
+        arena,
+        offset,
+        released: AtomicBool::new(false),
+    });
     table.blocks.insert(addr, Arc::downgrade(&inner));
     Ok(HeapBlock { inner, ptr, len })
 }

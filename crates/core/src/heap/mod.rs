@@ -8,7 +8,9 @@
 //! one per copy travelling in a message. When the last one drops the block returns to its
 //! arena's free list; when a process drops its last block in an arena, it unmaps the arena, and
 //! the kernel frees the memory after the last process did. Nothing has a name, so nothing is left
-//! behind when processes are killed.
+//! behind when processes are killed. A child that exits without dropping its handles (a forked
+//! child never drops the copies of its parent's) calls [`release_before_exit`] first; a killed
+//! process's references stay in their blocks until the arena is gone from every process.
 //!
 //! ```
 //! use multiprocessing_core::heap::HeapBlock;
@@ -22,6 +24,23 @@ mod block;
 pub(crate) mod registry;
 
 pub use block::HeapBlock;
+
+/// Gives back this process's reference to every block it holds, as if every handle had been
+/// dropped; call it right before a child process exits (`_exit` runs no destructors).
+///
+/// A forked child inherits copies of its parent's handles that it never drops (they live in
+/// the parent's stack frames), so without this call each such block stays allocated in its
+/// arena until the arena itself goes away. Handles must not be used after the call.
+pub fn release_before_exit() {
+    let live: Vec<_> = registry::lock()
+        .blocks
+        .values()
+        .filter_map(std::sync::Weak::upgrade)
+        .collect();
+    for block in &live {
+        block.release();
+    }
+}
 
 /// Largest block served from a shared arena; larger ones get an arena of their own.
 pub const MAX_SMALL_BLOCK: usize = allocator::MAX_SMALL;

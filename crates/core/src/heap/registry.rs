@@ -114,11 +114,9 @@ pub(crate) fn before_fork() {
 pub(crate) fn after_fork_in_parent() {
     // SAFETY: `before_fork` left the lock held by this thread.
     let table = unsafe { (*TABLE.table.get()).get_or_insert_with(Table::default) };
+    // The references taken in `before_fork` belong to the child now (the count is shared);
+    // the stash only kept the blocks alive while the fork was in progress.
     let stash = std::mem::take(&mut table.stash);
-    for block in &stash {
-        // The parent still holds the block through `stash`, so this never reaches zero.
-        block.header().refcount.fetch_sub(1, Ordering::Relaxed);
-    }
     raw_unlock();
     drop(stash);
 }
