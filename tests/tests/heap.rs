@@ -6,8 +6,13 @@ use multiprocessing::heap::HeapBlock;
 use multiprocessing::{Event, SharedMemory};
 use multiprocessing_tests::fork::{fork, fork_with};
 
+/// Every child forked here counts every live block, so tests that check counts fork one at a
+/// time.
+static FORKS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn a_forked_child_holds_its_own_reference() {
+    let _one_at_a_time = FORKS.lock().unwrap_or_else(|p| p.into_inner());
     let block = HeapBlock::new(8).unwrap();
     assert_eq!(block.ref_count(), 1);
     let b = block.clone();
@@ -24,6 +29,7 @@ fn a_forked_child_holds_its_own_reference() {
 fn a_block_freed_by_its_last_holder_in_another_process_is_reused() {
     // A size class no other test here uses; `keep` keeps the arena mapped in this process.
     const SIZE: usize = 3000;
+    let _one_at_a_time = FORKS.lock().unwrap_or_else(|p| p.into_inner());
     let keep = HeapBlock::new(SIZE).unwrap();
     let block = HeapBlock::new(SIZE).unwrap();
     let addr = block.as_ptr();
@@ -77,6 +83,7 @@ fn many_small_blocks_fill_and_refill_arenas() {
 
 #[test]
 fn shared_memory_is_attached_by_name_and_unlinked_once_by_its_creator() {
+    let _one_at_a_time = FORKS.lock().unwrap_or_else(|p| p.into_inner());
     let shm = SharedMemory::create(4096).unwrap();
     let name = shm.name().to_owned();
     let n = name.clone();
