@@ -1,4 +1,10 @@
 //! The error type of this crate.
+//!
+//! ```
+//! use multiprocessing_sharedctypes::{Error, RawArray};
+//! let a = RawArray::new(&[1u8, 2]).unwrap();
+//! assert!(matches!(a.set(2, 0), Err(Error::IndexOutOfRange { index: 2, len: 2 })));
+//! ```
 
 /// Result alias with [`enum@Error`] as the error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

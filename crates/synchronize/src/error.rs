@@ -1,4 +1,10 @@
 //! The error type of this crate.
+//!
+//! ```
+//! use multiprocessing_synchronize::{Error, Lock};
+//! let lock = Lock::new().unwrap();
+//! assert!(matches!(lock.release(), Err(Error::NotLocked)));
+//! ```
 
 /// Result alias with [`enum@Error`] as the error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -2,6 +2,15 @@
 //!
 //! The futexes are shared (not `FUTEX_PRIVATE`), so waiters in different processes that map
 //! the same memory meet on the same word.
+//!
+//! Every primitive of this crate blocks here; an `Event` is the thinnest example:
+//!
+//! ```
+//! use std::time::Duration;
+//! let event = multiprocessing_synchronize::Event::new().unwrap();
+//! // Sleeps on the event's futex word until the timeout.
+//! assert!(!event.wait_timeout(Duration::from_millis(1)));
+//! ```
 
 use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};

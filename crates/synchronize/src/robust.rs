@@ -6,6 +6,14 @@
 //! runs, even if the kernel has since given its id to another process. A dead owner's lock is
 //! taken over by exactly one waiter, which is told so. Acquiring and releasing an uncontended
 //! lock costs no system call.
+//!
+//! ```
+//! use multiprocessing_synchronize::Lock;
+//! let lock = Lock::new().unwrap();
+//! let guard = lock.lock().unwrap(); // one compare-and-swap, no system call
+//! assert!(lock.is_locked());
+//! drop(guard);
+//! ```
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;

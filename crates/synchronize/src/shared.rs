@@ -1,4 +1,13 @@
 //! [`Shared<T>`]: a typed state struct living in a shared-memory heap block.
+//!
+//! Every primitive is such a handle: cloning it shares the same state.
+//!
+//! ```
+//! let a = multiprocessing_synchronize::Semaphore::new(1).unwrap();
+//! let b = a.clone();
+//! assert!(a.try_acquire());
+//! assert_eq!(b.get_value(), 0);
+//! ```
 
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -5,6 +5,13 @@
 //! pointer. The lists are guarded by a lock word in the arena header that holds the holder's
 //! process id: a process that dies holding it poisons the arena (it allocates no more and its
 //! frees are dropped) instead of deadlocking everyone else.
+//!
+//! ```
+//! use multiprocessing_core::heap::HeapBlock;
+//! let a = HeapBlock::new(40).unwrap(); // a 64-byte block: 16 bytes of header, 48 of data
+//! let b = HeapBlock::new(40).unwrap();
+//! assert_ne!(a.as_ptr(), b.as_ptr());
+//! ```
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 

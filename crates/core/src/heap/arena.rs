@@ -4,6 +4,15 @@
 //! it dies; the kernel frees its memory when the last mapping and descriptor are gone. Its first
 //! [`HEADER_SIZE`] bytes hold the shared [`ArenaHeader`]: the allocator's lock and free lists,
 //! visible to every process that maps the arena.
+//!
+//! Arenas are made on demand by [`HeapBlock`](crate::heap::HeapBlock):
+//!
+//! ```
+//! let block = multiprocessing_core::heap::HeapBlock::new(100).unwrap();
+//! let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+//! assert!(maps.contains("memfd:mp-heap"));
+//! # drop(block);
+//! ```
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::ptr::NonNull;

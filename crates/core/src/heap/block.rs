@@ -1,4 +1,10 @@
 //! [`HeapBlock`]: a handle to a block of shared memory, Python's `heap.BufferWrapper`.
+//!
+//! ```
+//! use multiprocessing_core::heap::HeapBlock;
+//! let block = HeapBlock::new(8).unwrap();
+//! assert!(block.same_block(&block.clone()));
+//! ```
 
 use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -309,6 +315,8 @@ mod tests {
 
     #[test]
     fn last_handle_returns_the_block() {
+        // Keeps the arena mapped once `a` is gone.
+        let keep = HeapBlock::new(24).unwrap();
         let a = HeapBlock::new(24).unwrap();
         let addr = a.as_ptr();
         let b = a.clone();

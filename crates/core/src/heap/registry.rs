@@ -4,6 +4,13 @@
 //! lets the fork handlers give a forked child one reference to every block it inherits. It is
 //! guarded by a tiny spin lock that the fork handlers hold across `fork`, so a child never
 //! inherits it locked by a thread that does not exist there.
+//!
+//! ```
+//! use multiprocessing_core::heap::HeapBlock;
+//! let block = HeapBlock::new(8).unwrap();
+//! // A forked child would see 2 here: the fork handlers count it as a holder.
+//! assert_eq!(block.ref_count(), 1);
+//! ```
 
 use std::cell::UnsafeCell;
 use std::collections::HashMap;
