@@ -148,6 +148,31 @@ fn condition_wait_for_sees_a_predicate_set_by_another_process() {
 }
 
 #[test]
+fn condition_with_its_own_rlock_releases_every_level_while_waiting() {
+    let cond = Condition::new().unwrap();
+    let flag = RawValue::new(0u32).unwrap();
+    let outer = cond.get_lock().lock().unwrap();
+    let guard = cond.lock().unwrap();
+    assert_eq!(cond.get_lock().count(), 2);
+    let (c, f) = (cond.clone(), flag.clone());
+    let child = fork(move || {
+        let _g = c.lock().unwrap(); // only possible while the parent waits
+        f.set(1);
+        c.notify_all();
+        0
+    });
+    let (guard, ok) = cond
+        .wait_for(guard, Some(Duration::from_secs(20)), || flag.get() == 1)
+        .unwrap();
+    assert!(ok);
+    assert_eq!(cond.get_lock().count(), 2, "both levels are restored");
+    drop(guard);
+    drop(outer);
+    assert_eq!(child.wait(), 0);
+    assert!(!cond.get_lock().is_mine());
+}
+
+#[test]
 fn notify_wakes_exactly_one_and_notify_all_wakes_the_rest() {
     let cond = Condition::with_lock(Lock::new().unwrap()).unwrap();
     let registered = RawValue::new(0u32).unwrap();
@@ -321,4 +346,43 @@ fn rlock_owner_death_hands_the_lock_to_a_waiter() {
     assert_eq!(lock.count(), 1, "the dead owner's depth is not inherited");
     drop(guard);
     assert!(lock.try_lock().is_some());
+}
+
+static REEXEC_ACTIONS: std::sync::OnceLock<RawValue<u32>> = std::sync::OnceLock::new();
+
+fn count_reexec_action() {
+    let actions = REEXEC_ACTIONS.get().expect("installed before waiting");
+    actions.set(actions.get() + 1);
+}
+
+/// Child side: installs the shared action counter, then waits as the last party.
+fn barrier_action_child((barrier, actions): (Barrier, RawValue<u32>)) -> i32 {
+    REEXEC_ACTIONS.get_or_init(|| actions);
+    barrier.wait().map_or(1, |_| 0)
+}
+
+#[test]
+fn barrier_action_runs_in_a_reexecuted_process() {
+    run_if_test_child(barrier_action_child);
+    let actions = REEXEC_ACTIONS
+        .get_or_init(|| RawValue::new(0).unwrap())
+        .clone();
+    let barrier = Barrier::builder(2)
+        .action(count_reexec_action)
+        .build()
+        .unwrap();
+    let b = barrier.clone();
+    let first = std::thread::spawn(move || b.wait().unwrap());
+    eventually("this process waits first", || barrier.n_waiting() == 1);
+    let child = spawn_test_child(
+        "barrier_action_runs_in_a_reexecuted_process",
+        &(barrier.clone(), actions.clone()),
+    );
+    assert_eq!(child.wait(), 0);
+    assert_eq!(first.join().unwrap(), 0, "we arrived first");
+    assert_eq!(
+        actions.get(),
+        1,
+        "the last party, in the other process, ran the action"
+    );
 }
