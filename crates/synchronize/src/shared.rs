@@ -106,3 +106,33 @@ impl<'de, T: SharedState> Deserialize<'de> for Shared<T> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use multiprocessing_core::transfer::{decode_with_fds, encode_with_fds};
+
+    use crate::{Barrier, Event, Lock, Semaphore};
+
+    #[test]
+    fn a_handle_of_another_kind_is_refused() {
+        let (bytes, fds) = encode_with_fds(&Lock::new().unwrap()).unwrap();
+        let err = decode_with_fds::<Event>(&bytes, fds).unwrap_err();
+        assert!(err.to_string().contains("does not hold a Event"), "{err}");
+        let (bytes, fds) = encode_with_fds(&Semaphore::new(1).unwrap()).unwrap();
+        assert!(decode_with_fds::<Semaphore>(&bytes, fds).is_ok());
+    }
+
+    #[test]
+    fn handles_refuse_plain_encoding() {
+        let err = multiprocessing_core::codec::encode(&Lock::new().unwrap()).unwrap_err();
+        assert!(err.to_string().contains("transfer context"), "{err}");
+    }
+
+    #[test]
+    fn bad_arguments_are_errors() {
+        assert!(Barrier::new(0).is_err());
+        assert!(Semaphore::new(crate::SEM_VALUE_MAX + 1).is_err());
+        let sem = Semaphore::new(crate::SEM_VALUE_MAX).unwrap();
+        assert!(matches!(sem.release(), Err(crate::Error::TooManyReleases)));
+    }
+}
