@@ -117,7 +117,9 @@ impl SharedMemory {
         })
     }
 
-    /// Attaches the existing segment called `name` (a leading `/` is optional).
+    /// Attaches the existing segment called `name` (a leading `/` is optional),
+    /// Python's `SharedMemory(name)`.
+    #[doc(alias = "SharedMemory")]
     pub fn attach(name: &str) -> Result<SharedMemory> {
         let name = check_name(name)?;
         let fd = shm::open(

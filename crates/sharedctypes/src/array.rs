@@ -76,6 +76,7 @@ impl<T: Pod> Array<T> {
 
     /// A shared array of `len` zeroed values, guarded by a fresh `RLock`,
     /// Python's `Array(typecode, size)`.
+    #[doc(alias = "Array")]
     pub fn zeroed(len: usize) -> Result<Array<T>> {
         Ok(Array {
             obj: RawArray::zeroed(len)?,
@@ -136,6 +137,7 @@ impl<T: Pod> Array<T> {
     }
 
     /// Copies every element out under the lock, Python's `arr[:]`.
+    #[doc(alias = "__getitem__")]
     pub fn to_vec(&self) -> Result<Vec<T>> {
         Ok(self.locked()?.to_vec())
     }

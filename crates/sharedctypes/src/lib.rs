@@ -47,3 +47,13 @@ pub use raw_array::RawArray;
 pub use raw_value::RawValue;
 pub use shared_lock::{SharedLock, SharedLockGuard};
 pub use value::{Value, ValueGuard};
+
+// Every handle is usable from many threads of many processes.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Value<f64>>();
+    send_sync::<Array<u8>>();
+    send_sync::<RawValue<i32>>();
+    send_sync::<RawArray<u64>>();
+    send_sync::<SharedLock>();
+};

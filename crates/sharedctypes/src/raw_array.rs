@@ -39,6 +39,7 @@ impl<T: Pod> RawArray<T> {
     }
 
     /// A shared array of `len` zeroed values, Python's `RawArray(typecode, size)`.
+    #[doc(alias = "RawArray")]
     pub fn zeroed(len: usize) -> Result<RawArray<T>> {
         Ok(RawArray {
             block: alloc::<T>(len)?,
@@ -87,6 +88,7 @@ impl<T: Pod> RawArray<T> {
     }
 
     /// Copies the elements in `range` out, Python's `a[i:j]`.
+    #[doc(alias = "__getitem__")]
     pub fn read(&self, range: Range<usize>) -> Result<Vec<T>> {
         if range.start > range.end || range.end > self.len {
             return Err(Error::IndexOutOfRange {
@@ -98,6 +100,7 @@ impl<T: Pod> RawArray<T> {
     }
 
     /// Writes `values` starting at `start`, Python's `a[i:i+n] = values`.
+    #[doc(alias = "__setitem__")]
     pub fn write(&self, start: usize, values: &[T]) -> Result<()> {
         let end = start
             .checked_add(values.len())

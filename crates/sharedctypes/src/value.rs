@@ -90,12 +90,14 @@ impl<T: Pod> Value<T> {
     ///
     /// [`Error::OwnerDied`](crate::Error::OwnerDied) means nothing was read because the lock's
     /// previous owner died; [`lock`](Self::lock) gets the lock to repair the value.
+    #[doc(alias = "value")]
     pub fn get(&self) -> Result<T> {
         let guard = self.lock().map_err(|_| crate::Error::OwnerDied)?;
         Ok(*guard)
     }
 
     /// Writes the value under the lock, Python's `v.value = x`.
+    #[doc(alias = "value")]
     pub fn set(&self, value: T) -> Result<()> {
         *self.lock().map_err(|_| crate::Error::OwnerDied)? = value;
         Ok(())

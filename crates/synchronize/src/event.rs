@@ -118,6 +118,7 @@ impl Event {
     /// Blocks until the flag is set or `timeout` passes; returns the flag, as Python's
     /// `wait(timeout)` does.
     #[must_use]
+    #[doc(alias = "wait")]
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         self.wait_until(Deadline::after(Some(timeout)))
     }

@@ -46,3 +46,16 @@ pub use semaphore::{BoundedSemaphore, SEM_VALUE_MAX, Semaphore, SemaphoreGuard};
 
 /// How often a waiter checks that the owner of the lock it waits for still lives.
 pub const OWNER_CHECK_INTERVAL: std::time::Duration = robust::SLICE;
+
+// Every handle is usable from many threads of many processes.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Lock>();
+    send_sync::<RLock>();
+    send_sync::<Semaphore>();
+    send_sync::<BoundedSemaphore>();
+    send_sync::<Condition>();
+    send_sync::<Condition<Lock>>();
+    send_sync::<Event>();
+    send_sync::<Barrier>();
+};

@@ -120,13 +120,14 @@ impl Lock {
 
     /// Blocks until the lock is acquired.
     #[inline]
+    #[doc(alias = "acquire")]
     pub fn lock(&self) -> LockResult<LockGuard<'_>> {
         let how = self.state().acquire(owner::process(), Deadline::never());
         self.guard_for(how)
             .unwrap_or_else(|| unreachable!("no deadline"))
     }
 
-    /// Acquires the lock if it is free right now.
+    /// Acquires the lock if it is free right now, Python's `acquire(False)`.
     #[inline]
     pub fn try_lock(&self) -> Option<LockGuard<'_>> {
         self.state()
@@ -134,7 +135,8 @@ impl Lock {
             .then(|| LockGuard { lock: self })
     }
 
-    /// Blocks for at most `timeout`; `None` if the lock could not be acquired in time.
+    /// Blocks for at most `timeout`, Python's `acquire(timeout=t)`; `None` if the lock could
+    /// not be acquired in time.
     pub fn lock_timeout(&self, timeout: Duration) -> Option<LockResult<LockGuard<'_>>> {
         let how = self
             .state()

@@ -153,6 +153,7 @@ impl RLock {
     ///
     /// # Panics
     /// If the recursion depth would exceed `u32::MAX`, like `std::sync::ReentrantLock`.
+    #[doc(alias = "acquire")]
     pub fn lock(&self) -> LockResult<RLockGuard<'_>> {
         self.wrap(self.acquire_inner(Deadline::never()))
             .unwrap_or_else(|| unreachable!("no deadline"))

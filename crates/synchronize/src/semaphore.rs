@@ -155,7 +155,9 @@ impl Semaphore {
         self.shared.get()
     }
 
-    /// Blocks until a unit is available and takes it; dropping the guard gives it back.
+    /// Blocks until a unit is available and takes it; dropping the guard gives it back
+    /// (Python's `with sem:`).
+    #[doc(alias = "__enter__")]
     pub fn acquire_guard(&self) -> SemaphoreGuard<'_> {
         take(self.state(), Deadline::never());
         SemaphoreGuard {
@@ -222,7 +224,9 @@ impl BoundedSemaphore {
         })
     }
 
-    /// Blocks until a unit is available and takes it; dropping the guard gives it back.
+    /// Blocks until a unit is available and takes it; dropping the guard gives it back
+    /// (Python's `with sem:`).
+    #[doc(alias = "__enter__")]
     pub fn acquire_guard(&self) -> SemaphoreGuard<'_> {
         self.inner.acquire_guard()
     }

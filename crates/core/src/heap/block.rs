@@ -333,6 +333,7 @@ mod tests {
             c.as_ptr() == addr || d.as_ptr() == addr,
             "the freed block is reused"
         );
+        drop(keep);
     }
 
     #[test]
