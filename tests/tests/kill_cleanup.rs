@@ -74,7 +74,13 @@ fn killing_every_child_leaves_no_segment_and_no_mapping() {
         children.push(fork(move || {
             i32::from(s.acquire_timeout(Duration::from_secs(60)))
         }));
-        std::thread::sleep(Duration::from_millis(100));
+        // Let them get into their waits (killing earlier must be just as clean).
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while (barrier.n_waiting() < 1 || value.get().unwrap() < 1)
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         for child in &children {
             child.kill();
         }
