@@ -298,6 +298,20 @@ fn barrier_abort_breaks_waiting_parties() {
 }
 
 #[test]
+fn barrier_reset_breaks_waiting_parties_and_leaves_it_usable() {
+    let barrier = Barrier::new(2).unwrap();
+    let child = fork_with(&(barrier.clone(), 30_000u64), barrier_broken_worker);
+    eventually("the child waits", || barrier.n_waiting() == 1);
+    barrier.reset();
+    assert_eq!(child.wait(), 0, "the waiting party got BrokenBarrier");
+    assert!(!barrier.broken());
+    let b = barrier.clone();
+    let child = fork(move || i32::from(b.wait_timeout(Duration::from_secs(20)).is_err()));
+    assert!(barrier.wait_timeout(Duration::from_secs(20)).is_ok());
+    assert_eq!(child.wait(), 0);
+}
+
+#[test]
 fn lock_owner_death_is_detected_within_a_bounded_time() {
     let lock = Lock::new().unwrap();
     let ready = Event::new().unwrap();

@@ -215,7 +215,8 @@ impl Barrier {
         } else {
             loop {
                 if inner.get() != FILLING {
-                    break if inner.get() == BROKEN {
+                    // Released (draining), or broken or reset meanwhile.
+                    break if matches!(inner.get(), BROKEN | RESETTING) {
                         Err(Error::BrokenBarrier)
                     } else {
                         Ok(())
