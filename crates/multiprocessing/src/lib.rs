@@ -4,6 +4,8 @@
 //! instead when you need only part of it.
 
 pub use multiprocessing_core as core;
+/// Named shared-memory segments, Python's `multiprocessing.shared_memory`.
+pub use multiprocessing_core::shm as shared_memory;
 pub use multiprocessing_core::shm::SharedMemory;
 pub use multiprocessing_core::{AuthKey, codec, identity, logging, transfer};
 pub use multiprocessing_core::{heap, shm};
