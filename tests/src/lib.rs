@@ -1,1 +1,4 @@
 //! Helpers shared by the cross-crate tests.
+
+pub mod fork;
+pub mod sync_workers;

@@ -28,6 +28,9 @@ pub enum Error {
     /// or a received message referred to a descriptor it did not carry.
     #[error("file descriptor transfer: {0}")]
     Transfer(String),
+    /// An argument or a received value was invalid, Python's `ValueError`.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
     /// An operating-system error.
     #[error(transparent)]
     Io(#[from] io::Error),

@@ -5,7 +5,8 @@
 //! (`multiprocessing.ProcessError`, `AuthenticationError`, ...), the `AuthenticationString` key,
 //! the serialization used between processes (pickle there, [`codec`] here), `current_process()`'s
 //! identity, the reduction machinery that moves file descriptors ([`transfer`], [`fdpass`]) and
-//! `multiprocessing.util`'s logging ([`logging`]).
+//! `multiprocessing.util`'s logging ([`logging`]), the shared-memory heap of
+//! `multiprocessing.heap` ([`heap`]) and `multiprocessing.shared_memory` ([`shm`]).
 //!
 //! ```
 //! use multiprocessing_core::{codec, identity};
@@ -18,8 +19,12 @@ mod authkey;
 pub mod codec;
 mod error;
 pub mod fdpass;
+pub mod fork;
+pub mod heap;
 pub mod identity;
 pub mod logging;
+pub mod owner;
+pub mod shm;
 pub mod transfer;
 
 pub use authkey::{AUTHKEY_LEN, AuthKey};

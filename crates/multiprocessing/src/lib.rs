@@ -4,4 +4,23 @@
 //! instead when you need only part of it.
 
 pub use multiprocessing_core as core;
+/// Named shared-memory segments, Python's `multiprocessing.shared_memory`.
+pub use multiprocessing_core::shm as shared_memory;
+pub use multiprocessing_core::shm::SharedMemory;
 pub use multiprocessing_core::{AuthKey, codec, identity, logging, transfer};
+pub use multiprocessing_core::{heap, shm};
+
+/// Locks, semaphores, conditions, events and barriers, Python's `multiprocessing.synchronize`.
+#[cfg(feature = "synchronize")]
+pub use multiprocessing_synchronize as synchronize;
+#[cfg(feature = "synchronize")]
+pub use multiprocessing_synchronize::{
+    Barrier, BoundedSemaphore, Condition, Event, Lock, LockGuard, OwnerDied, RLock, RLockGuard,
+    Semaphore,
+};
+
+/// Shared values and arrays, Python's `multiprocessing.sharedctypes`.
+#[cfg(feature = "sharedctypes")]
+pub use multiprocessing_sharedctypes as sharedctypes;
+#[cfg(feature = "sharedctypes")]
+pub use multiprocessing_sharedctypes::{Array, RawArray, RawValue, Value};

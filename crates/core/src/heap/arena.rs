@@ -1,0 +1,175 @@
+//! Arenas: anonymous shared mappings (`memfd_create` + `mmap(MAP_SHARED)`) that blocks live in.
+//!
+//! An arena has no name, so nothing is left behind when every process using it dies, however
+//! it dies; the kernel frees its memory when the last mapping and descriptor are gone. Its first
+//! [`HEADER_SIZE`] bytes hold the shared [`ArenaHeader`]: the allocator's lock and free lists,
+//! visible to every process that maps the arena.
+//!
+//! Arenas are made on demand by [`HeapBlock`](crate::heap::HeapBlock):
+//!
+//! ```
+//! let block = multiprocessing_core::heap::HeapBlock::new(100).unwrap();
+//! let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+//! assert!(maps.contains("memfd:mp-heap"));
+//! # drop(block);
+//! ```
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use rustix::fs::{MemfdFlags, fstat, ftruncate, memfd_create};
+use rustix::mm::{MapFlags, ProtFlags, mmap, munmap};
+
+use super::allocator::NUM_CLASSES;
+use crate::{Error, Result};
+
+/// Identifies a mapping made by this library.
+pub(crate) const MAGIC: u64 = 0x6d70_6865_6170_0001; // "mpheap" v1
+/// An arena carved into small blocks by the allocator.
+pub(crate) const KIND_SMALL: u32 = 1;
+/// An arena holding one large (or over-aligned) block.
+pub(crate) const KIND_DEDICATED: u32 = 2;
+/// Bytes reserved at the start of every arena for its header.
+pub(crate) const HEADER_SIZE: usize = 256;
+/// Size of a small-block arena.
+pub(crate) const ARENA_SIZE: usize = 1 << 20;
+
+/// The shared header at the start of every arena.
+#[repr(C)]
+pub(crate) struct ArenaHeader {
+    pub(crate) magic: AtomicU64,
+    pub(crate) kind: AtomicU32,
+    /// Process id of the allocator lock's holder, 0 when free.
+    pub(crate) lock: AtomicU32,
+    /// Set when a process died holding the lock: the arena allocates no more.
+    pub(crate) poisoned: AtomicU32,
+    _pad: u32,
+    /// Offset of the first never-used byte.
+    pub(crate) bump: AtomicU64,
+    /// Heads of the free lists, one per size class (block offsets, 0 = empty).
+    pub(crate) free: [AtomicU64; NUM_CLASSES],
+}
+
+const _: () = assert!(std::mem::size_of::<ArenaHeader>() <= HEADER_SIZE);
+
+/// One arena mapped into this process.
+#[derive(Debug)]
+pub(crate) struct Arena {
+    fd: OwnedFd,
+    base: NonNull<u8>,
+    size: usize,
+    /// `(st_dev, st_ino)` of the memfd: the same arena received twice maps once.
+    pub(crate) key: (u64, u64),
+}
+
+// SAFETY: the mapping is shared memory accessed only through atomics and through pointers handed
+// to users under their own synchronization; the pointer itself is valid from any thread.
+unsafe impl Send for Arena {}
+// SAFETY: as above, `&Arena` only exposes the immutable base pointer, size and descriptor.
+unsafe impl Sync for Arena {}
+
+impl Arena {
+    /// Makes a fresh arena of `size` bytes and initializes its header.
+    pub(crate) fn create(size: usize, kind: u32) -> Result<Arena> {
+        let name = if kind == KIND_SMALL {
+            "mp-heap"
+        } else {
+            "mp-heap-large"
+        };
+        let fd = memfd_create(name, MemfdFlags::CLOEXEC)?;
+        ftruncate(&fd, size as u64)?;
+        let arena = Arena::map(fd, size)?;
+        let header = arena.header();
+        header.kind.store(kind, Ordering::Relaxed);
+        header.bump.store(HEADER_SIZE as u64, Ordering::Relaxed);
+        header.magic.store(MAGIC, Ordering::Release);
+        Ok(arena)
+    }
+
+    /// Maps an arena received from another process, checking that it is one.
+    pub(crate) fn open(fd: OwnedFd) -> Result<Arena> {
+        let st = fstat(&fd)?;
+        let size = usize::try_from(st.st_size)
+            .map_err(|_| Error::InvalidArgument("arena size is negative".into()))?;
+        if size < HEADER_SIZE {
+            return Err(Error::InvalidArgument(
+                "received descriptor is not a shared-memory heap arena (too small)".into(),
+            ));
+        }
+        let arena = Arena::map(fd, size)?;
+        let header = arena.header();
+        let kind = header.kind.load(Ordering::Relaxed);
+        if header.magic.load(Ordering::Acquire) != MAGIC
+            || !(kind == KIND_SMALL || kind == KIND_DEDICATED)
+        {
+            return Err(Error::InvalidArgument(
+                "received descriptor is not a shared-memory heap arena (bad header)".into(),
+            ));
+        }
+        Ok(arena)
+    }
+
+    fn map(fd: OwnedFd, size: usize) -> Result<Arena> {
+        let st = fstat(&fd)?;
+        // SAFETY: a fresh shared mapping of a file we hold; the kernel picks the address, so no
+        // existing memory is replaced. It is unmapped exactly once, in `Drop`.
+        let ptr = unsafe {
+            mmap(
+                std::ptr::null_mut(),
+                size,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                fd.as_fd(),
+                0,
+            )?
+        };
+        let base = NonNull::new(ptr.cast::<u8>())
+            .ok_or_else(|| Error::Io(std::io::Error::other("mmap returned null")))?;
+        Ok(Arena {
+            fd,
+            base,
+            size,
+            key: (st.st_dev, st.st_ino),
+        })
+    }
+
+    /// The arena's `(st_dev, st_ino)` as seen through a descriptor.
+    pub(crate) fn key_of(fd: &OwnedFd) -> Result<(u64, u64)> {
+        let st = fstat(fd)?;
+        Ok((st.st_dev, st.st_ino))
+    }
+
+    pub(crate) fn header(&self) -> &ArenaHeader {
+        // SAFETY: every arena is at least HEADER_SIZE bytes and page aligned; the header holds
+        // only atomics, so shared access from many processes is sound.
+        unsafe { &*self.base.as_ptr().cast::<ArenaHeader>() }
+    }
+
+    pub(crate) fn kind(&self) -> u32 {
+        self.header().kind.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+
+    pub(crate) fn fd(&self) -> &OwnedFd {
+        &self.fd
+    }
+
+    /// Pointer to `offset` bytes into the arena; the caller keeps `offset` in bounds.
+    pub(crate) fn at(&self, offset: usize) -> NonNull<u8> {
+        debug_assert!(offset < self.size);
+        // SAFETY: callers pass offsets they checked against `size`.
+        unsafe { self.base.add(offset) }
+    }
+}
+
+impl Drop for Arena {
+    fn drop(&mut self) {
+        // SAFETY: the mapping was made in `map` with this size and is unmapped only here; no
+        // block handle outlives its `Arc<Arena>`.
+        let _ = unsafe { munmap(self.base.as_ptr().cast(), self.size) };
+    }
+}

@@ -1,0 +1,46 @@
+//! The shared-memory heap: blocks of memory shared between processes, without names.
+//!
+//! Python's `multiprocessing.heap` keeps ctypes objects and locks in anonymous arenas; so does
+//! this module. An arena is a `memfd_create` file mapped `MAP_SHARED`; a small-block allocator
+//! carves it into power-of-two blocks, with its free lists and lock in the arena itself so that
+//! any process mapping the arena can allocate and free. Every block carries a cross-process
+//! reference count: one per process holding it (a forked child gets its own automatically) and
+//! one per copy travelling in a message. When the last one drops the block returns to its
+//! arena's free list; when a process drops its last block in an arena, it unmaps the arena, and
+//! the kernel frees the memory after the last process did. Nothing has a name, so nothing is left
+//! behind when processes are killed. A child that exits without dropping its handles (a forked
+//! child never drops the copies of its parent's) calls [`release_before_exit`] first; a killed
+//! process's references stay in their blocks until the arena is gone from every process.
+//!
+//! ```
+//! use multiprocessing_core::heap::HeapBlock;
+//! let block = HeapBlock::new(16).unwrap();
+//! assert_eq!(block.ref_count(), 1);
+//! ```
+
+mod allocator;
+mod arena;
+mod block;
+pub(crate) mod registry;
+
+pub use block::HeapBlock;
+
+/// Gives back this process's reference to every block it holds, as if every handle had been
+/// dropped; call it right before a child process exits (`_exit` runs no destructors).
+///
+/// A forked child inherits copies of its parent's handles that it never drops (they live in
+/// the parent's stack frames), so without this call each such block stays allocated in its
+/// arena until the arena itself goes away. Handles must not be used after the call.
+pub fn release_before_exit() {
+    let live: Vec<_> = registry::lock()
+        .blocks
+        .values()
+        .filter_map(std::sync::Weak::upgrade)
+        .collect();
+    for block in &live {
+        block.release();
+    }
+}
+
+/// Largest block served from a shared arena; larger ones get an arena of their own.
+pub const MAX_SMALL_BLOCK: usize = allocator::MAX_SMALL;

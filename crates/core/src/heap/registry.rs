@@ -1,0 +1,139 @@
+//! This process's table of mapped arenas and live blocks, kept consistent across `fork`.
+//!
+//! The table lets a block received twice map once, lets new blocks share existing arenas, and
+//! lets the fork handlers give a forked child one reference to every block it inherits. It is
+//! guarded by a tiny spin lock that the fork handlers hold across `fork`, so a child never
+//! inherits it locked by a thread that does not exist there.
+//!
+//! ```
+//! use multiprocessing_core::heap::HeapBlock;
+//! let block = HeapBlock::new(8).unwrap();
+//! // A forked child would see 2 here: the fork handlers count it as a holder.
+//! assert_eq!(block.ref_count(), 1);
+//! ```
+
+use std::cell::UnsafeCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+
+use super::arena::Arena;
+use super::block::BlockInner;
+
+#[derive(Default)]
+pub(crate) struct Table {
+    /// Arenas mapped in this process, by `(st_dev, st_ino)`.
+    pub(crate) arenas: Vec<((u64, u64), Weak<Arena>)>,
+    /// Live blocks by the address of their header.
+    pub(crate) blocks: HashMap<usize, Weak<BlockInner>>,
+    /// Blocks pinned across a `fork` in progress.
+    stash: Vec<Arc<BlockInner>>,
+}
+
+impl Table {
+    /// The live arena with this key, if mapped.
+    pub(crate) fn arena(&mut self, key: (u64, u64)) -> Option<Arc<Arena>> {
+        self.arenas.retain(|(_, w)| w.strong_count() > 0);
+        self.arenas
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, w)| w.upgrade())
+    }
+}
+
+struct ForkLock {
+    locked: AtomicBool,
+    table: UnsafeCell<Option<Table>>,
+}
+
+// SAFETY: the table is only reached through `lock`, which gives one thread access at a time.
+unsafe impl Sync for ForkLock {}
+
+static TABLE: ForkLock = ForkLock {
+    locked: AtomicBool::new(false),
+    table: UnsafeCell::new(None),
+};
+
+/// Exclusive access to the table; unlocks on drop.
+pub(crate) struct Guard(());
+
+impl std::ops::Deref for Guard {
+    type Target = Table;
+    fn deref(&self) -> &Table {
+        // SAFETY: holding the guard means holding the lock; the table was created in `lock`.
+        unsafe { (*TABLE.table.get()).as_ref().unwrap_unchecked() }
+    }
+}
+
+impl std::ops::DerefMut for Guard {
+    fn deref_mut(&mut self) -> &mut Table {
+        // SAFETY: as in `deref`, and the lock makes this the only reference.
+        unsafe { (*TABLE.table.get()).as_mut().unwrap_unchecked() }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        raw_unlock();
+    }
+}
+
+fn raw_lock() {
+    let mut spins = 0u32;
+    while TABLE
+        .locked
+        .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
+        spins = spins.wrapping_add(1);
+        if spins < 64 {
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
+}
+
+fn raw_unlock() {
+    TABLE.locked.store(false, Ordering::Release);
+}
+
+/// Locks the table.
+pub(crate) fn lock() -> Guard {
+    crate::fork::ensure_handlers();
+    raw_lock();
+    // SAFETY: we hold the lock.
+    unsafe { (*TABLE.table.get()).get_or_insert_with(Table::default) };
+    Guard(())
+}
+
+pub(crate) fn before_fork() {
+    raw_lock();
+    // SAFETY: we hold the lock (until one of the after-fork handlers releases it).
+    let table = unsafe { (*TABLE.table.get()).get_or_insert_with(Table::default) };
+    let live: Vec<Arc<BlockInner>> = table.blocks.values().filter_map(Weak::upgrade).collect();
+    for block in &live {
+        block.header().refcount.fetch_add(1, Ordering::Relaxed);
+    }
+    table.stash = live;
+}
+
+pub(crate) fn after_fork_in_parent() {
+    // SAFETY: `before_fork` left the lock held by this thread.
+    let table = unsafe { (*TABLE.table.get()).get_or_insert_with(Table::default) };
+    // The references taken in `before_fork` belong to the child now (the count is shared);
+    // the stash only kept the blocks alive while the fork was in progress.
+    let stash = std::mem::take(&mut table.stash);
+    raw_unlock();
+    drop(stash);
+}
+
+pub(crate) fn after_fork_in_child() {
+    // SAFETY: `before_fork` left the lock held by the thread that is now the child's only one.
+    let table = unsafe { (*TABLE.table.get()).get_or_insert_with(Table::default) };
+    let stash = std::mem::take(&mut table.stash);
+    raw_unlock();
+    // The child keeps the reference taken for it; dropping a block nobody else in the child
+    // holds gives it back.
+    drop(stash);
+}

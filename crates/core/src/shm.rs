@@ -1,0 +1,387 @@
+//! Named shared-memory segments, Python 3.8's `multiprocessing.shared_memory.SharedMemory`.
+//!
+//! Unrelated processes can attach a segment by name (`/dev/shm/<name>` through `shm_open`).
+//! Unlike CPython, the name belongs to the handle that created it: that handle unlinks the name
+//! exactly once (on [`unlink`](SharedMemory::unlink) or on drop, in the creating process only),
+//! and a handle that attached never deletes another process's segment (cpython gh-82300). Call
+//! [`set_unlink_on_drop(false)`](SharedMemory::set_unlink_on_drop) to leave a created segment
+//! for others, like CPython's `track=False`. Dropping any handle unmaps it.
+//!
+//! ```
+//! use multiprocessing_core::shm::SharedMemory;
+//! let shm = SharedMemory::create(16).unwrap();
+//! shm.write_at(0, b"hello").unwrap();
+//! let other = SharedMemory::attach(shm.name()).unwrap();
+//! let mut buf = [0u8; 5];
+//! other.read_at(0, &mut buf).unwrap();
+//! assert_eq!(&buf, b"hello");
+//! drop(other); // attached: the name stays
+//! assert!(SharedMemory::attach(shm.name()).is_ok());
+//! let name = shm.name().to_owned();
+//! drop(shm); // created here: the name goes
+//! assert!(SharedMemory::attach(&name).is_err());
+//! ```
+
+use std::fmt;
+use std::os::fd::{AsFd, OwnedFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rand::RngCore;
+use rustix::fs::{Mode, fstat, ftruncate};
+use rustix::mm::{MapFlags, ProtFlags, mmap, munmap};
+use rustix::shm;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::transfer::{deserialize_fd, serialize_fd};
+use crate::{Error, Result, codec};
+
+/// Prefix of generated names, as in CPython.
+const NAME_PREFIX: &str = "psm_";
+
+/// A named shared-memory segment mapped into this process.
+#[doc(alias = "shared_memory")]
+pub struct SharedMemory {
+    name: String,
+    fd: OwnedFd,
+    ptr: NonNull<u8>,
+    size: usize,
+    /// Process that created the name, 0 for an attached segment.
+    creator: u32,
+    unlink_on_drop: AtomicBool,
+    unlinked: AtomicBool,
+}
+
+// SAFETY: the mapping is shared memory whose contents users synchronize themselves; the handle's
+// own fields are immutable or atomic.
+unsafe impl Send for SharedMemory {}
+// SAFETY: as above.
+unsafe impl Sync for SharedMemory {}
+
+fn check_name(name: &str) -> Result<String> {
+    let bare = name.strip_prefix('/').unwrap_or(name);
+    if bare.is_empty() || bare.len() > 250 || bare.contains('/') || bare.contains('\0') {
+        return Err(Error::InvalidArgument(format!(
+            "{name:?} is not a valid shared-memory name (1 to 250 characters, no '/' or NUL)"
+        )));
+    }
+    Ok(bare.to_owned())
+}
+
+impl SharedMemory {
+    /// Creates a segment of `size` bytes with a fresh random name (`psm_` and 8 hex digits).
+    #[doc(alias = "SharedMemory")]
+    pub fn create(size: usize) -> Result<SharedMemory> {
+        loop {
+            let mut bytes = [0u8; 4];
+            rand::rng().fill_bytes(&mut bytes);
+            let name: String = std::iter::once(NAME_PREFIX.to_owned())
+                .chain(bytes.iter().map(|b| format!("{b:02x}")))
+                .collect();
+            match SharedMemory::create_named(&name, size) {
+                Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// Creates a segment of `size` bytes called `name`; an existing name is an `AlreadyExists`
+    /// I/O error (Python's `FileExistsError`).
+    pub fn create_named(name: &str, size: usize) -> Result<SharedMemory> {
+        if size == 0 {
+            return Err(Error::InvalidArgument(
+                "'size' must be a positive number different from zero".into(),
+            ));
+        }
+        let name = check_name(name)?;
+        let fd = shm::open(
+            format!("/{name}").as_str(),
+            shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR,
+            Mode::RUSR | Mode::WUSR,
+        )
+        .map_err(|e| Error::Io(e.into()))?;
+        let unlink_now = |e: Error| {
+            let _ = shm::unlink(format!("/{name}").as_str());
+            e
+        };
+        ftruncate(&fd, size as u64).map_err(|e| unlink_now(e.into()))?;
+        let ptr = map(&fd, size).map_err(unlink_now)?;
+        Ok(SharedMemory {
+            name,
+            fd,
+            ptr,
+            size,
+            creator: crate::owner::process().id,
+            unlink_on_drop: AtomicBool::new(true),
+            unlinked: AtomicBool::new(false),
+        })
+    }
+
+    /// Attaches the existing segment called `name` (a leading `/` is optional),
+    /// Python's `SharedMemory(name)`.
+    #[doc(alias = "SharedMemory")]
+    pub fn attach(name: &str) -> Result<SharedMemory> {
+        let name = check_name(name)?;
+        let fd = shm::open(
+            format!("/{name}").as_str(),
+            shm::OFlags::RDWR,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::Io(e.into()))?;
+        SharedMemory::from_fd(name, fd)
+    }
+
+    fn from_fd(name: String, fd: OwnedFd) -> Result<SharedMemory> {
+        let size = usize::try_from(fstat(&fd)?.st_size)
+            .map_err(|_| Error::InvalidArgument("negative segment size".into()))?;
+        if size == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "shared-memory segment {name:?} is empty"
+            )));
+        }
+        let ptr = map(&fd, size)?;
+        Ok(SharedMemory {
+            name,
+            fd,
+            ptr,
+            size,
+            creator: 0,
+            unlink_on_drop: AtomicBool::new(false),
+            unlinked: AtomicBool::new(false),
+        })
+    }
+
+    /// The segment's name, without the leading `/` (as Python's `SharedMemory.name`).
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The segment's size in bytes.
+    #[must_use]
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Pointer to the first byte, valid while this handle lives.
+    #[must_use]
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// The whole segment as a byte slice, Python's `buf`.
+    ///
+    /// # Safety
+    /// No process may write the segment while the slice is alive.
+    #[must_use]
+    pub unsafe fn as_slice(&self) -> &[u8] {
+        // SAFETY: the mapping is `size` bytes and lives as long as `self`; the caller rules out
+        // concurrent writes.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.size) }
+    }
+
+    /// The whole segment as a mutable byte slice.
+    ///
+    /// # Safety
+    /// No other process may read or write the segment while the slice is alive.
+    #[must_use]
+    pub unsafe fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: as in `as_slice`, and `&mut self` rules out other users in this process.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.size) }
+    }
+
+    fn check_range(&self, offset: usize, len: usize) -> Result<()> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.size => Ok(()),
+            _ => Err(Error::InvalidArgument(format!(
+                "range {offset}..{offset}+{len} is outside the segment of {} bytes",
+                self.size
+            ))),
+        }
+    }
+
+    /// Copies bytes out of the segment, starting at `offset`.
+    pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
+        self.check_range(offset, buf.len())?;
+        // SAFETY: the range is inside the mapping; `buf` is ours and cannot overlap it.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.ptr.as_ptr().add(offset),
+                buf.as_mut_ptr(),
+                buf.len(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Copies bytes into the segment, starting at `offset`.
+    pub fn write_at(&self, offset: usize, data: &[u8]) -> Result<()> {
+        self.check_range(offset, data.len())?;
+        // SAFETY: as in `read_at`.
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.as_ptr().add(offset), data.len());
+        }
+        Ok(())
+    }
+
+    /// Removes the name, so no new process can attach; mappings stay valid.
+    ///
+    /// Any handle may do this once; the creating handle then no longer unlinks on drop.
+    pub fn unlink(&self) -> Result<()> {
+        if self.unlinked.swap(true, Ordering::AcqRel) {
+            return Err(Error::InvalidArgument(format!(
+                "shared-memory segment {:?} was already unlinked",
+                self.name
+            )));
+        }
+        self.unlink_if_ours()
+    }
+
+    /// Unlinks the name only while it still names this segment, so a segment created later
+    /// under the same name by someone else is never removed.
+    fn unlink_if_ours(&self) -> Result<()> {
+        let path = format!("/{}", self.name);
+        let current = shm::open(path.as_str(), shm::OFlags::RDONLY, Mode::empty())
+            .map_err(|e| Error::Io(e.into()))?;
+        let (a, b) = (fstat(&current)?, fstat(&self.fd)?);
+        if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino) {
+            return Err(Error::Io(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{path} now names another segment"),
+            )));
+        }
+        shm::unlink(path.as_str()).map_err(|e| Error::Io(e.into()))
+    }
+
+    /// Whether dropping this handle (in the creating process) unlinks the name.
+    pub fn set_unlink_on_drop(&self, unlink: bool) {
+        self.unlink_on_drop.store(unlink, Ordering::Relaxed);
+    }
+}
+
+fn map(fd: &OwnedFd, size: usize) -> Result<NonNull<u8>> {
+    // SAFETY: a fresh shared mapping of a descriptor we hold at an address the kernel picks;
+    // unmapped exactly once in `Drop`.
+    let ptr = unsafe {
+        mmap(
+            std::ptr::null_mut(),
+            size,
+            ProtFlags::READ | ProtFlags::WRITE,
+            MapFlags::SHARED,
+            fd.as_fd(),
+            0,
+        )?
+    };
+    NonNull::new(ptr.cast::<u8>())
+        .ok_or_else(|| Error::Io(std::io::Error::other("mmap returned null")))
+}
+
+impl Drop for SharedMemory {
+    fn drop(&mut self) {
+        // SAFETY: mapped in `map` with this size, unmapped only here.
+        let _ = unsafe { munmap(self.ptr.as_ptr().cast(), self.size) };
+        if self.creator != 0
+            && self.creator == crate::owner::process().id
+            && self.unlink_on_drop.load(Ordering::Relaxed)
+            && !self.unlinked.swap(true, Ordering::AcqRel)
+        {
+            let _ = self.unlink_if_ours();
+        }
+    }
+}
+
+impl fmt::Debug for SharedMemory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedMemory")
+            .field("name", &self.name)
+            .field("size", &self.size)
+            .finish()
+    }
+}
+
+/// A received segment is attached (it never unlinks the name on drop).
+impl Serialize for SharedMemory {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Wire<'a> {
+            name: &'a str,
+            #[serde(serialize_with = "ser_fd")]
+            fd: &'a OwnedFd,
+        }
+        fn ser_fd<S: Serializer>(fd: &&OwnedFd, s: S) -> Result<S::Ok, S::Error> {
+            serialize_fd(fd.as_fd(), s)
+        }
+        Wire {
+            name: &self.name,
+            fd: &self.fd,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for SharedMemory {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Wire {
+            name: String,
+            #[serde(deserialize_with = "deserialize_fd")]
+            fd: OwnedFd,
+        }
+        let wire = Wire::deserialize(d)?;
+        let name = check_name(&wire.name).map_err(codec::de_error)?;
+        SharedMemory::from_fd(name, wire.fd).map_err(codec::de_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_arguments_are_refused() {
+        assert!(matches!(
+            SharedMemory::create(0),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            SharedMemory::attach("a/b"),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            SharedMemory::attach(""),
+            Err(Error::InvalidArgument(_))
+        ));
+        let shm = SharedMemory::create(10).unwrap();
+        assert!(shm.name().starts_with("psm_"));
+        assert!(shm.write_at(8, b"abc").is_err());
+        let err = SharedMemory::create_named(shm.name(), 10).unwrap_err();
+        assert!(matches!(err, Error::Io(ref e) if e.kind() == std::io::ErrorKind::AlreadyExists));
+    }
+
+    #[test]
+    fn unlink_happens_once() {
+        let shm = SharedMemory::create(4096).unwrap();
+        let other = SharedMemory::attach(shm.name()).unwrap();
+        other.unlink().unwrap();
+        assert!(other.unlink().is_err());
+        assert!(SharedMemory::attach(shm.name()).is_err());
+        // The creator's drop finds the name gone and does nothing; nobody else's segment is hit.
+        let again = SharedMemory::create_named(shm.name(), 16).unwrap();
+        drop(shm);
+        assert!(SharedMemory::attach(again.name()).is_ok());
+    }
+
+    #[test]
+    fn travels_through_a_transfer_context() {
+        let shm = SharedMemory::create(64).unwrap();
+        shm.write_at(3, b"xyz").unwrap();
+        let (bytes, fds) = crate::transfer::encode_with_fds(&shm).unwrap();
+        let got: SharedMemory = crate::transfer::decode_with_fds(&bytes, fds).unwrap();
+        let mut buf = [0u8; 3];
+        got.read_at(3, &mut buf).unwrap();
+        assert_eq!(&buf, b"xyz");
+        assert_eq!(got.name(), shm.name());
+        drop(got);
+        assert!(SharedMemory::attach(shm.name()).is_ok());
+    }
+}

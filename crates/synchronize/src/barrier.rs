@@ -1,0 +1,360 @@
+//! [`Barrier`]: parties wait until all have arrived, Python's `multiprocessing.Barrier`
+//! (`threading.Barrier` semantics, across processes).
+//!
+//! ```
+//! use std::time::Duration;
+//! use multiprocessing_synchronize::{Barrier, Error};
+//! let barrier = Barrier::new(1).unwrap();
+//! assert_eq!(barrier.wait().unwrap(), 0); // one party: passes at once
+//! let two = Barrier::builder(2).timeout(Duration::from_millis(10)).build().unwrap();
+//! assert!(matches!(two.wait(), Err(Error::BrokenBarrier))); // nobody else came
+//! assert!(two.broken());
+//! two.reset();
+//! assert!(!two.broken());
+//! ```
+
+use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use multiprocessing_core::codec::de_error;
+use multiprocessing_core::owner;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::futex::{self, Deadline};
+use crate::robust::{Acquired, RobustWord};
+use crate::shared::{Shared, SharedState};
+use crate::{Error, Result};
+
+const FILLING: u32 = 0;
+const DRAINING: u32 = 1;
+const RESETTING: u32 = 2;
+const BROKEN: u32 = 3;
+
+#[repr(C)]
+pub(crate) struct BarrierState {
+    magic: AtomicU32,
+    parties: AtomicU32,
+    /// Parties inside `wait`, guarded by `lock`.
+    count: AtomicU32,
+    /// FILLING, DRAINING, RESETTING or BROKEN, guarded by `lock`.
+    state: AtomicU32,
+    /// Bumped on every state change: the futex word waiters sleep on.
+    seq: AtomicU32,
+    _pad: u32,
+    lock: RobustWord,
+}
+
+// SAFETY: repr(C), magic first, atomics only, 8-byte alignment.
+unsafe impl SharedState for BarrierState {
+    const MAGIC: u32 = 0x4241_5252; // "BARR"
+    const NAME: &'static str = "Barrier";
+}
+
+/// A barrier for a fixed number of parties in any processes.
+///
+/// The party that arrives last runs the optional action (exactly once per round) and releases
+/// everyone. `wait` returns the arrival index, `0..parties`. A timeout, an [`abort`](Self::abort),
+/// a [`reset`](Self::reset) while parties wait, or a panicking action breaks the barrier: every
+/// waiter, and every later `wait` until a `reset`, gets [`Error::BrokenBarrier`].
+///
+/// The action is a plain `fn()`. It travels to other processes as an offset in the executable,
+/// so a barrier with an action may only be sent to a process running the same executable (as
+/// the process crate's start methods guarantee).
+#[derive(Clone)]
+pub struct Barrier {
+    shared: Shared<BarrierState>,
+    action: Option<fn()>,
+    timeout: Option<Duration>,
+}
+
+impl fmt::Debug for Barrier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Barrier")
+            .field("parties", &self.parties())
+            .field("n_waiting", &self.n_waiting())
+            .field("broken", &self.broken())
+            .finish()
+    }
+}
+
+/// Builds a [`Barrier`] with an action or a default timeout.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct BarrierBuilder {
+    parties: u32,
+    action: Option<fn()>,
+    timeout: Option<Duration>,
+}
+
+impl BarrierBuilder {
+    /// The function the last party to arrive runs before everyone is released.
+    pub fn action(mut self, action: fn()) -> Self {
+        self.action = Some(action);
+        self
+    }
+
+    /// The timeout [`Barrier::wait`] uses.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Makes the barrier; zero parties is an error.
+    pub fn build(self) -> Result<Barrier> {
+        if self.parties == 0 {
+            return Err(Error::InvalidArgument(
+                "a barrier needs at least one party".into(),
+            ));
+        }
+        Ok(Barrier {
+            shared: Shared::new(BarrierState {
+                magic: BarrierState::MAGIC.into(),
+                parties: self.parties.into(),
+                count: 0.into(),
+                state: FILLING.into(),
+                seq: 0.into(),
+                _pad: 0,
+                lock: RobustWord::new(),
+            })?,
+            action: self.action,
+            timeout: self.timeout,
+        })
+    }
+}
+
+/// Holds the barrier's internal lock.
+struct Inner<'a> {
+    state: &'a BarrierState,
+}
+
+impl Drop for Inner<'_> {
+    fn drop(&mut self) {
+        self.state.lock.release();
+    }
+}
+
+impl Inner<'_> {
+    fn get(&self) -> u32 {
+        self.state.state.load(Ordering::Relaxed)
+    }
+
+    fn set(&self, value: u32) {
+        self.state.state.store(value, Ordering::Relaxed);
+    }
+
+    fn notify_all(&self) {
+        self.state.seq.fetch_add(1, Ordering::SeqCst);
+        futex::wake_all(&self.state.seq);
+    }
+
+    /// Releases the lock, sleeps until a state change or the deadline, relocks.
+    fn wait(&mut self, deadline: Deadline) {
+        let seq = self.state.seq.load(Ordering::SeqCst);
+        self.state.lock.release();
+        futex::wait(&self.state.seq, seq, deadline.remaining());
+        relock(self.state);
+    }
+}
+
+fn relock(state: &BarrierState) {
+    if state.lock.acquire(owner::process(), Deadline::never()) == Acquired::OwnerDied {
+        // A party died inside the barrier: its round cannot complete.
+        state.state.store(BROKEN, Ordering::Relaxed);
+        state.seq.fetch_add(1, Ordering::SeqCst);
+        futex::wake_all(&state.seq);
+    }
+}
+
+impl Barrier {
+    /// A barrier for `parties` parties, without action or default timeout.
+    pub fn new(parties: u32) -> Result<Barrier> {
+        Barrier::builder(parties).build()
+    }
+
+    /// Starts building a barrier for `parties` parties.
+    pub fn builder(parties: u32) -> BarrierBuilder {
+        BarrierBuilder {
+            parties,
+            action: None,
+            timeout: None,
+        }
+    }
+
+    fn inner(&self) -> Inner<'_> {
+        let state = self.shared.get();
+        relock(state);
+        Inner { state }
+    }
+
+    /// Waits for all parties, with the default timeout; returns this party's arrival index.
+    pub fn wait(&self) -> Result<usize> {
+        self.wait_deadline(Deadline::after(self.timeout))
+    }
+
+    /// Waits for all parties for at most `timeout`; on expiry the barrier breaks.
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<usize> {
+        self.wait_deadline(Deadline::after(Some(timeout)))
+    }
+
+    fn wait_deadline(&self, deadline: Deadline) -> Result<usize> {
+        let mut inner = self.inner();
+        // Wait for a previous round to drain or reset.
+        while matches!(inner.get(), DRAINING | RESETTING) {
+            inner.wait(Deadline::never());
+        }
+        if inner.get() == BROKEN {
+            return Err(Error::BrokenBarrier);
+        }
+        let state = inner.state;
+        let index = state.count.load(Ordering::Relaxed);
+        state.count.store(index + 1, Ordering::Relaxed);
+        let parties = state.parties.load(Ordering::Relaxed);
+        let result = if index + 1 >= parties {
+            self.release_all(&inner)
+        } else {
+            loop {
+                if inner.get() != FILLING {
+                    // Released (draining), or broken or reset meanwhile.
+                    break if matches!(inner.get(), BROKEN | RESETTING) {
+                        Err(Error::BrokenBarrier)
+                    } else {
+                        Ok(())
+                    };
+                }
+                if deadline.expired() {
+                    inner.set(BROKEN);
+                    inner.notify_all();
+                    break Err(Error::BrokenBarrier);
+                }
+                inner.wait(deadline);
+            }
+        };
+        // Leave: the last one out of a draining or resetting round refills the barrier.
+        let left = state.count.load(Ordering::Relaxed).saturating_sub(1);
+        state.count.store(left, Ordering::Relaxed);
+        if left == 0 && matches!(inner.get(), DRAINING | RESETTING) {
+            inner.set(FILLING);
+            inner.notify_all();
+        }
+        result.map(|()| index as usize)
+    }
+
+    fn release_all(&self, inner: &Inner<'_>) -> Result<()> {
+        if let Some(action) = self.action
+            && let Err(panic) = std::panic::catch_unwind(action)
+        {
+            inner.set(BROKEN);
+            inner.notify_all();
+            std::panic::resume_unwind(panic);
+        }
+        inner.set(DRAINING);
+        inner.notify_all();
+        Ok(())
+    }
+
+    /// Puts the barrier in the broken state: current and future waiters fail until `reset`.
+    pub fn abort(&self) {
+        let inner = self.inner();
+        inner.set(BROKEN);
+        inner.notify_all();
+    }
+
+    /// Returns the barrier to its empty state; parties waiting now get
+    /// [`Error::BrokenBarrier`].
+    pub fn reset(&self) {
+        let inner = self.inner();
+        if inner.state.count.load(Ordering::Relaxed) > 0 {
+            if matches!(inner.get(), FILLING | BROKEN) {
+                inner.set(RESETTING);
+            }
+        } else {
+            inner.set(FILLING);
+        }
+        inner.notify_all();
+    }
+
+    /// The number of parties needed to pass the barrier.
+    #[must_use]
+    pub fn parties(&self) -> usize {
+        self.shared.get().parties.load(Ordering::Relaxed) as usize
+    }
+
+    /// The number of parties waiting now.
+    #[must_use]
+    pub fn n_waiting(&self) -> usize {
+        let inner = self.inner();
+        if inner.get() == FILLING {
+            inner.state.count.load(Ordering::Relaxed) as usize
+        } else {
+            0
+        }
+    }
+
+    /// Whether the barrier is broken.
+    #[must_use]
+    pub fn broken(&self) -> bool {
+        self.shared.get().state.load(Ordering::Relaxed) == BROKEN
+    }
+}
+
+#[inline(never)]
+fn anchor_a() -> u32 {
+    0xa1a1
+}
+
+#[inline(never)]
+fn anchor_b() -> u32 {
+    0xb2b2_b2b2
+}
+
+fn layout_check() -> u64 {
+    (anchor_b as fn() -> u32 as usize).wrapping_sub(anchor_a as fn() -> u32 as usize) as u64
+}
+
+#[derive(Serialize, Deserialize)]
+struct Wire<S> {
+    shared: S,
+    action: Option<u64>,
+    check: u64,
+    timeout: Option<Duration>,
+}
+
+impl Serialize for Barrier {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let base = anchor_a as fn() -> u32 as usize;
+        Wire {
+            shared: &self.shared,
+            action: self.action.map(|f| (f as usize).wrapping_sub(base) as u64),
+            check: layout_check(),
+            timeout: self.timeout,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Barrier {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let wire: Wire<Shared<BarrierState>> = Wire::deserialize(d)?;
+        let action = match wire.action {
+            None => None,
+            Some(_) if wire.check != layout_check() => {
+                return Err(de_error(
+                    "a Barrier with an action can only be received by the same executable",
+                ));
+            }
+            Some(offset) => {
+                let addr = (anchor_a as fn() -> u32 as usize).wrapping_add(offset as usize);
+                // SAFETY: the sender runs this very executable (its code layout matches, checked
+                // above), where `offset` was taken from a `fn()`; code is at the same offset
+                // from `anchor_a` in every process running it.
+                Some(unsafe { std::mem::transmute::<usize, fn()>(addr) })
+            }
+        };
+        Ok(Barrier {
+            shared: wire.shared,
+            action,
+            timeout: wire.timeout,
+        })
+    }
+}

@@ -1,0 +1,40 @@
+//! The error type of this crate.
+//!
+//! ```
+//! use multiprocessing_synchronize::{Error, Lock};
+//! let lock = Lock::new().unwrap();
+//! assert!(matches!(lock.release(), Err(Error::NotLocked)));
+//! ```
+
+/// Result alias with [`enum@Error`] as the error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Errors raised by the synchronization primitives.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An error from the core crate (heap allocation, transfer, I/O).
+    #[error(transparent)]
+    Core(#[from] multiprocessing_core::Error),
+    /// A `Lock` or `Semaphore`-like primitive was released while not held
+    /// (Python's `ValueError: semaphore or lock released too many times`).
+    #[error("release unlocked lock")]
+    NotLocked,
+    /// An `RLock` was released by a thread that does not own it (Python's `AssertionError`).
+    #[error("cannot release un-acquired lock")]
+    NotOwner,
+    /// A `BoundedSemaphore` was released above its initial value.
+    #[error("semaphore or lock released too many times")]
+    TooManyReleases,
+    /// The lock was acquired, but its previous owner died holding it; the data it protects
+    /// may be inconsistent.
+    #[error("the previous owner of the lock died while holding it")]
+    OwnerDied,
+    /// A `Barrier` is broken (aborted, reset while waiting, timed out, or its action failed),
+    /// Python's `BrokenBarrierError`.
+    #[error("barrier is broken")]
+    BrokenBarrier,
+    /// An argument or a received value was invalid, Python's `ValueError`.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+}

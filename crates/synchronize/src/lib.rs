@@ -1,0 +1,61 @@
+//! Synchronization primitives shared between processes, after Python's
+//! `multiprocessing.synchronize`.
+//!
+//! [`Lock`], [`RLock`], [`Semaphore`], [`BoundedSemaphore`], [`Condition`], [`Event`] and
+//! [`Barrier`] live in the shared-memory heap of `multiprocessing-core` and block on a futex,
+//! so an uncontended lock costs no system call. Each is a cheap-to-clone handle that is `Send`
+//! and `Sync`, shared with a forked child automatically, and passable to a child started any
+//! other way (it serializes through a transfer context, carrying its arena's descriptor).
+//!
+//! Beyond Python: a process that dies holding a [`Lock`] or [`RLock`] does not deadlock the
+//! others. A waiter notices within about [`OWNER_CHECK_INTERVAL`] and gets the lock with an
+//! [`OwnerDied`] error, so it can repair the data the lock protects.
+//!
+//! ```
+//! use multiprocessing_synchronize::{Lock, Semaphore};
+//! let lock = Lock::new().unwrap();
+//! {
+//!     let _guard = lock.lock().unwrap();
+//!     // ... critical section ...
+//! }
+//! let sem = Semaphore::new(3).unwrap();
+//! let _unit = sem.acquire_guard();
+//! assert_eq!(sem.get_value(), 2);
+//! ```
+
+mod barrier;
+mod condition;
+mod error;
+mod event;
+mod futex;
+mod lock;
+mod owner_died;
+mod rlock;
+mod robust;
+mod semaphore;
+mod shared;
+
+pub use barrier::{Barrier, BarrierBuilder};
+pub use condition::{Condition, ConditionLock};
+pub use error::{Error, Result};
+pub use event::Event;
+pub use lock::{Lock, LockGuard};
+pub use owner_died::{LockResult, OwnerDied};
+pub use rlock::{RLock, RLockGuard};
+pub use semaphore::{BoundedSemaphore, SEM_VALUE_MAX, Semaphore, SemaphoreGuard};
+
+/// How often a waiter checks that the owner of the lock it waits for still lives.
+pub const OWNER_CHECK_INTERVAL: std::time::Duration = robust::SLICE;
+
+// Every handle is usable from many threads of many processes.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Lock>();
+    send_sync::<RLock>();
+    send_sync::<Semaphore>();
+    send_sync::<BoundedSemaphore>();
+    send_sync::<Condition>();
+    send_sync::<Condition<Lock>>();
+    send_sync::<Event>();
+    send_sync::<Barrier>();
+};

@@ -1,0 +1,183 @@
+//! [`Lock`]: a non-recursive lock shared between processes, Python's `multiprocessing.Lock`.
+//!
+//! ```
+//! use multiprocessing_synchronize::Lock;
+//! let lock = Lock::new().unwrap();
+//! {
+//!     let _guard = lock.lock().unwrap();
+//!     assert!(lock.try_lock().is_none());
+//! }
+//! assert!(lock.try_lock().is_some());
+//! // Python style: any process or thread may release a held Lock.
+//! assert!(lock.acquire(true, None).unwrap());
+//! lock.release().unwrap();
+//! assert!(lock.release().is_err()); // releasing an unlocked lock is an error
+//! ```
+
+use std::fmt;
+use std::time::Duration;
+
+use multiprocessing_core::owner;
+use serde::{Deserialize, Serialize};
+
+use crate::futex::Deadline;
+use crate::robust::{Acquired, RobustWord};
+use crate::shared::{Shared, SharedState};
+use crate::{Error, LockResult, OwnerDied, Result};
+
+#[repr(C)]
+pub(crate) struct LockState {
+    magic: std::sync::atomic::AtomicU32,
+    _pad: u32,
+    word: RobustWord,
+}
+
+// SAFETY: repr(C), magic first, atomics only, 8-byte alignment.
+unsafe impl SharedState for LockState {
+    const MAGIC: u32 = 0x4c4f_434b; // "LOCK"
+    const NAME: &'static str = "Lock";
+}
+
+/// A lock shared between processes and threads, Python's `multiprocessing.Lock`.
+///
+/// It lives in the shared-memory heap: clones are handles to the same lock, a forked child
+/// shares it, and it travels to other processes as a process argument or through a
+/// connection. The owner recorded is the process: any thread of any process may release a held
+/// lock, as in Python. If the holding process dies, a waiter gets the lock with an
+/// [`OwnerDied`] error within about [`OWNER_CHECK_INTERVAL`](crate::OWNER_CHECK_INTERVAL).
+/// An uncontended `lock` + unlock costs no system call.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Lock {
+    shared: Shared<LockState>,
+}
+
+impl fmt::Debug for Lock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lock")
+            .field("locked", &self.is_locked())
+            .finish()
+    }
+}
+
+/// Holds a [`Lock`]; dropping it releases the lock.
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct LockGuard<'a> {
+    lock: &'a Lock,
+}
+
+impl fmt::Debug for LockGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LockGuard")
+    }
+}
+
+impl Drop for LockGuard<'_> {
+    fn drop(&mut self) {
+        self.lock.state().release();
+    }
+}
+
+impl<'a> LockGuard<'a> {
+    /// The lock this guard holds.
+    #[must_use]
+    pub fn lock(&self) -> &'a Lock {
+        self.lock
+    }
+}
+
+impl Lock {
+    /// Makes a new, unlocked lock in the shared-memory heap.
+    pub fn new() -> Result<Lock> {
+        Ok(Lock {
+            shared: Shared::new(LockState {
+                magic: LockState::MAGIC.into(),
+                _pad: 0,
+                word: RobustWord::new(),
+            })?,
+        })
+    }
+
+    #[inline]
+    pub(crate) fn state(&self) -> &RobustWord {
+        &self.shared.get().word
+    }
+
+    pub(crate) fn same(&self, other: &Lock) -> bool {
+        self.shared.same(&other.shared)
+    }
+
+    fn guard_for(&self, how: Acquired) -> Option<LockResult<LockGuard<'_>>> {
+        let guard = LockGuard { lock: self };
+        match how {
+            Acquired::Clean => Some(Ok(guard)),
+            Acquired::OwnerDied => Some(Err(OwnerDied::new(guard))),
+            Acquired::TimedOut => {
+                std::mem::forget(guard);
+                None
+            }
+        }
+    }
+
+    /// Blocks until the lock is acquired.
+    #[inline]
+    #[doc(alias = "acquire")]
+    pub fn lock(&self) -> LockResult<LockGuard<'_>> {
+        let how = self.state().acquire(owner::process(), Deadline::never());
+        self.guard_for(how)
+            .unwrap_or_else(|| unreachable!("no deadline"))
+    }
+
+    /// Acquires the lock if it is free right now, Python's `acquire(False)`.
+    #[inline]
+    pub fn try_lock(&self) -> Option<LockGuard<'_>> {
+        self.state()
+            .try_acquire(owner::process())
+            .then(|| LockGuard { lock: self })
+    }
+
+    /// Blocks for at most `timeout`, Python's `acquire(timeout=t)`; `None` if the lock could
+    /// not be acquired in time.
+    pub fn lock_timeout(&self, timeout: Duration) -> Option<LockResult<LockGuard<'_>>> {
+        let how = self
+            .state()
+            .acquire(owner::process(), Deadline::after(Some(timeout)));
+        self.guard_for(how)
+    }
+
+    /// Python's `acquire(block=True, timeout=None)`: `Ok(true)` once acquired, `Ok(false)` if
+    /// not acquired (non-blocking, or timed out). The caller must [`release`](Self::release).
+    ///
+    /// `Err(Error::OwnerDied)` means the lock *was* acquired from an owner that died.
+    pub fn acquire(&self, block: bool, timeout: Option<Duration>) -> Result<bool> {
+        let me = owner::process();
+        if !block {
+            return Ok(self.state().try_acquire(me));
+        }
+        match self.state().acquire(me, Deadline::after(timeout)) {
+            Acquired::Clean => Ok(true),
+            Acquired::TimedOut => Ok(false),
+            Acquired::OwnerDied => Err(Error::OwnerDied),
+        }
+    }
+
+    /// Python's `release()`: frees a held lock, whoever holds it; an unlocked lock is an error.
+    pub fn release(&self) -> Result<()> {
+        if self.state().holder() == 0 {
+            return Err(Error::NotLocked);
+        }
+        self.state().release();
+        Ok(())
+    }
+
+    /// Whether some process holds the lock now.
+    #[must_use]
+    pub fn is_locked(&self) -> bool {
+        self.state().holder() != 0
+    }
+
+    /// Releases the lock for a condition wait, returning the count to restore (always 1).
+    pub(crate) fn release_for_wait(&self) -> u32 {
+        self.state().release();
+        1
+    }
+}

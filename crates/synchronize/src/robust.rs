@@ -1,0 +1,170 @@
+//! The robust lock word behind `Lock`, `RLock` and `Barrier`: a futex that records its owner.
+//!
+//! The word holds `0` when free, or the owner's id (a process id for `Lock`, a thread id for
+//! `RLock`) with a waiters bit. Beside it sit the owner's start time and the id it belongs to,
+//! so a waiter that has slept a [`SLICE`] without progress can check whether the owner still
+//! runs, even if the kernel has since given its id to another process. A dead owner's lock is
+//! taken over by exactly one waiter, which is told so. Acquiring and releasing an uncontended
+//! lock costs no system call.
+//!
+//! ```
+//! use multiprocessing_synchronize::Lock;
+//! let lock = Lock::new().unwrap();
+//! let guard = lock.lock().unwrap(); // one compare-and-swap, no system call
+//! assert!(lock.is_locked());
+//! drop(guard);
+//! ```
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use multiprocessing_core::owner::{self, Owner};
+
+use crate::futex::{self, Deadline};
+
+/// Set in the word while someone may sleep on it.
+const WAITERS: u32 = 1 << 31;
+/// How long a waiter sleeps before checking that the owner still lives.
+pub(crate) const SLICE: Duration = Duration::from_millis(100);
+/// Spins before sleeping.
+const SPINS: u32 = 100;
+
+/// How an acquisition ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Acquired {
+    /// The lock is ours.
+    Clean,
+    /// The lock is ours, taken over from an owner that died holding it.
+    OwnerDied,
+    /// The deadline passed first.
+    TimedOut,
+}
+
+#[repr(C)]
+pub(crate) struct RobustWord {
+    word: AtomicU32,
+    /// The id `start` belongs to, 0 while being written or when free.
+    check_id: AtomicU32,
+    start: AtomicU64,
+}
+
+impl RobustWord {
+    pub(crate) const fn new() -> RobustWord {
+        RobustWord {
+            word: AtomicU32::new(0),
+            check_id: AtomicU32::new(0),
+            start: AtomicU64::new(0),
+        }
+    }
+
+    #[inline]
+    fn record(&self, me: Owner) {
+        self.start.store(me.start, Ordering::Relaxed);
+        self.check_id.store(me.id, Ordering::Release);
+    }
+
+    /// The owner's id, 0 when free.
+    #[inline]
+    pub(crate) fn holder(&self) -> u32 {
+        self.word.load(Ordering::Relaxed) & !WAITERS
+    }
+
+    #[inline]
+    pub(crate) fn try_acquire(&self, me: Owner) -> bool {
+        if self
+            .word
+            .compare_exchange(0, me.id, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            self.record(me);
+            true
+        } else {
+            false
+        }
+    }
+
+    #[inline]
+    pub(crate) fn acquire(&self, me: Owner, deadline: Deadline) -> Acquired {
+        if self.try_acquire(me) {
+            return Acquired::Clean;
+        }
+        self.acquire_slow(me, deadline)
+    }
+
+    #[cold]
+    fn acquire_slow(&self, me: Owner, deadline: Deadline) -> Acquired {
+        for _ in 0..SPINS {
+            std::hint::spin_loop();
+            if self.word.load(Ordering::Relaxed) == 0 && self.try_acquire(me) {
+                return Acquired::Clean;
+            }
+        }
+        loop {
+            let w = self.word.load(Ordering::Relaxed);
+            if w == 0 {
+                // We were contended, so others may sleep too: keep the waiters bit.
+                if self
+                    .word
+                    .compare_exchange(0, me.id | WAITERS, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    self.record(me);
+                    return Acquired::Clean;
+                }
+                continue;
+            }
+            let target = w | WAITERS;
+            if w & WAITERS == 0
+                && self
+                    .word
+                    .compare_exchange(w, target, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+            {
+                continue;
+            }
+            let remaining = deadline.remaining();
+            if remaining == Some(Duration::ZERO) {
+                return Acquired::TimedOut;
+            }
+            let slice = remaining.map_or(SLICE, |r| r.min(SLICE));
+            if futex::wait(&self.word, target, Some(slice)) {
+                continue;
+            }
+            if deadline.expired() {
+                return Acquired::TimedOut;
+            }
+            if !self.owner_alive(target & !WAITERS)
+                && self
+                    .word
+                    .compare_exchange(
+                        target,
+                        me.id | WAITERS,
+                        Ordering::Acquire,
+                        Ordering::Relaxed,
+                    )
+                    .is_ok()
+            {
+                self.record(me);
+                return Acquired::OwnerDied;
+            }
+        }
+    }
+
+    fn owner_alive(&self, id: u32) -> bool {
+        let start = if self.check_id.load(Ordering::Acquire) == id {
+            self.start.load(Ordering::Relaxed)
+        } else {
+            0
+        };
+        owner::is_alive(id, start)
+    }
+
+    /// Frees the lock (the caller checked it may) and wakes one waiter if any.
+    #[inline]
+    pub(crate) fn release(&self) {
+        self.check_id.store(0, Ordering::Relaxed);
+        if self.word.swap(0, Ordering::Release) & WAITERS != 0 {
+            futex::wake(&self.word, 1);
+        }
+    }
+}

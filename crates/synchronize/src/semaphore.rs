@@ -1,0 +1,261 @@
+//! [`Semaphore`] and [`BoundedSemaphore`], Python's `multiprocessing.Semaphore` and
+//! `BoundedSemaphore`: counters that block at zero, shared between processes.
+//!
+//! ```
+//! use std::time::Duration;
+//! use multiprocessing_synchronize::{BoundedSemaphore, Semaphore};
+//! let sem = Semaphore::new(2).unwrap();
+//! let a = sem.acquire_guard();
+//! assert!(sem.try_acquire());
+//! assert_eq!(sem.get_value(), 0);
+//! assert!(!sem.acquire_timeout(Duration::from_millis(10)));
+//! drop(a);
+//! assert_eq!(sem.get_value(), 1);
+//!
+//! let bounded = BoundedSemaphore::new(1).unwrap();
+//! assert!(bounded.release().is_err()); // above its initial value
+//! ```
+
+use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::futex::{self, Deadline};
+use crate::shared::{Shared, SharedState};
+use crate::{Error, Result};
+
+/// The largest value a semaphore may hold, as CPython's `SEM_VALUE_MAX` on Linux.
+pub const SEM_VALUE_MAX: u32 = i32::MAX as u32;
+
+#[repr(C)]
+pub(crate) struct SemState {
+    magic: AtomicU32,
+    value: AtomicU32,
+    waiters: AtomicU32,
+    max: AtomicU32,
+}
+
+// SAFETY: repr(C), magic first, atomics only.
+unsafe impl SharedState for SemState {
+    const MAGIC: u32 = 0x5345_4d41; // "SEMA"
+    const NAME: &'static str = "Semaphore";
+}
+
+/// A counting semaphore shared between processes, Python's `multiprocessing.Semaphore`.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Semaphore {
+    shared: Shared<SemState>,
+}
+
+impl fmt::Debug for Semaphore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Semaphore")
+            .field("value", &self.get_value())
+            .finish()
+    }
+}
+
+/// Holds one unit of a semaphore; dropping it releases the unit.
+#[must_use = "the unit is released as soon as the guard is dropped"]
+pub struct SemaphoreGuard<'a> {
+    state: &'a SemState,
+}
+
+impl fmt::Debug for SemaphoreGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SemaphoreGuard")
+    }
+}
+
+impl Drop for SemaphoreGuard<'_> {
+    fn drop(&mut self) {
+        // The unit was taken by this guard, so giving it back cannot exceed the bound.
+        let _ = release(self.state, u32::MAX);
+    }
+}
+
+fn new_state(value: u32, max: u32) -> Result<Shared<SemState>> {
+    if value > SEM_VALUE_MAX {
+        return Err(Error::InvalidArgument(format!(
+            "semaphore value {value} is above SEM_VALUE_MAX ({SEM_VALUE_MAX})"
+        )));
+    }
+    Shared::new(SemState {
+        magic: SemState::MAGIC.into(),
+        value: value.into(),
+        waiters: 0.into(),
+        max: max.into(),
+    })
+}
+
+fn try_take(state: &SemState) -> bool {
+    let mut v = state.value.load(Ordering::Relaxed);
+    while v > 0 {
+        match state
+            .value
+            .compare_exchange_weak(v, v - 1, Ordering::Acquire, Ordering::Relaxed)
+        {
+            Ok(_) => return true,
+            Err(now) => v = now,
+        }
+    }
+    false
+}
+
+fn take(state: &SemState, deadline: Deadline) -> bool {
+    loop {
+        if try_take(state) {
+            return true;
+        }
+        let remaining = deadline.remaining();
+        if remaining == Some(Duration::ZERO) {
+            return false;
+        }
+        state.waiters.fetch_add(1, Ordering::SeqCst);
+        if state.value.load(Ordering::SeqCst) == 0 {
+            futex::wait(&state.value, 0, remaining);
+        }
+        state.waiters.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Adds one unless that passes `bound`.
+fn release(state: &SemState, bound: u32) -> Result<()> {
+    let bound = bound.min(SEM_VALUE_MAX);
+    let mut v = state.value.load(Ordering::Relaxed);
+    loop {
+        if v >= bound {
+            return Err(Error::TooManyReleases);
+        }
+        match state
+            .value
+            .compare_exchange_weak(v, v + 1, Ordering::SeqCst, Ordering::Relaxed)
+        {
+            Ok(_) => break,
+            Err(now) => v = now,
+        }
+    }
+    if state.waiters.load(Ordering::SeqCst) > 0 {
+        futex::wake(&state.value, 1);
+    }
+    Ok(())
+}
+
+impl Semaphore {
+    /// Makes a semaphore holding `value` units (at most [`SEM_VALUE_MAX`]).
+    pub fn new(value: u32) -> Result<Semaphore> {
+        Ok(Semaphore {
+            shared: new_state(value, SEM_VALUE_MAX)?,
+        })
+    }
+
+    fn state(&self) -> &SemState {
+        self.shared.get()
+    }
+
+    /// Blocks until a unit is available and takes it; dropping the guard gives it back
+    /// (Python's `with sem:`).
+    #[doc(alias = "__enter__")]
+    pub fn acquire_guard(&self) -> SemaphoreGuard<'_> {
+        take(self.state(), Deadline::never());
+        SemaphoreGuard {
+            state: self.state(),
+        }
+    }
+
+    /// Takes a unit if one is available now.
+    #[must_use]
+    pub fn try_acquire(&self) -> bool {
+        try_take(self.state())
+    }
+
+    /// Takes a unit, waiting at most `timeout`; `false` on expiry.
+    #[must_use]
+    pub fn acquire_timeout(&self, timeout: Duration) -> bool {
+        take(self.state(), Deadline::after(Some(timeout)))
+    }
+
+    /// Python's `acquire(block=True, timeout=None)`: whether a unit was taken.
+    pub fn acquire(&self, block: bool, timeout: Option<Duration>) -> bool {
+        if block {
+            take(self.state(), Deadline::after(timeout))
+        } else {
+            try_take(self.state())
+        }
+    }
+
+    /// Gives back a unit, waking one waiter; an error only past [`SEM_VALUE_MAX`] (or, for a
+    /// bounded semaphore, past its initial value).
+    pub fn release(&self) -> Result<()> {
+        release(self.state(), self.state().max.load(Ordering::Relaxed))
+    }
+
+    /// The current number of units, Python's `get_value()`.
+    #[must_use]
+    pub fn get_value(&self) -> u32 {
+        self.state().value.load(Ordering::Relaxed)
+    }
+}
+
+/// A semaphore that refuses to be released above its initial value,
+/// Python's `multiprocessing.BoundedSemaphore`.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct BoundedSemaphore {
+    inner: Semaphore,
+}
+
+impl fmt::Debug for BoundedSemaphore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BoundedSemaphore")
+            .field("value", &self.get_value())
+            .finish()
+    }
+}
+
+impl BoundedSemaphore {
+    /// Makes a bounded semaphore holding (and bounded by) `value` units.
+    pub fn new(value: u32) -> Result<BoundedSemaphore> {
+        Ok(BoundedSemaphore {
+            inner: Semaphore {
+                shared: new_state(value, value)?,
+            },
+        })
+    }
+
+    /// Blocks until a unit is available and takes it; dropping the guard gives it back
+    /// (Python's `with sem:`).
+    #[doc(alias = "__enter__")]
+    pub fn acquire_guard(&self) -> SemaphoreGuard<'_> {
+        self.inner.acquire_guard()
+    }
+
+    /// Takes a unit if one is available now.
+    #[must_use]
+    pub fn try_acquire(&self) -> bool {
+        self.inner.try_acquire()
+    }
+
+    /// Takes a unit, waiting at most `timeout`; `false` on expiry.
+    #[must_use]
+    pub fn acquire_timeout(&self, timeout: Duration) -> bool {
+        self.inner.acquire_timeout(timeout)
+    }
+
+    /// Python's `acquire(block=True, timeout=None)`: whether a unit was taken.
+    pub fn acquire(&self, block: bool, timeout: Option<Duration>) -> bool {
+        self.inner.acquire(block, timeout)
+    }
+
+    /// Gives back a unit; [`Error::TooManyReleases`] above the initial value.
+    pub fn release(&self) -> Result<()> {
+        self.inner.release()
+    }
+
+    /// The current number of units.
+    #[must_use]
+    pub fn get_value(&self) -> u32 {
+        self.inner.get_value()
+    }
+}

@@ -1,0 +1,206 @@
+//! Raw `fork` for tests that need a second process before the process crate exists.
+//!
+//! [`fork`] runs a closure in a forked child (which inherits every handle); [`fork_with`] also
+//! sends a value to the child through `encode_with_fds` and `SCM_RIGHTS`, so handles are rebuilt
+//! from received descriptors as under spawn; [`spawn_test_child`] re-executes the test binary,
+//! a fresh process that shares nothing but what it receives.
+//!
+//! ```no_run
+//! let child = multiprocessing_tests::fork::fork(|| 7);
+//! assert_eq!(child.wait(), 7);
+//! ```
+
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+
+use multiprocessing::core::fdpass::{recv_with_fds, send_with_fds};
+use multiprocessing::transfer::{decode_with_fds, encode_with_fds};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// A forked child process.
+#[derive(Debug)]
+pub struct Child {
+    pid: libc::pid_t,
+    reaped: bool,
+}
+
+/// Runs `f` in a forked child, which exits with `f`'s return value (101 if it panics).
+pub fn fork(f: impl FnOnce() -> i32) -> Child {
+    // SAFETY: the child only runs `f` and then `_exit`s, never returning into the test harness;
+    // the heap's fork handlers keep shared state consistent.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(101);
+        multiprocessing::heap::release_before_exit();
+        // SAFETY: ends the child without running the parent's atexit handlers or destructors.
+        unsafe { libc::_exit(code) };
+    }
+    Child { pid, reaped: false }
+}
+
+/// Sends `value` to a forked child through a transfer context and runs `f` on what it receives.
+pub fn fork_with<T: Serialize + DeserializeOwned>(value: &T, f: fn(T) -> i32) -> Child {
+    let (parent_end, child_end) = UnixStream::pair().expect("socketpair");
+    let child = fork(|| {
+        let value: T = receive(&child_end);
+        f(value)
+    });
+    drop(child_end);
+    send(&parent_end, value);
+    child
+}
+
+fn send<T: Serialize>(sock: &UnixStream, value: &T) {
+    let (bytes, fds) = encode_with_fds(value).expect("encode");
+    let mut msg = (bytes.len() as u32).to_le_bytes().to_vec();
+    msg.extend_from_slice(&bytes);
+    let borrowed: Vec<_> = fds.iter().map(AsFd::as_fd).collect();
+    send_with_fds(sock.as_fd(), &msg, &borrowed).expect("send");
+}
+
+fn receive<T: DeserializeOwned>(sock: &UnixStream) -> T {
+    let mut fds: Vec<OwnedFd> = Vec::new();
+    let mut head = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        let n = recv_with_fds(sock.as_fd(), &mut head[got..], &mut fds).expect("recv");
+        assert!(n > 0, "parent closed the socket");
+        got += n;
+    }
+    let mut body = vec![0u8; u32::from_le_bytes(head) as usize];
+    let mut got = 0;
+    while got < body.len() {
+        let n = recv_with_fds(sock.as_fd(), &mut body[got..], &mut fds).expect("recv");
+        assert!(n > 0, "parent closed the socket");
+        got += n;
+    }
+    decode_with_fds(&body, fds).expect("decode")
+}
+
+impl Child {
+    /// The child's process id.
+    #[must_use]
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Sends SIGKILL (the child stays a zombie until [`wait`](Self::wait)).
+    pub fn kill(&self) {
+        // SAFETY: plain kill(2) on our own unreaped child.
+        unsafe { libc::kill(self.pid, libc::SIGKILL) };
+    }
+
+    /// Waits for the child: its exit code, or 128 + the signal that killed it.
+    pub fn wait(mut self) -> i32 {
+        self.reap()
+    }
+
+    fn reap(&mut self) -> i32 {
+        let mut status = 0;
+        loop {
+            // SAFETY: waits for our own child with a valid status pointer.
+            let r = unsafe { libc::waitpid(self.pid, &mut status, 0) };
+            if r == self.pid {
+                break;
+            }
+            assert_eq!(
+                std::io::Error::last_os_error().kind(),
+                std::io::ErrorKind::Interrupted
+            );
+        }
+        self.reaped = true;
+        if libc::WIFEXITED(status) {
+            libc::WEXITSTATUS(status)
+        } else {
+            128 + libc::WTERMSIG(status)
+        }
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if !self.reaped {
+            self.kill();
+            self.reap();
+        }
+    }
+}
+
+const CHILD_ENV: &str = "MP_TEST_CHILD_SOCKET";
+
+/// In a test re-executed by [`spawn_test_child`]: receives its value and runs `f` on it, then
+/// exits the process with `f`'s result. Returns normally when this is not such a child.
+pub fn run_if_test_child<T: DeserializeOwned>(f: fn(T) -> i32) {
+    let Ok(path) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let sock = UnixStream::connect(&path).expect("connect to the parent test");
+    let value: T = receive(&sock);
+    let code = f(value);
+    multiprocessing::heap::release_before_exit();
+    let _ = (&sock).write_all(&[code as u8]);
+    std::process::exit(code);
+}
+
+/// A re-executed copy of the test binary running one test as a child.
+#[derive(Debug)]
+pub struct TestChild {
+    process: std::process::Child,
+    sock: UnixStream,
+    _dir: TempDir,
+}
+
+#[derive(Debug)]
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Re-executes this test binary to run `test_name` (which must call [`run_if_test_child`]
+/// first) and sends it `value` through a transfer context over a Unix socket.
+pub fn spawn_test_child<T: Serialize>(test_name: &str, value: &T) -> TestChild {
+    let dir = std::env::temp_dir().join(format!(
+        "mp-test-{}-{}",
+        std::process::id(),
+        test_name.replace("::", "-")
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = TempDir(dir);
+    let path = dir.0.join("sock");
+    let listener = UnixListener::bind(&path).expect("bind");
+    let process = std::process::Command::new(std::env::current_exe().expect("current_exe"))
+        .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, &path)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("re-execute the test binary");
+    let (sock, _) = listener.accept().expect("accept");
+    send(&sock, value);
+    TestChild {
+        process,
+        sock,
+        _dir: dir,
+    }
+}
+
+impl TestChild {
+    /// Waits for the child's result code.
+    pub fn wait(mut self) -> i32 {
+        let mut code = [0u8; 1];
+        let got = (&self.sock).read(&mut code).unwrap_or(0);
+        let status = self.process.wait().expect("wait");
+        if got == 1 {
+            i32::from(code[0])
+        } else {
+            status.code().unwrap_or(255)
+        }
+    }
+}
