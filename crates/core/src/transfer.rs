@@ -5,7 +5,7 @@
 //! inside it moves a duplicate of its descriptor into a side list and writes the index in its
 //! place; [`decode_with_fds`] rebuilds the handles from the received descriptors. The same path
 //! serves spawn arguments, forkserver requests and descriptors sent over a Unix-socket connection.
-//! Encoding such a handle with plain [`codec::encode`](crate::codec::encode) is an error, never a
+//! Encoding such a handle with plain [`codec::encode`] is an error, never a
 //! silent copy of a number that means nothing in the other process.
 //!
 //! ```
