@@ -21,7 +21,8 @@
 //!
 //! A `Connection` (and any other handle built on
 //! [`transfer`](multiprocessing_core::transfer)) can travel inside a message sent over a
-//! Unix-socket connection. Such a frame uses the header `ff ff ff fe`, a 4-byte descriptor count
+//! Unix-socket connection. Such a frame uses the header `b2 af b9 bc` (the length `-0x4d504644`, which CPython never
+//! writes), a 4-byte descriptor count
 //! and an 8-byte length, and its descriptors ride on the header's first byte (`SCM_RIGHTS`).
 //! The receiver reads Unix sockets with `recvmsg` and queues the descriptors it gets; each frame
 //! claims its own from the front of the queue, so frames without descriptors are exactly

@@ -6,7 +6,7 @@
 //! | --- | --- |
 //! | `I32BE(n)`, `0 <= n <= 0x7FFFFFFF` | `n` payload bytes follow |
 //! | `ff ff ff ff` `U64BE(n)` | `n` payload bytes follow (CPython 3.8+ long form; sent only for `n > 0x7FFFFFFF`, accepted for any `n`) |
-//! | `ff ff ff fe` `U32BE(k)` `U64BE(n)` | this crate only: `n` payload bytes follow, and `k` file descriptors ride (`SCM_RIGHTS`) on the header's first byte |
+//! | `b2 af b9 bc` (`-0x4d504644`) `U32BE(k)` `U64BE(n)` | this crate only: `n` payload bytes follow, and `k` file descriptors ride (`SCM_RIGHTS`) on the header's first byte |
 //!
 //! CPython never writes other negative lengths and reads them as an empty message without
 //! consuming anything; this reader refuses them with [`Error::BadMessageLength`] instead,
@@ -33,8 +33,10 @@ use crate::{Error, Result};
 
 /// The long-form marker: an 8-byte length follows.
 pub(crate) const LONG_MARKER: i32 = -1;
-/// This crate's descriptor-carrying marker: a 4-byte count and an 8-byte length follow.
-pub(crate) const FDS_MARKER: i32 = -2;
+/// This crate's descriptor-carrying marker (`-0x4d504644`, "MPFD" negated, bytes `b2 af b9 bc`):
+/// a 4-byte count and an 8-byte length follow. CPython never writes a negative length other
+/// than `-1`, so no CPython frame is mistaken for it.
+pub(crate) const FDS_MARKER: i32 = -0x4d50_4644;
 /// Size of the internal read buffer.
 pub(crate) const READ_BUFFER: usize = 16 * 1024;
 /// How far ahead of the received bytes a payload buffer may be allocated.

@@ -5,3 +5,8 @@
 
 pub use multiprocessing_core as core;
 pub use multiprocessing_core::{AuthKey, codec, identity, logging, transfer};
+
+#[cfg(feature = "connection")]
+pub use multiprocessing_connection as connection;
+#[cfg(feature = "connection")]
+pub use multiprocessing_connection::{Address, Connection, Listener, client, pipe, wait};
