@@ -48,13 +48,24 @@ fn two_gib_length_before_authentication_is_refused_without_allocating() {
     });
     let err = listener.accept().unwrap_err();
     assert!(
-        matches!(err, Error::BadMessageLength { length: 0x7fff_ffff, limit: Some(256) }),
+        matches!(
+            err,
+            Error::BadMessageLength {
+                length: 0x7fff_ffff,
+                limit: Some(256)
+            }
+        ),
         "{err:?}"
     );
     t.join().unwrap();
     // The listener keeps serving.
     let addr = listener.address().clone();
-    let t = thread::spawn(move || Client::builder(addr).authkey("secret".into()).connect().map(drop));
+    let t = thread::spawn(move || {
+        Client::builder(addr)
+            .authkey("secret".into())
+            .connect()
+            .map(drop)
+    });
     listener.accept().unwrap();
     t.join().unwrap().unwrap();
 }
@@ -115,13 +126,24 @@ fn random_bytes_instead_of_a_challenge() {
     let key = AuthKey::from("secret");
     let e = multiprocessing::client(&address, Some(&key)).unwrap_err();
     match e {
-        Error::Authentication(m) => assert!(m.starts_with("Protocol error, expected challenge"), "{m}"),
+        Error::Authentication(m) => {
+            assert!(m.starts_with("Protocol error, expected challenge"), "{m}")
+        }
         other => panic!("{other:?}"),
     }
     let e = multiprocessing::client(&address, Some(&key)).unwrap_err();
     assert!(matches!(e, Error::BadMessageLength { .. }), "{e:?}");
     let e = multiprocessing::client(&address, Some(&key)).unwrap_err();
-    assert!(matches!(e, Error::BadMessageLength { limit: Some(256), .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            Error::BadMessageLength {
+                limit: Some(256),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     t.join().unwrap();
 }
 
@@ -133,7 +155,10 @@ fn silent_client_does_not_stall_the_next_one() {
     let silent = TcpStream::connect(&addr).unwrap();
     let address = listener.address().clone();
     let good = thread::spawn(move || {
-        let mut c = Client::builder(address).authkey("secret".into()).connect().unwrap();
+        let mut c = Client::builder(address)
+            .authkey("secret".into())
+            .connect()
+            .unwrap();
         c.send_bytes(b"made it").unwrap();
         c
     });
@@ -158,7 +183,16 @@ fn too_long_message_for_recv_bytes_max() {
     let (mut a, mut b) = pipe(true).unwrap();
     a.send_bytes(b"0123456789").unwrap();
     let e = b.recv_bytes_max(9).unwrap_err();
-    assert!(matches!(e, Error::BadMessageLength { length: 10, limit: Some(9) }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            Error::BadMessageLength {
+                length: 10,
+                limit: Some(9)
+            }
+        ),
+        "{e:?}"
+    );
     assert!(!b.readable() && b.writable() && !b.closed());
     assert!(matches!(b.recv_bytes(), Err(Error::WriteOnly)));
     b.send_bytes(b"still writable").unwrap();
@@ -191,7 +225,12 @@ fn buffer_too_short_keeps_the_whole_message_and_the_connection() {
 fn wrong_key_fails_on_both_sides_with_cpython_messages() {
     let listener = tcp_listener("secret", Duration::from_secs(10));
     let address = listener.address().clone();
-    let t = thread::spawn(move || Client::builder(address).authkey("wrong".into()).connect().map(drop));
+    let t = thread::spawn(move || {
+        Client::builder(address)
+            .authkey("wrong".into())
+            .connect()
+            .map(drop)
+    });
     match listener.accept() {
         Err(Error::Authentication(m)) => assert_eq!(m, "digest received was wrong"),
         other => panic!("{other:?}"),
@@ -204,9 +243,17 @@ fn wrong_key_fails_on_both_sides_with_cpython_messages() {
 
 #[test]
 fn empty_key_still_authenticates() {
-    let listener = Listener::builder().authkey(AuthKey::new(Vec::new())).bind().unwrap();
+    let listener = Listener::builder()
+        .authkey(AuthKey::new(Vec::new()))
+        .bind()
+        .unwrap();
     let address = listener.address().clone();
-    let t = thread::spawn(move || Client::builder(address).authkey(AuthKey::new(Vec::new())).connect().map(drop));
+    let t = thread::spawn(move || {
+        Client::builder(address)
+            .authkey(AuthKey::new(Vec::new()))
+            .connect()
+            .map(drop)
+    });
     listener.accept().unwrap();
     t.join().unwrap().unwrap();
     // A keyless client is rejected by a listener with an empty key.

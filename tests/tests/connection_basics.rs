@@ -20,7 +20,8 @@ fn duplex_pipe_carries_values_and_bytes_both_ways() {
         let big = b.recv_bytes().unwrap();
         b.send_bytes(&big[big.len() - 3..]).unwrap();
     });
-    a.send(&vec![("x".to_string(), 1.5), ("y".to_string(), -2.0)]).unwrap();
+    a.send(&vec![("x".to_string(), 1.5), ("y".to_string(), -2.0)])
+        .unwrap();
     assert_eq!(a.recv::<usize>().unwrap(), 2);
     let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
     a.send_bytes(&big).unwrap();
@@ -35,7 +36,10 @@ fn one_way_pipe_has_a_read_end_and_a_write_end() {
     assert!(!w.readable() && w.writable());
     assert!(matches!(r.send_bytes(b"x"), Err(Error::ReadOnly)));
     assert!(matches!(w.recv_bytes(), Err(Error::WriteOnly)));
-    assert!(matches!(w.poll(Some(Duration::ZERO)), Err(Error::WriteOnly)));
+    assert!(matches!(
+        w.poll(Some(Duration::ZERO)),
+        Err(Error::WriteOnly)
+    ));
     w.send_bytes(b"").unwrap();
     w.send(&7u8).unwrap();
     assert!(r.recv_bytes().unwrap().is_empty());
@@ -55,7 +59,10 @@ fn poll_waits_up_to_its_timeout_and_sees_eof() {
     assert!(a.poll(None).unwrap());
     let (c, d) = pipe(true).unwrap();
     drop(d);
-    assert!(c.poll(Some(Duration::from_secs(5))).unwrap(), "EOF makes poll true");
+    assert!(
+        c.poll(Some(Duration::from_secs(5))).unwrap(),
+        "EOF makes poll true"
+    );
 }
 
 #[test]
@@ -64,7 +71,11 @@ fn wait_reports_ready_connections_and_times_out() {
     let (b, mut b2) = pipe(true).unwrap();
     let (c, _c2) = pipe(false).unwrap();
     let start = Instant::now();
-    assert!(wait(&[&a, &b, &c], Some(Duration::from_millis(150))).unwrap().is_empty());
+    assert!(
+        wait(&[&a, &b, &c], Some(Duration::from_millis(150)))
+            .unwrap()
+            .is_empty()
+    );
     assert!(start.elapsed() >= Duration::from_millis(140));
     let t = thread::spawn(move || {
         thread::sleep(Duration::from_millis(50));
@@ -101,7 +112,12 @@ fn wait_includes_listeners_with_pending_clients() {
     let listener = Listener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
     assert!(wait(&[&listener], Some(Duration::ZERO)).unwrap().is_empty());
     let _c = multiprocessing::client(listener.address(), None).unwrap();
-    assert_eq!(wait(&[&listener], Some(Duration::from_secs(5))).unwrap().len(), 1);
+    assert_eq!(
+        wait(&[&listener], Some(Duration::from_secs(5)))
+            .unwrap()
+            .len(),
+        1
+    );
     listener.accept().unwrap();
 }
 
@@ -116,7 +132,11 @@ fn connection_travels_inside_a_message_and_works() {
     let (mut here, mut there) = pipe(true).unwrap();
     let (mut reply_end, reply_to) = pipe(true).unwrap();
     let (mut r, w) = pipe(false).unwrap();
-    here.send(&Job { name: "job".into(), reply_to }).unwrap();
+    here.send(&Job {
+        name: "job".into(),
+        reply_to,
+    })
+    .unwrap();
     here.send(&w).unwrap();
     drop(w);
     let job: Job = there.recv().unwrap();
@@ -148,18 +168,31 @@ const CHILD_ENV: &str = "MP_CONN_TEST_CHILD_ADDRESS";
 #[test]
 #[ignore = "helper: runs as the child process of connection_passed_to_another_process"]
 fn child_receives_a_connection() {
-    let address: Address = std::env::var(CHILD_ENV).expect("address in env").parse().unwrap();
-    let mut conn = Client::builder(address).authkey("k".into()).connect().unwrap();
+    let address: Address = std::env::var(CHILD_ENV)
+        .expect("address in env")
+        .parse()
+        .unwrap();
+    let mut conn = Client::builder(address)
+        .authkey("k".into())
+        .connect()
+        .unwrap();
     let mut passed: Connection = conn.recv().unwrap();
     let msg = passed.recv_bytes().unwrap();
-    passed.send_bytes(&[b"child got:".as_slice(), &msg].concat()).unwrap();
+    passed
+        .send_bytes(&[b"child got:".as_slice(), &msg].concat())
+        .unwrap();
 }
 
 #[test]
 fn connection_passed_to_another_process() {
     let listener = Listener::builder().authkey("k".into()).bind().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_receives_a_connection", "--include-ignored", "--quiet"])
+        .args([
+            "--exact",
+            "child_receives_a_connection",
+            "--include-ignored",
+            "--quiet",
+        ])
         .env(CHILD_ENV, listener.address().to_string())
         .stdout(std::process::Stdio::null())
         .spawn()

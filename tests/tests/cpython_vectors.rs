@@ -20,8 +20,13 @@ fn captured_handshakes_match_byte_for_byte() {
     let data = vectors("connection_vectors.json");
     let mut checked = 0;
     for sc in data["scenarios"].as_array().unwrap() {
-        let Some(checks) = sc["hmac_checks"].as_array() else { continue };
-        let (Some(lkey), Some(ckey)) = (key_of(&sc["listener_authkey"]), key_of(&sc["client_authkey"])) else {
+        let Some(checks) = sc["hmac_checks"].as_array() else {
+            continue;
+        };
+        let (Some(lkey), Some(ckey)) = (
+            key_of(&sc["listener_authkey"]),
+            key_of(&sc["client_authkey"]),
+        ) else {
             continue;
         };
         for c in checks {
@@ -48,7 +53,12 @@ fn captured_handshakes_match_byte_for_byte() {
             // Our responder produces the captured bytes whenever the captured responder spoke
             // the protocol we speak (a 3.11 responder answers any body with raw md5).
             if body.len() == 20 || responder_py >= "3.12" {
-                assert_eq!(auth::response(responder_key, &body).unwrap(), captured, "{}", sc["name"]);
+                assert_eq!(
+                    auth::response(responder_key, &body).unwrap(),
+                    captured,
+                    "{}",
+                    sc["name"]
+                );
             }
             checked += 1;
         }
@@ -71,7 +81,8 @@ fn captured_data_frames_parse_identically() {
             let mut conn = Connection::from_unix_stream(theirs);
             for f in &frames {
                 let len = f["payload_len"].as_u64().unwrap() as usize;
-                raw.write_all(&hex(f["header_hex"].as_str().unwrap())).unwrap();
+                raw.write_all(&hex(f["header_hex"].as_str().unwrap()))
+                    .unwrap();
                 match f["payload_hex"].as_str() {
                     Some(p) => raw.write_all(&hex(p)).unwrap(),
                     None => raw.write_all(&vec![b'x'; len]).unwrap(),
@@ -172,7 +183,11 @@ fn auth_edge_cases_get_cpython_verdicts() {
             let want = expected_outcome(case["cpython_result"].as_str().unwrap());
             let (ours, mut peer) = UnixStream::pair().unwrap();
             let mut conn = Connection::from_unix_stream(ours);
-            if case["cpython_role"].as_str().unwrap().starts_with("deliver_challenge") {
+            if case["cpython_role"]
+                .as_str()
+                .unwrap()
+                .starts_with("deliver_challenge")
+            {
                 let n = name.clone();
                 let t = thread::spawn(move || {
                     let challenge = read_frame(&mut peer).unwrap();
@@ -192,7 +207,10 @@ fn auth_edge_cases_get_cpython_verdicts() {
                 drop(conn);
                 let (challenge_len, verdict) = t.join().unwrap();
                 assert_eq!(outcome(&r), want, "{file} {name}: {r:?}");
-                assert_eq!(challenge_len as u64, case["peer_saw"]["challenge_len"].as_u64().unwrap());
+                assert_eq!(
+                    challenge_len as u64,
+                    case["peer_saw"]["challenge_len"].as_u64().unwrap()
+                );
                 match case["peer_saw"]["verdict"].as_str() {
                     Some(v) => assert_eq!(verdict.as_deref(), Some(v.as_bytes()), "{file} {name}"),
                     None => assert!(verdict.is_none(), "{file} {name}: no verdict expected"),
@@ -256,7 +274,10 @@ fn framing_checks_replay() {
                     // step; we refuse the header with a typed error.
                     assert!(result.contains("b''"));
                     let e = conn.recv_bytes().unwrap_err();
-                    assert!(matches!(e, Error::BadMessageLength { length: -2, .. }), "{e:?}");
+                    assert!(
+                        matches!(e, Error::BadMessageLength { length: -2, .. }),
+                        "{e:?}"
+                    );
                 }
                 "eof_before_header" => {
                     assert!(result.contains("EOFError"));
@@ -269,7 +290,16 @@ fn framing_checks_replay() {
                 "maxlength_exceeded" => {
                     assert!(result.contains("bad message length"));
                     let e = conn.recv_bytes_max(4).unwrap_err();
-                    assert!(matches!(e, Error::BadMessageLength { length: 5, limit: Some(4) }), "{e:?}");
+                    assert!(
+                        matches!(
+                            e,
+                            Error::BadMessageLength {
+                                length: 5,
+                                limit: Some(4)
+                            }
+                        ),
+                        "{e:?}"
+                    );
                     let st = &c["conn_state_after"];
                     assert_eq!(conn.readable(), st["readable"].as_bool().unwrap());
                     assert_eq!(conn.writable(), st["writable"].as_bool().unwrap());
@@ -309,7 +339,9 @@ fn framing_checks_replay() {
                 "send_bytes(b'hello')" => Some(b"hello".to_vec()),
                 "send_bytes(b'')" => Some(Vec::new()),
                 "send_bytes(b'abcdef', 2, 3)" => Some(b"abcdef"[2..2 + 3].to_vec()),
-                "send_bytes(array('i',[1,2]))" => Some([1i32, 2].iter().flat_map(|v| v.to_ne_bytes()).collect()),
+                "send_bytes(array('i',[1,2]))" => {
+                    Some([1i32, 2].iter().flat_map(|v| v.to_ne_bytes()).collect())
+                }
                 _ => None, // pickles: send() uses postcard, not pickle
             };
             if let Some(p) = payload {
@@ -319,7 +351,11 @@ fn framing_checks_replay() {
                 drop(conn);
                 let mut wire = Vec::new();
                 b.read_to_end(&mut wire).unwrap();
-                assert_eq!(wire, hex(w["wire_hex"].as_str().unwrap()), "{version} {call}");
+                assert_eq!(
+                    wire,
+                    hex(w["wire_hex"].as_str().unwrap()),
+                    "{version} {call}"
+                );
             }
         }
     }

@@ -38,7 +38,9 @@ impl fmt::Display for Item {
 }
 
 fn main() -> Result<(), Error> {
-    let address = std::env::args().nth(1).unwrap_or_else(|| "localhost:6000".into());
+    let address = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "localhost:6000".into());
     let mut conn = Client::builder(address.parse()?)
         .authkey(AuthKey::from("secret password"))
         .connect()?;

@@ -68,7 +68,9 @@ fn main() -> ExitCode {
             connect(address, AuthKey::from(key.as_str()), messages)
         }
         _ => {
-            eprintln!("usage: conn_peer listen ADDRESS AUTHKEY | conn_peer connect ADDRESS AUTHKEY MESSAGE...");
+            eprintln!(
+                "usage: conn_peer listen ADDRESS AUTHKEY | conn_peer connect ADDRESS AUTHKEY MESSAGE..."
+            );
             return ExitCode::from(64);
         }
     };

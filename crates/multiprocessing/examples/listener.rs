@@ -12,7 +12,7 @@
 //! Usage: `listener [HOST:PORT]` (default `localhost:6000`; with port 0 the real address is
 //! printed on stderr as `listening on ADDRESS`).
 
-use multiprocessing::connection::{AuthKey, Error, Listener};
+use multiprocessing::connection::{Address, AuthKey, Error, Listener};
 use serde::Serialize;
 
 /// A serde-friendly stand-in for the Python list's mixed items.
@@ -25,16 +25,21 @@ enum Item {
 }
 
 fn main() -> Result<(), Error> {
-    let address = std::env::args().nth(1).unwrap_or_else(|| "localhost:6000".into());
+    let address = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "localhost:6000".into());
     let listener = Listener::builder()
         .address(address.parse()?)
         .authkey(AuthKey::from("secret password"))
         .bind()?;
     eprintln!("listening on {}", listener.address());
     let mut conn = listener.accept()?;
+    // Printed like Python's `listener.last_accepted`: a (host, port) tuple, '' for Unix sockets.
     match listener.last_accepted() {
-        Some(peer) => println!("connection accepted from {peer}"),
-        None => println!("connection accepted from ''"),
+        Some(Address::Tcp { host, port }) => {
+            println!("connection accepted from ('{host}', {port})")
+        }
+        _ => println!("connection accepted from ''"),
     }
     conn.send(&vec![
         Item::Float(2.25),

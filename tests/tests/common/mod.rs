@@ -16,7 +16,9 @@ pub fn hex(s: &str) -> Vec<u8> {
 
 /// Loads a captured CPython JSON file from `tests/data/cpython/`.
 pub fn vectors(name: &str) -> serde_json::Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/cpython").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("data/cpython")
+        .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).expect("valid JSON")
 }
@@ -69,14 +71,21 @@ pub fn pythons() -> Vec<Python> {
     static FOUND: OnceLock<Vec<Python>> = OnceLock::new();
     FOUND
         .get_or_init(|| {
-            let base = probe(None).expect("python3 is required for the CPython interoperability tests");
-            let mut found = vec![Python { version: base.clone(), pyenv: None }];
+            let base =
+                probe(None).expect("python3 is required for the CPython interoperability tests");
+            let mut found = vec![Python {
+                version: base.clone(),
+                pyenv: None,
+            }];
             for v in ["3.12.1", "3.13.0"] {
                 if let Some(ver) = probe(Some(v))
                     && v.starts_with(&ver)
                     && !found.iter().any(|p| p.version == ver)
                 {
-                    found.push(Python { version: ver, pyenv: Some(v.to_string()) });
+                    found.push(Python {
+                        version: ver,
+                        pyenv: Some(v.to_string()),
+                    });
                 }
             }
             let names: Vec<&str> = found.iter().map(|p| p.version.as_str()).collect();
@@ -93,7 +102,11 @@ pub fn example(name: &str) -> PathBuf {
     let dir = BUILT.get_or_init(|| {
         let exe = std::env::current_exe().expect("test executable path");
         // target/<profile>/deps/<test binary>
-        let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target profile dir").to_path_buf();
+        let profile_dir = exe
+            .parent()
+            .and_then(|d| d.parent())
+            .expect("target profile dir")
+            .to_path_buf();
         let mut cmd = Command::new(env!("CARGO"));
         cmd.args(["build", "--quiet", "-p", "multiprocessing", "--examples"])
             .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
@@ -121,7 +134,8 @@ impl TempSock {
     pub fn new(tag: &str) -> Self {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("mp-conn-test-{}-{tag}-{n}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("mp-conn-test-{}-{tag}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let path = dir.join("sock");
         TempSock { dir, path }
