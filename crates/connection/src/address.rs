@@ -23,7 +23,23 @@ use std::str::FromStr;
 
 use crate::Error;
 
-/// A listener or client address (see the [module docs](self)).
+/// A listener or client address: Python's address tuples and strings, with the family they
+/// imply.
+///
+/// | text | address |
+/// | --- | --- |
+/// | `HOST:PORT`, `[V6]:PORT` | [`Address::Tcp`] (Python's `('host', port)`, `AF_INET`); port 0 picks a free port |
+/// | `@name` or a leading NUL | [`Address::Abstract`] (Linux abstract Unix socket) |
+/// | anything else | [`Address::Unix`] (a socket file path, `AF_UNIX`) |
+///
+/// ```
+/// use multiprocessing_connection::Address;
+/// let tcp: Address = "localhost:6000".parse().unwrap();
+/// assert_eq!(tcp, Address::Tcp { host: "localhost".into(), port: 6000 });
+/// assert_eq!("@mp-test".parse::<Address>().unwrap(), Address::Abstract(b"mp-test".to_vec()));
+/// assert_eq!("/tmp/sock".parse::<Address>().unwrap().to_string(), "/tmp/sock");
+/// assert_eq!("[::1]:80".parse::<Address>().unwrap().to_string(), "[::1]:80");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Address {

@@ -62,7 +62,38 @@ pub(crate) enum Kind {
     Pipe,
 }
 
-/// One end of a message channel (see the [module docs](self)).
+/// One end of a message channel, Python's `multiprocessing.connection.Connection`.
+///
+/// Every message is one frame (see [`frame`](crate::frame)), byte-compatible with CPython, so a
+/// Rust process and a Python process can talk over the same socket. [`Connection::send_bytes`] and
+/// [`Connection::recv_bytes`] move raw bytes; [`Connection::send`] and [`Connection::recv`] move
+/// any serde value encoded with the workspace codec (postcard, not pickle: use the byte methods
+/// to talk to Python).
+///
+/// ```
+/// use multiprocessing_connection::pipe;
+/// let (mut a, mut b) = pipe(true).unwrap();
+/// a.send(&("hello", 42u32)).unwrap();
+/// let (s, n): (String, u32) = b.recv().unwrap();
+/// assert_eq!((s.as_str(), n), ("hello", 42));
+/// b.send_bytes(b"raw").unwrap();
+/// assert_eq!(a.recv_bytes().unwrap(), b"raw");
+/// ```
+///
+/// # Passing descriptors
+///
+/// A `Connection` (and any other handle built on
+/// [`transfer`](multiprocessing_core::transfer)) can travel inside a message sent over a
+/// Unix-socket connection. Such a frame uses the header `b2 af b9 bc` (the length `-0x4d504644`, which CPython never
+/// writes), a 4-byte descriptor count
+/// and an 8-byte length, and its descriptors ride on the header's first byte (`SCM_RIGHTS`).
+/// The receiver reads Unix sockets with `recvmsg` and queues the descriptors it gets; each frame
+/// claims its own from the front of the queue, so frames without descriptors are exactly
+/// CPython's. A successful send means the kernel holds the descriptors in the receiving socket's
+/// queue: they cannot be lost in transit, only closed unread if the receiver closes its end, so no
+/// acknowledgement frame is needed (one would also interleave with the peer's own messages on
+/// a duplex connection). Sending descriptors over a pipe or a TCP socket is
+/// [`Error::Transfer`].
 ///
 /// Dropping a connection closes it. A connection is `Send`; share one between threads behind a
 /// `Mutex`, as Python users do with a lock.
@@ -248,7 +279,7 @@ impl Connection {
     ///
     /// The value is encoded with [`multiprocessing_core::codec`]; handles that own descriptors
     /// (another `Connection`, for one) travel with it over a Unix-socket connection, see the
-    /// [module docs](self).
+    /// [type docs](Connection#passing-descriptors).
     pub fn send<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
         self.check_writable()?;
         let (bytes, fds) = encode_with_fds(value)?;

@@ -369,7 +369,7 @@ mod tests {
         let (h, n) = header(3, 2);
         assert_eq!(
             &h[..n],
-            &[0xff, 0xff, 0xff, 0xfe, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3]
+            &[0xb2, 0xaf, 0xb9, 0xbc, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3]
         );
     }
 

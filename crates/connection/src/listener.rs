@@ -40,7 +40,27 @@ pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// listener fail needlessly.
 pub const DEFAULT_BACKLOG: i32 = 64;
 
-/// A bound, listening socket (see the [module docs](self)).
+/// A bound, listening socket, Python's `multiprocessing.connection.Listener`.
+///
+/// With an authkey, [`Listener::accept`] runs the CPython handshake (challenge first, then
+/// answer the client's challenge) under a handshake timeout, so a client that connects and
+/// says nothing costs at most that long: `accept` then returns [`Error::Timeout`] and the next
+/// call serves the next client. (CPython has no timeout here and blocks forever.)
+///
+/// ```
+/// use multiprocessing_connection::{AuthKey, Listener, client};
+/// let key = AuthKey::new(b"secret".to_vec());
+/// let listener = Listener::builder().address("127.0.0.1:0".parse().unwrap()).authkey(key.clone()).bind().unwrap();
+/// let address = listener.address().clone();
+/// let t = std::thread::spawn(move || {
+///     let mut c = client(&address, Some(&key)).unwrap();
+///     c.send_bytes(b"hello").unwrap();
+/// });
+/// let mut conn = listener.accept().unwrap();
+/// assert_eq!(conn.recv_bytes().unwrap(), b"hello");
+/// assert!(listener.last_accepted().is_some());
+/// t.join().unwrap();
+/// ```
 ///
 /// Dropping it closes the socket and removes the socket file it created.
 #[derive(Debug)]
