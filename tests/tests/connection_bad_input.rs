@@ -270,3 +270,27 @@ fn empty_key_still_authenticates() {
     assert!(matches!(r, Err(Error::Authentication(_))), "{r:?}");
     assert_eq!(t.join().unwrap(), b"#FAILURE#");
 }
+
+#[test]
+fn unannounced_descriptors_are_bounded() {
+    use std::os::fd::{AsFd, OwnedFd};
+    let (raw, ours) = UnixStream::pair().unwrap();
+    let mut conn = Connection::from_unix_stream(ours);
+    let files: Vec<OwnedFd> = (0..64)
+        .map(|_| std::fs::File::open("/dev/null").unwrap().into())
+        .collect();
+    let borrowed: Vec<_> = files.iter().map(AsFd::as_fd).collect();
+    // Plain frames that smuggle 64 descriptors each without announcing them.
+    for _ in 0..6 {
+        multiprocessing::core::fdpass::send_with_fds(raw.as_fd(), &[0, 0, 0, 1, b'x'], &borrowed)
+            .unwrap();
+    }
+    let mut outcome = Vec::new();
+    for _ in 0..6 {
+        outcome.push(conn.recv_bytes().map(|m| m == b"x"));
+    }
+    assert!(
+        outcome.iter().any(|r| matches!(r, Err(Error::Transfer(_)))),
+        "{outcome:?}"
+    );
+}
