@@ -24,3 +24,9 @@ pub use multiprocessing_synchronize::{
 pub use multiprocessing_sharedctypes as sharedctypes;
 #[cfg(feature = "sharedctypes")]
 pub use multiprocessing_sharedctypes::{Array, RawArray, RawValue, Value};
+
+
+#[cfg(feature = "connection")]
+pub use multiprocessing_connection as connection;
+#[cfg(feature = "connection")]
+pub use multiprocessing_connection::{Address, Connection, Listener, client, pipe, wait};

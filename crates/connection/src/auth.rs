@@ -1,0 +1,346 @@
+//! The HMAC challenge/response handshake, byte-compatible with CPython's
+//! `deliver_challenge`/`answer_challenge`.
+//!
+//! The digest computations are plain functions ([`new_challenge`], [`challenge_body`],
+//! [`response`], [`verify`]) so they can be checked against captured CPython bytes without a
+//! socket; [`deliver_challenge`] and [`answer_challenge`] run them over a [`Connection`].
+//!
+//! * As challenger we send `#CHALLENGE#{sha256}` + 40 random bytes (CPython 3.12+) and accept
+//!   every reply CPython 3.12+ accepts: a raw 16-byte HMAC-MD5 (how CPython 3.11 answers),
+//!   `{md5}`, `{sha256}`, `{sha384}`, `{sha3_256}` and `{sha3_384}` MACs over the whole body.
+//! * As responder we answer a 20-byte body with a raw HMAC-MD5 (CPython 3.11 servers) and a
+//!   `{name}`-prefixed body with `{name}` + HMAC-name, and reject what CPython rejects.
+//! * Every receive is limited to [`MESSAGE_LIMIT`] bytes; MACs are compared in constant time.
+//!
+//! ```
+//! use multiprocessing_connection::auth;
+//! let body = auth::new_challenge();
+//! assert!(body.starts_with(b"{sha256}") && body.len() == 48);
+//! let reply = auth::response(b"secret", &body).unwrap();
+//! assert!(auth::verify(b"secret", &body, &reply).is_ok());
+//! assert!(auth::verify(b"other", &body, &reply).is_err());
+//! ```
+
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+
+use crate::{Connection, Error, Result};
+
+/// The prefix of a challenge frame.
+pub const CHALLENGE: &[u8] = b"#CHALLENGE#";
+/// The verdict that accepts a response.
+pub const WELCOME: &[u8] = b"#WELCOME#";
+/// The verdict that rejects a response.
+pub const FAILURE: &[u8] = b"#FAILURE#";
+/// The largest frame either side accepts during the handshake.
+pub const MESSAGE_LIMIT: usize = 256;
+/// Random bytes in a challenge we make (after the `{sha256}` prefix).
+const NONCE_LEN: usize = 40;
+/// Body length of a legacy (CPython 3.11) challenge.
+const LEGACY_CHALLENGE_LEN: usize = 20;
+/// Length of a raw HMAC-MD5 reply.
+const MD5_LEN: usize = 16;
+/// Longest allowed digest name (`sha3_256`).
+const MAX_NAME_LEN: usize = 8;
+
+/// A digest allowed in the handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Digest {
+    /// HMAC-MD5 (the legacy protocol, and `{md5}`).
+    Md5,
+    /// HMAC-SHA256, the default of CPython 3.12+.
+    Sha256,
+    /// HMAC-SHA384.
+    Sha384,
+    /// HMAC-SHA3-256.
+    Sha3_256,
+    /// HMAC-SHA3-384.
+    Sha3_384,
+}
+
+macro_rules! hmac_of {
+    ($d:ty, $key:expr, $msg:expr) => {{
+        // HMAC accepts keys of any length, so this never fails.
+        let mut m = <Hmac<$d> as Mac>::new_from_slice($key).unwrap_or_else(|_| unreachable!());
+        m.update($msg);
+        m
+    }};
+}
+
+impl Digest {
+    /// The name CPython puts between the braces.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Digest::Md5 => "md5",
+            Digest::Sha256 => "sha256",
+            Digest::Sha384 => "sha384",
+            Digest::Sha3_256 => "sha3_256",
+            Digest::Sha3_384 => "sha3_384",
+        }
+    }
+
+    /// Looks a name up (exact, lowercase).
+    #[must_use]
+    pub fn from_name(name: &[u8]) -> Option<Self> {
+        Some(match name {
+            b"md5" => Digest::Md5,
+            b"sha256" => Digest::Sha256,
+            b"sha384" => Digest::Sha384,
+            b"sha3_256" => Digest::Sha3_256,
+            b"sha3_384" => Digest::Sha3_384,
+            _ => return None,
+        })
+    }
+
+    /// HMAC of `msg` under `key` with this digest.
+    #[must_use]
+    pub fn mac(self, key: &[u8], msg: &[u8]) -> Vec<u8> {
+        match self {
+            Digest::Md5 => hmac_of!(md5::Md5, key, msg)
+                .finalize()
+                .into_bytes()
+                .to_vec(),
+            Digest::Sha256 => hmac_of!(sha2::Sha256, key, msg)
+                .finalize()
+                .into_bytes()
+                .to_vec(),
+            Digest::Sha384 => hmac_of!(sha2::Sha384, key, msg)
+                .finalize()
+                .into_bytes()
+                .to_vec(),
+            Digest::Sha3_256 => hmac_of!(sha3::Sha3_256, key, msg)
+                .finalize()
+                .into_bytes()
+                .to_vec(),
+            Digest::Sha3_384 => hmac_of!(sha3::Sha3_384, key, msg)
+                .finalize()
+                .into_bytes()
+                .to_vec(),
+        }
+    }
+
+    /// Checks `mac` against the HMAC of `msg` in constant time.
+    fn verify(self, key: &[u8], msg: &[u8], mac: &[u8]) -> bool {
+        match self {
+            Digest::Md5 => hmac_of!(md5::Md5, key, msg).verify_slice(mac).is_ok(),
+            Digest::Sha256 => hmac_of!(sha2::Sha256, key, msg).verify_slice(mac).is_ok(),
+            Digest::Sha384 => hmac_of!(sha2::Sha384, key, msg).verify_slice(mac).is_ok(),
+            Digest::Sha3_256 => hmac_of!(sha3::Sha3_256, key, msg).verify_slice(mac).is_ok(),
+            Digest::Sha3_384 => hmac_of!(sha3::Sha3_384, key, msg).verify_slice(mac).is_ok(),
+        }
+    }
+
+    /// Length of this digest's MAC.
+    #[must_use]
+    pub fn mac_len(self) -> usize {
+        match self {
+            Digest::Md5 => 16,
+            Digest::Sha256 | Digest::Sha3_256 => 32,
+            Digest::Sha384 | Digest::Sha3_384 => 48,
+        }
+    }
+}
+
+/// Python's `repr()` of a bytes object, for error messages that match CPython's.
+pub(crate) fn py_bytes_repr(b: &[u8]) -> String {
+    let quote = if b.contains(&b'\'') && !b.contains(&b'"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut s = String::from("b");
+    s.push(quote);
+    for &c in b {
+        match c {
+            b'\\' => s.push_str("\\\\"),
+            b'\t' => s.push_str("\\t"),
+            b'\n' => s.push_str("\\n"),
+            b'\r' => s.push_str("\\r"),
+            c if c == quote as u8 => {
+                s.push('\\');
+                s.push(c as char);
+            }
+            0x20..=0x7e => s.push(c as char),
+            c => s.push_str(&format!("\\x{c:02x}")),
+        }
+    }
+    s.push(quote);
+    s
+}
+
+/// Splits a challenge body or a response into its digest and MAC (CPython's
+/// `_get_digest_name_and_payload`); `None` digest means the legacy unprefixed form.
+fn digest_and_payload(message: &[u8]) -> Result<(Option<Digest>, &[u8])> {
+    if message.len() == LEGACY_CHALLENGE_LEN || message.len() == MD5_LEN {
+        return Ok((None, message));
+    }
+    if message.first() == Some(&b'{') {
+        let end = message.len().min(MAX_NAME_LEN + 2);
+        if let Some(curly) = message[1..end].iter().position(|&c| c == b'}') {
+            let curly = curly + 1;
+            if let Some(d) = Digest::from_name(&message[1..curly]) {
+                return Ok((Some(d), &message[curly + 1..]));
+            }
+        }
+    }
+    Err(Error::Authentication(format!(
+        "unsupported message length, missing digest prefix, or unsupported digest: message={}",
+        py_bytes_repr(message)
+    )))
+}
+
+/// Makes a fresh challenge body: `{sha256}` and 40 random bytes.
+#[must_use]
+pub fn new_challenge() -> Vec<u8> {
+    let mut body = b"{sha256}".to_vec();
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::rng().fill_bytes(&mut nonce);
+    body.extend_from_slice(&nonce);
+    body
+}
+
+/// Checks that `frame` is a challenge and returns its body (the bytes after `#CHALLENGE#`).
+pub fn challenge_body(frame: &[u8]) -> Result<&[u8]> {
+    frame.strip_prefix(CHALLENGE).ok_or_else(|| {
+        Error::Authentication(format!(
+            "Protocol error, expected challenge: message={}",
+            py_bytes_repr(frame)
+        ))
+    })
+}
+
+/// Computes the response to a challenge body, as CPython 3.12+'s responder does.
+pub fn response(key: &[u8], body: &[u8]) -> Result<Vec<u8>> {
+    if body.len() < LEGACY_CHALLENGE_LEN {
+        return Err(Error::Authentication(format!(
+            "challenge too short: {} bytes",
+            body.len()
+        )));
+    }
+    match digest_and_payload(body)? {
+        (None, _) => Ok(Digest::Md5.mac(key, body)),
+        (Some(d), _) => {
+            let mut out = format!("{{{}}}", d.name()).into_bytes();
+            out.extend_from_slice(&d.mac(key, body));
+            Ok(out)
+        }
+    }
+}
+
+/// Verifies a peer's response to the challenge `body` we sent, as CPython 3.12+'s challenger does.
+pub fn verify(key: &[u8], body: &[u8], response: &[u8]) -> Result<()> {
+    let (digest, mac) = digest_and_payload(response)?;
+    let digest = digest.unwrap_or(Digest::Md5);
+    if mac.len() != digest.mac_len() {
+        return Err(Error::Authentication(format!(
+            "expected '{}' of length {} got {}",
+            digest.name(),
+            digest.mac_len(),
+            mac.len()
+        )));
+    }
+    if !digest.verify(key, body, mac) {
+        return Err(Error::Authentication("digest received was wrong".into()));
+    }
+    Ok(())
+}
+
+/// Challenges the peer to prove it knows `key` (Python's `deliver_challenge`).
+///
+/// Sends the challenge, checks the reply and sends the verdict; a wrong reply sends `#FAILURE#`
+/// and fails with [`Error::Authentication`]. Replies longer than [`MESSAGE_LIMIT`] fail with
+/// [`Error::BadMessageLength`] before anything is allocated for them.
+pub fn deliver_challenge(conn: &mut Connection, key: &multiprocessing_core::AuthKey) -> Result<()> {
+    let body = new_challenge();
+    let mut frame = CHALLENGE.to_vec();
+    frame.extend_from_slice(&body);
+    conn.send_bytes(&frame)?;
+    let reply = conn.recv_bytes_max(MESSAGE_LIMIT)?;
+    match verify(key.as_bytes(), &body, &reply) {
+        Ok(()) => conn.send_bytes(WELCOME),
+        Err(e) => {
+            // The verdict is a courtesy; the authentication error is what matters.
+            let _ = conn.send_bytes(FAILURE);
+            Err(e)
+        }
+    }
+}
+
+/// Answers the peer's challenge with `key` (Python's `answer_challenge`).
+///
+/// Fails with [`Error::Authentication`] if the first message is not a challenge we can answer
+/// (`'Protocol error, expected challenge ...'`, `'challenge too short ...'`, an unsupported
+/// digest) or if the peer rejects our answer (`'digest sent was rejected'`).
+pub fn answer_challenge(conn: &mut Connection, key: &multiprocessing_core::AuthKey) -> Result<()> {
+    let frame = conn.recv_bytes_max(MESSAGE_LIMIT)?;
+    let body = challenge_body(&frame)?;
+    let reply = response(key.as_bytes(), body)?;
+    conn.send_bytes(&reply)?;
+    let verdict = conn.recv_bytes_max(MESSAGE_LIMIT)?;
+    if verdict != WELCOME {
+        return Err(Error::Authentication("digest sent was rejected".into()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn wire_protocol_table_vectors() {
+        let seq = |start: u8, n: u8| (start..start + n).collect::<Vec<u8>>();
+        assert_eq!(
+            response(b"secret", &seq(0, 20)).unwrap(),
+            hex("7defa9cc46abc3583325d17ccda75190")
+        );
+        let mut body = b"{sha256}".to_vec();
+        body.extend(seq(0, 40));
+        let mut want = b"{sha256}".to_vec();
+        want.extend(hex(
+            "fc57fbe650d6124b98215e7b5d197d5807ad69982d275a9735ea2d56f1fa6989",
+        ));
+        assert_eq!(response(b"secret", &body).unwrap(), want);
+        verify(b"secret", &body, &hex("8e48d2bb349b4b72b9382999ed5b62eb")).unwrap();
+        let mut md5 = b"{md5}".to_vec();
+        md5.extend(seq(0, 40));
+        assert_eq!(
+            response(b"secret", &md5).unwrap(),
+            hex("7b6d64357de8928e8cca3ace2d777017168dc6a0b2")
+        );
+    }
+
+    #[test]
+    fn repr_matches_python() {
+        assert_eq!(py_bytes_repr(b"a'\x00\xff\\"), "b\"a'\\x00\\xff\\\\\"");
+        assert_eq!(py_bytes_repr(b"hi"), "b'hi'");
+    }
+
+    #[test]
+    fn rejects_what_cpython_rejects() {
+        let body = new_challenge();
+        for bad in [
+            &b"{sha512}xxxxxxxxxxxxxxxxxxxxxxxxxxxx"[..],
+            b"{sha1}xxxxxxxxxxxxxxxxxxxxxx",
+            &[0u8; 32],
+            b"{}",
+            b"",
+        ] {
+            assert!(matches!(
+                verify(b"k", &body, bad),
+                Err(Error::Authentication(_))
+            ));
+        }
+        assert!(response(b"k", &[0u8; 16]).is_err());
+        assert!(response(b"k", &[0u8; 30]).is_err());
+    }
+}

@@ -1,0 +1,209 @@
+//! Connections, pipes, wait and descriptor passing, across threads and real processes.
+
+mod common;
+
+use std::os::fd::AsFd;
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use multiprocessing::connection::{Address, Client, Error, Listener};
+use multiprocessing::{Connection, pipe, wait};
+use serde::{Deserialize, Serialize};
+
+#[test]
+fn duplex_pipe_carries_values_and_bytes_both_ways() {
+    let (mut a, mut b) = pipe(true).unwrap();
+    let t = thread::spawn(move || {
+        let v: Vec<(String, f64)> = b.recv().unwrap();
+        b.send(&v.len()).unwrap();
+        let big = b.recv_bytes().unwrap();
+        b.send_bytes(&big[big.len() - 3..]).unwrap();
+    });
+    a.send(&vec![("x".to_string(), 1.5), ("y".to_string(), -2.0)])
+        .unwrap();
+    assert_eq!(a.recv::<usize>().unwrap(), 2);
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    a.send_bytes(&big).unwrap();
+    assert_eq!(a.recv_bytes().unwrap(), &big[big.len() - 3..]);
+    t.join().unwrap();
+}
+
+#[test]
+fn one_way_pipe_has_a_read_end_and_a_write_end() {
+    let (mut r, mut w) = pipe(false).unwrap();
+    assert!(r.readable() && !r.writable());
+    assert!(!w.readable() && w.writable());
+    assert!(matches!(r.send_bytes(b"x"), Err(Error::ReadOnly)));
+    assert!(matches!(w.recv_bytes(), Err(Error::WriteOnly)));
+    assert!(matches!(
+        w.poll(Some(Duration::ZERO)),
+        Err(Error::WriteOnly)
+    ));
+    w.send_bytes(b"").unwrap();
+    w.send(&7u8).unwrap();
+    assert!(r.recv_bytes().unwrap().is_empty());
+    assert_eq!(r.recv::<u8>().unwrap(), 7);
+    w.close().unwrap();
+    assert!(matches!(r.recv_bytes(), Err(Error::Eof)));
+}
+
+#[test]
+fn poll_waits_up_to_its_timeout_and_sees_eof() {
+    let (a, mut b) = pipe(true).unwrap();
+    assert!(!a.poll(Some(Duration::ZERO)).unwrap());
+    let start = Instant::now();
+    assert!(!a.poll(Some(Duration::from_millis(100))).unwrap());
+    assert!(start.elapsed() >= Duration::from_millis(90));
+    b.send_bytes(b"").unwrap();
+    assert!(a.poll(None).unwrap());
+    let (c, d) = pipe(true).unwrap();
+    drop(d);
+    assert!(
+        c.poll(Some(Duration::from_secs(5))).unwrap(),
+        "EOF makes poll true"
+    );
+}
+
+#[test]
+fn wait_reports_ready_connections_and_times_out() {
+    let (a, mut a2) = pipe(true).unwrap();
+    let (b, mut b2) = pipe(true).unwrap();
+    let (c, _c2) = pipe(false).unwrap();
+    let start = Instant::now();
+    assert!(
+        wait(&[&a, &b, &c], Some(Duration::from_millis(150)))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(start.elapsed() >= Duration::from_millis(140));
+    let t = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(50));
+        b2.send_bytes(b"late").unwrap();
+        b2
+    });
+    let ready = wait(&[&a, &b, &c], Some(Duration::from_secs(10))).unwrap();
+    assert_eq!(ready.len(), 1);
+    assert!(std::ptr::eq(ready[0], &b));
+    let _b2 = t.join().unwrap();
+    a2.send_bytes(b"now").unwrap();
+    let mixed: [&dyn AsFd; 3] = [&a, &b, &c];
+    assert_eq!(wait(&mixed, None).unwrap().len(), 2);
+}
+
+#[test]
+fn wait_sees_messages_already_buffered_by_a_previous_recv() {
+    let (mut a, mut b) = pipe(true).unwrap();
+    b.send_bytes(b"one").unwrap();
+    b.send_bytes(b"two").unwrap();
+    // Let both frames reach the socket so one read takes them both.
+    assert!(a.poll(Some(Duration::from_secs(5))).unwrap());
+    thread::sleep(Duration::from_millis(20));
+    assert_eq!(a.recv_bytes().unwrap(), b"one");
+    // The kernel has nothing left for `a`, but "two" is buffered: a is ready.
+    assert!(a.poll(Some(Duration::ZERO)).unwrap());
+    assert_eq!(wait(&[&a], Some(Duration::ZERO)).unwrap().len(), 1);
+    assert_eq!(a.recv_bytes().unwrap(), b"two");
+    assert!(wait(&[&a], Some(Duration::ZERO)).unwrap().is_empty());
+}
+
+#[test]
+fn wait_includes_listeners_with_pending_clients() {
+    let listener = Listener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    assert!(wait(&[&listener], Some(Duration::ZERO)).unwrap().is_empty());
+    let _c = multiprocessing::client(listener.address(), None).unwrap();
+    assert_eq!(
+        wait(&[&listener], Some(Duration::from_secs(5)))
+            .unwrap()
+            .len(),
+        1
+    );
+    listener.accept().unwrap();
+}
+
+#[derive(Serialize, Deserialize)]
+struct Job {
+    name: String,
+    reply_to: Connection,
+}
+
+#[test]
+fn connection_travels_inside_a_message_and_works() {
+    let (mut here, mut there) = pipe(true).unwrap();
+    let (mut reply_end, reply_to) = pipe(true).unwrap();
+    let (mut r, w) = pipe(false).unwrap();
+    here.send(&Job {
+        name: "job".into(),
+        reply_to,
+    })
+    .unwrap();
+    here.send(&w).unwrap();
+    drop(w);
+    let job: Job = there.recv().unwrap();
+    let mut w2: Connection = there.recv().unwrap();
+    let mut conn = job.reply_to;
+    conn.send_bytes(job.name.as_bytes()).unwrap();
+    assert_eq!(reply_end.recv_bytes().unwrap(), b"job");
+    w2.send_bytes(b"through the passed pipe").unwrap();
+    assert!(!w2.readable());
+    assert_eq!(r.recv_bytes().unwrap(), b"through the passed pipe");
+}
+
+#[test]
+fn descriptors_cannot_go_over_pipes_or_tcp() {
+    let (_r, mut w) = pipe(false).unwrap();
+    let (x, _y) = pipe(true).unwrap();
+    assert!(matches!(w.send(&x), Err(Error::Transfer(_))));
+    let listener = Listener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let mut c = multiprocessing::client(listener.address(), None).unwrap();
+    assert!(matches!(c.send(&x), Err(Error::Transfer(_))));
+    // A plain value still goes through afterwards.
+    c.send(&1u8).unwrap();
+    assert_eq!(listener.accept().unwrap().recv::<u8>().unwrap(), 1);
+}
+
+const CHILD_ENV: &str = "MP_CONN_TEST_CHILD_ADDRESS";
+
+/// Child half of `connection_passed_to_another_process`, run in a separate process.
+#[test]
+#[ignore = "helper: runs as the child process of connection_passed_to_another_process"]
+fn child_receives_a_connection() {
+    let address: Address = std::env::var(CHILD_ENV)
+        .expect("address in env")
+        .parse()
+        .unwrap();
+    let mut conn = Client::builder(address)
+        .authkey("k".into())
+        .connect()
+        .unwrap();
+    let mut passed: Connection = conn.recv().unwrap();
+    let msg = passed.recv_bytes().unwrap();
+    passed
+        .send_bytes(&[b"child got:".as_slice(), &msg].concat())
+        .unwrap();
+}
+
+#[test]
+fn connection_passed_to_another_process() {
+    let listener = Listener::builder().authkey("k".into()).bind().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_receives_a_connection",
+            "--include-ignored",
+            "--quiet",
+        ])
+        .env(CHILD_ENV, listener.address().to_string())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut to_child = listener.accept().unwrap();
+    let (mut mine, theirs) = pipe(true).unwrap();
+    to_child.send(&theirs).unwrap();
+    drop(theirs);
+    mine.send_bytes(b"hi").unwrap();
+    assert_eq!(mine.recv_bytes().unwrap(), b"child got:hi");
+    assert!(child.wait().unwrap().success());
+    // The child exited: its copy of the passed end is gone, so ours sees EOF.
+    assert!(matches!(mine.recv_bytes(), Err(Error::Eof)));
+}
