@@ -3,7 +3,9 @@
 //! The parent sets `a` and waits for `b`; the child waits for `a`, clears it and sets `b`. The
 //! raw baseline is two futex words in one shared page.
 
-use crate::harness::{Config, Effort, Placement, Row, Samples, Unit, fork_child, pin_parent};
+use crate::harness::{
+    Config, Effort, Placement, Row, Samples, Target, Unit, fork_child, pin_parent,
+};
 use crate::shm::{SharedPage, clear, set, wait};
 
 #[cfg(feature = "ours-synchronize")]
@@ -27,7 +29,7 @@ pub(crate) fn rows() -> Vec<Row> {
             samples: 5,
             warmup: 50,
         },
-        targets: &[],
+        targets: &[Target::AtMostRaw(1.3)],
         #[cfg(feature = "ours-synchronize")]
         ours: Some(ours::pingpong),
         #[cfg(not(feature = "ours-synchronize"))]

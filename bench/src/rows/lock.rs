@@ -2,7 +2,7 @@
 //!
 //! The raw baseline is a futex lock word in shared memory ([`crate::shm::lock`]).
 
-use crate::harness::{Config, Effort, Placement, Row, Samples, Unit, pin_parent};
+use crate::harness::{Config, Effort, Placement, Row, Samples, Target, Unit, pin_parent};
 use crate::shm::{SharedPage, lock, unlock};
 
 #[cfg(feature = "ours-synchronize")]
@@ -26,7 +26,7 @@ pub(crate) fn rows() -> Vec<Row> {
             samples: 5,
             warmup: 10_000,
         },
-        targets: &[],
+        targets: &[Target::AtMostRaw(1.3)],
         #[cfg(feature = "ours-synchronize")]
         ours: Some(ours::uncontended),
         #[cfg(not(feature = "ours-synchronize"))]

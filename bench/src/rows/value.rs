@@ -6,8 +6,8 @@
 use std::sync::atomic::Ordering;
 
 use crate::harness::{
-    Config, Effort, Placement, Row, Samples, Unit, fork_child, pin_parent, read_exact, socketpair,
-    write_all,
+    Config, Effort, Placement, Row, Samples, Target, Unit, fork_child, pin_parent, read_exact,
+    socketpair, write_all,
 };
 use crate::shm::{SharedPage, lock, unlock};
 
@@ -32,7 +32,7 @@ pub(crate) fn rows() -> Vec<Row> {
             samples: 2,
             warmup: 1,
         },
-        targets: &[],
+        targets: &[Target::FasterThanCpython(10.0)],
         #[cfg(feature = "ours-sharedctypes")]
         ours: Some(ours::add_2proc),
         #[cfg(not(feature = "ours-sharedctypes"))]

@@ -25,7 +25,6 @@ pub use multiprocessing_sharedctypes as sharedctypes;
 #[cfg(feature = "sharedctypes")]
 pub use multiprocessing_sharedctypes::{Array, RawArray, RawValue, Value};
 
-
 #[cfg(feature = "connection")]
 pub use multiprocessing_connection as connection;
 #[cfg(feature = "connection")]

@@ -9,7 +9,9 @@ pub(crate) fn uncontended(cfg: &Config) -> Samples {
     let lock = Lock::new().map_err(|e| e.to_string())?;
     cfg.time_samples(Unit::Ns, |n| {
         for _ in 0..n {
-            let guard = lock.acquire().map_err(std::io::Error::other)?;
+            let guard = lock
+                .lock()
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
             drop(guard);
         }
         Ok(())
