@@ -145,8 +145,11 @@ impl ProcessBuilder {
 
     /// Builds the process (not started).
     pub fn build(self) -> Process {
-        let (path, default_name) = identity::next_child();
+        let (path, _) = identity::next_child();
         let class = self.context.as_ref().map_or("Process", |c| c.get_start_method().class_name());
+        // Python names a process after its class: `Process-1`, `SpawnProcess-1`, ...
+        let digits: Vec<String> = path.iter().map(u32::to_string).collect();
+        let default_name = format!("{class}-{}", digits.join(":"));
         Process {
             inner: Arc::new(Mutex::new(State {
                 name: self.name.unwrap_or(default_name),
