@@ -55,7 +55,68 @@ where
     JoinHandle::start(ProcessBuilder::new_typed(target, args))
 }
 
+/// Options for a typed child: name, daemon flag, authkey and context (see [`JoinHandle::builder`]).
+#[must_use = "a builder does nothing until spawned"]
+pub struct SpawnBuilder<R> {
+    inner: ProcessBuilder,
+    _result: PhantomData<fn() -> R>,
+}
+
+impl<R> fmt::Debug for SpawnBuilder<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl<R: DeserializeOwned> SpawnBuilder<R> {
+    /// The process's name.
+    pub fn name(self, name: impl Into<String>) -> Self {
+        self.map(|b| b.name(name))
+    }
+
+    /// Whether the process is daemonic.
+    pub fn daemon(self, daemon: bool) -> Self {
+        self.map(|b| b.daemon(daemon))
+    }
+
+    /// The process's authkey.
+    pub fn authkey(self, key: impl Into<multiprocessing_core::AuthKey>) -> Self {
+        self.map(|b| b.authkey(key))
+    }
+
+    /// The context (start method) to start with.
+    pub fn context(self, ctx: &crate::Context) -> Self {
+        self.map(|b| b.context(ctx))
+    }
+
+    fn map(self, f: impl FnOnce(ProcessBuilder) -> ProcessBuilder) -> Self {
+        SpawnBuilder { inner: f(self.inner), _result: PhantomData }
+    }
+
+    /// Starts the child.
+    pub fn spawn(self) -> Result<JoinHandle<R>> {
+        JoinHandle::start(self.inner)
+    }
+}
+
 impl<R: DeserializeOwned> JoinHandle<R> {
+    /// A builder for a typed child with options:
+    ///
+    /// ```
+    /// use multiprocessing_process::{JoinHandle, current_process};
+    /// fn name() -> String { current_process().name().to_string() }
+    /// let h = JoinHandle::builder(name, ()).name("worker").spawn().unwrap();
+    /// assert_eq!(h.join().unwrap(), "worker");
+    /// ```
+    pub fn builder<F, Args>(target: F, args: Args) -> SpawnBuilder<R>
+    where
+        F: Target<Args, Output = R>,
+        Args: Serialize + DeserializeOwned + Send + 'static,
+        R: Serialize,
+    {
+        SpawnBuilder { inner: ProcessBuilder::new_typed(target, args), _result: PhantomData }
+    }
+
     pub(crate) fn start(builder: ProcessBuilder) -> Result<JoinHandle<R>> {
         let (ours, theirs) = UnixStream::pair()?;
         let process = builder.result_channel(theirs.into()).build();

@@ -52,7 +52,7 @@ pub use cpu::{cpu_count, process_cpu_count};
 pub use current::{CurrentProcess, ParentProcess, current_process, parent_process};
 pub use error::{Error, Result};
 pub use fingerprint::fingerprint;
-pub use handle::{JoinHandle, spawn};
+pub use handle::{JoinHandle, SpawnBuilder, spawn};
 pub use process::{Process, ProcessBuilder, Sentinel};
 pub use registry::active_children;
 pub use signals::signal_name;
