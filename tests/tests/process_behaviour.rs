@@ -26,7 +26,10 @@ fn channel() -> (UnixStream, TransferFd) {
 
 /// Whether `fd` becomes readable within `timeout`.
 fn readable(fd: impl AsFd, timeout: Duration) -> bool {
-    let ts = Timespec { tv_sec: timeout.as_secs() as _, tv_nsec: timeout.subsec_nanos() as _ };
+    let ts = Timespec {
+        tv_sec: timeout.as_secs() as _,
+        tv_nsec: timeout.subsec_nanos() as _,
+    };
     let mut pfd = [PollFd::new(&fd, PollFlags::IN)];
     poll(&mut pfd, Some(&ts)).unwrap() == 1
 }
@@ -64,7 +67,9 @@ fn block_until_released(chan: TransferFd) {
 }
 
 fn write_hello(chan: TransferFd) {
-    UnixStream::from(chan.into_inner()).write_all(b"hello through a passed descriptor").unwrap();
+    UnixStream::from(chan.into_inner())
+        .write_all(b"hello through a passed descriptor")
+        .unwrap();
 }
 
 /// What a child sees of itself: name, pid, parent (name, pid), authkey bytes, daemon flag.
@@ -92,7 +97,8 @@ fn start_daemon_then_block(method: String, report: TransferFd) {
     let ctx = get_context(method.parse().unwrap());
     let grandchild = ctx.process(forever, ()).daemon(true).start().unwrap();
     let mut s = UnixStream::from(report.into_inner());
-    s.write_all(&grandchild.pid().unwrap().to_le_bytes()).unwrap();
+    s.write_all(&grandchild.pid().unwrap().to_le_bytes())
+        .unwrap();
     forever();
 }
 
@@ -100,7 +106,10 @@ fn start_daemon_then_block(method: String, report: TransferFd) {
 /// returns: the exit hook must terminate the daemon and wait for the other.
 fn start_children_and_return(method: String, release: TransferFd, report: TransferFd) {
     let ctx = get_context(method.parse().unwrap());
-    let worker = ctx.process(block_until_released, (release,)).start().unwrap();
+    let worker = ctx
+        .process(block_until_released, (release,))
+        .start()
+        .unwrap();
     let daemon = ctx.process(forever, ()).daemon(true).start().unwrap();
     let mut s = UnixStream::from(report.into_inner());
     s.write_all(&worker.pid().unwrap().to_le_bytes()).unwrap();
@@ -144,7 +153,10 @@ fn exit_codes_follow_python(m: StartMethod) {
     let ctx = get_context(m);
     let ok = ctx.process(nothing, ()).start().unwrap();
     let explicit = ctx.process(exit_with, (7,)).start().unwrap();
-    let panicked = ctx.process(panics, ("expected panic".to_string(),)).start().unwrap();
+    let panicked = ctx
+        .process(panics, ("expected panic".to_string(),))
+        .start()
+        .unwrap();
     let (_hold_term, chan) = channel();
     let terminated = ctx.process(block_until_released, (chan,)).start().unwrap();
     let (_hold_kill, chan) = channel();
@@ -157,7 +169,12 @@ fn exit_codes_follow_python(m: StartMethod) {
     assert_eq!(terminated.join().unwrap(), -15);
     assert_eq!(killed.join().unwrap(), -9);
     assert_eq!(killed.exitcode(), Some(-9));
-    assert!(terminated.to_string().contains(" stopped exitcode=-SIGTERM"), "{terminated}");
+    assert!(
+        terminated
+            .to_string()
+            .contains(" stopped exitcode=-SIGTERM"),
+        "{terminated}"
+    );
 }
 
 fn join_with_timeout_returns_while_child_runs(m: StartMethod) {
@@ -221,7 +238,10 @@ fn child_sees_its_name_parent_and_authkey(m: StartMethod) {
         .spawn()
         .unwrap();
     let (name, _, _, key, daemon) = h.join().unwrap();
-    assert_eq!((name.as_str(), key.as_slice(), daemon), ("custom", &b"secret"[..], true));
+    assert_eq!(
+        (name.as_str(), key.as_slice(), daemon),
+        ("custom", &b"secret"[..], true)
+    );
 }
 
 fn active_children_lists_running_children(m: StartMethod) {
@@ -248,8 +268,15 @@ fn descriptor_passed_as_argument_reaches_child(m: StartMethod) {
 fn typed_results_and_panics_come_back(m: StartMethod) {
     let ctx = get_context(m);
     assert_eq!(ctx.spawn(double, (21,)).unwrap().join().unwrap(), 42);
-    let err = ctx.spawn(panics, ("the message".to_string(),)).unwrap().join().unwrap_err();
-    assert!(matches!(&err, Error::Panicked(msg) if msg == "the message"), "{err}");
+    let err = ctx
+        .spawn(panics, ("the message".to_string(),))
+        .unwrap()
+        .join()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Panicked(msg) if msg == "the message"),
+        "{err}"
+    );
     let err = ctx.spawn(exit_with, (3,)).unwrap().join().unwrap_err();
     assert!(matches!(err, Error::Exited(3)), "{err}");
     let (_hold, chan) = channel();
@@ -263,13 +290,19 @@ fn typed_results_and_panics_come_back(m: StartMethod) {
 fn daemonic_grandchild_dies_with_killed_parent(m: StartMethod) {
     let ctx = get_context(m);
     let (mut report, chan) = channel();
-    let parent = ctx.process(start_daemon_then_block, (m.to_string(), chan)).start().unwrap();
+    let parent = ctx
+        .process(start_daemon_then_block, (m.to_string(), chan))
+        .start()
+        .unwrap();
     let grandchild = read_u32(&mut report);
     let grandchild_fd = pidfd(grandchild);
     assert!(!readable(&grandchild_fd, Duration::ZERO));
     parent.kill().unwrap();
     assert_eq!(parent.join().unwrap(), -9);
-    assert!(readable(&grandchild_fd, BOUND), "daemonic grandchild {grandchild} survived its parent");
+    assert!(
+        readable(&grandchild_fd, BOUND),
+        "daemonic grandchild {grandchild} survived its parent"
+    );
 }
 
 fn exit_hook_joins_children_and_terminates_daemons(m: StartMethod) {
@@ -277,14 +310,23 @@ fn exit_hook_joins_children_and_terminates_daemons(m: StartMethod) {
     let (mut release, release_chan) = channel();
     let (mut report, report_chan) = channel();
     let parent = ctx
-        .process(start_children_and_return, (m.to_string(), release_chan, report_chan))
+        .process(
+            start_children_and_return,
+            (m.to_string(), release_chan, report_chan),
+        )
         .start()
         .unwrap();
     let worker = pidfd(read_u32(&mut report));
     let daemon = pidfd(read_u32(&mut report));
-    assert!(readable(&daemon, BOUND), "the daemonic child was not terminated at exit");
+    assert!(
+        readable(&daemon, BOUND),
+        "the daemonic child was not terminated at exit"
+    );
     // The parent's target has returned, but it waits for its non-daemonic child.
-    assert_eq!(parent.join_timeout(Duration::from_millis(200)).unwrap(), None);
+    assert_eq!(
+        parent.join_timeout(Duration::from_millis(200)).unwrap(),
+        None
+    );
     assert!(!readable(&worker, Duration::ZERO));
     release.write_all(b"x").unwrap();
     assert_eq!(parent.join_timeout(BOUND).unwrap(), Some(0));
@@ -298,7 +340,10 @@ fn daemonic_process_cannot_start_children(m: StartMethod) {
         .spawn()
         .unwrap();
     let msg = h.join().unwrap();
-    assert!(msg.contains("daemonic processes are not allowed to have children"), "{msg}");
+    assert!(
+        msg.contains("daemonic processes are not allowed to have children"),
+        "{msg}"
+    );
 }
 
 fn closures_need_fork(m: StartMethod) {
@@ -344,13 +389,22 @@ fn foreign_executable_is_refused_by_fingerprint() {
 fn process_repr_reads_like_python() {
     let ctx = get_context(StartMethod::Fork);
     let (mut release, chan) = channel();
-    let p = ctx.process(block_until_released, (chan,)).daemon(true).build();
+    let p = ctx
+        .process(block_until_released, (chan,))
+        .daemon(true)
+        .build();
     let me = std::process::id();
     let name = p.name();
-    assert_eq!(p.to_string(), format!("<ForkProcess name='{name}' parent={me} initial daemon>"));
+    assert_eq!(
+        p.to_string(),
+        format!("<ForkProcess name='{name}' parent={me} initial daemon>")
+    );
     p.start().unwrap();
     let pid = p.pid().unwrap();
-    assert_eq!(p.to_string(), format!("<ForkProcess name='{name}' pid={pid} parent={me} started daemon>"));
+    assert_eq!(
+        p.to_string(),
+        format!("<ForkProcess name='{name}' pid={pid} parent={me} started daemon>")
+    );
     release.write_all(b"x").unwrap();
     p.join().unwrap();
     assert_eq!(
@@ -358,5 +412,8 @@ fn process_repr_reads_like_python() {
         format!("<ForkProcess name='{name}' pid={pid} parent={me} stopped exitcode=0 daemon>")
     );
     let plain = Process::new(nothing, ());
-    assert!(plain.to_string().starts_with("<Process name='Process-"), "{plain}");
+    assert!(
+        plain.to_string().starts_with("<Process name='Process-"),
+        "{plain}"
+    );
 }

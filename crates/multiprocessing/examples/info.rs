@@ -29,7 +29,11 @@ use multiprocessing::{Process, current_process};
 
 fn info(title: &str) {
     println!("{title}");
-    let module = if current_process().name() == "MainProcess" { "__main__" } else { "__mp_main__" };
+    let module = if current_process().name() == "MainProcess" {
+        "__main__"
+    } else {
+        "__mp_main__"
+    };
     println!("module name: {module}");
     println!("parent process: {}", std::os::unix::process::parent_id());
     println!("process id: {}", std::process::id());

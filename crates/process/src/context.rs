@@ -42,7 +42,9 @@ struct Inner {
 
 impl fmt::Debug for Context {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Context").field("method", &self.inner.method).finish_non_exhaustive()
+        f.debug_struct("Context")
+            .field("method", &self.inner.method)
+            .finish_non_exhaustive()
     }
 }
 
@@ -54,7 +56,11 @@ impl Context {
     #[must_use]
     pub fn new(method: StartMethod) -> Context {
         Context {
-            inner: Arc::new(Inner { method, executable: Mutex::new(None), server: Mutex::new(None) }),
+            inner: Arc::new(Inner {
+                method,
+                executable: Mutex::new(None),
+                server: Mutex::new(None),
+            }),
         }
     }
 
@@ -93,7 +99,10 @@ impl Context {
     /// The pid of this context's forkserver, if it has started one.
     #[must_use]
     pub fn forkserver_pid(&self) -> Option<u32> {
-        lock(&self.inner.server).as_ref().filter(|s| s.is_own()).map(|s| s.pid())
+        lock(&self.inner.server)
+            .as_ref()
+            .filter(|s| s.is_own())
+            .map(|s| s.pid())
     }
 
     /// Python's `ctx.Process(target=f, args=...)`: a builder for a process of this context.
@@ -130,7 +139,9 @@ pub fn get_context(method: StartMethod) -> Context {
 /// Python's `get_context()` without a method: the default context (fixing its method).
 #[must_use]
 pub fn default_context() -> Context {
-    lock(&DEFAULT).get_or_insert_with(|| Context::new(StartMethod::default())).clone()
+    lock(&DEFAULT)
+        .get_or_insert_with(|| Context::new(StartMethod::default()))
+        .clone()
 }
 
 /// Chooses the default context's start method. A second call, or a call after the default

@@ -62,7 +62,11 @@ impl CurrentProcess {
 
 impl fmt::Display for CurrentProcess {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let class = if self.identity.parent.is_none() { "_MainProcess" } else { "Process" };
+        let class = if self.identity.parent.is_none() {
+            "_MainProcess"
+        } else {
+            "Process"
+        };
         write!(f, "<{class} name={} parent=", py_repr(&self.identity.name))?;
         match &self.identity.parent {
             Some(p) => write!(f, "{}", p.pid)?,
@@ -79,7 +83,10 @@ impl fmt::Display for CurrentProcess {
 /// The running process (Python's `current_process()`).
 #[must_use]
 pub fn current_process() -> CurrentProcess {
-    CurrentProcess { identity: identity::current(), pid: my_pid() }
+    CurrentProcess {
+        identity: identity::current(),
+        pid: my_pid(),
+    }
 }
 
 /// The process that started this one (Python's `parent_process()`).
@@ -105,9 +112,13 @@ impl ParentProcess {
     /// Whether the parent is still running.
     #[must_use]
     pub fn is_alive(&self) -> bool {
-        let Some(pid) = Pid::from_raw(self.pid as i32) else { return false };
+        let Some(pid) = Pid::from_raw(self.pid as i32) else {
+            return false;
+        };
         match pidfd_open(pid, PidfdFlags::empty()) {
-            Ok(fd) => !wait_readable(std::os::fd::AsFd::as_fd(&fd), Some(Duration::ZERO)).unwrap_or(true),
+            Ok(fd) => {
+                !wait_readable(std::os::fd::AsFd::as_fd(&fd), Some(Duration::ZERO)).unwrap_or(true)
+            }
             Err(_) => false,
         }
     }
@@ -116,5 +127,8 @@ impl ParentProcess {
 /// The parent of the running process, `None` in the main process.
 #[must_use]
 pub fn parent_process() -> Option<ParentProcess> {
-    identity::current().parent.map(|p| ParentProcess { name: p.name, pid: p.pid })
+    identity::current().parent.map(|p| ParentProcess {
+        name: p.name,
+        pid: p.pid,
+    })
 }

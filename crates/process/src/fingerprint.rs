@@ -81,7 +81,8 @@ fn read_image() -> Image {
                 let start = bias.wrapping_add(h.p_vaddr as usize);
                 // SAFETY: a PT_NOTE segment lies inside a loaded PT_LOAD segment and is mapped
                 // readable for the life of the process.
-                let notes = unsafe { std::slice::from_raw_parts(start as *const u8, h.p_memsz as usize) };
+                let notes =
+                    unsafe { std::slice::from_raw_parts(start as *const u8, h.p_memsz as usize) };
                 build_id = find_build_id(notes);
             }
         }
@@ -101,7 +102,8 @@ fn find_build_id(mut notes: &[u8]) -> Option<&[u8]> {
     const NT_GNU_BUILD_ID: u32 = 3;
     let align4 = |n: usize| (n + 3) & !3;
     while notes.len() >= 12 {
-        let word = |i: usize| u32::from_ne_bytes([notes[i], notes[i + 1], notes[i + 2], notes[i + 3]]);
+        let word =
+            |i: usize| u32::from_ne_bytes([notes[i], notes[i + 1], notes[i + 2], notes[i + 3]]);
         let (namesz, descsz, kind) = (word(0) as usize, word(4) as usize, word(8));
         let name_end = 12 + align4(namesz);
         let desc_end = name_end.checked_add(align4(descsz))?;
@@ -156,7 +158,10 @@ mod tests {
     #[test]
     fn build_id_note_is_found_among_other_notes() {
         let mut notes = Vec::new();
-        for (kind, name, desc) in [(1u32, &b"ABC\0"[..], &[9u8, 9][..]), (3, b"GNU\0", &[1, 2, 3, 4, 5])] {
+        for (kind, name, desc) in [
+            (1u32, &b"ABC\0"[..], &[9u8, 9][..]),
+            (3, b"GNU\0", &[1, 2, 3, 4, 5]),
+        ] {
             notes.extend((name.len() as u32).to_ne_bytes());
             notes.extend((desc.len() as u32).to_ne_bytes());
             notes.extend(kind.to_ne_bytes());

@@ -64,7 +64,12 @@ impl ForkServer {
     pub(crate) fn start(exe: &Path) -> Result<ForkServer> {
         let (pid, pidfd, sock) = spawn_executable(exe, "forkserver")?;
         boot(&sock, &pidfd, exe, &[], &[])?;
-        Ok(ForkServer { sock: Mutex::new(sock), pid, pidfd, owner: my_pid() })
+        Ok(ForkServer {
+            sock: Mutex::new(sock),
+            pid,
+            pidfd,
+            owner: my_pid(),
+        })
     }
 
     /// The server's process id.
@@ -134,7 +139,11 @@ pub(crate) fn serve() -> i32 {
         let ready: Vec<bool> = {
             let mut pfds = Vec::with_capacity(children.len() + 1);
             pfds.push(PollFd::new(&sock, PollFlags::IN));
-            pfds.extend(children.iter().map(|(pidfd, _)| PollFd::new(pidfd, PollFlags::IN)));
+            pfds.extend(
+                children
+                    .iter()
+                    .map(|(pidfd, _)| PollFd::new(pidfd, PollFlags::IN)),
+            );
             match poll(&mut pfds, None) {
                 Ok(_) => {}
                 Err(rustix::io::Errno::INTR) => continue,
@@ -177,12 +186,16 @@ pub(crate) fn serve() -> i32 {
             finish(code, Exit::Immediate);
         }
         drop(fds);
-        let opened = Pid::from_raw(pid).ok_or(rustix::io::Errno::CHILD).and_then(|p| pidfd_open(p, PidfdFlags::empty()));
+        let opened = Pid::from_raw(pid)
+            .ok_or(rustix::io::Errno::CHILD)
+            .and_then(|p| pidfd_open(p, PidfdFlags::empty()));
         match opened {
             Ok(pidfd) => {
                 let mut reply = vec![0u8];
                 reply.extend_from_slice(&(pid as u32).to_le_bytes());
-                let sent = pidfd.try_clone().map(|dup| send_frame(sock.as_fd(), &reply, &[dup, status_r]));
+                let sent = pidfd
+                    .try_clone()
+                    .map(|dup| send_frame(sock.as_fd(), &reply, &[dup, status_r]));
                 if !matches!(sent, Ok(Ok(()))) {
                     return 1;
                 }

@@ -41,7 +41,9 @@ pub struct JoinHandle<R> {
 
 impl<R> fmt::Debug for JoinHandle<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinHandle").field("process", &self.process).finish()
+        f.debug_struct("JoinHandle")
+            .field("process", &self.process)
+            .finish()
     }
 }
 
@@ -90,7 +92,10 @@ impl<R: DeserializeOwned> SpawnBuilder<R> {
     }
 
     fn map(self, f: impl FnOnce(ProcessBuilder) -> ProcessBuilder) -> Self {
-        SpawnBuilder { inner: f(self.inner), _result: PhantomData }
+        SpawnBuilder {
+            inner: f(self.inner),
+            _result: PhantomData,
+        }
     }
 
     /// Starts the child.
@@ -114,14 +119,21 @@ impl<R: DeserializeOwned> JoinHandle<R> {
         Args: Serialize + DeserializeOwned + Send + 'static,
         R: Serialize,
     {
-        SpawnBuilder { inner: ProcessBuilder::new_typed(target, args), _result: PhantomData }
+        SpawnBuilder {
+            inner: ProcessBuilder::new_typed(target, args),
+            _result: PhantomData,
+        }
     }
 
     pub(crate) fn start(builder: ProcessBuilder) -> Result<JoinHandle<R>> {
         let (ours, theirs) = UnixStream::pair()?;
         let process = builder.result_channel(theirs.into()).build();
         process.start()?;
-        Ok(JoinHandle { process, result: ours.into(), _result: PhantomData })
+        Ok(JoinHandle {
+            process,
+            result: ours.into(),
+            _result: PhantomData,
+        })
     }
 
     /// The underlying process (pid, sentinel, terminate, ...).
@@ -142,8 +154,12 @@ impl<R: DeserializeOwned> JoinHandle<R> {
         match frame {
             Ok(Some((bytes, fds))) => match bytes.split_first() {
                 Some((&RETURNED, value)) => Ok(decode_with_fds(value, fds)?),
-                Some((&PANICKED, msg)) => Err(Error::Panicked(String::from_utf8_lossy(msg).into_owned())),
-                _ => Err(Error::Codec("malformed result message from the child".into())),
+                Some((&PANICKED, msg)) => {
+                    Err(Error::Panicked(String::from_utf8_lossy(msg).into_owned()))
+                }
+                _ => Err(Error::Codec(
+                    "malformed result message from the child".into(),
+                )),
             },
             _ if code < 0 => Err(Error::Signaled(-code)),
             _ => Err(Error::Exited(code)),

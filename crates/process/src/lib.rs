@@ -47,7 +47,9 @@ mod target;
 mod wire;
 
 pub use child::freeze_support;
-pub use context::{Context, default_context, get_context, get_start_method, set_executable, set_start_method};
+pub use context::{
+    Context, default_context, get_context, get_start_method, set_executable, set_start_method,
+};
 pub use cpu::{cpu_count, process_cpu_count};
 pub use current::{CurrentProcess, ParentProcess, current_process, parent_process};
 pub use error::{Error, Result};

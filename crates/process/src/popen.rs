@@ -57,7 +57,10 @@ pub(crate) fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> Re
     let deadline = timeout.map(|t| Instant::now() + t);
     loop {
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        let ts = left.map(|l| Timespec { tv_sec: l.as_secs() as _, tv_nsec: l.subsec_nanos() as _ });
+        let ts = left.map(|l| Timespec {
+            tv_sec: l.as_secs() as _,
+            tv_nsec: l.subsec_nanos() as _,
+        });
         let mut pfd = [PollFd::from_borrowed_fd(fd, PollFlags::IN)];
         match poll(&mut pfd, ts.as_ref()) {
             Ok(0) => return Ok(false),
@@ -81,8 +84,13 @@ impl Popen {
         }
         match &self.status {
             None => {
-                let status = waitid(WaitId::PidFd(self.pidfd.as_fd()), WaitIdOptions::EXITED | WaitIdOptions::NOHANG)?;
-                self.returncode = status.filter(|s| s.exited() || s.killed() || s.dumped()).map(|s| exitcode(&s));
+                let status = waitid(
+                    WaitId::PidFd(self.pidfd.as_fd()),
+                    WaitIdOptions::EXITED | WaitIdOptions::NOHANG,
+                )?;
+                self.returncode = status
+                    .filter(|s| s.exited() || s.killed() || s.dumped())
+                    .map(|s| exitcode(&s));
             }
             Some(fd) => {
                 if wait_readable(fd.as_fd(), Some(Duration::ZERO))? {
@@ -92,7 +100,8 @@ impl Popen {
                         Ok(()) => self.returncode = Some(i32::from_le_bytes(buf)),
                         Err(_) => {
                             return Err(Error::Process(
-                                "the forkserver exited before reporting the child's exit code".into(),
+                                "the forkserver exited before reporting the child's exit code"
+                                    .into(),
                             ));
                         }
                     }
@@ -120,11 +129,21 @@ fn pidfd_of(pid: i32) -> Result<OwnedFd> {
 }
 
 /// Starts a child running `payload` as `identity` by the context's method.
-pub(crate) fn launch(ctx: &Context, payload: Payload, identity: Identity, result: Option<OwnedFd>) -> Result<Popen> {
+pub(crate) fn launch(
+    ctx: &Context,
+    payload: Payload,
+    identity: Identity,
+    result: Option<OwnedFd>,
+) -> Result<Popen> {
     match ctx.get_start_method() {
         StartMethod::Fork => launch_fork(payload, identity, result),
         method => {
-            let Payload::Target { trampoline, args, fds } = payload else {
+            let Payload::Target {
+                trampoline,
+                args,
+                fds,
+            } = payload
+            else {
                 return Err(Error::Process(format!(
                     "a closure can only be started with the fork start method, not {method}; \
                      use a fn item (or a closure capturing nothing) with arguments instead"
@@ -150,7 +169,13 @@ pub(crate) fn launch(ctx: &Context, payload: Payload, identity: Identity, result
                 let exe = ctx.executable();
                 let (pid, pidfd, sock) = spawn_executable(&exe, "spawn")?;
                 boot(&sock, &pidfd, &exe, &bytes, &fds)?;
-                Ok(Popen { pid, pidfd: Arc::new(pidfd), status: None, returncode: None, _server: None })
+                Ok(Popen {
+                    pid,
+                    pidfd: Arc::new(pidfd),
+                    status: None,
+                    returncode: None,
+                    _server: None,
+                })
             } else {
                 let server = ctx.forkserver()?;
                 let launched = server.launch(&bytes, &fds)?;
@@ -174,14 +199,14 @@ fn thread_count() -> Option<usize> {
 }
 
 fn launch_fork(payload: Payload, identity: Identity, result: Option<OwnedFd>) -> Result<Popen> {
-    if tracing::enabled!(target: LOG_TARGET, tracing::Level::WARN) {
-        if let Some(n) = thread_count().filter(|&n| n > 1) {
-            tracing::warn!(
-                target: LOG_TARGET,
-                "this process has {n} threads; fork() copies only the calling one, so the \
-                 child may deadlock on a lock another thread held"
-            );
-        }
+    if tracing::enabled!(target: LOG_TARGET, tracing::Level::WARN)
+        && let Some(n) = thread_count().filter(|&n| n > 1)
+    {
+        tracing::warn!(
+            target: LOG_TARGET,
+            "this process has {n} threads; fork() copies only the calling one, so the \
+             child may deadlock on a lock another thread held"
+        );
     }
     let parent = my_pid();
     let guard = crate::registry::lock_for_fork();
@@ -195,7 +220,11 @@ fn launch_fork(payload: Payload, identity: Identity, result: Option<OwnedFd>) ->
         }
         identity::set_current(identity);
         let code = match payload {
-            Payload::Target { trampoline, args, fds } => trampoline(&args, fds, result),
+            Payload::Target {
+                trampoline,
+                args,
+                fds,
+            } => trampoline(&args, fds, result),
             Payload::Closure(f) => catch_unwind(AssertUnwindSafe(f)).map_or(1, |()| 0),
         };
         finish(code, Exit::Immediate);
@@ -205,5 +234,11 @@ fn launch_fork(payload: Payload, identity: Identity, result: Option<OwnedFd>) ->
         return Err(std::io::Error::last_os_error().into());
     }
     let pidfd = pidfd_of(pid)?;
-    Ok(Popen { pid: pid as u32, pidfd: Arc::new(pidfd), status: None, returncode: None, _server: None })
+    Ok(Popen {
+        pid: pid as u32,
+        pidfd: Arc::new(pidfd),
+        status: None,
+        returncode: None,
+        _server: None,
+    })
 }

@@ -110,7 +110,14 @@ impl ProcessBuilder {
     }
 
     fn with(make: MakePayload) -> ProcessBuilder {
-        ProcessBuilder { make, name: None, daemon: false, authkey: None, context: None, result: None }
+        ProcessBuilder {
+            make,
+            name: None,
+            daemon: false,
+            authkey: None,
+            context: None,
+            result: None,
+        }
     }
 
     /// The process's name (default `Process-N1:N2:...`).
@@ -146,7 +153,10 @@ impl ProcessBuilder {
     /// Builds the process (not started).
     pub fn build(self) -> Process {
         let (path, _) = identity::next_child();
-        let class = self.context.as_ref().map_or("Process", |c| c.get_start_method().class_name());
+        let class = self
+            .context
+            .as_ref()
+            .map_or("Process", |c| c.get_start_method().class_name());
         // Python names a process after its class: `Process-1`, `SpawnProcess-1`, ...
         let digits: Vec<String> = path.iter().map(u32::to_string).collect();
         let default_name = format!("{class}-{}", digits.join(":"));
@@ -241,10 +251,14 @@ impl Process {
         let make = make.ok_or_else(closed)?;
         let me = identity::current();
         if st.parent_pid != my_pid() {
-            return Err(Error::Process("can only start a process object created by current process".into()));
+            return Err(Error::Process(
+                "can only start a process object created by current process".into(),
+            ));
         }
         if me.daemon {
-            return Err(Error::Process("daemonic processes are not allowed to have children".into()));
+            return Err(Error::Process(
+                "daemonic processes are not allowed to have children".into(),
+            ));
         }
         let payload = make()?;
         let child = Identity {
@@ -252,7 +266,10 @@ impl Process {
             path: st.path.clone(),
             authkey: st.authkey.clone(),
             daemon: st.daemon,
-            parent: Some(ParentInfo { name: me.name, pid: my_pid() }),
+            parent: Some(ParentInfo {
+                name: me.name,
+                pid: my_pid(),
+            }),
         };
         let ctx = st.context.clone().unwrap_or_else(default_context);
         let result = st.result.take();
@@ -361,14 +378,14 @@ impl Process {
     /// fail on a closed process.
     pub fn close(&self) -> Result<()> {
         let mut st = self.lock();
-        if let Phase::Started(popen) = &mut st.phase {
-            if popen.poll()?.is_none() {
-                return Err(Error::Process(
-                    "Cannot close a process while it is still running. You should first call \
-                     join() or terminate()."
-                        .into(),
-                ));
-            }
+        if let Phase::Started(popen) = &mut st.phase
+            && popen.poll()?.is_none()
+        {
+            return Err(Error::Process(
+                "Cannot close a process while it is still running. You should first call \
+                 join() or terminate()."
+                    .into(),
+            ));
         }
         st.phase = Phase::Closed;
         drop(st);
@@ -426,7 +443,11 @@ impl Process {
 
 /// Python's `repr()` of a string: single quotes unless the text contains one.
 pub(crate) fn py_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);
     for c in s.chars() {
@@ -497,8 +518,14 @@ mod tests {
 
     #[test]
     fn initial_repr_and_daemon_flag() {
-        let p = Process::builder(idle, ()).name("worker").daemon(true).build();
-        assert_eq!(p.to_string(), format!("<Process name='worker' parent={} initial daemon>", my_pid()));
+        let p = Process::builder(idle, ())
+            .name("worker")
+            .daemon(true)
+            .build();
+        assert_eq!(
+            p.to_string(),
+            format!("<Process name='worker' parent={} initial daemon>", my_pid())
+        );
         assert!(p.pid().is_none() && p.exitcode().is_none() && !p.is_alive());
         assert!(matches!(p.join(), Err(Error::Process(_))));
         assert!(matches!(p.terminate(), Err(Error::Process(_))));

@@ -26,7 +26,11 @@ struct Registry {
     children: Vec<Process>,
 }
 
-static REGISTRY: Mutex<Registry> = Mutex::new(Registry { owner: 0, hook_installed: false, children: Vec::new() });
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    owner: 0,
+    hook_installed: false,
+    children: Vec::new(),
+});
 
 fn lock() -> MutexGuard<'static, Registry> {
     let mut guard = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
@@ -69,7 +73,8 @@ pub(crate) fn register(p: Process) {
 /// Forgets children that have ended (reaping them) and returns the others.
 fn sweep() -> Vec<Process> {
     let all = lock().children.clone();
-    let (done, running): (Vec<Process>, Vec<Process>) = all.into_iter().partition(|p| p.exitcode().is_some());
+    let (done, running): (Vec<Process>, Vec<Process>) =
+        all.into_iter().partition(|p| p.exitcode().is_some());
     if !done.is_empty() {
         lock().children.retain(|c| !done.iter().any(|d| d.same(c)));
     }

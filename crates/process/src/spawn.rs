@@ -42,13 +42,15 @@ pub(crate) fn spawn_executable(exe: &Path, role: &str) -> Result<(u32, OwnedFd, 
     };
     let pid = posix_spawn(exe, role, &theirs)?;
     drop(theirs);
-    let raw = Pid::from_raw(pid as i32).ok_or_else(|| Error::Process("posix_spawn gave pid 0".into()))?;
+    let raw =
+        Pid::from_raw(pid as i32).ok_or_else(|| Error::Process("posix_spawn gave pid 0".into()))?;
     let pidfd = pidfd_open(raw, PidfdFlags::empty())?;
     Ok((pid, pidfd, ours))
 }
 
 fn cstring(bytes: &[u8]) -> Result<CString> {
-    CString::new(bytes).map_err(|_| Error::Process("a path or environment entry contains a NUL byte".into()))
+    CString::new(bytes)
+        .map_err(|_| Error::Process("a path or environment entry contains a NUL byte".into()))
 }
 
 fn posix_spawn(exe: &Path, role: &str, child_sock: &OwnedFd) -> Result<u32> {
@@ -106,22 +108,40 @@ fn posix_spawn(exe: &Path, role: &str, child_sock: &OwnedFd) -> Result<u32> {
 /// Sends the boot frame (fingerprint, then `rest`) and waits for the child's answer.
 ///
 /// On failure the child is killed and reaped before the error is returned.
-pub(crate) fn boot(sock: &UnixStream, pidfd: &OwnedFd, exe: &Path, rest: &[u8], fds: &[OwnedFd]) -> Result<()> {
+pub(crate) fn boot(
+    sock: &UnixStream,
+    pidfd: &OwnedFd,
+    exe: &Path,
+    rest: &[u8],
+    fds: &[OwnedFd],
+) -> Result<()> {
     let result = boot_inner(sock, pidfd, exe, rest, fds);
     if result.is_err() {
         let _ = rustix::process::pidfd_send_signal(pidfd, rustix::process::Signal::KILL);
-        let _ = waitid(rustix::process::WaitId::PidFd(pidfd.as_fd()), WaitIdOptions::EXITED);
+        let _ = waitid(
+            rustix::process::WaitId::PidFd(pidfd.as_fd()),
+            WaitIdOptions::EXITED,
+        );
     }
     result
 }
 
-fn boot_inner(sock: &UnixStream, pidfd: &OwnedFd, exe: &Path, rest: &[u8], fds: &[OwnedFd]) -> Result<()> {
+fn boot_inner(
+    sock: &UnixStream,
+    pidfd: &OwnedFd,
+    exe: &Path,
+    rest: &[u8],
+    fds: &[OwnedFd],
+) -> Result<()> {
     let fp = fingerprint();
     let mut payload = Vec::with_capacity(1 + fp.len() + rest.len());
     payload.push(fp.len() as u8);
     payload.extend_from_slice(fp);
     payload.extend_from_slice(rest);
-    let mismatch = |detail: String| Error::FingerprintMismatch { executable: exe.to_path_buf(), detail };
+    let mismatch = |detail: String| Error::FingerprintMismatch {
+        executable: exe.to_path_buf(),
+        detail,
+    };
     let silent = || {
         mismatch(
             "it exited or closed the bootstrap socket without answering, so it does not contain \
@@ -132,11 +152,21 @@ fn boot_inner(sock: &UnixStream, pidfd: &OwnedFd, exe: &Path, rest: &[u8], fds: 
     if send_frame(sock.as_fd(), &payload, fds).is_err() {
         return Err(silent());
     }
-    let timeout = Timespec { tv_sec: BOOT_TIMEOUT.as_secs() as _, tv_nsec: 0 };
-    let mut pfds = [PollFd::new(sock, PollFlags::IN), PollFd::new(pidfd, PollFlags::IN)];
+    let timeout = Timespec {
+        tv_sec: BOOT_TIMEOUT.as_secs() as _,
+        tv_nsec: 0,
+    };
+    let mut pfds = [
+        PollFd::new(sock, PollFlags::IN),
+        PollFd::new(pidfd, PollFlags::IN),
+    ];
     loop {
         match poll(&mut pfds, Some(&timeout)) {
-            Ok(0) => return Err(mismatch(format!("it did not answer within {BOOT_TIMEOUT:?}"))),
+            Ok(0) => {
+                return Err(mismatch(format!(
+                    "it did not answer within {BOOT_TIMEOUT:?}"
+                )));
+            }
             Ok(_) => break,
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(e.into()),

@@ -71,5 +71,9 @@ impl FromStr for StartMethod {
 /// puts the default first too).
 #[must_use]
 pub fn get_all_start_methods() -> Vec<StartMethod> {
-    vec![StartMethod::ForkServer, StartMethod::Fork, StartMethod::Spawn]
+    vec![
+        StartMethod::ForkServer,
+        StartMethod::Fork,
+        StartMethod::Spawn,
+    ]
 }

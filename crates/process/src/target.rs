@@ -118,7 +118,7 @@ fn conjure<F: Copy>() -> F {
     const { assert!(size_of::<F>() == 0) };
     // SAFETY: F is a zero-sized `Copy` type with no bytes to initialize, and a value of it
     // existed in the parent (the same executable): making another one copies that value.
-    unsafe { std::mem::MaybeUninit::<F>::uninit().assume_init() }
+    unsafe { std::mem::zeroed::<F>() }
 }
 
 /// The text of a panic payload.

@@ -24,7 +24,10 @@ pub(crate) fn send_frame(sock: BorrowedFd<'_>, payload: &[u8], fds: &[OwnedFd]) 
     if payload.len() > MAX_FRAME {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("message of {} bytes exceeds the {MAX_FRAME}-byte limit", payload.len()),
+            format!(
+                "message of {} bytes exceeds the {MAX_FRAME}-byte limit",
+                payload.len()
+            ),
         ));
     }
     let mut data = Vec::with_capacity(4 + payload.len());
@@ -67,7 +70,10 @@ pub(crate) fn recv_frame(sock: BorrowedFd<'_>) -> io::Result<Option<(Vec<u8>, Ve
         payload.extend_from_slice(&chunk[..n]);
     }
     if fds.len() > MAX_FDS_PER_MESSAGE {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "too many descriptors"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "too many descriptors",
+        ));
     }
     Ok(Some((payload, fds)))
 }
