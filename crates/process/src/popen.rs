@@ -12,7 +12,6 @@
 //! assert_eq!(p.join().unwrap(), 0);
 //! ```
 
-use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -94,17 +93,21 @@ impl Popen {
             }
             Some(fd) => {
                 if wait_readable(fd.as_fd(), Some(Duration::ZERO))? {
+                    // The server writes the 4 bytes at once into an empty pipe: one read gets
+                    // them all, or end-of-file if the server died first.
                     let mut buf = [0u8; 4];
-                    let mut file = std::fs::File::from(fd.try_clone()?);
-                    match file.read_exact(&mut buf) {
-                        Ok(()) => self.returncode = Some(i32::from_le_bytes(buf)),
-                        Err(_) => {
-                            return Err(Error::Process(
-                                "the forkserver exited before reporting the child's exit code"
-                                    .into(),
-                            ));
+                    let n = loop {
+                        match rustix::io::read(fd.as_fd(), &mut buf) {
+                            Err(rustix::io::Errno::INTR) => continue,
+                            other => break other?,
                         }
+                    };
+                    if n != 4 {
+                        return Err(Error::Process(
+                            "the forkserver exited before reporting the child's exit code".into(),
+                        ));
                     }
+                    self.returncode = Some(i32::from_le_bytes(buf));
                 }
             }
         }
@@ -209,6 +212,9 @@ fn launch_fork(payload: Payload, identity: Identity, result: Option<OwnedFd>) ->
         );
     }
     let parent = my_pid();
+    // Buffered output would otherwise be written twice, by parent and child (Python flushes
+    // here too).
+    let _ = std::io::Write::flush(&mut std::io::stdout());
     let guard = crate::registry::lock_for_fork();
     // SAFETY: in the child only the child path below runs, and it leaves through `finish`
     // (`_exit`), never returning into the caller's frames.

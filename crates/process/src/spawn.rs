@@ -7,7 +7,7 @@
 //! the child's acknowledgement, so a wrong executable is reported by `start`, not discovered
 //! later.
 //!
-//! ```ignore
+//! ```text
 //! let (pid, pidfd, sock) = spawn_executable(Path::new("/proc/self/exe"), "spawn")?;
 //! boot(&sock, &pidfd, exe, &request, &fds)?;
 //! ```

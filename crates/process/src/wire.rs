@@ -5,7 +5,7 @@
 //! A frame longer than [`MAX_FRAME`] is refused, and the receive buffer only grows as bytes
 //! actually arrive, so a peer cannot make us allocate what it never sends.
 //!
-//! ```ignore
+//! ```text
 //! let (a, b) = std::os::unix::net::UnixStream::pair()?;
 //! send_frame(a.as_fd(), b"hello", &[])?;
 //! let (payload, fds) = recv_frame(b.as_fd())?.unwrap();
