@@ -37,7 +37,20 @@ use crate::{Error, Result, Target, registry};
 
 type MakePayload = Box<dyn FnOnce() -> Result<Payload> + Send>;
 
-/// A child process running a target; see the [module docs](self).
+/// A child process running a target (Python's `multiprocessing.Process`).
+///
+/// Built from a target and its arguments (a tuple), with options through [`ProcessBuilder`];
+/// a cheap handle whose clones refer to the same child. After [`start`](Process::start),
+/// [`join`](Process::join) waits for the child and returns its exit code.
+///
+/// ```
+/// use multiprocessing_process::{Process, StartMethod, get_context};
+/// fn work(n: u32) { assert_eq!(n, 3) }
+/// let p = Process::builder(work, (3,)).name("worker").context(&get_context(StartMethod::Spawn)).build();
+/// assert!(p.to_string().starts_with("<SpawnProcess name='worker' parent="));
+/// p.start().unwrap();
+/// assert_eq!(p.join().unwrap(), 0);
+/// ```
 #[derive(Clone)]
 pub struct Process {
     inner: Arc<Mutex<State>>,

@@ -29,7 +29,14 @@ use crate::wire::send_frame;
 ///
 /// Implemented for every `Fn` of up to eight arguments that is `Copy`, `Send` and `'static`;
 /// starting a process additionally requires the target to capture nothing (a compile-time
-/// check), since only its code, not its state, can be found in another process.
+/// check), since only its code, not its state, can be found in another process:
+///
+/// ```compile_fail
+/// use multiprocessing_process::Process;
+/// let offset = 10u32;
+/// // error: a process target must be a fn item or a closure that captures nothing
+/// let p = Process::new(move |x: u32| x + offset, (1,));
+/// ```
 pub trait Target<Args>: Copy + Send + 'static {
     /// What the target returns.
     type Output;
