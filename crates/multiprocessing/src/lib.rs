@@ -29,3 +29,12 @@ pub use multiprocessing_sharedctypes::{Array, RawArray, RawValue, Value};
 pub use multiprocessing_connection as connection;
 #[cfg(feature = "connection")]
 pub use multiprocessing_connection::{Address, Connection, Listener, client, pipe, wait};
+
+#[cfg(feature = "process")]
+pub use multiprocessing_process as process;
+#[cfg(feature = "process")]
+pub use multiprocessing_process::{
+    Context, JoinHandle, Process, ProcessBuilder, StartMethod, active_children, cpu_count,
+    current_process, default_context, freeze_support, get_all_start_methods, get_context,
+    get_start_method, parent_process, process_cpu_count, set_executable, set_start_method, spawn,
+};

@@ -1,0 +1,197 @@
+//! The child side: the constructor that runs before `main`, and what every child does.
+//!
+//! A program that links this crate gets a constructor (crate `ctor`). In the parent it only
+//! records that it ran. In a process started by `spawn` or as the forkserver, the environment
+//! carries a marker; the constructor then takes the child role (read the request from the
+//! bootstrap socket, check the executable's fingerprint, run the target, or serve fork requests)
+//! and exits, so `main` never runs in the child. This is why test binaries and doctests need no
+//! harness. Life before `main` is handled here: SIGPIPE is set to ignored as std would, panics
+//! are caught (a panic never unwinds out of the constructor), and stdout is flushed before exit.
+//!
+//! ```
+//! // Outside a child, freeze_support does nothing, exactly like Python's.
+//! multiprocessing_process::freeze_support();
+//! ```
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use multiprocessing_core::identity::{self, Identity};
+use multiprocessing_core::transfer::{TransferFd, decode_with_fds};
+use serde::{Deserialize, Serialize};
+
+use crate::fingerprint::{anchor_addr, fingerprint};
+use crate::target::Trampoline;
+use crate::wire::{recv_frame, send_frame};
+use crate::{Error, Result};
+
+/// The environment variable that tells the constructor to take a child role.
+pub(crate) const MARKER: &str = "MULTIPROCESSING_RS_CHILD";
+/// The descriptor a spawned child finds its bootstrap socket at.
+pub(crate) const BOOT_FD: RawFd = 3;
+/// The argument a spawned child sees (as CPython's frozen executables do).
+pub(crate) const CHILD_ARG: &str = "--multiprocessing-fork";
+
+static ENTRY_RAN: AtomicBool = AtomicBool::new(false);
+
+/// What a spawned child or forkserver child is asked to run.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct ChildRequest {
+    pub(crate) identity: Identity,
+    /// The trampoline's offset from the anchor.
+    pub(crate) trampoline: isize,
+    pub(crate) args: Vec<u8>,
+    pub(crate) fds: Vec<TransferFd>,
+    pub(crate) result: Option<TransferFd>,
+}
+
+#[ctor::ctor(unsafe)]
+fn child_entry() {
+    ENTRY_RAN.store(true, Ordering::Relaxed);
+    let Some(role) = std::env::var_os(MARKER) else {
+        return;
+    };
+    enter(role);
+}
+
+/// Runs the child role named by the marker and exits; never returns.
+fn enter(role: OsString) -> ! {
+    // SAFETY: this runs in the constructor (or first thing in main through freeze_support),
+    // before any other thread of this freshly executed process exists.
+    unsafe { std::env::remove_var(MARKER) };
+    ignore_sigpipe();
+    let code = catch_unwind(AssertUnwindSafe(|| match role.to_str() {
+        Some("spawn") => spawn_role(),
+        Some("forkserver") => crate::forkserver::serve(),
+        _ => {
+            eprintln!("multiprocessing: unknown child role {role:?}");
+            1
+        }
+    }))
+    .unwrap_or(1);
+    finish(code, Exit::Normal)
+}
+
+/// Python's `freeze_support()`: a no-op outside a child.
+///
+/// The constructor normally takes the child role before `main`. Should it not have run (a
+/// platform or link mode without constructors), calling this first thing in `main` takes the
+/// child role instead; processes are only started once either has happened.
+pub fn freeze_support() {
+    if let Some(role) = std::env::var_os(MARKER) {
+        enter(role);
+    }
+    ENTRY_RAN.store(true, Ordering::Relaxed);
+}
+
+/// Refuses to start a re-executed child when nothing in this program would catch it before
+/// `main`, which would otherwise run `main` a second time.
+pub(crate) fn ensure_entry() -> Result<()> {
+    if ENTRY_RAN.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    Err(Error::Process(
+        "the multiprocessing child entry did not run in this program, so a spawned child would \
+         run main again; call multiprocessing::freeze_support() as the first line of main, or \
+         use the fork start method"
+            .into(),
+    ))
+}
+
+fn ignore_sigpipe() {
+    // SAFETY: setting a signal disposition to SIG_IGN is what std's runtime does before main.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+}
+
+/// How a child leaves.
+pub(crate) enum Exit {
+    /// Through `exit()`, running atexit handlers: a re-executed child.
+    Normal,
+    /// Through `_exit()`: a forked child, whose atexit handlers belong to the parent.
+    Immediate,
+}
+
+/// Flushes stdout, joins the child's own children (Python's `_exit_function`) and exits.
+pub(crate) fn finish(code: i32, how: Exit) -> ! {
+    let _ = catch_unwind(|| {
+        crate::registry::exit_hook();
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().flush();
+    });
+    match how {
+        Exit::Normal => std::process::exit(code),
+        // SAFETY: _exit ends the process at once; nothing runs after it.
+        Exit::Immediate => unsafe { libc::_exit(code) },
+    }
+}
+
+/// Marks a daemonic child to die with its parent; false when the parent is already gone.
+pub(crate) fn die_with_parent(expected_parent: u32) -> bool {
+    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+    rustix::process::getppid().map(|p| p.as_raw_nonzero().get() as u32) == Some(expected_parent)
+}
+
+/// Runs a decoded request in this (freshly spawned or forked) child; returns the exit code.
+///
+/// `expected_parent` is the pid of the process that forked us (the forkserver), or `None`
+/// when that is the process that asked for the child.
+pub(crate) fn run_request(bytes: &[u8], fds: Vec<OwnedFd>, expected_parent: Option<u32>) -> i32 {
+    let req: ChildRequest = match decode_with_fds(bytes, fds) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("multiprocessing: could not decode the child request: {e}");
+            return 1;
+        }
+    };
+    let parent = expected_parent.or(req.identity.parent.as_ref().map(|p| p.pid));
+    if req.identity.daemon && !die_with_parent(parent.unwrap_or(0)) {
+        return 1;
+    }
+    identity::set_current(req.identity);
+    let addr = anchor_addr().wrapping_add_signed(req.trampoline);
+    // SAFETY: the parent computed the offset from a trampoline of this very executable (the
+    // fingerprint was checked when this process or its forkserver booted), so the address is
+    // the same monomorphized function here.
+    let trampoline: Trampoline = unsafe { std::mem::transmute::<usize, Trampoline>(addr) };
+    trampoline(
+        &req.args,
+        req.fds.into_iter().map(TransferFd::into_inner).collect(),
+        req.result.map(TransferFd::into_inner),
+    )
+}
+
+/// Checks the boot frame's fingerprint and acknowledges; returns the rest of the payload.
+pub(crate) fn accept_boot(sock: &OwnedFd) -> Option<(Vec<u8>, Vec<OwnedFd>)> {
+    let (payload, fds) = recv_frame(sock.as_fd()).ok()??;
+    let fp_len = *payload.first()? as usize;
+    let theirs = payload.get(1..1 + fp_len)?;
+    if theirs != fingerprint() {
+        let mut reply = vec![1u8];
+        reply.extend_from_slice(fingerprint());
+        let _ = send_frame(sock.as_fd(), &reply, &[]);
+        return None;
+    }
+    send_frame(sock.as_fd(), &[0], &[]).ok()?;
+    Some((payload[1 + fp_len..].to_vec(), fds))
+}
+
+/// Takes over the bootstrap socket the parent placed at [`BOOT_FD`].
+pub(crate) fn boot_socket() -> OwnedFd {
+    // SAFETY: the parent's posix_spawn file actions put our end of the bootstrap socket at
+    // BOOT_FD, and nothing else in this fresh process owns that descriptor.
+    let sock = unsafe { OwnedFd::from_raw_fd(BOOT_FD) };
+    let _ = rustix::io::fcntl_setfd(&sock, rustix::io::FdFlags::CLOEXEC);
+    sock
+}
+
+fn spawn_role() -> i32 {
+    let sock = boot_socket();
+    let Some((request, fds)) = accept_boot(&sock) else {
+        return 1;
+    };
+    drop(sock);
+    run_request(&request, fds, None)
+}

@@ -1,0 +1,134 @@
+//! The running process and its parent: Python's `current_process()` and `parent_process()`.
+//!
+//! ```
+//! use multiprocessing_process::{current_process, parent_process};
+//! let me = current_process();
+//! assert_eq!(me.name(), "MainProcess");
+//! assert_eq!(me.pid(), std::process::id());
+//! assert!(parent_process().is_none());
+//! assert!(me.to_string().starts_with("<_MainProcess name='MainProcess' parent=None started>"));
+//! ```
+
+use std::fmt;
+use std::time::Duration;
+
+use multiprocessing_core::AuthKey;
+use multiprocessing_core::identity::{self, Identity};
+use rustix::process::{Pid, PidfdFlags, pidfd_open};
+
+use crate::forkserver::my_pid;
+use crate::popen::wait_readable;
+use crate::process::py_repr;
+
+/// A snapshot of the running process's identity (Python's `current_process()`).
+#[derive(Clone, Debug)]
+pub struct CurrentProcess {
+    identity: Identity,
+    pid: u32,
+}
+
+impl CurrentProcess {
+    /// `MainProcess`, or the child's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.identity.name
+    }
+
+    /// This process's id.
+    #[must_use]
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Whether this process is daemonic.
+    #[must_use]
+    pub fn daemon(&self) -> bool {
+        self.identity.daemon
+    }
+
+    /// The authkey this process authenticates with.
+    #[must_use]
+    pub fn authkey(&self) -> &AuthKey {
+        &self.identity.authkey
+    }
+
+    /// Position in the process tree: empty for the main process, `[1, 2]` for `Process-1:2`
+    /// (Python's `_identity`).
+    #[must_use]
+    pub fn identity(&self) -> &[u32] {
+        &self.identity.path
+    }
+}
+
+impl fmt::Display for CurrentProcess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let class = if self.identity.parent.is_none() {
+            "_MainProcess"
+        } else {
+            "Process"
+        };
+        write!(f, "<{class} name={} parent=", py_repr(&self.identity.name))?;
+        match &self.identity.parent {
+            Some(p) => write!(f, "{}", p.pid)?,
+            None => f.write_str("None")?,
+        }
+        f.write_str(" started")?;
+        if self.identity.daemon {
+            f.write_str(" daemon")?;
+        }
+        f.write_str(">")
+    }
+}
+
+/// The running process (Python's `current_process()`).
+#[must_use]
+pub fn current_process() -> CurrentProcess {
+    CurrentProcess {
+        identity: identity::current(),
+        pid: my_pid(),
+    }
+}
+
+/// The process that started this one (Python's `parent_process()`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParentProcess {
+    name: String,
+    pid: u32,
+}
+
+impl ParentProcess {
+    /// The parent's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The parent's process id.
+    #[must_use]
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Whether the parent is still running.
+    #[must_use]
+    pub fn is_alive(&self) -> bool {
+        let Some(pid) = Pid::from_raw(self.pid as i32) else {
+            return false;
+        };
+        match pidfd_open(pid, PidfdFlags::empty()) {
+            Ok(fd) => {
+                !wait_readable(std::os::fd::AsFd::as_fd(&fd), Some(Duration::ZERO)).unwrap_or(true)
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// The parent of the running process, `None` in the main process.
+#[must_use]
+pub fn parent_process() -> Option<ParentProcess> {
+    identity::current().parent.map(|p| ParentProcess {
+        name: p.name,
+        pid: p.pid,
+    })
+}

@@ -1,0 +1,168 @@
+//! Typed results: run a target in a child and get its return value back, like
+//! `std::thread::spawn(..).join()` (beyond Python, whose `Process` returns nothing).
+//!
+//! The child sends its return value (or its panic message) over a socket made for this handle;
+//! [`JoinHandle::join`] receives it and reaps the child. A panic comes back as
+//! [`Error::Panicked`] with its message; a child that died without answering (killed, or
+//! `std::process::exit`) as [`Error::Signaled`] or [`Error::Exited`].
+//!
+//! ```
+//! use multiprocessing_process::{spawn, Error};
+//! fn divide(a: i32, b: i32) -> i32 {
+//!     if b == 0 { panic!("division by zero") }
+//!     a / b
+//! }
+//! assert_eq!(spawn(divide, (7, 2)).unwrap().join().unwrap(), 3);
+//! let err = spawn(divide, (1, 0)).unwrap().join().unwrap_err();
+//! assert!(matches!(err, Error::Panicked(m) if m == "division by zero"));
+//! ```
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+
+use multiprocessing_core::transfer::decode_with_fds;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::process::ProcessBuilder;
+use crate::target::{PANICKED, RETURNED};
+use crate::wire::recv_frame;
+use crate::{Error, Process, Result, Target};
+
+/// A started child whose return value can be collected with [`join`](JoinHandle::join).
+#[must_use = "dropping a JoinHandle discards the child's result (the child still runs)"]
+pub struct JoinHandle<R> {
+    process: Process,
+    result: OwnedFd,
+    _result: PhantomData<fn() -> R>,
+}
+
+impl<R> fmt::Debug for JoinHandle<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("process", &self.process)
+            .finish()
+    }
+}
+
+/// Starts `target(args)` in a child of the default context; `args` is a tuple.
+pub fn spawn<F, Args>(target: F, args: Args) -> Result<JoinHandle<F::Output>>
+where
+    F: Target<Args>,
+    Args: Serialize + DeserializeOwned + Send + 'static,
+    F::Output: Serialize + DeserializeOwned,
+{
+    JoinHandle::start(ProcessBuilder::new_typed(target, args))
+}
+
+/// Options for a typed child: name, daemon flag, authkey and context (see [`JoinHandle::builder`]).
+#[must_use = "a builder does nothing until spawned"]
+pub struct SpawnBuilder<R> {
+    inner: ProcessBuilder,
+    _result: PhantomData<fn() -> R>,
+}
+
+impl<R> fmt::Debug for SpawnBuilder<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl<R: DeserializeOwned> SpawnBuilder<R> {
+    /// The process's name.
+    pub fn name(self, name: impl Into<String>) -> Self {
+        self.map(|b| b.name(name))
+    }
+
+    /// Whether the process is daemonic.
+    pub fn daemon(self, daemon: bool) -> Self {
+        self.map(|b| b.daemon(daemon))
+    }
+
+    /// The process's authkey.
+    pub fn authkey(self, key: impl Into<multiprocessing_core::AuthKey>) -> Self {
+        self.map(|b| b.authkey(key))
+    }
+
+    /// The context (start method) to start with.
+    pub fn context(self, ctx: &crate::Context) -> Self {
+        self.map(|b| b.context(ctx))
+    }
+
+    fn map(self, f: impl FnOnce(ProcessBuilder) -> ProcessBuilder) -> Self {
+        SpawnBuilder {
+            inner: f(self.inner),
+            _result: PhantomData,
+        }
+    }
+
+    /// Starts the child.
+    pub fn spawn(self) -> Result<JoinHandle<R>> {
+        JoinHandle::start(self.inner)
+    }
+}
+
+impl<R: DeserializeOwned> JoinHandle<R> {
+    /// A builder for a typed child with options:
+    ///
+    /// ```
+    /// use multiprocessing_process::{JoinHandle, current_process};
+    /// fn name() -> String { current_process().name().to_string() }
+    /// let h = JoinHandle::builder(name, ()).name("worker").spawn().unwrap();
+    /// assert_eq!(h.join().unwrap(), "worker");
+    /// ```
+    pub fn builder<F, Args>(target: F, args: Args) -> SpawnBuilder<R>
+    where
+        F: Target<Args, Output = R>,
+        Args: Serialize + DeserializeOwned + Send + 'static,
+        R: Serialize,
+    {
+        SpawnBuilder {
+            inner: ProcessBuilder::new_typed(target, args),
+            _result: PhantomData,
+        }
+    }
+
+    pub(crate) fn start(builder: ProcessBuilder) -> Result<JoinHandle<R>> {
+        let (ours, theirs) = UnixStream::pair()?;
+        let process = builder.result_channel(theirs.into()).build();
+        process.start()?;
+        Ok(JoinHandle {
+            process,
+            result: ours.into(),
+            _result: PhantomData,
+        })
+    }
+
+    /// The underlying process (pid, sentinel, terminate, ...).
+    pub fn process(&self) -> &Process {
+        &self.process
+    }
+
+    /// Whether the child has ended.
+    #[must_use]
+    pub fn is_finished(&self) -> bool {
+        !self.process.is_alive()
+    }
+
+    /// Waits for the child and returns its value, or why there is none.
+    pub fn join(self) -> Result<R> {
+        let frame = recv_frame(self.result.as_fd());
+        let code = self.process.join()?;
+        match frame {
+            Ok(Some((bytes, fds))) => match bytes.split_first() {
+                Some((&RETURNED, value)) => Ok(decode_with_fds(value, fds)?),
+                Some((&PANICKED, msg)) => {
+                    Err(Error::Panicked(String::from_utf8_lossy(msg).into_owned()))
+                }
+                _ => Err(Error::Codec(
+                    "malformed result message from the child".into(),
+                )),
+            },
+            _ if code < 0 => Err(Error::Signaled(-code)),
+            _ => Err(Error::Exited(code)),
+        }
+    }
+}

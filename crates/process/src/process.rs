@@ -1,0 +1,549 @@
+//! `Process`: a target running in a child process (Python's `multiprocessing.Process`).
+//!
+//! Build one from a target and its arguments (a tuple, like Python's `args=`), optionally with a
+//! name, the daemon flag, an authkey and a [`Context`] through [`ProcessBuilder`]; then
+//! [`start`](Process::start) it, [`join`](Process::join) it and read its
+//! [`exitcode`](Process::exitcode): 0 after a normal return, the code given to
+//! `std::process::exit`, 1 after a panic, `-N` after signal N. A `Process` is a cheap handle:
+//! clones refer to the same child, as Python's objects do.
+//!
+//! ```
+//! use multiprocessing_process::Process;
+//! fn greet(name: String) { println!("hello {name}"); }
+//! let p = Process::new(greet, ("bob".to_string(),));
+//! p.start().unwrap();
+//! assert_eq!(p.join().unwrap(), 0);
+//! assert_eq!(p.exitcode(), Some(0));
+//! assert!(p.to_string().ends_with("stopped exitcode=0>"));
+//! ```
+
+use std::fmt;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use multiprocessing_core::AuthKey;
+use multiprocessing_core::identity::{self, Identity, ParentInfo};
+use rustix::process::Signal;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::context::{Context, default_context};
+use crate::forkserver::my_pid;
+use crate::popen::{Popen, launch};
+use crate::signals::exitcode_name;
+use crate::target::Payload;
+use crate::{Error, Result, Target, registry};
+
+type MakePayload = Box<dyn FnOnce() -> Result<Payload> + Send>;
+
+/// A child process running a target (Python's `multiprocessing.Process`).
+///
+/// Built from a target and its arguments (a tuple), with options through [`ProcessBuilder`];
+/// a cheap handle whose clones refer to the same child. After [`start`](Process::start),
+/// [`join`](Process::join) waits for the child and returns its exit code.
+///
+/// ```
+/// use multiprocessing_process::{Process, StartMethod, get_context};
+/// fn work(n: u32) { assert_eq!(n, 3) }
+/// let p = Process::builder(work, (3,)).name("worker").context(&get_context(StartMethod::Spawn)).build();
+/// assert!(p.to_string().starts_with("<SpawnProcess name='worker' parent="));
+/// p.start().unwrap();
+/// assert_eq!(p.join().unwrap(), 0);
+/// ```
+#[derive(Clone)]
+pub struct Process {
+    inner: Arc<Mutex<State>>,
+}
+
+enum Phase {
+    Initial(Option<MakePayload>),
+    Started(Popen),
+    Closed,
+}
+
+struct State {
+    name: String,
+    daemon: bool,
+    authkey: AuthKey,
+    path: Vec<u32>,
+    parent_pid: u32,
+    context: Option<Context>,
+    class: &'static str,
+    result: Option<OwnedFd>,
+    phase: Phase,
+}
+
+/// Options for a [`Process`]: name, daemon flag, authkey and context.
+#[must_use = "a builder does nothing until built or started"]
+pub struct ProcessBuilder {
+    make: MakePayload,
+    name: Option<String>,
+    daemon: bool,
+    authkey: Option<AuthKey>,
+    context: Option<Context>,
+    result: Option<OwnedFd>,
+}
+
+impl fmt::Debug for ProcessBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProcessBuilder")
+            .field("name", &self.name)
+            .field("daemon", &self.daemon)
+            .field("context", &self.context)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProcessBuilder {
+    /// A builder for `target(args)`; `args` is a tuple (`()`, `(x,)`, `(x, y)`, ...).
+    ///
+    /// The target must capture nothing: that is checked when the program is compiled.
+    pub fn new<F, Args>(target: F, args: Args) -> ProcessBuilder
+    where
+        F: Target<Args>,
+        Args: Serialize + DeserializeOwned + Send + 'static,
+    {
+        Self::with(Box::new(move || Payload::new(target, &args)))
+    }
+
+    pub(crate) fn new_typed<F, Args>(target: F, args: Args) -> ProcessBuilder
+    where
+        F: Target<Args>,
+        Args: Serialize + DeserializeOwned + Send + 'static,
+        F::Output: Serialize,
+    {
+        Self::with(Box::new(move || Payload::typed(target, &args)))
+    }
+
+    /// A builder for any closure; it can only be started with the fork start method (spawn
+    /// and forkserver refuse it with [`Error::Process`]).
+    pub fn closure(f: impl FnOnce() + Send + 'static) -> ProcessBuilder {
+        Self::with(Box::new(move || Ok(Payload::Closure(Box::new(f)))))
+    }
+
+    fn with(make: MakePayload) -> ProcessBuilder {
+        ProcessBuilder {
+            make,
+            name: None,
+            daemon: false,
+            authkey: None,
+            context: None,
+            result: None,
+        }
+    }
+
+    /// The process's name (default `Process-N1:N2:...`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Whether the process is daemonic: terminated when its parent exits, and not allowed to
+    /// start children.
+    pub fn daemon(mut self, daemon: bool) -> Self {
+        self.daemon = daemon;
+        self
+    }
+
+    /// The process's authkey (default: the parent's).
+    pub fn authkey(mut self, key: impl Into<AuthKey>) -> Self {
+        self.authkey = Some(key.into());
+        self
+    }
+
+    /// The context (start method) to start with (default: the default context).
+    pub fn context(mut self, ctx: &Context) -> Self {
+        self.context = Some(ctx.clone());
+        self
+    }
+
+    pub(crate) fn result_channel(mut self, fd: OwnedFd) -> Self {
+        self.result = Some(fd);
+        self
+    }
+
+    /// Builds the process (not started).
+    pub fn build(self) -> Process {
+        let (path, _) = identity::next_child();
+        let class = self
+            .context
+            .as_ref()
+            .map_or("Process", |c| c.get_start_method().class_name());
+        // Python names a process after its class: `Process-1`, `SpawnProcess-1`, ...
+        let digits: Vec<String> = path.iter().map(u32::to_string).collect();
+        let default_name = format!("{class}-{}", digits.join(":"));
+        Process {
+            inner: Arc::new(Mutex::new(State {
+                name: self.name.unwrap_or(default_name),
+                daemon: self.daemon,
+                authkey: self.authkey.unwrap_or_else(|| identity::current().authkey),
+                path,
+                parent_pid: my_pid(),
+                context: self.context,
+                class,
+                result: self.result,
+                phase: Phase::Initial(Some(self.make)),
+            })),
+        }
+    }
+
+    /// Builds and starts the process.
+    pub fn start(self) -> Result<Process> {
+        let p = self.build();
+        p.start()?;
+        Ok(p)
+    }
+}
+
+/// A process's sentinel: a pidfd, readable once the child has exited.
+///
+/// Usable with `connection::wait` or any `poll`; stays valid after the child is reaped.
+#[derive(Clone, Debug)]
+pub struct Sentinel(Arc<OwnedFd>);
+
+impl AsFd for Sentinel {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+fn closed() -> Error {
+    Error::Process("process object is closed".into())
+}
+
+fn not_started() -> Error {
+    Error::Process("can only use a started process".into())
+}
+
+impl Process {
+    /// Python's `Process(target=f, args=...)` with default options; see [`ProcessBuilder`].
+    #[must_use]
+    pub fn new<F, Args>(target: F, args: Args) -> Process
+    where
+        F: Target<Args>,
+        Args: Serialize + DeserializeOwned + Send + 'static,
+    {
+        ProcessBuilder::new(target, args).build()
+    }
+
+    /// A builder for `target(args)` with options.
+    pub fn builder<F, Args>(target: F, args: Args) -> ProcessBuilder
+    where
+        F: Target<Args>,
+        Args: Serialize + DeserializeOwned + Send + 'static,
+    {
+        ProcessBuilder::new(target, args)
+    }
+
+    /// A process running any closure: fork start method only.
+    #[must_use]
+    pub fn from_closure(f: impl FnOnce() + Send + 'static) -> Process {
+        ProcessBuilder::closure(f).build()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn same(&self, other: &Process) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// Starts the child. A second call is an error, as is starting from a daemonic process.
+    pub fn start(&self) -> Result<()> {
+        registry::cleanup();
+        let mut st = self.lock();
+        let make = match &mut st.phase {
+            Phase::Closed => return Err(closed()),
+            Phase::Started(_) | Phase::Initial(None) => {
+                return Err(Error::Process("cannot start a process twice".into()));
+            }
+            Phase::Initial(make) => make.take(),
+        };
+        let make = make.ok_or_else(closed)?;
+        let me = identity::current();
+        if st.parent_pid != my_pid() {
+            return Err(Error::Process(
+                "can only start a process object created by current process".into(),
+            ));
+        }
+        if me.daemon {
+            return Err(Error::Process(
+                "daemonic processes are not allowed to have children".into(),
+            ));
+        }
+        let payload = make()?;
+        let child = Identity {
+            name: st.name.clone(),
+            path: st.path.clone(),
+            authkey: st.authkey.clone(),
+            daemon: st.daemon,
+            parent: Some(ParentInfo {
+                name: me.name,
+                pid: my_pid(),
+            }),
+        };
+        let ctx = st.context.clone().unwrap_or_else(default_context);
+        let result = st.result.take();
+        let popen = launch(&ctx, payload, child, result)?;
+        st.phase = Phase::Started(popen);
+        drop(st);
+        registry::register(self.clone());
+        Ok(())
+    }
+
+    fn wait(&self, timeout: Option<Duration>) -> Result<Option<i32>> {
+        let waitable = {
+            let mut st = self.lock();
+            if st.parent_pid != my_pid() {
+                return Err(Error::Process("can only join a child process".into()));
+            }
+            let Phase::Started(popen) = &mut st.phase else {
+                return Err(match st.phase {
+                    Phase::Closed => closed(),
+                    _ => Error::Process("can only join a started process".into()),
+                });
+            };
+            if let Some(code) = popen.poll()? {
+                drop(st);
+                registry::forget(self);
+                return Ok(Some(code));
+            }
+            popen.waitable()
+        };
+        if !waitable.wait(timeout)? {
+            return Ok(None);
+        }
+        let code = match &mut self.lock().phase {
+            Phase::Started(popen) => popen.poll()?,
+            _ => return Err(closed()),
+        };
+        if code.is_some() {
+            registry::forget(self);
+        }
+        Ok(code)
+    }
+
+    /// Waits for the child to end and returns its exit code.
+    pub fn join(&self) -> Result<i32> {
+        loop {
+            if let Some(code) = self.wait(None)? {
+                return Ok(code);
+            }
+        }
+    }
+
+    /// Waits at most `timeout`; `None` when the child is still running (its exit code stays
+    /// unset), as Python's `join(timeout)` returns with the process alive.
+    #[doc(alias = "join")]
+    pub fn join_timeout(&self, timeout: Duration) -> Result<Option<i32>> {
+        self.wait(Some(timeout))
+    }
+
+    /// Whether the child has started and not yet ended.
+    #[must_use]
+    pub fn is_alive(&self) -> bool {
+        match &mut self.lock().phase {
+            Phase::Started(popen) => matches!(popen.poll(), Ok(None)),
+            _ => false,
+        }
+    }
+
+    /// The child's process id, once started.
+    #[must_use]
+    pub fn pid(&self) -> Option<u32> {
+        match &self.lock().phase {
+            Phase::Started(popen) => Some(popen.pid),
+            _ => None,
+        }
+    }
+
+    /// The exit code, once the child has ended: 0, the code passed to `std::process::exit`,
+    /// 1 after a panic, `-N` after signal N.
+    #[must_use]
+    pub fn exitcode(&self) -> Option<i32> {
+        match &mut self.lock().phase {
+            Phase::Started(popen) => popen.poll().ok().flatten(),
+            _ => None,
+        }
+    }
+
+    fn signal(&self, sig: Signal) -> Result<()> {
+        match &mut self.lock().phase {
+            Phase::Started(popen) => popen.send_signal(sig),
+            Phase::Closed => Err(closed()),
+            Phase::Initial(_) => Err(not_started()),
+        }
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) -> Result<()> {
+        self.signal(Signal::TERM)
+    }
+
+    /// Sends SIGKILL.
+    pub fn kill(&self) -> Result<()> {
+        self.signal(Signal::KILL)
+    }
+
+    /// Releases the process's resources; an error while the child still runs. Most methods
+    /// fail on a closed process.
+    pub fn close(&self) -> Result<()> {
+        let mut st = self.lock();
+        if let Phase::Started(popen) = &mut st.phase
+            && popen.poll()?.is_none()
+        {
+            return Err(Error::Process(
+                "Cannot close a process while it is still running. You should first call \
+                 join() or terminate()."
+                    .into(),
+            ));
+        }
+        st.phase = Phase::Closed;
+        drop(st);
+        registry::forget(self);
+        Ok(())
+    }
+
+    /// The pidfd that becomes readable when the child exits.
+    pub fn sentinel(&self) -> Result<Sentinel> {
+        match &self.lock().phase {
+            Phase::Started(popen) => Ok(Sentinel(popen.pidfd.clone())),
+            Phase::Closed => Err(closed()),
+            Phase::Initial(_) => Err(not_started()),
+        }
+    }
+
+    /// The process's name.
+    #[must_use]
+    pub fn name(&self) -> String {
+        self.lock().name.clone()
+    }
+
+    /// Renames the process (the child sees the name it had when started).
+    pub fn set_name(&self, name: impl Into<String>) {
+        self.lock().name = name.into();
+    }
+
+    /// Whether the process is daemonic.
+    #[must_use]
+    pub fn daemon(&self) -> bool {
+        self.lock().daemon
+    }
+
+    /// Sets the daemon flag; an error once started.
+    pub fn set_daemon(&self, daemon: bool) -> Result<()> {
+        let mut st = self.lock();
+        if !matches!(st.phase, Phase::Initial(_)) {
+            return Err(Error::Process("process has already started".into()));
+        }
+        st.daemon = daemon;
+        Ok(())
+    }
+
+    /// The process's authkey.
+    #[must_use]
+    pub fn authkey(&self) -> AuthKey {
+        self.lock().authkey.clone()
+    }
+
+    /// Sets the authkey the child will run with.
+    pub fn set_authkey(&self, key: impl Into<AuthKey>) {
+        self.lock().authkey = key.into();
+    }
+}
+
+/// Python's `repr()` of a string: single quotes unless the text contains one.
+pub(crate) fn py_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+impl fmt::Display for Process {
+    /// Python's `repr()`: `<Process name='Process-1' pid=1234 parent=1200 started>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut st = self.lock();
+        let foreign = st.parent_pid != my_pid();
+        let (pid, status, exitcode) = match &mut st.phase {
+            Phase::Closed => (None, "closed", None),
+            Phase::Initial(_) if foreign => (None, "unknown", None),
+            Phase::Initial(_) => (None, "initial", None),
+            Phase::Started(popen) if foreign => (Some(popen.pid), "unknown", None),
+            Phase::Started(popen) => match popen.poll().ok().flatten() {
+                Some(code) => (Some(popen.pid), "stopped", Some(code)),
+                None => (Some(popen.pid), "started", None),
+            },
+        };
+        write!(f, "<{} name={}", st.class, py_repr(&st.name))?;
+        if let Some(pid) = pid {
+            write!(f, " pid={pid}")?;
+        }
+        write!(f, " parent={} {status}", st.parent_pid)?;
+        if let Some(code) = exitcode {
+            write!(f, " exitcode={}", exitcode_name(code))?;
+        }
+        if st.daemon {
+            f.write_str(" daemon")?;
+        }
+        f.write_str(">")
+    }
+}
+
+impl fmt::Debug for Process {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repr_quotes_like_python() {
+        assert_eq!(py_repr("Process-1"), "'Process-1'");
+        assert_eq!(py_repr("it's"), "\"it's\"");
+        assert_eq!(py_repr("a'\""), "'a\\'\"'");
+    }
+
+    fn idle() {}
+
+    #[test]
+    fn initial_repr_and_daemon_flag() {
+        let p = Process::builder(idle, ())
+            .name("worker")
+            .daemon(true)
+            .build();
+        assert_eq!(
+            p.to_string(),
+            format!("<Process name='worker' parent={} initial daemon>", my_pid())
+        );
+        assert!(p.pid().is_none() && p.exitcode().is_none() && !p.is_alive());
+        assert!(matches!(p.join(), Err(Error::Process(_))));
+        assert!(matches!(p.terminate(), Err(Error::Process(_))));
+        p.close().unwrap();
+        assert!(p.to_string().contains(" closed"));
+        assert!(matches!(p.start(), Err(Error::Process(m)) if m.contains("closed")));
+    }
+}

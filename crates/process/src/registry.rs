@@ -1,0 +1,111 @@
+//! The children of this process: `active_children()` and the exit hook.
+//!
+//! Every started process is recorded here until it is known to have ended. When the process
+//! exits normally (return from `main`, `std::process::exit`, or the end of a child's target),
+//! the exit hook does what Python's `_exit_function` does: daemonic children are terminated,
+//! then every child is joined. The hook is an `atexit` handler installed with the first child.
+//!
+//! ```
+//! use multiprocessing_process::{Process, active_children};
+//! fn work() {}
+//! let p = Process::new(work, ());
+//! p.start().unwrap();
+//! p.join().unwrap();
+//! assert!(active_children().iter().all(|c| c.pid() != p.pid()));
+//! ```
+
+use std::sync::{Mutex, MutexGuard};
+
+use crate::Process;
+use crate::forkserver::my_pid;
+
+struct Registry {
+    /// The process these children belong to (a forked child inherits a copy it must ignore).
+    owner: u32,
+    hook_installed: bool,
+    children: Vec<Process>,
+}
+
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    owner: 0,
+    hook_installed: false,
+    children: Vec::new(),
+});
+
+fn lock() -> MutexGuard<'static, Registry> {
+    let mut guard = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+    let me = my_pid();
+    if guard.owner != me {
+        std::mem::forget(std::mem::take(&mut guard.children));
+        guard.owner = me;
+    }
+    guard
+}
+
+/// Held across `fork()` so the child gets a consistent copy.
+pub(crate) struct ForkGuard(MutexGuard<'static, Registry>);
+
+pub(crate) fn lock_for_fork() -> ForkGuard {
+    ForkGuard(lock())
+}
+
+/// In a forked child: the parent's children are not ours.
+pub(crate) fn reset_in_child(mut guard: ForkGuard) {
+    std::mem::forget(std::mem::take(&mut guard.0.children));
+    guard.0.owner = my_pid();
+}
+
+extern "C" fn at_exit() {
+    let _ = std::panic::catch_unwind(exit_hook);
+}
+
+/// Records a started child.
+pub(crate) fn register(p: Process) {
+    let mut reg = lock();
+    if !reg.hook_installed {
+        // SAFETY: at_exit is an `extern "C" fn()` that catches every panic.
+        unsafe { libc::atexit(at_exit) };
+        reg.hook_installed = true;
+    }
+    reg.children.push(p);
+}
+
+/// Forgets children that have ended (reaping them) and returns the others.
+fn sweep() -> Vec<Process> {
+    let all = lock().children.clone();
+    let (done, running): (Vec<Process>, Vec<Process>) =
+        all.into_iter().partition(|p| p.exitcode().is_some());
+    if !done.is_empty() {
+        lock().children.retain(|c| !done.iter().any(|d| d.same(c)));
+    }
+    running
+}
+
+/// Forgets a child that was joined.
+pub(crate) fn forget(p: &Process) {
+    lock().children.retain(|c| !c.same(p));
+}
+
+/// Reaps ended children, as Python's `_cleanup()` does before each start.
+pub(crate) fn cleanup() {
+    let _ = sweep();
+}
+
+/// Python's `active_children()`: the children still running; ended ones are joined.
+#[must_use]
+pub fn active_children() -> Vec<Process> {
+    sweep()
+}
+
+/// Python's `_exit_function`: terminate daemonic children, then join every child.
+pub(crate) fn exit_hook() {
+    let children = std::mem::take(&mut lock().children);
+    for p in &children {
+        if p.daemon() {
+            let _ = p.terminate();
+        }
+    }
+    for p in &children {
+        let _ = p.join();
+    }
+}

@@ -1,0 +1,184 @@
+//! Re-executing this program: the `spawn` start method's launcher (Python's `popen_spawn_posix`).
+//!
+//! The child is started with `posix_spawn` (glibc uses `clone(CLONE_VM|CLONE_VFORK)`, so no
+//! page tables are copied), with one end of a fresh socket pair placed at descriptor 3 and the
+//! marker in its environment; every other descriptor of ours is close-on-exec. The parent then
+//! sends the boot frame (its fingerprint and the request, descriptors attached) and waits for
+//! the child's acknowledgement, so a wrong executable is reported by `start`, not discovered
+//! later.
+//!
+//! ```text
+//! let (pid, pidfd, sock) = spawn_executable(Path::new("/proc/self/exe"), "spawn")?;
+//! boot(&sock, &pidfd, exe, &request, &fds)?;
+//! ```
+
+use std::ffi::{CString, c_char};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::process::{Pid, PidfdFlags, WaitIdOptions, pidfd_open, waitid};
+
+use crate::child::{BOOT_FD, CHILD_ARG, MARKER};
+use crate::fingerprint::{display, fingerprint};
+use crate::wire::{recv_frame, send_frame};
+use crate::{Error, Result};
+
+/// How long a freshly executed child may take to answer the boot frame.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Starts `exe` in child role `role`; returns its pid, a pidfd and our end of the socket.
+pub(crate) fn spawn_executable(exe: &Path, role: &str) -> Result<(u32, OwnedFd, UnixStream)> {
+    let (ours, theirs) = UnixStream::pair()?;
+    // dup2 onto the same number would keep close-on-exec set: move it out of the way first.
+    let theirs: OwnedFd = if theirs.as_raw_fd() == BOOT_FD {
+        rustix::io::fcntl_dupfd_cloexec(&theirs, BOOT_FD + 1)?
+    } else {
+        theirs.into()
+    };
+    let pid = posix_spawn(exe, role, &theirs)?;
+    drop(theirs);
+    let raw =
+        Pid::from_raw(pid as i32).ok_or_else(|| Error::Process("posix_spawn gave pid 0".into()))?;
+    let pidfd = pidfd_open(raw, PidfdFlags::empty())?;
+    Ok((pid, pidfd, ours))
+}
+
+fn cstring(bytes: &[u8]) -> Result<CString> {
+    CString::new(bytes)
+        .map_err(|_| Error::Process("a path or environment entry contains a NUL byte".into()))
+}
+
+fn posix_spawn(exe: &Path, role: &str, child_sock: &OwnedFd) -> Result<u32> {
+    let path = cstring(exe.as_os_str().as_bytes())?;
+    let arg = cstring(CHILD_ARG.as_bytes())?;
+    let argv: [*const c_char; 3] = [path.as_ptr(), arg.as_ptr(), std::ptr::null()];
+    let mut env = Vec::new();
+    for (k, v) in std::env::vars_os() {
+        if k != MARKER {
+            env.push(cstring(&[k.as_bytes(), b"=", v.as_bytes()].concat())?);
+        }
+    }
+    env.push(cstring(format!("{MARKER}={role}").as_bytes())?);
+    let mut envp: Vec<*const c_char> = env.iter().map(|c| c.as_ptr()).collect();
+    envp.push(std::ptr::null());
+
+    let mut pid: libc::pid_t = 0;
+    let mut actions = MaybeUninit::<libc::posix_spawn_file_actions_t>::uninit();
+    let mut attr = MaybeUninit::<libc::posix_spawnattr_t>::uninit();
+    // SAFETY: the file actions and attributes are initialized before use and destroyed after;
+    // argv and envp are NUL-terminated arrays of pointers to C strings that outlive the call;
+    // `child_sock` is an open descriptor that stays open until posix_spawn returns.
+    let ret = unsafe {
+        libc::posix_spawn_file_actions_init(actions.as_mut_ptr());
+        libc::posix_spawnattr_init(attr.as_mut_ptr());
+        let mut ret = libc::posix_spawn_file_actions_adddup2(
+            actions.as_mut_ptr(),
+            child_sock.as_raw_fd(),
+            BOOT_FD,
+        );
+        let mut empty = MaybeUninit::<libc::sigset_t>::uninit();
+        libc::sigemptyset(empty.as_mut_ptr());
+        libc::posix_spawnattr_setsigmask(attr.as_mut_ptr(), empty.as_ptr());
+        libc::posix_spawnattr_setflags(attr.as_mut_ptr(), libc::POSIX_SPAWN_SETSIGMASK as _);
+        if ret == 0 {
+            ret = libc::posix_spawn(
+                &mut pid,
+                path.as_ptr(),
+                actions.as_ptr(),
+                attr.as_ptr(),
+                argv.as_ptr().cast(),
+                envp.as_ptr().cast(),
+            );
+        }
+        libc::posix_spawn_file_actions_destroy(actions.as_mut_ptr());
+        libc::posix_spawnattr_destroy(attr.as_mut_ptr());
+        ret
+    };
+    if ret != 0 {
+        return Err(Error::Io(std::io::Error::from_raw_os_error(ret)));
+    }
+    Ok(pid as u32)
+}
+
+/// Sends the boot frame (fingerprint, then `rest`) and waits for the child's answer.
+///
+/// On failure the child is killed and reaped before the error is returned.
+pub(crate) fn boot(
+    sock: &UnixStream,
+    pidfd: &OwnedFd,
+    exe: &Path,
+    rest: &[u8],
+    fds: &[OwnedFd],
+) -> Result<()> {
+    let result = boot_inner(sock, pidfd, exe, rest, fds);
+    if result.is_err() {
+        let _ = rustix::process::pidfd_send_signal(pidfd, rustix::process::Signal::KILL);
+        let _ = waitid(
+            rustix::process::WaitId::PidFd(pidfd.as_fd()),
+            WaitIdOptions::EXITED,
+        );
+    }
+    result
+}
+
+fn boot_inner(
+    sock: &UnixStream,
+    pidfd: &OwnedFd,
+    exe: &Path,
+    rest: &[u8],
+    fds: &[OwnedFd],
+) -> Result<()> {
+    let fp = fingerprint();
+    let mut payload = Vec::with_capacity(1 + fp.len() + rest.len());
+    payload.push(fp.len() as u8);
+    payload.extend_from_slice(fp);
+    payload.extend_from_slice(rest);
+    let mismatch = |detail: String| Error::FingerprintMismatch {
+        executable: exe.to_path_buf(),
+        detail,
+    };
+    let silent = || {
+        mismatch(
+            "it exited or closed the bootstrap socket without answering, so it does not contain \
+             this program's multiprocessing child entry"
+                .into(),
+        )
+    };
+    if send_frame(sock.as_fd(), &payload, fds).is_err() {
+        return Err(silent());
+    }
+    let timeout = Timespec {
+        tv_sec: BOOT_TIMEOUT.as_secs() as _,
+        tv_nsec: 0,
+    };
+    let mut pfds = [
+        PollFd::new(sock, PollFlags::IN),
+        PollFd::new(pidfd, PollFlags::IN),
+    ];
+    loop {
+        match poll(&mut pfds, Some(&timeout)) {
+            Ok(0) => {
+                return Err(mismatch(format!(
+                    "it did not answer within {BOOT_TIMEOUT:?}"
+                )));
+            }
+            Ok(_) => break,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match recv_frame(sock.as_fd()) {
+        Ok(Some((reply, _))) if reply.first() == Some(&0) => Ok(()),
+        Ok(Some((reply, _))) if reply.first() == Some(&1) => Err(mismatch(format!(
+            "this program has {}, the executable has {}",
+            display(fp),
+            display(&reply[1..])
+        ))),
+        _ => Err(silent()),
+    }
+}

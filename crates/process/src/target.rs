@@ -1,0 +1,211 @@
+//! Targets: the functions a child process runs, and the trampolines that call them.
+//!
+//! A target is a `fn` item or a closure that captures nothing, taking its arguments as a tuple
+//! the way Python's `Process(target=f, args=(...))` does: `fn()` takes `()`, `fn(u32)` takes
+//! `(7,)`, `fn(u32, String)` takes `(7, "x".to_string())`. Such a target has a type of size
+//! zero, so the monomorphized trampoline for it identifies it completely: the parent sends the
+//! trampoline's offset from a fixed anchor, and the child (running the same executable, checked
+//! by [`fingerprint`](crate::fingerprint)) adds its own anchor address back. Arguments travel
+//! encoded with the core codec inside a transfer context, so handles owning file descriptors
+//! reach the child under every start method.
+//!
+//! ```
+//! use multiprocessing_process::Target;
+//! fn add(a: u32, b: u32) -> u32 { a + b }
+//! assert_eq!(Target::call(add, (2, 3)), 5);
+//! ```
+
+use std::any::Any;
+use std::os::fd::{AsFd, OwnedFd};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use multiprocessing_core::transfer::{decode_with_fds, encode_with_fds};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::wire::send_frame;
+
+/// A function a child process can run with arguments `Args` (a tuple).
+///
+/// Implemented for every `Fn` of up to eight arguments that is `Copy`, `Send` and `'static`;
+/// starting a process additionally requires the target to capture nothing (a compile-time
+/// check), since only its code, not its state, can be found in another process:
+///
+/// ```compile_fail
+/// use multiprocessing_process::Process;
+/// let offset = 10u32;
+/// // error: a process target must be a fn item or a closure that captures nothing
+/// let p = Process::new(move |x: u32| x + offset, (1,));
+/// ```
+pub trait Target<Args>: Copy + Send + 'static {
+    /// What the target returns.
+    type Output;
+    /// Calls the target.
+    fn call(self, args: Args) -> Self::Output;
+}
+
+macro_rules! impl_target {
+    ($($a:ident),*) => {
+        impl<F, R, $($a,)*> Target<($($a,)*)> for F
+        where
+            F: Fn($($a),*) -> R + Copy + Send + 'static,
+        {
+            type Output = R;
+            #[allow(non_snake_case, clippy::unused_unit)]
+            fn call(self, ($($a,)*): ($($a,)*)) -> R {
+                self($($a),*)
+            }
+        }
+    };
+}
+
+impl_target!();
+impl_target!(A1);
+impl_target!(A1, A2);
+impl_target!(A1, A2, A3);
+impl_target!(A1, A2, A3, A4);
+impl_target!(A1, A2, A3, A4, A5);
+impl_target!(A1, A2, A3, A4, A5, A6);
+impl_target!(A1, A2, A3, A4, A5, A6, A7);
+impl_target!(A1, A2, A3, A4, A5, A6, A7, A8);
+
+/// A monomorphized entry: decodes the arguments, calls the target, reports the outcome on the
+/// result channel (when there is one) and returns the exit code.
+pub(crate) type Trampoline = fn(args: &[u8], fds: Vec<OwnedFd>, result: Option<OwnedFd>) -> i32;
+
+/// What a process runs: a target found by its trampoline, or (fork only) a boxed closure.
+pub(crate) enum Payload {
+    Target {
+        trampoline: Trampoline,
+        args: Vec<u8>,
+        fds: Vec<OwnedFd>,
+    },
+    Closure(Box<dyn FnOnce() + Send + 'static>),
+}
+
+impl Payload {
+    /// Encodes `args` for `F` (checked at compile time to capture nothing).
+    pub(crate) fn new<F, Args>(_target: F, args: &Args) -> crate::Result<Payload>
+    where
+        F: Target<Args>,
+        Args: Serialize + DeserializeOwned,
+    {
+        const {
+            assert!(
+                size_of::<F>() == 0,
+                "a process target must be a fn item or a closure that captures nothing; \
+                 pass state through the arguments (or use Process::from_closure with fork)"
+            )
+        };
+        let (args, fds) = encode_with_fds(args)?;
+        Ok(Payload::Target {
+            trampoline: plain_trampoline::<F, Args>,
+            args,
+            fds,
+        })
+    }
+
+    /// The payload with only a typed return value's trampoline, for `spawn`.
+    pub(crate) fn typed<F, Args>(target: F, args: &Args) -> crate::Result<Payload>
+    where
+        F: Target<Args>,
+        Args: Serialize + DeserializeOwned,
+        F::Output: Serialize,
+    {
+        let mut payload = Payload::new(target, args)?;
+        if let Payload::Target { trampoline, .. } = &mut payload {
+            *trampoline = typed_trampoline::<F, Args>;
+        }
+        Ok(payload)
+    }
+}
+
+/// Makes the target value of a zero-sized target type.
+fn conjure<F: Copy>() -> F {
+    const { assert!(size_of::<F>() == 0) };
+    // SAFETY: F is a zero-sized `Copy` type with no bytes to initialize, and a value of it
+    // existed in the parent (the same executable): making another one copies that value.
+    unsafe { std::mem::zeroed::<F>() }
+}
+
+/// The text of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "Box<dyn Any>".to_string()
+    }
+}
+
+/// Tag of a result frame: the target returned a value.
+pub(crate) const RETURNED: u8 = 0;
+/// Tag of a result frame: the target panicked; the rest is the message.
+pub(crate) const PANICKED: u8 = 1;
+
+fn run<F, Args>(args: &[u8], fds: Vec<OwnedFd>) -> Result<F::Output, (i32, Option<String>)>
+where
+    F: Target<Args>,
+    Args: DeserializeOwned,
+{
+    let args: Args = match decode_with_fds(args, fds) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("multiprocessing: could not decode the process arguments: {e}");
+            return Err((1, None));
+        }
+    };
+    let f: F = conjure();
+    catch_unwind(AssertUnwindSafe(|| f.call(args))).map_err(|p| (1, Some(panic_message(&*p))))
+}
+
+fn plain_trampoline<F, Args>(args: &[u8], fds: Vec<OwnedFd>, _result: Option<OwnedFd>) -> i32
+where
+    F: Target<Args>,
+    Args: DeserializeOwned,
+{
+    match run::<F, Args>(args, fds) {
+        Ok(_) => 0,
+        Err((code, _)) => code,
+    }
+}
+
+fn typed_trampoline<F, Args>(args: &[u8], fds: Vec<OwnedFd>, result: Option<OwnedFd>) -> i32
+where
+    F: Target<Args>,
+    Args: DeserializeOwned,
+    F::Output: Serialize,
+{
+    let outcome = run::<F, Args>(args, fds);
+    let Some(chan) = result else {
+        return outcome.map_or_else(|(c, _)| c, |_| 0);
+    };
+    match outcome {
+        Ok(value) => match encode_with_fds(&value) {
+            Ok((bytes, fds)) => {
+                let mut frame = Vec::with_capacity(bytes.len() + 1);
+                frame.push(RETURNED);
+                frame.extend_from_slice(&bytes);
+                match send_frame(chan.as_fd(), &frame, &fds) {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        eprintln!("multiprocessing: could not send the return value: {e}");
+                        1
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("multiprocessing: could not encode the return value: {e}");
+                1
+            }
+        },
+        Err((code, Some(msg))) => {
+            let mut frame = vec![PANICKED];
+            frame.extend_from_slice(msg.as_bytes());
+            let _ = send_frame(chan.as_fd(), &frame, &[]);
+            code
+        }
+        Err((code, None)) => code,
+    }
+}

@@ -1,0 +1,419 @@
+//! Process behaviour across real processes, under each start method.
+//!
+//! Children that must stay alive block on a socket the test holds (a handshake), never on a
+//! sleep; deaths of processes that are not ours are observed through a pidfd.
+
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use multiprocessing::process::{Error, ProcessBuilder};
+use multiprocessing::transfer::TransferFd;
+use multiprocessing::{
+    JoinHandle, Process, StartMethod, active_children, current_process, get_context, parent_process,
+};
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::process::{Pid, PidfdFlags, pidfd_open};
+
+/// A generous bound for anything that should happen promptly.
+const BOUND: Duration = Duration::from_secs(20);
+
+fn channel() -> (UnixStream, TransferFd) {
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    (ours, TransferFd::from(OwnedFd::from(theirs)))
+}
+
+/// Whether `fd` becomes readable within `timeout`.
+fn readable(fd: impl AsFd, timeout: Duration) -> bool {
+    let ts = Timespec {
+        tv_sec: timeout.as_secs() as _,
+        tv_nsec: timeout.subsec_nanos() as _,
+    };
+    let mut pfd = [PollFd::new(&fd, PollFlags::IN)];
+    poll(&mut pfd, Some(&ts)).unwrap() == 1
+}
+
+fn pidfd(pid: u32) -> OwnedFd {
+    pidfd_open(Pid::from_raw(pid as i32).unwrap(), PidfdFlags::empty()).unwrap()
+}
+
+fn read_u32(s: &mut UnixStream) -> u32 {
+    let mut b = [0u8; 4];
+    s.read_exact(&mut b).unwrap();
+    u32::from_le_bytes(b)
+}
+
+// ---- targets ----
+
+fn nothing() {}
+
+fn exit_with(code: i32) {
+    std::process::exit(code)
+}
+
+fn panics(msg: String) -> u32 {
+    panic!("{msg}")
+}
+
+fn double(x: u64) -> u64 {
+    x * 2
+}
+
+/// Blocks until the test writes a byte to (or closes) the other end of `chan`.
+fn block_until_released(chan: TransferFd) {
+    let mut s = UnixStream::from(chan.into_inner());
+    let _ = s.read(&mut [0u8; 1]);
+}
+
+fn write_hello(chan: TransferFd) {
+    UnixStream::from(chan.into_inner())
+        .write_all(b"hello through a passed descriptor")
+        .unwrap();
+}
+
+/// What a child sees of itself: name, pid, parent (name, pid), authkey bytes, daemon flag.
+type View = (String, u32, Option<(String, u32)>, Vec<u8>, bool);
+
+fn whoami() -> View {
+    let me = current_process();
+    (
+        me.name().to_string(),
+        me.pid(),
+        parent_process().map(|p| (p.name().to_string(), p.pid())),
+        me.authkey().as_bytes().to_vec(),
+        me.daemon(),
+    )
+}
+
+fn forever() {
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Starts a daemonic grandchild, reports its pid, then blocks until killed.
+fn start_daemon_then_block(method: String, report: TransferFd) {
+    let ctx = get_context(method.parse().unwrap());
+    let grandchild = ctx.process(forever, ()).daemon(true).start().unwrap();
+    let mut s = UnixStream::from(report.into_inner());
+    s.write_all(&grandchild.pid().unwrap().to_le_bytes())
+        .unwrap();
+    forever();
+}
+
+/// Starts a non-daemonic child blocked on `release` and a daemonic one, reports both pids and
+/// returns: the exit hook must terminate the daemon and wait for the other.
+fn start_children_and_return(method: String, release: TransferFd, report: TransferFd) {
+    let ctx = get_context(method.parse().unwrap());
+    let worker = ctx
+        .process(block_until_released, (release,))
+        .start()
+        .unwrap();
+    let daemon = ctx.process(forever, ()).daemon(true).start().unwrap();
+    let mut s = UnixStream::from(report.into_inner());
+    s.write_all(&worker.pid().unwrap().to_le_bytes()).unwrap();
+    s.write_all(&daemon.pid().unwrap().to_le_bytes()).unwrap();
+}
+
+/// A daemonic process may not start children.
+fn daemon_tries_to_start_a_child(method: String) -> String {
+    let ctx = get_context(method.parse().unwrap());
+    match ctx.process(nothing, ()).start() {
+        Ok(_) => "started".into(),
+        Err(e) => e.to_string(),
+    }
+}
+
+// ---- tests, instantiated per start method ----
+
+macro_rules! per_method {
+    ($($name:ident),* $(,)?) => {
+        mod fork { $(#[test] fn $name() { super::$name(multiprocessing::StartMethod::Fork) })* }
+        mod spawn { $(#[test] fn $name() { super::$name(multiprocessing::StartMethod::Spawn) })* }
+        mod forkserver { $(#[test] fn $name() { super::$name(multiprocessing::StartMethod::ForkServer) })* }
+    };
+}
+
+per_method!(
+    exit_codes_follow_python,
+    join_with_timeout_returns_while_child_runs,
+    sentinel_becomes_readable_when_child_exits,
+    child_sees_its_name_parent_and_authkey,
+    active_children_lists_running_children,
+    descriptor_passed_as_argument_reaches_child,
+    typed_results_and_panics_come_back,
+    daemonic_grandchild_dies_with_killed_parent,
+    exit_hook_joins_children_and_terminates_daemons,
+    daemonic_process_cannot_start_children,
+    closures_need_fork,
+);
+
+fn exit_codes_follow_python(m: StartMethod) {
+    let ctx = get_context(m);
+    let ok = ctx.process(nothing, ()).start().unwrap();
+    let explicit = ctx.process(exit_with, (7,)).start().unwrap();
+    let panicked = ctx
+        .process(panics, ("expected panic".to_string(),))
+        .start()
+        .unwrap();
+    let (_hold_term, chan) = channel();
+    let terminated = ctx.process(block_until_released, (chan,)).start().unwrap();
+    let (_hold_kill, chan) = channel();
+    let killed = ctx.process(block_until_released, (chan,)).start().unwrap();
+    terminated.terminate().unwrap();
+    killed.kill().unwrap();
+    assert_eq!(ok.join().unwrap(), 0);
+    assert_eq!(explicit.join().unwrap(), 7);
+    assert_eq!(panicked.join().unwrap(), 1);
+    assert_eq!(terminated.join().unwrap(), -15);
+    assert_eq!(killed.join().unwrap(), -9);
+    assert_eq!(killed.exitcode(), Some(-9));
+    assert!(
+        terminated
+            .to_string()
+            .contains(" stopped exitcode=-SIGTERM"),
+        "{terminated}"
+    );
+}
+
+fn join_with_timeout_returns_while_child_runs(m: StartMethod) {
+    let ctx = get_context(m);
+    let (mut release, chan) = channel();
+    let p = ctx.process(block_until_released, (chan,)).build();
+    assert!(!p.is_alive());
+    p.start().unwrap();
+    assert!(p.is_alive());
+    assert_eq!(p.join_timeout(Duration::from_millis(100)).unwrap(), None);
+    assert_eq!(p.exitcode(), None);
+    assert!(p.is_alive());
+    assert!(p.to_string().ends_with(" started>"), "{p}");
+    release.write_all(b"x").unwrap();
+    assert_eq!(p.join_timeout(BOUND).unwrap(), Some(0));
+    assert!(!p.is_alive());
+    assert!(matches!(p.start(), Err(Error::Process(m)) if m.contains("twice")));
+    p.close().unwrap();
+    assert!(p.sentinel().is_err());
+}
+
+fn sentinel_becomes_readable_when_child_exits(m: StartMethod) {
+    let ctx = get_context(m);
+    let (mut release, chan) = channel();
+    let p = ctx.process(block_until_released, (chan,)).start().unwrap();
+    let sentinel = p.sentinel().unwrap();
+    assert!(!readable(&sentinel, Duration::ZERO));
+    release.write_all(b"x").unwrap();
+    assert!(readable(&sentinel, BOUND));
+    assert_eq!(p.join().unwrap(), 0);
+    assert!(readable(&sentinel, Duration::ZERO));
+}
+
+fn class_of(m: StartMethod) -> &'static str {
+    match m {
+        StartMethod::Fork => "ForkProcess",
+        StartMethod::Spawn => "SpawnProcess",
+        StartMethod::ForkServer => "ForkServerProcess",
+    }
+}
+
+fn child_sees_its_name_parent_and_authkey(m: StartMethod) {
+    let ctx = get_context(m);
+    let me = current_process();
+    let h = ctx.spawn(whoami, ()).unwrap();
+    let expected_name = h.process().name();
+    let pid = h.process().pid().unwrap();
+    let (name, child_pid, parent, key, daemon) = h.join().unwrap();
+    assert_eq!(name, expected_name);
+    assert!(name.starts_with(&format!("{}-", class_of(m))), "{name}");
+    assert_eq!(child_pid, pid);
+    assert_eq!(parent, Some((me.name().to_string(), me.pid())));
+    assert_eq!(key, me.authkey().as_bytes());
+    assert!(!daemon);
+
+    let h = JoinHandle::builder(whoami, ())
+        .name("custom")
+        .authkey(&b"secret"[..])
+        .daemon(true)
+        .context(&ctx)
+        .spawn()
+        .unwrap();
+    let (name, _, _, key, daemon) = h.join().unwrap();
+    assert_eq!(
+        (name.as_str(), key.as_slice(), daemon),
+        ("custom", &b"secret"[..], true)
+    );
+}
+
+fn active_children_lists_running_children(m: StartMethod) {
+    let ctx = get_context(m);
+    let (mut release, chan) = channel();
+    let p = ctx.process(block_until_released, (chan,)).start().unwrap();
+    let pid = p.pid();
+    assert!(active_children().iter().any(|c| c.pid() == pid));
+    release.write_all(b"x").unwrap();
+    assert_eq!(p.join().unwrap(), 0);
+    assert!(!active_children().iter().any(|c| c.pid() == pid));
+}
+
+fn descriptor_passed_as_argument_reaches_child(m: StartMethod) {
+    let ctx = get_context(m);
+    let (mut ours, chan) = channel();
+    let p = ctx.process(write_hello, (chan,)).start().unwrap();
+    assert_eq!(p.join().unwrap(), 0);
+    let mut got = String::new();
+    ours.read_to_string(&mut got).unwrap();
+    assert_eq!(got, "hello through a passed descriptor");
+}
+
+fn typed_results_and_panics_come_back(m: StartMethod) {
+    let ctx = get_context(m);
+    assert_eq!(ctx.spawn(double, (21,)).unwrap().join().unwrap(), 42);
+    let err = ctx
+        .spawn(panics, ("the message".to_string(),))
+        .unwrap()
+        .join()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Panicked(msg) if msg == "the message"),
+        "{err}"
+    );
+    let err = ctx.spawn(exit_with, (3,)).unwrap().join().unwrap_err();
+    assert!(matches!(err, Error::Exited(3)), "{err}");
+    let (_hold, chan) = channel();
+    let h = ctx.spawn(block_until_released, (chan,)).unwrap();
+    h.process().kill().unwrap();
+    let err = h.join().unwrap_err();
+    assert!(matches!(err, Error::Signaled(9)), "{err}");
+    assert!(err.to_string().contains("SIGKILL"));
+}
+
+fn daemonic_grandchild_dies_with_killed_parent(m: StartMethod) {
+    let ctx = get_context(m);
+    let (mut report, chan) = channel();
+    let parent = ctx
+        .process(start_daemon_then_block, (m.to_string(), chan))
+        .start()
+        .unwrap();
+    let grandchild = read_u32(&mut report);
+    let grandchild_fd = pidfd(grandchild);
+    assert!(!readable(&grandchild_fd, Duration::ZERO));
+    parent.kill().unwrap();
+    assert_eq!(parent.join().unwrap(), -9);
+    assert!(
+        readable(&grandchild_fd, BOUND),
+        "daemonic grandchild {grandchild} survived its parent"
+    );
+}
+
+fn exit_hook_joins_children_and_terminates_daemons(m: StartMethod) {
+    let ctx = get_context(m);
+    let (mut release, release_chan) = channel();
+    let (mut report, report_chan) = channel();
+    let parent = ctx
+        .process(
+            start_children_and_return,
+            (m.to_string(), release_chan, report_chan),
+        )
+        .start()
+        .unwrap();
+    let worker = pidfd(read_u32(&mut report));
+    let daemon = pidfd(read_u32(&mut report));
+    assert!(
+        readable(&daemon, BOUND),
+        "the daemonic child was not terminated at exit"
+    );
+    // The parent's target has returned, but it waits for its non-daemonic child.
+    assert_eq!(
+        parent.join_timeout(Duration::from_millis(200)).unwrap(),
+        None
+    );
+    assert!(!readable(&worker, Duration::ZERO));
+    release.write_all(b"x").unwrap();
+    assert_eq!(parent.join_timeout(BOUND).unwrap(), Some(0));
+    assert!(readable(&worker, Duration::ZERO));
+}
+
+fn daemonic_process_cannot_start_children(m: StartMethod) {
+    let h = JoinHandle::builder(daemon_tries_to_start_a_child, (m.to_string(),))
+        .daemon(true)
+        .context(&get_context(m))
+        .spawn()
+        .unwrap();
+    let msg = h.join().unwrap();
+    assert!(
+        msg.contains("daemonic processes are not allowed to have children"),
+        "{msg}"
+    );
+}
+
+fn closures_need_fork(m: StartMethod) {
+    let ctx = get_context(m);
+    let (mut ours, theirs) = UnixStream::pair().unwrap();
+    let captured = String::from("captured state");
+    let p = ProcessBuilder::closure(move || {
+        let mut theirs = theirs;
+        theirs.write_all(captured.as_bytes()).unwrap();
+    })
+    .context(&ctx)
+    .build();
+    match m {
+        StartMethod::Fork => {
+            p.start().unwrap();
+            assert_eq!(p.join().unwrap(), 0);
+            let mut got = String::new();
+            ours.read_to_string(&mut got).unwrap();
+            assert_eq!(got, "captured state");
+        }
+        _ => {
+            let err = p.start().unwrap_err();
+            assert!(
+                matches!(&err, Error::Process(msg) if msg.contains("only be started with the fork")),
+                "{err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn foreign_executable_is_refused_by_fingerprint() {
+    for m in [StartMethod::Spawn, StartMethod::ForkServer] {
+        let ctx = get_context(m);
+        ctx.set_executable("/bin/true");
+        let err = ctx.process(nothing, ()).start().unwrap_err();
+        assert!(matches!(err, Error::FingerprintMismatch { .. }), "{err}");
+        assert!(err.to_string().contains("is not this program"), "{err}");
+    }
+}
+
+#[test]
+fn process_repr_reads_like_python() {
+    let ctx = get_context(StartMethod::Fork);
+    let (mut release, chan) = channel();
+    let p = ctx
+        .process(block_until_released, (chan,))
+        .daemon(true)
+        .build();
+    let me = std::process::id();
+    let name = p.name();
+    assert_eq!(
+        p.to_string(),
+        format!("<ForkProcess name='{name}' parent={me} initial daemon>")
+    );
+    p.start().unwrap();
+    let pid = p.pid().unwrap();
+    assert_eq!(
+        p.to_string(),
+        format!("<ForkProcess name='{name}' pid={pid} parent={me} started daemon>")
+    );
+    release.write_all(b"x").unwrap();
+    p.join().unwrap();
+    assert_eq!(
+        p.to_string(),
+        format!("<ForkProcess name='{name}' pid={pid} parent={me} stopped exitcode=0 daemon>")
+    );
+    let plain = Process::new(nothing, ());
+    assert!(
+        plain.to_string().starts_with("<Process name='Process-"),
+        "{plain}"
+    );
+}
