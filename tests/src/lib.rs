@@ -1,4 +1,5 @@
 //! Helpers shared by the cross-crate tests.
 
+pub mod examples;
 pub mod fork;
 pub mod sync_workers;

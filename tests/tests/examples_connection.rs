@@ -6,7 +6,8 @@ mod common;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 
-use common::{TempSock, example, pythons};
+use common::{TempSock, pythons};
+use multiprocessing_tests::examples::example;
 
 fn start_peer_listener(address: &str, key: &str) -> (Child, String) {
     let mut child = Command::new(example("conn_peer"))

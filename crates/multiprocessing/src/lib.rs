@@ -3,6 +3,9 @@
 //! This facade re-exports the workspace's crates under Python's names; depend on a sub-crate
 //! instead when you need only part of it.
 
+mod error;
+
+pub use error::{Error, PythonException};
 pub use multiprocessing_core as core;
 /// Named shared-memory segments, Python's `multiprocessing.shared_memory`.
 pub use multiprocessing_core::shm as shared_memory;

@@ -114,10 +114,14 @@ pub(crate) enum Exit {
     Immediate,
 }
 
-/// Flushes stdout, joins the child's own children (Python's `_exit_function`) and exits.
+/// Flushes stdout, joins the child's own children (Python's `_exit_function`), releases the
+/// child's shared-memory references and exits.
 pub(crate) fn finish(code: i32, how: Exit) -> ! {
     let _ = catch_unwind(|| {
         crate::registry::exit_hook();
+        // A forked child holds copies of its parent's shared-memory handles that it never
+        // drops; give their references back so the blocks are freed with the last holder.
+        multiprocessing_core::heap::release_before_exit();
         let _ = std::io::stdout().flush();
         let _ = std::io::stderr().flush();
     });

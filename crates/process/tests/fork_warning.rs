@@ -34,7 +34,10 @@ impl Subscriber for Capture {
     fn event(&self, event: &Event<'_>) {
         let mut m = Message(String::new());
         event.record(&mut m);
-        self.0.lock().unwrap().push((event.metadata().target().to_string(), m.0));
+        self.0
+            .lock()
+            .unwrap()
+            .push((event.metadata().target().to_string(), m.0));
     }
     fn enter(&self, _: &span::Id) {}
     fn exit(&self, _: &span::Id) {}
@@ -53,14 +56,19 @@ fn fork_with_other_threads_warns() {
     is_ready.recv().unwrap();
     let capture = Capture::default();
     tracing::subscriber::with_default(capture.clone(), || {
-        let p = get_context(StartMethod::Fork).process(nothing, ()).start().unwrap();
+        let p = get_context(StartMethod::Fork)
+            .process(nothing, ())
+            .start()
+            .unwrap();
         assert_eq!(p.join().unwrap(), 0);
     });
     stop.send(()).unwrap();
     helper.join().unwrap();
     let events = capture.0.lock().unwrap();
     assert!(
-        events.iter().any(|(target, msg)| target == "multiprocessing" && msg.contains("threads")),
+        events
+            .iter()
+            .any(|(target, msg)| target == "multiprocessing" && msg.contains("threads")),
         "{events:?}"
     );
 }
@@ -76,6 +84,8 @@ fn handles_are_send_and_sync() {
 #[test]
 fn capture_free_closures_are_targets() {
     let ctx = get_context(StartMethod::Spawn);
-    let h = ctx.spawn(|a: u32, b: String| format!("{b}{a}"), (7, "x".to_string())).unwrap();
+    let h = ctx
+        .spawn(|a: u32, b: String| format!("{b}{a}"), (7, "x".to_string()))
+        .unwrap();
     assert_eq!(h.join().unwrap(), "x7");
 }

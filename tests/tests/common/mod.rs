@@ -96,32 +96,6 @@ pub fn pythons() -> Vec<Python> {
         .clone()
 }
 
-/// Path of an example binary of the facade crate, building the examples once.
-pub fn example(name: &str) -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    let dir = BUILT.get_or_init(|| {
-        let exe = std::env::current_exe().expect("test executable path");
-        // target/<profile>/deps/<test binary>
-        let profile_dir = exe
-            .parent()
-            .and_then(|d| d.parent())
-            .expect("target profile dir")
-            .to_path_buf();
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "--quiet", "-p", "multiprocessing", "--examples"])
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("run cargo build --examples");
-        assert!(status.success(), "building the examples failed");
-        profile_dir.join("examples")
-    });
-    let path = dir.join(name);
-    assert!(path.exists(), "{} missing", path.display());
-    path
-}
-
 /// A fresh Unix socket path in a temporary directory that is removed on drop.
 pub struct TempSock {
     dir: PathBuf,

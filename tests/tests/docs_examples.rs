@@ -1,58 +1,10 @@
-//! Runs the facade's process examples (twins of Python's documentation) and compares their
+//! Runs the facade's examples that are twins of Python's documentation and compares their
 //! output with what Python prints.
-
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::OnceLock;
 
 use multiprocessing::process::Error;
 use multiprocessing::{StartMethod, get_context};
 
-/// Builds the facade's examples with this test's profile and target directory (a no-op when
-/// they are fresh) and returns their directory.
-fn examples_dir() -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        // Test binaries live in <target>/<profile>/deps; examples in <target>/<profile>/examples.
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().unwrap().parent().unwrap();
-        let target_dir = profile_dir.parent().unwrap();
-        let profile = match profile_dir.file_name().unwrap().to_str().unwrap() {
-            "debug" => "dev",
-            other => other,
-        };
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "multiprocessing",
-                "--examples",
-                "--profile",
-                profile,
-            ])
-            .arg("--target-dir")
-            .arg(target_dir)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the examples failed");
-        profile_dir.join("examples")
-    })
-    .clone()
-}
-
-fn run(name: &str) -> String {
-    let out = Command::new(examples_dir().join(name))
-        .output()
-        .expect("example runs");
-    assert!(
-        out.status.success(),
-        "{name} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use multiprocessing_tests::examples::{example, run_example as run};
 
 #[test]
 fn hello_greets_bob() {
@@ -110,7 +62,7 @@ fn nothing() {}
 
 #[test]
 fn another_program_built_from_this_code_is_refused_by_fingerprint() {
-    let other = examples_dir().join("hello");
+    let other = example("hello");
     for m in [StartMethod::Spawn, StartMethod::ForkServer] {
         let ctx = get_context(m);
         ctx.set_executable(&other);
@@ -124,4 +76,35 @@ fn another_program_built_from_this_code_is_refused_by_fingerprint() {
             "{detail}"
         );
     }
+}
+
+#[test]
+fn start_method_gets_hello_from_a_spawned_child() {
+    assert_eq!(run("start_method"), "hello\n");
+}
+
+#[test]
+fn lock_prints_ten_whole_lines() {
+    let out = run("lock");
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort_unstable();
+    let mut expected: Vec<String> = (0..10).map(|i| format!("hello world {i}")).collect();
+    expected.sort_unstable();
+    assert_eq!(lines, expected);
+}
+
+#[test]
+fn shared_memory_value_and_array_changed_by_the_child() {
+    assert_eq!(
+        run("shared_memory"),
+        "3.1415927\n[0, -1, -2, -3, -4, -5, -6, -7, -8, -9]\n"
+    );
+}
+
+#[test]
+fn sharedctypes_prints_what_python_prints() {
+    assert_eq!(
+        run("sharedctypes"),
+        "49\n0.1111111111111111\nHELLO WORLD\n[(3.515625, 39.0625), (33.0625, 4.0), (5.640625, 90.25)]\n"
+    );
 }
