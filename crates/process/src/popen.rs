@@ -213,14 +213,20 @@ fn launch_fork(payload: Payload, identity: Identity, result: Option<OwnedFd>) ->
     }
     let parent = my_pid();
     // Buffered output would otherwise be written twice, by parent and child (Python flushes
-    // here too).
-    let _ = std::io::Write::flush(&mut std::io::stdout());
+    // here too). The standard streams' locks are held across fork so that the child does
+    // not inherit them locked by a thread it does not have (a panic message in the child
+    // would then wait forever); the child is the same thread, so it owns and releases them.
+    let mut stdout = std::io::stdout().lock();
+    let _ = std::io::Write::flush(&mut stdout);
+    let stderr = std::io::stderr().lock();
     let guard = crate::registry::lock_for_fork();
     // SAFETY: in the child only the child path below runs, and it leaves through `finish`
     // (`_exit`), never returning into the caller's frames.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         crate::registry::reset_in_child(guard);
+        drop(stderr);
+        drop(stdout);
         if identity.daemon && !die_with_parent(parent) {
             finish(1, Exit::Immediate);
         }
@@ -236,6 +242,8 @@ fn launch_fork(payload: Payload, identity: Identity, result: Option<OwnedFd>) ->
         finish(code, Exit::Immediate);
     }
     drop(guard);
+    drop(stderr);
+    drop(stdout);
     if pid < 0 {
         return Err(std::io::Error::last_os_error().into());
     }
