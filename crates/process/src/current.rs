@@ -84,7 +84,7 @@ impl fmt::Display for CurrentProcess {
 #[must_use]
 pub fn current_process() -> CurrentProcess {
     CurrentProcess {
-        identity: identity::current(),
+        identity: crate::gate::with(identity::current),
         pid: my_pid(),
     }
 }
@@ -127,8 +127,10 @@ impl ParentProcess {
 /// The parent of the running process, `None` in the main process.
 #[must_use]
 pub fn parent_process() -> Option<ParentProcess> {
-    identity::current().parent.map(|p| ParentProcess {
-        name: p.name,
-        pid: p.pid,
-    })
+    crate::gate::with(identity::current)
+        .parent
+        .map(|p| ParentProcess {
+            name: p.name,
+            pid: p.pid,
+        })
 }

@@ -30,6 +30,7 @@ use crate::process::ProcessBuilder;
 use crate::target::{PANICKED, RETURNED};
 use crate::wire::recv_frame;
 use crate::{Error, Process, Result, Target};
+use rustix::event::{PollFd, PollFlags, poll};
 
 /// A started child whose return value can be collected with [`join`](JoinHandle::join).
 #[must_use = "dropping a JoinHandle discards the child's result (the child still runs)"]
@@ -149,10 +150,10 @@ impl<R: DeserializeOwned> JoinHandle<R> {
 
     /// Waits for the child and returns its value, or why there is none.
     pub fn join(self) -> Result<R> {
-        let frame = recv_frame(self.result.as_fd());
+        let frame = self.receive()?;
         let code = self.process.join()?;
         match frame {
-            Ok(Some((bytes, fds))) => match bytes.split_first() {
+            Some((bytes, fds)) => match bytes.split_first() {
                 Some((&RETURNED, value)) => Ok(decode_with_fds(value, fds)?),
                 Some((&PANICKED, msg)) => {
                     Err(Error::Panicked(String::from_utf8_lossy(msg).into_owned()))
@@ -161,8 +162,35 @@ impl<R: DeserializeOwned> JoinHandle<R> {
                     "malformed result message from the child".into(),
                 )),
             },
-            _ if code < 0 => Err(Error::Signaled(-code)),
-            _ => Err(Error::Exited(code)),
+            None if code < 0 => Err(Error::Signaled(-code)),
+            None => Err(Error::Exited(code)),
         }
+    }
+
+    /// The child's result message, or `None` when it ended without sending one.
+    ///
+    /// Waits on the result socket and the child's sentinel together: end-of-file on the socket
+    /// alone is not enough, since a process forked meanwhile by another thread may hold a copy
+    /// of the child's end. A child writes its result before it exits, so once it has exited
+    /// the message is either in the socket already or never coming.
+    fn receive(&self) -> Result<Option<(Vec<u8>, Vec<std::os::fd::OwnedFd>)>> {
+        let sentinel = self.process.sentinel()?;
+        let mut fds = [
+            PollFd::new(&self.result, PollFlags::IN),
+            PollFd::new(&sentinel, PollFlags::IN),
+        ];
+        loop {
+            match poll(&mut fds, None) {
+                Ok(_) => break,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let result_ready = !fds[0].revents().is_empty()
+            || crate::popen::wait_readable(self.result.as_fd(), Some(std::time::Duration::ZERO))?;
+        if !result_ready {
+            return Ok(None);
+        }
+        Ok(recv_frame(self.result.as_fd()).ok().flatten())
     }
 }

@@ -36,6 +36,7 @@ mod current;
 mod error;
 mod fingerprint;
 mod forkserver;
+mod gate;
 mod handle;
 mod popen;
 mod process;

@@ -219,12 +219,14 @@ fn launch_fork(payload: Payload, identity: Identity, result: Option<OwnedFd>) ->
     let mut stdout = std::io::stdout().lock();
     let _ = std::io::Write::flush(&mut stdout);
     let stderr = std::io::stderr().lock();
+    let gate = crate::gate::hold();
     let guard = crate::registry::lock_for_fork();
     // SAFETY: in the child only the child path below runs, and it leaves through `finish`
     // (`_exit`), never returning into the caller's frames.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         crate::registry::reset_in_child(guard);
+        drop(gate);
         drop(stderr);
         drop(stdout);
         if identity.daemon && !die_with_parent(parent) {
@@ -242,6 +244,7 @@ fn launch_fork(payload: Payload, identity: Identity, result: Option<OwnedFd>) ->
         finish(code, Exit::Immediate);
     }
     drop(guard);
+    drop(gate);
     drop(stderr);
     drop(stdout);
     if pid < 0 {

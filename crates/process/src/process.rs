@@ -165,7 +165,7 @@ impl ProcessBuilder {
 
     /// Builds the process (not started).
     pub fn build(self) -> Process {
-        let (path, _) = identity::next_child();
+        let (path, _) = crate::gate::with(identity::next_child);
         let class = self
             .context
             .as_ref()
@@ -177,7 +177,9 @@ impl ProcessBuilder {
             inner: Arc::new(Mutex::new(State {
                 name: self.name.unwrap_or(default_name),
                 daemon: self.daemon,
-                authkey: self.authkey.unwrap_or_else(|| identity::current().authkey),
+                authkey: self
+                    .authkey
+                    .unwrap_or_else(|| crate::gate::with(identity::current).authkey),
                 path,
                 parent_pid: my_pid(),
                 context: self.context,
@@ -262,7 +264,7 @@ impl Process {
             Phase::Initial(make) => make.take(),
         };
         let make = make.ok_or_else(closed)?;
-        let me = identity::current();
+        let me = crate::gate::with(identity::current);
         if st.parent_pid != my_pid() {
             return Err(Error::Process(
                 "can only start a process object created by current process".into(),
