@@ -60,6 +60,11 @@ fn double(x: u64) -> u64 {
     x * 2
 }
 
+fn reversed(mut v: Vec<u8>) -> Vec<u8> {
+    v.reverse();
+    v
+}
+
 /// Blocks until the test writes a byte to (or closes) the other end of `chan`.
 fn block_until_released(chan: TransferFd) {
     let mut s = UnixStream::from(chan.into_inner());
@@ -147,7 +152,23 @@ per_method!(
     exit_hook_joins_children_and_terminates_daemons,
     daemonic_process_cannot_start_children,
     closures_need_fork,
+    large_arguments_and_results_cross_intact,
 );
+
+fn large_arguments_and_results_cross_intact(m: StartMethod) {
+    // Larger than a socket buffer, so both directions must stream.
+    let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    let mut expected = data.clone();
+    expected.reverse();
+    assert_eq!(
+        get_context(m)
+            .spawn(reversed, (data,))
+            .unwrap()
+            .join()
+            .unwrap(),
+        expected
+    );
+}
 
 fn exit_codes_follow_python(m: StartMethod) {
     let ctx = get_context(m);
