@@ -13,6 +13,7 @@ use multiprocessing::transfer::TransferFd;
 use multiprocessing::{
     JoinHandle, Process, StartMethod, active_children, current_process, get_context, parent_process,
 };
+use multiprocessing_tests::per_method;
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::process::{Pid, PidfdFlags, pidfd_open};
 
@@ -131,14 +132,6 @@ fn daemon_tries_to_start_a_child(method: String) -> String {
 }
 
 // ---- tests, instantiated per start method ----
-
-macro_rules! per_method {
-    ($($name:ident),* $(,)?) => {
-        mod fork { $(#[test] fn $name() { super::$name(multiprocessing::StartMethod::Fork) })* }
-        mod spawn { $(#[test] fn $name() { super::$name(multiprocessing::StartMethod::Spawn) })* }
-        mod forkserver { $(#[test] fn $name() { super::$name(multiprocessing::StartMethod::ForkServer) })* }
-    };
-}
 
 per_method!(
     exit_codes_follow_python,

@@ -1,0 +1,311 @@
+//! Synchronization primitives and shared values handed to children started by each start
+//! method (the workers live in `multiprocessing_tests::sync_workers`).
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use multiprocessing::synchronize::{Condition, Error};
+use multiprocessing::{
+    Array, Barrier, BoundedSemaphore, Event, Lock, RLock, RawValue, Semaphore, StartMethod, Value,
+    get_context,
+};
+use multiprocessing_tests::per_method;
+use multiprocessing_tests::sync_workers::*;
+
+/// A generous bound for anything that should happen promptly.
+const BOUND: Duration = Duration::from_secs(20);
+
+/// Polls `f` until it holds, for at most [`BOUND`]: for states no handshake can report.
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + BOUND;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn lock_gives_mutual_exclusion(method: StartMethod) {
+    const N: usize = 3;
+    const M: u32 = 5_000;
+    let ctx = get_context(method);
+    let lock = Lock::new().unwrap();
+    let counter = RawValue::new(0u64).unwrap();
+    let children: Vec<_> = (0..N)
+        .map(|_| {
+            ctx.spawn(increment_worker, ((lock.clone(), counter.clone(), M),))
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        assert_eq!(child.join().unwrap(), 0);
+    }
+    assert_eq!(counter.get(), N as u64 * u64::from(M));
+}
+
+fn locked_value_increments_are_never_lost(method: StartMethod) {
+    const M: u32 = 5_000;
+    let value = Value::new(0u64).unwrap();
+    let child = get_context(method)
+        .spawn(value_increment_worker, ((value.clone(), M),))
+        .unwrap();
+    assert_eq!(value_increment_worker((value.clone(), M)), 0);
+    assert_eq!(child.join().unwrap(), 0);
+    assert_eq!(value.get().unwrap(), 2 * u64::from(M));
+}
+
+fn rlock_is_reentrant_and_refuses_a_foreign_release(method: StartMethod) {
+    let lock = RLock::new().unwrap();
+    let outer = lock.lock().unwrap();
+    let inner = lock.lock().unwrap();
+    let child = get_context(method)
+        .spawn(rlock_foreign_worker, (lock.clone(),))
+        .unwrap();
+    assert_eq!(
+        child.join().unwrap(),
+        0,
+        "the child could take or release our RLock"
+    );
+    drop(inner);
+    assert!(lock.is_mine());
+    drop(outer);
+    assert!(!lock.is_mine());
+}
+
+fn semaphore_counts_across_processes(method: StartMethod) {
+    let sem = Semaphore::new(3).unwrap();
+    let (taken, go) = (Event::new().unwrap(), Event::new().unwrap());
+    let child = get_context(method)
+        .spawn(
+            semaphore_holder_worker,
+            ((sem.clone(), taken.clone(), go.clone()),),
+        )
+        .unwrap();
+    assert!(taken.wait_timeout(BOUND));
+    assert_eq!(sem.get_value(), 0);
+    assert!(
+        !sem.acquire_timeout(Duration::from_millis(20)),
+        "no unit is left"
+    );
+    go.set();
+    assert!(sem.acquire_timeout(BOUND), "the child gives one unit back");
+    assert_eq!(child.join().unwrap(), 0);
+}
+
+fn over_release(sem: BoundedSemaphore) -> bool {
+    matches!(sem.release(), Err(Error::TooManyReleases))
+}
+
+fn bounded_semaphore_refuses_a_release_above_its_start(method: StartMethod) {
+    let sem = BoundedSemaphore::new(1).unwrap();
+    assert!(
+        get_context(method)
+            .spawn(over_release, (sem.clone(),))
+            .unwrap()
+            .join()
+            .unwrap()
+    );
+    assert!(sem.try_acquire());
+    assert!(sem.release().is_ok());
+}
+
+fn condition_wait_for_sees_a_predicate_set_by_a_child(method: StartMethod) {
+    let cond = Condition::with_lock(Lock::new().unwrap()).unwrap();
+    let flag = RawValue::new(0u32).unwrap();
+    let guard = cond.lock().unwrap();
+    // The child can only set the flag once wait_for has released the lock.
+    let child = get_context(method)
+        .spawn(condition_setter_worker, ((cond.clone(), flag.clone()),))
+        .unwrap();
+    let (guard, satisfied) = cond
+        .wait_for(guard, Some(BOUND), || flag.get() == 1)
+        .unwrap();
+    assert!(satisfied);
+    drop(guard);
+    assert_eq!(child.join().unwrap(), 0);
+}
+
+fn notify_wakes_one_and_notify_all_the_rest(method: StartMethod) {
+    let ctx = get_context(method);
+    let cond = Condition::with_lock(Lock::new().unwrap()).unwrap();
+    let (registered, woken) = (RawValue::new(0u32).unwrap(), RawValue::new(0u32).unwrap());
+    let args = (cond.clone(), registered.clone(), woken.clone());
+    let waiters: Vec<_> = (0..3)
+        .map(|_| ctx.spawn(condition_waiter_worker, (args.clone(),)).unwrap())
+        .collect();
+    // Each waiter registers and starts waiting in one critical section.
+    eventually("three waiters wait", || {
+        let _g = cond.lock().unwrap();
+        registered.get() == 3
+    });
+    cond.notify(1);
+    eventually("one waiter wakes", || woken.get() >= 1);
+    {
+        // Every waiter that could still wake needs the lock we now hold; give them a moment to
+        // show that a single notify woke a single waiter.
+        let _g = cond.lock().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(woken.get(), 1, "notify(1) woke more than one waiter");
+    cond.notify_all();
+    for w in waiters {
+        assert_eq!(w.join().unwrap(), 0);
+    }
+    assert_eq!(woken.get(), 3);
+}
+
+fn event_set_by_the_parent_wakes_the_child(method: StartMethod) {
+    let event = Event::new().unwrap();
+    let child = get_context(method)
+        .spawn(event_waiter_worker, (event.clone(),))
+        .unwrap();
+    event.set();
+    assert_eq!(child.join().unwrap(), 0);
+    assert!(event.is_set());
+}
+
+static ACTIONS: OnceLock<RawValue<u32>> = OnceLock::new();
+
+fn count_action() {
+    let actions = ACTIONS.get().expect("installed before waiting");
+    actions.set(actions.get() + 1);
+}
+
+/// A barrier party that first installs the shared action counter (statics are per process).
+fn barrier_party(barrier: Barrier, results: Array<i32>, slot: u32, actions: RawValue<u32>) -> i32 {
+    let _ = ACTIONS.set(actions);
+    barrier_worker((barrier, results, slot))
+}
+
+fn barrier_runs_its_action_once(method: StartMethod) {
+    let ctx = get_context(method);
+    let actions = ACTIONS.get_or_init(|| RawValue::new(0).unwrap()).clone();
+    let before = actions.get();
+    let barrier = Barrier::builder(3).action(count_action).build().unwrap();
+    let results = Array::new(&[-1i32; 3]).unwrap();
+    let children: Vec<_> = (0..2)
+        .map(|slot| {
+            ctx.spawn(
+                barrier_party,
+                (barrier.clone(), results.clone(), slot, actions.clone()),
+            )
+            .unwrap()
+        })
+        .collect();
+    assert_eq!(barrier_worker((barrier.clone(), results.clone(), 2)), 0);
+    for c in children {
+        assert_eq!(c.join().unwrap(), 0);
+    }
+    let mut indices = results.to_vec().unwrap();
+    indices.sort_unstable();
+    assert_eq!(indices, [0, 1, 2]);
+    assert_eq!(actions.get() - before, 1, "the action runs exactly once");
+}
+
+fn barrier_timeout_abort_and_reset(method: StartMethod) {
+    let ctx = get_context(method);
+    let barrier = Barrier::new(2).unwrap();
+    // A lone party times out and breaks the barrier.
+    let child = ctx
+        .spawn(barrier_broken_worker, ((barrier.clone(), 50u64),))
+        .unwrap();
+    assert_eq!(child.join().unwrap(), 0);
+    assert!(barrier.broken());
+    barrier.reset();
+    assert!(!barrier.broken());
+    // A waiting party is released with an error by abort.
+    let child = ctx
+        .spawn(barrier_broken_worker, ((barrier.clone(), 30_000u64),))
+        .unwrap();
+    eventually("the child waits at the barrier", || {
+        barrier.n_waiting() == 1
+    });
+    barrier.abort();
+    assert_eq!(child.join().unwrap(), 0);
+    assert!(matches!(barrier.wait(), Err(Error::BrokenBarrier)));
+}
+
+fn a_dead_lock_owner_is_detected(method: StartMethod) {
+    let lock = Lock::new().unwrap();
+    let ready = Event::new().unwrap();
+    let p = get_context(method)
+        .process(
+            hold_lock_until_killed_worker,
+            ((lock.clone(), ready.clone()),),
+        )
+        .start()
+        .unwrap();
+    assert!(ready.wait_timeout(BOUND));
+    p.kill().unwrap();
+    let start = Instant::now();
+    match lock.lock_timeout(BOUND) {
+        Some(Err(died)) => drop(died.into_inner()),
+        Some(Ok(_)) => panic!("the lock was taken without reporting its dead owner"),
+        None => panic!("owner death not detected within {BOUND:?}"),
+    }
+    assert!(start.elapsed() < BOUND);
+    p.join().unwrap();
+}
+
+#[allow(clippy::approx_constant, reason = "the value of Python's example")]
+fn values_and_arrays_modified_by_a_child(method: StartMethod) {
+    let lock = Lock::new().unwrap();
+    let n = Value::new(7i32).unwrap();
+    let x = RawValue::new(1.0f64 / 3.0).unwrap();
+    let s = Array::with_lock(b"hello world", lock.clone()).unwrap();
+    let pts = [
+        Point { x: 1.875, y: -6.25 },
+        Point { x: -5.75, y: 2.0 },
+        Point { x: 2.375, y: 9.5 },
+    ];
+    let a = Array::with_lock(&pts, lock).unwrap();
+    let args = (n.clone(), x.clone(), s.clone(), a.clone());
+    assert_eq!(
+        get_context(method)
+            .spawn(modify_worker, (args,))
+            .unwrap()
+            .join()
+            .unwrap(),
+        0
+    );
+    assert_eq!(n.get().unwrap(), 49);
+    assert_eq!(x.get(), (1.0f64 / 3.0) * (1.0 / 3.0));
+    assert_eq!(s.value().unwrap(), b"HELLO WORLD");
+    let squared: Vec<(f64, f64)> = a.to_vec().unwrap().iter().map(|p| (p.x, p.y)).collect();
+    assert_eq!(
+        squared,
+        [(3.515625, 39.0625), (33.0625, 4.0), (5.640625, 90.25)]
+    );
+
+    let num = Value::new(0.0f64).unwrap();
+    let arr = Array::new(&(0..10).collect::<Vec<i32>>()).unwrap();
+    let args = (num.clone(), arr.clone());
+    assert_eq!(
+        get_context(method)
+            .spawn(value_array_worker, (args,))
+            .unwrap()
+            .join()
+            .unwrap(),
+        0
+    );
+    assert_eq!(num.get().unwrap(), 3.1415927);
+    assert_eq!(
+        arr.to_vec().unwrap(),
+        (0..10).map(|i| -i).collect::<Vec<i32>>()
+    );
+}
+
+per_method!(
+    lock_gives_mutual_exclusion,
+    locked_value_increments_are_never_lost,
+    rlock_is_reentrant_and_refuses_a_foreign_release,
+    semaphore_counts_across_processes,
+    bounded_semaphore_refuses_a_release_above_its_start,
+    condition_wait_for_sees_a_predicate_set_by_a_child,
+    notify_wakes_one_and_notify_all_the_rest,
+    event_set_by_the_parent_wakes_the_child,
+    barrier_runs_its_action_once,
+    barrier_timeout_abort_and_reset,
+    a_dead_lock_owner_is_detected,
+    values_and_arrays_modified_by_a_child,
+);
