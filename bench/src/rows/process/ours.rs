@@ -5,15 +5,17 @@ use multiprocessing_process::{StartMethod, get_context};
 use crate::harness::{Config, Samples, Unit, pin_parent};
 
 /// The target: does nothing, like CPython's `Process(target=noop)`.
-fn noop(_: ()) {}
+fn noop() {}
 
 fn start_join(cfg: &Config, method: StartMethod) -> Samples {
     pin_parent(cfg.placement)?;
-    let ctx = get_context(method).map_err(|e| e.to_string())?;
+    let ctx = get_context(method);
     cfg.time_samples(Unit::Ms, |n| {
         for _ in 0..n {
-            let mut p = ctx.process(noop, ()).map_err(std::io::Error::other)?;
-            p.start().map_err(std::io::Error::other)?;
+            let p = ctx
+                .process(noop, ())
+                .start()
+                .map_err(std::io::Error::other)?;
             p.join().map_err(std::io::Error::other)?;
         }
         Ok(())
@@ -29,5 +31,5 @@ pub(crate) fn start_spawn(cfg: &Config) -> Samples {
 }
 
 pub(crate) fn start_forkserver(cfg: &Config) -> Samples {
-    start_join(cfg, StartMethod::Forkserver)
+    start_join(cfg, StartMethod::ForkServer)
 }
