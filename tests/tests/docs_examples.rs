@@ -108,3 +108,20 @@ fn sharedctypes_prints_what_python_prints() {
         "49\n0.1111111111111111\nHELLO WORLD\n[(3.515625, 39.0625), (33.0625, 4.0), (5.640625, 90.25)]\n"
     );
 }
+
+#[test]
+fn tour_visits_every_stop_and_completes() {
+    let out = run("tour");
+    for stop in [
+        "== Pipe",
+        "== Listener and Client",
+        "== Process",
+        "== Typed results",
+        "== Lock, Value and Array",
+        "== Event and wait",
+    ] {
+        assert!(out.contains(stop), "the tour skipped {stop}:\n{out}");
+    }
+    assert!(out.contains("= 100000 in"), "{out}");
+    assert!(out.ends_with("tour complete\n"), "{out}");
+}

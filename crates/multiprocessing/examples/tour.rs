@@ -1,0 +1,232 @@
+//! A tour of multiprocessing for Rust: `cargo run --release --example tour`.
+//!
+//! Each stop shows one capability next to the Python it mirrors, and checks its own result, so
+//! the tour doubles as a smoke test of the whole library on a new machine.
+
+use std::time::{Duration, Instant};
+
+use multiprocessing::connection::Client;
+use multiprocessing::{
+    Address, Array, AuthKey, Connection, Event, Listener, Lock, Process, RawValue, StartMethod,
+    Value, cpu_count, current_process, get_context, pipe, spawn, wait,
+};
+
+type Result<T = ()> = std::result::Result<T, multiprocessing::Error>;
+
+fn main() -> Result {
+    println!("multiprocessing for Rust: a tour ({} CPUs)\n", cpu_count()?);
+    pipes()?;
+    listener_and_client()?;
+    processes()?;
+    typed_results()?;
+    locks_and_shared_values()?;
+    events_and_wait()?;
+    println!("\ntour complete");
+    Ok(())
+}
+
+fn stop(title: &str, python: &str) {
+    println!("== {title}\n   python: {python}");
+}
+
+/// `Pipe()`: two connected ends that carry serde values or raw bytes.
+fn pipes() -> Result {
+    stop(
+        "Pipe",
+        "a, b = Pipe(); a.send([42, None, 'hello']); b.recv()",
+    );
+    let (mut a, mut b) = pipe(true)?;
+    a.send(&(42, None::<u8>, "hello"))?;
+    let got: (i32, Option<u8>, String) = b.recv()?;
+    println!("   received {got:?}");
+    b.send_bytes(b"raw bytes, framed as CPython frames them")?;
+    println!(
+        "   received {:?}",
+        String::from_utf8_lossy(&a.recv_bytes()?)
+    );
+    Ok(())
+}
+
+/// `Listener`/`Client` with an authkey: the HMAC challenge CPython speaks, over a Unix socket.
+fn listener_and_client() -> Result {
+    stop(
+        "Listener and Client",
+        "Listener(authkey=b'secret password'); Client(address, authkey=b'secret password')",
+    );
+    let key = AuthKey::new(b"secret password".to_vec());
+    let listener = Listener::builder().authkey(key.clone()).bind()?;
+    let address: Address = listener.address().clone();
+    let server = std::thread::spawn(move || -> Result<Vec<u8>> {
+        let mut conn = listener.accept()?;
+        let msg = conn.recv_bytes()?;
+        conn.send_bytes(&[b"echo:".as_slice(), &msg].concat())?;
+        Ok(msg)
+    });
+    let start = Instant::now();
+    let mut conn = Client::builder(address.clone()).authkey(key).connect()?;
+    println!("   authenticated with {address} in {:?}", start.elapsed());
+    conn.send_bytes(b"hello")?;
+    println!(
+        "   reply {:?}",
+        String::from_utf8_lossy(&conn.recv_bytes()?)
+    );
+    server.join().expect("server thread")?;
+
+    let wrong = Listener::builder()
+        .authkey(AuthKey::new(b"right".to_vec()))
+        .bind()?;
+    let addr = wrong.address().clone();
+    let t = std::thread::spawn(move || wrong.accept().map(drop));
+    let err = Client::builder(addr)
+        .authkey(AuthKey::new(b"wrong".to_vec()))
+        .connect()
+        .unwrap_err();
+    println!("   a wrong key is refused: {err}");
+    let _ = t.join();
+    Ok(())
+}
+
+fn greet(name: String) {
+    println!(
+        "   hello {name} from {} (pid {})",
+        current_process().name(),
+        std::process::id()
+    );
+}
+
+/// `Process(target=f, args=(...))` under each start method.
+fn processes() -> Result {
+    stop(
+        "Process",
+        "ctx = get_context(method); p = ctx.Process(target=f, args=('bob',)); p.start(); p.join()",
+    );
+    for method in [
+        StartMethod::Fork,
+        StartMethod::Spawn,
+        StartMethod::ForkServer,
+    ] {
+        let ctx = get_context(method);
+        let start = Instant::now();
+        let p = ctx.process(greet, (format!("bob ({method})"),)).start()?;
+        let code = p.join()?;
+        println!(
+            "   {p} exit code {code}, started and joined in {:?}",
+            start.elapsed()
+        );
+    }
+    Ok(())
+}
+
+fn fib(n: u64) -> u64 {
+    if n < 2 { n } else { fib(n - 1) + fib(n - 2) }
+}
+
+fn fails(why: String) -> u64 {
+    panic!("{why}")
+}
+
+/// Beyond Python: a child's return value, and its panic, as `thread::spawn(..).join()` gives them.
+fn typed_results() -> Result {
+    stop(
+        "Typed results (beyond Python)",
+        "Python has no direct twin; Pool.apply comes closest",
+    );
+    let handles: Vec<_> = (25..29)
+        .map(|n| spawn(fib, (n,)))
+        .collect::<std::result::Result<_, _>>()?;
+    let results: Vec<u64> = handles
+        .into_iter()
+        .map(|h| h.join())
+        .collect::<std::result::Result<_, _>>()?;
+    println!("   fib(25..29) computed in four processes: {results:?}");
+    let err = spawn(
+        fails,
+        ("a child's panic comes back as an error".to_string(),),
+    )?
+    .join()
+    .unwrap_err();
+    println!("   {err}");
+    Ok(())
+}
+
+fn add_under_lock(lock: Lock, counter: RawValue<u64>, times: u32) {
+    for _ in 0..times {
+        let _guard = lock.lock().expect("no holder dies here");
+        counter.set(counter.get() + 1);
+    }
+}
+
+#[allow(clippy::approx_constant, reason = "the value of Python's example")]
+fn negate(num: Value<f64>, arr: Array<i32>) {
+    num.set(3.1415927).expect("set the value");
+    for x in arr.lock().expect("lock the array").iter_mut() {
+        *x = -*x;
+    }
+}
+
+/// `Lock`, `Value` and `Array` in shared memory, blocking on a futex.
+fn locks_and_shared_values() -> Result {
+    stop(
+        "Lock, Value and Array",
+        "lock = Lock(); num = Value('d', 0.0); arr = Array('i', range(10))",
+    );
+    let lock = Lock::new()?;
+    let counter = RawValue::new(0u64)?;
+    let start = Instant::now();
+    let children: Vec<Process> = (0..4)
+        .map(|_| Process::builder(add_under_lock, (lock.clone(), counter.clone(), 25_000)).start())
+        .collect::<std::result::Result<_, _>>()?;
+    for p in &children {
+        p.join()?;
+    }
+    println!(
+        "   4 processes x 25000 locked increments = {} in {:?}",
+        counter.get(),
+        start.elapsed()
+    );
+    assert_eq!(counter.get(), 100_000, "an increment was lost");
+
+    let num = Value::new(0.0f64)?;
+    let arr = Array::new(&(0..10).collect::<Vec<i32>>())?;
+    let p = Process::new(negate, (num.clone(), arr.clone()));
+    p.start()?;
+    p.join()?;
+    println!(
+        "   a child set num = {} and negated arr = {:?}",
+        num.get()?,
+        arr.to_vec()?
+    );
+    Ok(())
+}
+
+fn set_later(event: Event, mut conn: Connection) {
+    conn.recv::<()>().expect("the go signal");
+    event.set();
+}
+
+/// `Event` across processes, and `connection.wait` over connections and process sentinels.
+fn events_and_wait() -> Result {
+    stop(
+        "Event and wait",
+        "event.wait(timeout); multiprocessing.connection.wait([conn, p.sentinel])",
+    );
+    let event = Event::new()?;
+    let (mut go, theirs) = pipe(true)?;
+    let p = Process::new(set_later, (event.clone(), theirs));
+    p.start()?;
+    println!(
+        "   before the signal, wait(10 ms) -> {}",
+        event.wait_timeout(Duration::from_millis(10))
+    );
+    go.send(&())?;
+    println!(
+        "   after the signal, wait(10 s) -> {}",
+        event.wait_timeout(Duration::from_secs(10))
+    );
+    let sentinel = p.sentinel()?;
+    let ready = wait(&[&sentinel], Some(Duration::from_secs(10)))?;
+    println!("   the child's sentinel is ready: {}", !ready.is_empty());
+    p.join()?;
+    println!("   {p}");
+    Ok(())
+}
