@@ -1,9 +1,40 @@
 //! Process-based parallelism for Rust, after Python's `multiprocessing`.
 //!
-//! This facade re-exports the workspace's crates under Python's names; depend on a sub-crate
-//! instead when you need only part of it.
+//! Start a function in another process, talk to it over a pipe, and share locks and values with
+//! it, under Python's names and with Rust's guarantees:
+//!
+//! ```
+//! use multiprocessing::{Connection, Lock, Process, Value, pipe};
+//!
+//! fn worker(mut conn: Connection, lock: Lock, total: Value<u64>) {
+//!     let n: u64 = conn.recv().unwrap();
+//!     let _guard = lock.lock().unwrap();
+//!     *total.lock().unwrap() += n;
+//! }
+//!
+//! let (mut ours, theirs) = pipe(true)?;
+//! let (lock, total) = (Lock::new()?, Value::new(0u64)?);
+//! let p = Process::new(worker, (theirs, lock.clone(), total.clone()));
+//! p.start()?;
+//! ours.send(&42u64)?;
+//! p.join()?;
+//! assert_eq!(total.get()?, 42);
+//! # Ok::<(), multiprocessing::Error>(())
+//! ```
+//!
+//! This facade re-exports the workspace's crates, each behind a default feature: `connection`
+//! (Python's `multiprocessing.connection`), `process` (`Process`, start methods and contexts),
+//! `synchronize` and `sharedctypes`. Depend on a sub-crate instead when you need only part of it.
+//! Every sub-crate's error converts into [`enum@Error`], so `?` works across them.
+//! `docs/python-mapping.md` in the repository maps every Python name to its Rust item; rustdoc's
+//! search also finds items by their Python names.
 
 mod error;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
 
 pub use error::{Error, PythonException};
 pub use multiprocessing_core as core;
