@@ -2,6 +2,8 @@
 
 pub mod examples;
 pub mod fork;
+pub mod memory;
+pub mod peer;
 pub mod sync_workers;
 
 /// Instantiates each named test function `fn(StartMethod)` once per start method, in modules

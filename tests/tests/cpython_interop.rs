@@ -4,12 +4,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::thread;
 
 use common::{Python, TempSock, pythons};
 use multiprocessing::connection::{Address, AuthKey, Client, Error, Listener};
+use multiprocessing_tests::peer::read_announcement;
 
 fn script(name: &str) -> String {
     format!("{}/python/{name}", env!("CARGO_MANIFEST_DIR"))
@@ -101,14 +101,7 @@ fn start_cpython_listener(py: &Python, address: &str, key: &str) -> (Child, Addr
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("ready ")
-        .unwrap_or_else(|| panic!("bad line {line:?}"));
+    let addr = read_announcement(child.stdout.as_mut().unwrap(), "ready ");
     (child, addr.parse().unwrap())
 }
 

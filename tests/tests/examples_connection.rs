@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 
 use common::{TempSock, pythons};
 use multiprocessing_tests::examples::example;
+use multiprocessing_tests::peer::read_announcement;
 
 fn start_peer_listener(address: &str, key: &str) -> (Child, String) {
     let mut child = Command::new(example("conn_peer"))
@@ -16,15 +17,7 @@ fn start_peer_listener(address: &str, key: &str) -> (Child, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("{line:?}"))
-        .to_string();
+    let addr = read_announcement(child.stdout.as_mut().unwrap(), "listening on ");
     (child, addr)
 }
 
@@ -124,15 +117,7 @@ fn listener_and_client_examples_print_what_python_prints() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stderr.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
+    let addr = read_announcement(server.stderr.as_mut().unwrap(), "listening on ");
     let out = Command::new(example("client")).arg(&addr).output().unwrap();
     assert!(out.status.success(), "{out:?}");
     assert_eq!(

@@ -2,19 +2,7 @@
 //! (A test binary of its own, so no other test maps arenas meanwhile.)
 
 use multiprocessing::heap::HeapBlock;
-
-/// Number and total size of the heap arenas mapped in this process.
-fn heap_mappings() -> (usize, u64) {
-    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
-    maps.lines()
-        .filter(|l| l.contains("memfd:mp-heap"))
-        .map(|l| {
-            let range = l.split_whitespace().next().unwrap();
-            let (a, b) = range.split_once('-').unwrap();
-            u64::from_str_radix(b, 16).unwrap() - u64::from_str_radix(a, 16).unwrap()
-        })
-        .fold((0, 0), |(n, total), size| (n + 1, total + size))
-}
+use multiprocessing_tests::memory::heap_mappings;
 
 #[test]
 fn arenas_are_unmapped_when_their_last_block_drops() {

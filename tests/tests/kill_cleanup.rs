@@ -7,6 +7,7 @@ use std::time::Duration;
 use multiprocessing::synchronize::Condition;
 use multiprocessing::{Array, Barrier, Event, Lock, RLock, Semaphore, Value};
 use multiprocessing_tests::fork::{fork, fork_with};
+use multiprocessing_tests::memory::heap_mappings;
 use multiprocessing_tests::sync_workers::hold_lock_until_killed_worker;
 
 fn dev_shm() -> BTreeSet<String> {
@@ -17,19 +18,6 @@ fn dev_shm() -> BTreeSet<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Number and total size of the heap arenas mapped in this process.
-fn heap_mappings() -> (usize, u64) {
-    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
-    maps.lines()
-        .filter(|l| l.contains("memfd:mp-heap"))
-        .map(|l| {
-            let range = l.split_whitespace().next().unwrap();
-            let (a, b) = range.split_once('-').unwrap();
-            u64::from_str_radix(b, 16).unwrap() - u64::from_str_radix(a, 16).unwrap()
-        })
-        .fold((0, 0), |(n, total), size| (n + 1, total + size))
 }
 
 #[test]

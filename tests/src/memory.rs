@@ -1,0 +1,15 @@
+//! What this process has mapped, read from `/proc/self/maps`.
+
+/// Number and total size of the shared-memory heap arenas mapped in this process.
+pub fn heap_mappings() -> (usize, u64) {
+    let maps = std::fs::read_to_string("/proc/self/maps").expect("read /proc/self/maps");
+    maps.lines()
+        .filter(|l| l.contains("memfd:mp-heap"))
+        .map(|l| {
+            let range = l.split_whitespace().next().expect("address range");
+            let (a, b) = range.split_once('-').expect("start-end");
+            u64::from_str_radix(b, 16).expect("hex end")
+                - u64::from_str_radix(a, 16).expect("hex start")
+        })
+        .fold((0, 0), |(n, total), size| (n + 1, total + size))
+}
