@@ -41,6 +41,7 @@ pub use multiprocessing_core as core;
 /// Named shared-memory segments, Python's `multiprocessing.shared_memory`.
 pub use multiprocessing_core::shm as shared_memory;
 pub use multiprocessing_core::shm::SharedMemory;
+pub use multiprocessing_core::logging::log_to_stderr;
 pub use multiprocessing_core::{AuthKey, codec, identity, logging, transfer};
 pub use multiprocessing_core::{heap, shm};
 
