@@ -63,3 +63,45 @@ pub fn log_to_stderr(level: Level) -> bool {
         }));
     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer)).is_ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn events_read_like_pythons_logger() {
+        let out = Captured::default();
+        let writer = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .event_format(PythonFormat)
+            .with_writer(move || writer.clone())
+            .with_max_level(Level::TRACE)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(target: LOG_TARGET, "child process calling self.run()");
+            tracing::warn!(target: LOG_TARGET, "a warning");
+        });
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let name = crate::identity::current().name;
+        assert_eq!(
+            text,
+            format!("[INFO/{name}] child process calling self.run()\n[WARNING/{name}] a warning\n")
+        );
+    }
+}

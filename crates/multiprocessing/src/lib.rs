@@ -38,10 +38,10 @@ pub struct ReadmeDoctests;
 
 pub use error::{Error, PythonException};
 pub use multiprocessing_core as core;
+pub use multiprocessing_core::logging::log_to_stderr;
 /// Named shared-memory segments, Python's `multiprocessing.shared_memory`.
 pub use multiprocessing_core::shm as shared_memory;
 pub use multiprocessing_core::shm::SharedMemory;
-pub use multiprocessing_core::logging::log_to_stderr;
 pub use multiprocessing_core::{AuthKey, codec, identity, logging, transfer};
 pub use multiprocessing_core::{heap, shm};
 
