@@ -77,6 +77,17 @@ pub fn set_current(identity: Identity) {
     });
 }
 
+/// [`set_current`] for a child just made by `fork`: the inherited identity is not freed.
+///
+/// Freeing it would write to the allocator's pages, each of which the kernel then copies for
+/// the child; the copy is private to the child and goes away with it.
+pub fn set_current_in_forked_child(identity: Identity) {
+    with_state(|s| {
+        std::mem::forget(std::mem::replace(&mut s.identity, identity));
+        s.children = 0;
+    });
+}
+
 /// Renames the running process.
 pub fn set_name(name: impl Into<String>) {
     let name = name.into();

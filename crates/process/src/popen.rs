@@ -232,7 +232,7 @@ fn launch_fork(payload: Payload, identity: Identity, result: Option<OwnedFd>) ->
         if identity.daemon && !die_with_parent(parent) {
             finish(1, Exit::Immediate);
         }
-        identity::set_current(identity);
+        identity::set_current_in_forked_child(identity);
         let code = match payload {
             Payload::Target {
                 trampoline,
