@@ -71,10 +71,25 @@ pub fn current() -> Identity {
 
 /// Installs a child's identity; its own child counter starts again from one.
 pub fn set_current(identity: Identity) {
-    with_state(|s| {
-        s.identity = identity;
-        s.children = 0;
+    // Not through `with_state`: a fresh child (the forkserver's) has no identity yet, and
+    // making the main process's default would draw a random authkey only to discard it.
+    let mut guard = STATE.lock().unwrap_or_else(|p| p.into_inner());
+    *guard = Some(State {
+        identity,
+        children: 0,
     });
+}
+
+/// [`set_current`] for a child just made by `fork`: the inherited identity is not freed.
+///
+/// Freeing it would write to the allocator's pages, each of which the kernel then copies for
+/// the child; the copy is private to the child and goes away with it.
+pub fn set_current_in_forked_child(identity: Identity) {
+    let mut guard = STATE.lock().unwrap_or_else(|p| p.into_inner());
+    std::mem::forget(guard.replace(State {
+        identity,
+        children: 0,
+    }));
 }
 
 /// Renames the running process.

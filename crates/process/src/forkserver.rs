@@ -31,7 +31,7 @@ use rustix::process::{Pid, PidfdFlags, WaitId, WaitIdOptions, getpid, pidfd_open
 
 use crate::child::{Exit, accept_boot, boot_socket, finish, run_request};
 use crate::spawn::{boot, spawn_executable};
-use crate::wire::{recv_frame, send_frame};
+use crate::wire::{recv_frame, send_frame, send_frame_borrowed};
 use crate::{Error, Result};
 
 /// Our handle on a running forkserver.
@@ -167,7 +167,10 @@ pub(crate) fn serve() -> i32 {
         let Ok(Some((request, fds))) = recv_frame(sock.as_fd()) else {
             return 0; // the client is gone
         };
-        let (status_r, status_w) = match rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC) {
+        // Non-blocking, so that the client can read the exit code without polling first (the
+        // 4-byte write into the empty pipe never has to wait).
+        let flags = rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK;
+        let (status_r, status_w) = match rustix::pipe::pipe_with(flags) {
             Ok(p) => p,
             Err(e) => {
                 let _ = send_frame(sock.as_fd(), format!("\x01{e}").as_bytes(), &[]);
@@ -193,10 +196,11 @@ pub(crate) fn serve() -> i32 {
             Ok(pidfd) => {
                 let mut reply = vec![0u8];
                 reply.extend_from_slice(&(pid as u32).to_le_bytes());
-                let sent = pidfd
-                    .try_clone()
-                    .map(|dup| send_frame(sock.as_fd(), &reply, &[dup, status_r]));
-                if !matches!(sent, Ok(Ok(()))) {
+                // The receiver gets its own copies of both; the server keeps its pidfd.
+                let sent =
+                    send_frame_borrowed(sock.as_fd(), &reply, &[pidfd.as_fd(), status_r.as_fd()]);
+                drop(status_r);
+                if sent.is_err() {
                     return 1;
                 }
                 children.push((pidfd, status_w));

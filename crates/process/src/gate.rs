@@ -10,13 +10,14 @@
 //! let name = gate::with(|| identity::current().name);
 //! ```
 
-use std::sync::{Mutex, MutexGuard};
-
-static GATE: Mutex<()> = Mutex::new(());
+use std::sync::MutexGuard;
 
 /// Holds the gate: taken around `fork()`.
 pub(crate) fn hold() -> MutexGuard<'static, ()> {
-    GATE.lock().unwrap_or_else(|p| p.into_inner())
+    crate::registry::FORK_LOCKS
+        .gate
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
 }
 
 /// Runs `f` (which uses the process identity) inside the gate.

@@ -92,23 +92,23 @@ impl Popen {
                     .map(|s| exitcode(&s));
             }
             Some(fd) => {
-                if wait_readable(fd.as_fd(), Some(Duration::ZERO))? {
-                    // The server writes the 4 bytes at once into an empty pipe: one read gets
-                    // them all, or end-of-file if the server died first.
-                    let mut buf = [0u8; 4];
-                    let n = loop {
-                        match rustix::io::read(fd.as_fd(), &mut buf) {
-                            Err(rustix::io::Errno::INTR) => continue,
-                            other => break other?,
-                        }
-                    };
-                    if n != 4 {
-                        return Err(Error::Process(
-                            "the forkserver exited before reporting the child's exit code".into(),
-                        ));
+                // The server writes the 4 bytes at once into an empty pipe: one read gets them
+                // all, or end-of-file if the server died first. The server made the pipe
+                // non-blocking, so no data yet is `EAGAIN`, not a wait.
+                let mut buf = [0u8; 4];
+                let n = loop {
+                    match rustix::io::read(fd.as_fd(), &mut buf) {
+                        Err(rustix::io::Errno::INTR) => continue,
+                        Err(rustix::io::Errno::AGAIN) => return Ok(None),
+                        other => break other?,
                     }
-                    self.returncode = Some(i32::from_le_bytes(buf));
+                };
+                if n != 4 {
+                    return Err(Error::Process(
+                        "the forkserver exited before reporting the child's exit code".into(),
+                    ));
                 }
+                self.returncode = Some(i32::from_le_bytes(buf));
             }
         }
         Ok(self.returncode)
@@ -232,7 +232,7 @@ fn launch_fork(payload: Payload, identity: Identity, result: Option<OwnedFd>) ->
         if identity.daemon && !die_with_parent(parent) {
             finish(1, Exit::Immediate);
         }
-        identity::set_current(identity);
+        identity::set_current_in_forked_child(identity);
         let code = match payload {
             Payload::Target {
                 trampoline,

@@ -307,7 +307,9 @@ impl Process {
                     _ => Error::Process("can only join a started process".into()),
                 });
             };
-            if let Some(code) = popen.poll()? {
+            // Only the code already known: whether the child has ended is asked once the
+            // waitable is ready (at once if it has), which saves a system call per join.
+            if let Some(code) = popen.returncode {
                 drop(st);
                 registry::forget(self);
                 return Ok(Some(code));

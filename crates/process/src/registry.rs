@@ -26,14 +26,29 @@ struct Registry {
     children: Vec<Process>,
 }
 
-static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
-    owner: 0,
-    hook_installed: false,
-    children: Vec::new(),
-});
+/// The locks held across `fork()`, side by side: the child and the parent each write both
+/// right after the fork, and every page written then is one the kernel must copy.
+#[repr(C, align(128))]
+pub(crate) struct ForkLocks {
+    /// See [`crate::gate`].
+    pub(crate) gate: Mutex<()>,
+    registry: Mutex<Registry>,
+}
+
+pub(crate) static FORK_LOCKS: ForkLocks = ForkLocks {
+    gate: Mutex::new(()),
+    registry: Mutex::new(Registry {
+        owner: 0,
+        hook_installed: false,
+        children: Vec::new(),
+    }),
+};
 
 fn lock() -> MutexGuard<'static, Registry> {
-    let mut guard = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+    let mut guard = FORK_LOCKS
+        .registry
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     let me = my_pid();
     if guard.owner != me {
         std::mem::forget(std::mem::take(&mut guard.children));

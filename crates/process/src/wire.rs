@@ -21,6 +21,16 @@ pub(crate) const MAX_FRAME: usize = 1 << 30;
 
 /// Sends one frame. More than [`MAX_FDS_PER_MESSAGE`] descriptors are refused.
 pub(crate) fn send_frame(sock: BorrowedFd<'_>, payload: &[u8], fds: &[OwnedFd]) -> io::Result<()> {
+    let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(AsFd::as_fd).collect();
+    send_frame_borrowed(sock, payload, &borrowed)
+}
+
+/// [`send_frame`] with descriptors the caller keeps.
+pub(crate) fn send_frame_borrowed(
+    sock: BorrowedFd<'_>,
+    payload: &[u8],
+    fds: &[BorrowedFd<'_>],
+) -> io::Result<()> {
     if payload.len() > MAX_FRAME {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -33,8 +43,7 @@ pub(crate) fn send_frame(sock: BorrowedFd<'_>, payload: &[u8], fds: &[OwnedFd]) 
     let mut data = Vec::with_capacity(4 + payload.len());
     data.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     data.extend_from_slice(payload);
-    let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(AsFd::as_fd).collect();
-    send_with_fds(sock, &data, &borrowed)
+    send_with_fds(sock, &data, fds)
 }
 
 /// Receives one frame; `None` when the peer closed the stream before sending anything.

@@ -32,11 +32,15 @@ pub use block::HeapBlock;
 /// the parent's stack frames), so without this call each such block stays allocated in its
 /// arena until the arena itself goes away. Handles must not be used after the call.
 pub fn release_before_exit() {
-    let live: Vec<_> = registry::lock()
+    let Some(table) = registry::lock_if_created() else {
+        return;
+    };
+    let live: Vec<_> = table
         .blocks
         .values()
         .filter_map(std::sync::Weak::upgrade)
         .collect();
+    drop(table);
     for block in &live {
         block.release();
     }

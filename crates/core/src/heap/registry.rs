@@ -54,6 +54,10 @@ static TABLE: ForkLock = ForkLock {
     table: UnsafeCell::new(None),
 };
 
+/// Set once the table exists; until then this process has no blocks (read without the lock,
+/// so that a process that never used the heap writes nothing when it asks).
+static CREATED: AtomicBool = AtomicBool::new(false);
+
 /// Exclusive access to the table; unlocks on drop.
 pub(crate) struct Guard(());
 
@@ -104,7 +108,22 @@ pub(crate) fn lock() -> Guard {
     raw_lock();
     // SAFETY: we hold the lock.
     unsafe { (*TABLE.table.get()).get_or_insert_with(Table::default) };
+    if !CREATED.load(Ordering::Relaxed) {
+        CREATED.store(true, Ordering::Release);
+    }
     Guard(())
+}
+
+/// Locks the table if this process ever created it; `None` means no block was ever live here.
+///
+/// Unlike [`lock`], this registers no fork handlers and allocates nothing, so a forked child
+/// that never used the heap leaves without touching it.
+pub(crate) fn lock_if_created() -> Option<Guard> {
+    if CREATED.load(Ordering::Acquire) {
+        Some(lock())
+    } else {
+        None
+    }
 }
 
 pub(crate) fn before_fork() {
