@@ -207,6 +207,46 @@ fn notify_wakes_exactly_one_and_notify_all_wakes_the_rest() {
 }
 
 #[test]
+fn notify_goes_to_a_waiter_that_was_waiting_before_it() {
+    let cond = Condition::with_lock(Lock::new().unwrap()).unwrap();
+    let registered = RawValue::new(0u32).unwrap();
+    let woken = RawValue::new(0u32).unwrap();
+    let child = fork_with(
+        &(cond.clone(), registered.clone(), woken.clone()),
+        condition_waiter_worker,
+    );
+    eventually("the child waits", || {
+        let _g = cond.lock().unwrap();
+        registered.get() == 1
+    });
+    // Stopped, the child can not take its wake-up before this process starts waiting too.
+    let mut status = 0;
+    // SAFETY: plain system calls on our own child.
+    unsafe {
+        assert_eq!(libc::kill(child.pid(), libc::SIGSTOP), 0);
+        assert_eq!(
+            libc::waitpid(child.pid(), &mut status, libc::WUNTRACED),
+            child.pid()
+        );
+    }
+    assert!(libc::WIFSTOPPED(status));
+    let guard = cond.lock().unwrap();
+    cond.notify(1);
+    let (guard, notified) = cond
+        .wait_timeout(guard, Duration::from_millis(100))
+        .unwrap();
+    assert!(
+        !notified,
+        "a waiter that came after notify(1) took the wake-up"
+    );
+    drop(guard);
+    // SAFETY: as above.
+    unsafe { assert_eq!(libc::kill(child.pid(), libc::SIGCONT), 0) };
+    assert_eq!(child.wait(), 0, "the waiter notify(1) chose was not woken");
+    assert_eq!(woken.get(), 1);
+}
+
+#[test]
 fn event_is_seen_across_processes() {
     let event = Event::new().unwrap();
     let waiters: Vec<_> = (0..2)
