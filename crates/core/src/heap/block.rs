@@ -396,6 +396,23 @@ mod tests {
     }
 
     #[test]
+    fn an_arena_its_sender_could_shrink_is_refused() {
+        use rustix::fs::{MemfdFlags, ftruncate, memfd_create};
+        // Looks like an arena holding one live block, but is not sealed against shrinking:
+        // truncated later, every access to the block would raise SIGBUS.
+        let fd = memfd_create("forged", MemfdFlags::CLOEXEC).unwrap();
+        ftruncate(&fd, ARENA_SIZE as u64).unwrap();
+        let mut header = [0u8; HEADER_SIZE + BLOCK_HEADER];
+        header[..8].copy_from_slice(&super::super::arena::MAGIC.to_ne_bytes());
+        header[8..12].copy_from_slice(&KIND_SMALL.to_ne_bytes());
+        header[HEADER_SIZE..HEADER_SIZE + 4].copy_from_slice(&1u32.to_ne_bytes());
+        rustix::io::pwrite(&fd, &header, 0).unwrap();
+        let msg = crate::codec::encode(&(0u32, HEADER_SIZE as u64, 8u64)).unwrap();
+        let err = decode_with_fds::<HeapBlock>(&msg, vec![fd]).unwrap_err();
+        assert!(err.to_string().contains("sealed"), "{err}");
+    }
+
+    #[test]
     fn forged_offsets_are_refused() {
         let a = HeapBlock::new(8).unwrap();
         let (bytes, fds) = encode_with_fds(&a).unwrap();
