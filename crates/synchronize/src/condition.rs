@@ -219,7 +219,7 @@ impl<L: ConditionLock> Condition<L> {
         let state = self.state();
         let group = {
             let _g = state.lock();
-            bump(&state.newer, 1);
+            state.newer.fetch_add(1, Ordering::Relaxed);
             state.served.load(Ordering::Relaxed).wrapping_add(1)
         };
         let saved = lock.release_guard(guard);
@@ -233,18 +233,18 @@ impl<L: ConditionLock> Condition<L> {
             }
             let in_served = group == served;
             if in_served && state.tokens.load(Ordering::Relaxed) > 0 {
-                bump(&state.tokens, -1);
+                state.tokens.fetch_sub(1, Ordering::Relaxed);
                 break true;
             }
             let remaining = deadline.remaining();
             if remaining == Some(Duration::ZERO) {
                 if in_served {
-                    bump(&state.unchosen, -1);
+                    state.unchosen.fetch_sub(1, Ordering::Relaxed);
                     if state.unchosen.load(Ordering::Relaxed) == 0 {
                         state.promote();
                     }
                 } else {
-                    bump(&state.newer, -1);
+                    state.newer.fetch_sub(1, Ordering::Relaxed);
                 }
                 break false;
             }
@@ -323,7 +323,7 @@ impl<L: ConditionLock> Condition<L> {
             let k = left.min(unchosen);
             left -= k;
             state.unchosen.store(unchosen - k, Ordering::Relaxed);
-            bump(&state.tokens, k as i32);
+            state.tokens.fetch_add(k, Ordering::Relaxed);
             let word = state.word(state.served.load(Ordering::Relaxed));
             word.fetch_add(1, Ordering::Relaxed);
             futex::wake(word, k);
@@ -381,12 +381,6 @@ impl CondState {
             .store(self.newer.swap(0, Ordering::Relaxed), Ordering::Relaxed);
         self.tokens.store(0, Ordering::Relaxed);
     }
-}
-
-/// Adds `d` to a count read and written under the guard.
-fn bump(count: &AtomicU32, d: i32) {
-    let v = count.load(Ordering::Relaxed);
-    count.store(v.wrapping_add_signed(d), Ordering::Relaxed);
 }
 
 #[cfg(test)]
