@@ -391,6 +391,39 @@ mod tests {
 
     use crate::{Condition, Lock};
 
+    /// Of two waiters, `notify(1)` wakes one and the other times out; neither that nor a
+    /// notify with nobody waiting leaves a wake-up behind for a later waiter.
+    #[test]
+    fn no_wake_up_is_banked() {
+        let cond = Arc::new(Condition::with_lock(Lock::new().unwrap()).unwrap());
+        let registered = Arc::new(AtomicU64::new(0));
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let (cond, registered) = (cond.clone(), registered.clone());
+                std::thread::spawn(move || {
+                    let guard = cond.lock().unwrap();
+                    registered.fetch_add(1, Ordering::Relaxed);
+                    cond.wait_timeout(guard, Duration::from_millis(300))
+                        .unwrap()
+                        .1
+                })
+            })
+            .collect();
+        // A waiter counts itself and starts waiting in one critical section.
+        while registered.load(Ordering::Relaxed) < 2 {
+            drop(cond.lock().unwrap());
+            std::thread::yield_now();
+        }
+        drop(cond.lock().unwrap());
+        cond.notify(1);
+        let woken: Vec<bool> = waiters.into_iter().map(|w| w.join().unwrap()).collect();
+        assert_eq!(woken.iter().filter(|&&w| w).count(), 1, "{woken:?}");
+        cond.notify(5);
+        let guard = cond.lock().unwrap();
+        let (_guard, notified) = cond.wait_timeout(guard, Duration::from_millis(20)).unwrap();
+        assert!(!notified);
+    }
+
     /// A producer hands items one by one to consumers, some waiting without a timeout and some
     /// timing out often; each item is announced by `notify(1)` alone, so a lost wake-up hangs.
     #[test]
