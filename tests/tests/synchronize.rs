@@ -381,6 +381,44 @@ fn lock_owner_death_is_detected_within_a_bounded_time() {
 }
 
 #[test]
+fn two_waiters_that_find_the_owner_dead_take_the_lock_over_once() {
+    let lock = Lock::new().unwrap();
+    let ready = Event::new().unwrap();
+    let owner = fork_with(
+        &(lock.clone(), ready.clone()),
+        hold_lock_until_killed_worker,
+    );
+    assert!(ready.wait_timeout(Duration::from_secs(20)));
+    let started = Semaphore::new(0).unwrap();
+    let waiters: Vec<_> = (0..2)
+        .map(|_| {
+            let (lock, started) = (lock.clone(), started.clone());
+            fork(move || {
+                started.release().unwrap();
+                match lock.lock() {
+                    Ok(_guard) => 0,
+                    Err(died) => {
+                        drop(died.into_inner());
+                        1
+                    }
+                }
+            })
+        })
+        .collect();
+    for _ in 0..2 {
+        assert!(started.acquire_timeout(Duration::from_secs(20)));
+    }
+    owner.kill();
+    let told: i32 = waiters.into_iter().map(|w| w.wait()).sum();
+    assert_eq!(
+        told, 1,
+        "exactly one waiter takes the lock over from the dead owner"
+    );
+    assert_eq!(owner.wait(), 128 + libc::SIGKILL);
+    assert!(!lock.is_locked());
+}
+
+#[test]
 fn rlock_owner_death_hands_the_lock_to_a_waiter() {
     let lock = RLock::new().unwrap();
     let ready = Event::new().unwrap();
