@@ -207,6 +207,46 @@ fn notify_wakes_exactly_one_and_notify_all_wakes_the_rest() {
 }
 
 #[test]
+fn notify_goes_to_a_waiter_that_was_waiting_before_it() {
+    let cond = Condition::with_lock(Lock::new().unwrap()).unwrap();
+    let registered = RawValue::new(0u32).unwrap();
+    let woken = RawValue::new(0u32).unwrap();
+    let child = fork_with(
+        &(cond.clone(), registered.clone(), woken.clone()),
+        condition_waiter_worker,
+    );
+    eventually("the child waits", || {
+        let _g = cond.lock().unwrap();
+        registered.get() == 1
+    });
+    // Stopped, the child can not take its wake-up before this process starts waiting too.
+    let mut status = 0;
+    // SAFETY: plain system calls on our own child.
+    unsafe {
+        assert_eq!(libc::kill(child.pid(), libc::SIGSTOP), 0);
+        assert_eq!(
+            libc::waitpid(child.pid(), &mut status, libc::WUNTRACED),
+            child.pid()
+        );
+    }
+    assert!(libc::WIFSTOPPED(status));
+    let guard = cond.lock().unwrap();
+    cond.notify(1);
+    let (guard, notified) = cond
+        .wait_timeout(guard, Duration::from_millis(100))
+        .unwrap();
+    assert!(
+        !notified,
+        "a waiter that came after notify(1) took the wake-up"
+    );
+    drop(guard);
+    // SAFETY: as above.
+    unsafe { assert_eq!(libc::kill(child.pid(), libc::SIGCONT), 0) };
+    assert_eq!(child.wait(), 0, "the waiter notify(1) chose was not woken");
+    assert_eq!(woken.get(), 1);
+}
+
+#[test]
 fn event_is_seen_across_processes() {
     let event = Event::new().unwrap();
     let waiters: Vec<_> = (0..2)
@@ -337,6 +377,44 @@ fn lock_owner_death_is_detected_within_a_bounded_time() {
     assert_eq!(child.wait(), 128 + libc::SIGKILL);
     // The lock was handed over and released normally: it works as before.
     drop(lock.lock().unwrap());
+    assert!(!lock.is_locked());
+}
+
+#[test]
+fn two_waiters_that_find_the_owner_dead_take_the_lock_over_once() {
+    let lock = Lock::new().unwrap();
+    let ready = Event::new().unwrap();
+    let owner = fork_with(
+        &(lock.clone(), ready.clone()),
+        hold_lock_until_killed_worker,
+    );
+    assert!(ready.wait_timeout(Duration::from_secs(20)));
+    let started = Semaphore::new(0).unwrap();
+    let waiters: Vec<_> = (0..2)
+        .map(|_| {
+            let (lock, started) = (lock.clone(), started.clone());
+            fork(move || {
+                started.release().unwrap();
+                match lock.lock() {
+                    Ok(_guard) => 0,
+                    Err(died) => {
+                        drop(died.into_inner());
+                        1
+                    }
+                }
+            })
+        })
+        .collect();
+    for _ in 0..2 {
+        assert!(started.acquire_timeout(Duration::from_secs(20)));
+    }
+    owner.kill();
+    let told: i32 = waiters.into_iter().map(|w| w.wait()).sum();
+    assert_eq!(
+        told, 1,
+        "exactly one waiter takes the lock over from the dead owner"
+    );
+    assert_eq!(owner.wait(), 128 + libc::SIGKILL);
     assert!(!lock.is_locked());
 }
 

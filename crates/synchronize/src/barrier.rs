@@ -245,6 +245,12 @@ impl Barrier {
             && let Err(panic) = std::panic::catch_unwind(action)
         {
             inner.set(BROKEN);
+            // Leave, as every other party does, or a later `reset` waits for it for ever.
+            let count = &inner.state.count;
+            count.store(
+                count.load(Ordering::Relaxed).saturating_sub(1),
+                Ordering::Relaxed,
+            );
             inner.notify_all();
             std::panic::resume_unwind(panic);
         }
@@ -356,5 +362,40 @@ impl<'de> Deserialize<'de> for Barrier {
             action,
             timeout: wire.timeout,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use super::Barrier;
+
+    static PANICKED: AtomicBool = AtomicBool::new(false);
+
+    fn panics_once() {
+        if !PANICKED.swap(true, Ordering::Relaxed) {
+            panic!("the action fails once");
+        }
+    }
+
+    #[test]
+    fn reset_repairs_a_barrier_whose_action_panicked() {
+        let barrier = Barrier::builder(1).action(panics_once).build().unwrap();
+        let b = barrier.clone();
+        assert!(std::panic::catch_unwind(move || b.wait()).is_err());
+        assert!(barrier.broken());
+        barrier.reset();
+        assert_eq!(barrier.n_waiting(), 0);
+        // A barrier stuck resetting would block here for ever.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let b = barrier.clone();
+        std::thread::spawn(move || tx.send(b.wait_timeout(Duration::from_secs(5))));
+        let waited = rx.recv_timeout(Duration::from_secs(20));
+        assert!(
+            matches!(waited, Ok(Ok(0))),
+            "the reset barrier did not pass: {waited:?}"
+        );
     }
 }

@@ -20,28 +20,41 @@ use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use multiprocessing_core::owner;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::futex::{self, Deadline};
 use crate::lock::LockGuard;
 use crate::rlock::RLockGuard;
-use crate::robust::Acquired;
+use crate::robust::{Acquired, RobustWord};
 use crate::shared::{Shared, SharedState};
 use crate::{Lock, LockResult, OwnerDied, RLock, Result};
 
+/// Waiters form groups. Those that start waiting join the *newer* group; a notify chooses
+/// among the *served* group first, and once all of it is chosen the newer group becomes the
+/// served one (and the next arrivals form a new newer group). Waiters of a group older than
+/// the served one were all chosen. So a wake-up only ever goes to a waiter that was waiting
+/// when it was handed out: one that starts waiting later can not take it.
 #[repr(C)]
 pub(crate) struct CondState {
     magic: AtomicU32,
-    /// Bumped by every notify: the futex word waiters sleep on.
-    seq: AtomicU32,
-    /// Waiters not yet chosen by a notify.
-    waiters: AtomicU32,
-    /// Wake-ups handed out by notifies and not yet taken.
+    /// Number of the served group; the newer group is the next number.
+    served: AtomicU32,
+    /// Guards every field below; held for a few instructions, never while sleeping.
+    guard: RobustWord,
+    /// Futex words, one per group parity, bumped whenever that group's waiters should look.
+    seq: [AtomicU32; 2],
+    /// Waiters of the served group not chosen yet.
+    unchosen: AtomicU32,
+    /// Wake-ups handed to the served group and not taken yet.
     tokens: AtomicU32,
+    /// Waiters of the newer group.
+    newer: AtomicU32,
+    _pad: u32,
 }
 
-// SAFETY: repr(C), magic first, atomics only.
+// SAFETY: repr(C), magic first, atomics only, 8-byte alignment.
 unsafe impl SharedState for CondState {
     const MAGIC: u32 = 0x434f_4e44; // "COND"
     const NAME: &'static str = "Condition";
@@ -166,9 +179,13 @@ impl<L: ConditionLock> Condition<L> {
             lock,
             shared: Shared::new(CondState {
                 magic: CondState::MAGIC.into(),
-                seq: 0.into(),
-                waiters: 0.into(),
+                served: 0.into(),
+                guard: RobustWord::new(),
+                seq: [0.into(), 0.into()],
+                unchosen: 0.into(),
                 tokens: 0.into(),
+                newer: 0.into(),
+                _pad: 0,
             })?,
         })
     }
@@ -200,24 +217,40 @@ impl<L: ConditionLock> Condition<L> {
             "Condition::wait was given the guard of another lock"
         );
         let state = self.state();
-        state.waiters.fetch_add(1, Ordering::SeqCst);
-        let seq = state.seq.load(Ordering::SeqCst);
+        let group = {
+            let _g = state.lock();
+            state.newer.fetch_add(1, Ordering::Relaxed);
+            state.served.load(Ordering::Relaxed).wrapping_add(1)
+        };
         let saved = lock.release_guard(guard);
-        let mut seq = seq;
+        let word = state.word(group);
         let notified = loop {
-            if take_token(state) {
+            let g = state.lock();
+            let served = state.served.load(Ordering::Relaxed);
+            if group.wrapping_sub(served) > 1 {
+                // The group was served in full: chosen.
+                break true;
+            }
+            let in_served = group == served;
+            if in_served && state.tokens.load(Ordering::Relaxed) > 0 {
+                state.tokens.fetch_sub(1, Ordering::Relaxed);
                 break true;
             }
             let remaining = deadline.remaining();
             if remaining == Some(Duration::ZERO) {
-                // Leave as a waiter if still counted as one, else a notify chose us.
-                if leave(state) {
-                    break false;
+                if in_served {
+                    state.unchosen.fetch_sub(1, Ordering::Relaxed);
+                    if state.unchosen.load(Ordering::Relaxed) == 0 {
+                        state.promote();
+                    }
+                } else {
+                    state.newer.fetch_sub(1, Ordering::Relaxed);
                 }
-                continue;
+                break false;
             }
-            futex::wait(&state.seq, seq, remaining);
-            seq = state.seq.load(Ordering::SeqCst);
+            let seen = word.load(Ordering::Relaxed);
+            drop(g);
+            futex::wait(word, seen, remaining);
         };
         match lock.reacquire(saved) {
             Ok(g) => Ok((g, notified)),
@@ -277,25 +310,28 @@ impl<L: ConditionLock> Condition<L> {
     /// recommended (so the waiters see the change they are woken for) but not required.
     pub fn notify(&self, n: u32) {
         let state = self.state();
-        let mut waiting = state.waiters.load(Ordering::SeqCst);
-        let chosen = loop {
-            let k = waiting.min(n);
-            if k == 0 {
-                return;
+        let _g = state.lock();
+        let mut left = n;
+        while left > 0 {
+            if state.unchosen.load(Ordering::Relaxed) == 0 {
+                if state.newer.load(Ordering::Relaxed) == 0 {
+                    break;
+                }
+                state.promote();
             }
-            match state.waiters.compare_exchange_weak(
-                waiting,
-                waiting - k,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            ) {
-                Ok(_) => break k,
-                Err(now) => waiting = now,
+            let unchosen = state.unchosen.load(Ordering::Relaxed);
+            let k = left.min(unchosen);
+            left -= k;
+            state.unchosen.store(unchosen - k, Ordering::Relaxed);
+            state.tokens.fetch_add(k, Ordering::Relaxed);
+            let word = state.word(state.served.load(Ordering::Relaxed));
+            word.fetch_add(1, Ordering::Relaxed);
+            futex::wake(word, k);
+            if unchosen == k {
+                // All of the served group is chosen: let it go at once.
+                state.promote();
             }
-        };
-        state.tokens.fetch_add(chosen, Ordering::SeqCst);
-        state.seq.fetch_add(1, Ordering::SeqCst);
-        futex::wake(&state.seq, chosen);
+        }
     }
 
     /// Wakes every waiter.
@@ -312,31 +348,125 @@ fn wrap<G>(guard: G, flag: bool, died: bool) -> LockResult<(G, bool)> {
     }
 }
 
-fn take_token(state: &CondState) -> bool {
-    let mut t = state.tokens.load(Ordering::SeqCst);
-    while t > 0 {
-        match state
-            .tokens
-            .compare_exchange_weak(t, t - 1, Ordering::SeqCst, Ordering::SeqCst)
-        {
-            Ok(_) => return true,
-            Err(now) => t = now,
-        }
+/// Holds a condition's guard word.
+struct StateGuard<'a>(&'a RobustWord);
+
+impl Drop for StateGuard<'_> {
+    fn drop(&mut self) {
+        self.0.release();
     }
-    false
 }
 
-/// Stops waiting: succeeds if no notify has chosen this waiter yet.
-fn leave(state: &CondState) -> bool {
-    let mut w = state.waiters.load(Ordering::SeqCst);
-    while w > 0 {
-        match state
-            .waiters
-            .compare_exchange_weak(w, w - 1, Ordering::SeqCst, Ordering::SeqCst)
-        {
-            Ok(_) => return true,
-            Err(now) => w = now,
-        }
+impl CondState {
+    fn lock(&self) -> StateGuard<'_> {
+        // An owner that died inside the few instructions it holds this left the counts at
+        // worst off by its own wait: carry on.
+        let _ = self.guard.acquire(owner::thread(), Deadline::never());
+        StateGuard(&self.guard)
     }
-    false
+
+    fn word(&self, group: u32) -> &AtomicU32 {
+        &self.seq[(group & 1) as usize]
+    }
+
+    /// Releases the served group (every waiter left in it holds a wake-up) and makes the
+    /// newer group the served one. Called with the guard held.
+    fn promote(&self) {
+        let served = self.served.load(Ordering::Relaxed);
+        let word = self.word(served);
+        word.fetch_add(1, Ordering::Relaxed);
+        futex::wake_all(word);
+        self.served.store(served.wrapping_add(1), Ordering::Relaxed);
+        self.unchosen
+            .store(self.newer.swap(0, Ordering::Relaxed), Ordering::Relaxed);
+        self.tokens.store(0, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+
+    use crate::{Condition, Lock};
+
+    /// Of two waiters, `notify(1)` wakes one and the other times out; neither that nor a
+    /// notify with nobody waiting leaves a wake-up behind for a later waiter.
+    #[test]
+    fn no_wake_up_is_banked() {
+        let cond = Arc::new(Condition::with_lock(Lock::new().unwrap()).unwrap());
+        let registered = Arc::new(AtomicU64::new(0));
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let (cond, registered) = (cond.clone(), registered.clone());
+                std::thread::spawn(move || {
+                    let guard = cond.lock().unwrap();
+                    registered.fetch_add(1, Ordering::Relaxed);
+                    cond.wait_timeout(guard, Duration::from_millis(300))
+                        .unwrap()
+                        .1
+                })
+            })
+            .collect();
+        // A waiter counts itself and starts waiting in one critical section.
+        while registered.load(Ordering::Relaxed) < 2 {
+            drop(cond.lock().unwrap());
+            std::thread::yield_now();
+        }
+        drop(cond.lock().unwrap());
+        cond.notify(1);
+        let woken: Vec<bool> = waiters.into_iter().map(|w| w.join().unwrap()).collect();
+        assert_eq!(woken.iter().filter(|&&w| w).count(), 1, "{woken:?}");
+        cond.notify(5);
+        let guard = cond.lock().unwrap();
+        let (_guard, notified) = cond.wait_timeout(guard, Duration::from_millis(20)).unwrap();
+        assert!(!notified);
+    }
+
+    /// A producer hands items one by one to consumers, some waiting without a timeout and some
+    /// timing out often; each item is announced by `notify(1)` alone, so a lost wake-up hangs.
+    #[test]
+    fn notify_one_per_item_loses_no_wake_up() {
+        const ITEMS: u64 = 4000;
+        let cond = Arc::new(Condition::with_lock(Lock::new().unwrap()).unwrap());
+        let items = Arc::new(AtomicU64::new(0));
+        let taken = Arc::new(AtomicU64::new(0));
+        let consumers: Vec<_> = (0..4)
+            .map(|i| {
+                let (cond, items, taken) = (cond.clone(), items.clone(), taken.clone());
+                std::thread::spawn(move || {
+                    let mut guard = cond.lock().unwrap();
+                    loop {
+                        if taken.load(Ordering::Relaxed) == ITEMS {
+                            return;
+                        }
+                        if items.load(Ordering::Relaxed) > 0 {
+                            items.fetch_sub(1, Ordering::Relaxed);
+                            if taken.fetch_add(1, Ordering::Relaxed) + 1 == ITEMS {
+                                cond.notify_all();
+                            }
+                            continue;
+                        }
+                        guard = if i % 2 == 0 {
+                            cond.wait(guard).unwrap()
+                        } else {
+                            cond.wait_timeout(guard, Duration::from_micros(50))
+                                .unwrap()
+                                .0
+                        };
+                    }
+                })
+            })
+            .collect();
+        for _ in 0..ITEMS {
+            let _g = cond.lock().unwrap();
+            items.fetch_add(1, Ordering::Relaxed);
+            cond.notify(1);
+        }
+        for c in consumers {
+            c.join().unwrap();
+        }
+        assert_eq!(taken.load(Ordering::Relaxed), ITEMS);
+    }
 }

@@ -106,18 +106,34 @@ pub(crate) fn alloc(arena: &Arena, class: usize) -> Option<usize> {
     debug_assert_eq!(arena.kind(), KIND_SMALL);
     let header = arena.header();
     let _guard = lock(header)?;
-    let head = header.free[class].load(Ordering::Relaxed) as usize;
+    // Offsets come from shared memory any process holding the arena may have corrupted: one
+    // that does not fit is refused (and the arena retired), never followed out of bounds.
+    let fits = |offset: usize| {
+        offset.is_multiple_of(BLOCK_HEADER)
+            && offset >= super::arena::HEADER_SIZE
+            && offset
+                .checked_add(class_size(class))
+                .is_some_and(|end| end <= arena.size())
+    };
+    let head = usize::try_from(header.free[class].load(Ordering::Relaxed)).unwrap_or(usize::MAX);
     let offset = if head != 0 {
+        if !fits(head) {
+            return corrupted(header);
+        }
         let next = header_at(arena, head).next.load(Ordering::Relaxed);
         header.free[class].store(next, Ordering::Relaxed);
         head
     } else {
-        let bump = header.bump.load(Ordering::Relaxed) as usize;
-        let end = bump.checked_add(class_size(class))?;
-        if end > arena.size() {
+        let bump = usize::try_from(header.bump.load(Ordering::Relaxed)).unwrap_or(usize::MAX);
+        if bump < super::arena::HEADER_SIZE || !bump.is_multiple_of(BLOCK_HEADER) {
+            return corrupted(header);
+        }
+        if !fits(bump) {
             return None;
         }
-        header.bump.store(end as u64, Ordering::Relaxed);
+        header
+            .bump
+            .store((bump + class_size(class)) as u64, Ordering::Relaxed);
         bump
     };
     let block = header_at(arena, offset);
@@ -134,6 +150,14 @@ pub(crate) fn alloc(arena: &Arena, class: usize) -> Option<usize> {
         );
     }
     Some(offset)
+}
+
+/// Retires an arena whose allocator state is corrupted; allocates nothing.
+fn corrupted(header: &ArenaHeader) -> Option<usize> {
+    tracing::error!(target: crate::logging::LOG_TARGET,
+        "a heap arena's free lists are corrupted; retiring the arena");
+    header.poisoned.store(1, Ordering::Relaxed);
+    None
 }
 
 /// Returns the block at header `offset` to its free list.
@@ -209,6 +233,17 @@ mod tests {
         assert!(valid_block(&arena, c, 48));
         assert!(!valid_block(&arena, c, 49));
         assert!(!valid_block(&arena, c + 1, 8));
+    }
+
+    #[test]
+    fn a_corrupted_free_list_is_not_followed() {
+        let arena = Arena::create(4096, KIND_SMALL).unwrap();
+        let a = alloc(&arena, 1).unwrap();
+        free(&arena, a);
+        // Another process's bug left a head whose block runs past the end of the arena.
+        arena.header().free[1].store(4096 - 16, Ordering::Relaxed);
+        assert_eq!(alloc(&arena, 1), None);
+        assert_eq!(alloc(&arena, 2), None, "the arena is retired");
     }
 
     #[test]

@@ -18,7 +18,9 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use rustix::fs::{MemfdFlags, fstat, ftruncate, memfd_create};
+use rustix::fs::{
+    MemfdFlags, SealFlags, fcntl_add_seals, fcntl_get_seals, fstat, ftruncate, memfd_create,
+};
 use rustix::mm::{MapFlags, ProtFlags, mmap, munmap};
 
 use super::allocator::NUM_CLASSES;
@@ -30,6 +32,10 @@ pub(crate) const MAGIC: u64 = 0x6d70_6865_6170_0001; // "mpheap" v1
 pub(crate) const KIND_SMALL: u32 = 1;
 /// An arena holding one large (or over-aligned) block.
 pub(crate) const KIND_DEDICATED: u32 = 2;
+/// Seals every arena carries: its size is fixed for good.
+const SEALS: SealFlags = SealFlags::SHRINK
+    .union(SealFlags::GROW)
+    .union(SealFlags::SEAL);
 /// Bytes reserved at the start of every arena for its header.
 pub(crate) const HEADER_SIZE: usize = 256;
 /// Size of a small-block arena.
@@ -77,8 +83,10 @@ impl Arena {
         } else {
             "mp-heap-large"
         };
-        let fd = memfd_create(name, MemfdFlags::CLOEXEC)?;
+        let fd = memfd_create(name, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
         ftruncate(&fd, size as u64)?;
+        // Nobody holding the descriptor can resize the arena under another process's mapping.
+        fcntl_add_seals(&fd, SEALS)?;
         let arena = Arena::map(fd, size)?;
         let header = arena.header();
         header.kind.store(kind, Ordering::Relaxed);
@@ -89,6 +97,12 @@ impl Arena {
 
     /// Maps an arena received from another process, checking that it is one.
     pub(crate) fn open(fd: OwnedFd) -> Result<Arena> {
+        // A descriptor that could still shrink would raise SIGBUS on access once truncated.
+        if !fcntl_get_seals(&fd).is_ok_and(|seals| seals.contains(SEALS)) {
+            return Err(Error::InvalidArgument(
+                "received descriptor is not a shared-memory heap arena (not sealed)".into(),
+            ));
+        }
         let st = fstat(&fd)?;
         let size = usize::try_from(st.st_size)
             .map_err(|_| Error::InvalidArgument("arena size is negative".into()))?;

@@ -293,11 +293,26 @@ fn receive(wire: WireIn) -> Result<HeapBlock> {
     let ptr = arena.at(offset + BLOCK_HEADER);
     let mut table = registry::lock();
     let addr = arena.at(offset).as_ptr() as usize;
+    let refcount = &allocator::header_at(&arena, offset).refcount;
+    // A real message holds a reference; a replayed or forged one may not, and adopting it
+    // would free the block under its holders (or hand out a block already freed).
+    let no_reference = || {
+        Error::InvalidArgument(
+            "received heap block holds no reference for the message (replayed or forged)".into(),
+        )
+    };
     if let Some(inner) = table.blocks.get(&addr).and_then(Weak::upgrade) {
         // This process already holds the block: give back the message's reference.
-        inner.header().refcount.fetch_sub(1, Ordering::Relaxed);
+        refcount
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                n.checked_sub(1).filter(|&left| left > 0)
+            })
+            .map_err(|_| no_reference())?;
         drop(table);
         return Ok(HeapBlock { inner, ptr, len });
+    }
+    if refcount.load(Ordering::Acquire) == 0 {
+        return Err(no_reference());
     }
     let inner = Arc::new(BlockInner {
         arena,
@@ -360,6 +375,41 @@ mod tests {
             crate::codec::encode(&a).is_err(),
             "plain encoding is refused"
         );
+    }
+
+    #[test]
+    fn a_message_decoded_twice_is_refused() {
+        let keep = HeapBlock::new(24).unwrap();
+        let a = HeapBlock::new(24).unwrap();
+        let (bytes, fds) = encode_with_fds(&a).unwrap();
+        let again = || vec![fds[0].try_clone().unwrap()];
+        // The first decode takes the message's reference; a replay has none to take.
+        let b: HeapBlock = decode_with_fds(&bytes, again()).unwrap();
+        let err = decode_with_fds::<HeapBlock>(&bytes, again()).unwrap_err();
+        assert!(err.to_string().contains("reference"), "{err}");
+        assert_eq!(a.ref_count(), 1);
+        // Once the block is freed, a replay must not hand out memory the heap may reuse.
+        drop((a, b));
+        let err = decode_with_fds::<HeapBlock>(&bytes, again()).unwrap_err();
+        assert!(err.to_string().contains("reference"), "{err}");
+        drop(keep);
+    }
+
+    #[test]
+    fn an_arena_its_sender_could_shrink_is_refused() {
+        use rustix::fs::{MemfdFlags, ftruncate, memfd_create};
+        // Looks like an arena holding one live block, but is not sealed against shrinking:
+        // truncated later, every access to the block would raise SIGBUS.
+        let fd = memfd_create("forged", MemfdFlags::CLOEXEC).unwrap();
+        ftruncate(&fd, ARENA_SIZE as u64).unwrap();
+        let mut header = [0u8; HEADER_SIZE + BLOCK_HEADER];
+        header[..8].copy_from_slice(&super::super::arena::MAGIC.to_ne_bytes());
+        header[8..12].copy_from_slice(&KIND_SMALL.to_ne_bytes());
+        header[HEADER_SIZE..HEADER_SIZE + 4].copy_from_slice(&1u32.to_ne_bytes());
+        rustix::io::pwrite(&fd, &header, 0).unwrap();
+        let msg = crate::codec::encode(&(0u32, HEADER_SIZE as u64, 8u64)).unwrap();
+        let err = decode_with_fds::<HeapBlock>(&msg, vec![fd]).unwrap_err();
+        assert!(err.to_string().contains("sealed"), "{err}");
     }
 
     #[test]
