@@ -29,7 +29,7 @@ const USAGE: &str = "usage: cargo xtask bench [--quick] [--filter PATTERN[,PATTE
   --quick      a smoke run (well under a minute): fewer rows, placements and samples
   --filter     keep rows whose `name` or `name/placement` contains a pattern
   --reps       repetitions per column (default 7, quick 3)
-  --features   cargo features of multiprocessing-bench, e.g. ours-connection,ours-process
+  --features   only these cargo features of multiprocessing-bench (default: all), e.g. ours-connection,ours-process
   --python     the CPython interpreter (default python3)
 
 Writes target/bench/results.json, results.md and ratios.svg.";
@@ -569,7 +569,8 @@ fn build_mpbench(features: Option<&str>) -> Result<PathBuf, String> {
         "mpbench",
     ]);
     if let Some(f) = features {
-        c.args(["--features", f]);
+        // Exactly the families named, so one crate can be measured while others are rewritten.
+        c.args(["--no-default-features", "--features", f]);
     }
     let status = c.status().map_err(|e| format!("cargo build: {e}"))?;
     if !status.success() {
