@@ -28,14 +28,16 @@ pub fn vectors(name: &str) -> serde_json::Value {
 pub struct Python {
     /// `3.11`, `3.12`, ...
     pub version: String,
+    /// The program to run (`python3`, `python3.12`, ...).
+    pub program: String,
     /// Value for `PYENV_VERSION`, if it selects this interpreter.
     pub pyenv: Option<String>,
 }
 
 impl Python {
-    /// A `python3` command for this interpreter.
+    /// A command running this interpreter.
     pub fn command(&self) -> Command {
-        let mut c = Command::new("python3");
+        let mut c = Command::new(&self.program);
         match &self.pyenv {
             Some(v) => c.env("PYENV_VERSION", v),
             None => c.env_remove("PYENV_VERSION"),
@@ -45,49 +47,78 @@ impl Python {
 
     /// Whether this version speaks the modern `{sha256}` handshake.
     pub fn modern(&self) -> bool {
-        self.version.as_str() >= "3.12"
+        self.minor() >= 12
+    }
+
+    fn minor(&self) -> u32 {
+        self.version
+            .split('.')
+            .nth(1)
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0)
     }
 }
 
-fn probe(pyenv: Option<&str>) -> Option<String> {
-    let mut c = Command::new("python3");
-    match pyenv {
-        Some(v) => c.env("PYENV_VERSION", v),
-        None => c.env_remove("PYENV_VERSION"),
-    };
-    let out = c
+/// The `major.minor` version the interpreter reports, if it runs.
+fn probe(candidate: &Python) -> Option<String> {
+    let out = candidate
+        .command()
         .args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
         .output()
         .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-/// Every CPython on the machine: `python3` itself (required: the test fails without it) and
-/// 3.12/3.13 through pyenv when installed. Prints which ones were found.
+/// Oldest CPython whose `multiprocessing.connection` we test against: 3.8 brought the framing
+/// extension for huge messages, and every version since speaks one of the two handshakes.
+const OLDEST_MINOR: u32 = 8;
+
+/// Every CPython 3.8+ on the machine: `python3` itself (required: the test fails without it),
+/// the versions pyenv has installed and `python3.X` programs on the path. Prints which ones.
 pub fn pythons() -> Vec<Python> {
     static FOUND: OnceLock<Vec<Python>> = OnceLock::new();
     FOUND
         .get_or_init(|| {
-            let base =
-                probe(None).expect("python3 is required for the CPython interoperability tests");
-            let mut found = vec![Python {
-                version: base.clone(),
+            let mut candidates = vec![Python {
+                version: String::new(),
+                program: "python3".into(),
                 pyenv: None,
             }];
-            for v in ["3.12.1", "3.13.0"] {
-                if let Some(ver) = probe(Some(v))
-                    && v.starts_with(&ver)
-                    && !found.iter().any(|p| p.version == ver)
-                {
-                    found.push(Python {
-                        version: ver,
-                        pyenv: Some(v.to_string()),
-                    });
+            let pyenv_root = std::env::var_os("PYENV_ROOT")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pyenv")));
+            if let Some(Ok(dir)) = pyenv_root.map(|r| std::fs::read_dir(r.join("versions"))) {
+                let mut names: Vec<String> = dir
+                    .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .collect();
+                names.sort();
+                candidates.extend(names.into_iter().map(|v| Python {
+                    version: String::new(),
+                    program: "python3".into(),
+                    pyenv: Some(v),
+                }));
+            }
+            candidates.extend((OLDEST_MINOR..=20).map(|m| Python {
+                version: String::new(),
+                program: format!("python3.{m}"),
+                pyenv: None,
+            }));
+            let mut found: Vec<Python> = Vec::new();
+            for (i, mut c) in candidates.into_iter().enumerate() {
+                match probe(&c) {
+                    Some(v) => c.version = v,
+                    None if i == 0 => {
+                        panic!("python3 is required for the CPython interoperability tests")
+                    }
+                    None => continue,
+                }
+                if c.minor() >= OLDEST_MINOR && !found.iter().any(|p| p.version == c.version) {
+                    found.push(c);
                 }
             }
+            found.sort_by_key(Python::minor);
             let names: Vec<&str> = found.iter().map(|p| p.version.as_str()).collect();
             eprintln!("CPython versions under test: {}", names.join(", "));
             println!("CPython versions under test: {}", names.join(", "));
