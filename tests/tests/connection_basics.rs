@@ -65,6 +65,42 @@ fn poll_waits_up_to_its_timeout_and_sees_eof() {
     );
 }
 
+/// Enough receives that a connection spins before blocking (it does after a warm-up, while
+/// spinning pays): framing, passed descriptors, poll timeouts and EOF must be unchanged.
+#[test]
+fn long_exchanges_keep_framing_descriptors_timeouts_and_eof() {
+    let (mut a, mut b) = pipe(true).unwrap();
+    let t = thread::spawn(move || {
+        for i in 0..300usize {
+            let got = b.recv_bytes().unwrap();
+            assert_eq!(got.len(), i * 37 % 5000);
+            b.send_bytes(&got).unwrap();
+        }
+        let (mut r, w) = pipe(false).unwrap();
+        b.send(&w).unwrap();
+        drop(w);
+        assert_eq!(r.recv_bytes().unwrap(), b"via the passed pipe");
+        assert_eq!(b.recv::<u32>().unwrap(), 7);
+        thread::sleep(Duration::from_millis(50));
+        b.send(&8u32).unwrap();
+    });
+    for i in 0..300usize {
+        let msg: Vec<u8> = (0..i * 37 % 5000).map(|k| (k + i) as u8).collect();
+        a.send_bytes(&msg).unwrap();
+        assert_eq!(a.recv_bytes().unwrap(), msg);
+    }
+    let mut w: Connection = a.recv().unwrap();
+    w.send_bytes(b"via the passed pipe").unwrap();
+    a.send(&7u32).unwrap();
+    let start = Instant::now();
+    assert!(!a.poll(Some(Duration::from_millis(20))).unwrap());
+    assert!(start.elapsed() >= Duration::from_millis(20));
+    assert!(a.poll(Some(Duration::from_secs(5))).unwrap());
+    assert_eq!(a.recv::<u32>().unwrap(), 8);
+    t.join().unwrap();
+    assert!(matches!(a.recv_bytes(), Err(Error::Eof)));
+}
+
 #[test]
 fn wait_reports_ready_connections_and_times_out() {
     let (a, mut a2) = pipe(true).unwrap();

@@ -37,6 +37,7 @@ use std::fs::File;
 use std::io::{self, IoSlice, Read};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use multiprocessing_core::transfer::{
@@ -106,6 +107,79 @@ pub struct Connection {
     reader: FrameReader,
     /// Whether this connection's fd is registered as having buffered data (for [`wait`]).
     marked: bool,
+    /// When to spin before blocking for the next message (see [`Spin`]).
+    spin: Spin,
+}
+
+/// How long a receive polls for a message before it blocks, when spinning has been paying off.
+const SPIN: Duration = Duration::from_micros(20);
+/// Blocking receives before a new connection first tries spinning: a short-lived connection
+/// (a handshake) never spins.
+const SPIN_WARMUP: u32 = 16;
+/// Most blocking receives between two tries once spinning keeps failing.
+const SPIN_MAX_SKIP: u32 = 1024;
+
+/// Per-connection history that decides whether a receive spins before it blocks.
+///
+/// A message from a peer answering promptly on another CPU is seen by polling within a few
+/// microseconds, where sleeping and being woken across CPUs costs tens of microseconds on a
+/// virtual machine. On the peer's own CPU, or when the peer is slow, spinning only burns time
+/// (and delays a peer waiting for this CPU), so a spin that finds nothing, or finds the message
+/// already there, counts as a failure: after a few in a row the connection stops spinning and
+/// retries after exponentially more receives (up to [`SPIN_MAX_SKIP`]). One spin that catches
+/// a message arriving makes it spin again every time. Atomics keep `poll(&self)` usable; the
+/// fields are hints, never needed for correctness.
+#[derive(Debug)]
+struct Spin {
+    /// Consecutive spins that did not help.
+    fails: AtomicU32,
+    /// Blocking receives to let pass before the next spin.
+    skip: AtomicU32,
+}
+
+impl Spin {
+    fn new() -> Self {
+        Spin {
+            fails: AtomicU32::new(0),
+            skip: AtomicU32::new(SPIN_WARMUP),
+        }
+    }
+
+    /// Polls `fd` for up to `budget` if the history says it may pay off; returns whether it
+    /// found the descriptor readable.
+    fn spin(&self, fd: BorrowedFd<'_>, budget: Duration) -> bool {
+        let skip = self.skip.load(Ordering::Relaxed);
+        if skip > 0 {
+            self.skip.store(skip - 1, Ordering::Relaxed);
+            return false;
+        }
+        let start = Instant::now();
+        let mut empty = 0u32;
+        let ready = loop {
+            let mut fds = [PollFd::from_borrowed_fd(fd, PollFlags::IN)];
+            match rustix::event::poll(&mut fds, Some(&Timespec::default())) {
+                Ok(0) | Err(Errno::INTR) => {}
+                Ok(_) => break true,
+                Err(_) => break false,
+            }
+            empty += 1;
+            if start.elapsed() >= budget {
+                break false;
+            }
+            std::hint::spin_loop();
+        };
+        if ready && empty > 0 {
+            self.fails.store(0, Ordering::Relaxed);
+        } else {
+            let fails = self.fails.load(Ordering::Relaxed).saturating_add(1);
+            self.fails.store(fails, Ordering::Relaxed);
+            if fails >= 3 {
+                let skip = 1u32.checked_shl(fails).unwrap_or(u32::MAX);
+                self.skip.store(skip.min(SPIN_MAX_SKIP), Ordering::Relaxed);
+            }
+        }
+        ready
+    }
 }
 
 impl fmt::Debug for Connection {
@@ -172,6 +246,7 @@ impl Connection {
             writable,
             reader: FrameReader::new(),
             marked: false,
+            spin: Spin::new(),
         }
     }
 
@@ -318,6 +393,9 @@ impl Connection {
             return Err(Error::Closed);
         }
         let file = &self.file;
+        if self.reader.buffered() == 0 {
+            self.spin.spin(file.as_fd(), SPIN);
+        }
         let mut src = FdSource {
             file,
             unix: self.kind == Kind::Unix,
@@ -440,7 +518,14 @@ impl Connection {
             return Ok(true);
         }
         let fd = self.file()?.as_fd();
-        poll_fd(fd, timeout)
+        if timeout == Some(Duration::ZERO) {
+            return poll_fd(fd, timeout);
+        }
+        let start = Instant::now();
+        if self.spin.spin(fd, timeout.map_or(SPIN, |t| t.min(SPIN))) {
+            return Ok(true);
+        }
+        poll_fd(fd, timeout.map(|t| t.saturating_sub(start.elapsed())))
     }
 
     /// Sets (or clears) the send and receive timeouts of a socket connection.
