@@ -23,6 +23,7 @@ pub mod fork;
 pub mod heap;
 pub mod identity;
 pub mod logging;
+mod mapping;
 pub mod owner;
 pub mod shm;
 pub mod transfer;

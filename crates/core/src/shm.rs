@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use rand::RngCore;
 use rustix::fs::{Mode, fstat, ftruncate};
-use rustix::mm::{MapFlags, ProtFlags, mmap, munmap};
+use rustix::mm::munmap;
 use rustix::shm;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -105,7 +105,7 @@ impl SharedMemory {
             e
         };
         ftruncate(&fd, size as u64).map_err(|e| unlink_now(e.into()))?;
-        let ptr = map(&fd, size).map_err(unlink_now)?;
+        let ptr = crate::mapping::map_shared(&fd, size).map_err(unlink_now)?;
         Ok(SharedMemory {
             name,
             fd,
@@ -139,7 +139,7 @@ impl SharedMemory {
                 "shared-memory segment {name:?} is empty"
             )));
         }
-        let ptr = map(&fd, size)?;
+        let ptr = crate::mapping::map_shared(&fd, size)?;
         Ok(SharedMemory {
             name,
             fd,
@@ -259,26 +259,9 @@ impl SharedMemory {
     }
 }
 
-fn map(fd: &OwnedFd, size: usize) -> Result<NonNull<u8>> {
-    // SAFETY: a fresh shared mapping of a descriptor we hold at an address the kernel picks;
-    // unmapped exactly once in `Drop`.
-    let ptr = unsafe {
-        mmap(
-            std::ptr::null_mut(),
-            size,
-            ProtFlags::READ | ProtFlags::WRITE,
-            MapFlags::SHARED,
-            fd.as_fd(),
-            0,
-        )?
-    };
-    NonNull::new(ptr.cast::<u8>())
-        .ok_or_else(|| Error::Io(std::io::Error::other("mmap returned null")))
-}
-
 impl Drop for SharedMemory {
     fn drop(&mut self) {
-        // SAFETY: mapped in `map` with this size, unmapped only here.
+        // SAFETY: mapped by `map_shared` with this size, unmapped only here.
         let _ = unsafe { munmap(self.ptr.as_ptr().cast(), self.size) };
         if self.creator != 0
             && self.creator == crate::owner::process().id

@@ -14,14 +14,14 @@
 //! # drop(block);
 //! ```
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use rustix::fs::{
     MemfdFlags, SealFlags, fcntl_add_seals, fcntl_get_seals, fstat, ftruncate, memfd_create,
 };
-use rustix::mm::{MapFlags, ProtFlags, mmap, munmap};
+use rustix::mm::munmap;
 
 use super::allocator::NUM_CLASSES;
 use crate::{Error, Result};
@@ -126,20 +126,8 @@ impl Arena {
 
     fn map(fd: OwnedFd, size: usize) -> Result<Arena> {
         let st = fstat(&fd)?;
-        // SAFETY: a fresh shared mapping of a file we hold; the kernel picks the address, so no
-        // existing memory is replaced. It is unmapped exactly once, in `Drop`.
-        let ptr = unsafe {
-            mmap(
-                std::ptr::null_mut(),
-                size,
-                ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::SHARED,
-                fd.as_fd(),
-                0,
-            )?
-        };
-        let base = NonNull::new(ptr.cast::<u8>())
-            .ok_or_else(|| Error::Io(std::io::Error::other("mmap returned null")))?;
+        // Unmapped exactly once, in `Drop`.
+        let base = crate::mapping::map_shared(&fd, size)?;
         Ok(Arena {
             fd,
             base,
@@ -182,7 +170,7 @@ impl Arena {
 
 impl Drop for Arena {
     fn drop(&mut self) {
-        // SAFETY: the mapping was made in `map` with this size and is unmapped only here; no
+        // SAFETY: the mapping was made by `map_shared` in `map` with this size and is unmapped only here; no
         // block handle outlives its `Arc<Arena>`.
         let _ = unsafe { munmap(self.base.as_ptr().cast(), self.size) };
     }
