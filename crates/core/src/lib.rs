@@ -26,6 +26,7 @@ pub mod logging;
 mod mapping;
 pub mod owner;
 pub mod shm;
+pub mod time;
 pub mod transfer;
 
 pub use authkey::{AUTHKEY_LEN, AuthKey};

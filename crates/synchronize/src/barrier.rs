@@ -189,12 +189,12 @@ impl Barrier {
 
     /// Waits for all parties, with the default timeout; returns this party's arrival index.
     pub fn wait(&self) -> Result<usize> {
-        self.wait_deadline(Deadline::after(self.timeout))
+        self.wait_deadline(Deadline::from_timeout(self.timeout))
     }
 
     /// Waits for all parties for at most `timeout`; on expiry the barrier breaks.
     pub fn wait_timeout(&self, timeout: Duration) -> Result<usize> {
-        self.wait_deadline(Deadline::after(Some(timeout)))
+        self.wait_deadline(Deadline::after(timeout))
     }
 
     fn wait_deadline(&self, deadline: Deadline) -> Result<usize> {
@@ -222,7 +222,7 @@ impl Barrier {
                         Ok(())
                     };
                 }
-                if deadline.expired() {
+                if deadline.is_expired() {
                     inner.set(BROKEN);
                     inner.notify_all();
                     break Err(Error::BrokenBarrier);

@@ -276,7 +276,7 @@ impl<L: ConditionLock> Condition<L> {
         guard: L::Guard<'a>,
         timeout: Duration,
     ) -> LockResult<(L::Guard<'a>, bool)> {
-        self.wait_inner(guard, Deadline::after(Some(timeout)))
+        self.wait_inner(guard, Deadline::after(timeout))
     }
 
     /// Waits until `predicate` returns `true` (checked under the lock, first before waiting),
@@ -287,13 +287,13 @@ impl<L: ConditionLock> Condition<L> {
         timeout: Option<Duration>,
         mut predicate: impl FnMut() -> bool,
     ) -> LockResult<(L::Guard<'a>, bool)> {
-        let deadline = Deadline::after(timeout);
+        let deadline = Deadline::from_timeout(timeout);
         let mut died = false;
         loop {
             if predicate() {
                 return wrap(guard, true, died);
             }
-            if deadline.expired() {
+            if deadline.is_expired() {
                 return wrap(guard, false, died);
             }
             match self.wait_inner(guard, deadline) {

@@ -113,7 +113,7 @@ impl Event {
         }
         let flag = self.flag();
         let start = std::time::Instant::now();
-        while start.elapsed() < SPIN && !deadline.expired() {
+        while start.elapsed() < SPIN && !deadline.is_expired() {
             for _ in 0..64 {
                 if flag.load(Ordering::Acquire) == SET {
                     return true;
@@ -159,6 +159,6 @@ impl Event {
     #[must_use]
     #[doc(alias = "wait")]
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.wait_until(Deadline::after(Some(timeout)))
+        self.wait_until(Deadline::after(timeout))
     }
 }

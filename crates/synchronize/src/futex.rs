@@ -13,36 +13,11 @@
 //! ```
 
 use std::sync::atomic::AtomicU32;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustix::thread::futex;
 
-/// When a blocking call gives up, `None` for never.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Deadline(Option<Instant>);
-
-impl Deadline {
-    pub(crate) fn after(timeout: Option<Duration>) -> Deadline {
-        Deadline(timeout.map(|t| Instant::now().checked_add(t).unwrap_or_else(far_future)))
-    }
-
-    pub(crate) fn never() -> Deadline {
-        Deadline(None)
-    }
-
-    /// Time left: `None` for unbounded, `Some(ZERO)` when expired.
-    pub(crate) fn remaining(&self) -> Option<Duration> {
-        self.0.map(|d| d.saturating_duration_since(Instant::now()))
-    }
-
-    pub(crate) fn expired(&self) -> bool {
-        self.remaining() == Some(Duration::ZERO)
-    }
-}
-
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(60 * 60 * 24 * 365 * 100)
-}
+pub(crate) use multiprocessing_core::time::Deadline;
 
 /// Sleeps while `word == expected`, for at most `timeout`. Returns `false` on timeout.
 pub(crate) fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> bool {

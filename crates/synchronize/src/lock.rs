@@ -140,7 +140,7 @@ impl Lock {
     pub fn lock_timeout(&self, timeout: Duration) -> Option<LockResult<LockGuard<'_>>> {
         let how = self
             .state()
-            .acquire(owner::process(), Deadline::after(Some(timeout)));
+            .acquire(owner::process(), Deadline::after(timeout));
         self.guard_for(how)
     }
 
@@ -153,7 +153,7 @@ impl Lock {
         if !block {
             return Ok(self.state().try_acquire(me));
         }
-        match self.state().acquire(me, Deadline::after(timeout)) {
+        match self.state().acquire(me, Deadline::from_timeout(timeout)) {
             Acquired::Clean => Ok(true),
             Acquired::TimedOut => Ok(false),
             Acquired::OwnerDied => Err(Error::OwnerDied),

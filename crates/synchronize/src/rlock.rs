@@ -174,7 +174,7 @@ impl RLock {
 
     /// Blocks for at most `timeout`; `None` if the lock could not be acquired in time.
     pub fn lock_timeout(&self, timeout: Duration) -> Option<LockResult<RLockGuard<'_>>> {
-        self.wrap(self.acquire_inner(Deadline::after(Some(timeout))))
+        self.wrap(self.acquire_inner(Deadline::after(timeout)))
     }
 
     /// Python's `acquire(block=True, timeout=None)`; pair each `Ok(true)` with a
@@ -184,7 +184,7 @@ impl RLock {
         if !block {
             return Ok(self.try_lock().map(std::mem::forget).is_some());
         }
-        match self.acquire_inner(Deadline::after(timeout)) {
+        match self.acquire_inner(Deadline::from_timeout(timeout)) {
             Acquired::Clean => Ok(true),
             Acquired::TimedOut => Ok(false),
             Acquired::OwnerDied => Err(Error::OwnerDied),

@@ -130,7 +130,7 @@ impl RobustWord {
             if futex::wait(&self.word, target, Some(slice)) {
                 continue;
             }
-            if deadline.expired() {
+            if deadline.is_expired() {
                 return Acquired::TimedOut;
             }
             if !self.owner_alive(target & !WAITERS)

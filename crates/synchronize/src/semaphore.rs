@@ -174,13 +174,13 @@ impl Semaphore {
     /// Takes a unit, waiting at most `timeout`; `false` on expiry.
     #[must_use]
     pub fn acquire_timeout(&self, timeout: Duration) -> bool {
-        take(self.state(), Deadline::after(Some(timeout)))
+        take(self.state(), Deadline::after(timeout))
     }
 
     /// Python's `acquire(block=True, timeout=None)`: whether a unit was taken.
     pub fn acquire(&self, block: bool, timeout: Option<Duration>) -> bool {
         if block {
-            take(self.state(), Deadline::after(timeout))
+            take(self.state(), Deadline::from_timeout(timeout))
         } else {
             try_take(self.state())
         }

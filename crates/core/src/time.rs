@@ -1,0 +1,172 @@
+//! Deadlines for every blocking wait: one [`Deadline`] type, `poll(2)` until it passes, and the
+//! interrupted-call retry.
+//!
+//! Every wait of the library takes a [`Duration`] (or none, for "forever") and turns it into a
+//! [`Deadline`] once, at the start of the call, so a wait that is interrupted, woken spuriously or
+//! split into several system calls still ends on time. Any `Duration` is accepted:
+//! [`Duration::MAX`] saturates to "never", and [`Duration::ZERO`] means "poll once, do not block".
+//!
+//! ```
+//! use std::time::Duration;
+//! use multiprocessing_core::time::Deadline;
+//!
+//! let never = Deadline::after(Duration::MAX); // saturates, never panics
+//! assert_eq!(never.remaining(), None);
+//! let now = Deadline::after(Duration::ZERO); // "poll": already expired
+//! assert!(now.is_expired());
+//! assert_eq!(Deadline::from_timeout(None).remaining(), None);
+//! ```
+
+use std::os::fd::BorrowedFd;
+use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags, Timespec};
+
+pub use rustix::io::retry_on_intr;
+
+/// When a blocking call gives up: an instant, or never.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Deadline(Option<Instant>);
+
+impl Deadline {
+    /// A deadline that never passes.
+    #[must_use]
+    pub const fn never() -> Deadline {
+        Deadline(None)
+    }
+
+    /// `timeout` from now; a timeout too large to represent saturates to [`never`](Self::never).
+    #[must_use]
+    pub fn after(timeout: Duration) -> Deadline {
+        Deadline(Instant::now().checked_add(timeout))
+    }
+
+    /// `timeout` from now, or never for `None`: the shape of Python's `timeout=None`.
+    #[must_use]
+    pub fn from_timeout(timeout: Option<Duration>) -> Deadline {
+        timeout.map_or(Deadline::never(), Deadline::after)
+    }
+
+    /// At `instant`.
+    #[must_use]
+    pub const fn at(instant: Instant) -> Deadline {
+        Deadline(Some(instant))
+    }
+
+    /// The instant, `None` for never.
+    #[must_use]
+    pub const fn instant(&self) -> Option<Instant> {
+        self.0
+    }
+
+    /// Time left: `None` for never, `Some(Duration::ZERO)` once passed.
+    #[must_use]
+    pub fn remaining(&self) -> Option<Duration> {
+        self.0.map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    /// Whether the deadline has passed.
+    #[must_use]
+    pub fn is_expired(&self) -> bool {
+        self.remaining() == Some(Duration::ZERO)
+    }
+
+    /// The earlier of two deadlines.
+    #[must_use]
+    pub fn min(self, other: Deadline) -> Deadline {
+        match (self.0, other.0) {
+            (Some(a), Some(b)) => Deadline(Some(a.min(b))),
+            (a, b) => Deadline(a.or(b)),
+        }
+    }
+
+    /// Time left as a [`Timespec`] for `poll`, `futex` and friends: `None` for never (or more
+    /// than a `Timespec` holds).
+    #[must_use]
+    pub fn timespec(&self) -> Option<Timespec> {
+        self.remaining()
+            .and_then(|left| Timespec::try_from(left).ok())
+    }
+
+    /// Time left in whole milliseconds, rounded up so a wait never ends early; `-1` for never,
+    /// the convention of `poll(2)`-style millisecond timeouts.
+    #[must_use]
+    pub fn millis(&self) -> i32 {
+        match self.remaining() {
+            None => -1,
+            Some(left) => {
+                let ms = left.as_nanos().div_ceil(1_000_000);
+                i32::try_from(ms).unwrap_or(i32::MAX)
+            }
+        }
+    }
+}
+
+impl From<Option<Duration>> for Deadline {
+    fn from(timeout: Option<Duration>) -> Deadline {
+        Deadline::from_timeout(timeout)
+    }
+}
+
+/// `poll(2)` on `fds` until one is ready or `deadline` passes, restarting after signals with the
+/// time left. Returns how many are ready (0: the deadline passed).
+pub fn poll(fds: &mut [PollFd<'_>], deadline: Deadline) -> std::io::Result<usize> {
+    loop {
+        match rustix::event::poll(fds, deadline.timespec().as_ref()) {
+            Err(rustix::io::Errno::INTR) => {}
+            other => return Ok(other?),
+        }
+    }
+}
+
+/// Waits until `fd` is readable (or at end of file or in error) or `deadline` passes; `true` when
+/// it is ready.
+pub fn wait_readable(fd: BorrowedFd<'_>, deadline: Deadline) -> std::io::Result<bool> {
+    let mut fds = [PollFd::from_borrowed_fd(fd, PollFlags::IN)];
+    Ok(poll(&mut fds, deadline)? > 0)
+}
+
+/// Waits until `fd` is writable or `deadline` passes; `true` when it is ready.
+pub fn wait_writable(fd: BorrowedFd<'_>, deadline: Deadline) -> std::io::Result<bool> {
+    let mut fds = [PollFd::from_borrowed_fd(fd, PollFlags::OUT)];
+    Ok(poll(&mut fds, deadline)? > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsFd;
+
+    use super::*;
+
+    #[test]
+    fn any_duration_is_accepted() {
+        assert_eq!(Deadline::after(Duration::MAX), Deadline::never());
+        assert!(Deadline::after(Duration::ZERO).is_expired());
+        assert_eq!(Deadline::after(Duration::ZERO).millis(), 0);
+        assert_eq!(Deadline::never().millis(), -1);
+        assert_eq!(Deadline::never().timespec(), None);
+        let d = Deadline::after(Duration::from_micros(1500));
+        assert!((1..=2).contains(&d.millis()));
+    }
+
+    #[test]
+    fn min_prefers_the_earlier() {
+        let soon = Deadline::after(Duration::from_secs(1));
+        assert_eq!(soon.min(Deadline::never()), soon);
+        assert_eq!(Deadline::never().min(soon), soon);
+        let later = Deadline::after(Duration::from_secs(60));
+        assert_eq!(later.min(soon), soon);
+    }
+
+    #[test]
+    fn poll_times_out_and_sees_data() {
+        let (r, w) = rustix::pipe::pipe().unwrap();
+        let start = Instant::now();
+        assert!(!wait_readable(r.as_fd(), Deadline::after(Duration::from_millis(20))).unwrap());
+        assert!(start.elapsed() >= Duration::from_millis(20));
+        assert!(!wait_readable(r.as_fd(), Deadline::after(Duration::ZERO)).unwrap());
+        rustix::io::write(&w, b"x").unwrap();
+        assert!(wait_readable(r.as_fd(), Deadline::never()).unwrap());
+        assert!(wait_writable(w.as_fd(), Deadline::after(Duration::MAX)).unwrap());
+    }
+}
