@@ -34,7 +34,9 @@ pub fn increment_worker((lock, counter, n): (Lock, RawValue<u64>, u32)) -> i32 {
 /// Adds 1 to a synchronized value `n` times under its own lock.
 pub fn value_increment_worker((value, n): (Value<u64>, u32)) -> i32 {
     for _ in 0..n {
-        *value.lock().expect("no owner dies in this test") += 1;
+        value
+            .update(|v| *v += 1)
+            .expect("no owner dies in this test");
     }
     0
 }
@@ -48,6 +50,21 @@ pub fn rlock_foreign_worker(lock: RLock) -> i32 {
         return 2;
     }
     if lock.lock_timeout(Duration::from_millis(20)).is_some() {
+        return 3;
+    }
+    0
+}
+
+/// Facing a `Lock` a guard holds in another process: Python's `release` is refused and the
+/// lock stays held; a lock taken with `acquire` is still released from here, as in Python.
+pub fn guarded_lock_release_worker((guarded, acquired): (Lock, Lock)) -> i32 {
+    if !matches!(guarded.release(), Err(Error::HeldByGuard)) {
+        return 1;
+    }
+    if !guarded.is_locked() || guarded.try_lock().is_some() {
+        return 2;
+    }
+    if acquired.release().is_err() || acquired.is_locked() {
         return 3;
     }
     0
@@ -145,17 +162,16 @@ pub fn hold_rlock_until_killed_worker((lock, ready): (RLock, Event)) -> i32 {
 /// Python's sharedctypes example: squares `n`, `x` and every point, upper-cases `s`.
 pub fn modify_worker((n, x, s, a): (Value<i32>, RawValue<f64>, Array<u8>, Array<Point>)) -> i32 {
     let result = (|| -> multiprocessing::sharedctypes::Result<()> {
-        {
-            let mut n = n.lock()?;
-            *n *= *n;
-        }
+        n.update(|n| *n *= *n)?;
         x.set(x.get() * x.get());
         let upper = s.value()?.to_ascii_uppercase();
         s.set_value(&upper)?;
-        for p in a.lock()?.iter_mut() {
-            p.x *= p.x;
-            p.y *= p.y;
-        }
+        a.update(|a| {
+            for p in a {
+                p.x *= p.x;
+                p.y *= p.y;
+            }
+        })?;
         Ok(())
     })();
     if result.is_ok() { 0 } else { 1 }
@@ -166,9 +182,7 @@ pub fn modify_worker((n, x, s, a): (Value<i32>, RawValue<f64>, Array<u8>, Array<
 pub fn value_array_worker((num, arr): (Value<f64>, Array<i32>)) -> i32 {
     let result = (|| -> multiprocessing::sharedctypes::Result<()> {
         num.set(3.1415927)?;
-        for x in arr.lock()?.iter_mut() {
-            *x = -*x;
-        }
+        arr.update(|a| a.iter_mut().for_each(|x| *x = -*x))?;
         Ok(())
     })();
     if result.is_ok() { 0 } else { 1 }

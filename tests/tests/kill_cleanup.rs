@@ -50,7 +50,7 @@ fn killing_every_child_leaves_no_segment_and_no_mapping() {
         );
         children.push(fork(move || {
             let _r = r.lock();
-            *v.lock().unwrap() += 1;
+            v.update(|v| *v += 1).unwrap();
             a.set(0, 1).unwrap();
             let guard = c.lock().unwrap();
             let _ = c.wait(guard);

@@ -71,6 +71,24 @@ fn rlock_is_reentrant_and_refuses_a_foreign_release(method: StartMethod) {
     assert!(!lock.is_mine());
 }
 
+fn a_guard_hold_survives_a_python_release_from_another_process(method: StartMethod) {
+    let (guarded, acquired) = (Lock::new().unwrap(), Lock::new().unwrap());
+    let guard = guarded.lock().unwrap();
+    assert!(acquired.acquire(true, None).unwrap());
+    let child = get_context(method)
+        .spawn(
+            guarded_lock_release_worker,
+            ((guarded.clone(), acquired.clone()),),
+        )
+        .unwrap();
+    assert_eq!(child.join().unwrap(), 0, "see guarded_lock_release_worker");
+    // Still ours: dropping the guard is the one release, and it frees the lock.
+    assert!(guarded.is_locked());
+    drop(guard);
+    assert!(!guarded.is_locked());
+    assert!(matches!(guarded.release(), Err(Error::NotLocked)));
+}
+
 fn semaphore_counts_across_processes(method: StartMethod) {
     let sem = Semaphore::new(3).unwrap();
     let (taken, go) = (Event::new().unwrap(), Event::new().unwrap());
@@ -299,6 +317,7 @@ per_method!(
     lock_gives_mutual_exclusion,
     locked_value_increments_are_never_lost,
     rlock_is_reentrant_and_refuses_a_foreign_release,
+    a_guard_hold_survives_a_python_release_from_another_process,
     semaphore_counts_across_processes,
     bounded_semaphore_refuses_a_release_above_its_start,
     condition_wait_for_sees_a_predicate_set_by_a_child,

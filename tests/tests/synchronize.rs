@@ -478,3 +478,29 @@ fn barrier_action_runs_in_a_reexecuted_process() {
         "the last party, in the other process, ran the action"
     );
 }
+
+#[test]
+fn rlock_release_gives_back_only_acquired_levels_never_a_guards() {
+    let lock = RLock::new().unwrap();
+    let guard = lock.lock().unwrap();
+    assert!(matches!(lock.release(), Err(Error::HeldByGuard)));
+    assert_eq!(lock.count(), 1);
+    assert!(lock.acquire(true, None).unwrap());
+    let inner = lock.lock().unwrap();
+    assert_eq!(lock.count(), 3);
+    lock.release().unwrap(); // the acquired level, not a guard's
+    assert!(matches!(lock.release(), Err(Error::HeldByGuard)));
+    assert_eq!(lock.count(), 2);
+    drop(inner);
+    drop(guard);
+    assert_eq!(lock.count(), 0);
+    // Python style alone still pairs as in Python, and a condition wait keeps the levels.
+    let cond = Condition::with_lock(lock.clone()).unwrap();
+    assert!(lock.acquire(true, None).unwrap());
+    let guard = cond.lock().unwrap();
+    let (guard, _) = cond.wait_timeout(guard, Duration::from_millis(1)).unwrap();
+    assert_eq!(lock.count(), 2);
+    drop(guard);
+    lock.release().unwrap();
+    assert_eq!(lock.count(), 0);
+}

@@ -32,9 +32,8 @@ use multiprocessing::{Array, Process, Value};
 #[allow(clippy::approx_constant, reason = "the value of Python's example")]
 fn f(n: Value<f64>, a: Array<i32>) {
     n.set(3.1415927).expect("set the value");
-    for x in a.lock().expect("lock the array").iter_mut() {
-        *x = -*x;
-    }
+    a.update(|a| a.iter_mut().for_each(|x| *x = -*x))
+        .expect("lock the array");
 }
 
 fn main() -> Result<(), multiprocessing::Error> {

@@ -57,17 +57,17 @@ struct Point {
 }
 
 fn modify(n: Value<i32>, x: RawValue<f64>, s: Array<u8>, a: Array<Point>) {
-    {
-        let mut n = n.lock().expect("lock n");
-        *n = n.pow(2);
-    }
+    n.update(|n| *n = n.pow(2)).expect("lock n");
     x.set(x.get().powi(2));
     let upper = s.value().expect("read s").to_ascii_uppercase();
     s.set_value(&upper).expect("write s");
-    for p in a.lock().expect("lock A").iter_mut() {
-        p.x = p.x.powi(2);
-        p.y = p.y.powi(2);
-    }
+    a.update(|a| {
+        for p in a {
+            p.x = p.x.powi(2);
+            p.y = p.y.powi(2);
+        }
+    })
+    .expect("lock A");
 }
 
 fn main() -> Result<(), multiprocessing::Error> {

@@ -159,9 +159,8 @@ fn add_under_lock(lock: Lock, counter: RawValue<u64>, times: u32) {
 #[allow(clippy::approx_constant, reason = "the value of Python's example")]
 fn negate(num: Value<f64>, arr: Array<i32>) {
     num.set(3.1415927).expect("set the value");
-    for x in arr.lock().expect("lock the array").iter_mut() {
-        *x = -*x;
-    }
+    arr.update(|a| a.iter_mut().for_each(|x| *x = -*x))
+        .expect("lock the array");
 }
 
 /// `Lock`, `Value` and `Array` in shared memory, blocking on a futex.

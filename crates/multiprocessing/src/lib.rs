@@ -9,7 +9,7 @@
 //! fn worker(mut conn: Connection, lock: Lock, total: Value<u64>) {
 //!     let n: u64 = conn.recv().unwrap();
 //!     let _guard = lock.lock().unwrap();
-//!     *total.lock().unwrap() += n;
+//!     total.update(|t| *t += n).unwrap();
 //! }
 //!
 //! let (mut ours, theirs) = pipe(true)?;

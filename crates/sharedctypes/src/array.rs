@@ -4,12 +4,10 @@
 //! use multiprocessing_sharedctypes::Array;
 //! let arr = Array::new(&(0..10).collect::<Vec<i32>>()).unwrap();
 //! {
-//!     let mut a = arr.lock().unwrap(); // index, slice and iterate under the lock
-//!     for x in a.iter_mut() {
-//!         *x = -*x;
-//!     }
-//!     a[0] = 100;
-//!     assert_eq!(&a[1..3], &[-1, -2]);
+//!     let a = arr.lock().unwrap(); // read, write and update under the lock
+//!     a.update(|a| a.iter_mut().for_each(|x| *x = -*x));
+//!     a.set(0, 100).unwrap();
+//!     assert_eq!(a.read(1..3).unwrap(), [-1, -2]);
 //! }
 //! assert_eq!(arr.get(0).unwrap(), 100);
 //! let s = Array::new(b"hello world").unwrap();
@@ -19,7 +17,6 @@
 //! ```
 
 use std::fmt;
-use std::ops::{Deref, DerefMut};
 
 use bytemuck::Pod;
 use multiprocessing_synchronize::LockResult;
@@ -37,33 +34,91 @@ pub struct Array<T> {
     lock: SharedLock,
 }
 
-/// Access to an [`Array`]'s elements as a slice while holding its lock.
+/// An [`Array`]'s lock, held: read, write and update its elements while other lock users wait.
+///
+/// As with [`ValueGuard`](crate::ValueGuard), the guard hands out copies, never references into
+/// shared memory (a second guard from the same thread's `RLock`, or a write through
+/// [`Array::get_obj`], could otherwise alias them); [`update`](Self::update) runs a closure
+/// on a copy of the elements and writes it back:
+///
+/// ```
+/// use multiprocessing_sharedctypes::Array;
+/// let arr = Array::new(&[1i32, 2, 3]).unwrap();
+/// let guard = arr.lock().unwrap();
+/// guard.update(|a| a.iter_mut().for_each(|x| *x = -*x));
+/// guard.set(0, 100).unwrap();
+/// assert_eq!(guard.to_vec(), [100, -2, -3]);
+/// ```
+///
+/// ```compile_fail
+/// use multiprocessing_sharedctypes::Array;
+/// let arr = Array::new(&[1i32, 2, 3]).unwrap();
+/// arr.lock().unwrap()[0] = 5; // error: the guard is not a slice
+/// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct ArrayGuard<'a, T> {
     _guard: SharedLockGuard<'a>,
     array: &'a RawArray<T>,
 }
 
-impl<T: Pod> Deref for ArrayGuard<'_, T> {
-    type Target = [T];
-    fn deref(&self) -> &[T] {
-        // SAFETY: the block holds `len` aligned, initialized values for as long as `array`
-        // lives, and the lock keeps other lock users away.
-        unsafe { std::slice::from_raw_parts(self.array.as_ptr(), self.array.len()) }
+impl<T: Pod> ArrayGuard<'_, T> {
+    /// The number of elements.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.array.len()
     }
-}
 
-impl<T: Pod> DerefMut for ArrayGuard<'_, T> {
-    fn deref_mut(&mut self) -> &mut [T] {
-        // SAFETY: as in `deref`; the guard is borrowed mutably, so this is the only slice in
-        // this process, and the lock excludes other processes using the lock.
-        unsafe { std::slice::from_raw_parts_mut(self.array.as_ptr(), self.array.len()) }
+    /// Whether the array has no elements.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.array.is_empty()
+    }
+
+    /// Reads element `index`, `None` past the end.
+    #[must_use]
+    pub fn get(&self, index: usize) -> Option<T> {
+        self.array.get(index)
+    }
+
+    /// Writes element `index`.
+    pub fn set(&self, index: usize, value: T) -> Result<()> {
+        self.array.set(index, value)
+    }
+
+    /// Copies the elements in `range` out, Python's `a[i:j]`.
+    pub fn read(&self, range: std::ops::Range<usize>) -> Result<Vec<T>> {
+        self.array.read(range)
+    }
+
+    /// Writes `values` starting at `start`, Python's `a[i:i+n] = values`.
+    pub fn write(&self, start: usize, values: &[T]) -> Result<()> {
+        self.array.write(start, values)
+    }
+
+    /// Copies every element out, Python's `a[:]`.
+    #[must_use]
+    pub fn to_vec(&self) -> Vec<T> {
+        self.array.to_vec()
+    }
+
+    /// Iterates over copies of the elements.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = T> + '_ {
+        self.array.iter()
+    }
+
+    /// Copies the elements into `f` and writes back what `f` left; returns what `f` returns.
+    pub fn update<R>(&self, f: impl FnOnce(&mut [T]) -> R) -> R {
+        let mut v = self.array.to_vec();
+        let r = f(&mut v);
+        // Same length by construction: a slice cannot grow.
+        let _ = self.array.write(0, &v);
+        r
     }
 }
 
 impl<T: Pod + fmt::Debug> fmt::Debug for ArrayGuard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        (**self).fmt(f)
+        f.debug_list().entries(self.iter()).finish()
     }
 }
 
@@ -96,7 +151,7 @@ impl<T: Pod> Array<T> {
         Array { obj, lock }
     }
 
-    /// Holds the lock and gives access to the elements as a slice.
+    /// Holds the lock and gives access to the elements.
     pub fn lock(&self) -> LockResult<ArrayGuard<'_, T>> {
         let wrap = |g| ArrayGuard {
             _guard: g,
@@ -124,7 +179,7 @@ impl<T: Pod> Array<T> {
     /// Reads element `index` under the lock.
     pub fn get(&self, index: usize) -> Result<T> {
         let guard = self.locked()?;
-        guard.get(index).copied().ok_or(Error::IndexOutOfRange {
+        guard.get(index).ok_or(Error::IndexOutOfRange {
             index,
             len: self.len(),
         })
@@ -134,6 +189,12 @@ impl<T: Pod> Array<T> {
     pub fn set(&self, index: usize, value: T) -> Result<()> {
         let _guard = self.locked()?;
         self.obj.set(index, value)
+    }
+
+    /// Read-modify-write of every element under the lock: `f` gets a copy of the elements and
+    /// what it leaves is written back. Returns what `f` returns.
+    pub fn update<R>(&self, f: impl FnOnce(&mut [T]) -> R) -> Result<R> {
+        Ok(self.locked()?.update(f))
     }
 
     /// Copies every element out under the lock, Python's `arr[:]`.

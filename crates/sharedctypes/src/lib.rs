@@ -24,16 +24,19 @@
 //! }
 //!
 //! let points = Array::new(&[Point { x: 1.875, y: -6.25 }, Point { x: -5.75, y: 2.0 }]).unwrap();
-//! for p in points.lock().unwrap().iter_mut() {
-//!     p.x *= p.x;
-//!     p.y *= p.y;
-//! }
+//! points.update(|points| {
+//!     for p in points {
+//!         p.x *= p.x;
+//!         p.y *= p.y;
+//!     }
+//! }).unwrap();
 //! assert_eq!(points.get(1).unwrap(), Point { x: 33.0625, y: 4.0 });
 //! ```
 
 mod array;
 mod error;
 mod functions;
+mod racy;
 mod raw_array;
 mod raw_value;
 mod shared_lock;

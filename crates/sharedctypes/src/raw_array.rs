@@ -20,10 +20,13 @@ use bytemuck::Pod;
 use multiprocessing_core::heap::HeapBlock;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::racy;
 use crate::raw_value::{alloc, check_block};
 use crate::{Error, Result};
 
-/// `len` values of `T` in the shared-memory heap, without synchronization.
+/// `len` values of `T` in the shared-memory heap, without synchronization: every element read
+/// or written is copied whole or torn by a racing writer, never referenced, so racing threads
+/// and processes see stale or mixed bytes but never undefined behaviour.
 pub struct RawArray<T> {
     block: HeapBlock,
     len: usize,
@@ -69,9 +72,8 @@ impl<T: Pod> RawArray<T> {
     /// Reads element `index`, `None` past the end.
     #[must_use]
     pub fn get(&self, index: usize) -> Option<T> {
-        // SAFETY: in bounds and aligned; any bits are a valid `T`; volatile because other
-        // processes may write it.
-        (index < self.len).then(|| unsafe { self.as_ptr().add(index).read_volatile() })
+        // SAFETY: in bounds and aligned for as long as `self` lives.
+        (index < self.len).then(|| unsafe { racy::load(self.as_ptr().add(index)) })
     }
 
     /// Writes element `index`.
@@ -83,7 +85,7 @@ impl<T: Pod> RawArray<T> {
             });
         }
         // SAFETY: in bounds and aligned.
-        unsafe { self.as_ptr().add(index).write_volatile(value) };
+        unsafe { racy::store(self.as_ptr().add(index), value) };
         Ok(())
     }
 
@@ -111,7 +113,7 @@ impl<T: Pod> RawArray<T> {
             })?;
         for (i, v) in (start..end).zip(values) {
             // SAFETY: `i < end <= len`, aligned.
-            unsafe { self.as_ptr().add(i).write_volatile(*v) };
+            unsafe { racy::store(self.as_ptr().add(i), *v) };
         }
         Ok(())
     }
@@ -126,7 +128,7 @@ impl<T: Pod> RawArray<T> {
     pub fn iter(&self) -> impl ExactSizeIterator<Item = T> + '_ {
         (0..self.len).map(|i| {
             // SAFETY: `i < len`, aligned.
-            unsafe { self.as_ptr().add(i).read_volatile() }
+            unsafe { racy::load(self.as_ptr().add(i)) }
         })
     }
 

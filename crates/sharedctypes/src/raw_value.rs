@@ -16,7 +16,7 @@ use multiprocessing_core::codec::de_error;
 use multiprocessing_core::heap::HeapBlock;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::Result;
+use crate::{Result, racy};
 
 /// A `T` in the shared-memory heap, shared with children and readable and writable from any
 /// process, without synchronization (reads and writes of one value are not atomic as a whole;
@@ -65,15 +65,14 @@ impl<T: Pod> RawValue<T> {
     /// Reads the value.
     #[must_use]
     pub fn get(&self) -> T {
-        // SAFETY: the block holds one aligned `T`, and any bit pattern is a valid `T` (Pod).
-        // Volatile: other processes may change it at any time.
-        unsafe { self.as_ptr().read_volatile() }
+        // SAFETY: the block holds one aligned `T` for as long as `self` lives.
+        unsafe { racy::load(self.as_ptr()) }
     }
 
     /// Writes the value.
     pub fn set(&self, value: T) {
         // SAFETY: as in `get`.
-        unsafe { self.as_ptr().write_volatile(value) }
+        unsafe { racy::store(self.as_ptr(), value) }
     }
 
     /// A new shared value with the same contents, Python's `sharedctypes.copy`.

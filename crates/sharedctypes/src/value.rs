@@ -3,14 +3,13 @@
 //! ```
 //! use multiprocessing_sharedctypes::Value;
 //! let counter = Value::new(0i64).unwrap();
-//! *counter.lock().unwrap() += 1; // read-modify-write under the lock: never lost
+//! counter.update(|c| *c += 1).unwrap(); // read-modify-write under the lock: never lost
 //! assert_eq!(counter.get().unwrap(), 1);
 //! counter.set(3).unwrap();
 //! assert_eq!(counter.get_obj().get(), 3);
 //! ```
 
 use std::fmt;
-use std::ops::{Deref, DerefMut};
 
 use bytemuck::Pod;
 use multiprocessing_synchronize::LockResult;
@@ -29,33 +28,67 @@ pub struct Value<T> {
     lock: SharedLock,
 }
 
-/// Access to a [`Value`] while holding its lock.
+/// A [`Value`]'s lock, held: read, write and update the value while other lock users wait.
+///
+/// The guard hands out copies, never references into shared memory. The default lock is an
+/// `RLock`, which this thread may take again for a second guard, and the raw value underneath
+/// ([`Value::get_obj`]) may be written without the lock, so a `&mut T` handed out here could
+/// alias another. [`update`](Self::update) is the read-modify-write:
+///
+/// ```
+/// use multiprocessing_sharedctypes::Value;
+/// let v = Value::new(41i64).unwrap();
+/// let guard = v.lock().unwrap();
+/// guard.update(|x| *x += 1);
+/// assert_eq!(guard.get(), 42);
+/// ```
+///
+/// No reference escapes:
+///
+/// ```compile_fail
+/// use multiprocessing_sharedctypes::Value;
+/// let v = Value::new(0i64).unwrap();
+/// *v.lock().unwrap() += 1; // error: the guard has no `DerefMut`
+/// ```
+///
+/// ```compile_fail
+/// use multiprocessing_sharedctypes::Value;
+/// let v = Value::new(0i64).unwrap();
+/// let r: &i64 = &*v.lock().unwrap(); // error: nor `Deref`
+/// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct ValueGuard<'a, T> {
     _guard: SharedLockGuard<'a>,
     value: &'a RawValue<T>,
 }
 
-impl<T: Pod> Deref for ValueGuard<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        // SAFETY: the block holds one aligned, initialized `T` for as long as `value` lives, and
-        // the lock keeps other lock users away.
-        unsafe { &*self.value.as_ptr() }
+impl<T: Pod> ValueGuard<'_, T> {
+    /// Reads the value.
+    #[must_use]
+    #[doc(alias = "value")]
+    pub fn get(&self) -> T {
+        self.value.get()
     }
-}
 
-impl<T: Pod> DerefMut for ValueGuard<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: as in `deref`; the guard is borrowed mutably, so this is the only reference
-        // in this process, and the lock excludes other processes using the lock.
-        unsafe { &mut *self.value.as_ptr() }
+    /// Writes the value.
+    #[doc(alias = "value")]
+    pub fn set(&self, value: T) {
+        self.value.set(value);
+    }
+
+    /// Reads the value into `f` and writes back what `f` left, Python's `v.value += 1` under
+    /// `with v.get_lock():`. Returns what `f` returns.
+    pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        let mut v = self.value.get();
+        let r = f(&mut v);
+        self.value.set(v);
+        r
     }
 }
 
 impl<T: Pod + fmt::Debug> fmt::Debug for ValueGuard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        (**self).fmt(f)
+        self.get().fmt(f)
     }
 }
 
@@ -86,20 +119,28 @@ impl<T: Pod> Value<T> {
         self.lock.lock().map(wrap).map_err(|e| e.map(wrap))
     }
 
+    /// Read-modify-write under the lock: `f` gets the value and what it leaves is written back.
+    /// Returns what `f` returns.
+    ///
+    /// [`Error::OwnerDied`](crate::Error::OwnerDied) means nothing was changed because the lock's
+    /// previous owner died; [`lock`](Self::lock) gets the lock to repair the value.
+    pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R> {
+        Ok(self.lock().map_err(|_| crate::Error::OwnerDied)?.update(f))
+    }
+
     /// Reads the value under the lock, Python's `v.value`.
     ///
     /// [`Error::OwnerDied`](crate::Error::OwnerDied) means nothing was read because the lock's
     /// previous owner died; [`lock`](Self::lock) gets the lock to repair the value.
     #[doc(alias = "value")]
     pub fn get(&self) -> Result<T> {
-        let guard = self.lock().map_err(|_| crate::Error::OwnerDied)?;
-        Ok(*guard)
+        Ok(self.lock().map_err(|_| crate::Error::OwnerDied)?.get())
     }
 
     /// Writes the value under the lock, Python's `v.value = x`.
     #[doc(alias = "value")]
     pub fn set(&self, value: T) -> Result<()> {
-        *self.lock().map_err(|_| crate::Error::OwnerDied)? = value;
+        self.lock().map_err(|_| crate::Error::OwnerDied)?.set(value);
         Ok(())
     }
 

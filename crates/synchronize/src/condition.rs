@@ -81,9 +81,9 @@ pub trait ConditionLock: sealed::Sealed + Clone + Serialize + DeserializeOwned {
     #[doc(hidden)]
     fn same_lock(&self, other: &Self) -> bool;
     #[doc(hidden)]
-    fn release_guard(&self, guard: Self::Guard<'_>) -> u32;
+    fn release_guard(&self, guard: Self::Guard<'_>) -> u64;
     #[doc(hidden)]
-    fn reacquire(&self, saved: u32) -> LockResult<Self::Guard<'_>>;
+    fn reacquire(&self, saved: u64) -> LockResult<Self::Guard<'_>>;
 }
 
 impl ConditionLock for Lock {
@@ -100,11 +100,11 @@ impl ConditionLock for Lock {
     fn same_lock(&self, other: &Lock) -> bool {
         self.same(other)
     }
-    fn release_guard(&self, guard: LockGuard<'_>) -> u32 {
+    fn release_guard(&self, guard: LockGuard<'_>) -> u64 {
         std::mem::forget(guard);
         self.release_for_wait()
     }
-    fn reacquire(&self, _saved: u32) -> LockResult<LockGuard<'_>> {
+    fn reacquire(&self, _saved: u64) -> LockResult<LockGuard<'_>> {
         self.lock()
     }
 }
@@ -123,11 +123,11 @@ impl ConditionLock for RLock {
     fn same_lock(&self, other: &RLock) -> bool {
         self.same(other)
     }
-    fn release_guard(&self, guard: RLockGuard<'_>) -> u32 {
+    fn release_guard(&self, guard: RLockGuard<'_>) -> u64 {
         std::mem::forget(guard);
         self.release_for_wait()
     }
-    fn reacquire(&self, saved: u32) -> LockResult<RLockGuard<'_>> {
+    fn reacquire(&self, saved: u64) -> LockResult<RLockGuard<'_>> {
         // The depth is restored below the guard we hand back: the caller's outer guards
         // still hold their levels.
         let how = self.reacquire_after_wait(saved);

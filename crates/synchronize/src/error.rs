@@ -23,6 +23,10 @@ pub enum Error {
     /// An `RLock` was released by a thread that does not own it (Python's `AssertionError`).
     #[error("cannot release un-acquired lock")]
     NotOwner,
+    /// A Python-style `release()` met a hold taken by an RAII guard: the lock stays held, and
+    /// dropping the guard releases it.
+    #[error("the lock is held by a guard; drop the guard to release it")]
+    HeldByGuard,
     /// A `BoundedSemaphore` was released above its initial value.
     #[error("semaphore or lock released too many times")]
     TooManyReleases,

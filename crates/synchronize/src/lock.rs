@@ -8,10 +8,15 @@
 //!     assert!(lock.try_lock().is_none());
 //! }
 //! assert!(lock.try_lock().is_some());
-//! // Python style: any process or thread may release a held Lock.
+//! // Python style: any process or thread may release a Lock taken with `acquire`.
 //! assert!(lock.acquire(true, None).unwrap());
 //! lock.release().unwrap();
 //! assert!(lock.release().is_err()); // releasing an unlocked lock is an error
+//! // A guard's hold is the guard's: `release` cannot free it under the guard.
+//! let guard = lock.lock().unwrap();
+//! assert!(matches!(lock.release(), Err(multiprocessing_synchronize::Error::HeldByGuard)));
+//! drop(guard);
+//! assert!(!lock.is_locked());
 //! ```
 
 use std::fmt;
@@ -21,7 +26,7 @@ use multiprocessing_core::owner;
 use serde::{Deserialize, Serialize};
 
 use crate::futex::Deadline;
-use crate::robust::{Acquired, RobustWord};
+use crate::robust::{Acquired, GUARDED, Refused, RobustWord};
 use crate::shared::{Shared, SharedState};
 use crate::{Error, LockResult, OwnerDied, Result};
 
@@ -122,7 +127,9 @@ impl Lock {
     #[inline]
     #[doc(alias = "acquire")]
     pub fn lock(&self) -> LockResult<LockGuard<'_>> {
-        let how = self.state().acquire(owner::process(), Deadline::never());
+        let how = self
+            .state()
+            .acquire_tagged(owner::process(), GUARDED, Deadline::never());
         self.guard_for(how)
             .unwrap_or_else(|| unreachable!("no deadline"))
     }
@@ -131,7 +138,7 @@ impl Lock {
     #[inline]
     pub fn try_lock(&self) -> Option<LockGuard<'_>> {
         self.state()
-            .try_acquire(owner::process())
+            .try_acquire_tagged(owner::process(), GUARDED)
             .then(|| LockGuard { lock: self })
     }
 
@@ -140,7 +147,7 @@ impl Lock {
     pub fn lock_timeout(&self, timeout: Duration) -> Option<LockResult<LockGuard<'_>>> {
         let how = self
             .state()
-            .acquire(owner::process(), Deadline::after(timeout));
+            .acquire_tagged(owner::process(), GUARDED, Deadline::after(timeout));
         self.guard_for(how)
     }
 
@@ -160,13 +167,15 @@ impl Lock {
         }
     }
 
-    /// Python's `release()`: frees a held lock, whoever holds it; an unlocked lock is an error.
+    /// Python's `release()`: frees a lock taken with [`acquire`](Self::acquire), whoever took
+    /// it; an unlocked lock is [`Error::NotLocked`]. A lock held by a [`LockGuard`] is
+    /// [`Error::HeldByGuard`] and stays held: only dropping the guard releases it, so a guard
+    /// never releases a hold that is not its own.
     pub fn release(&self) -> Result<()> {
-        if self.state().holder() == 0 {
-            return Err(Error::NotLocked);
-        }
-        self.state().release();
-        Ok(())
+        self.state().release_unguarded().map_err(|r| match r {
+            Refused::Free => Error::NotLocked,
+            Refused::Guarded => Error::HeldByGuard,
+        })
     }
 
     /// Whether some process holds the lock now.
@@ -175,8 +184,8 @@ impl Lock {
         self.state().holder() != 0
     }
 
-    /// Releases the lock for a condition wait, returning the count to restore (always 1).
-    pub(crate) fn release_for_wait(&self) -> u32 {
+    /// Releases the lock for a condition wait, returning the state to restore (nothing).
+    pub(crate) fn release_for_wait(&self) -> u64 {
         self.state().release();
         1
     }

@@ -6,9 +6,12 @@
 //! let outer = lock.lock().unwrap();
 //! let inner = lock.lock().unwrap(); // the owner may acquire again
 //! assert_eq!(lock.count(), 2);
+//! assert!(lock.release().is_err()); // the levels are the guards': only dropping them releases
 //! drop(inner);
 //! drop(outer);
 //! assert!(lock.release().is_err()); // not held by this thread
+//! assert!(lock.acquire(true, None).unwrap()); // Python style: pair acquire with release
+//! lock.release().unwrap();
 //! ```
 
 use std::fmt;
@@ -30,6 +33,10 @@ pub(crate) struct RLockState {
     /// Recursion depth, touched only by the owner.
     count: AtomicU32,
     word: RobustWord,
+    /// How many of the `count` levels were taken with Python's `acquire()` (the rest belong to
+    /// guards): `release()` gives back only these, so it can never free a guard's level.
+    py_count: AtomicU32,
+    _pad: u32,
 }
 
 // SAFETY: repr(C), magic first, atomics only, 8-byte alignment.
@@ -94,6 +101,8 @@ impl RLock {
                 magic: RLockState::MAGIC.into(),
                 count: AtomicU32::new(0),
                 word: RobustWord::new(),
+                py_count: AtomicU32::new(0),
+                _pad: 0,
             })?,
         })
     }
@@ -114,9 +123,10 @@ impl RLock {
         }
     }
 
-    /// Takes one more level if the calling thread owns the lock.
+    /// Takes one more level if the calling thread owns the lock (`py`: with Python's
+    /// `acquire()`, rather than for a guard).
     #[inline]
-    fn reenter(&self, me: u32) -> bool {
+    fn reenter(&self, me: u32, py: bool) -> bool {
         let state = self.state();
         if state.word.holder() != me {
             return false;
@@ -126,19 +136,43 @@ impl RLock {
             .checked_add(1)
             .expect("RLock recursion count overflow");
         state.count.store(next, Ordering::Relaxed);
+        if py {
+            state.py_count.fetch_add(1, Ordering::Relaxed);
+        }
         true
     }
 
-    fn acquire_inner(&self, deadline: Deadline) -> Acquired {
+    /// Records a fresh hold's first level.
+    #[inline]
+    fn first_level(&self, py: bool) {
+        self.state().count.store(1, Ordering::Relaxed);
+        self.state()
+            .py_count
+            .store(u32::from(py), Ordering::Relaxed);
+    }
+
+    fn acquire_inner(&self, deadline: Deadline, py: bool) -> Acquired {
         let me = owner::thread();
-        if self.reenter(me.id) {
+        if self.reenter(me.id, py) {
             return Acquired::Clean;
         }
         let how = self.state().word.acquire(me, deadline);
         if how != Acquired::TimedOut {
-            self.state().count.store(1, Ordering::Relaxed);
+            self.first_level(py);
         }
         how
+    }
+
+    fn try_acquire_inner(&self, py: bool) -> bool {
+        let me = owner::thread();
+        if self.reenter(me.id, py) {
+            return true;
+        }
+        if self.state().word.try_acquire(me) {
+            self.first_level(py);
+            return true;
+        }
+        false
     }
 
     fn wrap(&self, how: Acquired) -> Option<LockResult<RLockGuard<'_>>> {
@@ -155,26 +189,18 @@ impl RLock {
     /// If the recursion depth would exceed `u32::MAX`, like `std::sync::ReentrantLock`.
     #[doc(alias = "acquire")]
     pub fn lock(&self) -> LockResult<RLockGuard<'_>> {
-        self.wrap(self.acquire_inner(Deadline::never()))
+        self.wrap(self.acquire_inner(Deadline::never(), false))
             .unwrap_or_else(|| unreachable!("no deadline"))
     }
 
     /// Acquires the lock if it is free or already ours.
     pub fn try_lock(&self) -> Option<RLockGuard<'_>> {
-        let me = owner::thread();
-        if self.reenter(me.id) {
-            return Some(self.guard());
-        }
-        if self.state().word.try_acquire(me) {
-            self.state().count.store(1, Ordering::Relaxed);
-            return Some(self.guard());
-        }
-        None
+        self.try_acquire_inner(false).then(|| self.guard())
     }
 
     /// Blocks for at most `timeout`; `None` if the lock could not be acquired in time.
     pub fn lock_timeout(&self, timeout: Duration) -> Option<LockResult<RLockGuard<'_>>> {
-        self.wrap(self.acquire_inner(Deadline::after(timeout)))
+        self.wrap(self.acquire_inner(Deadline::after(timeout), false))
     }
 
     /// Python's `acquire(block=True, timeout=None)`; pair each `Ok(true)` with a
@@ -182,20 +208,28 @@ impl RLock {
     /// was acquired from an owner that died.
     pub fn acquire(&self, block: bool, timeout: Option<Duration>) -> Result<bool> {
         if !block {
-            return Ok(self.try_lock().map(std::mem::forget).is_some());
+            return Ok(self.try_acquire_inner(true));
         }
-        match self.acquire_inner(Deadline::from_timeout(timeout)) {
+        match self.acquire_inner(Deadline::from_timeout(timeout), true) {
             Acquired::Clean => Ok(true),
             Acquired::TimedOut => Ok(false),
             Acquired::OwnerDied => Err(Error::OwnerDied),
         }
     }
 
-    /// Python's `release()`: only the owning thread may release, one level at a time.
+    /// Python's `release()`: only the owning thread may release, one level at a time, and only
+    /// a level taken with [`acquire`](Self::acquire): the levels of live guards are theirs
+    /// ([`Error::HeldByGuard`]), so a guard never releases a level that is not its own.
     pub fn release(&self) -> Result<()> {
         if !self.is_mine() {
             return Err(Error::NotOwner);
         }
+        let py = &self.state().py_count;
+        let n = py.load(Ordering::Relaxed);
+        if n == 0 {
+            return Err(Error::HeldByGuard);
+        }
+        py.store(n - 1, Ordering::Relaxed);
         self.release_level();
         Ok(())
     }
@@ -227,21 +261,24 @@ impl RLock {
         }
     }
 
-    /// Releases every level for a condition wait, returning the depth to restore.
-    pub(crate) fn release_for_wait(&self) -> u32 {
+    /// Releases every level for a condition wait, returning the depths to restore.
+    pub(crate) fn release_for_wait(&self) -> u64 {
         let state = self.state();
         let count = state.count.swap(0, Ordering::Relaxed);
+        let py = state.py_count.swap(0, Ordering::Relaxed);
         state.word.release();
-        count
+        (u64::from(py) << 32) | u64::from(count)
     }
 
-    /// Reacquires after a condition wait, restoring the depth.
-    pub(crate) fn reacquire_after_wait(&self, count: u32) -> Acquired {
+    /// Reacquires after a condition wait, restoring the depths.
+    pub(crate) fn reacquire_after_wait(&self, saved: u64) -> Acquired {
         let how = self
             .state()
             .word
             .acquire(owner::thread(), Deadline::never());
+        let (count, py) = (saved as u32, (saved >> 32) as u32);
         self.state().count.store(count.max(1), Ordering::Relaxed);
+        self.state().py_count.store(py, Ordering::Relaxed);
         how
     }
 }

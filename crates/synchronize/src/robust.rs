@@ -24,6 +24,11 @@ use crate::futex::{self, Deadline};
 
 /// Set in the word while someone may sleep on it.
 const WAITERS: u32 = 1 << 31;
+/// Set in the word while the lock is held by an RAII guard rather than a Python-style
+/// `acquire()`: a Python-style `release()` must not free it under the guard.
+pub(crate) const GUARDED: u32 = 1 << 30;
+/// The owner's id (process and thread ids are below 2^22 on Linux).
+const ID: u32 = !(WAITERS | GUARDED);
 /// How long a waiter sleeps before checking that the owner still lives.
 pub(crate) const SLICE: Duration = Duration::from_millis(100);
 /// Spins before sleeping.
@@ -66,14 +71,20 @@ impl RobustWord {
     /// The owner's id, 0 when free.
     #[inline]
     pub(crate) fn holder(&self) -> u32 {
-        self.word.load(Ordering::Relaxed) & !WAITERS
+        self.word.load(Ordering::Relaxed) & ID
     }
 
     #[inline]
     pub(crate) fn try_acquire(&self, me: Owner) -> bool {
+        self.try_acquire_tagged(me, 0)
+    }
+
+    /// Takes the lock if free, storing `tag` ([`GUARDED`] or 0) with the owner.
+    #[inline]
+    pub(crate) fn try_acquire_tagged(&self, me: Owner, tag: u32) -> bool {
         if self
             .word
-            .compare_exchange(0, me.id, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(0, me.id | tag, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
         {
             self.record(me);
@@ -85,17 +96,23 @@ impl RobustWord {
 
     #[inline]
     pub(crate) fn acquire(&self, me: Owner, deadline: Deadline) -> Acquired {
-        if self.try_acquire(me) {
+        self.acquire_tagged(me, 0, deadline)
+    }
+
+    /// Blocks until the lock is taken (with `tag`) or `deadline` passes.
+    #[inline]
+    pub(crate) fn acquire_tagged(&self, me: Owner, tag: u32, deadline: Deadline) -> Acquired {
+        if self.try_acquire_tagged(me, tag) {
             return Acquired::Clean;
         }
-        self.acquire_slow(me, deadline)
+        self.acquire_slow(me, tag, deadline)
     }
 
     #[cold]
-    fn acquire_slow(&self, me: Owner, deadline: Deadline) -> Acquired {
+    fn acquire_slow(&self, me: Owner, tag: u32, deadline: Deadline) -> Acquired {
         for _ in 0..SPINS {
             std::hint::spin_loop();
-            if self.word.load(Ordering::Relaxed) == 0 && self.try_acquire(me) {
+            if self.word.load(Ordering::Relaxed) == 0 && self.try_acquire_tagged(me, tag) {
                 return Acquired::Clean;
             }
         }
@@ -105,7 +122,12 @@ impl RobustWord {
                 // We were contended, so others may sleep too: keep the waiters bit.
                 if self
                     .word
-                    .compare_exchange(0, me.id | WAITERS, Ordering::Acquire, Ordering::Relaxed)
+                    .compare_exchange(
+                        0,
+                        me.id | tag | WAITERS,
+                        Ordering::Acquire,
+                        Ordering::Relaxed,
+                    )
                     .is_ok()
                 {
                     self.record(me);
@@ -133,12 +155,12 @@ impl RobustWord {
             if deadline.is_expired() {
                 return Acquired::TimedOut;
             }
-            if !self.owner_alive(target & !WAITERS)
+            if !self.owner_alive(target & ID)
                 && self
                     .word
                     .compare_exchange(
                         target,
-                        me.id | WAITERS,
+                        me.id | tag | WAITERS,
                         Ordering::Acquire,
                         Ordering::Relaxed,
                     )
@@ -167,4 +189,42 @@ impl RobustWord {
             futex::wake(&self.word, 1);
         }
     }
+
+    /// Frees a lock taken without the [`GUARDED`] tag, Python's `release()` from anyone:
+    /// atomically refuses a free lock or one a guard holds, so it can never free a hold that a
+    /// guard will release again when dropped.
+    pub(crate) fn release_unguarded(&self) -> Result<(), Refused> {
+        let mut w = self.word.load(Ordering::Relaxed);
+        loop {
+            if w & ID == 0 {
+                return Err(Refused::Free);
+            }
+            if w & GUARDED != 0 {
+                return Err(Refused::Guarded);
+            }
+            // As in `release`, the id check goes first so a new owner's record is never wiped;
+            // while the exchange retries the holder is alive, and a check of it stays correct.
+            self.check_id.store(0, Ordering::Relaxed);
+            match self
+                .word
+                .compare_exchange_weak(w, 0, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => break,
+                Err(now) => w = now,
+            }
+        }
+        if w & WAITERS != 0 {
+            futex::wake(&self.word, 1);
+        }
+        Ok(())
+    }
+}
+
+/// Why [`RobustWord::release_unguarded`] refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// Nobody holds the lock.
+    Free,
+    /// A guard holds it.
+    Guarded,
 }

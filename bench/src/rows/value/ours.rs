@@ -13,7 +13,9 @@ pub(crate) fn add_2proc(cfg: &Config) -> Samples {
     let adds = cfg.iters;
     let add = |v: &Value<i64>| -> std::io::Result<()> {
         for _ in 0..adds {
-            *v.lock().map_err(|e| std::io::Error::other(e.to_string()))? += 1;
+            v.lock()
+                .map_err(|e| std::io::Error::other(e.to_string()))?
+                .update(|x| *x += 1);
         }
         Ok(())
     };
@@ -28,15 +30,17 @@ pub(crate) fn add_2proc(cfg: &Config) -> Samples {
     })?;
     let mut byte = [0u8; 1];
     cfg.time_jobs(Unit::Ms, || {
-        *value
+        value
             .lock()
-            .map_err(|e| std::io::Error::other(e.to_string()))? = 0;
+            .map_err(|e| std::io::Error::other(e.to_string()))?
+            .set(0);
         write_all(&ours, b"g")?;
         add(&value)?;
         read_exact(&ours, &mut byte)?;
-        let total = *value
+        let total = value
             .lock()
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
+            .map_err(|e| std::io::Error::other(e.to_string()))?
+            .get();
         if total != 2 * adds as i64 {
             return Err(std::io::Error::other(format!("counted {total}")));
         }
