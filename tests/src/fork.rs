@@ -139,6 +139,10 @@ pub fn run_if_test_child<T: DeserializeOwned>(f: fn(T) -> i32) {
         return;
     };
     let sock = UnixStream::connect(&path).expect("connect to the parent test");
+    // The family's authkey first, as the library's start methods hand it on: values that carry
+    // code references are only accepted under it.
+    let key: multiprocessing::core::AuthKey = receive(&sock);
+    multiprocessing::core::identity::set_authkey(key);
     let value: T = receive(&sock);
     let code = f(value);
     multiprocessing::heap::release_before_exit();
@@ -183,6 +187,7 @@ pub fn spawn_test_child<T: Serialize>(test_name: &str, value: &T) -> TestChild {
         .spawn()
         .expect("re-execute the test binary");
     let (sock, _) = listener.accept().expect("accept");
+    send(&sock, &multiprocessing::core::identity::current().authkey);
     send(&sock, value);
     TestChild {
         process,

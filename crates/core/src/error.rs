@@ -31,6 +31,9 @@ pub enum Error {
     /// An argument or a received value was invalid, Python's `ValueError`.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A received code reference was refused before anything was called.
+    #[error(transparent)]
+    CodeRef(#[from] crate::code::CodeRefError),
     /// An operating-system error.
     #[error(transparent)]
     Io(#[from] io::Error),

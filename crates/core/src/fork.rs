@@ -40,6 +40,9 @@ pub fn generation() -> u64 {
 }
 
 extern "C" fn prepare() {
+    // The main process draws its authkey on first use: draw it now, so that every child
+    // forked from here shares it (code references and connections check it).
+    crate::identity::ensure_initialized();
     crate::heap::registry::before_fork();
 }
 

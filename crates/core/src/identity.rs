@@ -63,6 +63,12 @@ fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
     f(state)
 }
 
+/// Makes the running process's identity now if it has none yet (the main process draws its
+/// random authkey on first use), so that processes forked afterwards share it.
+pub fn ensure_initialized() {
+    with_state(|_| ());
+}
+
 /// A snapshot of the running process's identity.
 #[must_use]
 pub fn current() -> Identity {

@@ -16,6 +16,7 @@
 //! ```
 
 mod authkey;
+pub mod code;
 pub mod codec;
 mod error;
 pub mod fdpass;

@@ -23,10 +23,10 @@ use multiprocessing_core::identity::{self, Identity};
 use multiprocessing_core::transfer::{TransferFd, decode_with_fds};
 use serde::{Deserialize, Serialize};
 
-use crate::fingerprint::{anchor_addr, fingerprint};
-use crate::target::Trampoline;
+use crate::target::{Invocation, Trampoline};
 use crate::wire::{recv_frame, send_frame};
 use crate::{Error, Result};
+use multiprocessing_core::code::{CodeWire, fingerprint};
 
 /// The environment variable that tells the constructor to take a child role.
 pub(crate) const MARKER: &str = "MULTIPROCESSING_RS_CHILD";
@@ -41,8 +41,8 @@ static ENTRY_RAN: AtomicBool = AtomicBool::new(false);
 #[derive(Serialize, Deserialize)]
 pub(crate) struct ChildRequest {
     pub(crate) identity: Identity,
-    /// The trampoline's offset from the anchor.
-    pub(crate) trampoline: isize,
+    /// The trampoline, checked before it is called.
+    pub(crate) target: CodeWire,
     pub(crate) args: Vec<u8>,
     pub(crate) fds: Vec<TransferFd>,
     pub(crate) result: Option<TransferFd>,
@@ -154,17 +154,19 @@ pub(crate) fn run_request(bytes: &[u8], fds: Vec<OwnedFd>, expected_parent: Opti
     if req.identity.daemon && !die_with_parent(parent.unwrap_or(0)) {
         return 1;
     }
+    let trampoline = match req.target.resolve::<Trampoline>(&req.identity.authkey) {
+        Ok(t) => t.get(),
+        Err(e) => {
+            eprintln!("multiprocessing: refused to run the requested target: {e}");
+            return 1;
+        }
+    };
     identity::set_current(req.identity);
-    let addr = anchor_addr().wrapping_add_signed(req.trampoline);
-    // SAFETY: the parent computed the offset from a trampoline of this very executable (the
-    // fingerprint was checked when this process or its forkserver booted), so the address is
-    // the same monomorphized function here.
-    let trampoline: Trampoline = unsafe { std::mem::transmute::<usize, Trampoline>(addr) };
-    trampoline(
-        &req.args,
-        req.fds.into_iter().map(TransferFd::into_inner).collect(),
-        req.result.map(TransferFd::into_inner),
-    )
+    trampoline(Invocation {
+        args: req.args,
+        fds: req.fds.into_iter().map(TransferFd::into_inner).collect(),
+        result: req.result.map(TransferFd::into_inner),
+    })
 }
 
 /// Checks the boot frame's fingerprint and acknowledges; returns the rest of the payload.

@@ -34,7 +34,6 @@ mod context;
 mod cpu;
 mod current;
 mod error;
-mod fingerprint;
 mod forkserver;
 mod gate;
 mod handle;
@@ -54,8 +53,8 @@ pub use context::{
 pub use cpu::{cpu_count, process_cpu_count};
 pub use current::{CurrentProcess, ParentProcess, current_process, parent_process};
 pub use error::{Error, Result};
-pub use fingerprint::fingerprint;
 pub use handle::{JoinHandle, SpawnBuilder, spawn};
+pub use multiprocessing_core::code::fingerprint;
 pub use process::{Process, ProcessBuilder, Sentinel};
 pub use registry::active_children;
 pub use signals::signal_name;

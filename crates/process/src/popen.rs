@@ -25,11 +25,11 @@ use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions, pidfd_open
 
 use crate::child::{ChildRequest, Exit, die_with_parent, finish};
 use crate::context::Context;
-use crate::fingerprint::anchor_addr;
 use crate::forkserver::{ForkServer, exitcode, my_pid};
 use crate::spawn::{boot, spawn_executable};
-use crate::target::Payload;
+use crate::target::{Invocation, Payload};
 use crate::{Error, Result, StartMethod};
+use multiprocessing_core::code::CodeRef;
 
 /// A started child.
 pub(crate) struct Popen {
@@ -153,15 +153,15 @@ pub(crate) fn launch(
                 )));
             };
             crate::child::ensure_entry()?;
-            if !crate::fingerprint::code_is_in_executable() {
+            if !multiprocessing_core::code::code_is_in_executable() {
                 return Err(Error::Process(format!(
                     "the {method} start method re-executes the main executable, but this code is \
                      in a shared library; use the fork start method"
                 )));
             }
             let request = ChildRequest {
+                target: CodeRef::new(trampoline).to_wire(&identity.authkey),
                 identity,
-                trampoline: (trampoline as usize).wrapping_sub(anchor_addr()) as isize,
                 args,
                 fds: fds.into_iter().map(TransferFd::from).collect(),
                 result: result.map(TransferFd::from),
@@ -238,7 +238,7 @@ fn launch_fork(payload: Payload, identity: Identity, result: Option<OwnedFd>) ->
                 trampoline,
                 args,
                 fds,
-            } => trampoline(&args, fds, result),
+            } => trampoline(Invocation { args, fds, result }),
             Payload::Closure(f) => catch_unwind(AssertUnwindSafe(f)).map_or(1, |()| 0),
         };
         finish(code, Exit::Immediate);

@@ -24,9 +24,9 @@ use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::process::{Pid, PidfdFlags, WaitIdOptions, pidfd_open, waitid};
 
 use crate::child::{BOOT_FD, CHILD_ARG, MARKER};
-use crate::fingerprint::{display, fingerprint};
 use crate::wire::{recv_frame, send_frame};
 use crate::{Error, Result};
+use multiprocessing_core::code::{display_fingerprint as display, fingerprint};
 
 /// How long a freshly executed child may take to answer the boot frame.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(60);

@@ -4,8 +4,9 @@
 //! the way Python's `Process(target=f, args=(...))` does: `fn()` takes `()`, `fn(u32)` takes
 //! `(7,)`, `fn(u32, String)` takes `(7, "x".to_string())`. Such a target has a type of size
 //! zero, so the monomorphized trampoline for it identifies it completely: the parent sends the
-//! trampoline's offset from a fixed anchor, and the child (running the same executable, checked
-//! by [`fingerprint`](crate::fingerprint)) adds its own anchor address back. Arguments travel
+//! trampoline as a [`CodeRef`](multiprocessing_core::code::CodeRef) (its offset in the
+//! executable, the executable's [`fingerprint`](crate::fingerprint), and a tag under the child's
+//! authkey), and the child checks all three before it calls anything. Arguments travel
 //! encoded with the core codec inside a transfer context, so handles owning file descriptors
 //! reach the child under every start method.
 //!
@@ -70,8 +71,19 @@ impl_target!(A1, A2, A3, A4, A5, A6, A7);
 impl_target!(A1, A2, A3, A4, A5, A6, A7, A8);
 
 /// A monomorphized entry: decodes the arguments, calls the target, reports the outcome on the
-/// result channel (when there is one) and returns the exit code.
-pub(crate) type Trampoline = fn(args: &[u8], fds: Vec<OwnedFd>, result: Option<OwnedFd>) -> i32;
+/// result channel (when there is one) and returns the exit code. It crosses processes as a
+/// [`CodeRef`](multiprocessing_core::code::CodeRef).
+pub(crate) type Trampoline = fn(Invocation) -> i32;
+
+/// What a trampoline is called with.
+pub(crate) struct Invocation {
+    /// The encoded arguments.
+    pub(crate) args: Vec<u8>,
+    /// The descriptors the arguments refer to.
+    pub(crate) fds: Vec<OwnedFd>,
+    /// Where a typed target reports its outcome.
+    pub(crate) result: Option<OwnedFd>,
+}
 
 /// What a process runs: a target found by its trampoline, or (fork only) a boxed closure.
 pub(crate) enum Payload {
@@ -160,25 +172,25 @@ where
     catch_unwind(AssertUnwindSafe(|| f.call(args))).map_err(|p| (1, Some(panic_message(&*p))))
 }
 
-fn plain_trampoline<F, Args>(args: &[u8], fds: Vec<OwnedFd>, _result: Option<OwnedFd>) -> i32
+fn plain_trampoline<F, Args>(inv: Invocation) -> i32
 where
     F: Target<Args>,
     Args: DeserializeOwned,
 {
-    match run::<F, Args>(args, fds) {
+    match run::<F, Args>(&inv.args, inv.fds) {
         Ok(_) => 0,
         Err((code, _)) => code,
     }
 }
 
-fn typed_trampoline<F, Args>(args: &[u8], fds: Vec<OwnedFd>, result: Option<OwnedFd>) -> i32
+fn typed_trampoline<F, Args>(inv: Invocation) -> i32
 where
     F: Target<Args>,
     Args: DeserializeOwned,
     F::Output: Serialize,
 {
-    let outcome = run::<F, Args>(args, fds);
-    let Some(chan) = result else {
+    let outcome = run::<F, Args>(&inv.args, inv.fds);
+    let Some(chan) = inv.result else {
         return outcome.map_or_else(|(c, _)| c, |_| 0);
     };
     match outcome {

@@ -17,7 +17,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use multiprocessing_core::codec::de_error;
+use multiprocessing_core::code::CodeRef;
 use multiprocessing_core::owner;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -58,9 +58,10 @@ unsafe impl SharedState for BarrierState {
 /// a [`reset`](Self::reset) while parties wait, or a panicking action breaks the barrier: every
 /// waiter, and every later `wait` until a `reset`, gets [`Error::BrokenBarrier`].
 ///
-/// The action is a plain `fn()`. It travels to other processes as an offset in the executable,
-/// so a barrier with an action may only be sent to a process running the same executable (as
-/// the process crate's start methods guarantee).
+/// The action is a plain `fn()`. It travels to other processes as a
+/// [`CodeRef`](multiprocessing_core::code::CodeRef): a barrier with an action is only accepted by
+/// a process running the same executable with the same authkey (the family's), so a peer that
+/// sends a forged barrier over a connection cannot make the receiver call anything.
 #[derive(Clone)]
 pub struct Barrier {
     shared: Shared<BarrierState>,
@@ -304,35 +305,18 @@ impl Barrier {
     }
 }
 
-#[inline(never)]
-fn anchor_a() -> u32 {
-    0xa1a1
-}
-
-#[inline(never)]
-fn anchor_b() -> u32 {
-    0xb2b2_b2b2
-}
-
-fn layout_check() -> u64 {
-    (anchor_b as fn() -> u32 as usize).wrapping_sub(anchor_a as fn() -> u32 as usize) as u64
-}
-
 #[derive(Serialize, Deserialize)]
 struct Wire<S> {
     shared: S,
-    action: Option<u64>,
-    check: u64,
+    action: Option<CodeRef<fn()>>,
     timeout: Option<Duration>,
 }
 
 impl Serialize for Barrier {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let base = anchor_a as fn() -> u32 as usize;
         Wire {
             shared: &self.shared,
-            action: self.action.map(|f| (f as usize).wrapping_sub(base) as u64),
-            check: layout_check(),
+            action: self.action.map(CodeRef::new),
             timeout: self.timeout,
         }
         .serialize(s)
@@ -341,25 +325,11 @@ impl Serialize for Barrier {
 
 impl<'de> Deserialize<'de> for Barrier {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // The action is checked (same executable, tag under our authkey) before it exists.
         let wire: Wire<Shared<BarrierState>> = Wire::deserialize(d)?;
-        let action = match wire.action {
-            None => None,
-            Some(_) if wire.check != layout_check() => {
-                return Err(de_error(
-                    "a Barrier with an action can only be received by the same executable",
-                ));
-            }
-            Some(offset) => {
-                let addr = (anchor_a as fn() -> u32 as usize).wrapping_add(offset as usize);
-                // SAFETY: the sender runs this very executable (its code layout matches, checked
-                // above), where `offset` was taken from a `fn()`; code is at the same offset
-                // from `anchor_a` in every process running it.
-                Some(unsafe { std::mem::transmute::<usize, fn()>(addr) })
-            }
-        };
         Ok(Barrier {
             shared: wire.shared,
-            action,
+            action: wire.action.map(CodeRef::get),
             timeout: wire.timeout,
         })
     }

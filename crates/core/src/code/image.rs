@@ -1,20 +1,13 @@
-//! The executable's fingerprint and the fixed anchor that target addresses are measured from.
+//! The executable's fingerprint, the fixed anchor that code offsets are measured from, and the
+//! address range of the executable's code.
 //!
-//! A child started with `spawn` or `forkserver` finds its target by an offset from [`anchor`];
-//! that is only sound when the child runs the very same executable. Each request therefore
-//! carries the parent's fingerprint: the GNU build-id note of the running executable, read from
-//! its program headers in memory (no file access), or, when the linker wrote none, the device,
-//! inode, size and modification time of `/proc/self/exe`. The value is computed once and cached.
-//!
-//! ```
-//! let fp = multiprocessing_process::fingerprint();
-//! assert!(!fp.is_empty());
-//! assert_eq!(fp, multiprocessing_process::fingerprint());
-//! ```
+//! The fingerprint is the GNU build-id note of the running executable, read from its program
+//! headers in memory (no file access), or, when the linker wrote none, the device, inode, size
+//! and modification time of `/proc/self/exe`. It is computed once and cached.
 
 use std::sync::OnceLock;
 
-/// The fixed symbol every target address is an offset from.
+/// The fixed symbol every code offset is measured from.
 #[inline(never)]
 pub(crate) fn anchor() {
     std::hint::black_box(());
@@ -46,10 +39,15 @@ pub fn fingerprint() -> &'static [u8] {
 
 /// Whether this crate's code lives in the main executable (not in a shared library), which
 /// spawn and forkserver need since they re-execute the main executable.
-pub(crate) fn code_is_in_executable() -> bool {
+#[must_use]
+pub fn code_is_in_executable() -> bool {
+    contains(anchor_addr())
+}
+
+/// Whether `addr` lies inside the executable's loaded segments.
+pub(crate) fn contains(addr: usize) -> bool {
     let (lo, hi) = image().range;
-    let a = anchor_addr();
-    lo <= a && a < hi
+    lo <= addr && addr < hi
 }
 
 fn read_image() -> Image {
@@ -135,7 +133,8 @@ fn file_identity() -> Vec<u8> {
 }
 
 /// Renders a fingerprint for messages: the build-id in hex, or the file identity as text.
-pub(crate) fn display(fp: &[u8]) -> String {
+#[must_use]
+pub fn display(fp: &[u8]) -> String {
     match fp.strip_prefix(b"build-id:") {
         Some(id) => {
             let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
