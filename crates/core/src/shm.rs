@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use rand::RngCore;
 use rustix::fs::{Mode, fstat, ftruncate};
+use rustix::io::{pread, pwrite, retry_on_intr};
 use rustix::mm::munmap;
 use rustix::shm;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -164,6 +165,9 @@ impl SharedMemory {
     }
 
     /// Pointer to the first byte, valid while this handle lives.
+    ///
+    /// Touching a page past the end of the file, after another process shrank it, raises
+    /// SIGBUS; the safe [`read_at`](Self::read_at) and [`write_at`](Self::write_at) cannot.
     #[must_use]
     pub fn as_ptr(&self) -> *mut u8 {
         self.ptr.as_ptr()
@@ -172,7 +176,8 @@ impl SharedMemory {
     /// The whole segment as a byte slice, Python's `buf`.
     ///
     /// # Safety
-    /// No process may write the segment while the slice is alive.
+    /// No process may write the segment, or shrink its file (which would make reading a page
+    /// past the new end raise SIGBUS), while the slice is alive.
     #[must_use]
     pub unsafe fn as_slice(&self) -> &[u8] {
         // SAFETY: the mapping is `size` bytes and lives as long as `self`; the caller rules out
@@ -183,7 +188,8 @@ impl SharedMemory {
     /// The whole segment as a mutable byte slice.
     ///
     /// # Safety
-    /// No other process may read or write the segment while the slice is alive.
+    /// No other process may read or write the segment, or shrink its file, while the slice is
+    /// alive.
     #[must_use]
     pub unsafe fn as_mut_slice(&mut self) -> &mut [u8] {
         // SAFETY: as in `as_slice`, and `&mut self` rules out other users in this process.
@@ -200,26 +206,52 @@ impl SharedMemory {
         }
     }
 
+    /// The error for a file another process shrank below the range we need.
+    fn truncated(&self, end: usize) -> Error {
+        Error::Io(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!(
+                "shared-memory segment {:?} was truncated by another process \
+                 (its {} bytes no longer reach byte {end})",
+                self.name, self.size
+            ),
+        ))
+    }
+
     /// Copies bytes out of the segment, starting at `offset`.
+    ///
+    /// The copy goes through the descriptor (`pread`), which sees exactly what the mapping
+    /// holds, so a segment that another process truncated is an `UnexpectedEof` I/O error
+    /// instead of a SIGBUS.
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
         self.check_range(offset, buf.len())?;
-        // SAFETY: the range is inside the mapping; `buf` is ours and cannot overlap it.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                self.ptr.as_ptr().add(offset),
-                buf.as_mut_ptr(),
-                buf.len(),
-            );
+        let mut done = 0;
+        while done < buf.len() {
+            let at = (offset + done) as u64;
+            match retry_on_intr(|| pread(&self.fd, &mut buf[done..], at))? {
+                0 => return Err(self.truncated(offset + buf.len())),
+                n => done += n,
+            }
         }
         Ok(())
     }
 
     /// Copies bytes into the segment, starting at `offset`.
+    ///
+    /// The copy goes through the descriptor (`pwrite`); a segment that another process
+    /// truncated is an `UnexpectedEof` I/O error instead of a SIGBUS, and is not grown back.
     pub fn write_at(&self, offset: usize, data: &[u8]) -> Result<()> {
         self.check_range(offset, data.len())?;
-        // SAFETY: as in `read_at`.
-        unsafe {
-            std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.as_ptr().add(offset), data.len());
+        let end = offset + data.len();
+        // Writing past the end would grow the file again; that no-longer-shared tail is not
+        // what the caller meant to write to.
+        if usize::try_from(fstat(&self.fd)?.st_size).unwrap_or(0) < end {
+            return Err(self.truncated(end));
+        }
+        let mut done = 0;
+        while done < data.len() {
+            let at = (offset + done) as u64;
+            done += retry_on_intr(|| pwrite(&self.fd, &data[done..], at))?;
         }
         Ok(())
     }
