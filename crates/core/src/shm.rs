@@ -7,6 +7,15 @@
 //! [`set_unlink_on_drop(false)`](SharedMemory::set_unlink_on_drop) to leave a created segment
 //! for others, like CPython's `track=False`. Dropping any handle unmaps it.
 //!
+//! A creator that never gets to unlink (SIGKILLed, or leaving through `std::process::exit`)
+//! leaves its segments to the family's [resource tracker](crate::tracker), which unlinks them
+//! once every process of the family has exited, as CPython's does.
+//!
+//! Any process that can open the name can also shrink the file. The safe methods copy through
+//! the descriptor ([`read_at`](SharedMemory::read_at), [`write_at`](SharedMemory::write_at)),
+//! so a truncated segment is an error there, never the SIGBUS that touching a mapped page past
+//! the end of the file raises; only the `unsafe` pointer and slice views touch the mapping.
+//!
 //! ```
 //! use multiprocessing_core::shm::SharedMemory;
 //! let shm = SharedMemory::create(16).unwrap();
@@ -49,6 +58,9 @@ pub struct SharedMemory {
     size: usize,
     /// Process that created the name, 0 for an attached segment.
     creator: u32,
+    /// The file's identity, which the resource tracker checks before it unlinks the name.
+    dev: u64,
+    ino: u64,
     unlink_on_drop: AtomicBool,
     unlinked: AtomicBool,
 }
@@ -106,16 +118,21 @@ impl SharedMemory {
             e
         };
         ftruncate(&fd, size as u64).map_err(|e| unlink_now(e.into()))?;
+        let st = fstat(&fd).map_err(|e| unlink_now(e.into()))?;
         let ptr = crate::mapping::map_shared(&fd, size).map_err(unlink_now)?;
-        Ok(SharedMemory {
+        let shm = SharedMemory {
             name,
             fd,
             ptr,
             size,
             creator: crate::owner::process().id,
+            dev: st.st_dev,
+            ino: st.st_ino,
             unlink_on_drop: AtomicBool::new(true),
             unlinked: AtomicBool::new(false),
-        })
+        };
+        crate::tracker::register(&shm.name, shm.dev, shm.ino);
+        Ok(shm)
     }
 
     /// Attaches the existing segment called `name` (a leading `/` is optional),
@@ -133,7 +150,8 @@ impl SharedMemory {
     }
 
     fn from_fd(name: String, fd: OwnedFd) -> Result<SharedMemory> {
-        let size = usize::try_from(fstat(&fd)?.st_size)
+        let st = fstat(&fd)?;
+        let size = usize::try_from(st.st_size)
             .map_err(|_| Error::InvalidArgument("negative segment size".into()))?;
         if size == 0 {
             return Err(Error::InvalidArgument(format!(
@@ -147,6 +165,8 @@ impl SharedMemory {
             ptr,
             size,
             creator: 0,
+            dev: st.st_dev,
+            ino: st.st_ino,
             unlink_on_drop: AtomicBool::new(false),
             unlinked: AtomicBool::new(false),
         })
@@ -282,12 +302,28 @@ impl SharedMemory {
                 format!("{path} now names another segment"),
             )));
         }
-        shm::unlink(path.as_str()).map_err(|e| Error::Io(e.into()))
+        shm::unlink(path.as_str()).map_err(|e| Error::Io(e.into()))?;
+        crate::tracker::unregister(&self.name, self.dev, self.ino);
+        Ok(())
     }
 
     /// Whether dropping this handle (in the creating process) unlinks the name.
+    ///
+    /// `false` also takes the segment off the resource tracker's list, so it outlives its
+    /// creator's family (CPython's `track=False`); `true` puts it back.
     pub fn set_unlink_on_drop(&self, unlink: bool) {
-        self.unlink_on_drop.store(unlink, Ordering::Relaxed);
+        let before = self.unlink_on_drop.swap(unlink, Ordering::Relaxed);
+        if before != unlink
+            && self.creator != 0
+            && self.creator == crate::owner::process().id
+            && !self.unlinked.load(Ordering::Acquire)
+        {
+            if unlink {
+                crate::tracker::register(&self.name, self.dev, self.ino);
+            } else {
+                crate::tracker::unregister(&self.name, self.dev, self.ino);
+            }
+        }
     }
 }
 
