@@ -80,11 +80,14 @@ pub const MAX_DEPTH: usize = 128;
 ///
 /// A value nested deeper than [`MAX_DEPTH`] is an [`Error::Codec`].
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    let depth = Cell::new(0);
+    let budget = depth::Budget {
+        level: Cell::new(0),
+        input_len: bytes.len(),
+    };
     let mut de = postcard::Deserializer::from_bytes(bytes);
     let value = T::deserialize(depth::Limited {
         inner: &mut de,
-        depth: &depth,
+        depth: &budget,
     })
     .map_err(map_err)?;
     let rest = de.finalize().map_err(map_err)?;
@@ -101,6 +104,10 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
 /// visitor's compound entries (`visit_seq`, `visit_map`, `visit_enum`, `visit_some`,
 /// `visit_newtype_struct`), which count one level while they run and refuse past [`MAX_DEPTH`].
 /// The nested deserializers they hand on are wrapped again, so no level escapes the count.
+///
+/// It also caps the length a map claims (which serde's maps preallocate from, up to 1 MiB
+/// each) at the message's size, as postcard already does for sequences, so a short hostile
+/// message nesting many claimed-huge maps cannot make the receiver reserve megabytes per level.
 mod depth {
     use std::cell::Cell;
     use std::fmt;
@@ -112,27 +119,32 @@ mod depth {
 
     use super::{MAX_DEPTH, de_error};
 
+    /// What one message may still use.
+    pub(super) struct Budget {
+        /// How deep the value being decoded is nested.
+        pub(super) level: Cell<usize>,
+        /// No sequence or map of the message can hold more elements than it has bytes.
+        pub(super) input_len: usize,
+    }
+
     /// Runs `f` one level deeper, or refuses when that is past the limit.
-    fn nest<T, E: de::Error>(
-        depth: &Cell<usize>,
-        f: impl FnOnce() -> Result<T, E>,
-    ) -> Result<T, E> {
-        let level = depth.get();
+    fn nest<T, E: de::Error>(budget: &Budget, f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+        let level = budget.level.get();
         if level >= MAX_DEPTH {
             return Err(de_error(format!(
                 "message nests values deeper than {MAX_DEPTH} levels"
             )));
         }
-        depth.set(level + 1);
+        budget.level.set(level + 1);
         let out = f();
-        depth.set(level);
+        budget.level.set(level);
         out
     }
 
     /// A deserializer, visitor, seed or access whose nested values are counted.
     pub(super) struct Limited<'a, T> {
         pub(super) inner: T,
-        pub(super) depth: &'a Cell<usize>,
+        pub(super) depth: &'a Budget,
     }
 
     impl<'a, T> Limited<'a, T> {
@@ -257,7 +269,7 @@ mod depth {
         }
 
         fn size_hint(&self) -> Option<usize> {
-            self.inner.size_hint()
+            self.inner.size_hint().map(|n| n.min(self.depth.input_len))
         }
     }
 
@@ -281,7 +293,7 @@ mod depth {
         }
 
         fn size_hint(&self) -> Option<usize> {
-            self.inner.size_hint()
+            self.inner.size_hint().map(|n| n.min(self.depth.input_len))
         }
     }
 
@@ -370,6 +382,34 @@ mod tests {
             matches!(&err, Error::Codec(m) if m.contains("deeper than 128")),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn a_claimed_length_is_capped_at_the_message_size() {
+        /// Records the length hint a map hands its visitor (what maps preallocate from).
+        struct Hint(Option<usize>);
+        impl<'de> Deserialize<'de> for Hint {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = Hint;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str("a map")
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                        self,
+                        a: A,
+                    ) -> Result<Hint, A::Error> {
+                        Ok(Hint(a.size_hint()))
+                    }
+                }
+                d.deserialize_map(V)
+            }
+        }
+        // A three-byte message claiming a million elements.
+        let claim = encode(&1_000_000u32).unwrap();
+        assert_eq!(claim.len(), 3);
+        assert_eq!(decode::<Hint>(&claim).unwrap().0, Some(3));
     }
 
     #[test]
