@@ -5,10 +5,12 @@
 //! `std::process::exit` never runs that code, and its segment would stay in `/dev/shm` until
 //! reboot. So the first named segment a process creates starts a small tracker process (the
 //! same executable, re-executed; a constructor takes the tracker role before `main`). Every
-//! process of the family holds one end of a socket to it: forked children inherit it, spawned
-//! and forkserver children are handed it ([`inherited_fd`], [`adopt`]). The creator registers
-//! each segment it creates (name, device and inode) and unregisters it when it unlinks it or
-//! gives it away ([`set_unlink_on_drop(false)`](SharedMemory::set_unlink_on_drop)). When the
+//! process of the family holds one end of a socket to it: forked children inherit it, and a
+//! spawned or forkserver child is handed it by the code that starts it ([`inherited_fd`],
+//! [`adopt`]); a child that was not starts its own tracker when it creates a segment. The
+//! creator registers each segment it creates (name, device and inode) and unregisters it when
+//! it unlinks it or gives it away
+//! ([`set_unlink_on_drop(false)`](crate::shm::SharedMemory::set_unlink_on_drop)). When the
 //! last holder has exited, however it died, the tracker unlinks what is still registered (only
 //! if the name still names that very file, so a later namesake survives), warns on stderr as
 //! CPython does, and exits. The tracker ignores SIGINT and SIGTERM, so a Ctrl-C to the whole
@@ -23,7 +25,6 @@
 //! ```
 //!
 //! [`SharedMemory::create`]: crate::shm::SharedMemory::create
-//! [SharedMemory::set_unlink_on_drop]: crate::shm::SharedMemory::set_unlink_on_drop
 
 use std::collections::HashMap;
 use std::io::Write;
