@@ -81,6 +81,22 @@ fn check_name(name: &str) -> Result<String> {
     Ok(bare.to_owned())
 }
 
+/// Unlinks the name `name` only while it names the file (`dev`, `ino`); another file under
+/// that name is a `NotFound` error and stays.
+pub(crate) fn unlink_if_same(name: &str, dev: u64, ino: u64) -> Result<()> {
+    let path = format!("/{name}");
+    let current = shm::open(path.as_str(), shm::OFlags::RDONLY, Mode::empty())
+        .map_err(|e| Error::Io(e.into()))?;
+    let st = fstat(&current)?;
+    if (st.st_dev, st.st_ino) != (dev, ino) {
+        return Err(Error::Io(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{path} now names another segment"),
+        )));
+    }
+    shm::unlink(path.as_str()).map_err(|e| Error::Io(e.into()))
+}
+
 impl SharedMemory {
     /// Creates a segment of `size` bytes with a fresh random name (`psm_` and 8 hex digits).
     #[doc(alias = "SharedMemory")]
@@ -292,17 +308,7 @@ impl SharedMemory {
     /// Unlinks the name only while it still names this segment, so a segment created later
     /// under the same name by someone else is never removed.
     fn unlink_if_ours(&self) -> Result<()> {
-        let path = format!("/{}", self.name);
-        let current = shm::open(path.as_str(), shm::OFlags::RDONLY, Mode::empty())
-            .map_err(|e| Error::Io(e.into()))?;
-        let (a, b) = (fstat(&current)?, fstat(&self.fd)?);
-        if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino) {
-            return Err(Error::Io(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!("{path} now names another segment"),
-            )));
-        }
-        shm::unlink(path.as_str()).map_err(|e| Error::Io(e.into()))?;
+        unlink_if_same(&self.name, self.dev, self.ino)?;
         crate::tracker::unregister(&self.name, self.dev, self.ino);
         Ok(())
     }

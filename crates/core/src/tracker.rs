@@ -35,12 +35,10 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use rustix::fs::{Mode, fstat};
 use rustix::io::Errno;
 use rustix::net::{
     AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType, recv, send, socketpair,
 };
-use rustix::shm;
 
 use crate::time::{Deadline, wait_readable, wait_writable};
 use crate::{Error, Result};
@@ -292,21 +290,9 @@ impl Records {
         records.sort_by_key(|(_, seq)| *seq);
         records
             .into_iter()
-            .filter(|((name, dev, ino), _)| unlink_if_same(name, *dev, *ino))
+            .filter(|((name, dev, ino), _)| crate::shm::unlink_if_same(name, *dev, *ino).is_ok())
             .map(|((name, _, _), _)| name)
             .collect()
-    }
-}
-
-/// Unlinks `/name` if it is still the file (`dev`, `ino`) that was registered.
-fn unlink_if_same(name: &str, dev: u64, ino: u64) -> bool {
-    let path = format!("/{name}");
-    let Ok(fd) = shm::open(path.as_str(), shm::OFlags::RDONLY, Mode::empty()) else {
-        return false;
-    };
-    match fstat(&fd) {
-        Ok(st) if (st.st_dev, st.st_ino) == (dev, ino) => shm::unlink(path.as_str()).is_ok(),
-        _ => false,
     }
 }
 
