@@ -6,7 +6,8 @@
 //! the serialization used between processes (pickle there, [`codec`] here), `current_process()`'s
 //! identity, the reduction machinery that moves file descriptors ([`transfer`], [`fdpass`]) and
 //! `multiprocessing.util`'s logging ([`logging`]), the shared-memory heap of
-//! `multiprocessing.heap` ([`heap`]) and `multiprocessing.shared_memory` ([`shm`]).
+//! `multiprocessing.heap` ([`heap`]) and `multiprocessing.shared_memory` ([`shm`]), with
+//! `multiprocessing.resource_tracker` ([`tracker`]) to unlink segments whose creator died.
 //!
 //! ```
 //! use multiprocessing_core::{codec, identity};
@@ -28,6 +29,7 @@ mod mapping;
 pub mod owner;
 pub mod shm;
 pub mod time;
+pub mod tracker;
 pub mod transfer;
 
 pub use authkey::{AUTHKEY_LEN, AuthKey};

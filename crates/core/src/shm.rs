@@ -7,6 +7,15 @@
 //! [`set_unlink_on_drop(false)`](SharedMemory::set_unlink_on_drop) to leave a created segment
 //! for others, like CPython's `track=False`. Dropping any handle unmaps it.
 //!
+//! A creator that never gets to unlink (SIGKILLed, or leaving through `std::process::exit`)
+//! leaves its segments to the family's [resource tracker](crate::tracker), which unlinks them
+//! once every process of the family has exited, as CPython's does.
+//!
+//! Any process that can open the name can also shrink the file. The safe methods copy through
+//! the descriptor ([`read_at`](SharedMemory::read_at), [`write_at`](SharedMemory::write_at)),
+//! so a truncated segment is an error there, never the SIGBUS that touching a mapped page past
+//! the end of the file raises; only the `unsafe` pointer and slice views touch the mapping.
+//!
 //! ```
 //! use multiprocessing_core::shm::SharedMemory;
 //! let shm = SharedMemory::create(16).unwrap();
@@ -29,6 +38,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use rand::RngCore;
 use rustix::fs::{Mode, fstat, ftruncate};
+use rustix::io::{pread, pwrite, retry_on_intr};
 use rustix::mm::munmap;
 use rustix::shm;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -48,6 +58,9 @@ pub struct SharedMemory {
     size: usize,
     /// Process that created the name, 0 for an attached segment.
     creator: u32,
+    /// The file's identity, which the resource tracker checks before it unlinks the name.
+    dev: u64,
+    ino: u64,
     unlink_on_drop: AtomicBool,
     unlinked: AtomicBool,
 }
@@ -66,6 +79,22 @@ fn check_name(name: &str) -> Result<String> {
         )));
     }
     Ok(bare.to_owned())
+}
+
+/// Unlinks the name `name` only while it names the file (`dev`, `ino`); another file under
+/// that name is a `NotFound` error and stays.
+pub(crate) fn unlink_if_same(name: &str, dev: u64, ino: u64) -> Result<()> {
+    let path = format!("/{name}");
+    let current = shm::open(path.as_str(), shm::OFlags::RDONLY, Mode::empty())
+        .map_err(|e| Error::Io(e.into()))?;
+    let st = fstat(&current)?;
+    if (st.st_dev, st.st_ino) != (dev, ino) {
+        return Err(Error::Io(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{path} now names another segment"),
+        )));
+    }
+    shm::unlink(path.as_str()).map_err(|e| Error::Io(e.into()))
 }
 
 impl SharedMemory {
@@ -105,16 +134,21 @@ impl SharedMemory {
             e
         };
         ftruncate(&fd, size as u64).map_err(|e| unlink_now(e.into()))?;
+        let st = fstat(&fd).map_err(|e| unlink_now(e.into()))?;
         let ptr = crate::mapping::map_shared(&fd, size).map_err(unlink_now)?;
-        Ok(SharedMemory {
+        let shm = SharedMemory {
             name,
             fd,
             ptr,
             size,
             creator: crate::owner::process().id,
+            dev: st.st_dev,
+            ino: st.st_ino,
             unlink_on_drop: AtomicBool::new(true),
             unlinked: AtomicBool::new(false),
-        })
+        };
+        crate::tracker::register(&shm.name, shm.dev, shm.ino);
+        Ok(shm)
     }
 
     /// Attaches the existing segment called `name` (a leading `/` is optional),
@@ -132,7 +166,8 @@ impl SharedMemory {
     }
 
     fn from_fd(name: String, fd: OwnedFd) -> Result<SharedMemory> {
-        let size = usize::try_from(fstat(&fd)?.st_size)
+        let st = fstat(&fd)?;
+        let size = usize::try_from(st.st_size)
             .map_err(|_| Error::InvalidArgument("negative segment size".into()))?;
         if size == 0 {
             return Err(Error::InvalidArgument(format!(
@@ -146,6 +181,8 @@ impl SharedMemory {
             ptr,
             size,
             creator: 0,
+            dev: st.st_dev,
+            ino: st.st_ino,
             unlink_on_drop: AtomicBool::new(false),
             unlinked: AtomicBool::new(false),
         })
@@ -164,6 +201,9 @@ impl SharedMemory {
     }
 
     /// Pointer to the first byte, valid while this handle lives.
+    ///
+    /// Touching a page past the end of the file, after another process shrank it, raises
+    /// SIGBUS; the safe [`read_at`](Self::read_at) and [`write_at`](Self::write_at) cannot.
     #[must_use]
     pub fn as_ptr(&self) -> *mut u8 {
         self.ptr.as_ptr()
@@ -172,7 +212,8 @@ impl SharedMemory {
     /// The whole segment as a byte slice, Python's `buf`.
     ///
     /// # Safety
-    /// No process may write the segment while the slice is alive.
+    /// No process may write the segment, or shrink its file (which would make reading a page
+    /// past the new end raise SIGBUS), while the slice is alive.
     #[must_use]
     pub unsafe fn as_slice(&self) -> &[u8] {
         // SAFETY: the mapping is `size` bytes and lives as long as `self`; the caller rules out
@@ -183,7 +224,8 @@ impl SharedMemory {
     /// The whole segment as a mutable byte slice.
     ///
     /// # Safety
-    /// No other process may read or write the segment while the slice is alive.
+    /// No other process may read or write the segment, or shrink its file, while the slice is
+    /// alive.
     #[must_use]
     pub unsafe fn as_mut_slice(&mut self) -> &mut [u8] {
         // SAFETY: as in `as_slice`, and `&mut self` rules out other users in this process.
@@ -200,26 +242,52 @@ impl SharedMemory {
         }
     }
 
+    /// The error for a file another process shrank below the range we need.
+    fn truncated(&self, end: usize) -> Error {
+        Error::Io(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!(
+                "shared-memory segment {:?} was truncated by another process \
+                 (its {} bytes no longer reach byte {end})",
+                self.name, self.size
+            ),
+        ))
+    }
+
     /// Copies bytes out of the segment, starting at `offset`.
+    ///
+    /// The copy goes through the descriptor (`pread`), which sees exactly what the mapping
+    /// holds, so a segment that another process truncated is an `UnexpectedEof` I/O error
+    /// instead of a SIGBUS.
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
         self.check_range(offset, buf.len())?;
-        // SAFETY: the range is inside the mapping; `buf` is ours and cannot overlap it.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                self.ptr.as_ptr().add(offset),
-                buf.as_mut_ptr(),
-                buf.len(),
-            );
+        let mut done = 0;
+        while done < buf.len() {
+            let at = (offset + done) as u64;
+            match retry_on_intr(|| pread(&self.fd, &mut buf[done..], at))? {
+                0 => return Err(self.truncated(offset + buf.len())),
+                n => done += n,
+            }
         }
         Ok(())
     }
 
     /// Copies bytes into the segment, starting at `offset`.
+    ///
+    /// The copy goes through the descriptor (`pwrite`); a segment that another process
+    /// truncated is an `UnexpectedEof` I/O error instead of a SIGBUS, and is not grown back.
     pub fn write_at(&self, offset: usize, data: &[u8]) -> Result<()> {
         self.check_range(offset, data.len())?;
-        // SAFETY: as in `read_at`.
-        unsafe {
-            std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.as_ptr().add(offset), data.len());
+        let end = offset + data.len();
+        // Writing past the end would grow the file again; that no-longer-shared tail is not
+        // what the caller meant to write to.
+        if usize::try_from(fstat(&self.fd)?.st_size).unwrap_or(0) < end {
+            return Err(self.truncated(end));
+        }
+        let mut done = 0;
+        while done < data.len() {
+            let at = (offset + done) as u64;
+            done += retry_on_intr(|| pwrite(&self.fd, &data[done..], at))?;
         }
         Ok(())
     }
@@ -240,22 +308,28 @@ impl SharedMemory {
     /// Unlinks the name only while it still names this segment, so a segment created later
     /// under the same name by someone else is never removed.
     fn unlink_if_ours(&self) -> Result<()> {
-        let path = format!("/{}", self.name);
-        let current = shm::open(path.as_str(), shm::OFlags::RDONLY, Mode::empty())
-            .map_err(|e| Error::Io(e.into()))?;
-        let (a, b) = (fstat(&current)?, fstat(&self.fd)?);
-        if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino) {
-            return Err(Error::Io(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!("{path} now names another segment"),
-            )));
-        }
-        shm::unlink(path.as_str()).map_err(|e| Error::Io(e.into()))
+        unlink_if_same(&self.name, self.dev, self.ino)?;
+        crate::tracker::unregister(&self.name, self.dev, self.ino);
+        Ok(())
     }
 
     /// Whether dropping this handle (in the creating process) unlinks the name.
+    ///
+    /// `false` also takes the segment off the resource tracker's list, so it outlives its
+    /// creator's family (CPython's `track=False`); `true` puts it back.
     pub fn set_unlink_on_drop(&self, unlink: bool) {
-        self.unlink_on_drop.store(unlink, Ordering::Relaxed);
+        let before = self.unlink_on_drop.swap(unlink, Ordering::Relaxed);
+        if before != unlink
+            && self.creator != 0
+            && self.creator == crate::owner::process().id
+            && !self.unlinked.load(Ordering::Acquire)
+        {
+            if unlink {
+                crate::tracker::register(&self.name, self.dev, self.ino);
+            } else {
+                crate::tracker::unregister(&self.name, self.dev, self.ino);
+            }
+        }
     }
 }
 
