@@ -2,9 +2,13 @@
 //! `multiprocessing.connection.Listener`.
 //!
 //! With an authkey, [`Listener::accept`] runs the CPython handshake (challenge first, then
-//! answer the client's challenge) under a handshake timeout, so a client that connects and
-//! says nothing costs at most that long: `accept` then returns [`Error::Timeout`] and the next
-//! call serves the next client. (CPython has no timeout here and blocks forever.)
+//! answer the client's challenge) with every connected client at once: one `poll` loop drives
+//! all pending handshakes over the sockets without blocking on any, each bounded by the
+//! handshake timeout as a deadline for its whole exchange. `accept` returns the first that
+//! completes (or the first failure) and keeps the others pending for the next call, so silent,
+//! slow or hostile clients cannot hold up a legitimate one. At most
+//! [`ListenerBuilder::max_pending`] handshakes are pending; beyond that the oldest is dropped.
+//! (CPython has no timeout here and serves one client at a time, blocking forever.)
 //!
 //! ```
 //! use multiprocessing_connection::{AuthKey, Listener, client};
@@ -28,24 +32,33 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use multiprocessing_core::AuthKey;
+use multiprocessing_core::time::{self, Deadline};
+use rustix::event::{PollFd, PollFlags};
 use rustix::io::Errno;
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 
+use crate::auth::Handshake;
 use crate::connection::Kind;
-use crate::{Address, Connection, Error, Result, auth};
+use crate::{Address, Connection, Error, Result, handshake_io};
 
 /// Default time a client gets to complete the handshake.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default listen backlog. Python's default is 1, which makes simultaneous clients of a busy
 /// listener fail needlessly.
 pub const DEFAULT_BACKLOG: i32 = 64;
+/// Default most handshakes a listener keeps pending at once.
+pub const DEFAULT_MAX_PENDING: usize = 128;
 
 /// A bound, listening socket, Python's `multiprocessing.connection.Listener`.
 ///
 /// With an authkey, [`Listener::accept`] runs the CPython handshake (challenge first, then
-/// answer the client's challenge) under a handshake timeout, so a client that connects and
-/// says nothing costs at most that long: `accept` then returns [`Error::Timeout`] and the next
-/// call serves the next client. (CPython has no timeout here and blocks forever.)
+/// answer the client's challenge) with every connected client at once: one `poll` loop drives
+/// all pending handshakes over the sockets without blocking on any, each bounded by the
+/// handshake timeout as a deadline for its whole exchange. `accept` returns the first that
+/// completes (or the first failure) and keeps the others pending for the next call, so silent,
+/// slow or hostile clients cannot hold up a legitimate one. At most
+/// [`ListenerBuilder::max_pending`] handshakes are pending; beyond that the oldest is dropped.
+/// (CPython has no timeout here and serves one client at a time, blocking forever.)
 ///
 /// ```
 /// use multiprocessing_connection::{AuthKey, Listener, client};
@@ -70,8 +83,20 @@ pub struct Listener {
     address: Address,
     authkey: Option<AuthKey>,
     handshake_timeout: Option<Duration>,
+    max_pending: usize,
+    /// Handshakes in progress, driven by whichever `accept` call holds them.
+    pending: Mutex<Vec<Pending>>,
     last_accepted: Mutex<Option<Address>>,
     unlink: Option<PathBuf>,
+}
+
+/// A connected client whose handshake is in progress.
+#[derive(Debug)]
+struct Pending {
+    fd: OwnedFd,
+    hs: Handshake,
+    deadline: Deadline,
+    peer: Option<Address>,
 }
 
 /// Options for [`Listener`]; start with [`Listener::builder`].
@@ -82,6 +107,7 @@ pub struct ListenerBuilder {
     backlog: i32,
     authkey: Option<AuthKey>,
     handshake_timeout: Option<Duration>,
+    max_pending: usize,
 }
 
 impl ListenerBuilder {
@@ -104,10 +130,19 @@ impl ListenerBuilder {
         self
     }
 
-    /// How long a client gets to complete the handshake (default
-    /// [`DEFAULT_HANDSHAKE_TIMEOUT`]; `None` waits forever, as CPython does).
+    /// How long a client gets to complete the whole handshake, from its connection to its last
+    /// byte (default [`DEFAULT_HANDSHAKE_TIMEOUT`]; `None` waits forever, as CPython does; any
+    /// duration is accepted, [`Duration::MAX`] meaning forever).
     pub fn handshake_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Most handshakes kept pending at once (default [`DEFAULT_MAX_PENDING`], at least 1): a
+    /// client connecting beyond that pushes out the oldest pending one (logged as a warning),
+    /// so memory and descriptors stay bounded whatever clients do.
+    pub fn max_pending(mut self, n: usize) -> Self {
+        self.max_pending = n.max(1);
         self
     }
 
@@ -147,17 +182,20 @@ impl ListenerBuilder {
             address,
             authkey: self.authkey,
             handshake_timeout: self.handshake_timeout,
+            max_pending: self.max_pending,
+            pending: Mutex::new(Vec::new()),
             last_accepted: Mutex::new(None),
             unlink,
         })
     }
 }
 
+/// A listening socket is non-blocking: `accept` polls it with the pending handshakes.
 fn unix_socket() -> Result<OwnedFd> {
     Ok(rustix::net::socket_with(
         AddressFamily::UNIX,
         SocketType::STREAM,
-        SocketFlags::CLOEXEC,
+        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
         None,
     )?)
 }
@@ -171,8 +209,12 @@ fn bind_tcp(host: &str, port: u16, backlog: i32) -> Result<(OwnedFd, std::net::S
             AddressFamily::INET6
         };
         let attempt = (|| -> Result<(OwnedFd, std::net::SocketAddr)> {
-            let fd =
-                rustix::net::socket_with(family, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
+            let fd = rustix::net::socket_with(
+                family,
+                SocketType::STREAM,
+                SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+                None,
+            )?;
             rustix::net::sockopt::set_socket_reuseaddr(&fd, true)?;
             rustix::net::bind(&fd, &addr)?;
             rustix::net::listen(&fd, backlog)?;
@@ -201,6 +243,7 @@ impl Listener {
             backlog: DEFAULT_BACKLOG,
             authkey: None,
             handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
+            max_pending: DEFAULT_MAX_PENDING,
         }
     }
 
@@ -219,45 +262,163 @@ impl Listener {
     /// (Python reports `''`) or before the first accept.
     #[must_use]
     pub fn last_accepted(&self) -> Option<Address> {
-        self.last_accepted
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        lock(&self.last_accepted).clone()
     }
 
     /// Accepts a connection and, with an authkey, authenticates it (challenge, then answer).
     ///
-    /// Fails with [`Error::Authentication`] for a peer with the wrong key and with
-    /// [`Error::Timeout`] for a peer that does not finish the handshake in time; the failed
-    /// connection is closed and the listener keeps working.
+    /// Handshakes with every connected client run at once (see the [type docs](Listener)); this
+    /// returns the first that completes. A handshake that fails returns its error instead
+    /// ([`Error::Authentication`] for a wrong key, [`Error::Timeout`] past the handshake
+    /// timeout, [`Error::BadMessageLength`], [`Error::Eof`], ...): that connection is closed,
+    /// the other pending handshakes are kept, and the next call goes on serving.
     pub fn accept(&self) -> Result<Connection> {
+        self.accept_by(Deadline::never())
+    }
+
+    /// [`accept`](Self::accept), giving up with [`Error::Timeout`] after `timeout` (any
+    /// duration: [`Duration::ZERO`] only takes what is ready, [`Duration::MAX`] waits forever).
+    pub fn accept_timeout(&self, timeout: Duration) -> Result<Connection> {
+        self.accept_by(Deadline::after(timeout))
+    }
+
+    fn accept_by(&self, deadline: Deadline) -> Result<Connection> {
+        let Some(key) = &self.authkey else {
+            loop {
+                if let Some((fd, peer)) = self.accept_one()? {
+                    self.set_last_accepted(peer);
+                    return Ok(Connection::with_read_bytes(fd, self.kind, &[]));
+                }
+                if !time::wait_readable(self.fd.as_fd(), deadline)? {
+                    return Err(Error::Timeout);
+                }
+            }
+        };
+        // Concurrent callers each drive the handshakes they took; the rest go back afterwards.
+        let mut mine = std::mem::take(&mut *lock(&self.pending));
+        let r = self.drive(&mut mine, key, deadline);
+        let mut shared = lock(&self.pending);
+        shared.append(&mut mine);
+        while shared.len() > self.max_pending {
+            shared.remove(0);
+        }
+        r
+    }
+
+    /// The poll loop over the listening socket and the pending handshakes in `set`.
+    fn drive(
+        &self,
+        set: &mut Vec<Pending>,
+        key: &AuthKey,
+        deadline: Deadline,
+    ) -> Result<Connection> {
+        let mut listener_ready = true;
+        let mut ready = vec![true; set.len()];
+        loop {
+            if listener_ready {
+                for _ in 0..self.max_pending {
+                    let Some((fd, peer)) = self.accept_one()? else {
+                        break;
+                    };
+                    if set.len() >= self.max_pending {
+                        let old = set.remove(0);
+                        ready.remove(0);
+                        tracing::warn!(
+                            peer = ?old.peer,
+                            max_pending = self.max_pending,
+                            "too many pending handshakes: dropped the oldest"
+                        );
+                    }
+                    set.push(Pending {
+                        fd,
+                        hs: Handshake::server(key),
+                        deadline: Deadline::from_timeout(self.handshake_timeout),
+                        peer,
+                    });
+                    ready.push(true);
+                }
+            }
+            let (mut done, mut failed) = (None, None);
+            let mut i = 0;
+            while i < set.len() {
+                let p = &mut set[i];
+                let outcome = if ready[i] {
+                    handshake_io::pump(p.fd.as_fd(), &mut p.hs)
+                } else {
+                    Ok(p.hs.is_complete())
+                };
+                let outcome = match outcome {
+                    Ok(true) if done.is_some() => Ok(false),
+                    Ok(false) if p.deadline.is_expired() => Err(Error::Timeout),
+                    other => other,
+                };
+                match outcome {
+                    Ok(false) => i += 1,
+                    Ok(true) => {
+                        done = Some(set.remove(i));
+                        ready.remove(i);
+                    }
+                    Err(e) => {
+                        let p = set.remove(i);
+                        ready.remove(i);
+                        tracing::debug!(peer = ?p.peer, error = %e, "handshake failed");
+                        failed.get_or_insert(e);
+                    }
+                }
+            }
+            if let Some(p) = done {
+                self.set_last_accepted(p.peer);
+                return Ok(Connection::with_read_bytes(
+                    p.fd,
+                    self.kind,
+                    &p.hs.into_unread(),
+                ));
+            }
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            let wake = set.iter().fold(deadline, |d, p| d.min(p.deadline));
+            let mut fds = Vec::with_capacity(set.len() + 1);
+            fds.push(PollFd::from_borrowed_fd(self.fd.as_fd(), PollFlags::IN));
+            fds.extend(
+                set.iter()
+                    .map(|p| PollFd::from_borrowed_fd(p.fd.as_fd(), handshake_io::interest(&p.hs))),
+            );
+            if time::poll(&mut fds, wake)? == 0 && deadline.is_expired() {
+                return Err(Error::Timeout);
+            }
+            listener_ready = !fds[0].revents().is_empty();
+            ready = fds[1..].iter().map(|f| !f.revents().is_empty()).collect();
+        }
+    }
+
+    /// Takes one connection off the backlog without blocking.
+    fn accept_one(&self) -> Result<Option<(OwnedFd, Option<Address>)>> {
         let fd = loop {
             match rustix::net::accept_with(&self.fd, SocketFlags::CLOEXEC) {
                 Ok(fd) => break fd,
-                Err(Errno::INTR) => continue,
+                Err(Errno::INTR | Errno::CONNABORTED) => {}
+                Err(Errno::AGAIN) => return Ok(None),
                 Err(e) => return Err(e.into()),
             }
         };
         let peer = match self.kind {
-            Kind::Socket => rustix::net::getpeername(&fd)
-                .ok()
-                .flatten()
-                .and_then(|a| std::net::SocketAddr::try_from(a).ok())
-                .map(Address::from),
+            Kind::Socket => {
+                // Small request/reply messages must not wait for Nagle's algorithm.
+                rustix::net::sockopt::set_tcp_nodelay(&fd, true)?;
+                rustix::net::getpeername(&fd)
+                    .ok()
+                    .flatten()
+                    .and_then(|a| std::net::SocketAddr::try_from(a).ok())
+                    .map(Address::from)
+            }
             _ => None,
         };
-        *self
-            .last_accepted
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = peer;
-        let mut conn = Connection::from_parts(fd, self.kind, true, true);
-        if let Some(key) = &self.authkey {
-            conn.set_socket_timeouts(self.handshake_timeout)?;
-            auth::deliver_challenge(&mut conn, key)?;
-            auth::answer_challenge(&mut conn, key)?;
-            conn.set_socket_timeouts(None)?;
-        }
-        Ok(conn)
+        Ok(Some((fd, peer)))
+    }
+
+    fn set_last_accepted(&self, peer: Option<Address>) {
+        *lock(&self.last_accepted) = peer;
     }
 
     /// Closes the listener, removing the socket file it created (Python's `close()`).
@@ -265,6 +426,10 @@ impl Listener {
         drop(self);
         Ok(())
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl AsFd for Listener {
