@@ -590,4 +590,93 @@ mod tests {
         assert!(response(b"k", &[0u8; 16]).is_err());
         assert!(response(b"k", &[0u8; 30]).is_err());
     }
+
+    /// Runs two handshakes against each other in memory, moving `chunk` bytes at a time.
+    fn exchange(server: &mut Handshake, client: &mut Handshake, chunk: usize) -> [Result<()>; 2] {
+        let mut results = [Ok(()), Ok(())];
+        for _ in 0..1000 {
+            if server.is_complete() && client.is_complete() {
+                break;
+            }
+            let mut moved = false;
+            for dir in 0..2 {
+                let (from, to) = if dir == 0 {
+                    (&mut *server, &mut *client)
+                } else {
+                    (&mut *client, &mut *server)
+                };
+                let r = 1 - dir;
+                let n = from.output().len().min(chunk);
+                if n > 0 && results[r].is_ok() {
+                    let piece = from.output()[..n].to_vec();
+                    from.consume_output(n);
+                    results[r] = to.feed(&piece);
+                    moved = true;
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+        results
+    }
+
+    #[test]
+    fn machines_complete_with_the_same_key_in_any_chunking() {
+        let key = AuthKey::new(b"k".to_vec());
+        for chunk in [1, 3, 64, 4096] {
+            let (mut s, mut c) = (Handshake::server(&key), Handshake::client(&key));
+            let [rs, rc] = exchange(&mut s, &mut c, chunk);
+            rs.unwrap();
+            rc.unwrap();
+            assert!(s.is_complete() && c.is_complete(), "{s:?} {c:?}");
+        }
+    }
+
+    #[test]
+    fn machines_fail_with_cpython_messages_on_a_wrong_key() {
+        let (mut s, mut c) = (
+            Handshake::server(&AuthKey::new(b"right".to_vec())),
+            Handshake::client(&AuthKey::new(b"wrong".to_vec())),
+        );
+        let [rs, rc] = exchange(&mut s, &mut c, 4096);
+        assert!(
+            matches!(&rs, Err(Error::Authentication(m)) if m == "digest received was wrong"),
+            "{rs:?}"
+        );
+        assert!(
+            matches!(&rc, Err(Error::Authentication(m)) if m == "digest sent was rejected"),
+            "{rc:?}"
+        );
+        assert!(s.feed(b"more").is_err());
+    }
+
+    #[test]
+    fn oversized_frame_is_refused_at_its_header_and_bytes_after_are_kept() {
+        let key = AuthKey::new(b"k".to_vec());
+        let mut s = Handshake::server(&key);
+        let e = s.feed(&[0x7f, 0xff, 0xff, 0xff]).unwrap_err();
+        assert!(matches!(e, Error::BadMessageLength { .. }), "{e:?}");
+        // The server keeps what the client sent after its verdict (its first message).
+        let (mut s, mut c) = (Handshake::server(&key), Handshake::client(&key));
+        let take = |h: &mut Handshake| {
+            let out = h.output().to_vec();
+            h.consume_output(out.len());
+            out
+        };
+        // Challenge, response, welcome, counter-challenge, response.
+        for step in 0..5 {
+            if step % 2 == 0 {
+                c.feed(&take(&mut s)).unwrap();
+            } else {
+                s.feed(&take(&mut c)).unwrap();
+            }
+        }
+        let mut out = take(&mut c);
+        assert_eq!(out, [&[0, 0, 0, 9][..], WELCOME].concat());
+        out.extend_from_slice(&[0, 0, 0, 2, b'h', b'i']);
+        s.feed(&out).unwrap();
+        assert!(s.is_complete() && c.is_complete());
+        assert_eq!(s.into_unread(), [0, 0, 0, 2, b'h', b'i']);
+    }
 }
