@@ -155,14 +155,18 @@ fn connect_tcp_one(addr: &std::net::SocketAddr, deadline: Deadline) -> Result<Ow
     } else {
         AddressFamily::INET6
     };
-    let fd = rustix::net::socket_with(
-        family,
-        SocketType::STREAM,
-        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
-        None,
-    )?;
+    // Without a deadline a blocking connect is one system call; with one, a non-blocking
+    // connect is waited for with `poll`.
+    let bounded = deadline.instant().is_some();
+    let flags = if bounded {
+        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK
+    } else {
+        SocketFlags::CLOEXEC
+    };
+    let fd = rustix::net::socket_with(family, SocketType::STREAM, flags, None)?;
     match rustix::net::connect(&fd, addr) {
         Ok(()) => {}
+        // An interrupted blocking connect goes on in the background, like a non-blocking one.
         Err(Errno::INPROGRESS | Errno::INTR) => {
             if !time::wait_writable(fd.as_fd(), deadline)? {
                 return Err(Error::Timeout);
@@ -173,7 +177,9 @@ fn connect_tcp_one(addr: &std::net::SocketAddr, deadline: Deadline) -> Result<Ow
         }
         Err(e) => return Err(e.into()),
     }
-    rustix::fs::fcntl_setfl(&fd, rustix::fs::OFlags::empty())?;
+    if bounded {
+        rustix::fs::fcntl_setfl(&fd, rustix::fs::OFlags::empty())?;
+    }
     sockopt::set_tcp_nodelay(&fd, true)?;
     Ok(fd)
 }

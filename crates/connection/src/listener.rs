@@ -312,9 +312,26 @@ impl Listener {
         key: &AuthKey,
         deadline: Deadline,
     ) -> Result<Connection> {
-        let mut listener_ready = true;
-        let mut ready = vec![true; set.len()];
         loop {
+            // One completed while another was being returned: it goes first.
+            if let Some(i) = set.iter().position(|p| p.hs.is_complete()) {
+                return Ok(self.finish(set.remove(i)));
+            }
+            let wake = set.iter().fold(deadline, |d, p| d.min(p.deadline));
+            let mut fds = Vec::with_capacity(set.len() + 1);
+            fds.push(PollFd::from_borrowed_fd(self.fd.as_fd(), PollFlags::IN));
+            fds.extend(
+                set.iter()
+                    .map(|p| PollFd::from_borrowed_fd(p.fd.as_fd(), handshake_io::interest(&p.hs))),
+            );
+            let timed_out = time::poll(&mut fds, wake)? == 0 && deadline.is_expired();
+            let listener_ready = !fds[0].revents().is_empty();
+            // Per pending handshake: `None` if nothing happened, else whether to read.
+            let mut ready: Vec<Option<bool>> = fds[1..]
+                .iter()
+                .map(|f| (!f.revents().is_empty()).then(|| handshake_io::readable(f.revents())))
+                .collect();
+            drop(fds);
             if listener_ready {
                 for _ in 0..self.max_pending {
                     let Some((fd, peer)) = self.accept_one()? else {
@@ -335,21 +352,23 @@ impl Listener {
                         deadline: Deadline::from_timeout(self.handshake_timeout),
                         peer,
                     });
-                    ready.push(true);
+                    // Only the challenge to send: the client cannot have answered yet.
+                    ready.push(Some(false));
                 }
             }
             let (mut done, mut failed) = (None, None);
             let mut i = 0;
             while i < set.len() {
                 let p = &mut set[i];
-                let outcome = if ready[i] {
-                    handshake_io::pump(p.fd.as_fd(), &mut p.hs)
-                } else {
-                    Ok(p.hs.is_complete())
+                let outcome = match ready[i] {
+                    Some(can_read) => handshake_io::pump(p.fd.as_fd(), &mut p.hs, can_read),
+                    None => Ok(false),
                 };
                 let outcome = match outcome {
+                    Ok(false) if !p.hs.is_complete() && p.deadline.is_expired() => {
+                        Err(Error::Timeout)
+                    }
                     Ok(true) if done.is_some() => Ok(false),
-                    Ok(false) if p.deadline.is_expired() => Err(Error::Timeout),
                     other => other,
                 };
                 match outcome {
@@ -367,29 +386,21 @@ impl Listener {
                 }
             }
             if let Some(p) = done {
-                self.set_last_accepted(p.peer);
-                return Ok(Connection::with_read_bytes(
-                    p.fd,
-                    self.kind,
-                    &p.hs.into_unread(),
-                ));
+                return Ok(self.finish(p));
             }
             if let Some(e) = failed {
                 return Err(e);
             }
-            let wake = set.iter().fold(deadline, |d, p| d.min(p.deadline));
-            let mut fds = Vec::with_capacity(set.len() + 1);
-            fds.push(PollFd::from_borrowed_fd(self.fd.as_fd(), PollFlags::IN));
-            fds.extend(
-                set.iter()
-                    .map(|p| PollFd::from_borrowed_fd(p.fd.as_fd(), handshake_io::interest(&p.hs))),
-            );
-            if time::poll(&mut fds, wake)? == 0 && deadline.is_expired() {
+            if timed_out {
                 return Err(Error::Timeout);
             }
-            listener_ready = !fds[0].revents().is_empty();
-            ready = fds[1..].iter().map(|f| !f.revents().is_empty()).collect();
         }
+    }
+
+    /// The connection of a completed handshake.
+    fn finish(&self, p: Pending) -> Connection {
+        self.set_last_accepted(p.peer);
+        Connection::with_read_bytes(p.fd, self.kind, &p.hs.into_unread())
     }
 
     /// Takes one connection off the backlog without blocking.
