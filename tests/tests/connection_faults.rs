@@ -393,3 +393,61 @@ fn every_connect_wait_takes_any_duration() {
     assert_eq!(wait(&[&a], Some(Duration::MAX)).unwrap().len(), 1);
     assert_eq!(a.recv_bytes().unwrap(), b"x");
 }
+
+#[test]
+fn pending_handshakes_are_capped_by_dropping_the_oldest() {
+    let listener = Listener::builder()
+        .address("127.0.0.1:0".parse().unwrap())
+        .authkey("secret".into())
+        .handshake_timeout(Some(Duration::from_secs(30)))
+        .max_pending(2)
+        .bind()
+        .unwrap();
+    let address = listener.address().clone();
+    let mut silent: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(address.to_string()).unwrap())
+        .collect();
+    let good = thread::spawn(move || connect(&address, "secret", Some(Duration::from_secs(10))));
+    let start = Instant::now();
+    listener.accept().unwrap();
+    good.join().unwrap().unwrap();
+    // The oldest silent client was pushed out: it sees its challenge, then the end of the
+    // stream, long before the handshake timeout.
+    let oldest = &mut silent[0];
+    oldest.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    assert!(read_frame(oldest).unwrap().starts_with(b"#CHALLENGE#"));
+    let mut rest = Vec::new();
+    oldest.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
+    assert!(start.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn accept_timeout_keeps_pending_handshakes_for_the_next_call() {
+    let listener = tcp_listener("secret", Some(Duration::from_secs(30)));
+    assert!(matches!(
+        listener.accept_timeout(Duration::ZERO),
+        Err(Error::Timeout)
+    ));
+    let silent = TcpStream::connect(listener.address().to_string()).unwrap();
+    let start = Instant::now();
+    let r = listener.accept_timeout(Duration::from_millis(200));
+    assert!(matches!(r, Err(Error::Timeout)), "{r:?}");
+    assert!(start.elapsed() < Duration::from_millis(200) + SLACK);
+    // Two threads accept at once; each client is served by one of them.
+    let listener = Arc::new(listener);
+    let accepters: Vec<_> = (0..2)
+        .map(|_| {
+            let l = listener.clone();
+            thread::spawn(move || l.accept_timeout(Duration::from_secs(20)).map(drop))
+        })
+        .collect();
+    let address = listener.address().clone();
+    for _ in 0..2 {
+        connect(&address, "secret", Some(Duration::from_secs(10))).unwrap();
+    }
+    for a in accepters {
+        a.join().unwrap().unwrap();
+    }
+    drop(silent);
+}
