@@ -119,6 +119,7 @@ fn connect_unix(addr: &SocketAddrUnix, deadline: Deadline) -> Result<OwnedFd> {
         }
         match rustix::net::connect(&fd, addr) {
             Ok(()) => break,
+            // Not `retry_on_intr`: the next attempt needs the time left, set above.
             Err(Errno::INTR) => {}
             Err(Errno::AGAIN | Errno::INPROGRESS) => return Err(Error::Timeout),
             Err(e) => return Err(e.into()),

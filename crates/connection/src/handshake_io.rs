@@ -4,7 +4,7 @@
 
 use std::os::fd::BorrowedFd;
 
-use multiprocessing_core::time::{self, Deadline};
+use multiprocessing_core::time::{self, Deadline, retry_on_intr};
 use rustix::event::{PollFd, PollFlags};
 use rustix::io::Errno;
 use rustix::net::{RecvFlags, SendFlags};
@@ -47,9 +47,8 @@ fn pump_with(
             return Ok(false);
         }
         let mut buf = [0u8; CHUNK];
-        let n = match rustix::net::recv(fd, &mut buf, flags) {
+        let n = match retry_on_intr(|| rustix::net::recv(fd, &mut buf, flags)) {
             Ok((n, _)) => n,
-            Err(Errno::INTR) => continue,
             Err(Errno::AGAIN) => return Ok(false),
             Err(e) => return Err(e.into()),
         };
@@ -74,9 +73,11 @@ pub(crate) fn readable(revents: PollFlags) -> bool {
 /// Sends as much pending output as the socket takes now; `true` when all of it went.
 fn flush(fd: BorrowedFd<'_>, hs: &mut Handshake) -> Result<bool> {
     while !hs.output().is_empty() {
-        match rustix::net::send(fd, hs.output(), SendFlags::DONTWAIT | SendFlags::NOSIGNAL) {
+        let out = hs.output();
+        match retry_on_intr(|| {
+            rustix::net::send(fd, out, SendFlags::DONTWAIT | SendFlags::NOSIGNAL)
+        }) {
             Ok(n) => hs.consume_output(n),
-            Err(Errno::INTR) => {}
             Err(Errno::AGAIN) => return Ok(false),
             Err(e) => return Err(e.into()),
         }

@@ -28,7 +28,7 @@
 use std::net::ToSocketAddrs;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use multiprocessing_core::AuthKey;
@@ -84,10 +84,19 @@ pub struct Listener {
     authkey: Option<AuthKey>,
     handshake_timeout: Option<Duration>,
     max_pending: usize,
-    /// Handshakes in progress, driven by whichever `accept` call holds them.
-    pending: Mutex<Vec<Pending>>,
+    /// Handshakes in progress, and whether an `accept` call is driving them.
+    pending: Mutex<Handshakes>,
+    /// Signalled when the driving `accept` call returns, for callers waiting their turn.
+    turn: Condvar,
     last_accepted: Mutex<Option<Address>>,
     unlink: Option<PathBuf>,
+}
+
+/// The pending handshakes; while an `accept` call drives them they are out of here, in its hands.
+#[derive(Debug, Default)]
+struct Handshakes {
+    set: Vec<Pending>,
+    driving: bool,
 }
 
 /// A connected client whose handshake is in progress.
@@ -183,7 +192,8 @@ impl ListenerBuilder {
             authkey: self.authkey,
             handshake_timeout: self.handshake_timeout,
             max_pending: self.max_pending,
-            pending: Mutex::new(Vec::new()),
+            pending: Mutex::new(Handshakes::default()),
+            turn: Condvar::new(),
             last_accepted: Mutex::new(None),
             unlink,
         })
@@ -294,15 +304,50 @@ impl Listener {
                 }
             }
         };
-        // Concurrent callers each drive the handshakes they took; the rest go back afterwards.
-        let mut mine = std::mem::take(&mut *lock(&self.pending));
-        let r = self.drive(&mut mine, key, deadline);
+        // One caller drives at a time (another one polling could not see the handshakes this
+        // one holds); the others wait for their turn, or for a handshake it completed.
         let mut shared = lock(&self.pending);
-        shared.append(&mut mine);
-        while shared.len() > self.max_pending {
-            shared.remove(0);
+        loop {
+            if let Some(i) = shared.set.iter().position(|p| p.hs.is_complete()) {
+                let p = shared.set.remove(i);
+                return Ok(self.finish(p));
+            }
+            if !shared.driving {
+                break;
+            }
+            shared = match deadline.remaining() {
+                None => self
+                    .turn
+                    .wait(shared)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+                Some(Duration::ZERO) => return Err(Error::Timeout),
+                Some(left) => {
+                    self.turn
+                        .wait_timeout(shared, left)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .0
+                }
+            };
         }
-        r
+        shared.driving = true;
+        let mut mine = std::mem::take(&mut shared.set);
+        drop(shared);
+        // Catches a panic so that the driving flag is always released.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.drive(&mut mine, key, deadline)
+        }));
+        let mut shared = lock(&self.pending);
+        shared.set.append(&mut mine);
+        let excess = shared.set.len().saturating_sub(self.max_pending);
+        shared.set.drain(..excess);
+        shared.driving = false;
+        drop(shared);
+        self.turn.notify_all();
+        r.unwrap_or_else(|_| {
+            Err(Error::Io(std::io::Error::other(
+                "internal error while driving handshakes",
+            )))
+        })
     }
 
     /// The poll loop over the listening socket and the pending handshakes in `set`.
@@ -403,9 +448,10 @@ impl Listener {
     /// Takes one connection off the backlog without blocking.
     fn accept_one(&self) -> Result<Option<(OwnedFd, Option<Address>)>> {
         let fd = loop {
-            match rustix::net::accept_with(&self.fd, SocketFlags::CLOEXEC) {
+            match time::retry_on_intr(|| rustix::net::accept_with(&self.fd, SocketFlags::CLOEXEC)) {
                 Ok(fd) => break fd,
-                Err(Errno::INTR | Errno::CONNABORTED) => {}
+                // The client gave up while queued: take the next one.
+                Err(Errno::CONNABORTED) => {}
                 Err(Errno::AGAIN) => return Ok(None),
                 Err(e) => return Err(e.into()),
             }

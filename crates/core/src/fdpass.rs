@@ -21,7 +21,8 @@ use std::io::{self, IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
 use std::os::fd::{BorrowedFd, OwnedFd};
 
-use rustix::io::Errno;
+use crate::time::retry_on_intr;
+
 use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags, SendAncillaryBuffer,
     SendAncillaryMessage, SendFlags, recvmsg, sendmsg,
@@ -56,24 +57,16 @@ pub fn send_with_fds(sock: BorrowedFd<'_>, data: &[u8], fds: &[BorrowedFd<'_>]) 
     if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
         return Err(io::Error::other("ancillary buffer too small"));
     }
-    let mut sent = loop {
-        match sendmsg(
+    let mut sent = retry_on_intr(|| {
+        sendmsg(
             sock,
             &[IoSlice::new(data)],
             &mut control,
             SendFlags::NOSIGNAL,
-        ) {
-            Ok(n) => break n,
-            Err(Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    };
+        )
+    })?;
     while sent < data.len() {
-        match rustix::net::send(sock, &data[sent..], SendFlags::NOSIGNAL) {
-            Ok(n) => sent += n,
-            Err(Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
+        sent += retry_on_intr(|| rustix::net::send(sock, &data[sent..], SendFlags::NOSIGNAL))?;
     }
     Ok(())
 }
@@ -127,18 +120,14 @@ pub fn recv_with_fds_keep(
 ) -> io::Result<Received> {
     let mut space = [MaybeUninit::<u8>::uninit(); SPACE];
     let mut control = RecvAncillaryBuffer::new(&mut space);
-    let msg = loop {
-        match recvmsg(
+    let msg = retry_on_intr(|| {
+        recvmsg(
             sock,
             &mut [IoSliceMut::new(buf)],
             &mut control,
             RecvFlags::CMSG_CLOEXEC,
-        ) {
-            Ok(m) => break m,
-            Err(Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    };
+        )
+    })?;
     for message in control.drain() {
         if let RecvAncillaryMessage::ScmRights(received) = message {
             fds.extend(received);
