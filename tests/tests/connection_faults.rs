@@ -414,7 +414,9 @@ fn pending_handshakes_are_capped_by_dropping_the_oldest() {
     // The oldest silent client was pushed out: it sees its challenge, then the end of the
     // stream, long before the handshake timeout.
     let oldest = &mut silent[0];
-    oldest.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    oldest
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     assert!(read_frame(oldest).unwrap().starts_with(b"#CHALLENGE#"));
     let mut rest = Vec::new();
     oldest.read_to_end(&mut rest).unwrap();

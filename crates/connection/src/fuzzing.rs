@@ -95,3 +95,30 @@ pub fn handshake_machine(data: &[u8]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rand::{Rng, RngCore};
+
+    /// A quick run of the fuzz entry points on random and half-valid inputs.
+    #[test]
+    fn random_inputs_keep_the_invariants() {
+        let mut rng = rand::rng();
+        let challenge = {
+            let mut f = vec![0, 0, 0, 59];
+            f.extend_from_slice(b"#CHALLENGE#{sha256}");
+            f.extend_from_slice(&[7u8; 40]);
+            f
+        };
+        for i in 0..3000 {
+            let mut data = vec![0u8; rng.random_range(0..400)];
+            rng.fill_bytes(&mut data);
+            if i % 2 == 0 && !data.is_empty() {
+                let at = 1.min(data.len());
+                data.splice(at..at, challenge.iter().copied());
+            }
+            super::handshake_machine(&data);
+            super::frame_reader(&data);
+        }
+    }
+}
