@@ -43,6 +43,16 @@ fn connect(address: &Address, key: &str, timeout: Option<Duration>) -> Result<Co
         .connect()
 }
 
+/// Writes `bytes` one at a time, `every` apart, as a slow peer; stops when the other side hangs up.
+fn drip(s: &mut TcpStream, bytes: impl IntoIterator<Item = u8>, every: Duration) {
+    for b in bytes {
+        if s.write_all(&[b]).is_err() {
+            return;
+        }
+        thread::sleep(every);
+    }
+}
+
 /// Runs `f` on a thread and waits at most `limit` for it, so a hang fails instead of blocking.
 fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
     let (tx, rx) = mpsc::channel();
@@ -65,12 +75,7 @@ fn handshake_deadline_bounds_the_whole_handshake_not_each_read() {
         let mut reply = vec![0, 0, 0, 40];
         reply.extend_from_slice(b"{sha256}");
         reply.extend_from_slice(&[0u8; 32]);
-        for b in reply {
-            if s.write_all(&[b]).is_err() {
-                return;
-            }
-            thread::sleep(Duration::from_millis(100));
-        }
+        drip(&mut s, reply, Duration::from_millis(100));
     });
     let start = Instant::now();
     let r = listener.accept();
@@ -120,12 +125,8 @@ fn hostile(address: &Address, kind: usize) {
         }
         1 => {
             let _ = read_frame(&mut s);
-            for b in [0u8, 0, 0, 40].into_iter().chain([b'{'; 40]) {
-                if s.write_all(&[b]).is_err() {
-                    return;
-                }
-                thread::sleep(Duration::from_millis(50));
-            }
+            let reply = [0u8, 0, 0, 40].into_iter().chain([b'{'; 40]);
+            drip(&mut s, reply, Duration::from_millis(50));
         }
         2 => {
             let _ = read_frame(&mut s);
@@ -249,12 +250,7 @@ fn client_handshake_deadline_against_a_dripping_server() {
         let mut frame = vec![0, 0, 0, 59];
         frame.extend_from_slice(b"#CHALLENGE#{sha256}");
         frame.extend_from_slice(&[7u8; 40]);
-        for b in frame {
-            if s.write_all(&[b]).is_err() {
-                return;
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
+        drip(&mut s, frame, Duration::from_millis(50));
     });
     let timeout = Duration::from_millis(400);
     let (r, took) = within(Duration::from_secs(20), move || {
