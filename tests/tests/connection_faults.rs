@@ -15,6 +15,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use multiprocessing::connection::{Address, AuthKey, Client, Connection, Error, Listener, wait};
+use multiprocessing::{StartMethod, get_context};
+use multiprocessing_tests::per_method;
 
 /// Generous bound for "promptly" on a loaded 2-core machine.
 const SLACK: Duration = Duration::from_secs(1);
@@ -449,3 +451,36 @@ fn accept_timeout_keeps_pending_handshakes_for_the_next_call() {
     }
     drop(silent);
 }
+
+/// The legitimate client, in a child process: connects, says hello, reports how long it took.
+fn legit_client(address: String, key: String) -> u64 {
+    let start = Instant::now();
+    let mut c = connect(
+        &address.parse().expect("an address"),
+        &key,
+        Some(Duration::from_secs(10)),
+    )
+    .expect("the legitimate client connects");
+    let took = start.elapsed();
+    c.send_bytes(b"from the child").expect("send");
+    u64::try_from(took.as_micros()).unwrap_or(u64::MAX)
+}
+
+fn silent_clients_do_not_delay_a_client_in_another_process(method: StartMethod) {
+    let listener = tcp_listener("secret", Some(Duration::from_secs(3)));
+    let address = listener.address().to_string();
+    let silent: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(&address).unwrap())
+        .collect();
+    let child = get_context(method)
+        .spawn(legit_client, (address, "secret".to_string()))
+        .unwrap();
+    // The child's handshake completes first although three silent clients came before it.
+    let mut conn = listener.accept().unwrap();
+    assert_eq!(conn.recv_bytes().unwrap(), b"from the child");
+    let took = Duration::from_micros(child.join().unwrap());
+    assert!(took < SLACK, "the child took {took:?} to connect");
+    drop(silent);
+}
+
+per_method!(silent_clients_do_not_delay_a_client_in_another_process);
