@@ -15,15 +15,28 @@ fn key_of(v: &serde_json::Value) -> Option<Vec<u8>> {
     v.as_str().map(|s| s.as_bytes().to_vec())
 }
 
-#[test]
-fn captured_handshakes_match_byte_for_byte() {
+/// One captured HMAC exchange of `connection_vectors.json`.
+struct HmacCheck {
+    scenario: String,
+    server_challenges: bool,
+    listener_key: Vec<u8>,
+    client_key: Vec<u8>,
+    /// CPython version of the side that answered the challenge.
+    responder_py: String,
+    body: Vec<u8>,
+    /// The captured response, digest prefix included.
+    captured: Vec<u8>,
+    challenger_would_accept: bool,
+}
+
+fn hmac_checks() -> Vec<HmacCheck> {
     let data = vectors("connection_vectors.json");
-    let mut checked = 0;
+    let mut out = Vec::new();
     for sc in data["scenarios"].as_array().unwrap() {
         let Some(checks) = sc["hmac_checks"].as_array() else {
             continue;
         };
-        let (Some(lkey), Some(ckey)) = (
+        let (Some(listener_key), Some(client_key)) = (
             key_of(&sc["listener_authkey"]),
             key_of(&sc["client_authkey"]),
         ) else {
@@ -31,39 +44,115 @@ fn captured_handshakes_match_byte_for_byte() {
         };
         for c in checks {
             let server_challenges = c["challenger"] == "server";
-            let (challenger_key, responder_key, responder_py) = if server_challenges {
-                (&lkey, &ckey, sc["client_python"].as_str().unwrap())
+            let responder = if server_challenges {
+                "client_python"
             } else {
-                (&ckey, &lkey, sc["listener_python"].as_str().unwrap())
+                "listener_python"
             };
-            let body = hex(c["challenge_body_hex"].as_str().unwrap());
             let mut captured = Vec::new();
             if c["response_prefixed"].as_bool().unwrap() {
                 captured.extend(format!("{{{}}}", c["response_algo"].as_str().unwrap()).bytes());
             }
             captured.extend(hex(c["captured_mac_hex"].as_str().unwrap()));
-            // Our verifier gives CPython's verdict on the captured response.
-            let verdict = auth::verify(challenger_key, &body, &captured);
-            assert_eq!(
-                verdict.is_ok(),
-                c["challenger_would_accept"].as_bool().unwrap(),
-                "{}: {verdict:?}",
-                sc["name"]
-            );
-            // Our responder produces the captured bytes whenever the captured responder spoke
-            // the protocol we speak (a 3.11 responder answers any body with raw md5).
-            if body.len() == 20 || responder_py >= "3.12" {
-                assert_eq!(
-                    auth::response(responder_key, &body).unwrap(),
-                    captured,
-                    "{}",
-                    sc["name"]
-                );
-            }
-            checked += 1;
+            out.push(HmacCheck {
+                scenario: sc["name"].to_string(),
+                server_challenges,
+                listener_key: listener_key.clone(),
+                client_key: client_key.clone(),
+                responder_py: sc[responder].as_str().unwrap().to_string(),
+                body: hex(c["challenge_body_hex"].as_str().unwrap()),
+                captured,
+                challenger_would_accept: c["challenger_would_accept"].as_bool().unwrap(),
+            });
         }
     }
-    assert!(checked >= 10, "only {checked} handshake checks found");
+    out
+}
+
+impl HmacCheck {
+    /// Whether the captured responder spoke the protocol we speak (a 3.11 responder answers
+    /// any body with raw md5), so ours must produce the captured bytes.
+    fn comparable(&self) -> bool {
+        self.body.len() == 20 || self.responder_py.as_str() >= "3.12"
+    }
+}
+
+#[test]
+fn captured_handshakes_match_byte_for_byte() {
+    let checks = hmac_checks();
+    for c in &checks {
+        let (challenger_key, responder_key) = if c.server_challenges {
+            (&c.listener_key, &c.client_key)
+        } else {
+            (&c.client_key, &c.listener_key)
+        };
+        // Our verifier gives CPython's verdict on the captured response.
+        let verdict = auth::verify(challenger_key, &c.body, &c.captured);
+        assert_eq!(
+            verdict.is_ok(),
+            c.challenger_would_accept,
+            "{}: {verdict:?}",
+            c.scenario
+        );
+        if c.comparable() {
+            assert_eq!(
+                auth::response(responder_key, &c.body).unwrap(),
+                c.captured,
+                "{}",
+                c.scenario
+            );
+        }
+    }
+    assert!(
+        checks.len() >= 10,
+        "only {} handshake checks found",
+        checks.len()
+    );
+}
+
+fn framed(payload: &[u8]) -> Vec<u8> {
+    let mut f = (payload.len() as u32).to_be_bytes().to_vec();
+    f.extend_from_slice(payload);
+    f
+}
+
+#[test]
+fn captured_handshakes_replay_through_the_state_machine() {
+    let mut checked = 0;
+    for c in hmac_checks().iter().filter(|c| c.server_challenges) {
+        let name = &c.scenario;
+        let mut challenge = auth::CHALLENGE.to_vec();
+        challenge.extend_from_slice(&c.body);
+        // Server side: the challenge goes out framed as CPython frames it, and the captured
+        // reply gets CPython's verdict, one byte at a time.
+        let key = AuthKey::new(c.listener_key.clone());
+        let mut server = auth::Handshake::server_with_challenge(&key, c.body.clone());
+        assert_eq!(server.output(), framed(&challenge), "{name}");
+        server.consume_output(server.output().len());
+        let mut verdict = Ok(());
+        for b in framed(&c.captured) {
+            verdict = verdict.and_then(|()| server.feed(&[b]));
+        }
+        assert_eq!(
+            verdict.is_ok(),
+            c.challenger_would_accept,
+            "{name}: {verdict:?}"
+        );
+        let want: &[u8] = if c.challenger_would_accept {
+            auth::WELCOME
+        } else {
+            auth::FAILURE
+        };
+        assert_eq!(server.output(), framed(want), "{name}");
+        // Client side: our responder answers the captured challenge with the captured bytes.
+        if c.comparable() {
+            let mut client = auth::Handshake::client(&AuthKey::new(c.client_key.clone()));
+            client.feed(&framed(&challenge)).unwrap();
+            assert_eq!(client.output(), framed(&c.captured), "{name}");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 5, "only {checked} server-side checks found");
 }
 
 #[test]

@@ -4,6 +4,9 @@
 //! The digest computations are plain functions ([`new_challenge`], [`challenge_body`],
 //! [`response`], [`verify`]) so they can be checked against captured CPython bytes without a
 //! socket; [`deliver_challenge`] and [`answer_challenge`] run them over a [`Connection`].
+//! [`Handshake`] is the whole exchange of either side as an I/O-free state machine (bytes in,
+//! bytes to write out), which the [`Listener`](crate::Listener) drives for many clients at once
+//! and [`Client`](crate::Client) for one, each under a deadline for the whole exchange.
 //!
 //! * As challenger we send `#CHALLENGE#{sha256}` + 40 random bytes (CPython 3.12+) and accept
 //!   every reply CPython 3.12+ accepts: a raw 16-byte HMAC-MD5 (how CPython 3.11 answers),
@@ -22,6 +25,7 @@
 //! ```
 
 use hmac::{Hmac, Mac};
+use multiprocessing_core::AuthKey;
 use rand::RngCore;
 
 use crate::{Connection, Error, Result};
@@ -252,7 +256,7 @@ pub fn verify(key: &[u8], body: &[u8], response: &[u8]) -> Result<()> {
 /// Sends the challenge, checks the reply and sends the verdict; a wrong reply sends `#FAILURE#`
 /// and fails with [`Error::Authentication`]. Replies longer than [`MESSAGE_LIMIT`] fail with
 /// [`Error::BadMessageLength`] before anything is allocated for them.
-pub fn deliver_challenge(conn: &mut Connection, key: &multiprocessing_core::AuthKey) -> Result<()> {
+pub fn deliver_challenge(conn: &mut Connection, key: &AuthKey) -> Result<()> {
     let body = new_challenge();
     let mut frame = CHALLENGE.to_vec();
     frame.extend_from_slice(&body);
@@ -273,7 +277,7 @@ pub fn deliver_challenge(conn: &mut Connection, key: &multiprocessing_core::Auth
 /// Fails with [`Error::Authentication`] if the first message is not a challenge we can answer
 /// (`'Protocol error, expected challenge ...'`, `'challenge too short ...'`, an unsupported
 /// digest) or if the peer rejects our answer (`'digest sent was rejected'`).
-pub fn answer_challenge(conn: &mut Connection, key: &multiprocessing_core::AuthKey) -> Result<()> {
+pub fn answer_challenge(conn: &mut Connection, key: &AuthKey) -> Result<()> {
     let frame = conn.recv_bytes_max(MESSAGE_LIMIT)?;
     let body = challenge_body(&frame)?;
     let reply = response(key.as_bytes(), body)?;
@@ -283,6 +287,249 @@ pub fn answer_challenge(conn: &mut Connection, key: &multiprocessing_core::AuthK
         return Err(Error::Authentication("digest sent was rejected".into()));
     }
     Ok(())
+}
+
+/// Which side of the connection a [`Handshake`] plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Role {
+    /// The listener: challenges first, then answers the client's challenge.
+    Server,
+    /// The client: answers first, then challenges the server.
+    Client,
+}
+
+/// Where a [`Handshake`] stands: which frame it waits for next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Waiting for the reply to our challenge.
+    Reply,
+    /// Waiting for the verdict on our reply.
+    Verdict,
+    /// Waiting for the peer's challenge.
+    Challenge,
+    /// Finished, successfully.
+    Done,
+    /// Failed; nothing more is read.
+    Failed,
+}
+
+/// CPython's mutual HMAC handshake as an I/O-free state machine.
+///
+/// Feed it the bytes the peer sent ([`feed`](Self::feed)) and write out what it asks
+/// ([`output`](Self::output), then [`consume_output`](Self::consume_output)); it never reads
+/// or writes itself, so a blocking socket, a `poll` loop over many sockets or an async runtime
+/// can drive it. The exchange is byte-for-byte CPython's (`deliver_challenge` then
+/// `answer_challenge` for the server, the reverse for the client). Every frame is limited to
+/// [`MESSAGE_LIMIT`] bytes, refused as soon as its header arrives.
+///
+/// It is complete when [`is_complete`](Self::is_complete): the last frame was read and all
+/// output written. Bytes the peer sent after its last handshake frame (its first messages) are
+/// kept: [`into_unread`](Self::into_unread). On failure [`feed`](Self::feed) returns the error
+/// and the output may still hold a `#FAILURE#` verdict, worth writing as a courtesy.
+///
+/// ```
+/// use multiprocessing_connection::{AuthKey, auth::Handshake};
+/// let key = AuthKey::new(b"secret".to_vec());
+/// let (mut server, mut client) = (Handshake::server(&key), Handshake::client(&key));
+/// while !(server.is_complete() && client.is_complete()) {
+///     let out = server.output().to_vec();
+///     server.consume_output(out.len());
+///     client.feed(&out).unwrap();
+///     let out = client.output().to_vec();
+///     client.consume_output(out.len());
+///     server.feed(&out).unwrap();
+/// }
+/// ```
+pub struct Handshake {
+    role: Role,
+    key: AuthKey,
+    step: Step,
+    /// The challenge body we sent, once sent.
+    body: Vec<u8>,
+    /// Received bytes not yet consumed.
+    input: Vec<u8>,
+    /// Bytes to write to the peer.
+    output: Vec<u8>,
+    written: usize,
+}
+
+impl std::fmt::Debug for Handshake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handshake")
+            .field("role", &self.role)
+            .field("step", &self.step)
+            .field("unread", &self.input.len())
+            .field("unwritten", &self.output().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Handshake {
+    /// The listener's side, with a fresh random challenge queued as the first output.
+    #[must_use]
+    pub fn server(key: &AuthKey) -> Self {
+        Self::server_with_challenge(key, new_challenge())
+    }
+
+    /// The listener's side with a chosen challenge body (for replaying captured sessions).
+    #[must_use]
+    pub fn server_with_challenge(key: &AuthKey, body: Vec<u8>) -> Self {
+        let mut h = Self::new(Role::Server, key);
+        h.send_challenge(body);
+        h
+    }
+
+    /// The client's side: it waits for the server's challenge.
+    #[must_use]
+    pub fn client(key: &AuthKey) -> Self {
+        let mut h = Self::new(Role::Client, key);
+        h.step = Step::Challenge;
+        h
+    }
+
+    fn new(role: Role, key: &AuthKey) -> Self {
+        Handshake {
+            role,
+            key: key.clone(),
+            step: Step::Reply,
+            body: Vec::new(),
+            input: Vec::new(),
+            output: Vec::new(),
+            written: 0,
+        }
+    }
+
+    /// Which side this is.
+    #[must_use]
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    fn push_frame(&mut self, payload: &[u8]) {
+        let (h, n) = crate::frame::encode_header(payload.len(), 0);
+        self.output.extend_from_slice(&h[..n]);
+        self.output.extend_from_slice(payload);
+    }
+
+    fn send_challenge(&mut self, body: Vec<u8>) {
+        let mut frame = CHALLENGE.to_vec();
+        frame.extend_from_slice(&body);
+        self.push_frame(&frame);
+        self.body = body;
+        self.step = Step::Reply;
+    }
+
+    /// Bytes waiting to be written to the peer.
+    #[must_use]
+    pub fn output(&self) -> &[u8] {
+        &self.output[self.written..]
+    }
+
+    /// Marks the first `n` bytes of [`output`](Self::output) as written.
+    pub fn consume_output(&mut self, n: usize) {
+        self.written = (self.written + n).min(self.output.len());
+        if self.written == self.output.len() {
+            self.output.clear();
+            self.written = 0;
+        }
+    }
+
+    /// Whether the handshake still needs bytes from the peer.
+    #[must_use]
+    pub fn wants_input(&self) -> bool {
+        matches!(self.step, Step::Reply | Step::Verdict | Step::Challenge)
+    }
+
+    /// Whether the handshake succeeded and everything it had to say was written.
+    #[must_use]
+    pub fn is_complete(&self) -> bool {
+        self.step == Step::Done && self.output().is_empty()
+    }
+
+    /// Takes bytes received from the peer and advances as far as they allow.
+    ///
+    /// Bytes past the end of the handshake are kept for [`into_unread`](Self::into_unread).
+    /// After an error the handshake is over: further calls return [`Error::Authentication`].
+    pub fn feed(&mut self, data: &[u8]) -> Result<()> {
+        match self.step {
+            Step::Failed => return Err(Error::Authentication("handshake already failed".into())),
+            Step::Done => {
+                self.input.extend_from_slice(data);
+                return Ok(());
+            }
+            _ => {}
+        }
+        self.input.extend_from_slice(data);
+        let r = self.advance();
+        if r.is_err() {
+            self.step = Step::Failed;
+            self.input.clear();
+        }
+        r
+    }
+
+    fn advance(&mut self) -> Result<()> {
+        let mut used = 0;
+        while self.wants_input() {
+            let Some((h, payload, n)) =
+                crate::frame::decode_frame(&self.input[used..], MESSAGE_LIMIT)?
+            else {
+                break;
+            };
+            if h.nfds > 0 {
+                return Err(Error::Authentication(
+                    "Protocol error: descriptors during the handshake".into(),
+                ));
+            }
+            let payload = self.input[used + payload.start..used + payload.end].to_vec();
+            used += n;
+            self.on_frame(&payload)?;
+        }
+        self.input.drain(..used);
+        Ok(())
+    }
+
+    fn on_frame(&mut self, msg: &[u8]) -> Result<()> {
+        match self.step {
+            Step::Reply => match verify(self.key.as_bytes(), &self.body, msg) {
+                Ok(()) => {
+                    self.push_frame(WELCOME);
+                    self.step = match self.role {
+                        Role::Server => Step::Challenge,
+                        Role::Client => Step::Done,
+                    };
+                }
+                Err(e) => {
+                    // The verdict is a courtesy; the authentication error is what matters.
+                    self.push_frame(FAILURE);
+                    return Err(e);
+                }
+            },
+            Step::Challenge => {
+                let reply = response(self.key.as_bytes(), challenge_body(msg)?)?;
+                self.push_frame(&reply);
+                self.step = Step::Verdict;
+            }
+            Step::Verdict => {
+                if msg != WELCOME {
+                    return Err(Error::Authentication("digest sent was rejected".into()));
+                }
+                match self.role {
+                    Role::Server => self.step = Step::Done,
+                    Role::Client => self.send_challenge(new_challenge()),
+                }
+            }
+            Step::Done | Step::Failed => {}
+        }
+        Ok(())
+    }
+
+    /// Bytes the peer sent after the handshake (the start of its first messages).
+    #[must_use]
+    pub fn into_unread(self) -> Vec<u8> {
+        self.input
+    }
 }
 
 #[cfg(test)]
@@ -342,5 +589,94 @@ mod tests {
         }
         assert!(response(b"k", &[0u8; 16]).is_err());
         assert!(response(b"k", &[0u8; 30]).is_err());
+    }
+
+    /// Runs two handshakes against each other in memory, moving `chunk` bytes at a time.
+    fn exchange(server: &mut Handshake, client: &mut Handshake, chunk: usize) -> [Result<()>; 2] {
+        let mut results = [Ok(()), Ok(())];
+        for _ in 0..1000 {
+            if server.is_complete() && client.is_complete() {
+                break;
+            }
+            let mut moved = false;
+            for dir in 0..2 {
+                let (from, to) = if dir == 0 {
+                    (&mut *server, &mut *client)
+                } else {
+                    (&mut *client, &mut *server)
+                };
+                let r = 1 - dir;
+                let n = from.output().len().min(chunk);
+                if n > 0 && results[r].is_ok() {
+                    let piece = from.output()[..n].to_vec();
+                    from.consume_output(n);
+                    results[r] = to.feed(&piece);
+                    moved = true;
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+        results
+    }
+
+    #[test]
+    fn machines_complete_with_the_same_key_in_any_chunking() {
+        let key = AuthKey::new(b"k".to_vec());
+        for chunk in [1, 3, 64, 4096] {
+            let (mut s, mut c) = (Handshake::server(&key), Handshake::client(&key));
+            let [rs, rc] = exchange(&mut s, &mut c, chunk);
+            rs.unwrap();
+            rc.unwrap();
+            assert!(s.is_complete() && c.is_complete(), "{s:?} {c:?}");
+        }
+    }
+
+    #[test]
+    fn machines_fail_with_cpython_messages_on_a_wrong_key() {
+        let (mut s, mut c) = (
+            Handshake::server(&AuthKey::new(b"right".to_vec())),
+            Handshake::client(&AuthKey::new(b"wrong".to_vec())),
+        );
+        let [rs, rc] = exchange(&mut s, &mut c, 4096);
+        assert!(
+            matches!(&rs, Err(Error::Authentication(m)) if m == "digest received was wrong"),
+            "{rs:?}"
+        );
+        assert!(
+            matches!(&rc, Err(Error::Authentication(m)) if m == "digest sent was rejected"),
+            "{rc:?}"
+        );
+        assert!(s.feed(b"more").is_err());
+    }
+
+    #[test]
+    fn oversized_frame_is_refused_at_its_header_and_bytes_after_are_kept() {
+        let key = AuthKey::new(b"k".to_vec());
+        let mut s = Handshake::server(&key);
+        let e = s.feed(&[0x7f, 0xff, 0xff, 0xff]).unwrap_err();
+        assert!(matches!(e, Error::BadMessageLength { .. }), "{e:?}");
+        // The server keeps what the client sent after its verdict (its first message).
+        let (mut s, mut c) = (Handshake::server(&key), Handshake::client(&key));
+        let take = |h: &mut Handshake| {
+            let out = h.output().to_vec();
+            h.consume_output(out.len());
+            out
+        };
+        // Challenge, response, welcome, counter-challenge, response.
+        for step in 0..5 {
+            if step % 2 == 0 {
+                c.feed(&take(&mut s)).unwrap();
+            } else {
+                s.feed(&take(&mut c)).unwrap();
+            }
+        }
+        let mut out = take(&mut c);
+        assert_eq!(out, [&[0, 0, 0, 9][..], WELCOME].concat());
+        out.extend_from_slice(&[0, 0, 0, 2, b'h', b'i']);
+        s.feed(&out).unwrap();
+        assert!(s.is_complete() && c.is_complete());
+        assert_eq!(s.into_unread(), [0, 0, 0, 2, b'h', b'i']);
     }
 }

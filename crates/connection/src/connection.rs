@@ -40,16 +40,15 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use multiprocessing_core::time::{self, Deadline, retry_on_intr};
 use multiprocessing_core::transfer::{
     decode_with_fds, deserialize_fd, encode_with_fds, serialize_fd,
 };
-use rustix::event::{PollFd, PollFlags, Timespec};
-use rustix::io::Errno;
 use rustix::net::{SendAncillaryBuffer, SendFlags};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::frame::{self, FrameReader, Header, Source};
+use crate::frame::{self, FdQueue, FrameReader, Header, Source};
 use crate::{Error, Result, wait};
 
 /// What kind of descriptor a connection wraps; decides how it reads and writes.
@@ -156,10 +155,9 @@ impl Spin {
         let start = Instant::now();
         let mut empty = 0u32;
         let ready = loop {
-            let mut fds = [PollFd::from_borrowed_fd(fd, PollFlags::IN)];
-            match rustix::event::poll(&mut fds, Some(&Timespec::default())) {
-                Ok(0) | Err(Errno::INTR) => {}
-                Ok(_) => break true,
+            match time::wait_readable(fd, Deadline::after(Duration::ZERO)) {
+                Ok(false) => {}
+                Ok(true) => break true,
                 Err(_) => break false,
             }
             empty += 1;
@@ -201,16 +199,14 @@ struct FdSource<'a> {
 }
 
 impl Source for FdSource<'_> {
-    fn read_some(
-        &mut self,
-        buf: &mut [u8],
-        fds: &mut std::collections::VecDeque<OwnedFd>,
-    ) -> io::Result<usize> {
+    fn read_some(&mut self, buf: &mut [u8], fds: &mut FdQueue) -> io::Result<usize> {
         if self.unix {
             let mut got = Vec::new();
-            let n = multiprocessing_core::fdpass::recv_with_fds(self.file.as_fd(), buf, &mut got)?;
-            fds.extend(got);
-            Ok(n)
+            let r =
+                multiprocessing_core::fdpass::recv_with_fds_keep(self.file.as_fd(), buf, &mut got)?;
+            fds.fds.extend(got);
+            fds.truncated |= r.truncated;
+            Ok(r.bytes)
         } else {
             self.read_direct(buf)
         }
@@ -226,14 +222,8 @@ impl Source for FdSource<'_> {
     }
 }
 
-fn retry<T>(mut f: impl FnMut() -> rustix::io::Result<T>) -> Result<T> {
-    loop {
-        match f() {
-            Err(Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
-            Ok(v) => return Ok(v),
-        }
-    }
+fn retry<T>(f: impl FnMut() -> rustix::io::Result<T>) -> Result<T> {
+    Ok(retry_on_intr(f)?)
 }
 
 impl Connection {
@@ -248,6 +238,16 @@ impl Connection {
             marked: false,
             spin: Spin::new(),
         }
+    }
+
+    /// A duplex socket connection whose first `bytes` were already read (past a handshake).
+    pub(crate) fn with_read_bytes(fd: OwnedFd, kind: Kind, bytes: &[u8]) -> Self {
+        let mut c = Self::from_parts(fd, kind, true, true);
+        if !bytes.is_empty() {
+            c.reader = FrameReader::with_bytes(bytes);
+            c.update_mark();
+        }
+        c
     }
 
     /// Wraps a connected Unix stream socket.
@@ -317,7 +317,7 @@ impl Connection {
     /// `conn.send_bytes(&buf[offset..offset + size])`. Header and payload leave in one
     /// vectored write.
     pub fn send_bytes(&mut self, data: &[u8]) -> Result<()> {
-        let (h, n) = frame::header(data.len(), 0);
+        let (h, n) = frame::encode_header(data.len(), 0);
         self.write_all(&h[..n], data)
     }
 
@@ -373,7 +373,7 @@ impl Connection {
                 multiprocessing_core::fdpass::MAX_FDS_PER_MESSAGE
             )));
         }
-        let (h, n) = frame::header(bytes.len(), fds.len());
+        let (h, n) = frame::encode_header(bytes.len(), fds.len());
         let mut data = Vec::with_capacity(n + bytes.len());
         data.extend_from_slice(&h[..n]);
         data.extend_from_slice(&bytes);
@@ -518,25 +518,14 @@ impl Connection {
             return Ok(true);
         }
         let fd = self.file()?.as_fd();
+        let deadline = Deadline::from_timeout(timeout);
         if timeout == Some(Duration::ZERO) {
-            return poll_fd(fd, timeout);
+            return Ok(time::wait_readable(fd, deadline)?);
         }
-        let start = Instant::now();
         if self.spin.spin(fd, timeout.map_or(SPIN, |t| t.min(SPIN))) {
             return Ok(true);
         }
-        poll_fd(fd, timeout.map(|t| t.saturating_sub(start.elapsed())))
-    }
-
-    /// Sets (or clears) the send and receive timeouts of a socket connection.
-    pub(crate) fn set_socket_timeouts(&self, t: Option<Duration>) -> Result<()> {
-        if self.kind == Kind::Pipe {
-            return Ok(());
-        }
-        let fd = self.file()?.as_fd();
-        rustix::net::sockopt::set_socket_timeout(fd, rustix::net::sockopt::Timeout::Recv, t)?;
-        rustix::net::sockopt::set_socket_timeout(fd, rustix::net::sockopt::Timeout::Send, t)?;
-        Ok(())
+        Ok(time::wait_readable(fd, deadline)?)
     }
 
     fn update_mark(&mut self) {
@@ -551,30 +540,6 @@ impl Connection {
         if self.marked {
             wait::set_buffered(self.file.as_raw_fd(), false);
             self.marked = false;
-        }
-    }
-}
-
-/// Polls one descriptor for readability with an EINTR-safe deadline.
-pub(crate) fn poll_fd(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> Result<bool> {
-    let mut fds = [PollFd::from_borrowed_fd(fd, PollFlags::IN)];
-    let n = poll_until(&mut fds, timeout)?;
-    Ok(n > 0)
-}
-
-/// `poll(2)` that restarts on EINTR with the remaining time.
-pub(crate) fn poll_until(fds: &mut [PollFd<'_>], timeout: Option<Duration>) -> Result<usize> {
-    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-    loop {
-        let left = match (timeout, deadline) {
-            (None, _) | (Some(_), None) => None,
-            (Some(_), Some(d)) => Some(d.saturating_duration_since(Instant::now())),
-        };
-        let ts = left.and_then(|l| Timespec::try_from(l).ok());
-        match rustix::event::poll(fds, ts.as_ref()) {
-            Ok(n) => return Ok(n),
-            Err(Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
         }
     }
 }

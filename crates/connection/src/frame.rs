@@ -17,6 +17,11 @@
 //! vector, which grows at most [`MAX_AHEAD`] bytes ahead of the data actually received, so a
 //! peer announcing 2 GiB makes us allocate nothing more until the bytes arrive.
 //!
+//! The codec itself is I/O-free and public ([`encode_header`], [`parse_header`],
+//! [`decode_frame`]): feed it bytes, get frames out, so a blocking connection, the
+//! handshake state machine ([`auth::Handshake`](crate::auth::Handshake)) and an async adapter
+//! share one definition of the wire format.
+//!
 //! ```
 //! # use multiprocessing_connection::pipe;
 //! let (mut a, mut b) = pipe(true).unwrap();
@@ -46,8 +51,16 @@ const MAX_PENDING_FDS: usize = 4 * multiprocessing_core::fdpass::MAX_FDS_PER_MES
 
 /// Builds the header for a payload of `len` bytes carrying `nfds` descriptors.
 ///
-/// Returns the header bytes and how many of them are used.
-pub(crate) fn header(len: usize, nfds: usize) -> ([u8; 16], usize) {
+/// Returns the header bytes and how many of them are used: 4 (CPython's short form), 12 (the
+/// long form, for `len > 0x7FFFFFFF`) or 16 (descriptors attached).
+///
+/// ```
+/// use multiprocessing_connection::frame::encode_header;
+/// let (h, n) = encode_header(5, 0);
+/// assert_eq!(&h[..n], &[0, 0, 0, 5]);
+/// ```
+#[must_use]
+pub fn encode_header(len: usize, nfds: usize) -> ([u8; 16], usize) {
     let mut h = [0u8; 16];
     if nfds > 0 {
         h[..4].copy_from_slice(&FDS_MARKER.to_be_bytes());
@@ -67,7 +80,7 @@ pub(crate) fn header(len: usize, nfds: usize) -> ([u8; 16], usize) {
 /// Where a [`FrameReader`] gets its bytes: a socket, a pipe, or a slice when fuzzing.
 pub(crate) trait Source {
     /// Reads some bytes (0 at end of stream), appending any attached descriptors to `fds`.
-    fn read_some(&mut self, buf: &mut [u8], fds: &mut VecDeque<OwnedFd>) -> io::Result<usize>;
+    fn read_some(&mut self, buf: &mut [u8], fds: &mut FdQueue) -> io::Result<usize>;
     /// Appends at most `n` bytes to `out` (which has room for them), never reading past them.
     /// Returns the number appended (0 at end of stream).
     fn read_spare(&mut self, out: &mut Vec<u8>, n: usize) -> io::Result<usize>;
@@ -77,11 +90,92 @@ pub(crate) trait Source {
 
 /// A parsed frame header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Header {
+#[non_exhaustive]
+pub struct Header {
     /// Payload length.
-    pub(crate) len: u64,
+    pub len: u64,
     /// Descriptors attached to the frame.
-    pub(crate) nfds: u32,
+    pub nfds: u32,
+}
+
+/// Parses the frame header at the start of `buf`.
+///
+/// Returns the header and its size in bytes, `Ok(None)` if `buf` does not hold a whole header
+/// yet, or [`Error::BadMessageLength`] for a negative length other than the two markers.
+///
+/// ```
+/// use multiprocessing_connection::frame::parse_header;
+/// let (h, n) = parse_header(&[0, 0, 0, 9, 1]).unwrap().unwrap();
+/// assert_eq!((h.len, h.nfds, n), (9, 0, 4));
+/// assert!(parse_header(&[0xff, 0xff]).unwrap().is_none());
+/// ```
+pub fn parse_header(buf: &[u8]) -> Result<Option<(Header, usize)>> {
+    let be = |r: std::ops::Range<usize>| -> u64 {
+        buf[r]
+            .iter()
+            .fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
+    };
+    if buf.len() < 4 {
+        return Ok(None);
+    }
+    let n = be(0..4) as u32 as i32;
+    match n {
+        0.. => Ok(Some((
+            Header {
+                len: n as u64,
+                nfds: 0,
+            },
+            4,
+        ))),
+        LONG_MARKER if buf.len() < 12 => Ok(None),
+        LONG_MARKER => Ok(Some((
+            Header {
+                len: be(4..12),
+                nfds: 0,
+            },
+            12,
+        ))),
+        FDS_MARKER if buf.len() < 16 => Ok(None),
+        FDS_MARKER => Ok(Some((
+            Header {
+                len: be(8..16),
+                nfds: be(4..8) as u32,
+            },
+            16,
+        ))),
+        other => Err(Error::BadMessageLength {
+            length: i128::from(other),
+            limit: None,
+        }),
+    }
+}
+
+/// Finds the first whole frame in `buf`, refusing one longer than `limit` as soon as its header
+/// is seen (before its payload arrives).
+///
+/// Returns the header, where the payload lies in `buf`, and how many bytes the frame takes;
+/// `Ok(None)` if more bytes are needed.
+///
+/// ```
+/// use multiprocessing_connection::frame::decode_frame;
+/// let (h, payload, used) = decode_frame(&[0, 0, 0, 2, b'h', b'i', 0], 256).unwrap().unwrap();
+/// assert_eq!((h.len, payload, used), (2, 4..6, 6));
+/// assert!(decode_frame(&[0, 0, 0, 2, b'h'], 256).unwrap().is_none());
+/// assert!(decode_frame(&[0, 0, 1, 1], 256).is_err());
+/// ```
+pub fn decode_frame(
+    buf: &[u8],
+    limit: usize,
+) -> Result<Option<(Header, std::ops::Range<usize>, usize)>> {
+    let Some((h, start)) = parse_header(buf)? else {
+        return Ok(None);
+    };
+    check_limit(h.len, Some(limit))?;
+    let end = start + h.len as usize;
+    if buf.len() < end {
+        return Ok(None);
+    }
+    Ok(Some((h, start..end, end)))
 }
 
 /// Buffered frame reader (see the [module docs](self)).
@@ -90,7 +184,16 @@ pub(crate) struct FrameReader {
     buf: Box<[u8]>,
     start: usize,
     end: usize,
-    fds: VecDeque<OwnedFd>,
+    fds: FdQueue,
+}
+
+/// Descriptors received but not yet claimed by a frame.
+#[derive(Debug, Default)]
+pub(crate) struct FdQueue {
+    pub(crate) fds: VecDeque<OwnedFd>,
+    /// The kernel dropped descriptors that did not fit (more than the per-message cap were
+    /// attached): the next frame that claims descriptors fails, alone.
+    pub(crate) truncated: bool,
 }
 
 fn retry<T>(mut f: impl FnMut() -> io::Result<T>) -> Result<T> {
@@ -109,8 +212,20 @@ impl FrameReader {
             buf: vec![0u8; READ_BUFFER].into_boxed_slice(),
             start: 0,
             end: 0,
-            fds: VecDeque::new(),
+            fds: FdQueue::default(),
         }
+    }
+
+    /// A reader that already holds `bytes` (read past the end of a handshake).
+    pub(crate) fn with_bytes(bytes: &[u8]) -> Self {
+        let mut r = Self::new();
+        if bytes.len() > r.buf.len() {
+            r.buf = bytes.to_vec().into_boxed_slice();
+        } else {
+            r.buf[..bytes.len()].copy_from_slice(bytes);
+        }
+        r.end = bytes.len();
+        r
     }
 
     /// Bytes read from the stream but not yet handed out.
@@ -120,7 +235,7 @@ impl FrameReader {
 
     /// Descriptors received but not yet claimed by a message.
     pub(crate) fn pending_fds(&self) -> usize {
-        self.fds.len()
+        self.fds.fds.len()
     }
 
     /// Ensures `need` (at most the buffer size) bytes are buffered.
@@ -136,8 +251,10 @@ impl FrameReader {
             let end = self.end;
             let (buf, fds) = (&mut self.buf[end..], &mut self.fds);
             let n = retry(|| src.read_some(buf, fds))?;
-            if self.fds.len() > MAX_PENDING_FDS {
-                self.fds.clear();
+            // The bytes are kept whatever happens to the descriptors, so the stream stays in step.
+            self.end += n;
+            if self.fds.fds.len() > MAX_PENDING_FDS {
+                self.fds.fds.clear();
                 return Err(Error::Transfer(
                     "the peer sent more file descriptors than its messages claimed".into(),
                 ));
@@ -145,7 +262,6 @@ impl FrameReader {
             if n == 0 {
                 return Ok(false);
             }
-            self.end += n;
         }
         Ok(true)
     }
@@ -162,63 +278,54 @@ impl FrameReader {
 
     /// Reads a frame header; `Error::Eof` if the stream ends before its first byte.
     pub(crate) fn read_header<S: Source>(&mut self, src: &mut S) -> Result<Header> {
-        if !self.fill(src, 4)? {
-            return Err(if self.buffered() == 0 {
-                Error::Eof
-            } else {
-                Error::UnexpectedEof
-            });
-        }
-        let n = i32::from_be_bytes(
-            self.buf[self.start..self.start + 4]
-                .try_into()
-                .unwrap_or_default(),
-        );
-        match n {
-            0.. => {
-                self.take(4);
-                Ok(Header {
-                    len: n as u64,
-                    nfds: 0,
-                })
+        let mut need = 4;
+        loop {
+            if !self.fill(src, need)? {
+                return Err(if self.buffered() == 0 {
+                    Error::Eof
+                } else {
+                    Error::UnexpectedEof
+                });
             }
-            LONG_MARKER => {
-                if !self.fill(src, 12)? {
-                    return Err(Error::UnexpectedEof);
+            match parse_header(&self.buf[self.start..self.end]) {
+                Ok(Some((h, n))) => {
+                    self.take(n);
+                    return Ok(h);
                 }
-                let h = self.take(12);
-                let len = u64::from_be_bytes(h[4..12].try_into().unwrap_or_default());
-                Ok(Header { len, nfds: 0 })
-            }
-            FDS_MARKER => {
-                if !self.fill(src, 16)? {
-                    return Err(Error::UnexpectedEof);
+                // A marker: the long form needs 12 bytes, the descriptor form 16.
+                Ok(None) => need = if need == 4 { 12 } else { 16 },
+                Err(e) => {
+                    self.take(4);
+                    return Err(e);
                 }
-                let h = self.take(16);
-                let nfds = u32::from_be_bytes(h[4..8].try_into().unwrap_or_default());
-                let len = u64::from_be_bytes(h[8..16].try_into().unwrap_or_default());
-                Ok(Header { len, nfds })
-            }
-            other => {
-                self.take(4);
-                Err(Error::BadMessageLength {
-                    length: i128::from(other),
-                    limit: None,
-                })
             }
         }
     }
 
     /// Takes the `n` descriptors a frame announced off the queue of received ones.
+    ///
+    /// A frame announcing more than the per-message cap, or whose descriptors the kernel had to
+    /// truncate, fails alone: its descriptors are closed and the next frame reads normally.
     pub(crate) fn claim_fds(&mut self, n: u32) -> Result<Vec<OwnedFd>> {
         let n = n as usize;
-        if n > self.fds.len() {
-            self.fds.clear();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let cap = multiprocessing_core::fdpass::MAX_FDS_PER_MESSAGE;
+        if n > cap || self.fds.truncated {
+            self.fds.truncated = false;
+            self.fds.fds.clear();
+            return Err(Error::Transfer(format!(
+                "the message carried {n} file descriptors, more than the {cap} allowed"
+            )));
+        }
+        if n > self.fds.fds.len() {
+            self.fds.fds.clear();
             return Err(Error::Transfer(format!(
                 "the message announced {n} file descriptors that did not arrive"
             )));
         }
-        Ok(self.fds.drain(..n).collect())
+        Ok(self.fds.fds.drain(..n).collect())
     }
 
     /// Reads a payload of `len` bytes into `out` (cleared first).
@@ -297,7 +404,7 @@ pub(crate) struct SliceSource<'a> {
 }
 
 impl Source for SliceSource<'_> {
-    fn read_some(&mut self, buf: &mut [u8], _fds: &mut VecDeque<OwnedFd>) -> io::Result<usize> {
+    fn read_some(&mut self, buf: &mut [u8], _fds: &mut FdQueue) -> io::Result<usize> {
         self.read_direct(buf)
     }
 
@@ -360,13 +467,13 @@ mod tests {
 
     #[test]
     fn header_forms() {
-        assert_eq!(&header(5, 0).0[..4], &[0, 0, 0, 5]);
-        let (h, n) = header(0x8000_0000, 0);
+        assert_eq!(&encode_header(5, 0).0[..4], &[0, 0, 0, 5]);
+        let (h, n) = encode_header(0x8000_0000, 0);
         assert_eq!(
             &h[..n],
             &[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0x80, 0, 0, 0]
         );
-        let (h, n) = header(3, 2);
+        let (h, n) = encode_header(3, 2);
         assert_eq!(
             &h[..n],
             &[0xb2, 0xaf, 0xb9, 0xbc, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3]
@@ -377,7 +484,7 @@ mod tests {
     fn any_chunking_gives_the_same_frames() {
         let mut data = Vec::new();
         for len in [0usize, 1, 5, 9000, 40_000, 3] {
-            let (h, n) = header(len, 0);
+            let (h, n) = encode_header(len, 0);
             data.extend_from_slice(&h[..n]);
             data.extend((0..len).map(|i| i as u8));
         }

@@ -4,10 +4,13 @@
 //! ```
 //! multiprocessing_connection::fuzzing::frame_reader(&[0, 0, 0, 1, 7, 0xff]);
 //! multiprocessing_connection::fuzzing::handshake(b"#CHALLENGE#{sha256}0123456789");
+//! multiprocessing_connection::fuzzing::handshake_machine(b"\x03\0\0\0\x05hello");
 //! ```
 
+use crate::auth::Handshake;
 use crate::frame::{FrameReader, SliceSource, read_frame};
 use crate::{Error, auth};
+use multiprocessing_core::AuthKey;
 
 /// Reads frames from `data` (first byte chooses the read chunk size and the length limit)
 /// until an error, checking the reader's invariants.
@@ -62,4 +65,60 @@ pub fn handshake(data: &[u8]) {
     let mut body = b"{sha256}".to_vec();
     body.extend(0u8..40);
     let _ = auth::verify(key, &body, data);
+}
+
+/// Feeds `data` (first byte chooses the chunk size) to a server and a client [`Handshake`] as if
+/// a peer had sent it, checking that neither panics, that output stays small and that a failed
+/// handshake stays failed.
+pub fn handshake_machine(data: &[u8]) {
+    let Some((&ctl, rest)) = data.split_first() else {
+        return;
+    };
+    let chunk = usize::from(ctl & 0x3f) + 1;
+    let key = AuthKey::new(b"secret".to_vec());
+    for mut hs in [Handshake::server(&key), Handshake::client(&key)] {
+        let mut failed = false;
+        for piece in rest.chunks(chunk) {
+            let r = hs.feed(piece);
+            assert!(
+                !(failed && r.is_ok()),
+                "a failed handshake accepted more input"
+            );
+            failed |= r.is_err();
+            // At most a few frames of a few hundred bytes are ever queued.
+            assert!(hs.output().len() <= 4 * auth::MESSAGE_LIMIT);
+            let n = hs.output().len();
+            hs.consume_output(n);
+        }
+        if hs.is_complete() {
+            assert!(!failed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{Rng, RngCore};
+
+    /// A quick run of the fuzz entry points on random and half-valid inputs.
+    #[test]
+    fn random_inputs_keep_the_invariants() {
+        let mut rng = rand::rng();
+        let challenge = {
+            let mut f = vec![0, 0, 0, 59];
+            f.extend_from_slice(b"#CHALLENGE#{sha256}");
+            f.extend_from_slice(&[7u8; 40]);
+            f
+        };
+        for i in 0..3000 {
+            let mut data = vec![0u8; rng.random_range(0..400)];
+            rng.fill_bytes(&mut data);
+            if i % 2 == 0 && !data.is_empty() {
+                let at = 1.min(data.len());
+                data.splice(at..at, challenge.iter().copied());
+            }
+            super::handshake_machine(&data);
+            super::frame_reader(&data);
+        }
+    }
 }

@@ -31,6 +31,7 @@ mod error;
 pub mod frame;
 #[doc(hidden)]
 pub mod fuzzing;
+mod handshake_io;
 mod listener;
 mod pipe;
 mod wait;
@@ -40,7 +41,9 @@ pub use auth::{answer_challenge, deliver_challenge};
 pub use client::{Client, client};
 pub use connection::Connection;
 pub use error::{Error, Result};
-pub use listener::{DEFAULT_BACKLOG, DEFAULT_HANDSHAKE_TIMEOUT, Listener, ListenerBuilder};
+pub use listener::{
+    DEFAULT_BACKLOG, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_PENDING, Listener, ListenerBuilder,
+};
 pub use multiprocessing_core::AuthKey;
 pub use pipe::pipe;
 pub use wait::wait;

@@ -26,7 +26,7 @@ use std::time::Duration;
 use rustix::event::{PollFd, PollFlags};
 
 use crate::Result;
-use crate::connection::poll_until;
+use multiprocessing_core::time::{self, Deadline};
 
 /// Descriptors of connections that hold received-but-unread bytes: they are ready although
 /// the kernel has nothing more for them.
@@ -76,7 +76,7 @@ pub fn wait<'a, T: AsFd + ?Sized>(
         .iter()
         .map(|o| PollFd::from_borrowed_fd(o.as_fd(), PollFlags::IN))
         .collect();
-    let n = poll_until(&mut fds, timeout)?;
+    let n = time::poll(&mut fds, Deadline::from_timeout(timeout))?;
     if n == 0 {
         return Ok(Vec::new());
     }

@@ -21,7 +21,8 @@ use std::io::{self, IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
 use std::os::fd::{BorrowedFd, OwnedFd};
 
-use rustix::io::Errno;
+use crate::time::retry_on_intr;
+
 use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags, SendAncillaryBuffer,
     SendAncillaryMessage, SendFlags, recvmsg, sendmsg,
@@ -56,24 +57,16 @@ pub fn send_with_fds(sock: BorrowedFd<'_>, data: &[u8], fds: &[BorrowedFd<'_>]) 
     if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
         return Err(io::Error::other("ancillary buffer too small"));
     }
-    let mut sent = loop {
-        match sendmsg(
+    let mut sent = retry_on_intr(|| {
+        sendmsg(
             sock,
             &[IoSlice::new(data)],
             &mut control,
             SendFlags::NOSIGNAL,
-        ) {
-            Ok(n) => break n,
-            Err(Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    };
+        )
+    })?;
     while sent < data.len() {
-        match rustix::net::send(sock, &data[sent..], SendFlags::NOSIGNAL) {
-            Ok(n) => sent += n,
-            Err(Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
+        sent += retry_on_intr(|| rustix::net::send(sock, &data[sent..], SendFlags::NOSIGNAL))?;
     }
     Ok(())
 }
@@ -81,35 +74,67 @@ pub fn send_with_fds(sock: BorrowedFd<'_>, data: &[u8], fds: &[BorrowedFd<'_>]) 
 /// Receives up to `buf.len()` bytes and appends any attached descriptors to `fds`.
 ///
 /// Returns the number of bytes read (0 at end of stream). Descriptors the kernel had to drop
-/// because they did not fit are reported as an error, never silently lost.
+/// because they did not fit are reported as an error, never silently lost (the bytes read with
+/// them are then lost too: use [`recv_with_fds_keep`] to keep the stream in step).
 pub fn recv_with_fds(
     sock: BorrowedFd<'_>,
     buf: &mut [u8],
     fds: &mut Vec<OwnedFd>,
 ) -> io::Result<usize> {
+    let got = recv_with_fds_keep(sock, buf, fds)?;
+    if got.truncated {
+        return Err(io::Error::other(
+            "received descriptors were truncated by the kernel",
+        ));
+    }
+    Ok(got.bytes)
+}
+
+/// What one [`recv_with_fds_keep`] call received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Received {
+    /// Bytes read into the buffer (0 at end of stream).
+    pub bytes: usize,
+    /// The peer attached more descriptors than [`MAX_FDS_PER_MESSAGE`]: the kernel closed the
+    /// ones that did not fit.
+    pub truncated: bool,
+}
+
+/// Like [`recv_with_fds`], but reports truncated descriptors in [`Received::truncated`] instead
+/// of failing, so the bytes read with them are never lost.
+///
+/// ```
+/// use std::os::unix::net::UnixStream;
+/// use std::os::fd::AsFd;
+/// let (a, b) = UnixStream::pair().unwrap();
+/// std::io::Write::write_all(&mut &a, b"hi").unwrap();
+/// let (mut buf, mut fds) = ([0u8; 4], Vec::new());
+/// let got = multiprocessing_core::fdpass::recv_with_fds_keep(b.as_fd(), &mut buf, &mut fds).unwrap();
+/// assert_eq!((got.bytes, got.truncated), (2, false));
+/// ```
+pub fn recv_with_fds_keep(
+    sock: BorrowedFd<'_>,
+    buf: &mut [u8],
+    fds: &mut Vec<OwnedFd>,
+) -> io::Result<Received> {
     let mut space = [MaybeUninit::<u8>::uninit(); SPACE];
     let mut control = RecvAncillaryBuffer::new(&mut space);
-    let msg = loop {
-        match recvmsg(
+    let msg = retry_on_intr(|| {
+        recvmsg(
             sock,
             &mut [IoSliceMut::new(buf)],
             &mut control,
             RecvFlags::CMSG_CLOEXEC,
-        ) {
-            Ok(m) => break m,
-            Err(Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    };
+        )
+    })?;
     for message in control.drain() {
         if let RecvAncillaryMessage::ScmRights(received) = message {
             fds.extend(received);
         }
     }
-    if msg.flags.contains(ReturnFlags::CTRUNC) {
-        return Err(io::Error::other(
-            "received descriptors were truncated by the kernel",
-        ));
-    }
-    Ok(msg.bytes)
+    Ok(Received {
+        bytes: msg.bytes,
+        truncated: msg.flags.contains(ReturnFlags::CTRUNC),
+    })
 }
