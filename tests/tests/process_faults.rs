@@ -230,7 +230,11 @@ fn child_outlives_its_forkserver_and_join_waits_for_it() {
     assert!(p.is_alive());
     assert!(!readable(p.sentinel().unwrap(), Duration::ZERO));
     release.write_all(b"x").unwrap();
-    assert_eq!(p.join_timeout(BOUND).unwrap(), Some(0), "its true exit code");
+    assert_eq!(
+        p.join_timeout(BOUND).unwrap(),
+        Some(0),
+        "its true exit code"
+    );
 }
 
 // ---- point 9: a fork start that fails after the fork runs nothing ----
@@ -292,5 +296,8 @@ fn fork_start_failing_after_the_fork_runs_nothing_and_leaves_no_zombie() {
     });
     let code = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(code, 0, "10+k: a child was left; 20+k: the target ran; 40: nothing failed");
+    assert_eq!(
+        code, 0,
+        "10+k: a child was left; 20+k: the target ran; 40: nothing failed"
+    );
 }

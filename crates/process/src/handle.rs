@@ -30,7 +30,9 @@ use crate::process::ProcessBuilder;
 use crate::target::{PANICKED, RETURNED};
 use crate::wire::recv_frame;
 use crate::{Error, Process, Result, Target};
-use rustix::event::{PollFd, PollFlags, poll};
+use multiprocessing_core::time::{Deadline, poll, wait_readable};
+use rustix::event::{PollFd, PollFlags};
+use std::time::Duration;
 
 /// A started child whose return value can be collected with [`join`](JoinHandle::join).
 #[must_use = "dropping a JoinHandle discards the child's result (the child still runs)"]
@@ -179,15 +181,9 @@ impl<R: DeserializeOwned> JoinHandle<R> {
             PollFd::new(&self.result, PollFlags::IN),
             PollFd::new(&sentinel, PollFlags::IN),
         ];
-        loop {
-            match poll(&mut fds, None) {
-                Ok(_) => break,
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
+        poll(&mut fds, Deadline::never())?;
         let result_ready = !fds[0].revents().is_empty()
-            || crate::popen::wait_readable(self.result.as_fd(), Some(std::time::Duration::ZERO))?;
+            || wait_readable(self.result.as_fd(), Deadline::after(Duration::ZERO))?;
         if !result_ready {
             return Ok(None);
         }
