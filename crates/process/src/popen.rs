@@ -173,6 +173,10 @@ fn thread_count() -> Option<usize> {
     after.split(' ').nth(17)?.parse().ok()
 }
 
+/// The fork gate's verdicts (an eventfd's value is never 0 when read).
+const GO: u64 = 1;
+const ABORT: u64 = 2;
+
 fn launch_fork(payload: Payload, identity: Identity, result: Option<OwnedFd>) -> Result<Popen> {
     if tracing::enabled!(target: LOG_TARGET, tracing::Level::WARN)
         && let Some(n) = thread_count().filter(|&n| n > 1)
@@ -183,10 +187,11 @@ fn launch_fork(payload: Payload, identity: Identity, result: Option<OwnedFd>) ->
              child may deadlock on a lock another thread held"
         );
     }
-    // Everything the parent needs after the fork that can fail is a descriptor: the pidfd.
-    // The child waits on this pipe for the parent to have it, so a failure there (a full
-    // descriptor table) kills a child that ran nothing, and the error means nothing ran.
-    let (go_r, go_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    // What the parent needs after the fork and can fail to get is a descriptor: the pidfd.
+    // The child waits on this eventfd for the parent's verdict (GO once it has the pidfd), so a
+    // failure there (a full descriptor table) ends a child that ran nothing: the error means
+    // nothing ran. An eventfd, not a pipe: one descriptor, and the verdict is its value.
+    let verdict = rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC)?;
     // Buffered output would otherwise be written twice, by parent and child (Python flushes
     // here too). The standard streams' locks are held across fork so that the child does
     // not inherit them locked by a thread it does not have (a panic message in the child
@@ -204,12 +209,12 @@ fn launch_fork(payload: Payload, identity: Identity, result: Option<OwnedFd>) ->
         drop(gate);
         drop(stderr);
         drop(stdout);
-        drop(go_w);
-        let mut go = [0u8; 1];
-        if retry_on_intr(|| rustix::io::read(&go_r, &mut go)) != Ok(1) {
+        let mut value = [0u8; 8];
+        let read = retry_on_intr(|| rustix::io::read(&verdict, &mut value));
+        if read != Ok(8) || u64::from_ne_bytes(value) != GO {
             finish(1, Exit::Immediate); // the parent gave up on this start
         }
-        drop(go_r);
+        drop(verdict);
         if !prepare_child(&identity, StartMethod::Fork) {
             finish(1, Exit::Immediate);
         }
@@ -228,25 +233,18 @@ fn launch_fork(payload: Payload, identity: Identity, result: Option<OwnedFd>) ->
     drop(gate);
     drop(stderr);
     drop(stdout);
-    drop(go_r);
     if pid < 0 {
         return Err(std::io::Error::last_os_error().into());
     }
     let pidfd = match pidfd_of(pid) {
         Ok(fd) => fd,
         Err(e) => {
-            // The closed pipe tells the child to leave; reap it before anyone else can.
-            drop(go_w);
-            let mut status = 0;
-            // SAFETY: waits for our own just-forked, unreaped child.
-            while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
-                && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
-            {
-            }
+            // Any other value tells the child to leave; reap it before anyone else can.
+            let _ = retry_on_intr(|| rustix::io::write(&verdict, &ABORT.to_ne_bytes()));
+            reap(pid);
             return Err(e);
         }
     };
-    // Only fails if the child was killed meanwhile; the pidfd then tells how it ended.
-    let _ = retry_on_intr(|| rustix::io::write(&go_w, &[1]));
+    let _ = retry_on_intr(|| rustix::io::write(&verdict, &GO.to_ne_bytes()));
     Ok(Popen::new(pid as u32, pidfd))
 }
