@@ -103,6 +103,13 @@ fn any_timeout_is_accepted(m: StartMethod) {
     release.write_all(b"x").unwrap();
     assert_eq!(p.join_timeout(Duration::MAX).unwrap(), Some(0));
     assert_eq!(p.join_timeout(Duration::ZERO).unwrap(), Some(0));
+
+    let (mut release, chan) = channel();
+    let h = get_context(m).spawn(block_until_released, (chan,)).unwrap();
+    assert!(!h.wait_timeout(Duration::ZERO).unwrap(), "ZERO polls");
+    release.write_all(b"x").unwrap();
+    assert!(h.wait_timeout(Duration::MAX).unwrap());
+    h.join().unwrap();
 }
 
 // ---- point 8: the parent-death signal follows the process, not the thread ----

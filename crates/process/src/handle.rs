@@ -182,6 +182,34 @@ impl<R: DeserializeOwned> JoinHandle<R> {
             PollFd::new(&sentinel, PollFlags::IN),
         ];
         poll(&mut fds, Deadline::never())?;
+        self.take_result(&fds)
+    }
+
+    /// Waits at most `timeout` for the child to finish: true once its result has started to
+    /// arrive or it has ended, so [`join`](Self::join) no longer waits for the target. Any
+    /// `Duration` is accepted: [`Duration::ZERO`] only polls, [`Duration::MAX`] never gives up.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// fn add(a: u32, b: u32) -> u32 { a + b }
+    /// let h = multiprocessing_process::spawn(add, (2, 3)).unwrap();
+    /// assert!(h.wait_timeout(Duration::MAX).unwrap());
+    /// assert_eq!(h.join().unwrap(), 5);
+    /// ```
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
+        let sentinel = self.process.sentinel()?;
+        let mut fds = [
+            PollFd::new(&self.result, PollFlags::IN),
+            PollFd::new(&sentinel, PollFlags::IN),
+        ];
+        Ok(poll(&mut fds, Deadline::after(timeout))? > 0)
+    }
+
+    /// After a poll of (result, sentinel) returned: the result message, if there is one.
+    fn take_result(
+        &self,
+        fds: &[PollFd<'_>],
+    ) -> Result<Option<(Vec<u8>, Vec<std::os::fd::OwnedFd>)>> {
         let result_ready = !fds[0].revents().is_empty()
             || wait_readable(self.result.as_fd(), Deadline::after(Duration::ZERO))?;
         if !result_ready {
