@@ -79,6 +79,43 @@ fn fd_is_open(fd: i32) -> bool {
     unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
 }
 
+/// Whether libc's idea of this thread's id (encoded in its CPU clock id) is the kernel's.
+fn libc_knows_my_thread_id() -> bool {
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: asks libc for the calling thread's CPU clock with a valid out pointer.
+    let rc = unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) };
+    assert_eq!(rc, 0);
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::gettid() };
+    // The kernel's per-thread scheduler clock: (~tid << 3) | CPUCLOCK_PERTHREAD | CPUCLOCK_SCHED.
+    clock == ((!tid) << 3) | 4 | 2
+}
+
+/// Maps a robust process-shared mutex from `memfd`.
+fn shared_mutex(memfd: &OwnedFd) -> *mut libc::pthread_mutex_t {
+    let len = std::mem::size_of::<libc::pthread_mutex_t>();
+    // SAFETY: maps `len` bytes of a memfd at least that long, shared, wherever the kernel likes.
+    let at = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            memfd.as_raw_fd(),
+            0,
+        )
+    };
+    assert_ne!(at, libc::MAP_FAILED);
+    at.cast()
+}
+
+/// Locks the shared mutex and ends without unlocking it.
+fn lock_and_exit(memfd: TransferFd) {
+    let memfd = memfd.into_inner();
+    // SAFETY: the parent initialized a robust, process-shared mutex there.
+    assert_eq!(unsafe { libc::pthread_mutex_lock(shared_mutex(&memfd)) }, 0);
+}
+
 fn info_is_logged() -> bool {
     tracing::enabled!(target: multiprocessing::logging::LOG_TARGET, tracing::Level::INFO)
 }
@@ -208,6 +245,53 @@ fn forkserver_ignores_sigint_and_its_children_do_not() {
     let p = ctx.process(raise_sigint, ()).start().unwrap();
     assert_eq!(p.join_timeout(BOUND).unwrap(), Some(-libc::SIGINT));
     assert_eq!(ctx.forkserver_pid(), Some(server));
+}
+
+#[test]
+fn forkserver_children_are_whole_processes_to_libc() {
+    assert!(libc_knows_my_thread_id());
+    let h = Context::new(StartMethod::ForkServer)
+        .spawn(libc_knows_my_thread_id, ())
+        .unwrap();
+    assert!(
+        h.join().unwrap(),
+        "libc in the child still holds the server's thread id"
+    );
+}
+
+#[test]
+fn forkserver_child_dying_with_a_robust_mutex_frees_it() {
+    let memfd = rustix::fs::memfd_create("robust", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+    rustix::fs::ftruncate(&memfd, 4096).unwrap();
+    let mutex = shared_mutex(&memfd);
+    // SAFETY: initializes a robust, process-shared mutex in the fresh mapping, attributes first.
+    unsafe {
+        let mut attr: libc::pthread_mutexattr_t = std::mem::zeroed();
+        libc::pthread_mutexattr_init(&mut attr);
+        libc::pthread_mutexattr_setpshared(&mut attr, libc::PTHREAD_PROCESS_SHARED);
+        libc::pthread_mutexattr_setrobust(&mut attr, libc::PTHREAD_MUTEX_ROBUST);
+        assert_eq!(libc::pthread_mutex_init(mutex, &attr), 0);
+    }
+    let child = rustix::io::fcntl_dupfd_cloexec(&memfd, 0).unwrap();
+    let p = Context::new(StartMethod::ForkServer)
+        .process(lock_and_exit, (TransferFd::from(child),))
+        .start()
+        .unwrap();
+    assert_eq!(p.join_timeout(BOUND).unwrap(), Some(0));
+    let mut now: libc::timespec = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: reads the clock into a valid timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut now) };
+    now.tv_sec += 5;
+    // SAFETY: locks the initialized mutex with a valid deadline.
+    let rc = unsafe { libc::pthread_mutex_timedlock(mutex, &now) };
+    assert_eq!(
+        rc,
+        libc::EOWNERDEAD,
+        "the dead owner's robust list was not registered"
+    );
 }
 
 #[test]

@@ -13,9 +13,10 @@
 //! replaced on the next start. It exits when its client socket closes: when the context is
 //! dropped, or when the parent process dies.
 //!
-//! The raw `clone3` skips what libc's `fork` does in the child: no `pthread_atfork` handlers run
-//! (the server registers none: it never touches shared memory), and libc's copy of the thread
-//! id still names the server (only pthread calls aimed at the main thread by id use it).
+//! The raw `clone3` does what libc's `fork` does for the child's thread: libc's cached thread id
+//! is set by the kernel (`CLONE_CHILD_SETTID` on the address libc registered, which
+//! `PR_GET_TID_ADDRESS` gives) and the robust-futex list is registered again. No
+//! `pthread_atfork` handlers run: the server registers none (it never touches shared memory).
 //!
 //! ```
 //! use multiprocessing_process::{Context, StartMethod};
@@ -166,12 +167,14 @@ pub(crate) fn serve() -> i32 {
     }
     // SAFETY: setting a disposition; the previous one is given back to each child.
     let sigint = unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
+    let thread = ThreadState::of_this_thread();
     loop {
         let Ok(Some((request, fds))) = recv_frame(sock.as_fd()) else {
             return 0; // the client is gone
         };
-        match fork_for_parent() {
+        match fork_for_parent(&thread) {
             Ok(Forked::Child) => {
+                thread.restore_in_child();
                 drop(sock);
                 // SAFETY: restores the disposition this process started with.
                 unsafe { libc::signal(libc::SIGINT, sigint) };
@@ -199,20 +202,68 @@ enum Forked {
     Parent(u32, OwnedFd),
 }
 
+/// What libc's `fork` keeps right for the child's thread, learned once from the kernel.
+struct ThreadState {
+    /// libc's cached thread id (the address it gave `set_tid_address`).
+    tid: Option<u64>,
+    /// The robust-futex list head and its size.
+    robust: Option<(usize, usize)>,
+}
+
+impl ThreadState {
+    fn of_this_thread() -> ThreadState {
+        let mut tid: *mut libc::c_int = std::ptr::null_mut();
+        // SAFETY: PR_GET_TID_ADDRESS stores one pointer through a valid out pointer.
+        let tid_ok = unsafe { libc::prctl(libc::PR_GET_TID_ADDRESS, &mut tid) } == 0;
+        let mut head: usize = 0;
+        let mut len: usize = 0;
+        // SAFETY: get_robust_list(0, ..) stores the calling thread's head and its length through
+        // two valid out pointers.
+        let robust_ok = unsafe {
+            libc::syscall(
+                libc::SYS_get_robust_list,
+                0,
+                &mut head as *mut usize,
+                &mut len as *mut usize,
+            )
+        } == 0;
+        ThreadState {
+            tid: (tid_ok && !tid.is_null()).then_some(tid as u64),
+            robust: (robust_ok && head != 0).then_some((head, len)),
+        }
+    }
+
+    /// In the child: registers the robust list again (the kernel gives a new task none).
+    fn restore_in_child(&self) {
+        if let Some((head, len)) = self.robust {
+            // SAFETY: the same head at the same address in this copy of the server's memory.
+            unsafe { libc::syscall(libc::SYS_set_robust_list, head, len) };
+        }
+    }
+}
+
 /// `clone3(CLONE_PARENT | CLONE_PIDFD)`: a fork whose child is our parent's child. Falls back
 /// to the older `clone` call where `clone3` is refused (container seccomp profiles answer
 /// ENOSYS for it).
-fn fork_for_parent() -> std::io::Result<Forked> {
+fn fork_for_parent(thread: &ThreadState) -> std::io::Result<Forked> {
     let mut pidfd: libc::c_int = -1;
-    let flags = libc::CLONE_PARENT | libc::CLONE_PIDFD;
-    // SAFETY: an all-zero clone_args is valid (no flags, no stack: a fork); the pidfd pointer
-    // outlives the call. The exit signal must be 0 with CLONE_PARENT: the child inherits ours
-    // (SIGCHLD), sent to our parent. The server is single-threaded, so the child is a complete
-    // copy that leaves through `finish`, never returning here.
+    let mut flags = libc::CLONE_PARENT | libc::CLONE_PIDFD;
+    if thread.tid.is_some() {
+        // As libc's fork: the kernel writes the child's id into libc's cache (and clears it
+        // at exit).
+        flags |= libc::CLONE_CHILD_SETTID | libc::CLONE_CHILD_CLEARTID;
+    }
+    let child_tid = thread.tid.unwrap_or(0);
+    // SAFETY: an all-zero clone_args is valid (no stack: a fork); the pidfd pointer outlives
+    // the call, and `child_tid` is libc's tid field of this (single) thread, whose copy the
+    // kernel writes in the child. The exit signal must be 0 with CLONE_PARENT: the child
+    // inherits ours (SIGCHLD), sent to our parent. The server is single-threaded, so the child
+    // is a complete copy that leaves through `finish`, never returning here.
     let mut ret = unsafe {
         let mut args: libc::clone_args = std::mem::zeroed();
         args.flags = flags as u64;
         args.pidfd = std::ptr::from_mut(&mut pidfd) as u64;
+        args.child_tid = child_tid;
         libc::syscall(
             libc::SYS_clone3,
             std::ptr::from_mut(&mut args),
@@ -220,24 +271,25 @@ fn fork_for_parent() -> std::io::Result<Forked> {
         )
     };
     if ret < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
-        ret = legacy_clone(flags, &mut pidfd);
+        ret = legacy_clone(flags, &mut pidfd, child_tid);
     }
     forked(ret, pidfd)
 }
 
 /// The older `clone` call with `flags` (a fork: no new stack), the pidfd stored in `pidfd`.
-fn legacy_clone(flags: libc::c_int, pidfd: &mut libc::c_int) -> libc::c_long {
+fn legacy_clone(flags: libc::c_int, pidfd: &mut libc::c_int, child_tid: u64) -> libc::c_long {
     // SAFETY: no new stack, so the child is a fork of this single-threaded process; the pidfd
-    // is stored through the parent-tid pointer, which outlives the call; the child-tid and tls
-    // arguments are unused (zero).
+    // is stored through the parent-tid pointer, which outlives the call. The child-tid pointer
+    // is the fourth argument on x86-64 and the fifth elsewhere, where the fourth is the TLS
+    // value, read only with CLONE_SETTLS: passing it in both places suits both conventions.
     unsafe {
         libc::syscall(
             libc::SYS_clone,
             libc::c_ulong::from(flags as u32),
             0usize,
             std::ptr::from_mut(pidfd),
-            0usize,
-            0usize,
+            child_tid,
+            child_tid,
         )
     }
 }
@@ -267,7 +319,7 @@ mod tests {
         if helper == 0 {
             let mut pidfd = -1;
             let flags = libc::CLONE_PARENT | libc::CLONE_PIDFD;
-            let code = match forked(legacy_clone(flags, &mut pidfd), pidfd) {
+            let code = match forked(legacy_clone(flags, &mut pidfd, 0), pidfd) {
                 // SAFETY: ends the grandchild at once.
                 Ok(Forked::Child) => unsafe { libc::_exit(7) },
                 Ok(Forked::Parent(pid, _)) => {
