@@ -3,7 +3,8 @@
 //! One test runs the three start methods in turn, so no other test of this binary starts
 //! children while it counts them.
 
-use multiprocessing::{StartMethod, get_context, get_start_method, set_start_method};
+use multiprocessing::process::Context;
+use multiprocessing::{StartMethod, get_start_method, set_start_method};
 use rustix::process::{WaitId, WaitIdOptions, waitid};
 
 fn nothing() {}
@@ -31,7 +32,7 @@ fn two_hundred_processes_per_method_leave_no_zombie_fd_or_server() {
         StartMethod::ForkServer,
     ] {
         let before = open_fds();
-        let ctx = get_context(m);
+        let ctx = Context::new(m);
         let mut server = None;
         for i in 0..200 {
             let p = ctx.process(nothing, ()).start().unwrap();

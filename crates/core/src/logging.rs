@@ -11,6 +11,7 @@
 //! ```
 
 use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::FmtContext;
@@ -50,6 +51,25 @@ where
     }
 }
 
+/// The level [`log_to_stderr`] installed, as a rank (0 = none, 1 = ERROR .. 5 = TRACE).
+static STDERR_LEVEL: AtomicU8 = AtomicU8::new(0);
+
+const LEVELS: [Level; 5] = [
+    Level::ERROR,
+    Level::WARN,
+    Level::INFO,
+    Level::DEBUG,
+    Level::TRACE,
+];
+
+/// The level [`log_to_stderr`] installed in this process, if it did: spawned children are
+/// given the same (Python passes `log_to_stderr`'s level to its children the same way).
+#[must_use]
+pub fn stderr_level() -> Option<Level> {
+    let rank = STDERR_LEVEL.load(Ordering::Relaxed);
+    LEVELS.get(usize::from(rank).checked_sub(1)?).copied()
+}
+
 /// Prints this library's events at `level` and above on standard error.
 ///
 /// Returns `false` when a global subscriber was already installed (then nothing changes).
@@ -61,7 +81,12 @@ pub fn log_to_stderr(level: Level) -> bool {
         .with_filter(filter::filter_fn(move |meta| {
             meta.target().starts_with(LOG_TARGET) && *meta.level() <= level
         }));
-    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer)).is_ok()
+    let installed =
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer)).is_ok();
+    if installed && let Some(rank) = LEVELS.iter().position(|l| *l == level) {
+        STDERR_LEVEL.store(rank as u8 + 1, Ordering::Relaxed);
+    }
+    installed
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use multiprocessing_core::identity::{self, Identity};
 use multiprocessing_core::transfer::{TransferFd, decode_with_fds};
@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::target::{Invocation, Trampoline};
 use crate::wire::{recv_frame, send_frame};
-use crate::{Error, Result};
+use crate::{Error, Result, StartMethod};
 use multiprocessing_core::code::{CodeWire, fingerprint};
 
 /// The environment variable that tells the constructor to take a child role.
@@ -46,6 +46,26 @@ pub(crate) struct ChildRequest {
     pub(crate) args: Vec<u8>,
     pub(crate) fds: Vec<TransferFd>,
     pub(crate) result: Option<TransferFd>,
+    /// The method that started the child: its default start method (as Python's `_bootstrap`).
+    pub(crate) method: StartMethod,
+    /// The level `log_to_stderr` was called with in the parent, as `tracing::Level`'s rank
+    /// (0 = ERROR .. 4 = TRACE): Python's spawn passes it on the same way.
+    pub(crate) log_level: Option<u8>,
+    /// The family's resource tracker (when the parent has one), so the segments the child
+    /// creates are cleaned up with the family's and the tracker waits for the child too.
+    pub(crate) tracker: Option<TransferFd>,
+}
+
+/// The parent's `log_to_stderr` level, for [`ChildRequest::log_level`].
+pub(crate) fn log_level_for_child() -> Option<u8> {
+    use tracing::Level;
+    multiprocessing_core::logging::stderr_level().map(|l| match l {
+        Level::ERROR => 0,
+        Level::WARN => 1,
+        Level::INFO => 2,
+        Level::DEBUG => 3,
+        Level::TRACE => 4,
+    })
 }
 
 #[ctor::ctor(unsafe)]
@@ -132,17 +152,64 @@ pub(crate) fn finish(code: i32, how: Exit) -> ! {
     }
 }
 
-/// Marks a daemonic child to die with its parent; false when the parent is already gone.
+/// The parent-death signal of a daemonic child. Not SIGKILL: the kernel sends it when the
+/// *thread* that started the child ends, and only the end of the parent *process* should kill
+/// it, so a handler checks which one happened. A real-time signal nobody else uses; its
+/// default action (should a target replace the handler) still ends the child.
+fn parent_death_signal() -> i32 {
+    libc::SIGRTMAX()
+}
+
+/// The parent process a daemonic child must die with (0: none recorded).
+static EXPECTED_PARENT: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_parent_death(_: libc::c_int) {
+    // SAFETY: getppid, getpid and kill are async-signal-safe system calls.
+    unsafe {
+        if libc::getppid() != EXPECTED_PARENT.load(Ordering::Relaxed) {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
+}
+
+/// Marks a daemonic child to die with its parent process (SIGKILL, as seen from outside);
+/// false when the parent is already gone.
+///
+/// The parent-death signal stays armed after a thread of the parent ends (the kernel reparents
+/// the child to another of its threads), so it also covers the thread that ends next.
 pub(crate) fn die_with_parent(expected_parent: u32) -> bool {
-    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+    let sig = parent_death_signal();
+    EXPECTED_PARENT.store(expected_parent as i32, Ordering::Relaxed);
+    // SAFETY: installs an async-signal-safe handler and unblocks its signal in this
+    // single-threaded child; the sigaction and sigset structures are initialized before use.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_parent_death as *const () as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(sig, &action, std::ptr::null_mut());
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong);
+    }
     rustix::process::getppid().map(|p| p.as_raw_nonzero().get() as u32) == Some(expected_parent)
+}
+
+/// What every child does before its target: die with a daemonic parent, take the default
+/// start method of the method that started it. False when the parent is already gone.
+pub(crate) fn prepare_child(identity: &Identity, method: StartMethod) -> bool {
+    crate::context::set_child_default(method);
+    let parent = identity.parent.as_ref().map_or(0, |p| p.pid);
+    !identity.daemon || die_with_parent(parent)
 }
 
 /// Runs a decoded request in this (freshly spawned or forked) child; returns the exit code.
 ///
-/// `expected_parent` is the pid of the process that forked us (the forkserver), or `None`
-/// when that is the process that asked for the child.
-pub(crate) fn run_request(bytes: &[u8], fds: Vec<OwnedFd>, expected_parent: Option<u32>) -> i32 {
+/// The child's parent process is the one that asked for it under both spawn and forkserver
+/// (whose server forks children as its parent's, see [`crate::forkserver`]).
+pub(crate) fn run_request(bytes: &[u8], fds: Vec<OwnedFd>) -> i32 {
     let req: ChildRequest = match decode_with_fds(bytes, fds) {
         Ok(r) => r,
         Err(e) => {
@@ -150,9 +217,11 @@ pub(crate) fn run_request(bytes: &[u8], fds: Vec<OwnedFd>, expected_parent: Opti
             return 1;
         }
     };
-    let parent = expected_parent.or(req.identity.parent.as_ref().map(|p| p.pid));
-    if req.identity.daemon && !die_with_parent(parent.unwrap_or(0)) {
+    if !prepare_child(&req.identity, req.method) {
         return 1;
+    }
+    if let Some(fd) = req.tracker {
+        let _ = multiprocessing_core::tracker::adopt(fd.into_inner());
     }
     let trampoline = match req.target.resolve::<Trampoline>(&req.identity.authkey) {
         Ok(t) => t.get(),
@@ -161,6 +230,17 @@ pub(crate) fn run_request(bytes: &[u8], fds: Vec<OwnedFd>, expected_parent: Opti
             return 1;
         }
     };
+    if let Some(level) = req.log_level {
+        use tracing::Level;
+        let levels = [
+            Level::ERROR,
+            Level::WARN,
+            Level::INFO,
+            Level::DEBUG,
+            Level::TRACE,
+        ];
+        multiprocessing_core::logging::log_to_stderr(levels[usize::from(level.min(4))]);
+    }
     identity::set_current(req.identity);
     trampoline(Invocation {
         args: req.args,
@@ -199,5 +279,5 @@ fn spawn_role() -> i32 {
         return 1;
     };
     drop(sock);
-    run_request(&request, fds, None)
+    run_request(&request, fds)
 }

@@ -1,11 +1,14 @@
 //! Contexts: a start method with its settings (Python's `multiprocessing.context`).
 //!
-//! [`get_context`] makes a [`Context`] for one start method; processes built from it start that
-//! way. The module-level functions use the default context, whose method [`set_start_method`]
-//! chooses once (a second call is an error unless forced) and which is `forkserver` unless
-//! chosen otherwise. A `forkserver` context starts its server on first use and stops it when the
-//! context and every process started through it are dropped. This crate's context only knows
-//! start methods; queues, locks and pools take one as a parameter.
+//! [`get_context`] gives the [`Context`] of one start method (the same one each time, as
+//! Python's); processes built from it start that way. The module-level functions use the
+//! default context, whose method [`set_start_method`] chooses once (a second call is an error
+//! unless forced) and which is `forkserver` unless chosen otherwise; inside a child it is the
+//! method that started the child. A `forkserver` context starts its server on first use, starts
+//! a new one if that server died, and stops it when the context is dropped (never, for the
+//! shared contexts of [`get_context`]: their server lives as long as this process).
+//! [`Context::new`] makes a context of one's own. This crate's context only knows start
+//! methods; queues, locks and pools take one as a parameter.
 //!
 //! ```
 //! use multiprocessing_process::{get_context, StartMethod};
@@ -18,7 +21,8 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -48,8 +52,35 @@ impl fmt::Debug for Context {
     }
 }
 
-static DEFAULT: Mutex<Option<Context>> = Mutex::new(None);
+/// The default start method: [`UNSET`] until chosen or first used. An atomic, not a lock, so
+/// that a forked child can set its own whatever another thread of its parent was doing.
+static DEFAULT: AtomicU8 = AtomicU8::new(UNSET);
+const UNSET: u8 = u8::MAX;
 static EXECUTABLE: Mutex<Option<PathBuf>> = Mutex::new(None);
+/// The context of each start method, made on first use (Python's `_concrete_contexts`).
+static CONTEXTS: [OnceLock<Context>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+
+fn code(method: StartMethod) -> u8 {
+    match method {
+        StartMethod::Fork => 0,
+        StartMethod::Spawn => 1,
+        StartMethod::ForkServer => 2,
+    }
+}
+
+fn method_of(code: u8) -> StartMethod {
+    match code {
+        0 => StartMethod::Fork,
+        1 => StartMethod::Spawn,
+        _ => StartMethod::ForkServer,
+    }
+}
+
+/// In a child: the default start method is the one that started it (Python's `_bootstrap`
+/// forces it the same way).
+pub(crate) fn set_child_default(method: StartMethod) {
+    DEFAULT.store(code(method), Ordering::Relaxed);
+}
 
 impl Context {
     /// A new context for `method`, with its own forkserver if it needs one.
@@ -85,15 +116,26 @@ impl Context {
             .unwrap_or_else(|| PathBuf::from("/proc/self/exe"))
     }
 
-    /// The running forkserver, started on first use (and again in a forked child).
+    /// The running forkserver, started on first use, again in a forked child, and again
+    /// when the last one died (killed, or ended by a signal).
     pub(crate) fn forkserver(&self) -> Result<Arc<ForkServer>> {
         let mut slot = lock(&self.inner.server);
-        if let Some(server) = slot.as_ref().filter(|s| s.is_own()) {
+        if let Some(server) = slot.as_ref().filter(|s| s.is_own() && s.is_running()) {
             return Ok(server.clone());
         }
+        // A dead server is reaped here; a forked child's copy of its parent's is only closed.
+        drop(slot.take());
         let server = Arc::new(ForkServer::start(&self.executable())?);
         *slot = Some(server.clone());
         Ok(server)
+    }
+
+    /// Forgets `server` (found gone while asked for a child) so the next use starts another.
+    pub(crate) fn discard_forkserver(&self, server: &Arc<ForkServer>) {
+        let mut slot = lock(&self.inner.server);
+        if slot.as_ref().is_some_and(|s| Arc::ptr_eq(s, server)) {
+            *slot = None;
+        }
     }
 
     /// The pid of this context's forkserver, if it has started one.
@@ -130,29 +172,41 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Python's `get_context(method)`: a new context for `method`.
+/// Python's `get_context(method)`: the context of `method`, the same one on every call (so
+/// every user of the forkserver method shares one server).
 #[must_use]
 pub fn get_context(method: StartMethod) -> Context {
-    Context::new(method)
+    CONTEXTS[usize::from(code(method))]
+        .get_or_init(|| Context::new(method))
+        .clone()
 }
 
 /// Python's `get_context()` without a method: the default context (fixing its method).
 #[must_use]
 pub fn default_context() -> Context {
-    lock(&DEFAULT)
-        .get_or_insert_with(|| Context::new(StartMethod::default()))
-        .clone()
+    let chosen = match DEFAULT.compare_exchange(
+        UNSET,
+        code(StartMethod::default()),
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    ) {
+        Ok(_) => StartMethod::default(),
+        Err(existing) => method_of(existing),
+    };
+    get_context(chosen)
 }
 
 /// Chooses the default context's start method. A second call, or a call after the default
 /// context was used, is an error unless `force` is set (Python's `set_start_method`).
 pub fn set_start_method(method: StartMethod, force: bool) -> Result<()> {
-    let mut slot = lock(&DEFAULT);
-    if slot.is_some() && !force {
-        return Err(Error::Process("context has already been set".into()));
+    if force {
+        DEFAULT.store(code(method), Ordering::Relaxed);
+        return Ok(());
     }
-    *slot = Some(Context::new(method));
-    Ok(())
+    DEFAULT
+        .compare_exchange(UNSET, code(method), Ordering::Relaxed, Ordering::Relaxed)
+        .map(drop)
+        .map_err(|_| Error::Process("context has already been set".into()))
 }
 
 /// The default context's start method (fixing it, as Python does).

@@ -17,8 +17,8 @@ use multiprocessing_core::identity::{self, Identity};
 use rustix::process::{Pid, PidfdFlags, pidfd_open};
 
 use crate::forkserver::my_pid;
-use crate::popen::wait_readable;
 use crate::process::py_repr;
+use multiprocessing_core::time::{Deadline, wait_readable};
 
 /// A snapshot of the running process's identity (Python's `current_process()`).
 #[derive(Clone, Debug)]
@@ -116,9 +116,11 @@ impl ParentProcess {
             return false;
         };
         match pidfd_open(pid, PidfdFlags::empty()) {
-            Ok(fd) => {
-                !wait_readable(std::os::fd::AsFd::as_fd(&fd), Some(Duration::ZERO)).unwrap_or(true)
-            }
+            Ok(fd) => !wait_readable(
+                std::os::fd::AsFd::as_fd(&fd),
+                Deadline::after(Duration::ZERO),
+            )
+            .unwrap_or(true),
             Err(_) => false,
         }
     }

@@ -4,34 +4,40 @@
 //! A context using the `forkserver` method starts one server on first use: this executable,
 //! re-executed in the forkserver role, so it has one thread and none of the parent's state.
 //! Each request (the child's identity, target and arguments, descriptors attached by
-//! `SCM_RIGHTS`) makes it fork a child; the reply carries the child's pid, a pidfd and the read
-//! end of a pipe on which the server writes the exit code once it has reaped the child (the
-//! child is the server's, so only the server can learn how it ended). The server exits when its
-//! client socket closes: when the context (and every process started through it) is dropped, or
-//! when the parent process dies; daemonic children, which asked the kernel to kill them when the
-//! server dies, go with it.
+//! `SCM_RIGHTS`) makes it fork a child *as its parent's*: `clone3(CLONE_PARENT)`, so the child
+//! is the requesting process's own child. That process therefore waits for it, reads its true
+//! exit status and signals it through a pidfd (sent back in the reply) exactly as for a fork
+//! child, whatever becomes of the server: a child keeps running, and is joined normally, after
+//! its server died. The server ignores SIGINT, as CPython's does (Ctrl-C reaches the whole
+//! foreground process group; the children get the disposition back). A server found dead is
+//! replaced on the next start. It exits when its client socket closes: when the context is
+//! dropped, or when the parent process dies.
+//!
+//! The raw `clone3` does what libc's `fork` does for the child's thread: libc's cached thread id
+//! is set by the kernel (`CLONE_CHILD_SETTID` on the address libc registered, which
+//! `PR_GET_TID_ADDRESS` gives) and the robust-futex list is registered again. No
+//! `pthread_atfork` handlers run: the server registers none (it never touches shared memory).
 //!
 //! ```
-//! use multiprocessing_process::{get_context, StartMethod};
+//! use multiprocessing_process::{Context, StartMethod};
 //! fn double(x: u32) -> u32 { x * 2 }
-//! let ctx = get_context(StartMethod::ForkServer);
+//! let ctx = Context::new(StartMethod::ForkServer);
 //! assert_eq!(ctx.spawn(double, (21,)).unwrap().join().unwrap(), 42);
 //! drop(ctx); // the server exits here
 //! ```
 
-use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::Mutex;
 
-use rustix::event::{PollFd, PollFlags, poll};
+use multiprocessing_core::time::{Deadline, wait_readable};
 use rustix::net::Shutdown;
-use rustix::process::{Pid, PidfdFlags, WaitId, WaitIdOptions, getpid, pidfd_open, waitid};
+use rustix::process::{WaitId, WaitIdOptions, getpid, waitid};
 
 use crate::child::{Exit, accept_boot, boot_socket, finish, run_request};
 use crate::spawn::{boot, spawn_executable};
-use crate::wire::{recv_frame, send_frame, send_frame_borrowed};
+use crate::wire::{recv_frame, send_frame};
 use crate::{Error, Result};
 
 /// Our handle on a running forkserver.
@@ -48,11 +54,10 @@ impl std::fmt::Debug for ForkServer {
     }
 }
 
-/// A child the server forked, as the server sees it.
+/// A child the server forked: a child of ours.
 pub(crate) struct Launched {
     pub(crate) pid: u32,
     pub(crate) pidfd: OwnedFd,
-    pub(crate) status: OwnedFd,
 }
 
 pub(crate) fn my_pid() -> u32 {
@@ -82,19 +87,33 @@ impl ForkServer {
         self.owner == my_pid()
     }
 
-    /// Asks the server to fork a child running `request`.
-    pub(crate) fn launch(&self, request: &[u8], fds: &[OwnedFd]) -> Result<Launched> {
+    /// Whether the server has not exited (its pidfd is not readable yet).
+    pub(crate) fn is_running(&self) -> bool {
+        !wait_readable(
+            self.pidfd.as_fd(),
+            Deadline::after(std::time::Duration::ZERO),
+        )
+        .unwrap_or(true)
+    }
+
+    /// Asks the server to fork a child running `request`; `Ok(None)` when the server is gone
+    /// and never got the request (so asking another server runs the target at most once).
+    pub(crate) fn launch(&self, request: &[u8], fds: &[OwnedFd]) -> Result<Option<Launched>> {
         let sock = self.sock.lock().unwrap_or_else(|p| p.into_inner());
-        let gone = || Error::Process("the forkserver has exited".into());
-        send_frame(sock.as_fd(), request, fds).map_err(|_| gone())?;
+        let gone = || Error::Process("the forkserver exited while starting the child".into());
+        if send_frame(sock.as_fd(), request, fds).is_err() {
+            // Nothing, or part of a frame, reached it: it cannot have forked.
+            return Ok(None);
+        }
         let (reply, mut got) = recv_frame(sock.as_fd())?.ok_or_else(gone)?;
         drop(sock);
         match reply.first() {
-            Some(0) if reply.len() == 5 && got.len() == 2 => {
+            Some(0) if reply.len() == 5 => {
                 let pid = u32::from_le_bytes([reply[1], reply[2], reply[3], reply[4]]);
-                let status = got.pop().ok_or_else(gone)?;
-                let pidfd = got.pop().ok_or_else(gone)?;
-                Ok(Launched { pid, pidfd, status })
+                match got.pop() {
+                    Some(pidfd) => Ok(Some(Launched { pid, pidfd })),
+                    None => Err(reap_unwatched(pid)),
+                }
             }
             _ => Err(Error::Process(format!(
                 "the forkserver could not fork: {}",
@@ -102,6 +121,20 @@ impl ForkServer {
             ))),
         }
     }
+}
+
+/// A child of ours whose pidfd did not arrive (our descriptor table was full): it cannot be
+/// watched, so it is killed and reaped (by pid: safe for an unreaped child of ours).
+fn reap_unwatched(pid: u32) -> Error {
+    let pid = pid as libc::pid_t;
+    // SAFETY: `pid` is our own child, not yet reaped, so the number cannot name another process.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    crate::popen::reap(pid);
+    Error::Process(
+        "the forkserver's child could not be watched (no descriptor left for its pidfd), so it \
+         was killed"
+            .into(),
+    )
 }
 
 impl Drop for ForkServer {
@@ -132,82 +165,178 @@ pub(crate) fn serve() -> i32 {
     if accept_boot(&sock).is_none() {
         return 1;
     }
-    let me = my_pid();
-    // (pidfd, write end of the status pipe) of each running child.
-    let mut children: Vec<(OwnedFd, OwnedFd)> = Vec::new();
+    // SAFETY: setting a disposition; the previous one is given back to each child.
+    let sigint = unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
+    let thread = ThreadState::of_this_thread();
     loop {
-        let ready: Vec<bool> = {
-            let mut pfds = Vec::with_capacity(children.len() + 1);
-            pfds.push(PollFd::new(&sock, PollFlags::IN));
-            pfds.extend(
-                children
-                    .iter()
-                    .map(|(pidfd, _)| PollFd::new(pidfd, PollFlags::IN)),
-            );
-            match poll(&mut pfds, None) {
-                Ok(_) => {}
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(_) => return 1,
-            }
-            pfds.iter().map(|p| !p.revents().is_empty()).collect()
-        };
-        for i in (0..children.len()).rev() {
-            if ready[i + 1] {
-                let (pidfd, status_w) = children.swap_remove(i);
-                let code = match waitid(WaitId::PidFd(pidfd.as_fd()), WaitIdOptions::EXITED) {
-                    Ok(Some(status)) => exitcode(&status),
-                    _ => 255,
-                };
-                let _ = std::fs::File::from(status_w).write_all(&code.to_le_bytes());
-            }
-        }
-        if !ready[0] {
-            continue;
-        }
         let Ok(Some((request, fds))) = recv_frame(sock.as_fd()) else {
             return 0; // the client is gone
         };
-        // Non-blocking, so that the client can read the exit code without polling first (the
-        // 4-byte write into the empty pipe never has to wait).
-        let flags = rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK;
-        let (status_r, status_w) = match rustix::pipe::pipe_with(flags) {
-            Ok(p) => p,
-            Err(e) => {
-                let _ = send_frame(sock.as_fd(), format!("\x01{e}").as_bytes(), &[]);
-                continue;
+        match fork_for_parent(&thread) {
+            Ok(Forked::Child) => {
+                thread.restore_in_child();
+                drop(sock);
+                // SAFETY: restores the disposition this process started with.
+                unsafe { libc::signal(libc::SIGINT, sigint) };
+                let code = run_request(&request, fds);
+                finish(code, Exit::Immediate);
             }
-        };
-        // SAFETY: the server is single-threaded, so the child is a complete copy; the child
-        // drops the server's descriptors and leaves through `finish`, never returning here.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
-            drop(sock);
-            drop(children);
-            drop(status_r);
-            drop(status_w);
-            let code = run_request(&request, fds, Some(me));
-            finish(code, Exit::Immediate);
-        }
-        drop(fds);
-        let opened = Pid::from_raw(pid)
-            .ok_or(rustix::io::Errno::CHILD)
-            .and_then(|p| pidfd_open(p, PidfdFlags::empty()));
-        match opened {
-            Ok(pidfd) => {
+            Ok(Forked::Parent(pid, pidfd)) => {
+                drop(fds);
                 let mut reply = vec![0u8];
-                reply.extend_from_slice(&(pid as u32).to_le_bytes());
-                // The receiver gets its own copies of both; the server keeps its pidfd.
-                let sent =
-                    send_frame_borrowed(sock.as_fd(), &reply, &[pidfd.as_fd(), status_r.as_fd()]);
-                drop(status_r);
-                if sent.is_err() {
+                reply.extend_from_slice(&pid.to_le_bytes());
+                if send_frame(sock.as_fd(), &reply, &[pidfd]).is_err() {
                     return 1;
                 }
-                children.push((pidfd, status_w));
             }
             Err(e) => {
+                drop(fds);
                 let _ = send_frame(sock.as_fd(), format!("\x01{e}").as_bytes(), &[]);
             }
         }
+    }
+}
+
+enum Forked {
+    Child,
+    Parent(u32, OwnedFd),
+}
+
+/// What libc's `fork` keeps right for the child's thread, learned once from the kernel.
+struct ThreadState {
+    /// libc's cached thread id (the address it gave `set_tid_address`).
+    tid: Option<u64>,
+    /// The robust-futex list head and its size.
+    robust: Option<(usize, usize)>,
+}
+
+impl ThreadState {
+    fn of_this_thread() -> ThreadState {
+        let mut tid: *mut libc::c_int = std::ptr::null_mut();
+        // SAFETY: PR_GET_TID_ADDRESS stores one pointer through a valid out pointer.
+        let tid_ok = unsafe { libc::prctl(libc::PR_GET_TID_ADDRESS, &mut tid) } == 0;
+        let mut head: usize = 0;
+        let mut len: usize = 0;
+        // SAFETY: get_robust_list(0, ..) stores the calling thread's head and its length through
+        // two valid out pointers.
+        let robust_ok = unsafe {
+            libc::syscall(
+                libc::SYS_get_robust_list,
+                0,
+                &mut head as *mut usize,
+                &mut len as *mut usize,
+            )
+        } == 0;
+        ThreadState {
+            tid: (tid_ok && !tid.is_null()).then_some(tid as u64),
+            robust: (robust_ok && head != 0).then_some((head, len)),
+        }
+    }
+
+    /// In the child: registers the robust list again (the kernel gives a new task none).
+    fn restore_in_child(&self) {
+        if let Some((head, len)) = self.robust {
+            // SAFETY: the same head at the same address in this copy of the server's memory.
+            unsafe { libc::syscall(libc::SYS_set_robust_list, head, len) };
+        }
+    }
+}
+
+/// `clone3(CLONE_PARENT | CLONE_PIDFD)`: a fork whose child is our parent's child. Falls back
+/// to the older `clone` call where `clone3` is refused (container seccomp profiles answer
+/// ENOSYS for it).
+fn fork_for_parent(thread: &ThreadState) -> std::io::Result<Forked> {
+    let mut pidfd: libc::c_int = -1;
+    let mut flags = libc::CLONE_PARENT | libc::CLONE_PIDFD;
+    if thread.tid.is_some() {
+        // As libc's fork: the kernel writes the child's id into libc's cache (and clears it
+        // at exit).
+        flags |= libc::CLONE_CHILD_SETTID | libc::CLONE_CHILD_CLEARTID;
+    }
+    let child_tid = thread.tid.unwrap_or(0);
+    // SAFETY: an all-zero clone_args is valid (no stack: a fork); the pidfd pointer outlives
+    // the call, and `child_tid` is libc's tid field of this (single) thread, whose copy the
+    // kernel writes in the child. The exit signal must be 0 with CLONE_PARENT: the child
+    // inherits ours (SIGCHLD), sent to our parent. The server is single-threaded, so the child
+    // is a complete copy that leaves through `finish`, never returning here.
+    let mut ret = unsafe {
+        let mut args: libc::clone_args = std::mem::zeroed();
+        args.flags = flags as u64;
+        args.pidfd = std::ptr::from_mut(&mut pidfd) as u64;
+        args.child_tid = child_tid;
+        libc::syscall(
+            libc::SYS_clone3,
+            std::ptr::from_mut(&mut args),
+            std::mem::size_of::<libc::clone_args>(),
+        )
+    };
+    if ret < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+        ret = legacy_clone(flags, &mut pidfd, child_tid);
+    }
+    forked(ret, pidfd)
+}
+
+/// The older `clone` call with `flags` (a fork: no new stack), the pidfd stored in `pidfd`.
+fn legacy_clone(flags: libc::c_int, pidfd: &mut libc::c_int, child_tid: u64) -> libc::c_long {
+    // SAFETY: no new stack, so the child is a fork of this single-threaded process; the pidfd
+    // is stored through the parent-tid pointer, which outlives the call. The child-tid pointer
+    // is the fourth argument on x86-64 and the fifth elsewhere, where the fourth is the TLS
+    // value, read only with CLONE_SETTLS: passing it in both places suits both conventions.
+    unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            libc::c_ulong::from(flags as u32),
+            0usize,
+            std::ptr::from_mut(pidfd),
+            child_tid,
+            child_tid,
+        )
+    }
+}
+
+fn forked(ret: libc::c_long, pidfd: libc::c_int) -> std::io::Result<Forked> {
+    match ret {
+        0 => Ok(Forked::Child),
+        pid if pid > 0 => {
+            // SAFETY: the kernel stored a new pidfd, owned by nothing else, for the child.
+            let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+            Ok(Forked::Parent(pid as u32, pidfd))
+        }
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fallback for `clone3`: run in a forked helper, its child is this test's child.
+    #[test]
+    fn legacy_clone_forks_as_the_parents_child() {
+        let (r, w) = rustix::pipe::pipe().unwrap();
+        // SAFETY: the helper only calls async-signal-safe functions and `_exit`s.
+        let helper = unsafe { libc::fork() };
+        if helper == 0 {
+            let mut pidfd = -1;
+            let flags = libc::CLONE_PARENT | libc::CLONE_PIDFD;
+            let code = match forked(legacy_clone(flags, &mut pidfd, 0), pidfd) {
+                // SAFETY: ends the grandchild at once.
+                Ok(Forked::Child) => unsafe { libc::_exit(7) },
+                Ok(Forked::Parent(pid, _)) => {
+                    let ok = rustix::io::write(&w, &pid.to_le_bytes()) == Ok(4);
+                    i32::from(!ok)
+                }
+                Err(_) => 2,
+            };
+            // SAFETY: ends the helper at once.
+            unsafe { libc::_exit(code) };
+        }
+        drop(w);
+        crate::popen::reap(helper);
+        let mut pid = [0u8; 4];
+        assert_eq!(rustix::io::read(&r, &mut pid), Ok(4));
+        let pid = rustix::process::Pid::from_raw(u32::from_le_bytes(pid) as i32).unwrap();
+        let status = waitid(WaitId::Pid(pid), WaitIdOptions::EXITED).unwrap();
+        assert_eq!(status.and_then(|s| s.exit_status()), Some(7));
     }
 }

@@ -30,7 +30,9 @@ use crate::process::ProcessBuilder;
 use crate::target::{PANICKED, RETURNED};
 use crate::wire::recv_frame;
 use crate::{Error, Process, Result, Target};
-use rustix::event::{PollFd, PollFlags, poll};
+use multiprocessing_core::time::{Deadline, poll, wait_readable};
+use rustix::event::{PollFd, PollFlags};
+use std::time::Duration;
 
 /// A started child whose return value can be collected with [`join`](JoinHandle::join).
 #[must_use = "dropping a JoinHandle discards the child's result (the child still runs)"]
@@ -179,15 +181,37 @@ impl<R: DeserializeOwned> JoinHandle<R> {
             PollFd::new(&self.result, PollFlags::IN),
             PollFd::new(&sentinel, PollFlags::IN),
         ];
-        loop {
-            match poll(&mut fds, None) {
-                Ok(_) => break,
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
+        poll(&mut fds, Deadline::never())?;
+        self.take_result(&fds)
+    }
+
+    /// Waits at most `timeout` for the child to finish: true once its result has started to
+    /// arrive or it has ended, so [`join`](Self::join) no longer waits for the target. Any
+    /// `Duration` is accepted: [`Duration::ZERO`] only polls, [`Duration::MAX`] never gives up.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// fn add(a: u32, b: u32) -> u32 { a + b }
+    /// let h = multiprocessing_process::spawn(add, (2, 3)).unwrap();
+    /// assert!(h.wait_timeout(Duration::MAX).unwrap());
+    /// assert_eq!(h.join().unwrap(), 5);
+    /// ```
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
+        let sentinel = self.process.sentinel()?;
+        let mut fds = [
+            PollFd::new(&self.result, PollFlags::IN),
+            PollFd::new(&sentinel, PollFlags::IN),
+        ];
+        Ok(poll(&mut fds, Deadline::after(timeout))? > 0)
+    }
+
+    /// After a poll of (result, sentinel) returned: the result message, if there is one.
+    fn take_result(
+        &self,
+        fds: &[PollFd<'_>],
+    ) -> Result<Option<(Vec<u8>, Vec<std::os::fd::OwnedFd>)>> {
         let result_ready = !fds[0].revents().is_empty()
-            || crate::popen::wait_readable(self.result.as_fd(), Some(std::time::Duration::ZERO))?;
+            || wait_readable(self.result.as_fd(), Deadline::after(Duration::ZERO))?;
         if !result_ready {
             return Ok(None);
         }

@@ -1,8 +1,8 @@
 //! Launching a child by each start method and watching it afterwards (Python's `Popen` classes).
 //!
-//! A [`Popen`] knows a started child's pid and pidfd (its sentinel), how to learn its exit
-//! code (`waitid` on the pidfd for our own children, the status pipe for the forkserver's), and
-//! how to signal it (`pidfd_send_signal`, immune to pid reuse).
+//! A [`Popen`] knows a started child's pid and pidfd (its sentinel). Under every method the
+//! child is this process's own (the forkserver forks children as ours), so its exit code comes
+//! from `waitid` on the pidfd and signals go through `pidfd_send_signal`, immune to pid reuse.
 //!
 //! ```
 //! use multiprocessing_process::{Process, get_context, StartMethod};
@@ -12,68 +12,53 @@
 //! assert_eq!(p.join().unwrap(), 0);
 //! ```
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use multiprocessing_core::identity::{self, Identity};
 use multiprocessing_core::logging::LOG_TARGET;
+use multiprocessing_core::time::{Deadline, retry_on_intr, wait_readable};
 use multiprocessing_core::transfer::{TransferFd, encode_with_fds};
-use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions, pidfd_open, waitid};
 
-use crate::child::{ChildRequest, Exit, die_with_parent, finish};
+use crate::child::{ChildRequest, Exit, finish, log_level_for_child, prepare_child};
 use crate::context::Context;
-use crate::forkserver::{ForkServer, exitcode, my_pid};
+use crate::forkserver::exitcode;
 use crate::spawn::{boot, spawn_executable};
 use crate::target::{Invocation, Payload};
 use crate::{Error, Result, StartMethod};
 use multiprocessing_core::code::CodeRef;
 
-/// A started child.
+/// A started child of this process.
 pub(crate) struct Popen {
     pub(crate) pid: u32,
     pub(crate) pidfd: Arc<OwnedFd>,
-    /// Forkserver children: the pipe the server writes the exit code to.
-    status: Option<Arc<OwnedFd>>,
     pub(crate) returncode: Option<i32>,
-    _server: Option<Arc<ForkServer>>,
 }
 
 /// Something to wait on without holding the process's lock.
 pub(crate) struct Waitable(Arc<OwnedFd>);
 
 impl Waitable {
-    /// Waits until readable; false on timeout.
-    pub(crate) fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
-        wait_readable(self.0.as_fd(), timeout)
-    }
-}
-
-/// Polls one descriptor for readability, retrying on EINTR.
-pub(crate) fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> Result<bool> {
-    let deadline = timeout.map(|t| Instant::now() + t);
-    loop {
-        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        let ts = left.map(|l| Timespec {
-            tv_sec: l.as_secs() as _,
-            tv_nsec: l.subsec_nanos() as _,
-        });
-        let mut pfd = [PollFd::from_borrowed_fd(fd, PollFlags::IN)];
-        match poll(&mut pfd, ts.as_ref()) {
-            Ok(0) => return Ok(false),
-            Ok(_) => return Ok(true),
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
+    /// Waits until the child has exited or `deadline` passes; false on timeout.
+    pub(crate) fn wait(&self, deadline: Deadline) -> Result<bool> {
+        Ok(wait_readable(self.0.as_fd(), deadline)?)
     }
 }
 
 impl Popen {
-    /// What becomes readable when the exit code is known.
+    fn new(pid: u32, pidfd: OwnedFd) -> Popen {
+        Popen {
+            pid,
+            pidfd: Arc::new(pidfd),
+            returncode: None,
+        }
+    }
+
+    /// What becomes readable when the child has exited.
     pub(crate) fn waitable(&self) -> Waitable {
-        Waitable(self.status.clone().unwrap_or_else(|| self.pidfd.clone()))
+        Waitable(self.pidfd.clone())
     }
 
     /// The exit code if the child has ended (reaping it), without blocking.
@@ -81,36 +66,15 @@ impl Popen {
         if self.returncode.is_some() {
             return Ok(self.returncode);
         }
-        match &self.status {
-            None => {
-                let status = waitid(
-                    WaitId::PidFd(self.pidfd.as_fd()),
-                    WaitIdOptions::EXITED | WaitIdOptions::NOHANG,
-                )?;
-                self.returncode = status
-                    .filter(|s| s.exited() || s.killed() || s.dumped())
-                    .map(|s| exitcode(&s));
-            }
-            Some(fd) => {
-                // The server writes the 4 bytes at once into an empty pipe: one read gets them
-                // all, or end-of-file if the server died first. The server made the pipe
-                // non-blocking, so no data yet is `EAGAIN`, not a wait.
-                let mut buf = [0u8; 4];
-                let n = loop {
-                    match rustix::io::read(fd.as_fd(), &mut buf) {
-                        Err(rustix::io::Errno::INTR) => continue,
-                        Err(rustix::io::Errno::AGAIN) => return Ok(None),
-                        other => break other?,
-                    }
-                };
-                if n != 4 {
-                    return Err(Error::Process(
-                        "the forkserver exited before reporting the child's exit code".into(),
-                    ));
-                }
-                self.returncode = Some(i32::from_le_bytes(buf));
-            }
-        }
+        let status = retry_on_intr(|| {
+            waitid(
+                WaitId::PidFd(self.pidfd.as_fd()),
+                WaitIdOptions::EXITED | WaitIdOptions::NOHANG,
+            )
+        })?;
+        self.returncode = status
+            .filter(|s| s.exited() || s.killed() || s.dumped())
+            .map(|s| exitcode(&s));
         Ok(self.returncode)
     }
 
@@ -124,6 +88,16 @@ impl Popen {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// Waits for an unreaped child of ours known only by pid (its pidfd could not be had); the pid
+/// cannot name another process until it is reaped.
+pub(crate) fn reap(pid: libc::pid_t) {
+    let mut status = 0;
+    // SAFETY: waitpid on our own child with a valid status pointer.
+    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
+        && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+    {}
 }
 
 fn pidfd_of(pid: i32) -> Result<OwnedFd> {
@@ -165,6 +139,11 @@ pub(crate) fn launch(
                 args,
                 fds: fds.into_iter().map(TransferFd::from).collect(),
                 result: result.map(TransferFd::from),
+                method,
+                log_level: log_level_for_child(),
+                tracker: multiprocessing_core::tracker::inherited_fd()
+                    .map(|fd| fd.try_clone_to_owned().map(TransferFd::from))
+                    .transpose()?,
             };
             let (bytes, fds) = encode_with_fds(&request)?;
             drop(request);
@@ -172,24 +151,20 @@ pub(crate) fn launch(
                 let exe = ctx.executable();
                 let (pid, pidfd, sock) = spawn_executable(&exe, "spawn")?;
                 boot(&sock, &pidfd, &exe, &bytes, &fds)?;
-                Ok(Popen {
-                    pid,
-                    pidfd: Arc::new(pidfd),
-                    status: None,
-                    returncode: None,
-                    _server: None,
-                })
-            } else {
-                let server = ctx.forkserver()?;
-                let launched = server.launch(&bytes, &fds)?;
-                Ok(Popen {
-                    pid: launched.pid,
-                    pidfd: Arc::new(launched.pidfd),
-                    status: Some(Arc::new(launched.status)),
-                    returncode: None,
-                    _server: Some(server),
-                })
+                return Ok(Popen::new(pid, pidfd));
             }
+            // A server that died since its last use is replaced; one found gone while asked
+            // (it never got the request) is replaced once more.
+            for _ in 0..2 {
+                let server = ctx.forkserver()?;
+                match server.launch(&bytes, &fds)? {
+                    Some(child) => return Ok(Popen::new(child.pid, child.pidfd)),
+                    None => ctx.discard_forkserver(&server),
+                }
+            }
+            Err(Error::Process(
+                "the forkserver exited before it could start the child".into(),
+            ))
         }
     }
 }
@@ -201,6 +176,10 @@ fn thread_count() -> Option<usize> {
     after.split(' ').nth(17)?.parse().ok()
 }
 
+/// The fork gate's verdicts (an eventfd's value is never 0 when read).
+const GO: u64 = 1;
+const ABORT: u64 = 2;
+
 fn launch_fork(payload: Payload, identity: Identity, result: Option<OwnedFd>) -> Result<Popen> {
     if tracing::enabled!(target: LOG_TARGET, tracing::Level::WARN)
         && let Some(n) = thread_count().filter(|&n| n > 1)
@@ -211,7 +190,11 @@ fn launch_fork(payload: Payload, identity: Identity, result: Option<OwnedFd>) ->
              child may deadlock on a lock another thread held"
         );
     }
-    let parent = my_pid();
+    // What the parent needs after the fork and can fail to get is a descriptor: the pidfd.
+    // The child waits on this eventfd for the parent's verdict (GO once it has the pidfd), so a
+    // failure there (a full descriptor table) ends a child that ran nothing: the error means
+    // nothing ran. An eventfd, not a pipe: one descriptor, and the verdict is its value.
+    let verdict = rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC)?;
     // Buffered output would otherwise be written twice, by parent and child (Python flushes
     // here too). The standard streams' locks are held across fork so that the child does
     // not inherit them locked by a thread it does not have (a panic message in the child
@@ -229,7 +212,13 @@ fn launch_fork(payload: Payload, identity: Identity, result: Option<OwnedFd>) ->
         drop(gate);
         drop(stderr);
         drop(stdout);
-        if identity.daemon && !die_with_parent(parent) {
+        let mut value = [0u8; 8];
+        let read = retry_on_intr(|| rustix::io::read(&verdict, &mut value));
+        if read != Ok(8) || u64::from_ne_bytes(value) != GO {
+            finish(1, Exit::Immediate); // the parent gave up on this start
+        }
+        drop(verdict);
+        if !prepare_child(&identity, StartMethod::Fork) {
             finish(1, Exit::Immediate);
         }
         identity::set_current_in_forked_child(identity);
@@ -250,12 +239,15 @@ fn launch_fork(payload: Payload, identity: Identity, result: Option<OwnedFd>) ->
     if pid < 0 {
         return Err(std::io::Error::last_os_error().into());
     }
-    let pidfd = pidfd_of(pid)?;
-    Ok(Popen {
-        pid: pid as u32,
-        pidfd: Arc::new(pidfd),
-        status: None,
-        returncode: None,
-        _server: None,
-    })
+    let pidfd = match pidfd_of(pid) {
+        Ok(fd) => fd,
+        Err(e) => {
+            // Any other value tells the child to leave; reap it before anyone else can.
+            let _ = retry_on_intr(|| rustix::io::write(&verdict, &ABORT.to_ne_bytes()));
+            reap(pid);
+            return Err(e);
+        }
+    };
+    let _ = retry_on_intr(|| rustix::io::write(&verdict, &GO.to_ne_bytes()));
+    Ok(Popen::new(pid as u32, pidfd))
 }

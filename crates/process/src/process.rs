@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use multiprocessing_core::AuthKey;
 use multiprocessing_core::identity::{self, Identity, ParentInfo};
+use multiprocessing_core::time::Deadline;
 use rustix::process::Signal;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -79,7 +80,7 @@ struct State {
 pub struct ProcessBuilder {
     make: MakePayload,
     name: Option<String>,
-    daemon: bool,
+    daemon: Option<bool>,
     authkey: Option<AuthKey>,
     context: Option<Context>,
     result: Option<OwnedFd>,
@@ -126,7 +127,7 @@ impl ProcessBuilder {
         ProcessBuilder {
             make,
             name: None,
-            daemon: false,
+            daemon: None,
             authkey: None,
             context: None,
             result: None,
@@ -140,9 +141,9 @@ impl ProcessBuilder {
     }
 
     /// Whether the process is daemonic: terminated when its parent exits, and not allowed to
-    /// start children.
+    /// start children. By default it is daemonic when the running process is (as Python's).
     pub fn daemon(mut self, daemon: bool) -> Self {
-        self.daemon = daemon;
+        self.daemon = Some(daemon);
         self
     }
 
@@ -165,7 +166,13 @@ impl ProcessBuilder {
 
     /// Builds the process (not started).
     pub fn build(self) -> Process {
-        let (path, _) = crate::gate::with(identity::next_child);
+        let (path, daemon) = crate::gate::with(|| {
+            let (path, _) = identity::next_child();
+            (
+                path,
+                self.daemon.unwrap_or_else(|| identity::current().daemon),
+            )
+        });
         let class = self
             .context
             .as_ref()
@@ -176,7 +183,7 @@ impl ProcessBuilder {
         Process {
             inner: Arc::new(Mutex::new(State {
                 name: self.name.unwrap_or(default_name),
-                daemon: self.daemon,
+                daemon,
                 authkey: self
                     .authkey
                     .unwrap_or_else(|| crate::gate::with(identity::current).authkey),
@@ -295,7 +302,7 @@ impl Process {
         Ok(())
     }
 
-    fn wait(&self, timeout: Option<Duration>) -> Result<Option<i32>> {
+    fn wait(&self, deadline: Deadline) -> Result<Option<i32>> {
         let waitable = {
             let mut st = self.lock();
             if st.parent_pid != my_pid() {
@@ -316,7 +323,7 @@ impl Process {
             }
             popen.waitable()
         };
-        if !waitable.wait(timeout)? {
+        if !waitable.wait(deadline)? {
             return Ok(None);
         }
         let code = match &mut self.lock().phase {
@@ -332,17 +339,18 @@ impl Process {
     /// Waits for the child to end and returns its exit code.
     pub fn join(&self) -> Result<i32> {
         loop {
-            if let Some(code) = self.wait(None)? {
+            if let Some(code) = self.wait(Deadline::never())? {
                 return Ok(code);
             }
         }
     }
 
     /// Waits at most `timeout`; `None` when the child is still running (its exit code stays
-    /// unset), as Python's `join(timeout)` returns with the process alive.
+    /// unset), as Python's `join(timeout)` returns with the process alive. Any `Duration` is
+    /// accepted: [`Duration::ZERO`] only polls, [`Duration::MAX`] waits as long as [`join`](Self::join).
     #[doc(alias = "join")]
     pub fn join_timeout(&self, timeout: Duration) -> Result<Option<i32>> {
-        self.wait(Some(timeout))
+        self.wait(Deadline::after(timeout))
     }
 
     /// Whether the child has started and not yet ended.

@@ -2,7 +2,11 @@
 //!
 //! The child is started with `posix_spawn` (glibc uses `clone(CLONE_VM|CLONE_VFORK)`, so no
 //! page tables are copied), with one end of a fresh socket pair placed at descriptor 3 and the
-//! marker in its environment; every other descriptor of ours is close-on-exec. The parent then
+//! marker in its environment. It inherits only the standard streams and the descriptors it is
+//! given (CPython's `close_fds`): every other one is closed in the child, whether or not it is
+//! close-on-exec, so a descriptor some library left inheritable does not leak into it. The
+//! descriptors given are an explicit list ([`inherited`]), placed from descriptor 3 on in
+//! order, so one more (a resource tracker's, say) joins by being appended. The parent then
 //! sends the boot frame (its fingerprint and the request, descriptors attached) and waits for
 //! the child's acknowledgement, so a wrong executable is reported by `start`, not discovered
 //! later.
@@ -14,13 +18,14 @@
 
 use std::ffi::{CString, c_char};
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use multiprocessing_core::time::{Deadline, poll};
+use rustix::event::{PollFd, PollFlags};
 use rustix::process::{Pid, PidfdFlags, WaitIdOptions, pidfd_open, waitid};
 
 use crate::child::{BOOT_FD, CHILD_ARG, MARKER};
@@ -31,17 +36,28 @@ use multiprocessing_core::code::{display_fingerprint as display, fingerprint};
 /// How long a freshly executed child may take to answer the boot frame.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The descriptors a spawned child inherits besides the standard streams, in the order it finds
+/// them from [`BOOT_FD`] on: the bootstrap socket first. The one place to add another.
+fn inherited(boot: BorrowedFd<'_>) -> Vec<BorrowedFd<'_>> {
+    vec![boot]
+}
+
 /// Starts `exe` in child role `role`; returns its pid, a pidfd and our end of the socket.
 pub(crate) fn spawn_executable(exe: &Path, role: &str) -> Result<(u32, OwnedFd, UnixStream)> {
     let (ours, theirs) = UnixStream::pair()?;
-    // dup2 onto the same number would keep close-on-exec set: move it out of the way first.
-    let theirs: OwnedFd = if theirs.as_raw_fd() == BOOT_FD {
-        rustix::io::fcntl_dupfd_cloexec(&theirs, BOOT_FD + 1)?
-    } else {
-        theirs.into()
-    };
-    let pid = posix_spawn(exe, role, &theirs)?;
+    let keep = inherited(theirs.as_fd());
+    // Each is placed with dup2, which must not find one of the others at its target number
+    // (nor its own: dup2 onto the same number keeps close-on-exec): copy them all above the
+    // slots first.
+    let first_free = BOOT_FD + keep.len() as RawFd;
+    let movable: Vec<OwnedFd> = keep
+        .iter()
+        .map(|fd| rustix::io::fcntl_dupfd_cloexec(fd, first_free))
+        .collect::<rustix::io::Result<_>>()?;
+    drop(keep);
     drop(theirs);
+    let pid = posix_spawn(exe, role, &movable)?;
+    drop(movable);
     let raw =
         Pid::from_raw(pid as i32).ok_or_else(|| Error::Process("posix_spawn gave pid 0".into()))?;
     let pidfd = pidfd_open(raw, PidfdFlags::empty())?;
@@ -53,7 +69,9 @@ fn cstring(bytes: &[u8]) -> Result<CString> {
         .map_err(|_| Error::Process("a path or environment entry contains a NUL byte".into()))
 }
 
-fn posix_spawn(exe: &Path, role: &str, child_sock: &OwnedFd) -> Result<u32> {
+/// `posix_spawn` of `exe` with `keep[i]` at descriptor `BOOT_FD + i` and every descriptor
+/// above them closed; `keep` must all be numbered above those slots.
+fn posix_spawn(exe: &Path, role: &str, keep: &[OwnedFd]) -> Result<u32> {
     let path = cstring(exe.as_os_str().as_bytes())?;
     let arg = cstring(CHILD_ARG.as_bytes())?;
     let argv: [*const c_char; 3] = [path.as_ptr(), arg.as_ptr(), std::ptr::null()];
@@ -72,15 +90,26 @@ fn posix_spawn(exe: &Path, role: &str, child_sock: &OwnedFd) -> Result<u32> {
     let mut attr = MaybeUninit::<libc::posix_spawnattr_t>::uninit();
     // SAFETY: the file actions and attributes are initialized before use and destroyed after;
     // argv and envp are NUL-terminated arrays of pointers to C strings that outlive the call;
-    // `child_sock` is an open descriptor that stays open until posix_spawn returns.
+    // the descriptors in `keep` stay open until posix_spawn returns.
     let ret = unsafe {
         libc::posix_spawn_file_actions_init(actions.as_mut_ptr());
         libc::posix_spawnattr_init(attr.as_mut_ptr());
-        let mut ret = libc::posix_spawn_file_actions_adddup2(
-            actions.as_mut_ptr(),
-            child_sock.as_raw_fd(),
-            BOOT_FD,
-        );
+        let mut ret = 0;
+        for (slot, fd) in (BOOT_FD..).zip(keep) {
+            if ret == 0 {
+                ret = libc::posix_spawn_file_actions_adddup2(
+                    actions.as_mut_ptr(),
+                    fd.as_raw_fd(),
+                    slot,
+                );
+            }
+        }
+        if ret == 0 {
+            ret = libc::posix_spawn_file_actions_addclosefrom_np(
+                actions.as_mut_ptr(),
+                BOOT_FD + keep.len() as RawFd,
+            );
+        }
         let mut empty = MaybeUninit::<libc::sigset_t>::uninit();
         libc::sigemptyset(empty.as_mut_ptr());
         libc::posix_spawnattr_setsigmask(attr.as_mut_ptr(), empty.as_ptr());
@@ -152,25 +181,14 @@ fn boot_inner(
     if send_frame(sock.as_fd(), &payload, fds).is_err() {
         return Err(silent());
     }
-    let timeout = Timespec {
-        tv_sec: BOOT_TIMEOUT.as_secs() as _,
-        tv_nsec: 0,
-    };
     let mut pfds = [
         PollFd::new(sock, PollFlags::IN),
         PollFd::new(pidfd, PollFlags::IN),
     ];
-    loop {
-        match poll(&mut pfds, Some(&timeout)) {
-            Ok(0) => {
-                return Err(mismatch(format!(
-                    "it did not answer within {BOOT_TIMEOUT:?}"
-                )));
-            }
-            Ok(_) => break,
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
+    if poll(&mut pfds, Deadline::after(BOOT_TIMEOUT))? == 0 {
+        return Err(mismatch(format!(
+            "it did not answer within {BOOT_TIMEOUT:?}"
+        )));
     }
     match recv_frame(sock.as_fd()) {
         Ok(Some((reply, _))) if reply.first() == Some(&0) => Ok(()),

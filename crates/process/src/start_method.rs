@@ -11,10 +11,12 @@
 use std::fmt;
 use std::str::FromStr;
 
+use serde::{Deserialize, Serialize};
+
 use crate::Error;
 
 /// How a child process is started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum StartMethod {
     /// `fork()` the calling process; the child runs the target directly. Fastest; unsafe to
     /// mix with threads in the parent (a warning is logged when the parent has other threads).
