@@ -33,6 +33,33 @@ fn create_and_wait(mut conn: Connection) -> i32 {
     0
 }
 
+/// Whether this process holds a tracker end before creating any segment itself.
+fn has_inherited_tracker() -> bool {
+    multiprocessing::core::tracker::inherited_fd().is_some()
+}
+
+/// Creates a segment (starting the family's tracker), then asks a child started by `method`
+/// whether it was handed that tracker.
+fn create_then_ask_a_child(method: StartMethod) -> bool {
+    let _shm = SharedMemory::create(4096).unwrap();
+    assert!(has_inherited_tracker());
+    get_context(method)
+        .spawn(has_inherited_tracker, ())
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+fn children_share_the_familys_tracker(method: StartMethod) {
+    let child = get_context(method)
+        .spawn(create_then_ask_a_child, (method,))
+        .unwrap();
+    assert!(
+        child.join().unwrap(),
+        "the grandchild had no tracker of the family's"
+    );
+}
+
 fn segment_of_a_killed_creator_is_unlinked(method: StartMethod) {
     let (mut ours, theirs) = pipe(true).unwrap();
     let child = get_context(method)
@@ -115,6 +142,7 @@ fn segments_left_by_process_exit_are_unlinked_and_nothing_else(method: StartMeth
 }
 
 per_method!(
+    children_share_the_familys_tracker,
     segment_of_a_killed_creator_is_unlinked,
     segments_left_by_process_exit_are_unlinked_and_nothing_else,
 );
