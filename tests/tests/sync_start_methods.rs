@@ -154,6 +154,41 @@ fn notify_wakes_one_and_notify_all_the_rest(method: StartMethod) {
     assert_eq!(woken.get(), 3);
 }
 
+fn a_notify_is_not_lost_to_a_waiter_killed_in_wait(method: StartMethod) {
+    let ctx = get_context(method);
+    let cond = Condition::with_lock(Lock::new().unwrap()).unwrap();
+    let (registered, woken) = (RawValue::new(0u32).unwrap(), RawValue::new(0u32).unwrap());
+    let args = (cond.clone(), registered.clone(), woken.clone());
+    let start_waiter = |n: u32| {
+        let p = ctx
+            .process(condition_waiter_worker, (args.clone(),))
+            .start()
+            .unwrap();
+        // Each waiter registers and starts waiting in one critical section.
+        eventually("the waiter waits", || {
+            let _g = cond.lock().unwrap();
+            registered.get() == n
+        });
+        p
+    };
+    let doomed = start_waiter(1);
+    let first = start_waiter(2);
+    doomed.kill().unwrap();
+    doomed.join().unwrap();
+    // The one live waiter takes this one; the dead one stays counted as waiting.
+    cond.notify(1);
+    assert_eq!(first.join_timeout(BOUND).unwrap(), Some(0));
+    let last = start_waiter(3);
+    // This wake-up goes to the dead waiter first: it must reach the live one all the same.
+    cond.notify(1);
+    assert_eq!(
+        last.join_timeout(BOUND).unwrap(),
+        Some(0),
+        "the live waiter was not woken"
+    );
+    assert_eq!(woken.get(), 2);
+}
+
 fn event_set_by_the_parent_wakes_the_child(method: StartMethod) {
     let event = Event::new().unwrap();
     let child = get_context(method)
@@ -413,6 +448,7 @@ per_method!(
     bounded_semaphore_refuses_a_release_above_its_start,
     condition_wait_for_sees_a_predicate_set_by_a_child,
     notify_wakes_one_and_notify_all_the_rest,
+    a_notify_is_not_lost_to_a_waiter_killed_in_wait,
     event_set_by_the_parent_wakes_the_child,
     barrier_runs_its_action_once,
     barrier_timeout_abort_and_reset,
