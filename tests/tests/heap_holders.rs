@@ -10,30 +10,34 @@ use multiprocessing_tests::per_method;
 
 const BOUND: Duration = Duration::from_secs(20);
 
-/// Holds `block`, says so, and waits to be killed.
-fn hold_until_killed((block, ready): (HeapBlock, Event)) -> i32 {
+/// Holds `block` and says so; then leaves by `process::exit` (which runs no destructor) if
+/// `exit`, else waits to be killed.
+fn hold((block, ready, exit): (HeapBlock, Event, bool)) -> i32 {
     ready.set();
+    if exit {
+        std::hint::black_box(&block);
+        std::process::exit(0)
+    }
     loop {
         std::thread::park();
         std::hint::black_box(&block);
     }
 }
 
-/// Holds `block` and leaves by `process::exit`, which runs no destructor.
-fn hold_and_exit((block, ready): (HeapBlock, Event)) -> i32 {
-    ready.set();
-    std::hint::black_box(&block);
-    std::process::exit(0)
-}
-
-fn a_killed_child_leaves_no_reference(method: StartMethod) {
+/// Starts a child holding a clone of a fresh block; returns once the child holds it.
+fn start_holder(method: StartMethod, exit: bool) -> (HeapBlock, multiprocessing::Process) {
     let block = HeapBlock::new(8).unwrap();
     let ready = Event::new().unwrap();
     let p = get_context(method)
-        .process(hold_until_killed, ((block.clone(), ready.clone()),))
+        .process(hold, ((block.clone(), ready.clone(), exit),))
         .start()
         .unwrap();
     assert!(ready.wait_timeout(BOUND));
+    (block, p)
+}
+
+fn a_killed_child_leaves_no_reference(method: StartMethod) {
+    let (block, p) = start_holder(method, false);
     assert_eq!(block.ref_count(), 2, "the child holds the block");
     p.kill().unwrap();
     p.join().unwrap();
@@ -45,13 +49,7 @@ fn a_killed_child_leaves_no_reference(method: StartMethod) {
 }
 
 fn a_child_leaving_by_process_exit_leaves_no_reference(method: StartMethod) {
-    let block = HeapBlock::new(8).unwrap();
-    let ready = Event::new().unwrap();
-    let p = get_context(method)
-        .process(hold_and_exit, ((block.clone(), ready.clone()),))
-        .start()
-        .unwrap();
-    assert!(ready.wait_timeout(BOUND));
+    let (block, p) = start_holder(method, true);
     p.join().unwrap();
     assert_eq!(block.ref_count(), 1, "the child's reference came back");
 }

@@ -1,7 +1,8 @@
 //! This process's table of mapped arenas and live blocks, kept consistent across `fork`.
 //!
 //! The table lets a block received twice map once, lets new blocks share existing arenas, and
-//! lets the fork handlers give a forked child one reference to every block it inherits. It is
+//! lets the fork handlers give a forked child one reference to every block it inherits (recorded
+//! under the child's name in the arena, see `allocator::adopt`). It is
 //! guarded by a tiny spin lock that the fork handlers hold across `fork`, so a child never
 //! inherits it locked by a thread that does not exist there.
 //!
