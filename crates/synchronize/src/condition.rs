@@ -152,6 +152,11 @@ impl ConditionLock for RLock {
 ///
 /// `notify(n)` wakes exactly `min(n, waiting)` of the waiters that started waiting before it;
 /// `notify_all` wakes them all.
+///
+/// A wake-up handed to a waiter that dies inside `wait` (killed, say) is not lost: the other
+/// waiters find it dead within about [`OWNER_CHECK_INTERVAL`](crate::OWNER_CHECK_INTERVAL) and
+/// hand the wake-up on to the oldest live waiter (one that may have started waiting after the
+/// notify, if no older one is left). Dead waiters are found among the first 64 waiting at once.
 #[derive(Serialize, Deserialize)]
 #[serde(bound = "")]
 pub struct Condition<L: ConditionLock = RLock> {
