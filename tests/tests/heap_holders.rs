@@ -54,9 +54,30 @@ fn a_child_leaving_by_process_exit_leaves_no_reference(method: StartMethod) {
     assert_eq!(block.ref_count(), 1, "the child's reference came back");
 }
 
+fn the_last_live_holder_frees_a_block_a_killed_child_held(method: StartMethod) {
+    let (block, p) = start_holder(method, false);
+    p.kill().unwrap();
+    p.join().unwrap();
+    drop(p); // and the arguments it kept
+
+    // Keeps the arena mapped here once the block is gone.
+    let keep = HeapBlock::new(8).unwrap();
+    let addr = block.as_ptr();
+    drop(block);
+    // The child's other blocks (its `ready` event) came back with it: the block is one of
+    // the next two handed out.
+    let again = [HeapBlock::new(8).unwrap(), HeapBlock::new(8).unwrap()];
+    assert!(
+        again.iter().any(|b| b.as_ptr() == addr),
+        "the block went back to the free list"
+    );
+    drop(keep);
+}
+
 per_method!(
     a_killed_child_leaves_no_reference,
     a_child_leaving_by_process_exit_leaves_no_reference,
+    the_last_live_holder_frees_a_block_a_killed_child_held,
 );
 
 #[test]
