@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use multiprocessing::heap::HeapBlock;
 use multiprocessing::{Event, StartMethod, get_context};
+use multiprocessing_tests::fork::{run_if_test_child, spawn_test_child_by_fork};
 use multiprocessing_tests::per_method;
 
 const BOUND: Duration = Duration::from_secs(20);
@@ -91,4 +92,19 @@ fn a_command_with_pre_exec_leaves_no_reference() {
         assert!(cmd.status().unwrap().success());
     }
     assert_eq!(block.ref_count(), 1, "no exec'd child keeps a reference");
+}
+
+#[test]
+fn an_execd_child_holds_a_block_it_inherited_and_received_once() {
+    run_if_test_child(|block: HeapBlock| i32::from(block.ref_count() != 2));
+    let kept = HeapBlock::new(8).unwrap();
+    let sent = HeapBlock::new(8).unwrap();
+    // The child's image before `exec` inherits both blocks; the image after it receives one.
+    let child = spawn_test_child_by_fork(
+        "an_execd_child_holds_a_block_it_inherited_and_received_once",
+        &sent,
+    );
+    assert_eq!(child.wait(), 0, "the child counted itself once");
+    assert_eq!(sent.ref_count(), 1, "the child gave back all it held");
+    assert_eq!(kept.ref_count(), 1);
 }

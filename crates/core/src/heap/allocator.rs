@@ -264,20 +264,28 @@ pub(crate) fn adopt(arena: &Arena, offsets: &[usize], me: Owner) -> Option<u32> 
     header.holders[slot].set(me, 0);
     let bit = 1u64 << slot;
     for &offset in offsets {
-        header_at(arena, offset)
+        if header_at(arena, offset)
             .next
-            .fetch_or(bit, Ordering::AcqRel);
+            .fetch_or(bit, Ordering::AcqRel)
+            & bit
+            != 0
+        {
+            // Already recorded as ours (inherited by this process's image before an `exec`):
+            // one record stands for one reference, so give the second one back.
+            unref_locked(arena, offset);
+        }
     }
     Some(slot as u32)
 }
 
-/// Gives up `me`'s holder slot (its references were given back already).
+/// Gives up `me`'s holder slot, with any reference still recorded under it (inherited by this
+/// process's image before an `exec`, and never seen by the image that leaves).
 pub(crate) fn leave(arena: &Arena, me: Owner) {
     let header = arena.header();
     let Some(_guard) = lock(header) else { return };
-    for cell in &header.holders {
+    for (slot, cell) in header.holders.iter().enumerate() {
         if cell.get().is_some_and(|(who, _)| who == me) {
-            cell.clear();
+            reclaim_holder_locked(arena, slot);
         }
     }
 }
