@@ -170,6 +170,17 @@ impl Drop for TempDir {
 /// Re-executes this test binary to run `test_name` (which must call [`run_if_test_child`]
 /// first) and sends it `value` through a transfer context over a Unix socket.
 pub fn spawn_test_child<T: Serialize>(test_name: &str, value: &T) -> TestChild {
+    start_test_child(test_name, value, false)
+}
+
+/// As [`spawn_test_child`], but forks with `fork` (a `pre_exec` hook) rather than
+/// `posix_spawn`, so the fork handlers run and the child's image before `exec` inherits every
+/// heap block of this process.
+pub fn spawn_test_child_by_fork<T: Serialize>(test_name: &str, value: &T) -> TestChild {
+    start_test_child(test_name, value, true)
+}
+
+fn start_test_child<T: Serialize>(test_name: &str, value: &T, by_fork: bool) -> TestChild {
     let dir = std::env::temp_dir().join(format!(
         "mp-test-{}-{}",
         std::process::id(),
@@ -180,12 +191,16 @@ pub fn spawn_test_child<T: Serialize>(test_name: &str, value: &T) -> TestChild {
     let dir = TempDir(dir);
     let path = dir.0.join("sock");
     let listener = UnixListener::bind(&path).expect("bind");
-    let process = std::process::Command::new(std::env::current_exe().expect("current_exe"))
+    let mut command = std::process::Command::new(std::env::current_exe().expect("current_exe"));
+    command
         .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, &path)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("re-execute the test binary");
+        .stdout(std::process::Stdio::null());
+    if by_fork {
+        // SAFETY: the hook does nothing (it only makes std use `fork`).
+        unsafe { std::os::unix::process::CommandExt::pre_exec(&mut command, || Ok(())) };
+    }
+    let process = command.spawn().expect("re-execute the test binary");
     let (sock, _) = listener.accept().expect("accept");
     send(&sock, &multiprocessing::core::identity::current().authkey);
     send(&sock, value);

@@ -172,6 +172,41 @@ fn notify_wakes_one_and_notify_all_the_rest(method: StartMethod) {
     assert_eq!(woken.get(), 3);
 }
 
+fn a_notify_is_not_lost_to_a_waiter_killed_in_wait(method: StartMethod) {
+    let ctx = get_context(method);
+    let cond = Condition::with_lock(Lock::new().unwrap()).unwrap();
+    let (registered, woken) = (RawValue::new(0u32).unwrap(), RawValue::new(0u32).unwrap());
+    let args = (cond.clone(), registered.clone(), woken.clone());
+    let start_waiter = |n: u32| {
+        let p = ctx
+            .process(condition_waiter_worker, (args.clone(),))
+            .start()
+            .unwrap();
+        // Each waiter registers and starts waiting in one critical section.
+        eventually("the waiter waits", || {
+            let _g = cond.lock().unwrap();
+            registered.get() == n
+        });
+        p
+    };
+    let doomed = start_waiter(1);
+    let first = start_waiter(2);
+    doomed.kill().unwrap();
+    doomed.join().unwrap();
+    // The one live waiter takes this one; the dead one stays counted as waiting.
+    cond.notify(1);
+    assert_eq!(first.join_timeout(BOUND).unwrap(), Some(0));
+    let last = start_waiter(3);
+    // This wake-up goes to the dead waiter first: it must reach the live one all the same.
+    cond.notify(1);
+    assert_eq!(
+        last.join_timeout(BOUND).unwrap(),
+        Some(0),
+        "the live waiter was not woken"
+    );
+    assert_eq!(woken.get(), 2);
+}
+
 fn event_set_by_the_parent_wakes_the_child(method: StartMethod) {
     let event = Event::new().unwrap();
     let child = get_context(method)
@@ -241,6 +276,116 @@ fn barrier_timeout_abort_and_reset(method: StartMethod) {
     barrier.abort();
     assert_eq!(child.join().unwrap(), 0);
     assert!(matches!(barrier.wait(), Err(Error::BrokenBarrier)));
+}
+
+/// Runs `f` on another thread and returns its result, failing the test if it takes longer
+/// than [`BOUND`] (where a bug would block for ever).
+fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(f()));
+    rx.recv_timeout(BOUND)
+        .unwrap_or_else(|_| panic!("{what} blocked for over {BOUND:?}"))
+}
+
+/// Starts a party that waits at `barrier` (for up to a minute) and returns once it waits.
+fn start_waiting_party(method: StartMethod, barrier: &Barrier) -> multiprocessing::Process {
+    let waiting = barrier.n_waiting();
+    let p = get_context(method)
+        .process(barrier_broken_worker, ((barrier.clone(), 60_000u64),))
+        .start()
+        .unwrap();
+    eventually("the party waits at the barrier", || {
+        barrier.n_waiting() == waiting + 1
+    });
+    p
+}
+
+fn barrier_party_killed_in_wait_breaks_the_round_and_reset_repairs(method: StartMethod) {
+    let ctx = get_context(method);
+    let barrier = Barrier::new(3).unwrap();
+    let doomed = start_waiting_party(method, &barrier);
+    doomed.kill().unwrap();
+    doomed.join().unwrap();
+    // The dead party will never arrive: a waiter finds that out instead of waiting out its
+    // whole timeout.
+    let start = Instant::now();
+    assert!(matches!(
+        barrier.wait_timeout(BOUND),
+        Err(Error::BrokenBarrier)
+    ));
+    assert!(start.elapsed() < BOUND / 2, "took {:?}", start.elapsed());
+    barrier.reset();
+    assert_eq!(
+        barrier.n_waiting(),
+        0,
+        "the dead party is no longer counted"
+    );
+    // The repaired barrier passes a round of live parties.
+    let results = Array::new(&[-1i32; 3]).unwrap();
+    let children: Vec<_> = (0..2)
+        .map(|slot| {
+            ctx.spawn(barrier_worker, ((barrier.clone(), results.clone(), slot),))
+                .unwrap()
+        })
+        .collect();
+    let (b, r) = (barrier.clone(), results.clone());
+    assert_eq!(
+        within("a round after reset", move || barrier_worker((b, r, 2))),
+        0
+    );
+    for c in children {
+        assert_eq!(c.join().unwrap(), 0);
+    }
+}
+
+fn the_last_party_does_not_pass_a_round_with_a_dead_one(method: StartMethod) {
+    let barrier = Barrier::new(2).unwrap();
+    let doomed = start_waiting_party(method, &barrier);
+    doomed.kill().unwrap();
+    doomed.join().unwrap();
+    assert!(matches!(
+        barrier.wait_timeout(BOUND),
+        Err(Error::BrokenBarrier)
+    ));
+    barrier.reset();
+    // A reset while a party waits, then its death: the next reset repairs the barrier.
+    let doomed = start_waiting_party(method, &barrier);
+    barrier.reset();
+    doomed.kill().unwrap();
+    doomed.join().unwrap();
+    barrier.reset();
+    let b = barrier.clone();
+    let waited = within("a wait after reset", move || {
+        b.wait_timeout(Duration::from_millis(100))
+    });
+    assert!(matches!(waited, Err(Error::BrokenBarrier)), "{waited:?}");
+}
+
+fn waiting_for_a_round_to_drain_honours_the_timeout(method: StartMethod) {
+    let barrier = Barrier::new(2).unwrap();
+    let stuck = start_waiting_party(method, &barrier);
+    let pid = stuck.pid().unwrap() as i32;
+    // A live party that cannot run yet keeps the reset round from draining.
+    // SAFETY: plain kill(2) on our own child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    barrier.reset();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let b = barrier.clone();
+    std::thread::spawn(move || tx.send(b.wait_timeout(Duration::from_millis(300))));
+    let waited = rx.recv_timeout(BOUND);
+    // Let the party go before judging, so that a failure leaves no stopped process behind.
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+    assert!(
+        matches!(waited, Ok(Err(Error::BrokenBarrier))),
+        "the wait for the drain: {waited:?}"
+    );
+    assert_eq!(
+        stuck.join().unwrap(),
+        0,
+        "the reset released the party broken"
+    );
+    assert!(!barrier.broken());
 }
 
 fn a_dead_lock_owner_is_detected(method: StartMethod) {
@@ -322,9 +467,13 @@ per_method!(
     bounded_semaphore_refuses_a_release_above_its_start,
     condition_wait_for_sees_a_predicate_set_by_a_child,
     notify_wakes_one_and_notify_all_the_rest,
+    a_notify_is_not_lost_to_a_waiter_killed_in_wait,
     event_set_by_the_parent_wakes_the_child,
     barrier_runs_its_action_once,
     barrier_timeout_abort_and_reset,
+    barrier_party_killed_in_wait_breaks_the_round_and_reset_repairs,
+    the_last_party_does_not_pass_a_round_with_a_dead_one,
+    waiting_for_a_round_to_drain_honours_the_timeout,
     a_dead_lock_owner_is_detected,
     values_and_arrays_modified_by_a_child,
 );

@@ -4,7 +4,10 @@
 //! the heap's table of live blocks, and any process-local lock another thread happened to hold.
 //! This module registers `pthread_atfork` handlers (once, on first use of the heap or of
 //! [`owner`](crate::owner)) that keep those consistent: the heap's table is locked across the fork,
-//! every live block gains one reference for the child, and the child's cached ids are forgotten.
+//! every live block gains one reference for the child, the child's cached ids are forgotten,
+//! and the child records itself in each arena as the holder of those references (so they come
+//! back even if it is killed, leaves by `process::exit`, or `exec`s, as a `Command` with
+//! `pre_exec` does).
 //! Processes must therefore be forked with libc's `fork` (which runs the handlers), not a raw
 //! `clone` system call.
 //!

@@ -13,7 +13,7 @@
 //! ```
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// A process or thread id with its start time (clock ticks since boot, `0` when unknown).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,6 +119,105 @@ pub fn is_alive(id: u32, start: u64) -> bool {
             }
         }
     }
+}
+
+/// A process recorded in shared memory: its id, start time and a small tag of the user's.
+///
+/// The one place where primitives record who is inside them (barrier parties, condition
+/// waiters, heap-block holders, the heap allocator's lock holder), so that anyone can later
+/// find a recorded process dead, pid reuse included. All zero means empty. Writers are
+/// serialized by the caller (a lock guarding the table the cell sits in); a reader that may
+/// race a writer checks the id it expects with [`alive_as`](Self::alive_as).
+///
+/// ```
+/// use multiprocessing_core::owner::{self, OwnerCell};
+/// let cell = OwnerCell::new();
+/// assert!(cell.get().is_none());
+/// cell.set(owner::process(), 7);
+/// let (who, tag) = cell.get().unwrap();
+/// assert_eq!((who, tag), (owner::process(), 7));
+/// assert!(!cell.is_dead());
+/// cell.clear();
+/// assert!(cell.get().is_none());
+/// ```
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct OwnerCell {
+    id: AtomicU32,
+    tag: AtomicU32,
+    start: AtomicU64,
+}
+
+impl OwnerCell {
+    /// An empty cell.
+    #[must_use]
+    pub const fn new() -> OwnerCell {
+        OwnerCell {
+            id: AtomicU32::new(0),
+            tag: AtomicU32::new(0),
+            start: AtomicU64::new(0),
+        }
+    }
+
+    /// Records `who` with `tag`; the id is written last, so a reader that sees it sees the rest.
+    #[inline]
+    pub fn set(&self, who: Owner, tag: u32) {
+        self.start.store(who.start, Ordering::Relaxed);
+        self.tag.store(tag, Ordering::Relaxed);
+        self.id.store(who.id, Ordering::Release);
+    }
+
+    /// Empties the cell.
+    #[inline]
+    pub fn clear(&self) {
+        self.id.store(0, Ordering::Release);
+    }
+
+    /// The recorded process and tag, `None` when empty.
+    #[must_use]
+    pub fn get(&self) -> Option<(Owner, u32)> {
+        let id = self.id.load(Ordering::Acquire);
+        (id != 0).then(|| {
+            let who = Owner {
+                id,
+                start: self.start.load(Ordering::Relaxed),
+            };
+            (who, self.tag.load(Ordering::Relaxed))
+        })
+    }
+
+    /// Whether the cell records a process that no longer runs (costs a read of `/proc`).
+    #[must_use]
+    pub fn is_dead(&self) -> bool {
+        self.get()
+            .is_some_and(|(who, _)| !is_alive(who.id, who.start))
+    }
+
+    /// Whether process `id` (found elsewhere, e.g. in a lock word) is alive; its start time is
+    /// taken from the cell when the cell records that same id, else only the id is checked.
+    #[must_use]
+    pub fn alive_as(&self, id: u32) -> bool {
+        let start = if self.id.load(Ordering::Acquire) == id {
+            self.start.load(Ordering::Relaxed)
+        } else {
+            0
+        };
+        // The cell may have been rewritten between the two loads: trust the start only if the
+        // id is still the one asked about.
+        let start = if self.id.load(Ordering::Acquire) == id {
+            start
+        } else {
+            0
+        };
+        is_alive(id, start)
+    }
+}
+
+/// The start time of process `id` (`0` when unknown): lets a test or a recorder name a process
+/// other than itself.
+#[must_use]
+pub fn start_time(id: u32) -> u64 {
+    read_stat(&format!("/proc/{id}/stat")).map_or(0, |s| s.1)
 }
 
 #[cfg(test)]

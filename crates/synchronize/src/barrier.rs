@@ -18,11 +18,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use multiprocessing_core::code::CodeRef;
-use multiprocessing_core::owner;
+use multiprocessing_core::owner::{self, OwnerCell};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::futex::{self, Deadline};
-use crate::robust::{Acquired, RobustWord};
+use crate::robust::{Acquired, RobustWord, SLICE};
 use crate::shared::{Shared, SharedState};
 use crate::{Error, Result};
 
@@ -30,6 +30,9 @@ const FILLING: u32 = 0;
 const DRAINING: u32 = 1;
 const RESETTING: u32 = 2;
 const BROKEN: u32 = 3;
+/// Parties recorded inside `wait`, so that one that dies there can be found out; parties
+/// beyond this many at once are counted but not recorded.
+const MEMBERS: usize = 64;
 
 #[repr(C)]
 pub(crate) struct BarrierState {
@@ -43,6 +46,8 @@ pub(crate) struct BarrierState {
     seq: AtomicU32,
     _pad: u32,
     lock: RobustWord,
+    /// The parties inside `wait` (guarded by `lock`): a dead one is taken out of `count`.
+    members: [OwnerCell; MEMBERS],
 }
 
 // SAFETY: repr(C), magic first, atomics only, 8-byte alignment.
@@ -57,6 +62,13 @@ unsafe impl SharedState for BarrierState {
 /// everyone. `wait` returns the arrival index, `0..parties`. A timeout, an [`abort`](Self::abort),
 /// a [`reset`](Self::reset) while parties wait, or a panicking action breaks the barrier: every
 /// waiter, and every later `wait` until a `reset`, gets [`Error::BrokenBarrier`].
+///
+/// A party that dies inside `wait` (killed, say) breaks its round too: the waiters find it
+/// dead within about [`OWNER_CHECK_INTERVAL`](crate::OWNER_CHECK_INTERVAL), and the last
+/// party to arrive checks that the others live before it releases them. `reset` takes dead
+/// parties out of the count, so it always repairs the barrier. A `wait` that finds the
+/// previous round still draining waits for it within its own timeout. Dead parties are found
+/// among the first 64 waiting at once.
 ///
 /// The action is a plain `fn()`. It travels to other processes as a
 /// [`CodeRef`](multiprocessing_core::code::CodeRef): a barrier with an action is only accepted by
@@ -117,6 +129,7 @@ impl BarrierBuilder {
                 seq: 0.into(),
                 _pad: 0,
                 lock: RobustWord::new(),
+                members: [const { OwnerCell::new() }; MEMBERS],
             })?,
             action: self.action,
             timeout: self.timeout,
@@ -149,13 +162,68 @@ impl Inner<'_> {
         futex::wake_all(&self.state.seq);
     }
 
-    /// Releases the lock, sleeps until a state change or the deadline, relocks.
-    fn wait(&mut self, deadline: Deadline) {
+    /// Releases the lock, sleeps until a state change, the deadline or one [`SLICE`], relocks.
+    /// Returns `false` when nothing happened for a whole slice: time to look for dead parties.
+    fn wait(&mut self, deadline: Deadline) -> bool {
         let seq = self.state.seq.load(Ordering::SeqCst);
         self.state.lock.release();
-        futex::wait(&self.state.seq, seq, deadline.remaining());
+        let slice = deadline.remaining().map_or(SLICE, |r| r.min(SLICE));
+        let woken = futex::wait(&self.state.seq, seq, Some(slice));
         relock(self.state);
+        woken || self.state.seq.load(Ordering::SeqCst) != seq
     }
+
+    /// Records the calling party as inside `wait`; `None` if every record is taken.
+    fn enter(&self) -> Option<usize> {
+        let me = owner::process();
+        let slot = self.state.members.iter().position(|m| m.get().is_none())?;
+        self.state.members[slot].set(me, 0);
+        Some(slot)
+    }
+
+    /// Counts the calling party out; the last one out of a draining or resetting round refills
+    /// the barrier.
+    fn leave(&self, slot: Option<usize>) {
+        if let Some(slot) = slot {
+            self.state.members[slot].clear();
+        }
+        let left = self.state.count.load(Ordering::Relaxed).saturating_sub(1);
+        self.state.count.store(left, Ordering::Relaxed);
+        if left == 0 && matches!(self.get(), DRAINING | RESETTING) {
+            self.set(FILLING);
+            self.notify_all();
+        }
+    }
+
+    /// Takes the parties recorded inside `wait` that died out of the count; returns whether
+    /// there were any. A dead party breaks a filling round (it will never arrive) and no longer
+    /// holds up a drain or a reset.
+    fn purge_dead(&self) -> bool {
+        purge_dead(self.state)
+    }
+}
+
+fn purge_dead(state: &BarrierState) -> bool {
+    let mut dead = 0;
+    for member in &state.members {
+        if member.is_dead() {
+            member.clear();
+            dead += 1;
+        }
+    }
+    if dead == 0 {
+        return false;
+    }
+    let left = state.count.load(Ordering::Relaxed).saturating_sub(dead);
+    state.count.store(left, Ordering::Relaxed);
+    match state.state.load(Ordering::Relaxed) {
+        FILLING => state.state.store(BROKEN, Ordering::Relaxed),
+        DRAINING | RESETTING if left == 0 => state.state.store(FILLING, Ordering::Relaxed),
+        _ => {}
+    }
+    state.seq.fetch_add(1, Ordering::SeqCst);
+    futex::wake_all(&state.seq);
+    true
 }
 
 fn relock(state: &BarrierState) {
@@ -164,6 +232,7 @@ fn relock(state: &BarrierState) {
         state.state.store(BROKEN, Ordering::Relaxed);
         state.seq.fetch_add(1, Ordering::SeqCst);
         futex::wake_all(&state.seq);
+        purge_dead(state);
     }
 }
 
@@ -200,9 +269,15 @@ impl Barrier {
 
     fn wait_deadline(&self, deadline: Deadline) -> Result<usize> {
         let mut inner = self.inner();
-        // Wait for a previous round to drain or reset.
+        // Wait for a previous round to drain or reset; this party has not joined a round yet,
+        // so running out of time here breaks nothing.
         while matches!(inner.get(), DRAINING | RESETTING) {
-            inner.wait(Deadline::never());
+            if deadline.is_expired() {
+                return Err(Error::BrokenBarrier);
+            }
+            if !inner.wait(deadline) {
+                inner.purge_dead();
+            }
         }
         if inner.get() == BROKEN {
             return Err(Error::BrokenBarrier);
@@ -210,9 +285,15 @@ impl Barrier {
         let state = inner.state;
         let index = state.count.load(Ordering::Relaxed);
         state.count.store(index + 1, Ordering::Relaxed);
+        let slot = inner.enter();
         let parties = state.parties.load(Ordering::Relaxed);
         let result = if index + 1 >= parties {
-            self.release_all(&inner)
+            // A round passes only with every party alive: one that died inside `wait` breaks it.
+            if inner.purge_dead() {
+                Err(Error::BrokenBarrier)
+            } else {
+                self.release_all(&inner, slot)
+            }
         } else {
             loop {
                 if inner.get() != FILLING {
@@ -228,30 +309,22 @@ impl Barrier {
                     inner.notify_all();
                     break Err(Error::BrokenBarrier);
                 }
-                inner.wait(deadline);
+                if !inner.wait(deadline) {
+                    inner.purge_dead();
+                }
             }
         };
-        // Leave: the last one out of a draining or resetting round refills the barrier.
-        let left = state.count.load(Ordering::Relaxed).saturating_sub(1);
-        state.count.store(left, Ordering::Relaxed);
-        if left == 0 && matches!(inner.get(), DRAINING | RESETTING) {
-            inner.set(FILLING);
-            inner.notify_all();
-        }
+        inner.leave(slot);
         result.map(|()| index as usize)
     }
 
-    fn release_all(&self, inner: &Inner<'_>) -> Result<()> {
+    fn release_all(&self, inner: &Inner<'_>, slot: Option<usize>) -> Result<()> {
         if let Some(action) = self.action
             && let Err(panic) = std::panic::catch_unwind(action)
         {
             inner.set(BROKEN);
             // Leave, as every other party does, or a later `reset` waits for it for ever.
-            let count = &inner.state.count;
-            count.store(
-                count.load(Ordering::Relaxed).saturating_sub(1),
-                Ordering::Relaxed,
-            );
+            inner.leave(slot);
             inner.notify_all();
             std::panic::resume_unwind(panic);
         }
@@ -271,6 +344,8 @@ impl Barrier {
     /// [`Error::BrokenBarrier`].
     pub fn reset(&self) {
         let inner = self.inner();
+        // Parties that died inside `wait` will never leave: count them out now.
+        inner.purge_dead();
         if inner.state.count.load(Ordering::Relaxed) > 0 {
             if matches!(inner.get(), FILLING | BROKEN) {
                 inner.set(RESETTING);

@@ -20,14 +20,14 @@ use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use multiprocessing_core::owner;
+use multiprocessing_core::owner::{self, OwnerCell};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::futex::{self, Deadline};
 use crate::lock::LockGuard;
 use crate::rlock::RLockGuard;
-use crate::robust::{Acquired, RobustWord};
+use crate::robust::{Acquired, RobustWord, SLICE};
 use crate::shared::{Shared, SharedState};
 use crate::{Lock, LockResult, OwnerDied, RLock, Result};
 
@@ -36,6 +36,10 @@ use crate::{Lock, LockResult, OwnerDied, RLock, Result};
 /// served one (and the next arrivals form a new newer group). Waiters of a group older than
 /// the served one were all chosen. So a wake-up only ever goes to a waiter that was waiting
 /// when it was handed out: one that starts waiting later can not take it.
+///
+/// Waiters also record themselves with their group in `waiters`, so that a wake-up handed to
+/// one that died inside `wait` is found (by the other waiters, which look every [`SLICE`] while
+/// a wake-up is outstanding) and handed on to a live waiter.
 #[repr(C)]
 pub(crate) struct CondState {
     magic: AtomicU32,
@@ -52,7 +56,12 @@ pub(crate) struct CondState {
     /// Waiters of the newer group.
     newer: AtomicU32,
     _pad: u32,
+    /// The waiters (first [`WAITERS`] at once), tagged with their group.
+    waiters: [OwnerCell; WAITERS],
 }
+
+/// Waiters recorded at once; more may wait, but one that dies unrecorded may keep a wake-up.
+const WAITERS: usize = 64;
 
 // SAFETY: repr(C), magic first, atomics only, 8-byte alignment.
 unsafe impl SharedState for CondState {
@@ -143,6 +152,11 @@ impl ConditionLock for RLock {
 ///
 /// `notify(n)` wakes exactly `min(n, waiting)` of the waiters that started waiting before it;
 /// `notify_all` wakes them all.
+///
+/// A wake-up handed to a waiter that dies inside `wait` (killed, say) is not lost: the other
+/// waiters find it dead within about [`OWNER_CHECK_INTERVAL`](crate::OWNER_CHECK_INTERVAL) and
+/// hand the wake-up on to the oldest live waiter (one that may have started waiting after the
+/// notify, if no older one is left). Dead waiters are found among the first 64 waiting at once.
 #[derive(Serialize, Deserialize)]
 #[serde(bound = "")]
 pub struct Condition<L: ConditionLock = RLock> {
@@ -186,6 +200,7 @@ impl<L: ConditionLock> Condition<L> {
                 tokens: 0.into(),
                 newer: 0.into(),
                 _pad: 0,
+                waiters: [const { OwnerCell::new() }; WAITERS],
             })?,
         })
     }
@@ -217,27 +232,35 @@ impl<L: ConditionLock> Condition<L> {
             "Condition::wait was given the guard of another lock"
         );
         let state = self.state();
-        let group = {
+        let (group, slot) = {
             let _g = state.lock();
             state.newer.fetch_add(1, Ordering::Relaxed);
-            state.served.load(Ordering::Relaxed).wrapping_add(1)
+            let group = state.served.load(Ordering::Relaxed).wrapping_add(1);
+            (group, state.enter(group))
         };
         let saved = lock.release_guard(guard);
         let word = state.word(group);
+        let mut look = false;
         let notified = loop {
             let g = state.lock();
+            if look {
+                state.hand_on_from_dead(slot);
+            }
             let served = state.served.load(Ordering::Relaxed);
             if group.wrapping_sub(served) > 1 {
                 // The group was served in full: chosen.
+                state.leave(slot);
                 break true;
             }
             let in_served = group == served;
             if in_served && state.tokens.load(Ordering::Relaxed) > 0 {
                 state.tokens.fetch_sub(1, Ordering::Relaxed);
+                state.leave(slot);
                 break true;
             }
             let remaining = deadline.remaining();
             if remaining == Some(Duration::ZERO) {
+                state.leave(slot);
                 if in_served {
                     state.unchosen.fetch_sub(1, Ordering::Relaxed);
                     if state.unchosen.load(Ordering::Relaxed) == 0 {
@@ -250,7 +273,9 @@ impl<L: ConditionLock> Condition<L> {
             }
             let seen = word.load(Ordering::Relaxed);
             drop(g);
-            futex::wait(word, seen, remaining);
+            let slice = remaining.map_or(SLICE, |r| r.min(SLICE));
+            // Nothing for a whole slice: maybe a wake-up went to a waiter that died.
+            look = !futex::wait(word, seen, Some(slice));
         };
         match lock.reacquire(saved) {
             Ok(g) => Ok((g, notified)),
@@ -311,6 +336,19 @@ impl<L: ConditionLock> Condition<L> {
     pub fn notify(&self, n: u32) {
         let state = self.state();
         let _g = state.lock();
+        state.notify_locked(n);
+    }
+
+    /// Wakes every waiter.
+    pub fn notify_all(&self) {
+        self.notify(u32::MAX);
+    }
+}
+
+impl CondState {
+    /// Hands up to `n` wake-ups to the oldest waiters. Called with the guard held.
+    fn notify_locked(&self, n: u32) {
+        let state = self;
         let mut left = n;
         while left > 0 {
             if state.unchosen.load(Ordering::Relaxed) == 0 {
@@ -334,9 +372,70 @@ impl<L: ConditionLock> Condition<L> {
         }
     }
 
-    /// Wakes every waiter.
-    pub fn notify_all(&self) {
-        self.notify(u32::MAX);
+    /// Records the calling waiter in `group`; `None` if every record is taken.
+    fn enter(&self, group: u32) -> Option<usize> {
+        let slot = self.waiters.iter().position(|w| w.get().is_none())?;
+        self.waiters[slot].set(owner::process(), group);
+        Some(slot)
+    }
+
+    fn leave(&self, slot: Option<usize>) {
+        if let Some(slot) = slot {
+            self.waiters[slot].clear();
+        }
+    }
+
+    /// Whether a wake-up is handed out and not taken yet: then a dead waiter may hold it.
+    fn wake_up_outstanding(&self) -> bool {
+        let served = self.served.load(Ordering::Relaxed);
+        self.tokens.load(Ordering::Relaxed) > 0
+            || self.waiters.iter().any(|w| {
+                w.get()
+                    .is_some_and(|(_, group)| group.wrapping_sub(served) > 1)
+            })
+    }
+
+    /// Takes waiters that died inside `wait` out of the counts, and hands on any wake-up one
+    /// of them was given, so a live waiter gets it. Called with the guard held, by a waiter
+    /// (`me`) that slept a slice without news.
+    fn hand_on_from_dead(&self, me: Option<usize>) {
+        if !self.wake_up_outstanding() {
+            return;
+        }
+        for (i, w) in self.waiters.iter().enumerate() {
+            if Some(i) == me || !w.is_dead() {
+                continue;
+            }
+            let Some((_, group)) = w.get() else { continue };
+            w.clear();
+            self.retract(group);
+        }
+    }
+
+    /// Takes a dead waiter of `group` out of the counts. Called with the guard held.
+    fn retract(&self, group: u32) {
+        let served = self.served.load(Ordering::Relaxed);
+        match group.wrapping_sub(served) {
+            0 => {
+                // Its group's waiters are counted as unchosen or holding a token, which are
+                // alike to them: drop an unchosen place if any, else its token, and hand that on.
+                let unchosen = self.unchosen.load(Ordering::Relaxed);
+                if unchosen > 0 {
+                    self.unchosen.store(unchosen - 1, Ordering::Relaxed);
+                } else {
+                    let tokens = self.tokens.load(Ordering::Relaxed);
+                    self.tokens
+                        .store(tokens.saturating_sub(1), Ordering::Relaxed);
+                    self.notify_locked(1);
+                }
+            }
+            1 => {
+                let newer = self.newer.load(Ordering::Relaxed);
+                self.newer.store(newer.saturating_sub(1), Ordering::Relaxed);
+            }
+            // Its group was released in full before it took its wake-up.
+            _ => self.notify_locked(1),
+        }
     }
 }
 

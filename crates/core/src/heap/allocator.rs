@@ -4,7 +4,13 @@
 //! included). Each class has a free list in the arena header; fresh blocks come from a bump
 //! pointer. The lists are guarded by a lock word in the arena header that holds the holder's
 //! process id: a process that dies holding it poisons the arena (it allocates no more and its
-//! frees are dropped) instead of deadlocking everyone else.
+//! frees are dropped) instead of deadlocking everyone else, and a live holder that keeps it for
+//! longer than [`LOCK_PATIENCE`] makes the waiter give up on the arena for that call (an
+//! allocation goes to another arena, a free leaves its block allocated) rather than spin for ever.
+//!
+//! The arena also records the processes that hold its blocks by inheritance (`fork`) or receipt
+//! (see [`adopt`]), and each allocated block carries a mask of those holders; a holder found
+//! dead gives back every reference it held ([`reclaim_dead_holders`]).
 //!
 //! ```
 //! use multiprocessing_core::heap::HeapBlock;
@@ -13,9 +19,12 @@
 //! assert_ne!(a.as_ptr(), b.as_ptr());
 //! ```
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+use std::time::Duration;
 
-use super::arena::{Arena, ArenaHeader, KIND_SMALL};
+use super::arena::{Arena, ArenaHeader, HEADER_SIZE, HOLDERS, KIND_SMALL};
+use crate::owner::Owner;
+use crate::time::Deadline;
 
 /// Number of size classes.
 pub(crate) const NUM_CLASSES: usize = 12;
@@ -35,7 +44,8 @@ pub(crate) struct BlockHeader {
     pub(crate) refcount: AtomicU32,
     /// Size class index, or [`DEDICATED`].
     pub(crate) class: AtomicU32,
-    /// Next free block of the same class while this one is free.
+    /// While the block is free: the next free block of the same class. While allocated: the
+    /// mask of the arena's recorded holders that hold one reference each (see [`adopt`]).
     pub(crate) next: AtomicU64,
 }
 
@@ -61,42 +71,74 @@ pub(crate) fn header_at(arena: &Arena, offset: usize) -> &BlockHeader {
     unsafe { &*arena.at(offset).as_ptr().cast::<BlockHeader>() }
 }
 
+/// How long the allocator waits for its lock before giving up on the arena for one call.
+pub(crate) const LOCK_PATIENCE: Duration = Duration::from_secs(1);
+/// How often a waiter checks that the lock's holder still lives.
+const HOLDER_CHECK: Duration = Duration::from_millis(100);
+
 /// Holds the arena's allocator lock.
 struct ArenaLock<'a>(&'a ArenaHeader);
 
 impl Drop for ArenaLock<'_> {
     fn drop(&mut self) {
+        self.0.lock_owner.clear();
         self.0.lock.store(0, Ordering::Release);
     }
 }
 
+/// Takes the allocator lock: `None` if the arena is retired, its holder died (the arena is
+/// retired then), or a live holder kept it for over [`LOCK_PATIENCE`].
 fn lock(header: &ArenaHeader) -> Option<ArenaLock<'_>> {
-    let me = crate::owner::process().id;
+    let me = crate::owner::process();
+    let acquire = || {
+        let ok = header
+            .lock
+            .compare_exchange(0, me.id, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok();
+        if ok {
+            header.lock_owner.set(me, 0);
+        }
+        ok
+    };
+    if header.poisoned.load(Ordering::Relaxed) == 0 && acquire() {
+        return Some(ArenaLock(header));
+    }
+    let patience = Deadline::after(LOCK_PATIENCE);
+    let mut check = Deadline::after(HOLDER_CHECK);
     let mut spins: u32 = 0;
     loop {
         if header.poisoned.load(Ordering::Relaxed) != 0 {
             return None;
         }
-        if header
-            .lock
-            .compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-        {
+        if header.lock.load(Ordering::Relaxed) == 0 && acquire() {
             return Some(ArenaLock(header));
         }
         spins = spins.wrapping_add(1);
         if spins < 64 {
             std::hint::spin_loop();
-        } else {
+            continue;
+        }
+        if spins < 256 {
             std::thread::yield_now();
-            if spins.is_multiple_of(4096) {
-                let holder = header.lock.load(Ordering::Relaxed);
-                if holder != 0 && !crate::owner::is_alive(holder, 0) {
-                    tracing::warn!(target: crate::logging::LOG_TARGET,
-                        "process {holder} died inside the heap allocator; retiring its arena");
-                    header.poisoned.store(1, Ordering::Relaxed);
-                }
+        } else {
+            // Held for long: the holder may be descheduled, stopped or dead.
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        let holder = header.lock.load(Ordering::Relaxed);
+        if check.is_expired() {
+            check = Deadline::after(HOLDER_CHECK);
+            if holder != 0 && !header.lock_owner.alive_as(holder) {
+                tracing::warn!(target: crate::logging::LOG_TARGET,
+                    "process {holder} died inside the heap allocator; retiring its arena");
+                header.poisoned.store(1, Ordering::Relaxed);
+                return None;
             }
+        }
+        if patience.is_expired() {
+            tracing::warn!(target: crate::logging::LOG_TARGET,
+                "process {holder} has held a heap arena's lock for over {LOCK_PATIENCE:?}; \
+                 passing the arena by");
+            return None;
         }
     }
 }
@@ -162,20 +204,145 @@ fn corrupted(header: &ArenaHeader) -> Option<usize> {
 
 /// Returns the block at header `offset` to its free list.
 pub(crate) fn free(arena: &Arena, offset: usize) {
+    if header_at(arena, offset).class.load(Ordering::Relaxed) as usize >= NUM_CLASSES {
+        return; // A dedicated arena goes away with its last mapping.
+    }
+    match lock(arena.header()) {
+        Some(_guard) => free_locked(arena, offset),
+        None => tracing::debug!(target: crate::logging::LOG_TARGET,
+            "heap arena unavailable; block at {offset} stays allocated"),
+    }
+}
+
+/// [`free`] with the allocator lock held.
+fn free_locked(arena: &Arena, offset: usize) {
     let header = arena.header();
     let block = header_at(arena, offset);
     let class = block.class.load(Ordering::Relaxed) as usize;
     if class >= NUM_CLASSES {
-        return; // A dedicated arena goes away with its last mapping.
-    }
-    let Some(_guard) = lock(header) else {
         return;
-    };
+    }
     block.next.store(
         header.free[class].load(Ordering::Relaxed),
         Ordering::Relaxed,
     );
     header.free[class].store(offset as u64, Ordering::Relaxed);
+}
+
+/// Gives back one reference to the block at `offset`, freeing it if it was the last.
+/// Called with the allocator lock held.
+fn unref_locked(arena: &Arena, offset: usize) {
+    if header_at(arena, offset)
+        .refcount
+        .fetch_sub(1, Ordering::Release)
+        == 1
+    {
+        fence(Ordering::Acquire);
+        free_locked(arena, offset);
+    }
+}
+
+/// Records `me` as a holder of the arena and attributes to it the reference it already holds
+/// to each block at `offsets` (inherited across `fork`, or adopted from a message). Returns
+/// its holder slot, or `None` if no slot is free (the references stay plain ones) or the
+/// arena's lock is unavailable.
+pub(crate) fn adopt(arena: &Arena, offsets: &[usize], me: Owner) -> Option<u32> {
+    let header = arena.header();
+    let _guard = lock(header)?;
+    let mine = |cell: &crate::owner::OwnerCell| cell.get().is_some_and(|(who, _)| who == me);
+    let slot = match header.holders.iter().position(mine) {
+        Some(slot) => slot,
+        None => match header.holders.iter().position(|c| c.get().is_none()) {
+            Some(slot) => slot,
+            None => {
+                let slot = header.holders.iter().position(|c| c.is_dead())?;
+                reclaim_holder_locked(arena, slot);
+                slot
+            }
+        },
+    };
+    header.holders[slot].set(me, 0);
+    let bit = 1u64 << slot;
+    for &offset in offsets {
+        if header_at(arena, offset)
+            .next
+            .fetch_or(bit, Ordering::AcqRel)
+            & bit
+            != 0
+        {
+            // Already recorded as ours (inherited by this process's image before an `exec`):
+            // one record stands for one reference, so give the second one back.
+            unref_locked(arena, offset);
+        }
+    }
+    Some(slot as u32)
+}
+
+/// Gives up `me`'s holder slot, with any reference still recorded under it (inherited by this
+/// process's image before an `exec`, and never seen by the image that leaves).
+pub(crate) fn leave(arena: &Arena, me: Owner) {
+    let header = arena.header();
+    let Some(_guard) = lock(header) else { return };
+    for (slot, cell) in header.holders.iter().enumerate() {
+        if cell.get().is_some_and(|(who, _)| who == me) {
+            reclaim_holder_locked(arena, slot);
+        }
+    }
+}
+
+/// Gives back every reference held by the dead holders among those of the block at `offset`
+/// (which may free it), and frees their slots.
+pub(crate) fn reclaim_dead_holders(arena: &Arena, offset: usize) {
+    let header = arena.header();
+    let Some(_guard) = lock(header) else { return };
+    let mask = header_at(arena, offset).next.load(Ordering::Acquire);
+    for slot in 0..HOLDERS {
+        if mask & (1 << slot) != 0 {
+            let cell = &header.holders[slot];
+            if cell.get().is_none() || cell.is_dead() {
+                reclaim_holder_locked(arena, slot);
+            }
+        }
+    }
+}
+
+/// Takes holder `slot`'s reference out of every allocated block of the arena and frees the
+/// slot. Called with the allocator lock held.
+fn reclaim_holder_locked(arena: &Arena, slot: usize) {
+    let bit = 1u64 << slot;
+    for_each_block(arena, |offset| {
+        let block = header_at(arena, offset);
+        // A free block's word is a free-list link, not a mask: leave it alone.
+        if block.refcount.load(Ordering::Acquire) != 0
+            && block.next.fetch_and(!bit, Ordering::AcqRel) & bit != 0
+        {
+            unref_locked(arena, offset);
+        }
+    });
+    arena.header().holders[slot].clear();
+}
+
+/// Calls `f` with the header offset of every block ever carved from the arena.
+fn for_each_block(arena: &Arena, mut f: impl FnMut(usize)) {
+    let header = arena.header();
+    let bump = usize::try_from(header.bump.load(Ordering::Relaxed)).unwrap_or(usize::MAX);
+    if arena.kind() != KIND_SMALL {
+        // A dedicated arena's one block sits where its bump points.
+        if bump >= HEADER_SIZE && bump % BLOCK_HEADER == 0 && bump + BLOCK_HEADER <= arena.size() {
+            f(bump);
+        }
+        return;
+    }
+    let end = bump.min(arena.size());
+    let mut offset = HEADER_SIZE;
+    while offset + BLOCK_HEADER <= end {
+        let class = header_at(arena, offset).class.load(Ordering::Relaxed) as usize;
+        if class >= NUM_CLASSES {
+            return; // Corrupted: walk no further.
+        }
+        f(offset);
+        offset += class_size(class);
+    }
 }
 
 /// Checks a received block offset against the arena's layout.
@@ -244,6 +411,58 @@ mod tests {
         arena.header().free[1].store(4096 - 16, Ordering::Relaxed);
         assert_eq!(alloc(&arena, 1), None);
         assert_eq!(alloc(&arena, 2), None, "the arena is retired");
+    }
+
+    /// Runs `f` on another thread; `None` if it is still running after 20 s.
+    fn within<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(f()));
+        rx.recv_timeout(std::time::Duration::from_secs(20)).ok()
+    }
+
+    #[test]
+    fn a_lock_kept_by_a_live_process_is_waited_for_only_so_long() {
+        let arena = std::sync::Arc::new(Arena::create(4096, KIND_SMALL).unwrap());
+        let kept = alloc(&arena, 1).unwrap();
+        // Another process holds the allocator lock and never lets go.
+        let mut other = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
+        arena.header().lock.store(other.id(), Ordering::Relaxed);
+        let a = arena.clone();
+        let got = within(move || (alloc(&a, 1), free(&a, kept)));
+        let _ = other.kill();
+        let _ = other.wait();
+        assert_eq!(got, Some((None, ())), "the allocator waited for ever");
+        assert_eq!(
+            arena.header().poisoned.load(Ordering::Relaxed),
+            0,
+            "a live holder does not retire the arena"
+        );
+        arena.header().lock.store(0, Ordering::Relaxed);
+        assert!(alloc(&arena, 1).is_some(), "the arena serves once let go");
+    }
+
+    #[test]
+    fn a_lock_holder_whose_pid_was_reused_counts_as_dead() {
+        let arena = std::sync::Arc::new(Arena::create(4096, KIND_SMALL).unwrap());
+        // The recorded holder had our pid but started at another time: it is gone.
+        let me = crate::owner::process();
+        arena.header().lock.store(me.id, Ordering::Relaxed);
+        let stale = Owner {
+            id: me.id,
+            start: me.start + 1,
+        };
+        arena.header().lock_owner.set(stale, 0);
+        let a = arena.clone();
+        let started = std::time::Instant::now();
+        assert_eq!(within(move || alloc(&a, 1)), Some(None));
+        assert!(
+            started.elapsed() < LOCK_PATIENCE,
+            "found dead, not waited out"
+        );
+        assert_eq!(arena.header().poisoned.load(Ordering::Relaxed), 1);
     }
 
     #[test]

@@ -24,10 +24,11 @@ use rustix::fs::{
 use rustix::mm::munmap;
 
 use super::allocator::NUM_CLASSES;
+use crate::owner::OwnerCell;
 use crate::{Error, Result};
 
 /// Identifies a mapping made by this library.
-pub(crate) const MAGIC: u64 = 0x6d70_6865_6170_0001; // "mpheap" v1
+pub(crate) const MAGIC: u64 = 0x6d70_6865_6170_0002; // "mpheap" v2
 /// An arena carved into small blocks by the allocator.
 pub(crate) const KIND_SMALL: u32 = 1;
 /// An arena holding one large (or over-aligned) block.
@@ -37,7 +38,7 @@ const SEALS: SealFlags = SealFlags::SHRINK
     .union(SealFlags::GROW)
     .union(SealFlags::SEAL);
 /// Bytes reserved at the start of every arena for its header.
-pub(crate) const HEADER_SIZE: usize = 256;
+pub(crate) const HEADER_SIZE: usize = 2048;
 /// Size of a small-block arena.
 pub(crate) const ARENA_SIZE: usize = 1 << 20;
 
@@ -55,7 +56,17 @@ pub(crate) struct ArenaHeader {
     pub(crate) bump: AtomicU64,
     /// Heads of the free lists, one per size class (block offsets, 0 = empty).
     pub(crate) free: [AtomicU64; NUM_CLASSES],
+    /// The allocator lock's holder with its start time, so a live holder is told from a dead
+    /// one even after pid reuse.
+    pub(crate) lock_owner: OwnerCell,
+    /// Processes holding blocks of this arena by inheritance or receipt: a block's holder mask
+    /// has bit `i` set while `holders[i]` holds one reference to it. A holder found dead gives
+    /// its references back, so a killed child leaves no reference behind.
+    pub(crate) holders: [OwnerCell; HOLDERS],
 }
+
+/// Holder records per arena; a process beyond them holds plain references.
+pub(crate) const HOLDERS: usize = 64;
 
 const _: () = assert!(std::mem::size_of::<ArenaHeader>() <= HEADER_SIZE);
 

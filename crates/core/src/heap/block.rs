@@ -9,7 +9,7 @@
 use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, Ordering, fence};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering, fence};
 use std::sync::{Arc, Weak};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -28,7 +28,13 @@ pub(crate) struct BlockInner {
     offset: usize,
     /// Set once this process's reference was given back (by drop or before exit).
     released: AtomicBool,
+    /// This process's holder slot in the arena if its reference is recorded there (inherited
+    /// or received), else [`PLAIN`].
+    pub(crate) holder: AtomicU32,
 }
+
+/// [`BlockInner::holder`] of a reference not recorded as a holder's (e.g. the allocator's).
+pub(crate) const PLAIN: u32 = u32::MAX;
 
 impl BlockInner {
     pub(crate) fn header(&self) -> &BlockHeader {
@@ -39,14 +45,34 @@ impl BlockInner {
         self.arena.at(self.offset).as_ptr() as usize
     }
 
+    pub(crate) fn arena(&self) -> &Arc<Arena> {
+        &self.arena
+    }
+
+    pub(crate) fn offset(&self) -> usize {
+        self.offset
+    }
+
     /// Gives back this process's reference, once.
     pub(crate) fn release(&self) {
         if self.released.swap(true, Ordering::AcqRel) {
             return;
         }
-        if self.header().refcount.fetch_sub(1, Ordering::Release) == 1 {
+        let header = self.header();
+        let slot = self.holder.load(Ordering::Relaxed);
+        if slot != PLAIN {
+            let bit = 1u64 << slot;
+            if header.next.fetch_and(!bit, Ordering::AcqRel) & bit == 0 {
+                return; // Already given back for us by someone who found us dead.
+            }
+        }
+        let before = header.refcount.fetch_sub(1, Ordering::Release);
+        if before == 1 {
             fence(Ordering::Acquire);
             allocator::free(&self.arena, self.offset);
+        } else if header.next.load(Ordering::Acquire).count_ones() == before - 1 {
+            // Only recorded holders are left: if they are all dead, nobody will ever free it.
+            allocator::reclaim_dead_holders(&self.arena, self.offset);
         }
     }
 }
@@ -143,10 +169,15 @@ impl HeapBlock {
         self.ptr.as_ptr()
     }
 
-    /// How many processes (plus handles travelling in messages) hold the block.
+    /// How many processes (plus handles travelling in messages) hold the block. Holders
+    /// found dead (a killed child, say) are counted out first.
     #[must_use]
     pub fn ref_count(&self) -> u32 {
-        self.inner.header().refcount.load(Ordering::Relaxed)
+        let header = self.inner.header();
+        if header.next.load(Ordering::Acquire) != 0 {
+            allocator::reclaim_dead_holders(&self.inner.arena, self.inner.offset);
+        }
+        header.refcount.load(Ordering::Relaxed)
     }
 
     /// Whether two handles refer to the same block.
@@ -186,6 +217,8 @@ fn alloc_dedicated(len: usize, align: usize) -> Result<(Arc<Arena>, usize)> {
     let header = allocator::header_at(&arena, offset);
     header.class.store(DEDICATED, Ordering::Relaxed);
     header.refcount.store(1, Ordering::Release);
+    // Where the holder bookkeeping finds the arena's one block.
+    arena.header().bump.store(offset as u64, Ordering::Relaxed);
     registry::lock()
         .arenas
         .push((arena.key, Arc::downgrade(&arena)));
@@ -199,6 +232,7 @@ fn register(arena: Arc<Arena>, offset: usize, len: usize) -> HeapBlock {
         arena,
         offset,
         released: AtomicBool::new(false),
+        holder: AtomicU32::new(PLAIN),
     });
     registry::lock()
         .blocks
@@ -314,10 +348,14 @@ fn receive(wire: WireIn) -> Result<HeapBlock> {
     if refcount.load(Ordering::Acquire) == 0 {
         return Err(no_reference());
     }
+    // The message's reference becomes ours, recorded under our name so that it comes back
+    // even if this process is killed.
+    let slot = allocator::adopt(&arena, &[offset], crate::owner::process());
     let inner = Arc::new(BlockInner {
         arena,
         offset,
         released: AtomicBool::new(false),
+        holder: AtomicU32::new(slot.unwrap_or(PLAIN)),
     });
     table.blocks.insert(addr, Arc::downgrade(&inner));
     Ok(HeapBlock { inner, ptr, len })

@@ -9,8 +9,12 @@
 //! arena's free list; when a process drops its last block in an arena, it unmaps the arena, and
 //! the kernel frees the memory after the last process did. Nothing has a name, so nothing is left
 //! behind when processes are killed. A child that exits without dropping its handles (a forked
-//! child never drops the copies of its parent's) calls [`release_before_exit`] first; a killed
-//! process's references stay in their blocks until the arena is gone from every process.
+//! child never drops the copies of its parent's) calls [`release_before_exit`] first. The
+//! references a process inherits or receives are recorded under its name (process id and start
+//! time) in the block's arena, so when it is killed, or leaves by `process::exit`, or `exec`s
+//! (a `Command` with `pre_exec` forks too) and later ends, they are given back as soon as
+//! anyone finds it dead: a holder of the block asking [`HeapBlock::ref_count`], dropping it
+//! while only recorded holders remain, or a process taking a record.
 //!
 //! ```
 //! use multiprocessing_core::heap::HeapBlock;
@@ -43,6 +47,16 @@ pub fn release_before_exit() {
     drop(table);
     for block in &live {
         block.release();
+    }
+    // Free this process's holder records for the processes that come after it.
+    let me = crate::owner::process();
+    let arenas: Vec<_> = registry::lock()
+        .arenas
+        .iter()
+        .filter_map(|(_, w)| w.upgrade())
+        .collect();
+    for arena in &arenas {
+        allocator::leave(arena, me);
     }
 }
 

@@ -1,7 +1,8 @@
 //! This process's table of mapped arenas and live blocks, kept consistent across `fork`.
 //!
 //! The table lets a block received twice map once, lets new blocks share existing arenas, and
-//! lets the fork handlers give a forked child one reference to every block it inherits. It is
+//! lets the fork handlers give a forked child one reference to every block it inherits (recorded
+//! under the child's name in the arena, see `allocator::adopt`). It is
 //! guarded by a tiny spin lock that the fork handlers hold across `fork`, so a child never
 //! inherits it locked by a thread that does not exist there.
 //!
@@ -17,8 +18,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
+use super::allocator;
 use super::arena::Arena;
-use super::block::BlockInner;
+use super::block::{BlockInner, PLAIN};
 
 #[derive(Default)]
 pub(crate) struct Table {
@@ -137,6 +139,30 @@ pub(crate) fn before_fork() {
     table.stash = live;
 }
 
+/// Records this (forked) process as the holder of the references `before_fork` took for it,
+/// one arena at a time, so that they come back even if it is killed or leaves by
+/// `process::exit`.
+fn record_inherited(stash: &[Arc<BlockInner>]) {
+    let me = crate::owner::process();
+    let mut done = vec![false; stash.len()];
+    for i in 0..stash.len() {
+        if done[i] {
+            continue;
+        }
+        let arena = stash[i].arena();
+        let same: Vec<usize> = (i..stash.len())
+            .filter(|&j| Arc::ptr_eq(stash[j].arena(), arena))
+            .collect();
+        let offsets: Vec<usize> = same.iter().map(|&j| stash[j].offset()).collect();
+        let slot = allocator::adopt(arena, &offsets, me).unwrap_or(PLAIN);
+        for &j in &same {
+            // The parent's record (if it had one) is not ours.
+            stash[j].holder.store(slot, Ordering::Relaxed);
+            done[j] = true;
+        }
+    }
+}
+
 pub(crate) fn after_fork_in_parent() {
     // SAFETY: `before_fork` left the lock held by this thread.
     let table = unsafe { (*TABLE.table.get()).get_or_insert_with(Table::default) };
@@ -151,6 +177,9 @@ pub(crate) fn after_fork_in_child() {
     // SAFETY: `before_fork` left the lock held by the thread that is now the child's only one.
     let table = unsafe { (*TABLE.table.get()).get_or_insert_with(Table::default) };
     let stash = std::mem::take(&mut table.stash);
+    if !stash.is_empty() {
+        record_inherited(&stash);
+    }
     raw_unlock();
     // The child keeps the reference taken for it; dropping a block nobody else in the child
     // holds gives it back.
