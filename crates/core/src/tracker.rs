@@ -60,6 +60,9 @@ const MESSAGE_MAX: usize = 512;
 static ENTRY_RAN: AtomicBool = AtomicBool::new(false);
 /// This process's end of its family's tracker socket.
 static ENDPOINT: OnceLock<OwnedFd> = OnceLock::new();
+/// Held while [`ENDPOINT`] is set, and across `fork()` (see [`fork`](crate::fork)), so a child
+/// never inherits the endpoint half set (it would wait forever to set or read it).
+pub(crate) static SETTING: crate::fork::ForkMutex<()> = crate::fork::ForkMutex::new(());
 /// Starting a tracker failed once; do not try (and warn) on every segment.
 static START_FAILED: AtomicBool = AtomicBool::new(false);
 
@@ -86,6 +89,7 @@ pub fn inherited_fd() -> Option<BorrowedFd<'static>> {
 /// Makes `fd` (a descriptor of a parent's [`inherited_fd`]) this process's tracker end, before
 /// it creates a segment; a process that already has one keeps it and gets an error.
 pub fn adopt(fd: OwnedFd) -> Result<()> {
+    let _setting = SETTING.lock();
     ENDPOINT
         .set(fd)
         .map_err(|_| Error::InvalidArgument("this process already has a resource tracker".into()))
@@ -116,6 +120,7 @@ fn endpoint() -> Option<BorrowedFd<'static>> {
     match start() {
         // A racing thread may have started one too; the loser's tracker sees EOF and exits.
         Ok(fd) => {
+            let _setting = SETTING.lock();
             let _ = ENDPOINT.set(fd);
         }
         Err(e) => {
