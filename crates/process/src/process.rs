@@ -210,6 +210,13 @@ impl AsFd for Sentinel {
     }
 }
 
+/// Ready for `connection::wait` once the child has exited.
+impl multiprocessing_core::time::Waitable for Sentinel {
+    fn wait_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
 fn closed() -> Error {
     Error::Process("process object is closed".into())
 }
