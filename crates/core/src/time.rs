@@ -25,6 +25,26 @@ use rustix::event::{PollFd, PollFlags, Timespec};
 
 pub use rustix::io::retry_on_intr;
 
+/// [`retry_on_intr`] for `std::io` calls: runs `f` again while it fails with
+/// [`ErrorKind::Interrupted`](std::io::ErrorKind::Interrupted).
+///
+/// ```
+/// use std::io::Read;
+/// use multiprocessing_core::time::retry_on_interrupted;
+/// let (mut r, mut w) = std::io::pipe().unwrap();
+/// std::io::Write::write_all(&mut w, b"x").unwrap();
+/// let mut buf = [0u8; 1];
+/// assert_eq!(retry_on_interrupted(|| r.read(&mut buf)).unwrap(), 1);
+/// ```
+pub fn retry_on_interrupted<T>(mut f: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
+    loop {
+        match f() {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
+}
+
 /// When a blocking call gives up: an instant, or never.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Deadline(Option<Instant>);
@@ -112,12 +132,10 @@ impl From<Option<Duration>> for Deadline {
 /// `poll(2)` on `fds` until one is ready or `deadline` passes, restarting after signals with the
 /// time left. Returns how many are ready (0: the deadline passed).
 pub fn poll(fds: &mut [PollFd<'_>], deadline: Deadline) -> std::io::Result<usize> {
-    loop {
-        match rustix::event::poll(fds, deadline.timespec().as_ref()) {
-            Err(rustix::io::Errno::INTR) => {}
-            other => return Ok(other?),
-        }
-    }
+    // Each attempt waits only for the time left.
+    Ok(retry_on_intr(|| {
+        rustix::event::poll(fds, deadline.timespec().as_ref())
+    })?)
 }
 
 /// Waits until `fd` is readable (or at end of file or in error) or `deadline` passes; `true` when

@@ -40,7 +40,7 @@ use rustix::net::{
     AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType, recv, send, socketpair,
 };
 
-use crate::time::{Deadline, wait_readable, wait_writable};
+use crate::time::{Deadline, retry_on_intr, wait_readable, wait_writable};
 use crate::{Error, Result};
 
 /// The environment variable that makes the constructor take the tracker role; its value is the
@@ -187,13 +187,14 @@ fn tell(fd: BorrowedFd<'_>, tag: u8, name: &str, dev: u64, ino: u64) {
     let msg = format!("{} {dev} {ino} {name}", tag as char);
     let deadline = Deadline::after(PATIENCE);
     let sent = loop {
-        match send(
-            fd,
-            msg.as_bytes(),
-            SendFlags::NOSIGNAL | SendFlags::DONTWAIT,
-        ) {
+        match retry_on_intr(|| {
+            send(
+                fd,
+                msg.as_bytes(),
+                SendFlags::NOSIGNAL | SendFlags::DONTWAIT,
+            )
+        }) {
             Ok(_) => break Ok(()),
-            Err(Errno::INTR) => {}
             Err(Errno::AGAIN) => match wait_writable(fd, deadline) {
                 Ok(true) => {}
                 Ok(false) => break Err(Error::Timeout),
@@ -235,10 +236,9 @@ fn role(fd: Option<&str>) -> i32 {
     let mut live = Records::default();
     let mut buf = [0u8; MESSAGE_MAX];
     loop {
-        match recv(&sock, &mut buf, RecvFlags::empty()) {
+        match retry_on_intr(|| recv(&sock, &mut buf, RecvFlags::empty())) {
             Ok((0, _)) => break,
             Ok((n, _)) => live.apply(&buf[..n]),
-            Err(Errno::INTR) => {}
             // Anything else also means the family is gone.
             Err(_) => break,
         }
