@@ -27,7 +27,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
 use multiprocessing_core::AuthKey;
-use multiprocessing_core::time::{self, Deadline};
+use multiprocessing_core::time::{self, Deadline, retry_on_intr};
 use rustix::io::Errno;
 use rustix::net::sockopt::{self, Timeout};
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
@@ -109,7 +109,8 @@ fn connect_unix(addr: &SocketAddrUnix, deadline: Deadline) -> Result<OwnedFd> {
         SocketFlags::CLOEXEC,
         None,
     )?;
-    loop {
+    // Each attempt (a signal interrupts one) is given the time left.
+    let connected = retry_on_intr(|| {
         // The kernel reads a zero timeout as "forever": a passed deadline becomes 1 µs.
         let left = deadline
             .remaining()
@@ -117,13 +118,12 @@ fn connect_unix(addr: &SocketAddrUnix, deadline: Deadline) -> Result<OwnedFd> {
         if left.is_some() {
             sockopt::set_socket_timeout(&fd, Timeout::Send, left)?;
         }
-        match rustix::net::connect(&fd, addr) {
-            Ok(()) => break,
-            // Not `retry_on_intr`: the next attempt needs the time left, set above.
-            Err(Errno::INTR) => {}
-            Err(Errno::AGAIN | Errno::INPROGRESS) => return Err(Error::Timeout),
-            Err(e) => return Err(e.into()),
-        }
+        rustix::net::connect(&fd, addr)
+    });
+    match connected {
+        Ok(()) => {}
+        Err(Errno::AGAIN | Errno::INPROGRESS) => return Err(Error::Timeout),
+        Err(e) => return Err(e.into()),
     }
     if deadline.instant().is_some() {
         sockopt::set_socket_timeout(&fd, Timeout::Send, None)?;

@@ -40,7 +40,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use multiprocessing_core::time::{self, Deadline, retry_on_intr};
+use multiprocessing_core::time::{self, Deadline, Waitable, retry_on_intr};
 use multiprocessing_core::transfer::{
     decode_with_fds, deserialize_fd, encode_with_fds, serialize_fd,
 };
@@ -49,7 +49,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::frame::{self, FdQueue, FrameReader, Header, Source};
-use crate::{Error, Result, wait};
+use crate::{Error, Result};
 
 /// What kind of descriptor a connection wraps; decides how it reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,8 +104,6 @@ pub struct Connection {
     readable: bool,
     writable: bool,
     reader: FrameReader,
-    /// Whether this connection's fd is registered as having buffered data (for [`wait`]).
-    marked: bool,
     /// When to spin before blocking for the next message (see [`Spin`]).
     spin: Spin,
 }
@@ -235,7 +233,6 @@ impl Connection {
             readable,
             writable,
             reader: FrameReader::new(),
-            marked: false,
             spin: Spin::new(),
         }
     }
@@ -245,7 +242,6 @@ impl Connection {
         let mut c = Self::from_parts(fd, kind, true, true);
         if !bytes.is_empty() {
             c.reader = FrameReader::with_bytes(bytes);
-            c.update_mark();
         }
         c
     }
@@ -290,7 +286,6 @@ impl Connection {
 
     /// Closes the connection (Python's `close()`); dropping it does the same.
     pub fn close(mut self) -> Result<()> {
-        self.unmark();
         self.closed = true;
         Ok(())
     }
@@ -421,7 +416,6 @@ impl Connection {
     fn poison(&mut self) {
         self.readable = false;
         if !self.writable {
-            self.unmark();
             self.closed = true;
         }
     }
@@ -441,7 +435,6 @@ impl Connection {
         } else {
             Ok(Vec::new())
         };
-        self.update_mark();
         r?;
         fds
     }
@@ -492,7 +485,6 @@ impl Connection {
         };
         let r = self.reader.read_payload_into(&mut src, &mut buf[..len]);
         let fds = self.reader.claim_fds(h.nfds);
-        self.update_mark();
         r?;
         drop(fds?);
         Ok(len)
@@ -527,26 +519,18 @@ impl Connection {
         }
         Ok(time::wait_readable(fd, deadline)?)
     }
-
-    fn update_mark(&mut self) {
-        let has = self.reader.buffered() > 0;
-        if has != self.marked {
-            wait::set_buffered(self.file.as_raw_fd(), has);
-            self.marked = has;
-        }
-    }
-
-    fn unmark(&mut self) {
-        if self.marked {
-            wait::set_buffered(self.file.as_raw_fd(), false);
-            self.marked = false;
-        }
-    }
 }
 
-impl Drop for Connection {
-    fn drop(&mut self) {
-        self.unmark();
+/// Ready for [`wait`](crate::wait) when its socket or pipe is readable, or, without asking the
+/// kernel, when it holds received bytes not yet taken by a `recv` (a read takes as much as the
+/// kernel has, so a second message can sit in the buffer while the descriptor is idle).
+impl Waitable for Connection {
+    fn wait_fd(&self) -> BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+
+    fn is_ready(&self) -> bool {
+        !self.closed && self.reader.buffered() > 0
     }
 }
 

@@ -196,14 +196,8 @@ pub(crate) struct FdQueue {
     pub(crate) truncated: bool,
 }
 
-fn retry<T>(mut f: impl FnMut() -> io::Result<T>) -> Result<T> {
-    loop {
-        match f() {
-            Ok(v) => return Ok(v),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::from_io(e)),
-        }
-    }
+fn retry<T>(f: impl FnMut() -> io::Result<T>) -> Result<T> {
+    multiprocessing_core::time::retry_on_interrupted(f).map_err(Error::from_io)
 }
 
 impl FrameReader {

@@ -45,5 +45,6 @@ pub use listener::{
     DEFAULT_BACKLOG, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_PENDING, Listener, ListenerBuilder,
 };
 pub use multiprocessing_core::AuthKey;
+pub use multiprocessing_core::time::{WaitFd, Waitable};
 pub use pipe::pipe;
 pub use wait::wait;

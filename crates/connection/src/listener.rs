@@ -32,7 +32,7 @@ use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use multiprocessing_core::AuthKey;
-use multiprocessing_core::time::{self, Deadline};
+use multiprocessing_core::time::{self, Deadline, Waitable};
 use rustix::event::{PollFd, PollFlags};
 use rustix::io::Errno;
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
@@ -489,6 +489,22 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl AsFd for Listener {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+}
+
+/// Ready for [`wait`](crate::wait) when a client waits to be accepted: its listening socket is
+/// readable, or, without asking the kernel, a handshake an earlier `accept` drove has completed
+/// and waits to be taken.
+impl Waitable for Listener {
+    fn wait_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    fn is_ready(&self) -> bool {
+        // Never blocks: while an `accept` holds the table, it is the one that will take them.
+        self.pending
+            .try_lock()
+            .is_ok_and(|p| p.set.iter().any(|h| h.hs.is_complete()))
     }
 }
 

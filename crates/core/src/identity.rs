@@ -10,19 +10,21 @@
 //! assert!(me.parent.is_none());
 //! ```
 
-use std::sync::Mutex;
-
 use serde::{Deserialize, Serialize};
 
 use crate::AuthKey;
+use crate::fork::ForkMutex;
 
-/// Name and pid of a parent process.
+/// Name, pid and start time of a parent process.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParentInfo {
     /// The parent's name.
     pub name: String,
     /// The parent's process id.
     pub pid: u32,
+    /// The parent's start time ([`owner::Owner::start`](crate::owner::Owner::start), `0` when
+    /// unknown): tells the parent from a later process given the same pid.
+    pub start: u64,
 }
 
 /// Who the running process is.
@@ -40,17 +42,20 @@ pub struct Identity {
     pub parent: Option<ParentInfo>,
 }
 
-struct State {
+pub(crate) struct State {
     identity: Identity,
     /// How many children this process has numbered so far.
     children: u32,
 }
 
-static STATE: Mutex<Option<State>> = Mutex::new(None);
+/// Held across `fork()` by the fork registry (see [`fork`](crate::fork)): a thread that logs
+/// (the logger prints the process name) while another forks cannot leave it locked in the
+/// child.
+pub(crate) static STATE: ForkMutex<Option<State>> = ForkMutex::new(None);
 
-fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
-    let mut guard = STATE.lock().unwrap_or_else(|p| p.into_inner());
-    let state = guard.get_or_insert_with(|| State {
+/// Makes the main process's identity if there is none yet.
+fn init(slot: &mut Option<State>) -> &mut State {
+    slot.get_or_insert_with(|| State {
         identity: Identity {
             name: "MainProcess".into(),
             path: Vec::new(),
@@ -59,8 +64,11 @@ fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
             parent: None,
         },
         children: 0,
-    });
-    f(state)
+    })
+}
+
+fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
+    f(init(&mut STATE.lock()))
 }
 
 /// Makes the running process's identity now if it has none yet (the main process draws its
@@ -79,7 +87,7 @@ pub fn current() -> Identity {
 pub fn set_current(identity: Identity) {
     // Not through `with_state`: a fresh child (the forkserver's) has no identity yet, and
     // making the main process's default would draw a random authkey only to discard it.
-    let mut guard = STATE.lock().unwrap_or_else(|p| p.into_inner());
+    let mut guard = STATE.lock();
     *guard = Some(State {
         identity,
         children: 0,
@@ -91,7 +99,7 @@ pub fn set_current(identity: Identity) {
 /// Freeing it would write to the allocator's pages, each of which the kernel then copies for
 /// the child; the copy is private to the child and goes away with it.
 pub fn set_current_in_forked_child(identity: Identity) {
-    let mut guard = STATE.lock().unwrap_or_else(|p| p.into_inner());
+    let mut guard = STATE.lock();
     std::mem::forget(guard.replace(State {
         identity,
         children: 0,
@@ -135,6 +143,7 @@ mod tests {
             parent: Some(ParentInfo {
                 name: "MainProcess".into(),
                 pid: 1,
+                start: 0,
             }),
         });
         assert_eq!(next_child(), (vec![3, 1], "Process-3:1".to_string()));

@@ -9,6 +9,12 @@
 //! `multiprocessing.heap` ([`heap`]) and `multiprocessing.shared_memory` ([`shm`]), with
 //! `multiprocessing.resource_tracker` ([`tracker`]) to unlink segments whose creator died.
 //!
+//! It is also the runtime layer the other crates share instead of repeating: [`fork`] (the
+//! fork-hook registry, `multiprocessing.util.register_after_fork`, with which every global
+//! lock registers), [`time`] (one `Deadline`, `poll` and interrupted-call retry for every
+//! blocking wait, and the `Waitable` trait behind `connection.wait`) and [`owner`] (`/proc`,
+//! pid-reuse-safe liveness and exit-code decoding).
+//!
 //! ```
 //! use multiprocessing_core::{codec, identity};
 //! let bytes = codec::encode(&vec![1u32, 2, 3]).unwrap();

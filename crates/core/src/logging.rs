@@ -51,6 +51,44 @@ where
     }
 }
 
+/// Holds the standard streams' locks across `fork()` (see [`fork`](crate::fork)), stdout
+/// flushed first: buffered output would otherwise be written twice, by parent and child (Python
+/// flushes there too), and a child that inherited a stream locked by a thread it does not have
+/// (one logging at that instant) would wait for it forever when it logs or panics.
+pub(crate) struct Stdio {
+    held:
+        std::cell::UnsafeCell<Option<(std::io::StdoutLock<'static>, std::io::StderrLock<'static>)>>,
+}
+
+// SAFETY: `held` is only touched by the fork hooks, which the fork registry runs on the forking
+// thread one fork at a time (its own lock is held from before the fork to after it); the locks
+// in it are taken and released by that one thread (the child continues it).
+unsafe impl Sync for Stdio {}
+
+pub(crate) static STDIO: Stdio = Stdio {
+    held: std::cell::UnsafeCell::new(None),
+};
+
+impl crate::fork::ForkHook for Stdio {
+    fn before_fork(&'static self) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = std::io::Write::flush(&mut stdout);
+        let stderr = std::io::stderr().lock();
+        // SAFETY: see `impl Sync for Stdio`.
+        unsafe { *self.held.get() = Some((stdout, stderr)) };
+    }
+
+    fn after_fork_in_parent(&'static self) {
+        // SAFETY: see `impl Sync for Stdio`.
+        drop(unsafe { (*self.held.get()).take() });
+    }
+
+    fn after_fork_in_child(&'static self) {
+        // SAFETY: see `impl Sync for Stdio`.
+        drop(unsafe { (*self.held.get()).take() });
+    }
+}
+
 /// The level [`log_to_stderr`] installed, as a rank (0 = none, 1 = ERROR .. 5 = TRACE).
 static STDERR_LEVEL: AtomicU8 = AtomicU8::new(0);
 

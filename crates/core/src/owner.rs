@@ -1,6 +1,8 @@
-//! Owners of cross-process locks: cached process and thread ids, start times, and liveness.
+//! Processes as the kernel sees them: cached process and thread ids, `/proc/<pid>/stat`,
+//! pid-reuse-safe liveness, and the decoding of a wait status into Python's exit code.
 //!
-//! A lock in shared memory records who holds it as a process id (or thread id) together with
+//! Everything of the workspace that reads `/proc`, asks whether a process still runs or turns
+//! a wait status into an exit code does it here. A lock in shared memory records who holds it as a process id (or thread id) together with
 //! that process's start time, so a waiter can tell a dead owner from a live one even after the
 //! kernel reused the id for a new process. Ids are cached so that recording an owner costs no
 //! system call; the cache is refreshed in a forked child (see [`fork`](crate::fork)).
@@ -54,7 +56,7 @@ pub fn process() -> Owner {
 fn process_slow() -> Owner {
     crate::fork::ensure_handlers();
     let id = rustix::process::getpid().as_raw_nonzero().get() as u32;
-    let start = read_stat("/proc/self/stat").map_or(0, |s| s.1);
+    let start = read_stat("/proc/self/stat").map_or(0, |s| s.start);
     PROCESS_START.store(start, Ordering::Relaxed);
     PROCESS_ID.store(u64::from(id), Ordering::Relaxed);
     Owner { id, start }
@@ -76,21 +78,44 @@ pub fn thread() -> Owner {
 fn thread_slow(generation: u64) -> Owner {
     crate::fork::ensure_handlers();
     let id = rustix::thread::gettid().as_raw_nonzero().get() as u32;
-    let start = read_stat("/proc/thread-self/stat").map_or(0, |s| s.1);
+    let start = read_stat("/proc/thread-self/stat").map_or(0, |s| s.start);
     THREAD.with(|c| c.set((generation, id, start)));
     Owner { id, start }
 }
 
-/// Reads the state letter and start time from a `/proc/.../stat` file.
-fn read_stat(path: &str) -> Option<(u8, u64)> {
+/// The fields of a `/proc/<pid>/stat` file the workspace uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stat {
+    /// Field 3: `R`, `S`, `Z` (zombie), `X` (dead), ...
+    state: u8,
+    /// Field 20: the number of threads.
+    threads: u64,
+    /// Field 22: the start time in clock ticks since boot.
+    start: u64,
+}
+
+/// Reads a `/proc/.../stat` file (the name in field 2 may hold spaces and parentheses, so the
+/// fields are counted from the last `)`).
+fn read_stat(path: &str) -> Option<Stat> {
     let text = std::fs::read(path).ok()?;
     let close = text.iter().rposition(|&b| b == b')')?;
     let rest = std::str::from_utf8(&text[close + 1..]).ok()?;
     let mut fields = rest.split_ascii_whitespace();
     let state = fields.next()?.bytes().next()?;
-    // Field 3 is the state; the start time is field 22.
-    let start = fields.nth(18)?.parse().ok()?;
-    Some((state, start))
+    // Fields 3 (state, read above) to 22 (start time); the thread count is field 20.
+    let threads = fields.nth(16)?.parse().ok()?;
+    let start = fields.nth(1)?.parse().ok()?;
+    Some(Stat {
+        state,
+        threads,
+        start,
+    })
+}
+
+/// How many threads the running process has (`None` when `/proc` cannot tell).
+#[must_use]
+pub fn thread_count() -> Option<u64> {
+    read_stat("/proc/self/stat").map(|s| s.threads)
 }
 
 /// Whether process (or thread) `id` still runs and is the one that started at `start`.
@@ -103,8 +128,8 @@ pub fn is_alive(id: u32, start: u64) -> bool {
         return false;
     }
     match read_stat(&format!("/proc/{id}/stat")) {
-        Some((state, started)) => {
-            !matches!(state, b'Z' | b'X' | b'x') && (start == 0 || started == start)
+        Some(stat) => {
+            !matches!(stat.state, b'Z' | b'X' | b'x') && (start == 0 || stat.start == start)
         }
         None => {
             if std::path::Path::new("/proc/self/stat").exists() {
@@ -217,7 +242,38 @@ impl OwnerCell {
 /// other than itself.
 #[must_use]
 pub fn start_time(id: u32) -> u64 {
-    read_stat(&format!("/proc/{id}/stat")).map_or(0, |s| s.1)
+    read_stat(&format!("/proc/{id}/stat")).map_or(0, |s| s.start)
+}
+
+/// The exit code of a reaped process in Python's convention (`Process.exitcode`): its exit
+/// status, or `-N` after signal `N`.
+#[must_use]
+pub fn exit_code(status: &rustix::process::WaitIdStatus) -> i32 {
+    match (status.exit_status(), status.terminating_signal()) {
+        (Some(code), _) => code,
+        (None, Some(sig)) => -sig,
+        _ => 1,
+    }
+}
+
+/// [`exit_code`] for a raw `waitpid` status (Python's `os.waitstatus_to_exitcode`, except that
+/// a signal gives `-N` as `Process.exitcode` does).
+///
+/// ```
+/// use multiprocessing_core::owner::exit_code_from_wait_status;
+/// assert_eq!(exit_code_from_wait_status(3 << 8), 3); // exit(3)
+/// assert_eq!(exit_code_from_wait_status(9), -9); // killed by SIGKILL
+/// ```
+#[doc(alias = "waitstatus_to_exitcode")]
+#[must_use]
+pub fn exit_code_from_wait_status(status: i32) -> i32 {
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else if libc::WIFSIGNALED(status) {
+        -libc::WTERMSIG(status)
+    } else {
+        1
+    }
 }
 
 #[cfg(test)]
@@ -233,6 +289,7 @@ mod tests {
             !is_alive(p.id, p.start + 1),
             "a different start time means pid reuse"
         );
+        assert!(thread_count().is_some_and(|n| n >= 1));
         let t = std::thread::spawn(thread).join().unwrap();
         assert_ne!(t.id, thread().id);
         assert!(!is_alive(t.id, t.start), "the exited thread is gone");

@@ -1,5 +1,5 @@
-//! Deadlines for every blocking wait: one [`Deadline`] type, `poll(2)` until it passes, and the
-//! interrupted-call retry.
+//! Deadlines for every blocking wait: one [`Deadline`] type, `poll(2)` until it passes, the
+//! interrupted-call retry, and [`Waitable`], what `multiprocessing.connection.wait` waits on.
 //!
 //! Every wait of the library takes a [`Duration`] (or none, for "forever") and turns it into a
 //! [`Deadline`] once, at the start of the call, so a wait that is interrupted, woken spuriously or
@@ -17,12 +17,33 @@
 //! assert_eq!(Deadline::from_timeout(None).remaining(), None);
 //! ```
 
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, Timespec};
 
 pub use rustix::io::retry_on_intr;
+
+/// [`retry_on_intr`] for `std::io` calls: runs `f` again while it fails with
+/// [`ErrorKind::Interrupted`](std::io::ErrorKind::Interrupted).
+///
+/// ```
+/// use std::io::Read;
+/// use multiprocessing_core::time::retry_on_interrupted;
+/// let (mut r, mut w) = std::io::pipe().unwrap();
+/// std::io::Write::write_all(&mut w, b"x").unwrap();
+/// let mut buf = [0u8; 1];
+/// assert_eq!(retry_on_interrupted(|| r.read(&mut buf)).unwrap(), 1);
+/// ```
+pub fn retry_on_interrupted<T>(mut f: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
+    loop {
+        match f() {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
+}
 
 /// When a blocking call gives up: an instant, or never.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -111,12 +132,10 @@ impl From<Option<Duration>> for Deadline {
 /// `poll(2)` on `fds` until one is ready or `deadline` passes, restarting after signals with the
 /// time left. Returns how many are ready (0: the deadline passed).
 pub fn poll(fds: &mut [PollFd<'_>], deadline: Deadline) -> std::io::Result<usize> {
-    loop {
-        match rustix::event::poll(fds, deadline.timespec().as_ref()) {
-            Err(rustix::io::Errno::INTR) => {}
-            other => return Ok(other?),
-        }
-    }
+    // Each attempt waits only for the time left.
+    Ok(retry_on_intr(|| {
+        rustix::event::poll(fds, deadline.timespec().as_ref())
+    })?)
 }
 
 /// Waits until `fd` is readable (or at end of file or in error) or `deadline` passes; `true` when
@@ -131,6 +150,117 @@ pub fn wait_writable(fd: BorrowedFd<'_>, deadline: Deadline) -> std::io::Result<
     let mut fds = [PollFd::from_borrowed_fd(fd, PollFlags::OUT)];
     Ok(poll(&mut fds, deadline)? > 0)
 }
+
+/// Something a multi-object wait (the connection crate's `wait`, Python's
+/// `multiprocessing.connection.wait`) can wait on: a descriptor that becomes readable when it
+/// is ready, and possibly readiness the kernel cannot see.
+///
+/// A connection that already read a message into its buffer is ready although its socket has
+/// nothing more: it says so through [`is_ready`](Self::is_ready), which is asked first and
+/// costs no system call; the object owns that state, so no process-wide table keyed by
+/// descriptor number (which a closed and reused number would fool) is needed. Connections,
+/// listeners and process sentinels implement it in their crates; so do descriptors themselves
+/// ([`OwnedFd`](std::os::fd::OwnedFd), [`BorrowedFd`], files, sockets, pipes) and `dyn AsFd`,
+/// and [`WaitFd`] wraps any other [`AsFd`].
+///
+/// ```
+/// use std::os::fd::{AsFd, BorrowedFd};
+/// use multiprocessing_core::time::Waitable;
+///
+/// /// A reader with its own buffer, like a connection.
+/// struct Buffered { fd: std::os::fd::OwnedFd, buffer: Vec<u8> }
+///
+/// impl Waitable for Buffered {
+///     fn wait_fd(&self) -> BorrowedFd<'_> { self.fd.as_fd() }
+///     fn is_ready(&self) -> bool { !self.buffer.is_empty() }
+/// }
+/// ```
+pub trait Waitable {
+    /// The descriptor that becomes readable (or hangs up) when this object is ready.
+    fn wait_fd(&self) -> BorrowedFd<'_>;
+
+    /// Whether this object is ready without asking the kernel (data it buffered itself). Must
+    /// not block; `false` by default.
+    fn is_ready(&self) -> bool {
+        false
+    }
+}
+
+/// Any [`AsFd`] as a [`Waitable`] that is ready when its descriptor is readable.
+///
+/// ```
+/// use multiprocessing_core::time::{WaitFd, Waitable};
+/// let (r, _w) = std::io::pipe().unwrap();
+/// let waitable = WaitFd(r);
+/// assert!(!waitable.is_ready());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WaitFd<T>(pub T);
+
+impl<T: AsFd> Waitable for WaitFd<T> {
+    fn wait_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+impl Waitable for dyn AsFd + '_ {
+    fn wait_fd(&self) -> BorrowedFd<'_> {
+        self.as_fd()
+    }
+}
+
+impl<T: Waitable + ?Sized> Waitable for &T {
+    fn wait_fd(&self) -> BorrowedFd<'_> {
+        (**self).wait_fd()
+    }
+    fn is_ready(&self) -> bool {
+        (**self).is_ready()
+    }
+}
+
+impl<T: Waitable + ?Sized> Waitable for Box<T> {
+    fn wait_fd(&self) -> BorrowedFd<'_> {
+        (**self).wait_fd()
+    }
+    fn is_ready(&self) -> bool {
+        (**self).is_ready()
+    }
+}
+
+impl<T: Waitable + ?Sized> Waitable for Arc<T> {
+    fn wait_fd(&self) -> BorrowedFd<'_> {
+        (**self).wait_fd()
+    }
+    fn is_ready(&self) -> bool {
+        (**self).is_ready()
+    }
+}
+
+/// Descriptors are waitable as they are: ready when readable.
+macro_rules! waitable_by_fd {
+    ($($ty:ty),* $(,)?) => {$(
+        impl Waitable for $ty {
+            fn wait_fd(&self) -> BorrowedFd<'_> {
+                self.as_fd()
+            }
+        }
+    )*};
+}
+
+waitable_by_fd!(
+    std::os::fd::OwnedFd,
+    BorrowedFd<'_>,
+    std::fs::File,
+    std::os::unix::net::UnixStream,
+    std::os::unix::net::UnixListener,
+    std::os::unix::net::UnixDatagram,
+    std::net::TcpStream,
+    std::net::TcpListener,
+    std::net::UdpSocket,
+    std::io::PipeReader,
+    std::process::ChildStdout,
+    std::process::ChildStderr,
+);
 
 #[cfg(test)]
 mod tests {

@@ -40,7 +40,7 @@ use rustix::net::{
     AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType, recv, send, socketpair,
 };
 
-use crate::time::{Deadline, wait_readable, wait_writable};
+use crate::time::{Deadline, retry_on_intr, wait_readable, wait_writable};
 use crate::{Error, Result};
 
 /// The environment variable that makes the constructor take the tracker role; its value is the
@@ -60,6 +60,9 @@ const MESSAGE_MAX: usize = 512;
 static ENTRY_RAN: AtomicBool = AtomicBool::new(false);
 /// This process's end of its family's tracker socket.
 static ENDPOINT: OnceLock<OwnedFd> = OnceLock::new();
+/// Held while [`ENDPOINT`] is set, and across `fork()` (see [`fork`](crate::fork)), so a child
+/// never inherits the endpoint half set (it would wait forever to set or read it).
+pub(crate) static SETTING: crate::fork::ForkMutex<()> = crate::fork::ForkMutex::new(());
 /// Starting a tracker failed once; do not try (and warn) on every segment.
 static START_FAILED: AtomicBool = AtomicBool::new(false);
 
@@ -86,6 +89,7 @@ pub fn inherited_fd() -> Option<BorrowedFd<'static>> {
 /// Makes `fd` (a descriptor of a parent's [`inherited_fd`]) this process's tracker end, before
 /// it creates a segment; a process that already has one keeps it and gets an error.
 pub fn adopt(fd: OwnedFd) -> Result<()> {
+    let _setting = SETTING.lock();
     ENDPOINT
         .set(fd)
         .map_err(|_| Error::InvalidArgument("this process already has a resource tracker".into()))
@@ -116,6 +120,7 @@ fn endpoint() -> Option<BorrowedFd<'static>> {
     match start() {
         // A racing thread may have started one too; the loser's tracker sees EOF and exits.
         Ok(fd) => {
+            let _setting = SETTING.lock();
             let _ = ENDPOINT.set(fd);
         }
         Err(e) => {
@@ -182,13 +187,14 @@ fn tell(fd: BorrowedFd<'_>, tag: u8, name: &str, dev: u64, ino: u64) {
     let msg = format!("{} {dev} {ino} {name}", tag as char);
     let deadline = Deadline::after(PATIENCE);
     let sent = loop {
-        match send(
-            fd,
-            msg.as_bytes(),
-            SendFlags::NOSIGNAL | SendFlags::DONTWAIT,
-        ) {
+        match retry_on_intr(|| {
+            send(
+                fd,
+                msg.as_bytes(),
+                SendFlags::NOSIGNAL | SendFlags::DONTWAIT,
+            )
+        }) {
             Ok(_) => break Ok(()),
-            Err(Errno::INTR) => {}
             Err(Errno::AGAIN) => match wait_writable(fd, deadline) {
                 Ok(true) => {}
                 Ok(false) => break Err(Error::Timeout),
@@ -230,10 +236,9 @@ fn role(fd: Option<&str>) -> i32 {
     let mut live = Records::default();
     let mut buf = [0u8; MESSAGE_MAX];
     loop {
-        match recv(&sock, &mut buf, RecvFlags::empty()) {
+        match retry_on_intr(|| recv(&sock, &mut buf, RecvFlags::empty())) {
             Ok((0, _)) => break,
             Ok((n, _)) => live.apply(&buf[..n]),
-            Err(Errno::INTR) => {}
             // Anything else also means the family is gone.
             Err(_) => break,
         }

@@ -24,6 +24,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use multiprocessing_core::fork::ForkMutex;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -56,7 +58,8 @@ impl fmt::Debug for Context {
 /// that a forked child can set its own whatever another thread of its parent was doing.
 static DEFAULT: AtomicU8 = AtomicU8::new(UNSET);
 const UNSET: u8 = u8::MAX;
-static EXECUTABLE: Mutex<Option<PathBuf>> = Mutex::new(None);
+/// Held across `fork()` by the fork registry, so a forked child never inherits it locked.
+static EXECUTABLE: ForkMutex<Option<PathBuf>> = ForkMutex::new(None);
 /// The context of each start method, made on first use (Python's `_concrete_contexts`).
 static CONTEXTS: [OnceLock<Context>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
 
@@ -112,7 +115,7 @@ impl Context {
     pub(crate) fn executable(&self) -> PathBuf {
         lock(&self.inner.executable)
             .clone()
-            .or_else(|| lock(&EXECUTABLE).clone())
+            .or_else(|| EXECUTABLE.lock().clone())
             .unwrap_or_else(|| PathBuf::from("/proc/self/exe"))
     }
 
@@ -217,5 +220,5 @@ pub fn get_start_method() -> StartMethod {
 
 /// Python's module-level `set_executable`: the executable for contexts that set none.
 pub fn set_executable(path: impl AsRef<Path>) {
-    *lock(&EXECUTABLE) = Some(path.as_ref().to_path_buf());
+    *EXECUTABLE.lock() = Some(path.as_ref().to_path_buf());
 }

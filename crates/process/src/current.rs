@@ -10,15 +10,12 @@
 //! ```
 
 use std::fmt;
-use std::time::Duration;
 
 use multiprocessing_core::AuthKey;
 use multiprocessing_core::identity::{self, Identity};
-use rustix::process::{Pid, PidfdFlags, pidfd_open};
 
 use crate::forkserver::my_pid;
 use crate::process::py_repr;
-use multiprocessing_core::time::{Deadline, wait_readable};
 
 /// A snapshot of the running process's identity (Python's `current_process()`).
 #[derive(Clone, Debug)]
@@ -84,7 +81,7 @@ impl fmt::Display for CurrentProcess {
 #[must_use]
 pub fn current_process() -> CurrentProcess {
     CurrentProcess {
-        identity: crate::gate::with(identity::current),
+        identity: identity::current(),
         pid: my_pid(),
     }
 }
@@ -94,6 +91,8 @@ pub fn current_process() -> CurrentProcess {
 pub struct ParentProcess {
     name: String,
     pid: u32,
+    /// Its start time, which tells it from a later process given the same pid.
+    start: u64,
 }
 
 impl ParentProcess {
@@ -109,30 +108,38 @@ impl ParentProcess {
         self.pid
     }
 
-    /// Whether the parent is still running.
+    /// Whether the parent is still running: the process that started this one, not a later
+    /// one the kernel gave the same pid (its start time is checked too).
     #[must_use]
     pub fn is_alive(&self) -> bool {
-        let Some(pid) = Pid::from_raw(self.pid as i32) else {
-            return false;
-        };
-        match pidfd_open(pid, PidfdFlags::empty()) {
-            Ok(fd) => !wait_readable(
-                std::os::fd::AsFd::as_fd(&fd),
-                Deadline::after(Duration::ZERO),
-            )
-            .unwrap_or(true),
-            Err(_) => false,
-        }
+        multiprocessing_core::owner::is_alive(self.pid, self.start)
     }
 }
 
 /// The parent of the running process, `None` in the main process.
 #[must_use]
 pub fn parent_process() -> Option<ParentProcess> {
-    crate::gate::with(identity::current)
-        .parent
-        .map(|p| ParentProcess {
-            name: p.name,
-            pid: p.pid,
-        })
+    identity::current().parent.map(|p| ParentProcess {
+        name: p.name,
+        pid: p.pid,
+        start: p.start,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parent_is_known_by_its_start_time_not_only_its_pid() {
+        let me = multiprocessing_core::owner::process();
+        let parent = |start| ParentProcess {
+            name: "MainProcess".into(),
+            pid: me.id,
+            start,
+        };
+        assert!(parent(me.start).is_alive());
+        // The same pid with another start time is a later process given a reused pid.
+        assert!(!parent(me.start + 1).is_alive());
+    }
 }

@@ -150,15 +150,6 @@ impl Drop for ForkServer {
     }
 }
 
-/// The exit code of a reaped child in Python's convention (`-N` after signal N).
-pub(crate) fn exitcode(status: &rustix::process::WaitIdStatus) -> i32 {
-    match (status.exit_status(), status.terminating_signal()) {
-        (Some(code), _) => code,
-        (None, Some(sig)) => -sig,
-        _ => 1,
-    }
-}
-
 /// The forkserver role's main loop; returns the server's exit code.
 pub(crate) fn serve() -> i32 {
     let sock = boot_socket();

@@ -35,7 +35,6 @@ mod cpu;
 mod current;
 mod error;
 mod forkserver;
-mod gate;
 mod handle;
 mod popen;
 mod process;

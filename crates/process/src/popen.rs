@@ -18,13 +18,15 @@ use std::sync::Arc;
 
 use multiprocessing_core::identity::{self, Identity};
 use multiprocessing_core::logging::LOG_TARGET;
+use multiprocessing_core::owner;
 use multiprocessing_core::time::{Deadline, retry_on_intr, wait_readable};
 use multiprocessing_core::transfer::{TransferFd, encode_with_fds};
-use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions, pidfd_open, waitid};
+use rustix::process::{
+    Pid, PidfdFlags, Signal, WaitId, WaitIdOptions, WaitOptions, pidfd_open, waitid,
+};
 
 use crate::child::{ChildRequest, Exit, finish, log_level_for_child, prepare_child};
 use crate::context::Context;
-use crate::forkserver::exitcode;
 use crate::spawn::{boot, spawn_executable};
 use crate::target::{Invocation, Payload};
 use crate::{Error, Result, StartMethod};
@@ -74,7 +76,7 @@ impl Popen {
         })?;
         self.returncode = status
             .filter(|s| s.exited() || s.killed() || s.dumped())
-            .map(|s| exitcode(&s));
+            .map(|s| owner::exit_code(&s));
         Ok(self.returncode)
     }
 
@@ -93,11 +95,9 @@ impl Popen {
 /// Waits for an unreaped child of ours known only by pid (its pidfd could not be had); the pid
 /// cannot name another process until it is reaped.
 pub(crate) fn reap(pid: libc::pid_t) {
-    let mut status = 0;
-    // SAFETY: waitpid on our own child with a valid status pointer.
-    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
-        && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
-    {}
+    if let Some(pid) = Pid::from_raw(pid) {
+        let _ = retry_on_intr(|| rustix::process::waitpid(Some(pid), WaitOptions::empty()));
+    }
 }
 
 fn pidfd_of(pid: i32) -> Result<OwnedFd> {
@@ -169,20 +169,13 @@ pub(crate) fn launch(
     }
 }
 
-/// How many threads this process has, from `/proc/self/stat`.
-fn thread_count() -> Option<usize> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let after = &stat[stat.rfind(')')? + 2..];
-    after.split(' ').nth(17)?.parse().ok()
-}
-
 /// The fork gate's verdicts (an eventfd's value is never 0 when read).
 const GO: u64 = 1;
 const ABORT: u64 = 2;
 
 fn launch_fork(payload: Payload, identity: Identity, result: Option<OwnedFd>) -> Result<Popen> {
     if tracing::enabled!(target: LOG_TARGET, tracing::Level::WARN)
-        && let Some(n) = thread_count().filter(|&n| n > 1)
+        && let Some(n) = owner::thread_count().filter(|&n| n > 1)
     {
         tracing::warn!(
             target: LOG_TARGET,
@@ -195,23 +188,13 @@ fn launch_fork(payload: Payload, identity: Identity, result: Option<OwnedFd>) ->
     // failure there (a full descriptor table) ends a child that ran nothing: the error means
     // nothing ran. An eventfd, not a pipe: one descriptor, and the verdict is its value.
     let verdict = rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC)?;
-    // Buffered output would otherwise be written twice, by parent and child (Python flushes
-    // here too). The standard streams' locks are held across fork so that the child does
-    // not inherit them locked by a thread it does not have (a panic message in the child
-    // would then wait forever); the child is the same thread, so it owns and releases them.
-    let mut stdout = std::io::stdout().lock();
-    let _ = std::io::Write::flush(&mut stdout);
-    let stderr = std::io::stderr().lock();
-    let gate = crate::gate::hold();
-    let guard = crate::registry::lock_for_fork();
+    // The fork registry (multiprocessing_core::fork) holds every global lock across the fork,
+    // the standard streams' included (stdout flushed first), so the child inherits none locked.
+    multiprocessing_core::fork::ensure_handlers();
     // SAFETY: in the child only the child path below runs, and it leaves through `finish`
     // (`_exit`), never returning into the caller's frames.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
-        crate::registry::reset_in_child(guard);
-        drop(gate);
-        drop(stderr);
-        drop(stdout);
         let mut value = [0u8; 8];
         let read = retry_on_intr(|| rustix::io::read(&verdict, &mut value));
         if read != Ok(8) || u64::from_ne_bytes(value) != GO {
@@ -232,10 +215,6 @@ fn launch_fork(payload: Payload, identity: Identity, result: Option<OwnedFd>) ->
         };
         finish(code, Exit::Immediate);
     }
-    drop(guard);
-    drop(gate);
-    drop(stderr);
-    drop(stdout);
     if pid < 0 {
         return Err(std::io::Error::last_os_error().into());
     }

@@ -166,13 +166,8 @@ impl ProcessBuilder {
 
     /// Builds the process (not started).
     pub fn build(self) -> Process {
-        let (path, daemon) = crate::gate::with(|| {
-            let (path, _) = identity::next_child();
-            (
-                path,
-                self.daemon.unwrap_or_else(|| identity::current().daemon),
-            )
-        });
+        let (path, _) = identity::next_child();
+        let daemon = self.daemon.unwrap_or_else(|| identity::current().daemon);
         let class = self
             .context
             .as_ref()
@@ -184,9 +179,7 @@ impl ProcessBuilder {
             inner: Arc::new(Mutex::new(State {
                 name: self.name.unwrap_or(default_name),
                 daemon,
-                authkey: self
-                    .authkey
-                    .unwrap_or_else(|| crate::gate::with(identity::current).authkey),
+                authkey: self.authkey.unwrap_or_else(|| identity::current().authkey),
                 path,
                 parent_pid: my_pid(),
                 context: self.context,
@@ -213,6 +206,13 @@ pub struct Sentinel(Arc<OwnedFd>);
 
 impl AsFd for Sentinel {
     fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+/// Ready for `connection::wait` once the child has exited.
+impl multiprocessing_core::time::Waitable for Sentinel {
+    fn wait_fd(&self) -> BorrowedFd<'_> {
         self.0.as_fd()
     }
 }
@@ -271,7 +271,7 @@ impl Process {
             Phase::Initial(make) => make.take(),
         };
         let make = make.ok_or_else(closed)?;
-        let me = crate::gate::with(identity::current);
+        let me = identity::current();
         if st.parent_pid != my_pid() {
             return Err(Error::Process(
                 "can only start a process object created by current process".into(),
@@ -291,6 +291,7 @@ impl Process {
             parent: Some(ParentInfo {
                 name: me.name,
                 pid: my_pid(),
+                start: multiprocessing_core::owner::process().start,
             }),
         };
         let ctx = st.context.clone().unwrap_or_else(default_context);

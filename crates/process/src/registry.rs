@@ -14,7 +14,9 @@
 //! assert!(active_children().iter().all(|c| c.pid() != p.pid()));
 //! ```
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::MutexGuard;
+
+use multiprocessing_core::fork::ForkMutex;
 
 use crate::Process;
 use crate::forkserver::my_pid;
@@ -26,48 +28,24 @@ struct Registry {
     children: Vec<Process>,
 }
 
-/// The locks held across `fork()`, side by side: the child and the parent each write both
-/// right after the fork, and every page written then is one the kernel must copy.
-#[repr(C, align(128))]
-pub(crate) struct ForkLocks {
-    /// See [`crate::gate`].
-    pub(crate) gate: Mutex<()>,
-    registry: Mutex<Registry>,
-}
-
-pub(crate) static FORK_LOCKS: ForkLocks = ForkLocks {
-    gate: Mutex::new(()),
-    registry: Mutex::new(Registry {
-        owner: 0,
-        hook_installed: false,
-        children: Vec::new(),
-    }),
-};
+/// Held across `fork()` by the fork registry, so a forked child gets a consistent copy, which
+/// it empties on first use (the parent's children are not its own: see `owner`).
+static REGISTRY: ForkMutex<Registry> = ForkMutex::new(Registry {
+    owner: 0,
+    hook_installed: false,
+    children: Vec::new(),
+});
 
 fn lock() -> MutexGuard<'static, Registry> {
-    let mut guard = FORK_LOCKS
-        .registry
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
+    let mut guard = REGISTRY.lock();
     let me = my_pid();
     if guard.owner != me {
+        // Not freed: the values belong to the parent's allocations, which the child's copy of
+        // the heap only mirrors; forgetting them writes no page.
         std::mem::forget(std::mem::take(&mut guard.children));
         guard.owner = me;
     }
     guard
-}
-
-/// Held across `fork()` so the child gets a consistent copy.
-pub(crate) struct ForkGuard(MutexGuard<'static, Registry>);
-
-pub(crate) fn lock_for_fork() -> ForkGuard {
-    ForkGuard(lock())
-}
-
-/// In a forked child: the parent's children are not ours.
-pub(crate) fn reset_in_child(mut guard: ForkGuard) {
-    std::mem::forget(std::mem::take(&mut guard.0.children));
-    guard.0.owner = my_pid();
 }
 
 extern "C" fn at_exit() {

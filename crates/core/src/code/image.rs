@@ -25,8 +25,15 @@ struct Image {
 }
 
 static IMAGE: OnceLock<Image> = OnceLock::new();
+/// Held while [`IMAGE`] is made, and across `fork()` (see [`fork`](crate::fork)): a child
+/// forked while another thread was making it would otherwise wait forever for it.
+static MAKING: crate::fork::ForkMutex<()> = crate::fork::ForkMutex::new(());
 
 fn image() -> &'static Image {
+    if let Some(image) = IMAGE.get() {
+        return image;
+    }
+    let _making = MAKING.lock();
     IMAGE.get_or_init(read_image)
 }
 

@@ -128,7 +128,27 @@ pub(crate) fn lock_if_created() -> Option<Guard> {
     }
 }
 
-pub(crate) fn before_fork() {
+/// The table's fork hook: locked across `fork()`, every live block gains a reference for the
+/// child, which records itself as their holder.
+pub(crate) struct HeapHook;
+
+pub(crate) static HEAP_HOOK: HeapHook = HeapHook;
+
+impl crate::fork::ForkHook for HeapHook {
+    fn before_fork(&'static self) {
+        before_fork();
+    }
+
+    fn after_fork_in_parent(&'static self) {
+        after_fork_in_parent();
+    }
+
+    fn after_fork_in_child(&'static self) {
+        after_fork_in_child();
+    }
+}
+
+fn before_fork() {
     raw_lock();
     // SAFETY: we hold the lock (until one of the after-fork handlers releases it).
     let table = unsafe { (*TABLE.table.get()).get_or_insert_with(Table::default) };
@@ -163,7 +183,7 @@ fn record_inherited(stash: &[Arc<BlockInner>]) {
     }
 }
 
-pub(crate) fn after_fork_in_parent() {
+fn after_fork_in_parent() {
     // SAFETY: `before_fork` left the lock held by this thread.
     let table = unsafe { (*TABLE.table.get()).get_or_insert_with(Table::default) };
     // The references taken in `before_fork` belong to the child now (the count is shared);
@@ -173,7 +193,7 @@ pub(crate) fn after_fork_in_parent() {
     drop(stash);
 }
 
-pub(crate) fn after_fork_in_child() {
+fn after_fork_in_child() {
     // SAFETY: `before_fork` left the lock held by the thread that is now the child's only one.
     let table = unsafe { (*TABLE.table.get()).get_or_insert_with(Table::default) };
     let stash = std::mem::take(&mut table.stash);
