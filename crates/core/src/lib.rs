@@ -26,6 +26,7 @@ pub mod heap;
 pub mod identity;
 pub mod logging;
 mod mapping;
+pub mod outcome;
 pub mod owner;
 pub mod shm;
 pub mod time;
@@ -33,4 +34,4 @@ pub mod tracker;
 pub mod transfer;
 
 pub use authkey::{AUTHKEY_LEN, AuthKey};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result, TrackerFailure};
