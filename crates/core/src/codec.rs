@@ -220,7 +220,9 @@ mod record {
             name: &'static str,
             v: &T,
         ) -> Result<S::Ok, Self::Error> {
-            self.0.serialize_newtype_struct(name, &Value(v)).map_err(Recorded)
+            self.0
+                .serialize_newtype_struct(name, &Value(v))
+                .map_err(Recorded)
         }
 
         fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -248,7 +250,10 @@ mod record {
             name: &'static str,
             len: usize,
         ) -> Result<Self::SerializeTupleStruct, Self::Error> {
-            self.0.serialize_tuple_struct(name, len).map(Ser).map_err(Recorded)
+            self.0
+                .serialize_tuple_struct(name, len)
+                .map(Ser)
+                .map_err(Recorded)
         }
 
         fn serialize_tuple_variant(
@@ -273,7 +278,10 @@ mod record {
             name: &'static str,
             len: usize,
         ) -> Result<Self::SerializeStruct, Self::Error> {
-            self.0.serialize_struct(name, len).map(Ser).map_err(Recorded)
+            self.0
+                .serialize_struct(name, len)
+                .map(Ser)
+                .map_err(Recorded)
         }
 
         fn serialize_struct_variant(
@@ -752,7 +760,10 @@ mod tests {
             encode_into(&value, &mut Vec::new()).unwrap_err(),
         ] {
             assert_eq!(err.kind(), crate::ErrorKind::Codec);
-            assert!(matches!(&err, Error::Codec(m) if m == "refused: unread data"), "{err}");
+            assert!(
+                matches!(&err, Error::Codec(m) if m == "refused: unread data"),
+                "{err}"
+            );
         }
         // A later failure of postcard's own is not blamed on the old message.
         let bad = decode::<bool>(&[7]).unwrap_err();
@@ -764,7 +775,10 @@ mod tests {
         let bytes = encode(&vec![3u32, 4]).unwrap();
         let err = decode::<Vec<Odd>>(&bytes).unwrap_err();
         assert!(matches!(&err, Error::Codec(m) if m == "4 is even"), "{err}");
-        assert_eq!(decode::<Vec<Odd>>(&encode(&vec![5u32]).unwrap()).unwrap()[0].0, 5);
+        assert_eq!(
+            decode::<Vec<Odd>>(&encode(&vec![5u32]).unwrap()).unwrap()[0].0,
+            5
+        );
         // serde's derived messages (made with `custom`) are kept too.
         let err = decode::<Nested>(&[9]).unwrap_err();
         assert!(

@@ -272,7 +272,6 @@ impl Error {
     }
 }
 
-
 impl From<postcard::Error> for Error {
     fn from(e: postcard::Error) -> Self {
         Error::Codec(e.to_string())
@@ -296,7 +295,10 @@ mod tests {
             (Error::Timeout, ErrorKind::Timeout),
             (Error::Codec("x".into()), ErrorKind::Codec),
             (Error::Transfer("x".into()), ErrorKind::Transfer),
-            (Error::InvalidArgument("x".into()), ErrorKind::InvalidArgument),
+            (
+                Error::InvalidArgument("x".into()),
+                ErrorKind::InvalidArgument,
+            ),
             (
                 Error::CodeRef(crate::code::CodeRefError::BadTag),
                 ErrorKind::CodeRefused,

@@ -208,6 +208,9 @@ mod tests {
         let back: Outcome<u8> = crate::codec::decode(&bytes).unwrap();
         assert_eq!(back, out);
         assert_eq!(back.into_result().unwrap_err().message, "Box<dyn Any>");
-        assert_eq!(Outcome::<u8>::Returned(2).map(|x| x * 2), Outcome::Returned(4));
+        assert_eq!(
+            Outcome::<u8>::Returned(2).map(|x| x * 2),
+            Outcome::Returned(4)
+        );
     }
 }

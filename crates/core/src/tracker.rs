@@ -86,9 +86,7 @@ pub fn inherited_fd() -> Option<BorrowedFd<'static>> {
 /// Makes `fd` (a descriptor of a parent's [`inherited_fd`]) this process's tracker end, before
 /// it creates a segment; a process that already has one keeps it and gets an error.
 pub fn adopt(fd: OwnedFd) -> Result<()> {
-    ENDPOINT
-        .set(fd)
-        .map_err(|_| Error::TrackerAlreadySet)
+    ENDPOINT.set(fd).map_err(|_| Error::TrackerAlreadySet)
 }
 
 /// Records that this family created the segment `name` (device `dev`, inode `ino`), starting
