@@ -110,7 +110,7 @@ impl Error {
     /// ```
     /// use multiprocessing_connection::{Error, pipe};
     /// use multiprocessing_core::ErrorKind;
-    /// let (reader, writer) = pipe(false).unwrap();
+    /// let (mut reader, writer) = pipe(false).unwrap();
     /// drop(writer);
     /// assert_eq!(reader.recv_bytes().unwrap_err().kind(), ErrorKind::Eof);
     /// ```

@@ -118,7 +118,7 @@ impl ProcessBuilder {
     }
 
     /// A builder for any closure; it can only be started with the fork start method (spawn
-    /// and forkserver refuse it with [`Error::Process`]).
+    /// and forkserver refuse it with [`Error::ClosureNeedsFork`]).
     pub fn closure(f: impl FnOnce() + Send + 'static) -> ProcessBuilder {
         Self::with(Box::new(move || Ok(Payload::Closure(Box::new(f)))))
     }
