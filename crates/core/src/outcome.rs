@@ -110,9 +110,18 @@ thread_local! {
     static LAST: RefCell<Option<Location>> = const { RefCell::new(None) };
 }
 
-/// Installs, once per process, the hook that records where a catching thread panics.
-fn install_hook() {
+/// Installs, once per process, the panic hook that records where a thread inside
+/// [`Outcome::catch`] panics; [`Outcome::catch`] calls it.
+///
+/// Call it before forking a child that will use [`Outcome::catch`] (the process crate does):
+/// the installation takes std's hook lock once, and a child forked while another thread held
+/// it would find it taken forever. Calling it again does nothing; a panicking thread (which
+/// may not touch the hook) leaves it for a later call.
+pub fn install_hook() {
     static HOOK: Once = Once::new();
+    if HOOK.is_completed() || std::thread::panicking() {
+        return;
+    }
     HOOK.call_once(|| {
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {

@@ -109,6 +109,8 @@ impl Payload {
             )
         };
         let (args, fds) = encode_with_fds(args)?;
+        // Installed in the parent, so a forked child never installs it itself (see there).
+        multiprocessing_core::outcome::install_hook();
         Ok(Payload::Target {
             trampoline: plain_trampoline::<F, Args>,
             args,
