@@ -30,8 +30,20 @@ use crate::{Error, Result};
 
 thread_local! {
     /// postcard's error type drops custom messages; they wait here until [`map_err`] reads them.
-    /// Every `custom` error made while encoding or decoding is recorded (see [`record`]).
-    static CUSTOM: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// Every `custom` error made while encoding or decoding is recorded (see [`record`]), with
+    /// whether it is a descriptor-transfer failure ([`Error::Transfer`]) or a codec one.
+    static CUSTOM: RefCell<Option<(String, Custom)>> = const { RefCell::new(None) };
+}
+
+/// What a recorded custom message becomes.
+#[derive(Clone, Copy)]
+enum Custom {
+    Codec,
+    Transfer,
+}
+
+fn set_custom(msg: String, kind: Custom) {
+    CUSTOM.with(|c| *c.borrow_mut() = Some((msg, kind)));
 }
 
 /// Makes a serialization error whose message survives postcard.
@@ -40,8 +52,9 @@ thread_local! {
 /// encoder that calls postcard directly.
 pub fn ser_error<E: serde::ser::Error>(msg: impl Display) -> E {
     let msg = msg.to_string();
-    CUSTOM.with(|c| *c.borrow_mut() = Some(msg.clone()));
-    E::custom(msg)
+    let e = E::custom(&msg);
+    set_custom(msg, Custom::Codec);
+    e
 }
 
 /// Makes a deserialization error whose message survives postcard.
@@ -50,16 +63,39 @@ pub fn ser_error<E: serde::ser::Error>(msg: impl Display) -> E {
 /// decoder that calls postcard directly.
 pub fn de_error<E: serde::de::Error>(msg: impl Display) -> E {
     let msg = msg.to_string();
-    CUSTOM.with(|c| *c.borrow_mut() = Some(msg.clone()));
-    E::custom(msg)
+    let e = E::custom(&msg);
+    set_custom(msg, Custom::Codec);
+    e
+}
+
+/// A serialization error that [`encode`] reports as [`Error::Transfer`].
+pub(crate) fn transfer_ser_error<E: serde::ser::Error>(msg: impl Display) -> E {
+    let msg = msg.to_string();
+    // Made first: the encoder's own error type records the message as a codec error.
+    let e = E::custom(&msg);
+    set_custom(msg, Custom::Transfer);
+    e
+}
+
+/// A deserialization error that [`decode`] reports as [`Error::Transfer`].
+pub(crate) fn transfer_de_error<E: serde::de::Error>(msg: impl Display) -> E {
+    let msg = msg.to_string();
+    let e = E::custom(&msg);
+    set_custom(msg, Custom::Transfer);
+    e
 }
 
 fn map_err(e: postcard::Error) -> Error {
     let custom = CUSTOM.with(|c| c.borrow_mut().take());
     match (e, custom) {
-        (postcard::Error::SerdeSerCustom | postcard::Error::SerdeDeCustom, Some(msg)) => {
-            Error::Codec(msg)
-        }
+        (
+            postcard::Error::SerdeSerCustom | postcard::Error::SerdeDeCustom,
+            Some((msg, Custom::Transfer)),
+        ) => Error::Transfer(msg),
+        (
+            postcard::Error::SerdeSerCustom | postcard::Error::SerdeDeCustom,
+            Some((msg, Custom::Codec)),
+        ) => Error::Codec(msg),
         (e, _) => Error::Codec(e.to_string()),
     }
 }
@@ -135,8 +171,6 @@ mod record {
         SerializeTuple, SerializeTupleStruct, SerializeTupleVariant, Serializer,
     };
 
-    use super::CUSTOM;
-
     /// An error of the wrapped encoder or decoder, whose `custom` records its message.
     #[derive(Debug)]
     pub(super) struct Recorded<E>(pub(super) E);
@@ -151,7 +185,7 @@ mod record {
 
     fn record(msg: &dyn fmt::Display) -> String {
         let msg = msg.to_string();
-        CUSTOM.with(|c| *c.borrow_mut() = Some(msg.clone()));
+        super::set_custom(msg.clone(), super::Custom::Codec);
         msg
     }
 
