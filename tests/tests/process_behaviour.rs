@@ -375,6 +375,51 @@ fn daemonic_process_cannot_start_children(m: StartMethod) {
     assert_eq!(msg, format!("{:?}", Error::DaemonicParent));
 }
 
+/// Misuse reported by kind and typed data, seen from a forked child holding its parent's
+/// process objects (Python's `AssertionError('can only join a child process')`).
+#[test]
+fn a_child_cannot_join_or_start_its_parents_process_objects() {
+    let ctx = get_context(StartMethod::Fork);
+    let (mut release, chan) = channel();
+    let sibling = ctx.process(block_until_released, (chan,)).start().unwrap();
+    let unstarted = ctx.process(nothing, ()).build();
+    let (mut ours, theirs) = UnixStream::pair().unwrap();
+    let parent = std::process::id();
+    let (sibling2, unstarted2) = (sibling.clone(), unstarted.clone());
+    let p = ProcessBuilder::closure(move || {
+        let me = std::process::id();
+        let join = sibling2.join().unwrap_err();
+        let start = unstarted2.start().unwrap_err();
+        let verdict = [
+            u8::from(matches!(join, Error::NotCreator { creator, current }
+                if creator == parent && current == me)),
+            u8::from(start.kind() == ErrorKind::WrongProcess),
+        ];
+        let mut theirs = theirs;
+        theirs.write_all(&verdict).unwrap();
+    })
+    .context(&ctx)
+    .start()
+    .unwrap();
+    let mut got = [0u8; 2];
+    ours.read_exact(&mut got).unwrap();
+    assert_eq!(got, [1, 1], "join, start");
+    assert_eq!(p.join().unwrap(), 0);
+    let err = sibling.close().unwrap_err();
+    assert!(matches!(err, Error::StillRunning), "{err}");
+    assert_eq!(err.kind(), ErrorKind::StillRunning);
+    release.write_all(b"x").unwrap();
+    assert_eq!(sibling.join().unwrap(), 0);
+    // In the parent the same objects work, and misuse has its own kinds.
+    assert_eq!(
+        sibling.start().unwrap_err().kind(),
+        ErrorKind::AlreadyStarted
+    );
+    assert_eq!(unstarted.join().unwrap_err().kind(), ErrorKind::NotStarted);
+    unstarted.close().unwrap();
+    assert!(matches!(unstarted.start(), Err(Error::Closed)));
+}
+
 fn closures_need_fork(m: StartMethod) {
     let ctx = get_context(m);
     let (mut ours, theirs) = UnixStream::pair().unwrap();
