@@ -41,7 +41,11 @@ pub enum Outcome<T> {
 }
 
 /// A panic that ended a call: its message and where it happened.
+///
+/// Fields may be added (a thread name, a backtrace); build one with [`PanicInfo::new`] or
+/// [`PanicInfo::from_payload`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PanicInfo {
     /// The panic's message (`"Box<dyn Any>"` for a payload that is not a string).
     pub message: String,
@@ -51,6 +55,7 @@ pub struct PanicInfo {
 
 /// A place in the source code, as `file:line:column`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Location {
     /// The source file, as the compiler names it.
     pub file: String,
@@ -63,6 +68,18 @@ pub struct Location {
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+impl Location {
+    /// The place `file:line:column`.
+    #[must_use]
+    pub fn new(file: impl Into<String>, line: u32, column: u32) -> Location {
+        Location {
+            file: file.into(),
+            line,
+            column,
+        }
     }
 }
 
@@ -89,6 +106,15 @@ impl fmt::Display for PanicInfo {
 impl std::error::Error for PanicInfo {}
 
 impl PanicInfo {
+    /// A panic with `message` at `location`.
+    #[must_use]
+    pub fn new(message: impl Into<String>, location: Option<Location>) -> PanicInfo {
+        PanicInfo {
+            message: message.into(),
+            location,
+        }
+    }
+
     /// The panic of `payload` (as [`std::panic::catch_unwind`] returns it), at `location`.
     #[must_use]
     pub fn from_payload(payload: &(dyn Any + Send), location: Option<Location>) -> PanicInfo {
