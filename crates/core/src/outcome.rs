@@ -151,9 +151,11 @@ pub fn install_hook() {
     HOOK.call_once(|| {
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
-            if CATCHING.with(Cell::get) > 0 {
+            // `try_with`: a panic while this thread's locals are being destroyed must not panic
+            // again in the hook (that would abort).
+            if CATCHING.try_with(Cell::get).unwrap_or(0) > 0 {
                 let location = info.location().map(Location::from);
-                LAST.with(|l| *l.borrow_mut() = location);
+                let _ = LAST.try_with(|l| l.replace(location));
             }
             previous(info);
         }));
