@@ -144,6 +144,24 @@ fn wait_sees_messages_already_buffered_by_a_previous_recv() {
 }
 
 #[test]
+fn sending_a_connection_with_unread_bytes_says_why_it_cannot() {
+    let (mut a, mut b) = pipe(true).unwrap();
+    b.send_bytes(b"one").unwrap();
+    b.send_bytes(b"two").unwrap();
+    // Both frames are in the socket already, so one read takes them both.
+    assert_eq!(a.recv_bytes().unwrap(), b"one");
+    let (mut carrier, _other) = pipe(true).unwrap();
+    let err = carrier.send(&a).unwrap_err();
+    assert_eq!(err.kind(), multiprocessing::ErrorKind::Codec);
+    // The connection's own reason, not postcard's "Serde Serialization Error".
+    assert!(
+        matches!(&err, Error::Codec(m) if m == "a connection holding received but unread data cannot be sent"),
+        "{err}"
+    );
+    assert_eq!(a.recv_bytes().unwrap(), b"two");
+}
+
+#[test]
 fn wait_includes_listeners_with_pending_clients() {
     let listener = Listener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
     assert!(wait(&[&listener], Some(Duration::ZERO)).unwrap().is_empty());

@@ -8,6 +8,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
+use multiprocessing::ErrorKind;
 use multiprocessing::process::{Error, ProcessBuilder};
 use multiprocessing::transfer::TransferFd;
 use multiprocessing::{
@@ -52,6 +53,9 @@ fn nothing() {}
 fn exit_with(code: i32) {
     std::process::exit(code)
 }
+
+/// The line of the `panic!` in [`panics`].
+const PANIC_LINE: u32 = line!() + 3;
 
 fn panics(msg: String) -> u32 {
     panic!("{msg}")
@@ -127,7 +131,8 @@ fn daemon_tries_to_start_a_child(method: String) -> String {
     let ctx = get_context(method.parse().unwrap());
     match ctx.process(nothing, ()).start() {
         Ok(_) => "started".into(),
-        Err(e) => e.to_string(),
+        // The variant's name: the error itself does not cross processes.
+        Err(e) => format!("{e:?}"),
     }
 }
 
@@ -205,7 +210,9 @@ fn join_with_timeout_returns_while_child_runs(m: StartMethod) {
     release.write_all(b"x").unwrap();
     assert_eq!(p.join_timeout(BOUND).unwrap(), Some(0));
     assert!(!p.is_alive());
-    assert!(matches!(p.start(), Err(Error::Process(m)) if m.contains("twice")));
+    let err = p.start().unwrap_err();
+    assert!(matches!(err, Error::AlreadyStarted), "{err}");
+    assert_eq!(err.kind(), ErrorKind::AlreadyStarted);
     p.close().unwrap();
     assert!(p.sentinel().is_err());
 }
@@ -289,12 +296,21 @@ fn typed_results_and_panics_come_back(m: StartMethod) {
         .unwrap()
         .join()
         .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Panicked);
+    let Error::Panicked(panic) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(panic.message, "the message");
+    let at = panic.location.as_ref().expect("the panic's location");
+    assert_eq!((at.file.as_str(), at.line), (file!(), PANIC_LINE), "{err}");
     assert!(
-        matches!(&err, Error::Panicked(msg) if msg == "the message"),
+        err.to_string()
+            .contains(&format!("panicked at {}:{PANIC_LINE}:", file!())),
         "{err}"
     );
     let err = ctx.spawn(exit_with, (3,)).unwrap().join().unwrap_err();
     assert!(matches!(err, Error::Exited(3)), "{err}");
+    assert_eq!(err.kind(), ErrorKind::Exited);
     let (_hold, chan) = channel();
     let h = ctx.spawn(block_until_released, (chan,)).unwrap();
     h.process().kill().unwrap();
@@ -356,10 +372,52 @@ fn daemonic_process_cannot_start_children(m: StartMethod) {
         .spawn()
         .unwrap();
     let msg = h.join().unwrap();
-    assert!(
-        msg.contains("daemonic processes are not allowed to have children"),
-        "{msg}"
+    assert_eq!(msg, format!("{:?}", Error::DaemonicParent));
+}
+
+/// Misuse reported by kind and typed data, seen from a forked child holding its parent's
+/// process objects (Python's `AssertionError('can only join a child process')`).
+#[test]
+fn a_child_cannot_join_or_start_its_parents_process_objects() {
+    let ctx = get_context(StartMethod::Fork);
+    let (mut release, chan) = channel();
+    let sibling = ctx.process(block_until_released, (chan,)).start().unwrap();
+    let unstarted = ctx.process(nothing, ()).build();
+    let (mut ours, theirs) = UnixStream::pair().unwrap();
+    let parent = std::process::id();
+    let (sibling2, unstarted2) = (sibling.clone(), unstarted.clone());
+    let p = ProcessBuilder::closure(move || {
+        let me = std::process::id();
+        let join = sibling2.join().unwrap_err();
+        let start = unstarted2.start().unwrap_err();
+        let verdict = [
+            u8::from(matches!(join, Error::NotCreator { creator, current }
+                if creator == parent && current == me)),
+            u8::from(start.kind() == ErrorKind::WrongProcess),
+        ];
+        let mut theirs = theirs;
+        theirs.write_all(&verdict).unwrap();
+    })
+    .context(&ctx)
+    .start()
+    .unwrap();
+    let mut got = [0u8; 2];
+    ours.read_exact(&mut got).unwrap();
+    assert_eq!(got, [1, 1], "join, start");
+    assert_eq!(p.join().unwrap(), 0);
+    let err = sibling.close().unwrap_err();
+    assert!(matches!(err, Error::StillRunning), "{err}");
+    assert_eq!(err.kind(), ErrorKind::StillRunning);
+    release.write_all(b"x").unwrap();
+    assert_eq!(sibling.join().unwrap(), 0);
+    // In the parent the same objects work, and misuse has its own kinds.
+    assert_eq!(
+        sibling.start().unwrap_err().kind(),
+        ErrorKind::AlreadyStarted
     );
+    assert_eq!(unstarted.join().unwrap_err().kind(), ErrorKind::NotStarted);
+    unstarted.close().unwrap();
+    assert!(matches!(unstarted.start(), Err(Error::Closed)));
 }
 
 fn closures_need_fork(m: StartMethod) {
@@ -383,9 +441,10 @@ fn closures_need_fork(m: StartMethod) {
         _ => {
             let err = p.start().unwrap_err();
             assert!(
-                matches!(&err, Error::Process(msg) if msg.contains("only be started with the fork")),
+                matches!(err, Error::ClosureNeedsFork(method) if method == m),
                 "{err}"
             );
+            assert_eq!(err.kind(), ErrorKind::Unsupported);
         }
     }
 }

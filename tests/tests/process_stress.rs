@@ -64,9 +64,10 @@ fn start_method_is_set_once_unless_forced() {
     assert_eq!(get_start_method(), StartMethod::Spawn);
     let err = set_start_method(StartMethod::Fork, false).unwrap_err();
     assert!(
-        err.to_string().contains("context has already been set"),
+        matches!(err, multiprocessing::process::Error::ContextAlreadySet),
         "{err}"
     );
+    assert_eq!(err.kind(), multiprocessing::ErrorKind::AlreadyStarted);
     set_start_method(StartMethod::Fork, true).unwrap();
     assert_eq!(get_start_method(), StartMethod::Fork);
     assert_eq!(multiprocessing::get_all_start_methods().len(), 3);

@@ -6,9 +6,14 @@
 //! drop(reader);
 //! // Sending on a pipe whose reader is gone is an I/O error (EPIPE), never a panic.
 //! assert!(matches!(writer.send_bytes(b"x"), Err(Error::Io(_))));
+//! // Or, by the reason shared with every crate's error:
+//! let err = writer.send_bytes(b"x").unwrap_err();
+//! assert_eq!(err.kind(), multiprocessing_core::ErrorKind::Io);
 //! ```
 
 use std::io;
+
+use multiprocessing_core::ErrorKind;
 
 /// Result alias with [`enum@Error`] as the error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -73,6 +78,9 @@ pub enum Error {
     /// File descriptors could not be sent or received with a message.
     #[error("file descriptor transfer: {0}")]
     Transfer(String),
+    /// Another error of the core crate (a refused code reference, an invalid argument, ...).
+    #[error(transparent)]
+    Core(multiprocessing_core::Error),
 }
 
 impl From<multiprocessing_core::Error> for Error {
@@ -83,7 +91,7 @@ impl From<multiprocessing_core::Error> for Error {
             multiprocessing_core::Error::Codec(m) => Error::Codec(m),
             multiprocessing_core::Error::Transfer(m) => Error::Transfer(m),
             multiprocessing_core::Error::Io(e) => Error::Io(e),
-            other => Error::Io(io::Error::other(other.to_string())),
+            other => Error::Core(other),
         }
     }
 }
@@ -95,6 +103,34 @@ impl From<rustix::io::Errno> for Error {
 }
 
 impl Error {
+    /// Why the operation failed, for matching: the peer's end of file mid-message is
+    /// [`ErrorKind::Eof`] too, the wrong end of a one-way pipe [`ErrorKind::Unsupported`], a bad
+    /// frame length [`ErrorKind::Protocol`].
+    ///
+    /// ```
+    /// use multiprocessing_connection::{Error, pipe};
+    /// use multiprocessing_core::ErrorKind;
+    /// let (mut reader, writer) = pipe(false).unwrap();
+    /// drop(writer);
+    /// assert_eq!(reader.recv_bytes().unwrap_err().kind(), ErrorKind::Eof);
+    /// ```
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Io(e) => ErrorKind::from_io(e),
+            Error::Eof | Error::UnexpectedEof => ErrorKind::Eof,
+            Error::Closed => ErrorKind::Closed,
+            Error::ReadOnly | Error::WriteOnly => ErrorKind::Unsupported,
+            Error::BadMessageLength { .. } => ErrorKind::Protocol,
+            Error::BufferTooShort(_) => ErrorKind::BufferTooShort,
+            Error::Authentication(_) => ErrorKind::Authentication,
+            Error::Timeout => ErrorKind::Timeout,
+            Error::Codec(_) => ErrorKind::Codec,
+            Error::Transfer(_) => ErrorKind::Transfer,
+            Error::Core(e) => e.kind(),
+        }
+    }
+
     /// Maps an I/O error, turning socket-timeout expiry (`EAGAIN` under `SO_RCVTIMEO`) into
     /// [`Error::Timeout`].
     pub(crate) fn from_io(e: io::Error) -> Self {

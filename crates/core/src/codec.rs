@@ -30,45 +30,103 @@ use crate::{Error, Result};
 
 thread_local! {
     /// postcard's error type drops custom messages; they wait here until [`map_err`] reads them.
-    static CUSTOM: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// Every `custom` error made while encoding or decoding is recorded (see [`record`]), with
+    /// whether it is a descriptor-transfer failure ([`Error::Transfer`]) or a codec one.
+    static CUSTOM: RefCell<Option<(String, Custom)>> = const { RefCell::new(None) };
 }
 
-/// Makes a serialization error whose message survives postcard (use instead of `Error::custom`).
+/// What a recorded custom message becomes.
+#[derive(Clone, Copy)]
+enum Custom {
+    Codec,
+    Transfer,
+}
+
+fn set_custom(msg: String, kind: Custom) {
+    CUSTOM.with(|c| *c.borrow_mut() = Some((msg, kind)));
+}
+
+/// Makes a serialization error whose message survives postcard.
+///
+/// [`encode`] keeps the message of a plain `Error::custom` too; this also keeps it for an
+/// encoder that calls postcard directly.
 pub fn ser_error<E: serde::ser::Error>(msg: impl Display) -> E {
     let msg = msg.to_string();
-    CUSTOM.with(|c| *c.borrow_mut() = Some(msg.clone()));
-    E::custom(msg)
+    let e = E::custom(&msg);
+    set_custom(msg, Custom::Codec);
+    e
 }
 
-/// Makes a deserialization error whose message survives postcard (use instead of `Error::custom`).
+/// Makes a deserialization error whose message survives postcard.
+///
+/// [`decode`] keeps the message of a plain `Error::custom` too; this also keeps it for a
+/// decoder that calls postcard directly.
 pub fn de_error<E: serde::de::Error>(msg: impl Display) -> E {
     let msg = msg.to_string();
-    CUSTOM.with(|c| *c.borrow_mut() = Some(msg.clone()));
-    E::custom(msg)
+    let e = E::custom(&msg);
+    set_custom(msg, Custom::Codec);
+    e
+}
+
+/// A serialization error that [`encode`] reports as [`Error::Transfer`].
+pub(crate) fn transfer_ser_error<E: serde::ser::Error>(msg: impl Display) -> E {
+    let msg = msg.to_string();
+    // Made first: the encoder's own error type records the message as a codec error.
+    let e = E::custom(&msg);
+    set_custom(msg, Custom::Transfer);
+    e
+}
+
+/// A deserialization error that [`decode`] reports as [`Error::Transfer`].
+pub(crate) fn transfer_de_error<E: serde::de::Error>(msg: impl Display) -> E {
+    let msg = msg.to_string();
+    let e = E::custom(&msg);
+    set_custom(msg, Custom::Transfer);
+    e
 }
 
 fn map_err(e: postcard::Error) -> Error {
     let custom = CUSTOM.with(|c| c.borrow_mut().take());
     match (e, custom) {
-        (postcard::Error::SerdeSerCustom | postcard::Error::SerdeDeCustom, Some(msg)) => {
-            Error::Codec(msg)
-        }
+        (
+            postcard::Error::SerdeSerCustom | postcard::Error::SerdeDeCustom,
+            Some((msg, Custom::Transfer)),
+        ) => Error::Transfer(msg),
+        (
+            postcard::Error::SerdeSerCustom | postcard::Error::SerdeDeCustom,
+            Some((msg, Custom::Codec)),
+        ) => Error::Codec(msg),
         (e, _) => Error::Codec(e.to_string()),
     }
 }
 
 /// Encodes a value into a fresh buffer.
+///
+/// A `Serialize` impl's own message (`S::Error::custom(msg)`) is kept in the [`Error::Codec`]:
+///
+/// ```
+/// use multiprocessing_core::{Error, codec};
+/// struct Refuses;
+/// impl serde::Serialize for Refuses {
+///     fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+///         Err(serde::ser::Error::custom("not today"))
+///     }
+/// }
+/// assert!(matches!(codec::encode(&Refuses), Err(Error::Codec(m)) if m == "not today"));
+/// ```
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
-    postcard::to_stdvec(value).map_err(map_err)
+    CUSTOM.with(|c| c.borrow_mut().take());
+    postcard::to_stdvec(&record::Value(value)).map_err(map_err)
 }
 
 /// Encodes a value, appending to `out` (so a caller can reserve room for a frame header first).
 pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<()> {
-    let extended = postcard::to_extend(value, std::mem::take(out)).map_err(map_err)?;
+    CUSTOM.with(|c| c.borrow_mut().take());
+    let extended =
+        postcard::to_extend(&record::Value(value), std::mem::take(out)).map_err(map_err)?;
     *out = extended;
     Ok(())
 }
-
 /// Deepest nesting [`decode`] accepts: each sequence, tuple, map, struct, enum variant,
 /// `Some` and newtype struct a value is inside counts one level (serde_json's limit too).
 ///
@@ -80,6 +138,7 @@ pub const MAX_DEPTH: usize = 128;
 ///
 /// A value nested deeper than [`MAX_DEPTH`] is an [`Error::Codec`].
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    CUSTOM.with(|c| c.borrow_mut().take());
     let budget = depth::Budget {
         level: Cell::new(0),
         input_len: bytes.len(),
@@ -89,7 +148,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
         inner: &mut de,
         depth: &budget,
     })
-    .map_err(map_err)?;
+    .map_err(|e| map_err(e.0))?;
     let rest = de.finalize().map_err(map_err)?;
     if !rest.is_empty() {
         return Err(Error::Codec(format!(
@@ -98,6 +157,255 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
         )));
     }
     Ok(value)
+}
+
+/// Keeps the message of every `custom` error a `Serialize` or `Deserialize` impl makes, which
+/// postcard's own error type drops: the serializer ([`Ser`](record::Ser)) and the decoder's
+/// adaptor ([`depth::Limited`]) hand the impls [`Recorded`](record::Recorded) as their error
+/// type, whose `custom` writes the message where [`map_err`] finds it.
+mod record {
+    use std::fmt;
+
+    use serde::ser::{
+        self, Serialize, SerializeMap, SerializeSeq, SerializeStruct, SerializeStructVariant,
+        SerializeTuple, SerializeTupleStruct, SerializeTupleVariant, Serializer,
+    };
+
+    /// An error of the wrapped encoder or decoder, whose `custom` records its message.
+    #[derive(Debug)]
+    pub(super) struct Recorded<E>(pub(super) E);
+
+    impl<E: fmt::Display> fmt::Display for Recorded<E> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            self.0.fmt(f)
+        }
+    }
+
+    impl<E: std::error::Error> std::error::Error for Recorded<E> {}
+
+    fn record(msg: &dyn fmt::Display) -> String {
+        let msg = msg.to_string();
+        super::set_custom(msg.clone(), super::Custom::Codec);
+        msg
+    }
+
+    impl<E: ser::Error> ser::Error for Recorded<E> {
+        fn custom<T: fmt::Display>(msg: T) -> Self {
+            Recorded(E::custom(record(&msg)))
+        }
+    }
+
+    impl<E: serde::de::Error> serde::de::Error for Recorded<E> {
+        fn custom<T: fmt::Display>(msg: T) -> Self {
+            Recorded(E::custom(record(&msg)))
+        }
+    }
+
+    /// A value whose `Serialize` impl is handed [`Ser`] around the real serializer.
+    pub(super) struct Value<'a, T: ?Sized>(pub(super) &'a T);
+
+    impl<T: Serialize + ?Sized> Serialize for Value<'_, T> {
+        #[inline]
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            self.0.serialize(Ser(s)).map_err(|e| e.0)
+        }
+    }
+
+    /// A serializer (or one of its compound states) whose error is [`Recorded`].
+    pub(super) struct Ser<S>(pub(super) S);
+
+    macro_rules! forward_ser {
+        ($($method:ident($($arg:ident: $ty:ty),*);)*) => {$(
+            #[inline]
+            fn $method(self $(, $arg: $ty)*) -> Result<S::Ok, Self::Error> {
+                self.0.$method($($arg),*).map_err(Recorded)
+            }
+        )*};
+    }
+
+    impl<S: Serializer> Serializer for Ser<S> {
+        type Ok = S::Ok;
+        type Error = Recorded<S::Error>;
+        type SerializeSeq = Ser<S::SerializeSeq>;
+        type SerializeTuple = Ser<S::SerializeTuple>;
+        type SerializeTupleStruct = Ser<S::SerializeTupleStruct>;
+        type SerializeTupleVariant = Ser<S::SerializeTupleVariant>;
+        type SerializeMap = Ser<S::SerializeMap>;
+        type SerializeStruct = Ser<S::SerializeStruct>;
+        type SerializeStructVariant = Ser<S::SerializeStructVariant>;
+
+        forward_ser! {
+            serialize_bool(v: bool); serialize_i8(v: i8); serialize_i16(v: i16);
+            serialize_i32(v: i32); serialize_i64(v: i64); serialize_i128(v: i128);
+            serialize_u8(v: u8); serialize_u16(v: u16); serialize_u32(v: u32);
+            serialize_u64(v: u64); serialize_u128(v: u128); serialize_f32(v: f32);
+            serialize_f64(v: f64); serialize_char(v: char); serialize_str(v: &str);
+            serialize_bytes(v: &[u8]); serialize_none(); serialize_unit();
+            serialize_unit_struct(name: &'static str);
+            serialize_unit_variant(name: &'static str, index: u32, variant: &'static str);
+        }
+
+        fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<S::Ok, Self::Error> {
+            self.0.serialize_some(&Value(v)).map_err(Recorded)
+        }
+
+        fn serialize_newtype_struct<T: Serialize + ?Sized>(
+            self,
+            name: &'static str,
+            v: &T,
+        ) -> Result<S::Ok, Self::Error> {
+            self.0
+                .serialize_newtype_struct(name, &Value(v))
+                .map_err(Recorded)
+        }
+
+        fn serialize_newtype_variant<T: Serialize + ?Sized>(
+            self,
+            name: &'static str,
+            index: u32,
+            variant: &'static str,
+            v: &T,
+        ) -> Result<S::Ok, Self::Error> {
+            self.0
+                .serialize_newtype_variant(name, index, variant, &Value(v))
+                .map_err(Recorded)
+        }
+
+        fn serialize_seq(self, len: Option<usize>) -> Result<Self::SerializeSeq, Self::Error> {
+            self.0.serialize_seq(len).map(Ser).map_err(Recorded)
+        }
+
+        fn serialize_tuple(self, len: usize) -> Result<Self::SerializeTuple, Self::Error> {
+            self.0.serialize_tuple(len).map(Ser).map_err(Recorded)
+        }
+
+        fn serialize_tuple_struct(
+            self,
+            name: &'static str,
+            len: usize,
+        ) -> Result<Self::SerializeTupleStruct, Self::Error> {
+            self.0
+                .serialize_tuple_struct(name, len)
+                .map(Ser)
+                .map_err(Recorded)
+        }
+
+        fn serialize_tuple_variant(
+            self,
+            name: &'static str,
+            index: u32,
+            variant: &'static str,
+            len: usize,
+        ) -> Result<Self::SerializeTupleVariant, Self::Error> {
+            self.0
+                .serialize_tuple_variant(name, index, variant, len)
+                .map(Ser)
+                .map_err(Recorded)
+        }
+
+        fn serialize_map(self, len: Option<usize>) -> Result<Self::SerializeMap, Self::Error> {
+            self.0.serialize_map(len).map(Ser).map_err(Recorded)
+        }
+
+        fn serialize_struct(
+            self,
+            name: &'static str,
+            len: usize,
+        ) -> Result<Self::SerializeStruct, Self::Error> {
+            self.0
+                .serialize_struct(name, len)
+                .map(Ser)
+                .map_err(Recorded)
+        }
+
+        fn serialize_struct_variant(
+            self,
+            name: &'static str,
+            index: u32,
+            variant: &'static str,
+            len: usize,
+        ) -> Result<Self::SerializeStructVariant, Self::Error> {
+            self.0
+                .serialize_struct_variant(name, index, variant, len)
+                .map(Ser)
+                .map_err(Recorded)
+        }
+
+        fn collect_str<T: fmt::Display + ?Sized>(self, v: &T) -> Result<S::Ok, Self::Error> {
+            self.0.collect_str(v).map_err(Recorded)
+        }
+
+        fn is_human_readable(&self) -> bool {
+            self.0.is_human_readable()
+        }
+    }
+
+    macro_rules! compound {
+        ($trait:ident, $elem:ident) => {
+            impl<S: $trait> $trait for Ser<S> {
+                type Ok = S::Ok;
+                type Error = Recorded<S::Error>;
+
+                #[inline]
+                fn $elem<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Self::Error> {
+                    self.0.$elem(&Value(v)).map_err(Recorded)
+                }
+
+                fn end(self) -> Result<S::Ok, Self::Error> {
+                    self.0.end().map_err(Recorded)
+                }
+            }
+        };
+    }
+    compound!(SerializeSeq, serialize_element);
+    compound!(SerializeTuple, serialize_element);
+    compound!(SerializeTupleStruct, serialize_field);
+    compound!(SerializeTupleVariant, serialize_field);
+
+    macro_rules! named_compound {
+        ($trait:ident) => {
+            impl<S: $trait> $trait for Ser<S> {
+                type Ok = S::Ok;
+                type Error = Recorded<S::Error>;
+
+                #[inline]
+                fn serialize_field<T: Serialize + ?Sized>(
+                    &mut self,
+                    key: &'static str,
+                    v: &T,
+                ) -> Result<(), Self::Error> {
+                    self.0.serialize_field(key, &Value(v)).map_err(Recorded)
+                }
+
+                fn skip_field(&mut self, key: &'static str) -> Result<(), Self::Error> {
+                    self.0.skip_field(key).map_err(Recorded)
+                }
+
+                fn end(self) -> Result<S::Ok, Self::Error> {
+                    self.0.end().map_err(Recorded)
+                }
+            }
+        };
+    }
+    named_compound!(SerializeStruct);
+    named_compound!(SerializeStructVariant);
+
+    impl<S: SerializeMap> SerializeMap for Ser<S> {
+        type Ok = S::Ok;
+        type Error = Recorded<S::Error>;
+
+        fn serialize_key<T: Serialize + ?Sized>(&mut self, k: &T) -> Result<(), Self::Error> {
+            self.0.serialize_key(&Value(k)).map_err(Recorded)
+        }
+
+        fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Self::Error> {
+            self.0.serialize_value(&Value(v)).map_err(Recorded)
+        }
+
+        fn end(self) -> Result<S::Ok, Self::Error> {
+            self.0.end().map_err(Recorded)
+        }
+    }
 }
 
 /// A serde adaptor that counts nesting: every way a decoder can recurse goes through one of the
@@ -117,6 +425,7 @@ mod depth {
         Visitor,
     };
 
+    use super::record::Recorded;
     use super::{MAX_DEPTH, de_error};
 
     /// What one message may still use.
@@ -159,15 +468,15 @@ mod depth {
     macro_rules! forward_deserialize {
         ($($method:ident($($arg:ident: $ty:ty),*);)*) => {$(
             #[inline]
-            fn $method<V: Visitor<'de>>(self $(, $arg: $ty)*, visitor: V) -> Result<V::Value, D::Error> {
+            fn $method<V: Visitor<'de>>(self $(, $arg: $ty)*, visitor: V) -> Result<V::Value, Self::Error> {
                 let visitor = self.wrap(visitor);
-                self.inner.$method($($arg,)* visitor)
+                self.inner.$method($($arg,)* visitor).map_err(Recorded)
             }
         )*};
     }
 
     impl<'de, D: Deserializer<'de>> Deserializer<'de> for Limited<'_, D> {
-        type Error = D::Error;
+        type Error = Recorded<D::Error>;
 
         forward_deserialize! {
             deserialize_any(); deserialize_bool(); deserialize_i8(); deserialize_i16();
@@ -192,7 +501,7 @@ mod depth {
         ($($method:ident($ty:ty);)*) => {$(
             #[inline]
             fn $method<E: de::Error>(self, v: $ty) -> Result<V::Value, E> {
-                self.inner.$method(v)
+                self.inner.$method::<Recorded<E>>(v).map_err(|e| e.0)
             }
         )*};
     }
@@ -213,36 +522,36 @@ mod depth {
         }
 
         fn visit_none<E: de::Error>(self) -> Result<V::Value, E> {
-            self.inner.visit_none()
+            self.inner.visit_none::<Recorded<E>>().map_err(|e| e.0)
         }
 
         fn visit_unit<E: de::Error>(self) -> Result<V::Value, E> {
-            self.inner.visit_unit()
+            self.inner.visit_unit::<Recorded<E>>().map_err(|e| e.0)
         }
 
         fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
             let d = self.wrap(d);
-            nest(self.depth, || self.inner.visit_some(d))
+            nest(self.depth, || self.inner.visit_some(d)).map_err(|e| e.0)
         }
 
         fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
             let d = self.wrap(d);
-            nest(self.depth, || self.inner.visit_newtype_struct(d))
+            nest(self.depth, || self.inner.visit_newtype_struct(d)).map_err(|e| e.0)
         }
 
         fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<V::Value, A::Error> {
             let seq = self.wrap(seq);
-            nest(self.depth, || self.inner.visit_seq(seq))
+            nest(self.depth, || self.inner.visit_seq(seq)).map_err(|e| e.0)
         }
 
         fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
             let map = self.wrap(map);
-            nest(self.depth, || self.inner.visit_map(map))
+            nest(self.depth, || self.inner.visit_map(map)).map_err(|e| e.0)
         }
 
         fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<V::Value, A::Error> {
             let data = self.wrap(data);
-            nest(self.depth, || self.inner.visit_enum(data))
+            nest(self.depth, || self.inner.visit_enum(data)).map_err(|e| e.0)
         }
     }
 
@@ -252,20 +561,20 @@ mod depth {
         #[inline]
         fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<S::Value, D::Error> {
             let d = self.wrap(d);
-            self.inner.deserialize(d)
+            self.inner.deserialize(d).map_err(|e| e.0)
         }
     }
 
     impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Limited<'_, A> {
-        type Error = A::Error;
+        type Error = Recorded<A::Error>;
 
         #[inline]
         fn next_element_seed<T: DeserializeSeed<'de>>(
             &mut self,
             seed: T,
-        ) -> Result<Option<T::Value>, A::Error> {
+        ) -> Result<Option<T::Value>, Self::Error> {
             let seed = self.wrap(seed);
-            self.inner.next_element_seed(seed)
+            self.inner.next_element_seed(seed).map_err(Recorded)
         }
 
         fn size_hint(&self) -> Option<usize> {
@@ -274,22 +583,22 @@ mod depth {
     }
 
     impl<'de, A: MapAccess<'de>> MapAccess<'de> for Limited<'_, A> {
-        type Error = A::Error;
+        type Error = Recorded<A::Error>;
 
         fn next_key_seed<K: DeserializeSeed<'de>>(
             &mut self,
             seed: K,
-        ) -> Result<Option<K::Value>, A::Error> {
+        ) -> Result<Option<K::Value>, Self::Error> {
             let seed = self.wrap(seed);
-            self.inner.next_key_seed(seed)
+            self.inner.next_key_seed(seed).map_err(Recorded)
         }
 
         fn next_value_seed<T: DeserializeSeed<'de>>(
             &mut self,
             seed: T,
-        ) -> Result<T::Value, A::Error> {
+        ) -> Result<T::Value, Self::Error> {
             let seed = self.wrap(seed);
-            self.inner.next_value_seed(seed)
+            self.inner.next_value_seed(seed).map_err(Recorded)
         }
 
         fn size_hint(&self) -> Option<usize> {
@@ -298,51 +607,51 @@ mod depth {
     }
 
     impl<'a, 'de, A: EnumAccess<'de>> EnumAccess<'de> for Limited<'a, A> {
-        type Error = A::Error;
+        type Error = Recorded<A::Error>;
         type Variant = Limited<'a, A::Variant>;
 
         fn variant_seed<T: DeserializeSeed<'de>>(
             self,
             seed: T,
-        ) -> Result<(T::Value, Self::Variant), A::Error> {
+        ) -> Result<(T::Value, Self::Variant), Self::Error> {
             let seed = self.wrap(seed);
             let depth = self.depth;
-            let (value, inner) = self.inner.variant_seed(seed)?;
+            let (value, inner) = self.inner.variant_seed(seed).map_err(Recorded)?;
             Ok((value, Limited { inner, depth }))
         }
     }
 
     impl<'de, A: VariantAccess<'de>> VariantAccess<'de> for Limited<'_, A> {
-        type Error = A::Error;
+        type Error = Recorded<A::Error>;
 
-        fn unit_variant(self) -> Result<(), A::Error> {
-            self.inner.unit_variant()
+        fn unit_variant(self) -> Result<(), Self::Error> {
+            self.inner.unit_variant().map_err(Recorded)
         }
 
         fn newtype_variant_seed<T: DeserializeSeed<'de>>(
             self,
             seed: T,
-        ) -> Result<T::Value, A::Error> {
+        ) -> Result<T::Value, Self::Error> {
             let seed = self.wrap(seed);
-            self.inner.newtype_variant_seed(seed)
+            self.inner.newtype_variant_seed(seed).map_err(Recorded)
         }
 
         fn tuple_variant<V: Visitor<'de>>(
             self,
             len: usize,
             visitor: V,
-        ) -> Result<V::Value, A::Error> {
+        ) -> Result<V::Value, Self::Error> {
             let visitor = self.wrap(visitor);
-            self.inner.tuple_variant(len, visitor)
+            self.inner.tuple_variant(len, visitor).map_err(Recorded)
         }
 
         fn struct_variant<V: Visitor<'de>>(
             self,
             fields: &'static [&'static str],
             visitor: V,
-        ) -> Result<V::Value, A::Error> {
+        ) -> Result<V::Value, Self::Error> {
             let visitor = self.wrap(visitor);
-            self.inner.struct_variant(fields, visitor)
+            self.inner.struct_variant(fields, visitor).map_err(Recorded)
         }
     }
 }
@@ -442,6 +751,73 @@ mod tests {
         assert_eq!(
             decode::<Nested>(&nested(3)).unwrap(),
             Nested::Node(Box::new(Nested::Node(Box::new(Nested::Leaf))))
+        );
+    }
+
+    /// Serializes as a field deep inside a struct, then refuses with its own message.
+    struct Refuses;
+
+    impl Serialize for Refuses {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> std::result::Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("refused: unread data"))
+        }
+    }
+
+    #[derive(Serialize)]
+    struct Outer {
+        n: u32,
+        inner: Vec<Option<(u8, Refuses)>>,
+    }
+
+    /// Refuses in its visitor, with the error type the visitor is handed.
+    #[derive(Debug)]
+    struct Odd(u32);
+
+    impl<'de> Deserialize<'de> for Odd {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Odd, D::Error> {
+            let n = u32::deserialize(d)?;
+            if n % 2 == 0 {
+                return Err(serde::de::Error::custom(format!("{n} is even")));
+            }
+            Ok(Odd(n))
+        }
+    }
+
+    #[test]
+    fn custom_messages_survive_encoding() {
+        let value = Outer {
+            n: 1,
+            inner: vec![None, Some((2, Refuses))],
+        };
+        for err in [
+            encode(&value).unwrap_err(),
+            encode_into(&value, &mut Vec::new()).unwrap_err(),
+        ] {
+            assert_eq!(err.kind(), crate::ErrorKind::Codec);
+            assert!(
+                matches!(&err, Error::Codec(m) if m == "refused: unread data"),
+                "{err}"
+            );
+        }
+        // A later failure of postcard's own is not blamed on the old message.
+        let bad = decode::<bool>(&[7]).unwrap_err();
+        assert!(!bad.to_string().contains("refused"), "{bad}");
+    }
+
+    #[test]
+    fn custom_messages_survive_decoding() {
+        let bytes = encode(&vec![3u32, 4]).unwrap();
+        let err = decode::<Vec<Odd>>(&bytes).unwrap_err();
+        assert!(matches!(&err, Error::Codec(m) if m == "4 is even"), "{err}");
+        assert_eq!(
+            decode::<Vec<Odd>>(&encode(&vec![5u32]).unwrap()).unwrap()[0].0,
+            5
+        );
+        // serde's derived messages (made with `custom`) are kept too.
+        let err = decode::<Nested>(&[9]).unwrap_err();
+        assert!(
+            matches!(&err, Error::Codec(m) if m.contains("variant index")),
+            "{err}"
         );
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! Every other crate of the workspace stands on this one. It mirrors the parts of Python's
 //! `multiprocessing` that are not a user-facing module of their own: the exceptions
-//! (`multiprocessing.ProcessError`, `AuthenticationError`, ...), the `AuthenticationString` key,
+//! (`multiprocessing.ProcessError`, `AuthenticationError`, ...: every crate's error reports an
+//! [`ErrorKind`] to match on), how a call ended ([`outcome`]: returned, or panicked with message
+//! and location, as a pool re-raises a task's exception), the `AuthenticationString` key,
 //! the serialization used between processes (pickle there, [`codec`] here), `current_process()`'s
 //! identity, the reduction machinery that moves file descriptors ([`transfer`], [`fdpass`]) and
 //! `multiprocessing.util`'s logging ([`logging`]), the shared-memory heap of
@@ -32,6 +34,7 @@ pub mod heap;
 pub mod identity;
 pub mod logging;
 mod mapping;
+pub mod outcome;
 pub mod owner;
 pub mod shm;
 pub mod time;
@@ -39,4 +42,4 @@ pub mod tracker;
 pub mod transfer;
 
 pub use authkey::{AUTHKEY_LEN, AuthKey};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result, TrackerFailure};

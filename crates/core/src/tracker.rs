@@ -41,7 +41,7 @@ use rustix::net::{
 };
 
 use crate::time::{Deadline, retry_on_intr, wait_readable, wait_writable};
-use crate::{Error, Result};
+use crate::{Error, Result, TrackerFailure};
 
 /// The environment variable that makes the constructor take the tracker role; its value is the
 /// descriptor of the tracker's end of the socket.
@@ -90,9 +90,7 @@ pub fn inherited_fd() -> Option<BorrowedFd<'static>> {
 /// it creates a segment; a process that already has one keeps it and gets an error.
 pub fn adopt(fd: OwnedFd) -> Result<()> {
     let _setting = SETTING.lock();
-    ENDPOINT
-        .set(fd)
-        .map_err(|_| Error::InvalidArgument("this process already has a resource tracker".into()))
+    ENDPOINT.set(fd).map_err(|_| Error::TrackerAlreadySet)
 }
 
 /// Records that this family created the segment `name` (device `dev`, inode `ino`), starting
@@ -137,11 +135,7 @@ fn endpoint() -> Option<BorrowedFd<'static>> {
 
 fn start() -> Result<OwnedFd> {
     if !ENTRY_RAN.load(Ordering::Relaxed) {
-        return Err(Error::Process(
-            "the resource tracker's constructor did not run in this program, so a re-executed \
-             copy would run main"
-                .into(),
-        ));
+        return Err(Error::TrackerNotStarted(TrackerFailure::EntryMissing));
     }
     let (ours, theirs) = socketpair(
         AddressFamily::UNIX,
@@ -173,9 +167,7 @@ fn start() -> Result<OwnedFd> {
     if !ready {
         let _ = child.kill();
         let _ = child.wait();
-        return Err(Error::Process(
-            "the resource tracker did not start (no answer from the re-executed program)".into(),
-        ));
+        return Err(Error::TrackerNotStarted(TrackerFailure::NoAnswer));
     }
     // The tracker outlives us; whoever inherits it reaps it.
     drop(child);

@@ -9,8 +9,11 @@
 //! assert_eq!(roundtrip().unwrap(), "hi");
 //! ```
 
+pub use multiprocessing_core::ErrorKind;
+
 /// Any error of the library, tagged with the crate it came from.
 ///
+/// [`Error::kind`] says why, for matching, whichever crate the error came from;
 /// [`Error::python_exception`] names the Python exception the same failure raises, for readers
 /// coming from Python's `multiprocessing`.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +73,14 @@ pub enum PythonException {
     ValueError,
     /// `threading.BrokenBarrierError`.
     BrokenBarrierError,
+    /// `IndexError`: an index past the end of an array.
+    IndexError,
+    /// `queue.Empty`.
+    Empty,
+    /// `queue.Full`.
+    Full,
+    /// `multiprocessing.managers.RemoteError` / a pool's re-raised remote exception.
+    RemoteError,
     /// `pickle.PicklingError` / `UnpicklingError`: a value could not be encoded or decoded.
     PicklingError,
     /// No Python counterpart: Python deadlocks or crashes where Rust reports this.
@@ -77,7 +88,37 @@ pub enum PythonException {
 }
 
 impl Error {
-    /// The Python exception raised for the same failure.
+    /// Why the operation failed, for matching: the sub-crate's error's own
+    /// [`kind`](multiprocessing_core::Error::kind).
+    ///
+    /// ```
+    /// use multiprocessing::{Error, ErrorKind, Lock};
+    /// fn release_twice() -> Result<(), Error> {
+    ///     let lock = Lock::new()?;
+    ///     lock.acquire(true, None)?;
+    ///     lock.release()?;
+    ///     lock.release()?; // one release too many
+    ///     Ok(())
+    /// }
+    /// assert_eq!(release_twice().unwrap_err().kind(), ErrorKind::NotLocked);
+    /// ```
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Core(e) => e.kind(),
+            #[cfg(feature = "connection")]
+            Error::Connection(e) => e.kind(),
+            #[cfg(feature = "process")]
+            Error::Process(e) => e.kind(),
+            #[cfg(feature = "synchronize")]
+            Error::Synchronize(e) => e.kind(),
+            #[cfg(feature = "sharedctypes")]
+            Error::Sharedctypes(e) => e.kind(),
+        }
+    }
+
+    /// The Python exception raised for the same failure, derived from the
+    /// [`kind`](Self::kind) (and, where Python splits one kind, from the variant).
     ///
     /// ```
     /// use multiprocessing::{Error, PythonException};
@@ -87,72 +128,80 @@ impl Error {
     #[must_use]
     pub fn python_exception(&self) -> PythonException {
         use PythonException as P;
-        match self {
-            Error::Core(e) => core_exception(e),
-            #[cfg(feature = "connection")]
-            Error::Connection(e) => {
-                use multiprocessing_connection::Error as C;
-                match e {
-                    C::Eof => P::EOFError,
-                    C::BufferTooShort(_) => P::BufferTooShort,
-                    C::Authentication(_) => P::AuthenticationError,
-                    C::Timeout => P::TimeoutError,
-                    C::Codec(_) | C::Transfer(_) => P::PicklingError,
-                    _ => P::OSError,
-                }
+        // Where Python raises another exception than the kind's usual one.
+        #[cfg(feature = "connection")]
+        if let Error::Connection(
+            multiprocessing_connection::Error::UnexpectedEof
+            | multiprocessing_connection::Error::ReadOnly
+            | multiprocessing_connection::Error::WriteOnly,
+        ) = self
+        {
+            return P::OSError;
+        }
+        #[cfg(feature = "process")]
+        if let Error::Process(multiprocessing_process::Error::Closed) = self {
+            return P::ValueError;
+        }
+        match self.kind() {
+            ErrorKind::Io | ErrorKind::Closed | ErrorKind::Protocol => P::OSError,
+            ErrorKind::Timeout => P::TimeoutError,
+            ErrorKind::Eof => P::EOFError,
+            ErrorKind::BufferTooShort => P::BufferTooShort,
+            ErrorKind::Authentication => P::AuthenticationError,
+            ErrorKind::Codec | ErrorKind::Transfer | ErrorKind::CodeRefused => P::PicklingError,
+            ErrorKind::InvalidArgument | ErrorKind::NotLocked | ErrorKind::NotOwner => {
+                P::ValueError
             }
-            #[cfg(feature = "process")]
-            Error::Process(e) => {
-                use multiprocessing_process::Error as Pr;
-                match e {
-                    Pr::Process(_) => P::ProcessError,
-                    Pr::Timeout => P::TimeoutError,
-                    Pr::Codec(_) => P::PicklingError,
-                    Pr::Io(_) => P::OSError,
-                    Pr::Core(c) => core_exception(c),
-                    _ => P::RustOnly,
-                }
-            }
-            #[cfg(feature = "synchronize")]
-            Error::Synchronize(e) => sync_exception(e),
-            #[cfg(feature = "sharedctypes")]
-            Error::Sharedctypes(e) => {
-                use multiprocessing_sharedctypes::Error as S;
-                match e {
-                    S::Core(c) => core_exception(c),
-                    S::Synchronize(s) => sync_exception(s),
-                    S::IndexOutOfRange { .. } => P::ValueError,
-                    S::TooLong { .. } | S::InvalidArgument(_) => P::ValueError,
-                    _ => P::RustOnly,
-                }
-            }
+            ErrorKind::OutOfRange => P::IndexError,
+            ErrorKind::BrokenBarrier => P::BrokenBarrierError,
+            ErrorKind::Empty => P::Empty,
+            ErrorKind::Full => P::Full,
+            ErrorKind::Remote => P::RemoteError,
+            ErrorKind::Unsupported
+            | ErrorKind::AlreadyStarted
+            | ErrorKind::NotStarted
+            | ErrorKind::StillRunning
+            | ErrorKind::WrongProcess
+            | ErrorKind::WorkerLost => P::ProcessError,
+            _ => P::RustOnly,
         }
     }
 }
 
-fn core_exception(e: &multiprocessing_core::Error) -> PythonException {
-    use PythonException as P;
-    use multiprocessing_core::Error as C;
-    match e {
-        C::Process(_) => P::ProcessError,
-        C::Authentication(_) => P::AuthenticationError,
-        C::Timeout => P::TimeoutError,
-        C::Codec(_) | C::Transfer(_) => P::PicklingError,
-        C::Io(_) => P::OSError,
-        _ => P::ValueError,
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-#[cfg(feature = "synchronize")]
-fn sync_exception(e: &multiprocessing_synchronize::Error) -> PythonException {
-    use PythonException as P;
-    use multiprocessing_synchronize::Error as S;
-    match e {
-        S::Core(c) => core_exception(c),
-        // Python: `ValueError('semaphore or lock released too many times')` and
-        // `RuntimeError`/`AssertionError` for foreign releases.
-        S::NotLocked | S::NotOwner | S::TooManyReleases | S::InvalidArgument(_) => P::ValueError,
-        S::BrokenBarrier => P::BrokenBarrierError,
-        _ => P::RustOnly,
+    #[test]
+    fn python_exceptions_follow_kinds() {
+        use PythonException as P;
+        let core = |e: multiprocessing_core::Error| Error::from(e).python_exception();
+        assert_eq!(core(multiprocessing_core::Error::Timeout), P::TimeoutError);
+        assert_eq!(
+            core(multiprocessing_core::Error::Codec("x".into())),
+            P::PicklingError
+        );
+        #[cfg(feature = "connection")]
+        {
+            use multiprocessing_connection::Error as C;
+            assert_eq!(Error::from(C::Eof).python_exception(), P::EOFError);
+            assert_eq!(Error::from(C::UnexpectedEof).python_exception(), P::OSError);
+            assert_eq!(Error::from(C::Closed).kind(), ErrorKind::Closed);
+        }
+        #[cfg(feature = "process")]
+        {
+            use multiprocessing_process::Error as Pr;
+            assert_eq!(
+                Error::from(Pr::AlreadyStarted).python_exception(),
+                P::ProcessError
+            );
+            assert_eq!(Error::from(Pr::Closed).python_exception(), P::ValueError);
+            assert_eq!(Error::from(Pr::Exited(3)).python_exception(), P::RustOnly);
+        }
+        #[cfg(feature = "sharedctypes")]
+        {
+            let e = multiprocessing_sharedctypes::Error::IndexOutOfRange { index: 2, len: 1 };
+            assert_eq!(Error::from(e).python_exception(), P::IndexError);
+        }
     }
 }

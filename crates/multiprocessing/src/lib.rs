@@ -36,7 +36,7 @@ mod error;
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
 
-pub use error::{Error, PythonException};
+pub use error::{Error, ErrorKind, PythonException};
 pub use multiprocessing_core as core;
 pub use multiprocessing_core::logging::log_to_stderr;
 /// Named shared-memory segments, Python's `multiprocessing.shared_memory`.

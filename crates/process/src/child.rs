@@ -113,12 +113,7 @@ pub(crate) fn ensure_entry() -> Result<()> {
     if ENTRY_RAN.load(Ordering::Relaxed) {
         return Ok(());
     }
-    Err(Error::Process(
-        "the multiprocessing child entry did not run in this program, so a spawned child would \
-         run main again; call multiprocessing::freeze_support() as the first line of main, or \
-         use the fork start method"
-            .into(),
-    ))
+    Err(Error::EntryMissing)
 }
 
 fn ignore_sigpipe() {

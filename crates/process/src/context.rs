@@ -209,7 +209,7 @@ pub fn set_start_method(method: StartMethod, force: bool) -> Result<()> {
     DEFAULT
         .compare_exchange(UNSET, code(method), Ordering::Relaxed, Ordering::Relaxed)
         .map(drop)
-        .map_err(|_| Error::Process("context has already been set".into()))
+        .map_err(|_| Error::ContextAlreadySet)
 }
 
 /// The default context's start method (fixing it, as Python does).

@@ -14,7 +14,7 @@ pub fn cpu_count() -> Result<usize> {
     // SAFETY: sysconf only reads a system setting.
     let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
     if n < 1 {
-        return Err(Error::Process("cannot determine number of cpus".into()));
+        return Err(Error::CpuCountUnknown);
     }
     Ok(n as usize)
 }

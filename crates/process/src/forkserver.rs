@@ -100,7 +100,7 @@ impl ForkServer {
     /// and never got the request (so asking another server runs the target at most once).
     pub(crate) fn launch(&self, request: &[u8], fds: &[OwnedFd]) -> Result<Option<Launched>> {
         let sock = self.sock.lock().unwrap_or_else(|p| p.into_inner());
-        let gone = || Error::Process("the forkserver exited while starting the child".into());
+        let gone = || Error::ForkServerLost;
         if send_frame(sock.as_fd(), request, fds).is_err() {
             // Nothing, or part of a frame, reached it: it cannot have forked.
             return Ok(None);
@@ -115,10 +115,9 @@ impl ForkServer {
                     None => Err(reap_unwatched(pid)),
                 }
             }
-            _ => Err(Error::Process(format!(
-                "the forkserver could not fork: {}",
-                String::from_utf8_lossy(reply.get(1..).unwrap_or_default())
-            ))),
+            _ => Err(Error::ForkServerFailed(
+                String::from_utf8_lossy(reply.get(1..).unwrap_or_default()).into_owned(),
+            )),
         }
     }
 }
@@ -130,11 +129,7 @@ fn reap_unwatched(pid: u32) -> Error {
     // SAFETY: `pid` is our own child, not yet reaped, so the number cannot name another process.
     unsafe { libc::kill(pid, libc::SIGKILL) };
     crate::popen::reap(pid);
-    Error::Process(
-        "the forkserver's child could not be watched (no descriptor left for its pidfd), so it \
-         was killed"
-            .into(),
-    )
+    Error::ChildUnwatched { pid: pid as u32 }
 }
 
 impl Drop for ForkServer {

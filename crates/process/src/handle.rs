@@ -1,10 +1,11 @@
 //! Typed results: run a target in a child and get its return value back, like
 //! `std::thread::spawn(..).join()` (beyond Python, whose `Process` returns nothing).
 //!
-//! The child sends its return value (or its panic message) over a socket made for this handle;
-//! [`JoinHandle::join`] receives it and reaps the child. A panic comes back as
-//! [`Error::Panicked`] with its message; a child that died without answering (killed, or
-//! `std::process::exit`) as [`Error::Signaled`] or [`Error::Exited`].
+//! The child sends how its target ended, an [`Outcome`](multiprocessing_core::outcome::Outcome),
+//! over a socket made for this handle; [`JoinHandle::join`] receives it and reaps the child. A
+//! panic comes back as [`Error::Panicked`] with its message and source location; a child that
+//! died without answering (killed, or `std::process::exit`) as [`Error::Signaled`] or
+//! [`Error::Exited`].
 //!
 //! ```
 //! use multiprocessing_process::{spawn, Error};
@@ -14,7 +15,10 @@
 //! }
 //! assert_eq!(spawn(divide, (7, 2)).unwrap().join().unwrap(), 3);
 //! let err = spawn(divide, (1, 0)).unwrap().join().unwrap_err();
-//! assert!(matches!(err, Error::Panicked(m) if m == "division by zero"));
+//! let Error::Panicked(panic) = &err else { panic!("{err}") };
+//! assert_eq!(panic.message, "division by zero");
+//! assert!(panic.location.is_some()); // file, line and column of the `panic!`
+//! assert!(err.to_string().starts_with("child process panicked at "));
 //! ```
 
 use std::fmt;
@@ -22,12 +26,12 @@ use std::marker::PhantomData;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
+use multiprocessing_core::outcome::Outcome;
 use multiprocessing_core::transfer::decode_with_fds;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::process::ProcessBuilder;
-use crate::target::{PANICKED, RETURNED};
 use crate::wire::recv_frame;
 use crate::{Error, Process, Result, Target};
 use multiprocessing_core::time::{Deadline, poll, wait_readable};
@@ -155,14 +159,9 @@ impl<R: DeserializeOwned> JoinHandle<R> {
         let frame = self.receive()?;
         let code = self.process.join()?;
         match frame {
-            Some((bytes, fds)) => match bytes.split_first() {
-                Some((&RETURNED, value)) => Ok(decode_with_fds(value, fds)?),
-                Some((&PANICKED, msg)) => {
-                    Err(Error::Panicked(String::from_utf8_lossy(msg).into_owned()))
-                }
-                _ => Err(Error::Codec(
-                    "malformed result message from the child".into(),
-                )),
+            Some((bytes, fds)) => match decode_with_fds::<Outcome<R>>(&bytes, fds)? {
+                Outcome::Returned(value) => Ok(value),
+                Outcome::Panicked(panic) => Err(Error::Panicked(panic)),
             },
             None if code < 0 => Err(Error::Signaled(-code)),
             None => Err(Error::Exited(code)),

@@ -101,7 +101,7 @@ pub(crate) fn reap(pid: libc::pid_t) {
 }
 
 fn pidfd_of(pid: i32) -> Result<OwnedFd> {
-    let pid = Pid::from_raw(pid).ok_or_else(|| Error::Process("invalid pid".into()))?;
+    let pid = Pid::from_raw(pid).ok_or(Error::InvalidPid(i64::from(pid)))?;
     Ok(pidfd_open(pid, PidfdFlags::empty())?)
 }
 
@@ -121,17 +121,11 @@ pub(crate) fn launch(
                 fds,
             } = payload
             else {
-                return Err(Error::Process(format!(
-                    "a closure can only be started with the fork start method, not {method}; \
-                     use a fn item (or a closure capturing nothing) with arguments instead"
-                )));
+                return Err(Error::ClosureNeedsFork(method));
             };
             crate::child::ensure_entry()?;
             if !multiprocessing_core::code::code_is_in_executable() {
-                return Err(Error::Process(format!(
-                    "the {method} start method re-executes the main executable, but this code is \
-                     in a shared library; use the fork start method"
-                )));
+                return Err(Error::CodeInSharedLibrary(method));
             }
             let request = ChildRequest {
                 target: CodeRef::new(trampoline).to_wire(&identity.authkey),
@@ -162,9 +156,7 @@ pub(crate) fn launch(
                     None => ctx.discard_forkserver(&server),
                 }
             }
-            Err(Error::Process(
-                "the forkserver exited before it could start the child".into(),
-            ))
+            Err(Error::ForkServerLost)
         }
     }
 }

@@ -118,7 +118,7 @@ impl ProcessBuilder {
     }
 
     /// A builder for any closure; it can only be started with the fork start method (spawn
-    /// and forkserver refuse it with [`Error::Process`]).
+    /// and forkserver refuse it with [`Error::ClosureNeedsFork`]).
     pub fn closure(f: impl FnOnce() + Send + 'static) -> ProcessBuilder {
         Self::with(Box::new(move || Ok(Payload::Closure(Box::new(f)))))
     }
@@ -218,11 +218,7 @@ impl multiprocessing_core::time::Waitable for Sentinel {
 }
 
 fn closed() -> Error {
-    Error::Process("process object is closed".into())
-}
-
-fn not_started() -> Error {
-    Error::Process("can only use a started process".into())
+    Error::Closed
 }
 
 impl Process {
@@ -266,21 +262,20 @@ impl Process {
         let make = match &mut st.phase {
             Phase::Closed => return Err(closed()),
             Phase::Started(_) | Phase::Initial(None) => {
-                return Err(Error::Process("cannot start a process twice".into()));
+                return Err(Error::AlreadyStarted);
             }
             Phase::Initial(make) => make.take(),
         };
         let make = make.ok_or_else(closed)?;
         let me = identity::current();
         if st.parent_pid != my_pid() {
-            return Err(Error::Process(
-                "can only start a process object created by current process".into(),
-            ));
+            return Err(Error::NotCreator {
+                creator: st.parent_pid,
+                current: my_pid(),
+            });
         }
         if me.daemon {
-            return Err(Error::Process(
-                "daemonic processes are not allowed to have children".into(),
-            ));
+            return Err(Error::DaemonicParent);
         }
         let payload = make()?;
         let child = Identity {
@@ -307,12 +302,15 @@ impl Process {
         let waitable = {
             let mut st = self.lock();
             if st.parent_pid != my_pid() {
-                return Err(Error::Process("can only join a child process".into()));
+                return Err(Error::NotCreator {
+                    creator: st.parent_pid,
+                    current: my_pid(),
+                });
             }
             let Phase::Started(popen) = &mut st.phase else {
                 return Err(match st.phase {
                     Phase::Closed => closed(),
-                    _ => Error::Process("can only join a started process".into()),
+                    _ => Error::NotStarted,
                 });
             };
             // Only the code already known: whether the child has ended is asked once the
@@ -386,7 +384,7 @@ impl Process {
         match &mut self.lock().phase {
             Phase::Started(popen) => popen.send_signal(sig),
             Phase::Closed => Err(closed()),
-            Phase::Initial(_) => Err(not_started()),
+            Phase::Initial(_) => Err(Error::NotStarted),
         }
     }
 
@@ -407,11 +405,7 @@ impl Process {
         if let Phase::Started(popen) = &mut st.phase
             && popen.poll()?.is_none()
         {
-            return Err(Error::Process(
-                "Cannot close a process while it is still running. You should first call \
-                 join() or terminate()."
-                    .into(),
-            ));
+            return Err(Error::StillRunning);
         }
         st.phase = Phase::Closed;
         drop(st);
@@ -424,7 +418,7 @@ impl Process {
         match &self.lock().phase {
             Phase::Started(popen) => Ok(Sentinel(popen.pidfd.clone())),
             Phase::Closed => Err(closed()),
-            Phase::Initial(_) => Err(not_started()),
+            Phase::Initial(_) => Err(Error::NotStarted),
         }
     }
 
@@ -449,7 +443,7 @@ impl Process {
     pub fn set_daemon(&self, daemon: bool) -> Result<()> {
         let mut st = self.lock();
         if !matches!(st.phase, Phase::Initial(_)) {
-            return Err(Error::Process("process has already started".into()));
+            return Err(Error::AlreadyStarted);
         }
         st.daemon = daemon;
         Ok(())
@@ -553,10 +547,10 @@ mod tests {
             format!("<Process name='worker' parent={} initial daemon>", my_pid())
         );
         assert!(p.pid().is_none() && p.exitcode().is_none() && !p.is_alive());
-        assert!(matches!(p.join(), Err(Error::Process(_))));
-        assert!(matches!(p.terminate(), Err(Error::Process(_))));
+        assert!(matches!(p.join(), Err(Error::NotStarted)));
+        assert!(matches!(p.terminate(), Err(Error::NotStarted)));
         p.close().unwrap();
         assert!(p.to_string().contains(" closed"));
-        assert!(matches!(p.start(), Err(Error::Process(m)) if m.contains("closed")));
+        assert!(matches!(p.start(), Err(Error::Closed)));
     }
 }

@@ -58,15 +58,13 @@ pub(crate) fn spawn_executable(exe: &Path, role: &str) -> Result<(u32, OwnedFd, 
     drop(theirs);
     let pid = posix_spawn(exe, role, &movable)?;
     drop(movable);
-    let raw =
-        Pid::from_raw(pid as i32).ok_or_else(|| Error::Process("posix_spawn gave pid 0".into()))?;
+    let raw = Pid::from_raw(pid as i32).ok_or(Error::InvalidPid(i64::from(pid)))?;
     let pidfd = pidfd_open(raw, PidfdFlags::empty())?;
     Ok((pid, pidfd, ours))
 }
 
 fn cstring(bytes: &[u8]) -> Result<CString> {
-    CString::new(bytes)
-        .map_err(|_| Error::Process("a path or environment entry contains a NUL byte".into()))
+    Ok(CString::new(bytes)?)
 }
 
 /// `posix_spawn` of `exe` with `keep[i]` at descriptor `BOOT_FD + i` and every descriptor

@@ -64,7 +64,7 @@ impl FromStr for StartMethod {
             "fork" => Ok(StartMethod::Fork),
             "spawn" => Ok(StartMethod::Spawn),
             "forkserver" => Ok(StartMethod::ForkServer),
-            other => Err(Error::Process(format!("cannot find context for {other:?}"))),
+            other => Err(Error::UnknownStartMethod(other.to_owned())),
         }
     }
 }

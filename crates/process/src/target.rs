@@ -16,10 +16,9 @@
 //! assert_eq!(Target::call(add, (2, 3)), 5);
 //! ```
 
-use std::any::Any;
 use std::os::fd::{AsFd, OwnedFd};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use multiprocessing_core::outcome::{Outcome, PanicInfo};
 use multiprocessing_core::transfer::{decode_with_fds, encode_with_fds};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -110,6 +109,8 @@ impl Payload {
             )
         };
         let (args, fds) = encode_with_fds(args)?;
+        // Installed in the parent, so a forked child never installs it itself (see there).
+        multiprocessing_core::outcome::install_hook();
         Ok(Payload::Target {
             trampoline: plain_trampoline::<F, Args>,
             args,
@@ -140,23 +141,9 @@ fn conjure<F: Copy>() -> F {
     unsafe { std::mem::zeroed::<F>() }
 }
 
-/// The text of a panic payload.
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "Box<dyn Any>".to_string()
-    }
-}
-
-/// Tag of a result frame: the target returned a value.
-pub(crate) const RETURNED: u8 = 0;
-/// Tag of a result frame: the target panicked; the rest is the message.
-pub(crate) const PANICKED: u8 = 1;
-
-fn run<F, Args>(args: &[u8], fds: Vec<OwnedFd>) -> Result<F::Output, (i32, Option<String>)>
+/// Decodes the arguments and runs the target, catching a panic with its message and location;
+/// `Err` holds the exit code and, for a panic, the panic.
+fn run<F, Args>(args: &[u8], fds: Vec<OwnedFd>) -> Result<F::Output, (i32, Option<PanicInfo>)>
 where
     F: Target<Args>,
     Args: DeserializeOwned,
@@ -169,7 +156,9 @@ where
         }
     };
     let f: F = conjure();
-    catch_unwind(AssertUnwindSafe(|| f.call(args))).map_err(|p| (1, Some(panic_message(&*p))))
+    Outcome::catch(|| f.call(args))
+        .into_result()
+        .map_err(|p| (1, Some(p)))
 }
 
 fn plain_trampoline<F, Args>(inv: Invocation) -> i32
@@ -193,29 +182,25 @@ where
     let Some(chan) = inv.result else {
         return outcome.map_or_else(|(c, _)| c, |_| 0);
     };
+    // The result frame is one encoded `Outcome<F::Output>`.
     match outcome {
-        Ok(value) => match encode_with_fds(&value) {
-            Ok((bytes, fds)) => {
-                let mut frame = Vec::with_capacity(bytes.len() + 1);
-                frame.push(RETURNED);
-                frame.extend_from_slice(&bytes);
-                match send_frame(chan.as_fd(), &frame, &fds) {
-                    Ok(()) => 0,
-                    Err(e) => {
-                        eprintln!("multiprocessing: could not send the return value: {e}");
-                        1
-                    }
+        Ok(value) => match encode_with_fds(&Outcome::Returned(&value)) {
+            Ok((frame, fds)) => match send_frame(chan.as_fd(), &frame, &fds) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("multiprocessing: could not send the return value: {e}");
+                    1
                 }
-            }
+            },
             Err(e) => {
                 eprintln!("multiprocessing: could not encode the return value: {e}");
                 1
             }
         },
-        Err((code, Some(msg))) => {
-            let mut frame = vec![PANICKED];
-            frame.extend_from_slice(msg.as_bytes());
-            let _ = send_frame(chan.as_fd(), &frame, &[]);
+        Err((code, Some(panic))) => {
+            if let Ok((frame, fds)) = encode_with_fds(&Outcome::<()>::Panicked(panic)) {
+                let _ = send_frame(chan.as_fd(), &frame, &fds);
+            }
             code
         }
         Err((code, None)) => code,

@@ -4,7 +4,10 @@
 //! use multiprocessing_sharedctypes::{Error, RawArray};
 //! let a = RawArray::new(&[1u8, 2]).unwrap();
 //! assert!(matches!(a.set(2, 0), Err(Error::IndexOutOfRange { index: 2, len: 2 })));
+//! assert_eq!(a.set(2, 0).unwrap_err().kind(), multiprocessing_core::ErrorKind::OutOfRange);
 //! ```
+
+use multiprocessing_core::ErrorKind;
 
 /// Result alias with [`enum@Error`] as the error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -47,5 +50,20 @@ pub enum Error {
 impl<G> From<multiprocessing_synchronize::OwnerDied<G>> for Error {
     fn from(_: multiprocessing_synchronize::OwnerDied<G>) -> Self {
         Error::OwnerDied
+    }
+}
+
+impl Error {
+    /// Why the operation failed, for matching (an index past the end is
+    /// [`ErrorKind::OutOfRange`], Python's `IndexError`).
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Core(e) => e.kind(),
+            Error::Synchronize(e) => e.kind(),
+            Error::IndexOutOfRange { .. } => ErrorKind::OutOfRange,
+            Error::TooLong { .. } | Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            Error::OwnerDied => ErrorKind::OwnerDied,
+        }
     }
 }

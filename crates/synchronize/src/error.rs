@@ -4,7 +4,11 @@
 //! use multiprocessing_synchronize::{Error, Lock};
 //! let lock = Lock::new().unwrap();
 //! assert!(matches!(lock.release(), Err(Error::NotLocked)));
+//! // Or, by the reason shared with every crate's error:
+//! assert_eq!(lock.release().unwrap_err().kind(), multiprocessing_core::ErrorKind::NotLocked);
 //! ```
+
+use multiprocessing_core::ErrorKind;
 
 /// Result alias with [`enum@Error`] as the error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -41,4 +45,28 @@ pub enum Error {
     /// An argument or a received value was invalid, Python's `ValueError`.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+}
+
+impl Error {
+    /// Why the operation failed, for matching: a `BoundedSemaphore` released too often is
+    /// [`ErrorKind::NotLocked`] like a lock released unlocked, a release refused because a
+    /// guard holds the lock [`ErrorKind::NotOwner`].
+    ///
+    /// ```
+    /// use multiprocessing_core::ErrorKind;
+    /// use multiprocessing_synchronize::BoundedSemaphore;
+    /// let s = BoundedSemaphore::new(1).unwrap();
+    /// assert_eq!(s.release().unwrap_err().kind(), ErrorKind::NotLocked);
+    /// ```
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Core(e) => e.kind(),
+            Error::NotLocked | Error::TooManyReleases => ErrorKind::NotLocked,
+            Error::NotOwner | Error::HeldByGuard => ErrorKind::NotOwner,
+            Error::OwnerDied => ErrorKind::OwnerDied,
+            Error::BrokenBarrier => ErrorKind::BrokenBarrier,
+            Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
+        }
+    }
 }
