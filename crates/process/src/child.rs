@@ -15,7 +15,7 @@
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
@@ -23,9 +23,10 @@ use multiprocessing_core::identity::{self, Identity};
 use multiprocessing_core::transfer::{TransferFd, decode_with_fds};
 use serde::{Deserialize, Serialize};
 
+use crate::channel::channel;
 use crate::target::{Invocation, Trampoline};
-use crate::wire::{recv_frame, send_frame};
 use crate::{Error, Result, StartMethod};
+use multiprocessing_connection::Connection;
 use multiprocessing_core::code::{CodeWire, fingerprint};
 
 /// The environment variable that tells the constructor to take a child role.
@@ -250,17 +251,17 @@ pub(crate) fn run_request(bytes: &[u8], fds: Vec<OwnedFd>) -> i32 {
 }
 
 /// Checks the boot frame's fingerprint and acknowledges; returns the rest of the payload.
-pub(crate) fn accept_boot(sock: &OwnedFd) -> Option<(Vec<u8>, Vec<OwnedFd>)> {
-    let (payload, fds) = recv_frame(sock.as_fd()).ok()??;
+pub(crate) fn accept_boot(sock: &mut Connection) -> Option<(Vec<u8>, Vec<OwnedFd>)> {
+    let (payload, fds) = sock.recv_bytes_with_fds().ok()?;
     let fp_len = *payload.first()? as usize;
     let theirs = payload.get(1..1 + fp_len)?;
     if theirs != fingerprint() {
         let mut reply = vec![1u8];
         reply.extend_from_slice(fingerprint());
-        let _ = send_frame(sock.as_fd(), &reply, &[]);
+        let _ = sock.send_bytes(&reply);
         return None;
     }
-    send_frame(sock.as_fd(), &[0], &[]).ok()?;
+    sock.send_bytes(&[0]).ok()?;
     Some((payload[1 + fp_len..].to_vec(), fds))
 }
 
@@ -274,8 +275,8 @@ pub(crate) fn boot_socket() -> OwnedFd {
 }
 
 fn spawn_role() -> i32 {
-    let sock = boot_socket();
-    let Some((request, fds)) = accept_boot(&sock) else {
+    let mut sock = channel(boot_socket());
+    let Some((request, fds)) = accept_boot(&mut sock) else {
         return 1;
     };
     drop(sock);

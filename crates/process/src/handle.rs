@@ -19,17 +19,18 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 
 use multiprocessing_core::transfer::decode_with_fds;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::channel::channel;
 use crate::process::ProcessBuilder;
 use crate::target::{PANICKED, RETURNED};
-use crate::wire::recv_frame;
 use crate::{Error, Process, Result, Target};
+use multiprocessing_connection::Connection;
 use multiprocessing_core::time::{Deadline, poll, wait_readable};
 use rustix::event::{PollFd, PollFlags};
 use std::time::Duration;
@@ -38,7 +39,7 @@ use std::time::Duration;
 #[must_use = "dropping a JoinHandle discards the child's result (the child still runs)"]
 pub struct JoinHandle<R> {
     process: Process,
-    result: OwnedFd,
+    result: Connection,
     _result: PhantomData<fn() -> R>,
 }
 
@@ -134,7 +135,7 @@ impl<R: DeserializeOwned> JoinHandle<R> {
         process.start()?;
         Ok(JoinHandle {
             process,
-            result: ours.into(),
+            result: channel(ours.into()),
             _result: PhantomData,
         })
     }
@@ -151,7 +152,7 @@ impl<R: DeserializeOwned> JoinHandle<R> {
     }
 
     /// Waits for the child and returns its value, or why there is none.
-    pub fn join(self) -> Result<R> {
+    pub fn join(mut self) -> Result<R> {
         let frame = self.receive()?;
         let code = self.process.join()?;
         match frame {
@@ -175,14 +176,15 @@ impl<R: DeserializeOwned> JoinHandle<R> {
     /// alone is not enough, since a process forked meanwhile by another thread may hold a copy
     /// of the child's end. A child writes its result before it exits, so once it has exited
     /// the message is either in the socket already or never coming.
-    fn receive(&self) -> Result<Option<(Vec<u8>, Vec<std::os::fd::OwnedFd>)>> {
+    fn receive(&mut self) -> Result<Option<(Vec<u8>, Vec<std::os::fd::OwnedFd>)>> {
         let sentinel = self.process.sentinel()?;
         let mut fds = [
             PollFd::new(&self.result, PollFlags::IN),
             PollFd::new(&sentinel, PollFlags::IN),
         ];
         poll(&mut fds, Deadline::never())?;
-        self.take_result(&fds)
+        let result_readable = !fds[0].revents().is_empty();
+        self.take_result(result_readable)
     }
 
     /// Waits at most `timeout` for the child to finish: true once its result has started to
@@ -207,14 +209,14 @@ impl<R: DeserializeOwned> JoinHandle<R> {
 
     /// After a poll of (result, sentinel) returned: the result message, if there is one.
     fn take_result(
-        &self,
-        fds: &[PollFd<'_>],
+        &mut self,
+        result_readable: bool,
     ) -> Result<Option<(Vec<u8>, Vec<std::os::fd::OwnedFd>)>> {
-        let result_ready = !fds[0].revents().is_empty()
-            || wait_readable(self.result.as_fd(), Deadline::after(Duration::ZERO))?;
+        let result_ready =
+            result_readable || wait_readable(self.result.as_fd(), Deadline::after(Duration::ZERO))?;
         if !result_ready {
             return Ok(None);
         }
-        Ok(recv_frame(self.result.as_fd()).ok().flatten())
+        Ok(self.result.recv_bytes_with_fds().ok())
     }
 }

@@ -17,14 +17,14 @@
 //! ```
 
 use std::any::Any;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use multiprocessing_core::transfer::{decode_with_fds, encode_with_fds};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::wire::send_frame;
+use crate::channel::channel;
 
 /// A function a child process can run with arguments `Args` (a tuple).
 ///
@@ -193,13 +193,14 @@ where
     let Some(chan) = inv.result else {
         return outcome.map_or_else(|(c, _)| c, |_| 0);
     };
+    let mut chan = channel(chan);
     match outcome {
         Ok(value) => match encode_with_fds(&value) {
             Ok((bytes, fds)) => {
                 let mut frame = Vec::with_capacity(bytes.len() + 1);
                 frame.push(RETURNED);
                 frame.extend_from_slice(&bytes);
-                match send_frame(chan.as_fd(), &frame, &fds) {
+                match chan.send_bytes_with_fds(&frame, &fds) {
                     Ok(()) => 0,
                     Err(e) => {
                         eprintln!("multiprocessing: could not send the return value: {e}");
@@ -215,7 +216,7 @@ where
         Err((code, Some(msg))) => {
             let mut frame = vec![PANICKED];
             frame.extend_from_slice(msg.as_bytes());
-            let _ = send_frame(chan.as_fd(), &frame, &[]);
+            let _ = chan.send_bytes(&frame);
             code
         }
         Err((code, None)) => code,
