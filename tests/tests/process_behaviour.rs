@@ -4,7 +4,7 @@
 //! sleep; deaths of processes that are not ours are observed through a pidfd.
 
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
@@ -146,7 +146,27 @@ per_method!(
     daemonic_process_cannot_start_children,
     closures_need_fork,
     large_arguments_and_results_cross_intact,
+    a_cloned_connection_serves_two_children,
 );
+
+/// Sends `id` over `conn` (a clone handed to this child).
+fn send_id(mut conn: multiprocessing::Connection, id: u32) {
+    conn.send(&id).unwrap();
+}
+
+fn a_cloned_connection_serves_two_children(m: StartMethod) {
+    // Python hands one connection to several children; in Rust each child gets a try_clone.
+    let ctx = get_context(m);
+    let (mut reader, writer) = multiprocessing::pipe(false).unwrap();
+    let clone = writer.try_clone().unwrap();
+    assert_ne!(clone.as_fd().as_raw_fd(), writer.as_fd().as_raw_fd());
+    let a = ctx.process(send_id, (writer, 1u32)).start().unwrap();
+    let b = ctx.process(send_id, (clone, 2u32)).start().unwrap();
+    let mut got = [reader.recv::<u32>().unwrap(), reader.recv::<u32>().unwrap()];
+    got.sort_unstable();
+    assert_eq!(got, [1, 2]);
+    assert_eq!((a.join().unwrap(), b.join().unwrap()), (0, 0));
+}
 
 fn large_arguments_and_results_cross_intact(m: StartMethod) {
     // Larger than a socket buffer, so both directions must stream.
