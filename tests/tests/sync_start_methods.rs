@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use multiprocessing::synchronize::{Condition, Error};
+use multiprocessing::synchronize::{Condition, Error, TryLockError};
 use multiprocessing::{
     Array, Barrier, BoundedSemaphore, Event, Lock, RLock, RawValue, Semaphore, StartMethod, Value,
     get_context,
@@ -388,6 +388,56 @@ fn waiting_for_a_round_to_drain_honours_the_timeout(method: StartMethod) {
     assert!(!barrier.broken());
 }
 
+fn try_lock_reports_a_dead_owner(method: StartMethod) {
+    let ctx = get_context(method);
+    let (lock, rlock, ready) = (
+        Lock::new().unwrap(),
+        RLock::new().unwrap(),
+        Event::new().unwrap(),
+    );
+    let p = ctx
+        .process(
+            hold_lock_until_killed_worker,
+            ((lock.clone(), ready.clone()),),
+        )
+        .start()
+        .unwrap();
+    assert!(ready.wait_timeout(BOUND));
+    assert!(matches!(lock.try_lock(), Err(TryLockError::WouldBlock)));
+    p.kill().unwrap();
+    p.join().unwrap();
+    match lock.try_lock() {
+        Err(TryLockError::OwnerDied(died)) => drop(died.into_inner()),
+        other => panic!("a dead owner's Lock: {other:?}"),
+    }
+    assert!(
+        !lock.is_locked(),
+        "the guard taken over from the dead owner released it"
+    );
+    assert!(lock.try_lock().is_ok());
+
+    ready.clear();
+    let p = ctx
+        .process(
+            hold_rlock_until_killed_worker,
+            ((rlock.clone(), ready.clone()),),
+        )
+        .start()
+        .unwrap();
+    assert!(ready.wait_timeout(BOUND));
+    assert!(matches!(rlock.try_lock(), Err(TryLockError::WouldBlock)));
+    p.kill().unwrap();
+    p.join().unwrap();
+    match rlock.try_lock() {
+        Err(TryLockError::OwnerDied(died)) => {
+            assert_eq!(rlock.count(), 1, "the dead owner's depth is not inherited");
+            drop(died.into_inner());
+        }
+        other => panic!("a dead owner's RLock: {other:?}"),
+    }
+    assert!(rlock.try_lock().is_ok());
+}
+
 fn a_dead_lock_owner_is_detected(method: StartMethod) {
     let lock = Lock::new().unwrap();
     let ready = Event::new().unwrap();
@@ -402,9 +452,9 @@ fn a_dead_lock_owner_is_detected(method: StartMethod) {
     p.kill().unwrap();
     let start = Instant::now();
     match lock.lock_timeout(BOUND) {
-        Some(Err(died)) => drop(died.into_inner()),
-        Some(Ok(_)) => panic!("the lock was taken without reporting its dead owner"),
-        None => panic!("owner death not detected within {BOUND:?}"),
+        Err(TryLockError::OwnerDied(died)) => drop(died.into_inner()),
+        Ok(_) => panic!("the lock was taken without reporting its dead owner"),
+        Err(TryLockError::WouldBlock) => panic!("owner death not detected within {BOUND:?}"),
     }
     assert!(start.elapsed() < BOUND);
     p.join().unwrap();
@@ -475,5 +525,6 @@ per_method!(
     the_last_party_does_not_pass_a_round_with_a_dead_one,
     waiting_for_a_round_to_drain_honours_the_timeout,
     a_dead_lock_owner_is_detected,
+    try_lock_reports_a_dead_owner,
     values_and_arrays_modified_by_a_child,
 );
