@@ -147,7 +147,60 @@ per_method!(
     closures_need_fork,
     large_arguments_and_results_cross_intact,
     a_cloned_connection_serves_two_children,
+    parent_process_join_and_sentinel_follow_the_parent,
 );
+
+/// Starts [`watch_parent`] as a child and blocks until killed.
+fn start_watcher_then_block(method: String, report: multiprocessing::Connection) {
+    let ctx = get_context(method.parse().unwrap());
+    ctx.process(watch_parent, (report,)).start().unwrap();
+    forever();
+}
+
+/// Reports 1 once it has seen its parent running, 2 once `join` saw it exit and 3 if the
+/// sentinel then reads as ended.
+fn watch_parent(mut report: multiprocessing::Connection) {
+    let me = current_process();
+    assert!(me.is_alive() && me.exitcode().is_none());
+    let parent = parent_process().unwrap();
+    assert!(matches!(
+        parent.join_timeout(Duration::ZERO),
+        Err(Error::Timeout)
+    ));
+    report.send(&1u32).unwrap();
+    parent.join().unwrap();
+    report.send(&2u32).unwrap();
+    if readable(parent.sentinel().unwrap(), Duration::ZERO) {
+        report.send(&3u32).unwrap();
+    }
+}
+
+fn parent_process_join_and_sentinel_follow_the_parent(m: StartMethod) {
+    let ctx = get_context(m);
+    let (mut reader, writer) = multiprocessing::pipe(false).unwrap();
+    let parent = ctx
+        .process(start_watcher_then_block, (m.to_string(), writer))
+        .start()
+        .unwrap();
+    assert!(
+        reader.poll(Some(BOUND)).unwrap(),
+        "the grandchild did not start"
+    );
+    assert_eq!(reader.recv::<u32>().unwrap(), 1);
+    parent.kill().unwrap();
+    assert_eq!(parent.join().unwrap(), -9);
+    assert!(
+        reader.poll(Some(BOUND)).unwrap(),
+        "join did not see the parent exit"
+    );
+    assert_eq!(reader.recv::<u32>().unwrap(), 2);
+    assert!(reader.poll(Some(BOUND)).unwrap());
+    assert_eq!(
+        reader.recv::<u32>().unwrap(),
+        3,
+        "the sentinel of an ended parent"
+    );
+}
 
 /// Sends `id` over `conn` (a clone handed to this child).
 fn send_id(mut conn: multiprocessing::Connection, id: u32) {
