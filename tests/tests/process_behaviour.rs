@@ -148,7 +148,24 @@ per_method!(
     large_arguments_and_results_cross_intact,
     a_cloned_connection_serves_two_children,
     parent_process_join_and_sentinel_follow_the_parent,
+    children_see_the_parents_environment,
 );
+
+/// The child's view of the variables the library itself may set when starting a server.
+fn loader_environment() -> Option<String> {
+    std::env::var("LD_BIND_NOW").ok()
+}
+
+fn children_see_the_parents_environment(m: StartMethod) {
+    // The forkserver binds symbols at load time for its children's sake, but they must not
+    // inherit a variable the parent did not set.
+    let got = get_context(m)
+        .spawn(loader_environment, ())
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(got, loader_environment());
+}
 
 /// Starts [`watch_parent`] as a child and blocks until killed.
 fn start_watcher_then_block(method: String, report: multiprocessing::Connection) {

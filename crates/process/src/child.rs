@@ -31,6 +31,12 @@ use multiprocessing_core::code::{CodeWire, fingerprint};
 
 /// The environment variable that tells the constructor to take a child role.
 pub(crate) const MARKER: &str = "MULTIPROCESSING_RS_CHILD";
+/// The forkserver's role name in [`MARKER`].
+pub(crate) const FORKSERVER_ROLE: &str = "forkserver";
+/// The dynamic loader's variable that binds every symbol at load time.
+pub(crate) const BIND_NOW: &str = "LD_BIND_NOW";
+/// Appended to the forkserver's role when the parent set [`BIND_NOW`] for it alone.
+pub(crate) const BIND_NOW_SUFFIX: &str = "+bind-now";
 /// The descriptor a spawned child finds its bootstrap socket at.
 pub(crate) const BOOT_FD: RawFd = 3;
 /// The argument a spawned child sees (as CPython's frozen executables do).
@@ -86,7 +92,13 @@ fn enter(role: OsString) -> ! {
     ignore_sigpipe();
     let code = catch_unwind(AssertUnwindSafe(|| match role.to_str() {
         Some("spawn") => spawn_role(),
-        Some("forkserver") => crate::forkserver::serve(),
+        Some(FORKSERVER_ROLE) => crate::forkserver::serve(),
+        Some(r) if r.strip_suffix(BIND_NOW_SUFFIX) == Some(FORKSERVER_ROLE) => {
+            // SAFETY: as above, no other thread exists yet. The loader has bound every symbol
+            // already; the children must not inherit a variable their parent did not set.
+            unsafe { std::env::remove_var(BIND_NOW) };
+            crate::forkserver::serve()
+        }
         _ => {
             eprintln!("multiprocessing: unknown child role {role:?}");
             1

@@ -67,7 +67,7 @@ pub(crate) fn my_pid() -> u32 {
 impl ForkServer {
     /// Starts a server from `exe`.
     pub(crate) fn start(exe: &Path) -> Result<ForkServer> {
-        let (pid, pidfd, mut sock) = spawn_executable(exe, "forkserver")?;
+        let (pid, pidfd, mut sock) = spawn_executable(exe, crate::child::FORKSERVER_ROLE)?;
         boot(&mut sock, &pidfd, exe, &[], &[])?;
         Ok(ForkServer {
             sock: Mutex::new(sock),
@@ -171,6 +171,9 @@ pub(crate) fn serve() -> i32 {
     }
     // SAFETY: setting a disposition; the previous one is given back to each child.
     let sigint = unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
+    // Set up here, once, what every child would otherwise set up in its own copy of memory
+    // (a page fault each): the standard output every child flushes at exit.
+    drop(std::io::stdout());
     let thread = ThreadState::of_this_thread();
     loop {
         let Ok((request, fds)) = sock.recv_bytes_with_fds() else {
