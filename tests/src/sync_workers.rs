@@ -77,7 +77,7 @@ pub fn guarded_lock_release_worker((guarded, acquired): (Lock, Lock)) -> i32 {
 pub fn semaphore_holder_worker((sem, taken, go): (Semaphore, Event, Event)) -> i32 {
     while sem.try_acquire() {}
     taken.set();
-    if !go.wait_timeout(Duration::from_secs(30)) {
+    if go.wait_timeout(Duration::from_secs(30)).is_err() {
         return 1;
     }
     if sem.release().is_err() {
@@ -112,7 +112,7 @@ pub fn condition_waiter_worker(
 
 /// Waits up to 30 s for `event`: 0 if it was set.
 pub fn event_waiter_worker(event: Event) -> i32 {
-    if event.wait_timeout(Duration::from_secs(30)) {
+    if event.wait_timeout(Duration::from_secs(30)).is_ok() {
         0
     } else {
         1

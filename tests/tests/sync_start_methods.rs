@@ -98,14 +98,17 @@ fn semaphore_counts_across_processes(method: StartMethod) {
             ((sem.clone(), taken.clone(), go.clone()),),
         )
         .unwrap();
-    assert!(taken.wait_timeout(BOUND));
+    assert!(taken.wait_timeout(BOUND).is_ok());
     assert_eq!(sem.get_value(), 0);
     assert!(
-        !sem.acquire_timeout(Duration::from_millis(20)),
+        sem.acquire_timeout(Duration::from_millis(20)).is_err(),
         "no unit is left"
     );
     go.set();
-    assert!(sem.acquire_timeout(BOUND), "the child gives one unit back");
+    assert!(
+        sem.acquire_timeout(BOUND).is_ok(),
+        "the child gives one unit back"
+    );
     assert_eq!(child.join().unwrap(), 0);
 }
 
@@ -195,13 +198,13 @@ fn a_notify_is_not_lost_to_a_waiter_killed_in_wait(method: StartMethod) {
     doomed.join().unwrap();
     // The one live waiter takes this one; the dead one stays counted as waiting.
     cond.notify(1);
-    assert_eq!(first.join_timeout(BOUND).unwrap(), Some(0));
+    assert_eq!(first.join_timeout(BOUND).unwrap(), 0);
     let last = start_waiter(3);
     // This wake-up goes to the dead waiter first: it must reach the live one all the same.
     cond.notify(1);
     assert_eq!(
         last.join_timeout(BOUND).unwrap(),
-        Some(0),
+        0,
         "the live waiter was not woken"
     );
     assert_eq!(woken.get(), 2);
@@ -402,7 +405,7 @@ fn try_lock_reports_a_dead_owner(method: StartMethod) {
         )
         .start()
         .unwrap();
-    assert!(ready.wait_timeout(BOUND));
+    assert!(ready.wait_timeout(BOUND).is_ok());
     assert!(matches!(lock.try_lock(), Err(TryLockError::WouldBlock)));
     p.kill().unwrap();
     p.join().unwrap();
@@ -424,7 +427,7 @@ fn try_lock_reports_a_dead_owner(method: StartMethod) {
         )
         .start()
         .unwrap();
-    assert!(ready.wait_timeout(BOUND));
+    assert!(ready.wait_timeout(BOUND).is_ok());
     assert!(matches!(rlock.try_lock(), Err(TryLockError::WouldBlock)));
     p.kill().unwrap();
     p.join().unwrap();
@@ -448,7 +451,7 @@ fn a_dead_lock_owner_is_detected(method: StartMethod) {
         )
         .start()
         .unwrap();
-    assert!(ready.wait_timeout(BOUND));
+    assert!(ready.wait_timeout(BOUND).is_ok());
     p.kill().unwrap();
     let start = Instant::now();
     match lock.lock_timeout(BOUND) {

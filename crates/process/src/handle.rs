@@ -187,24 +187,29 @@ impl<R: DeserializeOwned> JoinHandle<R> {
         self.take_result(result_readable)
     }
 
-    /// Waits at most `timeout` for the child to finish: true once its result has started to
-    /// arrive or it has ended, so [`join`](Self::join) no longer waits for the target. Any
-    /// `Duration` is accepted: [`Duration::ZERO`] only polls, [`Duration::MAX`] never gives up.
+    /// Waits at most `timeout` for the child to finish: `Ok` once its result has started to
+    /// arrive or it has ended, so [`join`](Self::join) no longer waits for the target;
+    /// [`Error::Timeout`] otherwise (the workspace's timed shape). Any `Duration` is
+    /// accepted: [`Duration::ZERO`] only polls, [`Duration::MAX`] never gives up.
     ///
     /// ```
     /// use std::time::Duration;
     /// fn add(a: u32, b: u32) -> u32 { a + b }
     /// let h = multiprocessing_process::spawn(add, (2, 3)).unwrap();
-    /// assert!(h.wait_timeout(Duration::MAX).unwrap());
+    /// h.wait_timeout(Duration::MAX).unwrap();
     /// assert_eq!(h.join().unwrap(), 5);
     /// ```
-    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<()> {
         let sentinel = self.process.sentinel()?;
         let mut fds = [
             PollFd::new(&self.result, PollFlags::IN),
             PollFd::new(&sentinel, PollFlags::IN),
         ];
-        Ok(poll(&mut fds, Deadline::after(timeout))? > 0)
+        if poll(&mut fds, Deadline::after(timeout))? > 0 {
+            Ok(())
+        } else {
+            Err(Error::Timeout)
+        }
     }
 
     /// After a poll of (result, sentinel) returned: the result message, if there is one.

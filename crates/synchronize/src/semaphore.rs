@@ -8,7 +8,7 @@
 //! let a = sem.acquire_guard();
 //! assert!(sem.try_acquire());
 //! assert_eq!(sem.get_value(), 0);
-//! assert!(!sem.acquire_timeout(Duration::from_millis(10)));
+//! assert!(sem.acquire_timeout(Duration::from_millis(10)).is_err());
 //! drop(a);
 //! assert_eq!(sem.get_value(), 1);
 //!
@@ -19,6 +19,8 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
+
+use multiprocessing_core::time::TimedOut;
 
 use serde::{Deserialize, Serialize};
 
@@ -188,10 +190,15 @@ impl Semaphore {
         try_take(self.state())
     }
 
-    /// Takes a unit, waiting at most `timeout`; `false` on expiry.
-    #[must_use]
-    pub fn acquire_timeout(&self, timeout: Duration) -> bool {
-        take(self.state(), Deadline::after(timeout))
+    /// Takes a unit, waiting at most `timeout` (Python's `acquire(timeout=t)`); the caller
+    /// gives it back with [`release`](Self::release). Expiry is `Err(TimedOut)`, the
+    /// workspace's timed shape.
+    pub fn acquire_timeout(&self, timeout: Duration) -> std::result::Result<(), TimedOut> {
+        if take(self.state(), Deadline::after(timeout)) {
+            Ok(())
+        } else {
+            Err(TimedOut)
+        }
     }
 
     /// Python's `acquire(block=True, timeout=None)`: whether a unit was taken.
