@@ -4,7 +4,7 @@
 //! use std::time::Duration;
 //! use multiprocessing_synchronize::Event;
 //! let event = Event::new().unwrap();
-//! assert!(!event.wait_timeout(Duration::from_millis(5)));
+//! assert!(event.wait_timeout(Duration::from_millis(5)).is_err());
 //! event.set();
 //! assert!(event.is_set());
 //! event.wait();
