@@ -151,15 +151,13 @@ impl ParentProcess {
     /// child (`getppid`), since a process whose parent died is handed to another one and never
     /// handed back.
     pub fn sentinel(&self) -> Result<OwnedFd> {
-        if let Some(pid) = Pid::from_raw(self.pid as i32) {
-            if let Ok(fd) = pidfd_open(pid, PidfdFlags::empty()) {
-                // Opened first, checked second: if the pid named our parent when we checked,
-                // it named it when we opened too (the parent had not died, so not been reused).
-                if rustix::process::getppid().map(Pid::as_raw_nonzero) == Some(pid.as_raw_nonzero())
-                {
-                    return Ok(fd);
-                }
-            }
+        if let Some(pid) = Pid::from_raw(self.pid as i32)
+            && let Ok(fd) = pidfd_open(pid, PidfdFlags::empty())
+            // Opened first, checked second: if the pid named our parent when we checked, it
+            // named it when we opened too (the parent had not died, so not been reused).
+            && rustix::process::getppid().map(Pid::as_raw_nonzero) == Some(pid.as_raw_nonzero())
+        {
+            return Ok(fd);
         }
         let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
         drop(write);
