@@ -391,21 +391,24 @@ fn waiting_for_a_round_to_drain_honours_the_timeout(method: StartMethod) {
     assert!(!barrier.broken());
 }
 
-fn try_lock_reports_a_dead_owner(method: StartMethod) {
-    let ctx = get_context(method);
-    let (lock, rlock, ready) = (
-        Lock::new().unwrap(),
-        RLock::new().unwrap(),
-        Event::new().unwrap(),
-    );
-    let p = ctx
-        .process(
-            hold_lock_until_killed_worker,
-            ((lock.clone(), ready.clone()),),
-        )
+/// Starts `worker`, which takes `lock` and blocks until killed, and waits until it holds it.
+fn start_holder<F, L>(method: StartMethod, worker: F, lock: &L) -> multiprocessing::Process
+where
+    F: multiprocessing::process::Target<((L, Event),)>,
+    L: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+{
+    let ready = Event::new().unwrap();
+    let p = get_context(method)
+        .process(worker, ((lock.clone(), ready.clone()),))
         .start()
         .unwrap();
     assert!(ready.wait_timeout(BOUND).is_ok());
+    p
+}
+
+fn try_lock_reports_a_dead_owner(method: StartMethod) {
+    let lock = Lock::new().unwrap();
+    let p = start_holder(method, hold_lock_until_killed_worker, &lock);
     assert!(matches!(lock.try_lock(), Err(TryLockError::WouldBlock)));
     p.kill().unwrap();
     p.join().unwrap();
@@ -413,21 +416,11 @@ fn try_lock_reports_a_dead_owner(method: StartMethod) {
         Err(TryLockError::OwnerDied(died)) => drop(died.into_inner()),
         other => panic!("a dead owner's Lock: {other:?}"),
     }
-    assert!(
-        !lock.is_locked(),
-        "the guard taken over from the dead owner released it"
-    );
+    assert!(!lock.is_locked(), "the guard taken over released it");
     assert!(lock.try_lock().is_ok());
 
-    ready.clear();
-    let p = ctx
-        .process(
-            hold_rlock_until_killed_worker,
-            ((rlock.clone(), ready.clone()),),
-        )
-        .start()
-        .unwrap();
-    assert!(ready.wait_timeout(BOUND).is_ok());
+    let rlock = RLock::new().unwrap();
+    let p = start_holder(method, hold_rlock_until_killed_worker, &rlock);
     assert!(matches!(rlock.try_lock(), Err(TryLockError::WouldBlock)));
     p.kill().unwrap();
     p.join().unwrap();
