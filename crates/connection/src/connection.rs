@@ -586,6 +586,27 @@ impl Connection {
         Ok(decode_with_fds(&out, fds)?)
     }
 
+    /// [`recv`](Self::recv), giving up with [`Error::Timeout`] if no message has started to
+    /// arrive within `timeout` (the workspace's timed shape; Python's `poll(t)` then `recv()`).
+    /// Once a message has started, the rest of it is waited for, as by `recv`. Any `Duration`
+    /// is accepted: [`Duration::ZERO`] takes only a message already there.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use multiprocessing_connection::{Error, pipe};
+    /// let (mut a, mut b) = pipe(true).unwrap();
+    /// assert!(matches!(b.recv_timeout::<u32>(Duration::ZERO), Err(Error::Timeout)));
+    /// a.send(&7u32).unwrap();
+    /// assert_eq!(b.recv_timeout::<u32>(Duration::from_secs(5)).unwrap(), 7);
+    /// ```
+    #[doc(alias = "poll")]
+    pub fn recv_timeout<T: DeserializeOwned>(&mut self, timeout: Duration) -> Result<T> {
+        if !self.poll(Some(timeout))? {
+            return Err(Error::Timeout);
+        }
+        self.recv()
+    }
+
     /// Whether a message (or end of stream) is waiting to be received (Python's `poll`).
     ///
     /// `Some(Duration::ZERO)` checks without waiting, `None` waits forever. Signals do not cut
