@@ -20,7 +20,13 @@
 //! The codec itself is I/O-free and public ([`encode_header`], [`parse_header`],
 //! [`decode_frame`]): feed it bytes, get frames out, so a blocking connection, the
 //! handshake state machine ([`auth::Handshake`](crate::auth::Handshake)) and an async adapter
-//! share one definition of the wire format.
+//! share one definition of the wire format. The blocking [`Connection`](crate::Connection)
+//! drives it: every header it writes comes from [`encode_header`], and its buffered reader
+//! parses every header with [`parse_header`] and applies the same length limit as
+//! [`decode_frame`]. It does not go through [`decode_frame`] itself, which wants the whole frame
+//! in one buffer: a large payload is read straight into the message's own vector instead,
+//! without the copy (see above). An async adapter can use [`decode_frame`] as it is, or drive
+//! [`parse_header`] the same way.
 //!
 //! ```
 //! # use multiprocessing_connection::pipe;
