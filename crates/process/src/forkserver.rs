@@ -172,8 +172,10 @@ pub(crate) fn serve() -> i32 {
     // SAFETY: setting a disposition; the previous one is given back to each child.
     let sigint = unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
     // Set up here, once, what every child would otherwise set up in its own copy of memory
-    // (a page fault each): the standard output every child flushes at exit.
+    // (a page fault each): the standard output every child flushes at exit, and the transfer
+    // context's thread-local (registering its destructor) that decoding the request uses.
     drop(std::io::stdout());
+    let _ = multiprocessing_core::transfer::decode_with_fds::<()>(&[], Vec::new());
     let thread = ThreadState::of_this_thread();
     loop {
         let Ok((request, fds)) = sock.recv_bytes_with_fds() else {
