@@ -1,7 +1,7 @@
 //! Raw `fork` for tests that need a second process before the process crate exists.
 //!
 //! [`fork`] runs a closure in a forked child (which inherits every handle); [`fork_with`] also
-//! sends a value to the child through `encode_with_fds` and `SCM_RIGHTS`, so handles are rebuilt
+//! sends a value to the child as a [`Connection`] message (descriptors by `SCM_RIGHTS`), so handles are rebuilt
 //! from received descriptors as under spawn; [`spawn_test_child`] re-executes the test binary,
 //! a fresh process that shares nothing but what it receives.
 //!
@@ -11,12 +11,10 @@
 //! ```
 
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 
-use multiprocessing::core::fdpass::{recv_with_fds, send_with_fds};
-use multiprocessing::transfer::{decode_with_fds, encode_with_fds};
+use multiprocessing::Connection;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -46,7 +44,7 @@ pub fn fork(f: impl FnOnce() -> i32) -> Child {
 pub fn fork_with<T: Serialize + DeserializeOwned>(value: &T, f: fn(T) -> i32) -> Child {
     let (parent_end, child_end) = UnixStream::pair().expect("socketpair");
     let child = fork(|| {
-        let value: T = receive(&child_end);
+        let value: T = channel(&child_end).recv().expect("receive");
         f(value)
     });
     drop(child_end);
@@ -54,31 +52,15 @@ pub fn fork_with<T: Serialize + DeserializeOwned>(value: &T, f: fn(T) -> i32) ->
     child
 }
 
+/// Sends `value` as one message of the connection crate (descriptors attached).
 fn send<T: Serialize>(sock: &UnixStream, value: &T) {
-    let (bytes, fds) = encode_with_fds(value).expect("encode");
-    let mut msg = (bytes.len() as u32).to_le_bytes().to_vec();
-    msg.extend_from_slice(&bytes);
-    let borrowed: Vec<_> = fds.iter().map(AsFd::as_fd).collect();
-    send_with_fds(sock.as_fd(), &msg, &borrowed).expect("send");
+    channel(sock).send(value).expect("send");
 }
 
-fn receive<T: DeserializeOwned>(sock: &UnixStream) -> T {
-    let mut fds: Vec<OwnedFd> = Vec::new();
-    let mut head = [0u8; 4];
-    let mut got = 0;
-    while got < 4 {
-        let n = recv_with_fds(sock.as_fd(), &mut head[got..], &mut fds).expect("recv");
-        assert!(n > 0, "parent closed the socket");
-        got += n;
-    }
-    let mut body = vec![0u8; u32::from_le_bytes(head) as usize];
-    let mut got = 0;
-    while got < body.len() {
-        let n = recv_with_fds(sock.as_fd(), &mut body[got..], &mut fds).expect("recv");
-        assert!(n > 0, "parent closed the socket");
-        got += n;
-    }
-    decode_with_fds(&body, fds).expect("decode")
+/// A connection over a duplicate of `sock`: the one framing and descriptor passing of the
+/// workspace. A receiving one must be kept for every message of the stream (it reads ahead).
+fn channel(sock: &UnixStream) -> Connection {
+    Connection::from_unix_stream(sock.try_clone().expect("dup the socket"))
 }
 
 impl Child {
@@ -141,9 +123,10 @@ pub fn run_if_test_child<T: DeserializeOwned>(f: fn(T) -> i32) {
     let sock = UnixStream::connect(&path).expect("connect to the parent test");
     // The family's authkey first, as the library's start methods hand it on: values that carry
     // code references are only accepted under it.
-    let key: multiprocessing::core::AuthKey = receive(&sock);
+    let mut conn = channel(&sock);
+    let key: multiprocessing::core::AuthKey = conn.recv().expect("receive the authkey");
     multiprocessing::core::identity::set_authkey(key);
-    let value: T = receive(&sock);
+    let value: T = conn.recv().expect("receive the value");
     let code = f(value);
     multiprocessing::heap::release_before_exit();
     let _ = (&sock).write_all(&[code as u8]);

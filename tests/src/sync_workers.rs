@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use multiprocessing::sharedctypes::{Pod, Zeroable};
-use multiprocessing::synchronize::{Condition, Error};
+use multiprocessing::synchronize::{Condition, Error, TryLockError};
 use multiprocessing::{Array, Barrier, Event, Lock, RLock, RawValue, Semaphore, Value};
 
 /// A ctypes-like `Structure` of two doubles, as in Python's sharedctypes example.
@@ -43,13 +43,16 @@ pub fn value_increment_worker((value, n): (Value<u64>, u32)) -> i32 {
 
 /// Facing an `RLock` held by another process: `try_lock` fails and `release` is refused.
 pub fn rlock_foreign_worker(lock: RLock) -> i32 {
-    if lock.try_lock().is_some() {
+    if !matches!(lock.try_lock(), Err(TryLockError::WouldBlock)) {
         return 1;
     }
     if !matches!(lock.release(), Err(Error::NotOwner)) {
         return 2;
     }
-    if lock.lock_timeout(Duration::from_millis(20)).is_some() {
+    if !matches!(
+        lock.lock_timeout(Duration::from_millis(20)),
+        Err(TryLockError::WouldBlock)
+    ) {
         return 3;
     }
     0
@@ -61,7 +64,7 @@ pub fn guarded_lock_release_worker((guarded, acquired): (Lock, Lock)) -> i32 {
     if !matches!(guarded.release(), Err(Error::HeldByGuard)) {
         return 1;
     }
-    if !guarded.is_locked() || guarded.try_lock().is_some() {
+    if !guarded.is_locked() || guarded.try_lock().is_ok() {
         return 2;
     }
     if acquired.release().is_err() || acquired.is_locked() {
@@ -74,7 +77,7 @@ pub fn guarded_lock_release_worker((guarded, acquired): (Lock, Lock)) -> i32 {
 pub fn semaphore_holder_worker((sem, taken, go): (Semaphore, Event, Event)) -> i32 {
     while sem.try_acquire() {}
     taken.set();
-    if !go.wait_timeout(Duration::from_secs(30)) {
+    if go.wait_timeout(Duration::from_secs(30)).is_err() {
         return 1;
     }
     if sem.release().is_err() {
@@ -109,7 +112,7 @@ pub fn condition_waiter_worker(
 
 /// Waits up to 30 s for `event`: 0 if it was set.
 pub fn event_waiter_worker(event: Event) -> i32 {
-    if event.wait_timeout(Duration::from_secs(30)) {
+    if event.wait_timeout(Duration::from_secs(30)).is_ok() {
         0
     } else {
         1

@@ -30,6 +30,23 @@ fn duplex_pipe_carries_values_and_bytes_both_ways() {
 }
 
 #[test]
+fn try_clone_shares_the_stream_and_refuses_unread_data() {
+    let (mut a, b) = pipe(true).unwrap();
+    let mut b2 = b.try_clone().unwrap();
+    drop(b);
+    b2.send_bytes(b"from the clone").unwrap();
+    assert_eq!(a.recv_bytes().unwrap(), b"from the clone");
+    // Two messages in flight: the first receive reads both, so the second stays buffered.
+    b2.send_bytes(b"one").unwrap();
+    b2.send_bytes(b"two").unwrap();
+    assert_eq!(a.recv_bytes().unwrap(), b"one");
+    assert!(matches!(a.try_clone(), Err(Error::Transfer(_))));
+    assert_eq!(a.recv_bytes().unwrap(), b"two");
+    let a2 = a.try_clone().unwrap();
+    assert!(a2.readable() && a2.writable());
+}
+
+#[test]
 fn one_way_pipe_has_a_read_end_and_a_write_end() {
     let (mut r, mut w) = pipe(false).unwrap();
     assert!(r.readable() && !r.writable());

@@ -39,7 +39,7 @@ fn a_block_freed_by_its_last_holder_in_another_process_is_reused() {
     let child = fork_with(
         &(block, dropped.clone()),
         |(block, dropped): (HeapBlock, Event)| {
-            if !dropped.wait_timeout(Duration::from_secs(20)) {
+            if dropped.wait_timeout(Duration::from_secs(20)).is_err() {
                 return 1;
             }
             // SAFETY: the block is alive while we hold it.

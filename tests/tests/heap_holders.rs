@@ -33,7 +33,7 @@ fn start_holder(method: StartMethod, exit: bool) -> (HeapBlock, multiprocessing:
         .process(hold, ((block.clone(), ready.clone(), exit),))
         .start()
         .unwrap();
-    assert!(ready.wait_timeout(BOUND));
+    assert!(ready.wait_timeout(BOUND).is_ok());
     (block, p)
 }
 

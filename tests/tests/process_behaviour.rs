@@ -4,7 +4,7 @@
 //! sleep; deaths of processes that are not ours are observed through a pidfd.
 
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
@@ -151,7 +151,97 @@ per_method!(
     daemonic_process_cannot_start_children,
     closures_need_fork,
     large_arguments_and_results_cross_intact,
+    a_cloned_connection_serves_two_children,
+    parent_process_join_and_sentinel_follow_the_parent,
+    children_see_the_parents_environment,
 );
+
+/// The child's view of the variables the library itself may set when starting a server.
+fn loader_environment() -> Option<String> {
+    std::env::var("LD_BIND_NOW").ok()
+}
+
+fn children_see_the_parents_environment(m: StartMethod) {
+    // The forkserver binds symbols at load time for its children's sake, but they must not
+    // inherit a variable the parent did not set.
+    let got = get_context(m)
+        .spawn(loader_environment, ())
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(got, loader_environment());
+}
+
+/// Starts [`watch_parent`] as a child and blocks until killed.
+fn start_watcher_then_block(method: String, report: multiprocessing::Connection) {
+    let ctx = get_context(method.parse().unwrap());
+    ctx.process(watch_parent, (report,)).start().unwrap();
+    forever();
+}
+
+/// Reports 1 once it has seen its parent running, 2 once `join` saw it exit and 3 if the
+/// sentinel then reads as ended.
+fn watch_parent(mut report: multiprocessing::Connection) {
+    let me = current_process();
+    assert!(me.is_alive() && me.exitcode().is_none());
+    let parent = parent_process().unwrap();
+    assert!(matches!(
+        parent.join_timeout(Duration::ZERO),
+        Err(Error::Timeout)
+    ));
+    report.send(&1u32).unwrap();
+    parent.join().unwrap();
+    report.send(&2u32).unwrap();
+    if readable(parent.sentinel().unwrap(), Duration::ZERO) {
+        report.send(&3u32).unwrap();
+    }
+}
+
+fn parent_process_join_and_sentinel_follow_the_parent(m: StartMethod) {
+    let ctx = get_context(m);
+    let (mut reader, writer) = multiprocessing::pipe(false).unwrap();
+    let parent = ctx
+        .process(start_watcher_then_block, (m.to_string(), writer))
+        .start()
+        .unwrap();
+    assert!(
+        reader.poll(Some(BOUND)).unwrap(),
+        "the grandchild did not start"
+    );
+    assert_eq!(reader.recv::<u32>().unwrap(), 1);
+    parent.kill().unwrap();
+    assert_eq!(parent.join().unwrap(), -9);
+    assert!(
+        reader.poll(Some(BOUND)).unwrap(),
+        "join did not see the parent exit"
+    );
+    assert_eq!(reader.recv::<u32>().unwrap(), 2);
+    assert!(reader.poll(Some(BOUND)).unwrap());
+    assert_eq!(
+        reader.recv::<u32>().unwrap(),
+        3,
+        "the sentinel of an ended parent"
+    );
+}
+
+/// Sends `id` over `conn` (a clone handed to this child).
+fn send_id(mut conn: multiprocessing::Connection, id: u32) {
+    conn.send(&id).unwrap();
+}
+
+fn a_cloned_connection_serves_two_children(m: StartMethod) {
+    // Python hands one connection to several children; in Rust each child gets a try_clone.
+    let ctx = get_context(m);
+    let (mut reader, writer) = multiprocessing::pipe(false).unwrap();
+    let clone = writer.try_clone().unwrap();
+    assert_ne!(clone.as_fd().as_raw_fd(), writer.as_fd().as_raw_fd());
+    let a = ctx.process(send_id, (writer, 1u32)).start().unwrap();
+    let b = ctx.process(send_id, (clone, 2u32)).start().unwrap();
+    let mut got = [reader.recv::<u32>().unwrap(), reader.recv::<u32>().unwrap()];
+    got.sort_unstable();
+    assert_eq!(got, [1, 2]);
+    assert_eq!((a.join().unwrap(), b.join().unwrap()), (0, 0));
+}
 
 fn large_arguments_and_results_cross_intact(m: StartMethod) {
     // Larger than a socket buffer, so both directions must stream.
@@ -203,12 +293,15 @@ fn join_with_timeout_returns_while_child_runs(m: StartMethod) {
     assert!(!p.is_alive());
     p.start().unwrap();
     assert!(p.is_alive());
-    assert_eq!(p.join_timeout(Duration::from_millis(100)).unwrap(), None);
+    assert!(matches!(
+        p.join_timeout(Duration::from_millis(100)),
+        Err(Error::Timeout)
+    ));
     assert_eq!(p.exitcode(), None);
     assert!(p.is_alive());
     assert!(p.to_string().ends_with(" started>"), "{p}");
     release.write_all(b"x").unwrap();
-    assert_eq!(p.join_timeout(BOUND).unwrap(), Some(0));
+    assert_eq!(p.join_timeout(BOUND).unwrap(), 0);
     assert!(!p.is_alive());
     let err = p.start().unwrap_err();
     assert!(matches!(err, Error::AlreadyStarted), "{err}");
@@ -355,13 +448,13 @@ fn exit_hook_joins_children_and_terminates_daemons(m: StartMethod) {
         "the daemonic child was not terminated at exit"
     );
     // The parent's target has returned, but it waits for its non-daemonic child.
-    assert_eq!(
-        parent.join_timeout(Duration::from_millis(200)).unwrap(),
-        None
-    );
+    assert!(matches!(
+        parent.join_timeout(Duration::from_millis(200)),
+        Err(Error::Timeout)
+    ));
     assert!(!readable(&worker, Duration::ZERO));
     release.write_all(b"x").unwrap();
-    assert_eq!(parent.join_timeout(BOUND).unwrap(), Some(0));
+    assert_eq!(parent.join_timeout(BOUND).unwrap(), 0);
     assert!(readable(&worker, Duration::ZERO));
 }
 

@@ -10,7 +10,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use multiprocessing::process::Context;
+use multiprocessing::process::{Context, Error};
 use multiprocessing::transfer::TransferFd;
 use multiprocessing::{JoinHandle, Process, StartMethod, get_context, get_start_method};
 use multiprocessing_tests::per_method;
@@ -136,16 +136,22 @@ fn any_timeout_is_accepted(m: StartMethod) {
         .process(block_until_released, (chan,))
         .start()
         .unwrap();
-    assert_eq!(p.join_timeout(Duration::ZERO).unwrap(), None, "ZERO polls");
+    assert!(
+        matches!(p.join_timeout(Duration::ZERO), Err(Error::Timeout)),
+        "ZERO polls"
+    );
     release.write_all(b"x").unwrap();
-    assert_eq!(p.join_timeout(Duration::MAX).unwrap(), Some(0));
-    assert_eq!(p.join_timeout(Duration::ZERO).unwrap(), Some(0));
+    assert_eq!(p.join_timeout(Duration::MAX).unwrap(), 0);
+    assert_eq!(p.join_timeout(Duration::ZERO).unwrap(), 0);
 
     let (mut release, chan) = channel();
     let h = get_context(m).spawn(block_until_released, (chan,)).unwrap();
-    assert!(!h.wait_timeout(Duration::ZERO).unwrap(), "ZERO polls");
+    assert!(
+        matches!(h.wait_timeout(Duration::ZERO), Err(Error::Timeout)),
+        "ZERO polls"
+    );
     release.write_all(b"x").unwrap();
-    assert!(h.wait_timeout(Duration::MAX).unwrap());
+    h.wait_timeout(Duration::MAX).unwrap();
     h.join().unwrap();
 }
 
@@ -174,7 +180,7 @@ fn daemon_started_from_an_ended_thread_keeps_running(m: StartMethod) {
         std::thread::yield_now();
     }
     release.write_all(b"x").unwrap();
-    assert_eq!(p.join_timeout(BOUND).unwrap(), Some(0));
+    assert_eq!(p.join_timeout(BOUND).unwrap(), 0);
 }
 
 // ---- point 11: Python's defaults ----
@@ -243,7 +249,7 @@ fn forkserver_ignores_sigint_and_its_children_do_not() {
     signal(server, Signal::INT);
     // Delivered before the server reads this next request: were it fatal, this start fails.
     let p = ctx.process(raise_sigint, ()).start().unwrap();
-    assert_eq!(p.join_timeout(BOUND).unwrap(), Some(-libc::SIGINT));
+    assert_eq!(p.join_timeout(BOUND).unwrap(), -libc::SIGINT);
     assert_eq!(ctx.forkserver_pid(), Some(server));
 }
 
@@ -277,7 +283,7 @@ fn forkserver_child_dying_with_a_robust_mutex_frees_it() {
         .process(lock_and_exit, (TransferFd::from(child),))
         .start()
         .unwrap();
-    assert_eq!(p.join_timeout(BOUND).unwrap(), Some(0));
+    assert_eq!(p.join_timeout(BOUND).unwrap(), 0);
     let mut now: libc::timespec = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -303,7 +309,7 @@ fn dead_forkserver_is_replaced_on_next_start() {
     signal(server, Signal::KILL);
     assert!(readable(&server_fd, BOUND));
     let p = ctx.process(nothing, ()).start().unwrap();
-    assert_eq!(p.join_timeout(BOUND).unwrap(), Some(0));
+    assert_eq!(p.join_timeout(BOUND).unwrap(), 0);
     let replacement = ctx.forkserver_pid().unwrap();
     assert_ne!(replacement, server);
 }
@@ -317,15 +323,14 @@ fn child_outlives_its_forkserver_and_join_waits_for_it() {
     let server_fd = pidfd(server);
     signal(server, Signal::KILL);
     assert!(readable(&server_fd, BOUND));
-    assert_eq!(p.join_timeout(Duration::from_millis(50)).unwrap(), None);
+    assert!(matches!(
+        p.join_timeout(Duration::from_millis(50)),
+        Err(Error::Timeout)
+    ));
     assert!(p.is_alive());
     assert!(!readable(p.sentinel().unwrap(), Duration::ZERO));
     release.write_all(b"x").unwrap();
-    assert_eq!(
-        p.join_timeout(BOUND).unwrap(),
-        Some(0),
-        "its true exit code"
-    );
+    assert_eq!(p.join_timeout(BOUND).unwrap(), 0, "its true exit code");
 }
 
 // ---- point 9: a fork start that fails after the fork runs nothing ----

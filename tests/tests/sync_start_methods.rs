@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use multiprocessing::synchronize::{Condition, Error};
+use multiprocessing::synchronize::{Condition, Error, TryLockError};
 use multiprocessing::{
     Array, Barrier, BoundedSemaphore, Event, Lock, RLock, RawValue, Semaphore, StartMethod, Value,
     get_context,
@@ -98,14 +98,17 @@ fn semaphore_counts_across_processes(method: StartMethod) {
             ((sem.clone(), taken.clone(), go.clone()),),
         )
         .unwrap();
-    assert!(taken.wait_timeout(BOUND));
+    assert!(taken.wait_timeout(BOUND).is_ok());
     assert_eq!(sem.get_value(), 0);
     assert!(
-        !sem.acquire_timeout(Duration::from_millis(20)),
+        sem.acquire_timeout(Duration::from_millis(20)).is_err(),
         "no unit is left"
     );
     go.set();
-    assert!(sem.acquire_timeout(BOUND), "the child gives one unit back");
+    assert!(
+        sem.acquire_timeout(BOUND).is_ok(),
+        "the child gives one unit back"
+    );
     assert_eq!(child.join().unwrap(), 0);
 }
 
@@ -195,13 +198,13 @@ fn a_notify_is_not_lost_to_a_waiter_killed_in_wait(method: StartMethod) {
     doomed.join().unwrap();
     // The one live waiter takes this one; the dead one stays counted as waiting.
     cond.notify(1);
-    assert_eq!(first.join_timeout(BOUND).unwrap(), Some(0));
+    assert_eq!(first.join_timeout(BOUND).unwrap(), 0);
     let last = start_waiter(3);
     // This wake-up goes to the dead waiter first: it must reach the live one all the same.
     cond.notify(1);
     assert_eq!(
         last.join_timeout(BOUND).unwrap(),
-        Some(0),
+        0,
         "the live waiter was not woken"
     );
     assert_eq!(woken.get(), 2);
@@ -388,6 +391,49 @@ fn waiting_for_a_round_to_drain_honours_the_timeout(method: StartMethod) {
     assert!(!barrier.broken());
 }
 
+/// Starts `worker`, which takes `lock` and blocks until killed, and waits until it holds it.
+fn start_holder<F, L>(method: StartMethod, worker: F, lock: &L) -> multiprocessing::Process
+where
+    F: multiprocessing::process::Target<((L, Event),)>,
+    L: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+{
+    let ready = Event::new().unwrap();
+    let p = get_context(method)
+        .process(worker, ((lock.clone(), ready.clone()),))
+        .start()
+        .unwrap();
+    assert!(ready.wait_timeout(BOUND).is_ok());
+    p
+}
+
+fn try_lock_reports_a_dead_owner(method: StartMethod) {
+    let lock = Lock::new().unwrap();
+    let p = start_holder(method, hold_lock_until_killed_worker, &lock);
+    assert!(matches!(lock.try_lock(), Err(TryLockError::WouldBlock)));
+    p.kill().unwrap();
+    p.join().unwrap();
+    match lock.try_lock() {
+        Err(TryLockError::OwnerDied(died)) => drop(died.into_inner()),
+        other => panic!("a dead owner's Lock: {other:?}"),
+    }
+    assert!(!lock.is_locked(), "the guard taken over released it");
+    assert!(lock.try_lock().is_ok());
+
+    let rlock = RLock::new().unwrap();
+    let p = start_holder(method, hold_rlock_until_killed_worker, &rlock);
+    assert!(matches!(rlock.try_lock(), Err(TryLockError::WouldBlock)));
+    p.kill().unwrap();
+    p.join().unwrap();
+    match rlock.try_lock() {
+        Err(TryLockError::OwnerDied(died)) => {
+            assert_eq!(rlock.count(), 1, "the dead owner's depth is not inherited");
+            drop(died.into_inner());
+        }
+        other => panic!("a dead owner's RLock: {other:?}"),
+    }
+    assert!(rlock.try_lock().is_ok());
+}
+
 fn a_dead_lock_owner_is_detected(method: StartMethod) {
     let lock = Lock::new().unwrap();
     let ready = Event::new().unwrap();
@@ -398,13 +444,13 @@ fn a_dead_lock_owner_is_detected(method: StartMethod) {
         )
         .start()
         .unwrap();
-    assert!(ready.wait_timeout(BOUND));
+    assert!(ready.wait_timeout(BOUND).is_ok());
     p.kill().unwrap();
     let start = Instant::now();
     match lock.lock_timeout(BOUND) {
-        Some(Err(died)) => drop(died.into_inner()),
-        Some(Ok(_)) => panic!("the lock was taken without reporting its dead owner"),
-        None => panic!("owner death not detected within {BOUND:?}"),
+        Err(TryLockError::OwnerDied(died)) => drop(died.into_inner()),
+        Ok(_) => panic!("the lock was taken without reporting its dead owner"),
+        Err(TryLockError::WouldBlock) => panic!("owner death not detected within {BOUND:?}"),
     }
     assert!(start.elapsed() < BOUND);
     p.join().unwrap();
@@ -475,5 +521,6 @@ per_method!(
     the_last_party_does_not_pass_a_round_with_a_dead_one,
     waiting_for_a_round_to_drain_honours_the_timeout,
     a_dead_lock_owner_is_detected,
+    try_lock_reports_a_dead_owner,
     values_and_arrays_modified_by_a_child,
 );

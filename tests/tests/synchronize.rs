@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use multiprocessing::synchronize::{Condition, Error};
+use multiprocessing::synchronize::{Condition, Error, TryLockError};
 use multiprocessing::{Array, Barrier, BoundedSemaphore, Event, Lock, RLock, RawValue, Semaphore};
 use multiprocessing_tests::fork::{fork, fork_with, run_if_test_child, spawn_test_child};
 use multiprocessing_tests::sync_workers::*;
@@ -81,7 +81,7 @@ fn rlock_is_reentrant_and_refuses_foreign_release() {
     drop(outer);
     assert!(!lock.is_mine());
     let l = lock.clone();
-    assert_eq!(fork(move || i32::from(l.try_lock().is_none())).wait(), 0);
+    assert_eq!(fork(move || i32::from(l.try_lock().is_err())).wait(), 0);
 }
 
 #[test]
@@ -92,15 +92,15 @@ fn semaphore_counts_and_times_out_across_processes() {
         &(sem.clone(), taken.clone(), go.clone()),
         semaphore_holder_worker,
     );
-    assert!(taken.wait_timeout(Duration::from_secs(20)));
+    assert!(taken.wait_timeout(Duration::from_secs(20)).is_ok());
     assert_eq!(sem.get_value(), 0);
     let start = Instant::now();
-    assert!(!sem.acquire_timeout(Duration::from_millis(100)));
+    assert!(sem.acquire_timeout(Duration::from_millis(100)).is_err());
     assert!(start.elapsed() >= Duration::from_millis(100));
     assert!(!sem.acquire(false, None));
     go.set();
     assert!(
-        sem.acquire_timeout(Duration::from_secs(20)),
+        sem.acquire_timeout(Duration::from_secs(20)).is_ok(),
         "the child's release wakes us"
     );
     assert_eq!(child.wait(), 0);
@@ -252,7 +252,7 @@ fn event_is_seen_across_processes() {
     let waiters: Vec<_> = (0..2)
         .map(|_| fork_with(&event, event_waiter_worker))
         .collect();
-    assert!(!event.wait_timeout(Duration::from_millis(20)));
+    assert!(event.wait_timeout(Duration::from_millis(20)).is_err());
     event.set();
     for child in waiters {
         assert_eq!(child.wait(), 0);
@@ -270,7 +270,7 @@ fn event_is_seen_across_processes() {
     );
     assert!(!event.is_set());
     let start = Instant::now();
-    assert!(!event.wait_timeout(Duration::from_millis(100)));
+    assert!(event.wait_timeout(Duration::from_millis(100)).is_err());
     assert!(start.elapsed() >= Duration::from_millis(100));
 }
 
@@ -359,8 +359,8 @@ fn lock_owner_death_is_detected_within_a_bounded_time() {
         &(lock.clone(), ready.clone()),
         hold_lock_until_killed_worker,
     );
-    assert!(ready.wait_timeout(Duration::from_secs(20)));
-    assert!(lock.try_lock().is_none());
+    assert!(ready.wait_timeout(Duration::from_secs(20)).is_ok());
+    assert!(matches!(lock.try_lock(), Err(TryLockError::WouldBlock)));
     assert!(lock.is_locked(), "a failed try_lock leaves the lock alone");
     // A waiter blocked before the death notices it too.
     let l = lock.clone();
@@ -388,7 +388,7 @@ fn two_waiters_that_find_the_owner_dead_take_the_lock_over_once() {
         &(lock.clone(), ready.clone()),
         hold_lock_until_killed_worker,
     );
-    assert!(ready.wait_timeout(Duration::from_secs(20)));
+    assert!(ready.wait_timeout(Duration::from_secs(20)).is_ok());
     let started = Semaphore::new(0).unwrap();
     let waiters: Vec<_> = (0..2)
         .map(|_| {
@@ -406,7 +406,7 @@ fn two_waiters_that_find_the_owner_dead_take_the_lock_over_once() {
         })
         .collect();
     for _ in 0..2 {
-        assert!(started.acquire_timeout(Duration::from_secs(20)));
+        assert!(started.acquire_timeout(Duration::from_secs(20)).is_ok());
     }
     owner.kill();
     let told: i32 = waiters.into_iter().map(|w| w.wait()).sum();
@@ -426,7 +426,7 @@ fn rlock_owner_death_hands_the_lock_to_a_waiter() {
         &(lock.clone(), ready.clone()),
         hold_rlock_until_killed_worker,
     );
-    assert!(ready.wait_timeout(Duration::from_secs(20)));
+    assert!(ready.wait_timeout(Duration::from_secs(20)).is_ok());
     child.kill();
     assert_eq!(child.wait(), 128 + libc::SIGKILL);
     let start = Instant::now();
@@ -437,7 +437,7 @@ fn rlock_owner_death_hands_the_lock_to_a_waiter() {
     assert!(start.elapsed() < Duration::from_secs(5));
     assert_eq!(lock.count(), 1, "the dead owner's depth is not inherited");
     drop(guard);
-    assert!(lock.try_lock().is_some());
+    assert!(lock.try_lock().is_ok());
 }
 
 static REEXEC_ACTIONS: std::sync::OnceLock<RawValue<u32>> = std::sync::OnceLock::new();

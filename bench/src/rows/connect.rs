@@ -41,7 +41,7 @@ pub(crate) fn rows() -> Vec<Row> {
             quick_placements: &[Placement::OneCpu],
             full: FULL,
             quick: QUICK,
-            targets: &[Target::FasterThanCpython(3.0)],
+            targets: &[Target::AtMostRaw(1.1), Target::FasterThanCpython(3.0)],
             #[cfg(feature = "ours-connection")]
             ours: Some(ours::connect_unix),
             #[cfg(not(feature = "ours-connection"))]
@@ -58,7 +58,7 @@ pub(crate) fn rows() -> Vec<Row> {
             quick_placements: &[Placement::OneCpu],
             full: FULL,
             quick: QUICK,
-            targets: &[Target::FasterThanCpython(3.0)],
+            targets: &[Target::AtMostRaw(1.1), Target::FasterThanCpython(3.0)],
             #[cfg(feature = "ours-connection")]
             ours: Some(ours::connect_tcp),
             #[cfg(not(feature = "ours-connection"))]

@@ -41,7 +41,7 @@ pub(crate) fn rows() -> Vec<Row> {
             quick_placements: QUICK_PLACEMENTS,
             full: FULL,
             quick: QUICK,
-            targets: &[Target::AtMostRaw(1.5)],
+            targets: &[Target::AtMostRaw(1.3)],
             #[cfg(feature = "ours-process")]
             ours: Some(ours::start_fork),
             #[cfg(not(feature = "ours-process"))]
@@ -75,7 +75,7 @@ pub(crate) fn rows() -> Vec<Row> {
             quick_placements: QUICK_PLACEMENTS,
             full: FULL,
             quick: QUICK,
-            targets: &[Target::FasterThanCpython(10.0)],
+            targets: &[Target::AtMostRaw(1.5), Target::FasterThanCpython(10.0)],
             #[cfg(feature = "ours-process")]
             ours: Some(ours::start_forkserver),
             #[cfg(not(feature = "ours-process"))]

@@ -2,7 +2,7 @@
 //! Python's `multiprocessing.connection.Client`.
 //!
 //! The family follows the [`Address`]. With a key the client answers the server's challenge,
-//! then challenges the server, exactly as CPython does. A [`Client::timeout`] is one deadline
+//! then challenges the server, exactly as CPython does. A [`ClientBuilder::timeout`] is one deadline
 //! for the whole call: connecting (a listener whose backlog is full, a TCP peer that never
 //! answers) and the handshake (a server that drips its bytes) together.
 //!
@@ -36,25 +36,36 @@ use crate::auth::Handshake;
 use crate::connection::Kind;
 use crate::{Address, Connection, Error, Result, handshake_io};
 
-/// Options for connecting; [`client`] covers the common case.
-#[derive(Debug, Clone)]
-#[must_use]
-pub struct Client {
-    address: Address,
-    authkey: Option<AuthKey>,
-    timeout: Option<Duration>,
-}
+/// Python's `multiprocessing.connection.Client`: the [`client`] function connects in one call,
+/// [`Client::builder`] starts a [`ClientBuilder`] for the options (a timeout).
+///
+/// `Client` itself is never made (it has no values): it only names the builder's entry point,
+/// as [`Listener::builder`](crate::Listener::builder) does for a listener.
+#[derive(Debug)]
+pub enum Client {}
 
 impl Client {
     /// Starts configuring a connection to `address`.
-    pub fn builder(address: Address) -> Client {
-        Client {
+    pub fn builder(address: Address) -> ClientBuilder {
+        ClientBuilder {
             address,
             authkey: None,
             timeout: None,
         }
     }
+}
 
+/// Options for connecting, made by [`Client::builder`] and finished by
+/// [`connect`](Self::connect); [`client`] covers the common case.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ClientBuilder {
+    address: Address,
+    authkey: Option<AuthKey>,
+    timeout: Option<Duration>,
+}
+
+impl ClientBuilder {
     /// Authenticate with this key (an empty key authenticates with an empty key).
     pub fn authkey(mut self, key: AuthKey) -> Self {
         self.authkey = Some(key);

@@ -290,6 +290,45 @@ impl Connection {
         Ok(())
     }
 
+    /// A second connection over the same stream, on a duplicate of the descriptor (`dup`).
+    ///
+    /// Python lets one connection be handed to several children, each writing (or reading)
+    /// whole messages on the same socket or pipe; this is that handle in Rust: send each clone to
+    /// its own child. Each message still goes out as one frame, but messages from several
+    /// writers interleave only whole when each fits the kernel's atomic write size (a pipe's
+    /// `PIPE_BUF`, 4096 bytes) or when the writers take turns (a lock), as in Python.
+    ///
+    /// A connection holding received but unread bytes or descriptors cannot be cloned (the
+    /// clone would start reading in the middle of a message): [`Error::Transfer`]. A closed
+    /// connection gives [`Error::Closed`].
+    ///
+    /// ```
+    /// use multiprocessing_connection::pipe;
+    /// let (mut reader, writer) = pipe(false).unwrap();
+    /// let mut other = writer.try_clone().unwrap();
+    /// let mut writer = writer;
+    /// writer.send_bytes(b"one").unwrap();
+    /// other.send_bytes(b"two").unwrap();
+    /// assert_eq!(reader.recv_bytes().unwrap(), b"one");
+    /// assert_eq!(reader.recv_bytes().unwrap(), b"two");
+    /// ```
+    #[doc(alias = "dup")]
+    pub fn try_clone(&self) -> Result<Connection> {
+        let file = self.file()?;
+        if self.reader.buffered() > 0 || self.reader.pending_fds() > 0 {
+            return Err(Error::Transfer(
+                "a connection holding received but unread data cannot be cloned".into(),
+            ));
+        }
+        let fd = rustix::io::fcntl_dupfd_cloexec(file, 0)?;
+        Ok(Self::from_parts(
+            fd,
+            self.kind,
+            self.readable,
+            self.writable,
+        ))
+    }
+
     fn check_writable(&self) -> Result<&File> {
         let f = self.file()?;
         if !self.writable {
@@ -356,6 +395,37 @@ impl Connection {
         if fds.is_empty() {
             return self.send_bytes(&bytes);
         }
+        self.send_bytes_with_fds(&bytes, &fds)
+    }
+
+    /// Sends `data` as one message with `fds` attached (`SCM_RIGHTS`), over a Unix-socket
+    /// connection; the peer gets both from [`recv_bytes_with_fds`](Self::recv_bytes_with_fds).
+    ///
+    /// This is the descriptor passing that [`send`](Self::send) uses for handles inside a value,
+    /// for callers that frame their own payload: the process crate's bootstrap, forkserver and
+    /// result channels use it. Without descriptors the frame is exactly CPython's; with them it
+    /// uses this crate's descriptor header (see the [type docs](Connection#passing-descriptors)).
+    /// The descriptors stay the caller's: the kernel duplicates them into the message. Over a
+    /// pipe or a TCP socket, or with more than
+    /// [`MAX_FDS_PER_MESSAGE`](multiprocessing_core::fdpass::MAX_FDS_PER_MESSAGE) descriptors,
+    /// it fails with [`Error::Transfer`] and sends nothing.
+    ///
+    /// ```
+    /// use std::os::fd::AsFd;
+    /// use std::os::unix::net::UnixStream;
+    /// use multiprocessing_connection::Connection;
+    /// let (a, b) = UnixStream::pair().unwrap();
+    /// let (mut a, mut b) = (Connection::from_unix_stream(a), Connection::from_unix_stream(b));
+    /// let file = std::fs::File::open("/dev/null").unwrap();
+    /// a.send_bytes_with_fds(b"here", &[file.as_fd()]).unwrap();
+    /// let (bytes, fds) = b.recv_bytes_with_fds().unwrap();
+    /// assert_eq!((bytes.as_slice(), fds.len()), (&b"here"[..], 1));
+    /// ```
+    pub fn send_bytes_with_fds<F: AsFd>(&mut self, data: &[u8], fds: &[F]) -> Result<()> {
+        if fds.is_empty() {
+            return self.send_bytes(data);
+        }
+        let file = self.check_writable()?;
         if self.kind != Kind::Unix {
             return Err(Error::Transfer(
                 "file descriptors can only be sent over a Unix-socket connection".into(),
@@ -368,17 +438,13 @@ impl Connection {
                 multiprocessing_core::fdpass::MAX_FDS_PER_MESSAGE
             )));
         }
-        let (h, n) = frame::encode_header(bytes.len(), fds.len());
-        let mut data = Vec::with_capacity(n + bytes.len());
-        data.extend_from_slice(&h[..n]);
-        data.extend_from_slice(&bytes);
+        let (h, n) = frame::encode_header(data.len(), fds.len());
+        let mut msg = Vec::with_capacity(n + data.len());
+        msg.extend_from_slice(&h[..n]);
+        msg.extend_from_slice(data);
         let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(AsFd::as_fd).collect();
-        multiprocessing_core::fdpass::send_with_fds(
-            self.check_writable()?.as_fd(),
-            &data,
-            &borrowed,
-        )
-        .map_err(Error::from_io)
+        multiprocessing_core::fdpass::send_with_fds(file.as_fd(), &msg, &borrowed)
+            .map_err(Error::from_io)
     }
 
     /// Reads one frame header, applying `limit` (and the Python semantics of a length error).
@@ -446,6 +512,18 @@ impl Connection {
         self.recv_bytes_limited(None)
     }
 
+    /// Receives one message's bytes and the descriptors attached to it (sent by
+    /// [`send_bytes_with_fds`](Self::send_bytes_with_fds) or [`send`](Self::send)).
+    ///
+    /// A message without descriptors gives an empty vector; end of stream before a message is
+    /// [`Error::Eof`].
+    pub fn recv_bytes_with_fds(&mut self) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
+        let h = self.next_header(None)?;
+        let mut out = Vec::new();
+        let fds = self.read_payload(h, &mut out)?;
+        Ok((out, fds))
+    }
+
     /// Receives one message of at most `max` bytes (Python's `recv_bytes(maxlength)`).
     ///
     /// A longer message fails with [`Error::BadMessageLength`] without being read, and the
@@ -498,6 +576,27 @@ impl Connection {
         let mut out = Vec::new();
         let fds = self.read_payload(h, &mut out)?;
         Ok(decode_with_fds(&out, fds)?)
+    }
+
+    /// [`recv`](Self::recv), giving up with [`Error::Timeout`] if no message has started to
+    /// arrive within `timeout` (the workspace's timed shape; Python's `poll(t)` then `recv()`).
+    /// Once a message has started, the rest of it is waited for, as by `recv`. Any `Duration`
+    /// is accepted: [`Duration::ZERO`] takes only a message already there.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use multiprocessing_connection::{Error, pipe};
+    /// let (mut a, mut b) = pipe(true).unwrap();
+    /// assert!(matches!(b.recv_timeout::<u32>(Duration::ZERO), Err(Error::Timeout)));
+    /// a.send(&7u32).unwrap();
+    /// assert_eq!(b.recv_timeout::<u32>(Duration::from_secs(5)).unwrap(), 7);
+    /// ```
+    #[doc(alias = "poll")]
+    pub fn recv_timeout<T: DeserializeOwned>(&mut self, timeout: Duration) -> Result<T> {
+        if !self.poll(Some(timeout))? {
+            return Err(Error::Timeout);
+        }
+        self.recv()
     }
 
     /// Whether a message (or end of stream) is waiting to be received (Python's `poll`).

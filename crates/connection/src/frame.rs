@@ -20,7 +20,13 @@
 //! The codec itself is I/O-free and public ([`encode_header`], [`parse_header`],
 //! [`decode_frame`]): feed it bytes, get frames out, so a blocking connection, the
 //! handshake state machine ([`auth::Handshake`](crate::auth::Handshake)) and an async adapter
-//! share one definition of the wire format.
+//! share one definition of the wire format. The blocking [`Connection`](crate::Connection)
+//! drives it: every header it writes comes from [`encode_header`], and its buffered reader
+//! parses every header with [`parse_header`] and applies the same length limit as
+//! [`decode_frame`]. It does not go through [`decode_frame`] itself, which wants the whole frame
+//! in one buffer: a large payload is read straight into the message's own vector instead,
+//! without the copy (see above). An async adapter can use [`decode_frame`] as it is, or drive
+//! [`parse_header`] the same way.
 //!
 //! ```
 //! # use multiprocessing_connection::pipe;
@@ -201,9 +207,11 @@ fn retry<T>(f: impl FnMut() -> io::Result<T>) -> Result<T> {
 }
 
 impl FrameReader {
+    /// A reader with no buffer yet: it is allocated by the first read, so a connection that
+    /// only sends (a result channel, a connection closed after its handshake) never pays for it.
     pub(crate) fn new() -> Self {
         FrameReader {
-            buf: vec![0u8; READ_BUFFER].into_boxed_slice(),
+            buf: Box::default(),
             start: 0,
             end: 0,
             fds: FdQueue::default(),
@@ -213,13 +221,21 @@ impl FrameReader {
     /// A reader that already holds `bytes` (read past the end of a handshake).
     pub(crate) fn with_bytes(bytes: &[u8]) -> Self {
         let mut r = Self::new();
-        if bytes.len() > r.buf.len() {
-            r.buf = bytes.to_vec().into_boxed_slice();
-        } else {
-            r.buf[..bytes.len()].copy_from_slice(bytes);
+        if !bytes.is_empty() {
+            let mut buf = bytes.to_vec();
+            buf.resize(bytes.len().max(READ_BUFFER), 0);
+            r.buf = buf.into_boxed_slice();
+            r.end = bytes.len();
         }
-        r.end = bytes.len();
         r
+    }
+
+    /// Allocates the read buffer on first use.
+    #[inline]
+    fn ensure_buffer(&mut self) {
+        if self.buf.is_empty() {
+            self.buf = vec![0u8; READ_BUFFER].into_boxed_slice();
+        }
     }
 
     /// Bytes read from the stream but not yet handed out.
@@ -272,6 +288,7 @@ impl FrameReader {
 
     /// Reads a frame header; `Error::Eof` if the stream ends before its first byte.
     pub(crate) fn read_header<S: Source>(&mut self, src: &mut S) -> Result<Header> {
+        self.ensure_buffer();
         let mut need = 4;
         loop {
             if !self.fill(src, need)? {

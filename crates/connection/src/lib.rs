@@ -38,7 +38,7 @@ mod wait;
 
 pub use address::Address;
 pub use auth::{answer_challenge, deliver_challenge};
-pub use client::{Client, client};
+pub use client::{Client, ClientBuilder, client};
 pub use connection::Connection;
 pub use error::{Error, Result};
 pub use listener::{

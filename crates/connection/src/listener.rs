@@ -97,6 +97,8 @@ pub struct Listener {
 struct Handshakes {
     set: Vec<Pending>,
     driving: bool,
+    /// Callers waiting for their turn (a notification with none is a wasted system call).
+    waiting: usize,
 }
 
 /// A connected client whose handshake is in progress.
@@ -315,12 +317,16 @@ impl Listener {
             if !shared.driving {
                 break;
             }
-            shared = match deadline.remaining() {
+            let left = deadline.remaining();
+            if left == Some(Duration::ZERO) {
+                return Err(Error::Timeout);
+            }
+            shared.waiting += 1;
+            shared = match left {
                 None => self
                     .turn
                     .wait(shared)
                     .unwrap_or_else(std::sync::PoisonError::into_inner),
-                Some(Duration::ZERO) => return Err(Error::Timeout),
                 Some(left) => {
                     self.turn
                         .wait_timeout(shared, left)
@@ -328,6 +334,7 @@ impl Listener {
                         .0
                 }
             };
+            shared.waiting -= 1;
         }
         shared.driving = true;
         let mut mine = std::mem::take(&mut shared.set);
@@ -341,8 +348,11 @@ impl Listener {
         let excess = shared.set.len().saturating_sub(self.max_pending);
         shared.set.drain(..excess);
         shared.driving = false;
+        let waiting = shared.waiting > 0;
         drop(shared);
-        self.turn.notify_all();
+        if waiting {
+            self.turn.notify_all();
+        }
         r.unwrap_or_else(|_| {
             Err(Error::Io(std::io::Error::other(
                 "internal error while driving handshakes",

@@ -45,6 +45,43 @@ pub fn retry_on_interrupted<T>(mut f: impl FnMut() -> std::io::Result<T>) -> std
     }
 }
 
+/// A timed wait ran out of time: the error of the workspace's one timed shape,
+/// `*_timeout(Duration) -> Result<T, E>`, for waits that cannot fail otherwise (an
+/// `Event`'s, a `Semaphore`'s). Like tokio's `Elapsed` and std's `RecvTimeoutError::Timeout`,
+/// expiry is an `Err`, so timed waits compose with `?` and look alike across crates; waits
+/// that can also fail otherwise report expiry as their crate error's `Timeout`.
+///
+/// ```
+/// use multiprocessing_core::time::TimedOut;
+/// let r: Result<(), TimedOut> = Err(TimedOut);
+/// assert_eq!(r.unwrap_err().to_string(), "operation timed out");
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[doc(alias = "TimeoutError")]
+pub struct TimedOut;
+
+impl std::fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("operation timed out")
+    }
+}
+
+impl std::error::Error for TimedOut {}
+
+impl TimedOut {
+    /// Always [`ErrorKind::Timeout`](crate::ErrorKind::Timeout).
+    #[must_use]
+    pub fn kind(&self) -> crate::ErrorKind {
+        crate::ErrorKind::Timeout
+    }
+}
+
+impl From<TimedOut> for crate::Error {
+    fn from(_: TimedOut) -> crate::Error {
+        crate::Error::Timeout
+    }
+}
+
 /// When a blocking call gives up: an instant, or never.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Deadline(Option<Instant>);

@@ -47,6 +47,12 @@ impl<G> From<multiprocessing_synchronize::OwnerDied<G>> for Error {
     }
 }
 
+impl From<multiprocessing_core::time::TimedOut> for Error {
+    fn from(e: multiprocessing_core::time::TimedOut) -> Self {
+        Error::Core(e.into())
+    }
+}
+
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
         Error::Core(e.into())

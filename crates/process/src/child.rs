@@ -15,7 +15,7 @@
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
@@ -23,13 +23,20 @@ use multiprocessing_core::identity::{self, Identity};
 use multiprocessing_core::transfer::{TransferFd, decode_with_fds};
 use serde::{Deserialize, Serialize};
 
+use crate::channel::channel;
 use crate::target::{Invocation, Trampoline};
-use crate::wire::{recv_frame, send_frame};
 use crate::{Error, Result, StartMethod};
+use multiprocessing_connection::Connection;
 use multiprocessing_core::code::{CodeWire, fingerprint};
 
 /// The environment variable that tells the constructor to take a child role.
 pub(crate) const MARKER: &str = "MULTIPROCESSING_RS_CHILD";
+/// The forkserver's role name in [`MARKER`].
+pub(crate) const FORKSERVER_ROLE: &str = "forkserver";
+/// The dynamic loader's variable that binds every symbol at load time.
+pub(crate) const BIND_NOW: &str = "LD_BIND_NOW";
+/// Appended to the forkserver's role when the parent set [`BIND_NOW`] for it alone.
+pub(crate) const BIND_NOW_SUFFIX: &str = "+bind-now";
 /// The descriptor a spawned child finds its bootstrap socket at.
 pub(crate) const BOOT_FD: RawFd = 3;
 /// The argument a spawned child sees (as CPython's frozen executables do).
@@ -85,7 +92,13 @@ fn enter(role: OsString) -> ! {
     ignore_sigpipe();
     let code = catch_unwind(AssertUnwindSafe(|| match role.to_str() {
         Some("spawn") => spawn_role(),
-        Some("forkserver") => crate::forkserver::serve(),
+        Some(FORKSERVER_ROLE) => crate::forkserver::serve(),
+        Some(r) if r.strip_suffix(BIND_NOW_SUFFIX) == Some(FORKSERVER_ROLE) => {
+            // SAFETY: as above, no other thread exists yet. The loader has bound every symbol
+            // already; the children must not inherit a variable their parent did not set.
+            unsafe { std::env::remove_var(BIND_NOW) };
+            crate::forkserver::serve()
+        }
         _ => {
             eprintln!("multiprocessing: unknown child role {role:?}");
             1
@@ -245,17 +258,17 @@ pub(crate) fn run_request(bytes: &[u8], fds: Vec<OwnedFd>) -> i32 {
 }
 
 /// Checks the boot frame's fingerprint and acknowledges; returns the rest of the payload.
-pub(crate) fn accept_boot(sock: &OwnedFd) -> Option<(Vec<u8>, Vec<OwnedFd>)> {
-    let (payload, fds) = recv_frame(sock.as_fd()).ok()??;
+pub(crate) fn accept_boot(sock: &mut Connection) -> Option<(Vec<u8>, Vec<OwnedFd>)> {
+    let (payload, fds) = sock.recv_bytes_with_fds().ok()?;
     let fp_len = *payload.first()? as usize;
     let theirs = payload.get(1..1 + fp_len)?;
     if theirs != fingerprint() {
         let mut reply = vec![1u8];
         reply.extend_from_slice(fingerprint());
-        let _ = send_frame(sock.as_fd(), &reply, &[]);
+        let _ = sock.send_bytes(&reply);
         return None;
     }
-    send_frame(sock.as_fd(), &[0], &[]).ok()?;
+    sock.send_bytes(&[0]).ok()?;
     Some((payload[1 + fp_len..].to_vec(), fds))
 }
 
@@ -269,8 +282,8 @@ pub(crate) fn boot_socket() -> OwnedFd {
 }
 
 fn spawn_role() -> i32 {
-    let sock = boot_socket();
-    let Some((request, fds)) = accept_boot(&sock) else {
+    let mut sock = channel(boot_socket());
+    let Some((request, fds)) = accept_boot(&mut sock) else {
         return 1;
     };
     drop(sock);

@@ -6,16 +6,22 @@
 //! assert_eq!(me.name(), "MainProcess");
 //! assert_eq!(me.pid(), std::process::id());
 //! assert!(parent_process().is_none());
+//! assert!(me.is_alive() && me.exitcode().is_none());
 //! assert!(me.to_string().starts_with("<_MainProcess name='MainProcess' parent=None started>"));
 //! ```
 
 use std::fmt;
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::Duration;
 
 use multiprocessing_core::AuthKey;
 use multiprocessing_core::identity::{self, Identity};
+use rustix::process::{Pid, PidfdFlags, pidfd_open};
 
 use crate::forkserver::my_pid;
 use crate::process::py_repr;
+use crate::{Error, Result};
+use multiprocessing_core::time::{Deadline, wait_readable};
 
 /// A snapshot of the running process's identity (Python's `current_process()`).
 #[derive(Clone, Debug)]
@@ -54,6 +60,19 @@ impl CurrentProcess {
     #[must_use]
     pub fn identity(&self) -> &[u32] {
         &self.identity.path
+    }
+
+    /// Always true: the running process is alive (Python's `current_process().is_alive()`).
+    #[must_use]
+    pub fn is_alive(&self) -> bool {
+        true
+    }
+
+    /// Always `None`: the running process has not exited (Python's
+    /// `current_process().exitcode`).
+    #[must_use]
+    pub fn exitcode(&self) -> Option<i32> {
+        None
     }
 }
 
@@ -113,6 +132,50 @@ impl ParentProcess {
     #[must_use]
     pub fn is_alive(&self) -> bool {
         multiprocessing_core::owner::is_alive(self.pid, self.start)
+    }
+}
+
+impl ParentProcess {
+    /// A descriptor that becomes readable when the parent exits (Python's
+    /// `parent_process().sentinel`): a pidfd, or, when the parent is already gone, the read end
+    /// of a pipe with no writer (readable at once).
+    ///
+    /// Safe against pid reuse: the pidfd counts only while this process is still the parent's
+    /// child (`getppid`), since a process whose parent died is handed to another one and never
+    /// handed back.
+    pub fn sentinel(&self) -> Result<OwnedFd> {
+        if let Some(pid) = Pid::from_raw(self.pid as i32)
+            && let Ok(fd) = pidfd_open(pid, PidfdFlags::empty())
+            // Opened first, checked second: if the pid named our parent when we checked, it
+            // named it when we opened too (the parent had not died, so not been reused).
+            && rustix::process::getppid().map(Pid::as_raw_nonzero) == Some(pid.as_raw_nonzero())
+        {
+            return Ok(fd);
+        }
+        let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+        drop(write);
+        Ok(read)
+    }
+
+    /// Waits until the parent exits (Python's `parent_process().join()`).
+    pub fn join(&self) -> Result<()> {
+        self.wait(Deadline::never())
+    }
+
+    /// Waits at most `timeout` for the parent to exit (Python's
+    /// `parent_process().join(timeout)`); [`Error::Timeout`] while it still runs. Any
+    /// `Duration` is accepted: [`Duration::ZERO`] only checks.
+    pub fn join_timeout(&self, timeout: Duration) -> Result<()> {
+        self.wait(Deadline::after(timeout))
+    }
+
+    fn wait(&self, deadline: Deadline) -> Result<()> {
+        let sentinel = self.sentinel()?;
+        if wait_readable(sentinel.as_fd(), deadline)? {
+            Ok(())
+        } else {
+            Err(Error::Timeout)
+        }
     }
 }
 

@@ -27,22 +27,22 @@
 //! ```
 
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::Mutex;
 
+use multiprocessing_connection::Connection;
 use multiprocessing_core::time::{Deadline, wait_readable};
 use rustix::net::Shutdown;
 use rustix::process::{WaitId, WaitIdOptions, getpid, waitid};
 
+use crate::channel::{NO_FDS, channel, channel_error};
 use crate::child::{Exit, accept_boot, boot_socket, finish, run_request};
 use crate::spawn::{boot, spawn_executable};
-use crate::wire::{recv_frame, send_frame};
 use crate::{Error, Result};
 
 /// Our handle on a running forkserver.
 pub(crate) struct ForkServer {
-    sock: Mutex<UnixStream>,
+    sock: Mutex<Connection>,
     pid: u32,
     pidfd: OwnedFd,
     owner: u32,
@@ -67,8 +67,8 @@ pub(crate) fn my_pid() -> u32 {
 impl ForkServer {
     /// Starts a server from `exe`.
     pub(crate) fn start(exe: &Path) -> Result<ForkServer> {
-        let (pid, pidfd, sock) = spawn_executable(exe, "forkserver")?;
-        boot(&sock, &pidfd, exe, &[], &[])?;
+        let (pid, pidfd, mut sock) = spawn_executable(exe, crate::child::FORKSERVER_ROLE)?;
+        boot(&mut sock, &pidfd, exe, &[], &[])?;
         Ok(ForkServer {
             sock: Mutex::new(sock),
             pid,
@@ -99,13 +99,17 @@ impl ForkServer {
     /// Asks the server to fork a child running `request`; `Ok(None)` when the server is gone
     /// and never got the request (so asking another server runs the target at most once).
     pub(crate) fn launch(&self, request: &[u8], fds: &[OwnedFd]) -> Result<Option<Launched>> {
-        let sock = self.sock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut sock = self.sock.lock().unwrap_or_else(|p| p.into_inner());
         let gone = || Error::ForkServerLost;
-        if send_frame(sock.as_fd(), request, fds).is_err() {
+        if sock.send_bytes_with_fds(request, fds).is_err() {
             // Nothing, or part of a frame, reached it: it cannot have forked.
             return Ok(None);
         }
-        let (reply, mut got) = recv_frame(sock.as_fd())?.ok_or_else(gone)?;
+        let (reply, mut got) = match sock.recv_bytes_with_fds() {
+            Ok(frame) => frame,
+            Err(multiprocessing_connection::Error::Eof) => return Err(gone()),
+            Err(e) => return Err(channel_error(e)),
+        };
         drop(sock);
         match reply.first() {
             Some(0) if reply.len() == 5 => {
@@ -147,15 +151,20 @@ impl Drop for ForkServer {
 
 /// The forkserver role's main loop; returns the server's exit code.
 pub(crate) fn serve() -> i32 {
-    let sock = boot_socket();
-    if accept_boot(&sock).is_none() {
+    let mut sock = channel(boot_socket());
+    if accept_boot(&mut sock).is_none() {
         return 1;
     }
     // SAFETY: setting a disposition; the previous one is given back to each child.
     let sigint = unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
+    // Set up here, once, what every child would otherwise set up in its own copy of memory
+    // (a page fault each): the standard output every child flushes at exit, and the transfer
+    // context's thread-local (registering its destructor) that decoding the request uses.
+    drop(std::io::stdout());
+    let _ = multiprocessing_core::transfer::decode_with_fds::<()>(&[], Vec::new());
     let thread = ThreadState::of_this_thread();
     loop {
-        let Ok(Some((request, fds))) = recv_frame(sock.as_fd()) else {
+        let Ok((request, fds)) = sock.recv_bytes_with_fds() else {
             return 0; // the client is gone
         };
         match fork_for_parent(&thread) {
@@ -171,13 +180,13 @@ pub(crate) fn serve() -> i32 {
                 drop(fds);
                 let mut reply = vec![0u8];
                 reply.extend_from_slice(&pid.to_le_bytes());
-                if send_frame(sock.as_fd(), &reply, &[pidfd]).is_err() {
+                if sock.send_bytes_with_fds(&reply, &[pidfd]).is_err() {
                     return 1;
                 }
             }
             Err(e) => {
                 drop(fds);
-                let _ = send_frame(sock.as_fd(), format!("\x01{e}").as_bytes(), &[]);
+                let _ = sock.send_bytes_with_fds(format!("\x01{e}").as_bytes(), NO_FDS);
             }
         }
     }

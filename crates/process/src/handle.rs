@@ -23,7 +23,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 
 use multiprocessing_core::outcome::Outcome;
@@ -31,9 +31,10 @@ use multiprocessing_core::transfer::decode_with_fds;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::channel::channel;
 use crate::process::ProcessBuilder;
-use crate::wire::recv_frame;
 use crate::{Error, Process, Result, Target};
+use multiprocessing_connection::Connection;
 use multiprocessing_core::time::{Deadline, poll, wait_readable};
 use rustix::event::{PollFd, PollFlags};
 use std::time::Duration;
@@ -42,7 +43,7 @@ use std::time::Duration;
 #[must_use = "dropping a JoinHandle discards the child's result (the child still runs)"]
 pub struct JoinHandle<R> {
     process: Process,
-    result: OwnedFd,
+    result: Connection,
     _result: PhantomData<fn() -> R>,
 }
 
@@ -138,7 +139,7 @@ impl<R: DeserializeOwned> JoinHandle<R> {
         process.start()?;
         Ok(JoinHandle {
             process,
-            result: ours.into(),
+            result: channel(ours.into()),
             _result: PhantomData,
         })
     }
@@ -155,7 +156,7 @@ impl<R: DeserializeOwned> JoinHandle<R> {
     }
 
     /// Waits for the child and returns its value, or why there is none.
-    pub fn join(self) -> Result<R> {
+    pub fn join(mut self) -> Result<R> {
         let frame = self.receive()?;
         let code = self.process.join()?;
         match frame {
@@ -174,46 +175,52 @@ impl<R: DeserializeOwned> JoinHandle<R> {
     /// alone is not enough, since a process forked meanwhile by another thread may hold a copy
     /// of the child's end. A child writes its result before it exits, so once it has exited
     /// the message is either in the socket already or never coming.
-    fn receive(&self) -> Result<Option<(Vec<u8>, Vec<std::os::fd::OwnedFd>)>> {
+    fn receive(&mut self) -> Result<Option<(Vec<u8>, Vec<std::os::fd::OwnedFd>)>> {
         let sentinel = self.process.sentinel()?;
         let mut fds = [
             PollFd::new(&self.result, PollFlags::IN),
             PollFd::new(&sentinel, PollFlags::IN),
         ];
         poll(&mut fds, Deadline::never())?;
-        self.take_result(&fds)
+        let result_readable = !fds[0].revents().is_empty();
+        self.take_result(result_readable)
     }
 
-    /// Waits at most `timeout` for the child to finish: true once its result has started to
-    /// arrive or it has ended, so [`join`](Self::join) no longer waits for the target. Any
-    /// `Duration` is accepted: [`Duration::ZERO`] only polls, [`Duration::MAX`] never gives up.
+    /// Waits at most `timeout` for the child to finish: `Ok` once its result has started to
+    /// arrive or it has ended, so [`join`](Self::join) no longer waits for the target;
+    /// [`Error::Timeout`] otherwise (the workspace's timed shape). Any `Duration` is
+    /// accepted: [`Duration::ZERO`] only polls, [`Duration::MAX`] never gives up.
     ///
     /// ```
     /// use std::time::Duration;
     /// fn add(a: u32, b: u32) -> u32 { a + b }
     /// let h = multiprocessing_process::spawn(add, (2, 3)).unwrap();
-    /// assert!(h.wait_timeout(Duration::MAX).unwrap());
+    /// h.wait_timeout(Duration::MAX).unwrap();
     /// assert_eq!(h.join().unwrap(), 5);
     /// ```
-    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<()> {
         let sentinel = self.process.sentinel()?;
         let mut fds = [
             PollFd::new(&self.result, PollFlags::IN),
             PollFd::new(&sentinel, PollFlags::IN),
         ];
-        Ok(poll(&mut fds, Deadline::after(timeout))? > 0)
+        if poll(&mut fds, Deadline::after(timeout))? > 0 {
+            Ok(())
+        } else {
+            Err(Error::Timeout)
+        }
     }
 
     /// After a poll of (result, sentinel) returned: the result message, if there is one.
     fn take_result(
-        &self,
-        fds: &[PollFd<'_>],
+        &mut self,
+        result_readable: bool,
     ) -> Result<Option<(Vec<u8>, Vec<std::os::fd::OwnedFd>)>> {
-        let result_ready = !fds[0].revents().is_empty()
-            || wait_readable(self.result.as_fd(), Deadline::after(Duration::ZERO))?;
+        let result_ready =
+            result_readable || wait_readable(self.result.as_fd(), Deadline::after(Duration::ZERO))?;
         if !result_ready {
             return Ok(None);
         }
-        Ok(recv_frame(self.result.as_fd()).ok().flatten())
+        Ok(self.result.recv_bytes_with_fds().ok())
     }
 }

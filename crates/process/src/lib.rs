@@ -29,6 +29,7 @@
 //! assert!(greeting.starts_with("hello alice from Process-"));
 //! ```
 
+mod channel;
 mod child;
 mod context;
 mod cpu;
@@ -43,7 +44,6 @@ mod signals;
 mod spawn;
 mod start_method;
 mod target;
-mod wire;
 
 pub use child::freeze_support;
 pub use context::{

@@ -143,8 +143,8 @@ pub(crate) fn launch(
             drop(request);
             if method == StartMethod::Spawn {
                 let exe = ctx.executable();
-                let (pid, pidfd, sock) = spawn_executable(&exe, "spawn")?;
-                boot(&sock, &pidfd, &exe, &bytes, &fds)?;
+                let (pid, pidfd, mut sock) = spawn_executable(&exe, "spawn")?;
+                boot(&mut sock, &pidfd, &exe, &bytes, &fds)?;
                 return Ok(Popen::new(pid, pidfd));
             }
             // A server that died since its last use is replaced; one found gone while asked

@@ -344,12 +344,13 @@ impl Process {
         }
     }
 
-    /// Waits at most `timeout`; `None` when the child is still running (its exit code stays
-    /// unset), as Python's `join(timeout)` returns with the process alive. Any `Duration` is
-    /// accepted: [`Duration::ZERO`] only polls, [`Duration::MAX`] waits as long as [`join`](Self::join).
+    /// Waits at most `timeout` for the exit code; [`Error::Timeout`] while the child still
+    /// runs (its exit code stays unset), where Python's `join(timeout)` returns with the
+    /// process alive: the workspace's timed shape. Any `Duration` is accepted:
+    /// [`Duration::ZERO`] only polls, [`Duration::MAX`] waits as long as [`join`](Self::join).
     #[doc(alias = "join")]
-    pub fn join_timeout(&self, timeout: Duration) -> Result<Option<i32>> {
-        self.wait(Deadline::after(timeout))
+    pub fn join_timeout(&self, timeout: Duration) -> Result<i32> {
+        self.wait(Deadline::after(timeout))?.ok_or(Error::Timeout)
     }
 
     /// Whether the child has started and not yet ended.

@@ -13,7 +13,7 @@
 //!
 //! ```text
 //! let (pid, pidfd, sock) = spawn_executable(Path::new("/proc/self/exe"), "spawn")?;
-//! boot(&sock, &pidfd, exe, &request, &fds)?;
+//! boot(&mut sock, &pidfd, exe, &request, &fds)?;
 //! ```
 
 use std::ffi::{CString, c_char};
@@ -24,12 +24,14 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
+use multiprocessing_connection::Connection;
+
 use multiprocessing_core::time::{Deadline, poll};
 use rustix::event::{PollFd, PollFlags};
 use rustix::process::{Pid, PidfdFlags, WaitIdOptions, pidfd_open, waitid};
 
-use crate::child::{BOOT_FD, CHILD_ARG, MARKER};
-use crate::wire::{recv_frame, send_frame};
+use crate::channel::channel;
+use crate::child::{BIND_NOW, BIND_NOW_SUFFIX, BOOT_FD, CHILD_ARG, FORKSERVER_ROLE, MARKER};
 use crate::{Error, Result};
 use multiprocessing_core::code::{display_fingerprint as display, fingerprint};
 
@@ -43,7 +45,7 @@ fn inherited(boot: BorrowedFd<'_>) -> Vec<BorrowedFd<'_>> {
 }
 
 /// Starts `exe` in child role `role`; returns its pid, a pidfd and our end of the socket.
-pub(crate) fn spawn_executable(exe: &Path, role: &str) -> Result<(u32, OwnedFd, UnixStream)> {
+pub(crate) fn spawn_executable(exe: &Path, role: &str) -> Result<(u32, OwnedFd, Connection)> {
     let (ours, theirs) = UnixStream::pair()?;
     let keep = inherited(theirs.as_fd());
     // Each is placed with dup2, which must not find one of the others at its target number
@@ -60,7 +62,7 @@ pub(crate) fn spawn_executable(exe: &Path, role: &str) -> Result<(u32, OwnedFd, 
     drop(movable);
     let raw = Pid::from_raw(pid as i32).ok_or(Error::InvalidPid(i64::from(pid)))?;
     let pidfd = pidfd_open(raw, PidfdFlags::empty())?;
-    Ok((pid, pidfd, ours))
+    Ok((pid, pidfd, channel(ours.into())))
 }
 
 fn cstring(bytes: &[u8]) -> Result<CString> {
@@ -74,10 +76,21 @@ fn posix_spawn(exe: &Path, role: &str, keep: &[OwnedFd]) -> Result<u32> {
     let arg = cstring(CHILD_ARG.as_bytes())?;
     let argv: [*const c_char; 3] = [path.as_ptr(), arg.as_ptr(), std::ptr::null()];
     let mut env = Vec::new();
+    let mut bind_now = false;
     for (k, v) in std::env::vars_os() {
         if k != MARKER {
+            bind_now |= k == BIND_NOW;
             env.push(cstring(&[k.as_bytes(), b"=", v.as_bytes()].concat())?);
         }
+    }
+    let mut role = role.to_string();
+    if role == FORKSERVER_ROLE && !bind_now {
+        // The server resolves every symbol once, at load: otherwise each child it forks binds
+        // lazily what the server never called (`_exit`, `sigaction`, ...), writing the GOT and
+        // walking libc's symbol tables again, about a fifth of a child's page faults. The
+        // server takes the variable out of its environment again (`BIND_NOW_SUFFIX`).
+        env.push(cstring(format!("{BIND_NOW}=1").as_bytes())?);
+        role.push_str(BIND_NOW_SUFFIX);
     }
     env.push(cstring(format!("{MARKER}={role}").as_bytes())?);
     let mut envp: Vec<*const c_char> = env.iter().map(|c| c.as_ptr()).collect();
@@ -136,7 +149,7 @@ fn posix_spawn(exe: &Path, role: &str, keep: &[OwnedFd]) -> Result<u32> {
 ///
 /// On failure the child is killed and reaped before the error is returned.
 pub(crate) fn boot(
-    sock: &UnixStream,
+    sock: &mut Connection,
     pidfd: &OwnedFd,
     exe: &Path,
     rest: &[u8],
@@ -154,7 +167,7 @@ pub(crate) fn boot(
 }
 
 fn boot_inner(
-    sock: &UnixStream,
+    sock: &mut Connection,
     pidfd: &OwnedFd,
     exe: &Path,
     rest: &[u8],
@@ -176,11 +189,11 @@ fn boot_inner(
                 .into(),
         )
     };
-    if send_frame(sock.as_fd(), &payload, fds).is_err() {
+    if sock.send_bytes_with_fds(&payload, fds).is_err() {
         return Err(silent());
     }
     let mut pfds = [
-        PollFd::new(sock, PollFlags::IN),
+        PollFd::new(&*sock, PollFlags::IN),
         PollFd::new(pidfd, PollFlags::IN),
     ];
     if poll(&mut pfds, Deadline::after(BOOT_TIMEOUT))? == 0 {
@@ -188,9 +201,9 @@ fn boot_inner(
             "it did not answer within {BOOT_TIMEOUT:?}"
         )));
     }
-    match recv_frame(sock.as_fd()) {
-        Ok(Some((reply, _))) if reply.first() == Some(&0) => Ok(()),
-        Ok(Some((reply, _))) if reply.first() == Some(&1) => Err(mismatch(format!(
+    match sock.recv_bytes() {
+        Ok(reply) if reply.first() == Some(&0) => Ok(()),
+        Ok(reply) if reply.first() == Some(&1) => Err(mismatch(format!(
             "this program has {}, the executable has {}",
             display(fp),
             display(&reply[1..])

@@ -16,14 +16,14 @@
 //! assert_eq!(Target::call(add, (2, 3)), 5);
 //! ```
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 use multiprocessing_core::outcome::{Outcome, PanicInfo};
 use multiprocessing_core::transfer::{decode_with_fds, encode_with_fds};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::wire::send_frame;
+use crate::channel::channel;
 
 /// A function a child process can run with arguments `Args` (a tuple).
 ///
@@ -183,9 +183,10 @@ where
         return outcome.map_or_else(|(c, _)| c, |_| 0);
     };
     // The result frame is one encoded `Outcome<F::Output>`.
+    let mut chan = channel(chan);
     match outcome {
         Ok(value) => match encode_with_fds(&Outcome::Returned(&value)) {
-            Ok((frame, fds)) => match send_frame(chan.as_fd(), &frame, &fds) {
+            Ok((frame, fds)) => match chan.send_bytes_with_fds(&frame, &fds) {
                 Ok(()) => 0,
                 Err(e) => {
                     eprintln!("multiprocessing: could not send the return value: {e}");
@@ -199,7 +200,7 @@ where
         },
         Err((code, Some(panic))) => {
             if let Ok((frame, fds)) = encode_with_fds(&Outcome::<()>::Panicked(panic)) {
-                let _ = send_frame(chan.as_fd(), &frame, &fds);
+                let _ = chan.send_bytes_with_fds(&frame, &fds);
             }
             code
         }

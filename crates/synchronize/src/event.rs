@@ -4,7 +4,7 @@
 //! use std::time::Duration;
 //! use multiprocessing_synchronize::Event;
 //! let event = Event::new().unwrap();
-//! assert!(!event.wait_timeout(Duration::from_millis(5)));
+//! assert!(event.wait_timeout(Duration::from_millis(5)).is_err());
 //! event.set();
 //! assert!(event.is_set());
 //! event.wait();
@@ -15,6 +15,8 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
+
+use multiprocessing_core::time::TimedOut;
 
 use serde::{Deserialize, Serialize};
 
@@ -154,11 +156,14 @@ impl Event {
         self.wait_until(Deadline::never());
     }
 
-    /// Blocks until the flag is set or `timeout` passes; returns the flag, as Python's
-    /// `wait(timeout)` does.
-    #[must_use]
+    /// Blocks until the flag is set or `timeout` passes (Python's `wait(timeout)`, whose
+    /// `False` is `Err(TimedOut)` here: the workspace's timed shape).
     #[doc(alias = "wait")]
-    pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.wait_until(Deadline::after(timeout))
+    pub fn wait_timeout(&self, timeout: Duration) -> std::result::Result<(), TimedOut> {
+        if self.wait_until(Deadline::after(timeout)) {
+            Ok(())
+        } else {
+            Err(TimedOut)
+        }
     }
 }

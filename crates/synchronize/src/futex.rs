@@ -9,7 +9,7 @@
 //! use std::time::Duration;
 //! let event = multiprocessing_synchronize::Event::new().unwrap();
 //! // Sleeps on the event's futex word until the timeout.
-//! assert!(!event.wait_timeout(Duration::from_millis(1)));
+//! assert!(event.wait_timeout(Duration::from_millis(1)).is_err());
 //! ```
 
 use std::sync::atomic::AtomicU32;

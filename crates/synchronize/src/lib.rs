@@ -40,7 +40,7 @@ pub use condition::{Condition, ConditionLock};
 pub use error::{Error, Result};
 pub use event::Event;
 pub use lock::{Lock, LockGuard};
-pub use owner_died::{LockResult, OwnerDied};
+pub use owner_died::{LockResult, OwnerDied, TryLockError, TryLockResult};
 pub use rlock::{RLock, RLockGuard};
 pub use semaphore::{BoundedSemaphore, SEM_VALUE_MAX, Semaphore, SemaphoreGuard};
 

@@ -1,13 +1,13 @@
 //! [`Lock`]: a non-recursive lock shared between processes, Python's `multiprocessing.Lock`.
 //!
 //! ```
-//! use multiprocessing_synchronize::Lock;
+//! use multiprocessing_synchronize::{Lock, TryLockError};
 //! let lock = Lock::new().unwrap();
 //! {
 //!     let _guard = lock.lock().unwrap();
-//!     assert!(lock.try_lock().is_none());
+//!     assert!(matches!(lock.try_lock(), Err(TryLockError::WouldBlock)));
 //! }
-//! assert!(lock.try_lock().is_some());
+//! assert!(lock.try_lock().is_ok());
 //! // Python style: any process or thread may release a Lock taken with `acquire`.
 //! assert!(lock.acquire(true, None).unwrap());
 //! lock.release().unwrap();
@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::futex::Deadline;
 use crate::robust::{Acquired, GUARDED, Refused, RobustWord};
 use crate::shared::{Shared, SharedState};
-use crate::{Error, LockResult, OwnerDied, Result};
+use crate::{Error, LockResult, OwnerDied, Result, TryLockError, TryLockResult};
 
 #[repr(C)]
 pub(crate) struct LockState {
@@ -134,21 +134,27 @@ impl Lock {
             .unwrap_or_else(|| unreachable!("no deadline"))
     }
 
-    /// Acquires the lock if it is free right now, Python's `acquire(False)`.
+    /// Acquires the lock if it is free right now (Python's `acquire(False)`), or takes it over
+    /// from an owner that died holding it: std's `try_lock` shape,
+    /// [`TryLockError::WouldBlock`] while a live owner holds it and
+    /// [`TryLockError::OwnerDied`] (guard inside) after a dead one. Never waits.
     #[inline]
-    pub fn try_lock(&self) -> Option<LockGuard<'_>> {
-        self.state()
-            .try_acquire_tagged(owner::process(), GUARDED)
-            .then(|| LockGuard { lock: self })
+    pub fn try_lock(&self) -> TryLockResult<LockGuard<'_>> {
+        let how = self
+            .state()
+            .try_acquire_or_recover(owner::process(), GUARDED);
+        TryLockError::from_acquired(how, || LockGuard { lock: self })
     }
 
-    /// Blocks for at most `timeout`, Python's `acquire(timeout=t)`; `None` if the lock could
-    /// not be acquired in time.
-    pub fn lock_timeout(&self, timeout: Duration) -> Option<LockResult<LockGuard<'_>>> {
+    /// Blocks for at most `timeout` (Python's `acquire(timeout=t)`): the workspace's timed
+    /// shape, `*_timeout(Duration) -> Result`, here the same [`TryLockResult`] as
+    /// [`try_lock`](Self::try_lock), with [`TryLockError::WouldBlock`] when the lock stayed
+    /// held until the timeout.
+    pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<LockGuard<'_>> {
         let how = self
             .state()
             .acquire_tagged(owner::process(), GUARDED, Deadline::after(timeout));
-        self.guard_for(how)
+        TryLockError::from_acquired(how, || LockGuard { lock: self })
     }
 
     /// Python's `acquire(block=True, timeout=None)`: `Ok(true)` once acquired, `Ok(false)` if
@@ -157,10 +163,12 @@ impl Lock {
     /// `Err(Error::OwnerDied)` means the lock *was* acquired from an owner that died.
     pub fn acquire(&self, block: bool, timeout: Option<Duration>) -> Result<bool> {
         let me = owner::process();
-        if !block {
-            return Ok(self.state().try_acquire(me));
-        }
-        match self.state().acquire(me, Deadline::from_timeout(timeout)) {
+        let how = if block {
+            self.state().acquire(me, Deadline::from_timeout(timeout))
+        } else {
+            self.state().try_acquire_or_recover(me, 0)
+        };
+        match how {
             Acquired::Clean => Ok(true),
             Acquired::TimedOut => Ok(false),
             Acquired::OwnerDied => Err(Error::OwnerDied),

@@ -74,3 +74,76 @@ impl<G> From<OwnerDied<G>> for crate::Error {
         crate::Error::OwnerDied
     }
 }
+
+/// Why a [`try_lock`](crate::Lock::try_lock) or a timed
+/// [`lock_timeout`](crate::Lock::lock_timeout) did not simply return a guard: std's
+/// [`std::sync::TryLockError`], with [`OwnerDied`] in place of `Poisoned`.
+///
+/// ```
+/// use std::time::Duration;
+/// use multiprocessing_synchronize::{Lock, TryLockError};
+/// let lock = Lock::new().unwrap();
+/// let held = lock.try_lock().unwrap();
+/// assert!(matches!(lock.try_lock(), Err(TryLockError::WouldBlock)));
+/// assert!(matches!(lock.lock_timeout(Duration::from_millis(1)), Err(TryLockError::WouldBlock)));
+/// drop(held);
+/// let guard = match lock.try_lock() {
+///     Ok(guard) => guard,
+///     Err(TryLockError::OwnerDied(died)) => died.into_inner(), // held: repair, then go on
+///     Err(TryLockError::WouldBlock) => unreachable!("nobody holds it"),
+/// };
+/// # drop(guard);
+/// ```
+pub enum TryLockError<G> {
+    /// The lock is held by someone else (and, for a timed attempt, stayed held until the
+    /// timeout): std's `WouldBlock`, Python's `acquire` returning `False`.
+    WouldBlock,
+    /// The lock *was* acquired, from an owner that died holding it; the guard is inside.
+    OwnerDied(OwnerDied<G>),
+}
+
+/// Result of a non-blocking or timed lock attempt: the guard, or why there is none (or the
+/// guard wrapped in [`TryLockError::OwnerDied`]).
+pub type TryLockResult<G> = Result<G, TryLockError<G>>;
+
+impl<G> TryLockError<G> {
+    /// The attempt's outcome from the lock word's.
+    pub(crate) fn from_acquired(
+        how: crate::robust::Acquired,
+        guard: impl FnOnce() -> G,
+    ) -> TryLockResult<G> {
+        match how {
+            crate::robust::Acquired::Clean => Ok(guard()),
+            crate::robust::Acquired::OwnerDied => {
+                Err(TryLockError::OwnerDied(OwnerDied::new(guard())))
+            }
+            crate::robust::Acquired::TimedOut => Err(TryLockError::WouldBlock),
+        }
+    }
+}
+
+impl<G> From<OwnerDied<G>> for TryLockError<G> {
+    fn from(died: OwnerDied<G>) -> Self {
+        TryLockError::OwnerDied(died)
+    }
+}
+
+impl<G> fmt::Debug for TryLockError<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TryLockError::WouldBlock => f.write_str("WouldBlock"),
+            TryLockError::OwnerDied(died) => f.debug_tuple("OwnerDied").field(died).finish(),
+        }
+    }
+}
+
+impl<G> fmt::Display for TryLockError<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TryLockError::WouldBlock => f.write_str("the lock is held by another owner"),
+            TryLockError::OwnerDied(died) => died.fmt(f),
+        }
+    }
+}
+
+impl<G> std::error::Error for TryLockError<G> {}

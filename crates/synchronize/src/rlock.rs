@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::futex::Deadline;
 use crate::robust::{Acquired, RobustWord};
 use crate::shared::{Shared, SharedState};
-use crate::{Error, LockResult, OwnerDied, Result};
+use crate::{Error, LockResult, OwnerDied, Result, TryLockError, TryLockResult};
 
 #[repr(C)]
 pub(crate) struct RLockState {
@@ -163,16 +163,16 @@ impl RLock {
         how
     }
 
-    fn try_acquire_inner(&self, py: bool) -> bool {
+    fn try_acquire_inner(&self, py: bool) -> Acquired {
         let me = owner::thread();
         if self.reenter(me.id, py) {
-            return true;
+            return Acquired::Clean;
         }
-        if self.state().word.try_acquire(me) {
+        let how = self.state().word.try_acquire_or_recover(me, 0);
+        if how != Acquired::TimedOut {
             self.first_level(py);
-            return true;
         }
-        false
+        how
     }
 
     fn wrap(&self, how: Acquired) -> Option<LockResult<RLockGuard<'_>>> {
@@ -193,24 +193,32 @@ impl RLock {
             .unwrap_or_else(|| unreachable!("no deadline"))
     }
 
-    /// Acquires the lock if it is free or already ours.
-    pub fn try_lock(&self) -> Option<RLockGuard<'_>> {
-        self.try_acquire_inner(false).then(|| self.guard())
+    /// Acquires the lock if it is free or already ours, or takes it over from an owner that
+    /// died holding it; never waits. [`TryLockError::WouldBlock`] while another live owner
+    /// holds it, [`TryLockError::OwnerDied`] (guard inside) after a dead one: std's shape.
+    pub fn try_lock(&self) -> TryLockResult<RLockGuard<'_>> {
+        TryLockError::from_acquired(self.try_acquire_inner(false), || self.guard())
     }
 
-    /// Blocks for at most `timeout`; `None` if the lock could not be acquired in time.
-    pub fn lock_timeout(&self, timeout: Duration) -> Option<LockResult<RLockGuard<'_>>> {
-        self.wrap(self.acquire_inner(Deadline::after(timeout), false))
+    /// Blocks for at most `timeout`: the same [`TryLockResult`] as
+    /// [`try_lock`](Self::try_lock), [`TryLockError::WouldBlock`] when the lock stayed held
+    /// by another owner until the timeout.
+    pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<RLockGuard<'_>> {
+        TryLockError::from_acquired(self.acquire_inner(Deadline::after(timeout), false), || {
+            self.guard()
+        })
     }
 
     /// Python's `acquire(block=True, timeout=None)`; pair each `Ok(true)` with a
     /// [`release`](Self::release) from the same thread. `Err(Error::OwnerDied)` means the lock
     /// was acquired from an owner that died.
     pub fn acquire(&self, block: bool, timeout: Option<Duration>) -> Result<bool> {
-        if !block {
-            return Ok(self.try_acquire_inner(true));
-        }
-        match self.acquire_inner(Deadline::from_timeout(timeout), true) {
+        let how = if block {
+            self.acquire_inner(Deadline::from_timeout(timeout), true)
+        } else {
+            self.try_acquire_inner(true)
+        };
+        match how {
             Acquired::Clean => Ok(true),
             Acquired::TimedOut => Ok(false),
             Acquired::OwnerDied => Err(Error::OwnerDied),

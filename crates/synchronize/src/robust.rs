@@ -74,11 +74,6 @@ impl RobustWord {
         self.word.load(Ordering::Relaxed) & ID
     }
 
-    #[inline]
-    pub(crate) fn try_acquire(&self, me: Owner) -> bool {
-        self.try_acquire_tagged(me, 0)
-    }
-
     /// Takes the lock if free, storing `tag` ([`GUARDED`] or 0) with the owner.
     #[inline]
     pub(crate) fn try_acquire_tagged(&self, me: Owner, tag: u32) -> bool {
@@ -170,6 +165,31 @@ impl RobustWord {
                 return Acquired::OwnerDied;
             }
         }
+    }
+
+    /// Takes the lock if it is free, or over from a holder that died holding it, without
+    /// waiting: [`Acquired::TimedOut`] when a live owner holds it (a `try_lock`'s would-block).
+    pub(crate) fn try_acquire_or_recover(&self, me: Owner, tag: u32) -> Acquired {
+        if self.try_acquire_tagged(me, tag) {
+            return Acquired::Clean;
+        }
+        let w = self.word.load(Ordering::Relaxed);
+        if w != 0
+            && !self.owner_alive(w & ID)
+            && self
+                .word
+                .compare_exchange(
+                    w,
+                    me.id | tag | (w & WAITERS),
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            self.record(me);
+            return Acquired::OwnerDied;
+        }
+        Acquired::TimedOut
     }
 
     fn owner_alive(&self, id: u32) -> bool {

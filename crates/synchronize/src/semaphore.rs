@@ -8,17 +8,19 @@
 //! let a = sem.acquire_guard();
 //! assert!(sem.try_acquire());
 //! assert_eq!(sem.get_value(), 0);
-//! assert!(!sem.acquire_timeout(Duration::from_millis(10)));
+//! assert!(sem.acquire_timeout(Duration::from_millis(10)).is_err());
 //! drop(a);
 //! assert_eq!(sem.get_value(), 1);
 //!
-//! let bounded = BoundedSemaphore::new(1).unwrap();
+//! let bounded = BoundedSemaphore::new(1).unwrap(); // or Semaphore::bounded(1)
 //! assert!(bounded.release().is_err()); // above its initial value
 //! ```
 
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
+
+use multiprocessing_core::time::TimedOut;
 
 use serde::{Deserialize, Serialize};
 
@@ -151,6 +153,23 @@ impl Semaphore {
         })
     }
 
+    /// Makes a semaphore holding `value` units that refuses to be released above `value`
+    /// ([`Error::TooManyReleases`]), Python's `BoundedSemaphore(value)`; the
+    /// [`BoundedSemaphore`] type names the same thing.
+    #[doc(alias = "BoundedSemaphore")]
+    pub fn bounded(value: u32) -> Result<Semaphore> {
+        Ok(Semaphore {
+            shared: new_state(value, value)?,
+        })
+    }
+
+    /// Whether [`release`](Self::release) refuses to go above the initial value (made by
+    /// [`bounded`](Self::bounded)).
+    #[must_use]
+    pub fn is_bounded(&self) -> bool {
+        self.state().max.load(Ordering::Relaxed) < SEM_VALUE_MAX
+    }
+
     fn state(&self) -> &SemState {
         self.shared.get()
     }
@@ -171,10 +190,15 @@ impl Semaphore {
         try_take(self.state())
     }
 
-    /// Takes a unit, waiting at most `timeout`; `false` on expiry.
-    #[must_use]
-    pub fn acquire_timeout(&self, timeout: Duration) -> bool {
-        take(self.state(), Deadline::after(timeout))
+    /// Takes a unit, waiting at most `timeout` (Python's `acquire(timeout=t)`); the caller
+    /// gives it back with [`release`](Self::release). Expiry is `Err(TimedOut)`, the
+    /// workspace's timed shape.
+    pub fn acquire_timeout(&self, timeout: Duration) -> std::result::Result<(), TimedOut> {
+        if take(self.state(), Deadline::after(timeout)) {
+            Ok(())
+        } else {
+            Err(TimedOut)
+        }
     }
 
     /// Python's `acquire(block=True, timeout=None)`: whether a unit was taken.
@@ -200,11 +224,24 @@ impl Semaphore {
 }
 
 /// A semaphore that refuses to be released above its initial value,
-/// Python's `multiprocessing.BoundedSemaphore`.
+/// Python's `multiprocessing.BoundedSemaphore`: a [`Semaphore`] made by
+/// [`Semaphore::bounded`], under the name Python users look for.
+///
+/// It derefs to the [`Semaphore`] it is (one shared core, no re-delegated methods), and
+/// converts into one with `Semaphore::from`.
+///
+/// ```
+/// use multiprocessing_synchronize::{BoundedSemaphore, Error, Semaphore};
+/// let sem = BoundedSemaphore::new(1).unwrap();
+/// assert!(sem.try_acquire());
+/// sem.release().unwrap();
+/// assert!(matches!(sem.release(), Err(Error::TooManyReleases)));
+/// let plain: Semaphore = sem.into();
+/// assert!(plain.is_bounded());
+/// ```
 #[derive(Clone, Serialize, Deserialize)]
-pub struct BoundedSemaphore {
-    inner: Semaphore,
-}
+#[serde(transparent)]
+pub struct BoundedSemaphore(Semaphore);
 
 impl fmt::Debug for BoundedSemaphore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -215,47 +252,23 @@ impl fmt::Debug for BoundedSemaphore {
 }
 
 impl BoundedSemaphore {
-    /// Makes a bounded semaphore holding (and bounded by) `value` units.
+    /// Makes a bounded semaphore holding (and bounded by) `value` units:
+    /// [`Semaphore::bounded`].
     pub fn new(value: u32) -> Result<BoundedSemaphore> {
-        Ok(BoundedSemaphore {
-            inner: Semaphore {
-                shared: new_state(value, value)?,
-            },
-        })
+        Semaphore::bounded(value).map(BoundedSemaphore)
     }
+}
 
-    /// Blocks until a unit is available and takes it; dropping the guard gives it back
-    /// (Python's `with sem:`).
-    #[doc(alias = "__enter__")]
-    pub fn acquire_guard(&self) -> SemaphoreGuard<'_> {
-        self.inner.acquire_guard()
+impl std::ops::Deref for BoundedSemaphore {
+    type Target = Semaphore;
+
+    fn deref(&self) -> &Semaphore {
+        &self.0
     }
+}
 
-    /// Takes a unit if one is available now.
-    #[must_use]
-    pub fn try_acquire(&self) -> bool {
-        self.inner.try_acquire()
-    }
-
-    /// Takes a unit, waiting at most `timeout`; `false` on expiry.
-    #[must_use]
-    pub fn acquire_timeout(&self, timeout: Duration) -> bool {
-        self.inner.acquire_timeout(timeout)
-    }
-
-    /// Python's `acquire(block=True, timeout=None)`: whether a unit was taken.
-    pub fn acquire(&self, block: bool, timeout: Option<Duration>) -> bool {
-        self.inner.acquire(block, timeout)
-    }
-
-    /// Gives back a unit; [`Error::TooManyReleases`] above the initial value.
-    pub fn release(&self) -> Result<()> {
-        self.inner.release()
-    }
-
-    /// The current number of units.
-    #[must_use]
-    pub fn get_value(&self) -> u32 {
-        self.inner.get_value()
+impl From<BoundedSemaphore> for Semaphore {
+    fn from(b: BoundedSemaphore) -> Semaphore {
+        b.0
     }
 }
