@@ -57,7 +57,7 @@
 //! ```
 
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, Once, PoisonError};
 
 static GENERATION: AtomicU64 = AtomicU64::new(1);
@@ -119,6 +119,14 @@ pub fn ensure_handlers() {
     });
 }
 
+/// Installs the handlers before `main`: a fork that raced their lazy installation could copy a
+/// global lock (or a one-time initialization in progress) into a child that then waits for it
+/// forever. Installing them costs one `pthread_atfork` call.
+#[ctor::ctor(unsafe)]
+fn install_before_main() {
+    ensure_handlers();
+}
+
 /// A number that changes in every forked child (after the handlers are registered).
 #[must_use]
 pub fn generation() -> u64 {
@@ -171,7 +179,9 @@ pub struct ForkMutex<T: 'static> {
     mutex: Mutex<T>,
     /// The guard `before_fork` took, until an after hook releases it.
     held: UnsafeCell<Option<MutexGuard<'static, T>>>,
-    registered: Once,
+    /// Set once the mutex is in the registry. Not a `Once`: a fork while another thread ran a
+    /// `Once` would leave it running for ever in the child; registering twice is harmless.
+    registered: AtomicBool,
 }
 
 // SAFETY: the mutex makes `T: Send` shareable as `Mutex<T>` does. `held` is written and read
@@ -187,14 +197,15 @@ impl<T: Send + 'static> ForkMutex<T> {
         ForkMutex {
             mutex: Mutex::new(value),
             held: UnsafeCell::new(None),
-            registered: Once::new(),
+            registered: AtomicBool::new(false),
         }
     }
 
     /// Locks it, blocking while another thread (or a fork in progress) holds it.
     pub fn lock(&'static self) -> MutexGuard<'static, T> {
-        if !self.registered.is_completed() {
-            self.registered.call_once(|| register(self));
+        if !self.registered.load(Ordering::Acquire) {
+            register(self);
+            self.registered.store(true, Ordering::Release);
         }
         self.mutex.lock().unwrap_or_else(PoisonError::into_inner)
     }
