@@ -15,7 +15,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 
-use multiprocessing::core::fdpass::{recv_with_fds, send_with_fds};
+use multiprocessing::runtime::fdpass::{recv_with_fds, send_with_fds};
 use multiprocessing::transfer::{decode_with_fds, encode_with_fds};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -141,8 +141,8 @@ pub fn run_if_test_child<T: DeserializeOwned>(f: fn(T) -> i32) {
     let sock = UnixStream::connect(&path).expect("connect to the parent test");
     // The family's authkey first, as the library's start methods hand it on: values that carry
     // code references are only accepted under it.
-    let key: multiprocessing::core::AuthKey = receive(&sock);
-    multiprocessing::core::identity::set_authkey(key);
+    let key: multiprocessing::runtime::AuthKey = receive(&sock);
+    multiprocessing::runtime::identity::set_authkey(key);
     let value: T = receive(&sock);
     let code = f(value);
     multiprocessing::heap::release_before_exit();
@@ -202,7 +202,10 @@ fn start_test_child<T: Serialize>(test_name: &str, value: &T, by_fork: bool) -> 
     }
     let process = command.spawn().expect("re-execute the test binary");
     let (sock, _) = listener.accept().expect("accept");
-    send(&sock, &multiprocessing::core::identity::current().authkey);
+    send(
+        &sock,
+        &multiprocessing::runtime::identity::current().authkey,
+    );
     send(&sock, value);
     TestChild {
         process,

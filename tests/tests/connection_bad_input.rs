@@ -285,8 +285,12 @@ fn unannounced_descriptors_are_bounded() {
     let borrowed: Vec<_> = files.iter().map(AsFd::as_fd).collect();
     // Plain frames that smuggle 64 descriptors each without announcing them.
     for _ in 0..6 {
-        multiprocessing::core::fdpass::send_with_fds(raw.as_fd(), &[0, 0, 0, 1, b'x'], &borrowed)
-            .unwrap();
+        multiprocessing::runtime::fdpass::send_with_fds(
+            raw.as_fd(),
+            &[0, 0, 0, 1, b'x'],
+            &borrowed,
+        )
+        .unwrap();
     }
     let mut outcome = Vec::new();
     for _ in 0..6 {

@@ -473,7 +473,7 @@ fn silent_clients_do_not_delay_a_client_in_another_process(method: StartMethod) 
         .map(|_| TcpStream::connect(&address).unwrap())
         .collect();
     let child = get_context(method)
-        .spawn(legit_client, (address, "secret".to_string()))
+        .start(legit_client, (address, "secret".to_string()))
         .unwrap();
     // The child's handshake completes first although three silent clients came before it.
     let mut conn = listener.accept().unwrap();

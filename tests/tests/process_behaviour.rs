@@ -155,7 +155,7 @@ fn large_arguments_and_results_cross_intact(m: StartMethod) {
     expected.reverse();
     assert_eq!(
         get_context(m)
-            .spawn(reversed, (data,))
+            .start(reversed, (data,))
             .unwrap()
             .join()
             .unwrap(),
@@ -233,7 +233,7 @@ fn class_of(m: StartMethod) -> &'static str {
 fn child_sees_its_name_parent_and_authkey(m: StartMethod) {
     let ctx = get_context(m);
     let me = current_process();
-    let h = ctx.spawn(whoami, ()).unwrap();
+    let h = ctx.start(whoami, ()).unwrap();
     let expected_name = h.process().name();
     let pid = h.process().pid().unwrap();
     let (name, child_pid, parent, key, daemon) = h.join().unwrap();
@@ -248,7 +248,7 @@ fn child_sees_its_name_parent_and_authkey(m: StartMethod) {
         .name("custom")
         .authkey(&b"secret"[..])
         .daemon(true)
-        .context(&ctx)
+        .context(ctx.as_process())
         .spawn()
         .unwrap();
     let (name, _, _, key, daemon) = h.join().unwrap();
@@ -283,9 +283,9 @@ fn descriptor_passed_as_argument_reaches_child(m: StartMethod) {
 
 fn typed_results_and_panics_come_back(m: StartMethod) {
     let ctx = get_context(m);
-    assert_eq!(ctx.spawn(double, (21,)).unwrap().join().unwrap(), 42);
+    assert_eq!(ctx.start(double, (21,)).unwrap().join().unwrap(), 42);
     let err = ctx
-        .spawn(panics, ("the message".to_string(),))
+        .start(panics, ("the message".to_string(),))
         .unwrap()
         .join()
         .unwrap_err();
@@ -293,10 +293,10 @@ fn typed_results_and_panics_come_back(m: StartMethod) {
         matches!(&err, Error::Panicked(msg) if msg == "the message"),
         "{err}"
     );
-    let err = ctx.spawn(exit_with, (3,)).unwrap().join().unwrap_err();
+    let err = ctx.start(exit_with, (3,)).unwrap().join().unwrap_err();
     assert!(matches!(err, Error::Exited(3)), "{err}");
     let (_hold, chan) = channel();
-    let h = ctx.spawn(block_until_released, (chan,)).unwrap();
+    let h = ctx.start(block_until_released, (chan,)).unwrap();
     h.process().kill().unwrap();
     let err = h.join().unwrap_err();
     assert!(matches!(err, Error::Signaled(9)), "{err}");
@@ -352,7 +352,7 @@ fn exit_hook_joins_children_and_terminates_daemons(m: StartMethod) {
 fn daemonic_process_cannot_start_children(m: StartMethod) {
     let h = JoinHandle::builder(daemon_tries_to_start_a_child, (m.to_string(),))
         .daemon(true)
-        .context(&get_context(m))
+        .context(get_context(m).as_process())
         .spawn()
         .unwrap();
     let msg = h.join().unwrap();
@@ -370,7 +370,7 @@ fn closures_need_fork(m: StartMethod) {
         let mut theirs = theirs;
         theirs.write_all(captured.as_bytes()).unwrap();
     })
-    .context(&ctx)
+    .context(ctx.as_process())
     .build();
     match m {
         StartMethod::Fork => {

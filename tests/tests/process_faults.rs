@@ -142,7 +142,7 @@ fn any_timeout_is_accepted(m: StartMethod) {
     assert_eq!(p.join_timeout(Duration::ZERO).unwrap(), Some(0));
 
     let (mut release, chan) = channel();
-    let h = get_context(m).spawn(block_until_released, (chan,)).unwrap();
+    let h = get_context(m).start(block_until_released, (chan,)).unwrap();
     assert!(!h.wait_timeout(Duration::ZERO).unwrap(), "ZERO polls");
     release.write_all(b"x").unwrap();
     assert!(h.wait_timeout(Duration::MAX).unwrap());
@@ -182,16 +182,16 @@ fn daemon_started_from_an_ended_thread_keeps_running(m: StartMethod) {
 fn process_made_in_a_daemon_is_daemonic(m: StartMethod) {
     let h = JoinHandle::builder(new_process_is_daemonic, ())
         .daemon(true)
-        .context(&get_context(m))
+        .context(get_context(m).as_process())
         .spawn()
         .unwrap();
     assert!(h.join().unwrap());
-    let h = get_context(m).spawn(new_process_is_daemonic, ()).unwrap();
+    let h = get_context(m).start(new_process_is_daemonic, ()).unwrap();
     assert!(!h.join().unwrap());
 }
 
 fn child_default_start_method_is_the_one_that_started_it(m: StartMethod) {
-    let got = get_context(m).spawn(default_start_method, ()).unwrap();
+    let got = get_context(m).start(default_start_method, ()).unwrap();
     assert_eq!(got.join().unwrap(), m.to_string());
 }
 
@@ -229,8 +229,11 @@ fn get_context_returns_the_same_context() {
     let a = get_context(StartMethod::ForkServer);
     a.process(nothing, ()).start().unwrap().join().unwrap();
     let b = get_context(StartMethod::ForkServer);
-    assert!(a.forkserver_pid().is_some());
-    assert_eq!(a.forkserver_pid(), b.forkserver_pid());
+    assert!(a.as_process().forkserver_pid().is_some());
+    assert_eq!(
+        a.as_process().forkserver_pid(),
+        b.as_process().forkserver_pid()
+    );
 }
 
 // ---- point 7: the forkserver survives Ctrl-C and its own death ----

@@ -35,7 +35,7 @@ fn create_and_wait(mut conn: Connection) -> i32 {
 
 /// Whether this process holds a tracker end before creating any segment itself.
 fn has_inherited_tracker() -> bool {
-    multiprocessing::core::tracker::inherited_fd().is_some()
+    multiprocessing::runtime::tracker::inherited_fd().is_some()
 }
 
 /// Creates a segment (starting the family's tracker), then asks a child started by `method`
@@ -44,7 +44,7 @@ fn create_then_ask_a_child(method: StartMethod) -> bool {
     let _shm = SharedMemory::create(4096).unwrap();
     assert!(has_inherited_tracker());
     get_context(method)
-        .spawn(has_inherited_tracker, ())
+        .start(has_inherited_tracker, ())
         .unwrap()
         .join()
         .unwrap()
@@ -52,7 +52,7 @@ fn create_then_ask_a_child(method: StartMethod) -> bool {
 
 fn children_share_the_familys_tracker(method: StartMethod) {
     let child = get_context(method)
-        .spawn(create_then_ask_a_child, (method,))
+        .start(create_then_ask_a_child, (method,))
         .unwrap();
     assert!(
         child.join().unwrap(),
@@ -63,7 +63,7 @@ fn children_share_the_familys_tracker(method: StartMethod) {
 fn segment_of_a_killed_creator_is_unlinked(method: StartMethod) {
     let (mut ours, theirs) = pipe(true).unwrap();
     let child = get_context(method)
-        .spawn(create_and_wait, (theirs,))
+        .start(create_and_wait, (theirs,))
         .unwrap();
     let name: String = ours.recv().unwrap();
     assert!(exists(&name));
@@ -103,7 +103,7 @@ fn segments_left_by_process_exit_are_unlinked_and_nothing_else(method: StartMeth
         std::env::temp_dir().join(format!("mp-tracker-{}-{method:?}.log", std::process::id()));
     let (mut ours, theirs) = pipe(true).unwrap();
     let child = get_context(method)
-        .spawn(
+        .start(
             make_every_fate_and_exit,
             (theirs, log.to_string_lossy().into_owned()),
         )

@@ -32,7 +32,7 @@ fn lock_gives_mutual_exclusion(method: StartMethod) {
     let counter = RawValue::new(0u64).unwrap();
     let children: Vec<_> = (0..N)
         .map(|_| {
-            ctx.spawn(increment_worker, ((lock.clone(), counter.clone(), M),))
+            ctx.start(increment_worker, ((lock.clone(), counter.clone(), M),))
                 .unwrap()
         })
         .collect();
@@ -46,7 +46,7 @@ fn locked_value_increments_are_never_lost(method: StartMethod) {
     const M: u32 = 5_000;
     let value = Value::new(0u64).unwrap();
     let child = get_context(method)
-        .spawn(value_increment_worker, ((value.clone(), M),))
+        .start(value_increment_worker, ((value.clone(), M),))
         .unwrap();
     assert_eq!(value_increment_worker((value.clone(), M)), 0);
     assert_eq!(child.join().unwrap(), 0);
@@ -58,7 +58,7 @@ fn rlock_is_reentrant_and_refuses_a_foreign_release(method: StartMethod) {
     let outer = lock.lock().unwrap();
     let inner = lock.lock().unwrap();
     let child = get_context(method)
-        .spawn(rlock_foreign_worker, (lock.clone(),))
+        .start(rlock_foreign_worker, (lock.clone(),))
         .unwrap();
     assert_eq!(
         child.join().unwrap(),
@@ -76,7 +76,7 @@ fn a_guard_hold_survives_a_python_release_from_another_process(method: StartMeth
     let guard = guarded.lock().unwrap();
     assert!(acquired.acquire(true, None).unwrap());
     let child = get_context(method)
-        .spawn(
+        .start(
             guarded_lock_release_worker,
             ((guarded.clone(), acquired.clone()),),
         )
@@ -93,7 +93,7 @@ fn semaphore_counts_across_processes(method: StartMethod) {
     let sem = Semaphore::new(3).unwrap();
     let (taken, go) = (Event::new().unwrap(), Event::new().unwrap());
     let child = get_context(method)
-        .spawn(
+        .start(
             semaphore_holder_worker,
             ((sem.clone(), taken.clone(), go.clone()),),
         )
@@ -117,7 +117,7 @@ fn bounded_semaphore_refuses_a_release_above_its_start(method: StartMethod) {
     let sem = BoundedSemaphore::new(1).unwrap();
     assert!(
         get_context(method)
-            .spawn(over_release, (sem.clone(),))
+            .start(over_release, (sem.clone(),))
             .unwrap()
             .join()
             .unwrap()
@@ -132,7 +132,7 @@ fn condition_wait_for_sees_a_predicate_set_by_a_child(method: StartMethod) {
     let guard = cond.lock().unwrap();
     // The child can only set the flag once wait_for has released the lock.
     let child = get_context(method)
-        .spawn(condition_setter_worker, ((cond.clone(), flag.clone()),))
+        .start(condition_setter_worker, ((cond.clone(), flag.clone()),))
         .unwrap();
     let (guard, satisfied) = cond
         .wait_for(guard, Some(BOUND), || flag.get() == 1)
@@ -148,7 +148,7 @@ fn notify_wakes_one_and_notify_all_the_rest(method: StartMethod) {
     let (registered, woken) = (RawValue::new(0u32).unwrap(), RawValue::new(0u32).unwrap());
     let args = (cond.clone(), registered.clone(), woken.clone());
     let waiters: Vec<_> = (0..3)
-        .map(|_| ctx.spawn(condition_waiter_worker, (args.clone(),)).unwrap())
+        .map(|_| ctx.start(condition_waiter_worker, (args.clone(),)).unwrap())
         .collect();
     // Each waiter registers and starts waiting in one critical section.
     eventually("three waiters wait", || {
@@ -210,7 +210,7 @@ fn a_notify_is_not_lost_to_a_waiter_killed_in_wait(method: StartMethod) {
 fn event_set_by_the_parent_wakes_the_child(method: StartMethod) {
     let event = Event::new().unwrap();
     let child = get_context(method)
-        .spawn(event_waiter_worker, (event.clone(),))
+        .start(event_waiter_worker, (event.clone(),))
         .unwrap();
     event.set();
     assert_eq!(child.join().unwrap(), 0);
@@ -238,7 +238,7 @@ fn barrier_runs_its_action_once(method: StartMethod) {
     let results = Array::new(&[-1i32; 3]).unwrap();
     let children: Vec<_> = (0..2)
         .map(|slot| {
-            ctx.spawn(
+            ctx.start(
                 barrier_party,
                 (barrier.clone(), results.clone(), slot, actions.clone()),
             )
@@ -260,7 +260,7 @@ fn barrier_timeout_abort_and_reset(method: StartMethod) {
     let barrier = Barrier::new(2).unwrap();
     // A lone party times out and breaks the barrier.
     let child = ctx
-        .spawn(barrier_broken_worker, ((barrier.clone(), 50u64),))
+        .start(barrier_broken_worker, ((barrier.clone(), 50u64),))
         .unwrap();
     assert_eq!(child.join().unwrap(), 0);
     assert!(barrier.broken());
@@ -268,7 +268,7 @@ fn barrier_timeout_abort_and_reset(method: StartMethod) {
     assert!(!barrier.broken());
     // A waiting party is released with an error by abort.
     let child = ctx
-        .spawn(barrier_broken_worker, ((barrier.clone(), 30_000u64),))
+        .start(barrier_broken_worker, ((barrier.clone(), 30_000u64),))
         .unwrap();
     eventually("the child waits at the barrier", || {
         barrier.n_waiting() == 1
@@ -324,7 +324,7 @@ fn barrier_party_killed_in_wait_breaks_the_round_and_reset_repairs(method: Start
     let results = Array::new(&[-1i32; 3]).unwrap();
     let children: Vec<_> = (0..2)
         .map(|slot| {
-            ctx.spawn(barrier_worker, ((barrier.clone(), results.clone(), slot),))
+            ctx.start(barrier_worker, ((barrier.clone(), results.clone(), slot),))
                 .unwrap()
         })
         .collect();
@@ -425,7 +425,7 @@ fn values_and_arrays_modified_by_a_child(method: StartMethod) {
     let args = (n.clone(), x.clone(), s.clone(), a.clone());
     assert_eq!(
         get_context(method)
-            .spawn(modify_worker, (args,))
+            .start(modify_worker, (args,))
             .unwrap()
             .join()
             .unwrap(),
@@ -445,7 +445,7 @@ fn values_and_arrays_modified_by_a_child(method: StartMethod) {
     let args = (num.clone(), arr.clone());
     assert_eq!(
         get_context(method)
-            .spawn(value_array_worker, (args,))
+            .start(value_array_worker, (args,))
             .unwrap()
             .join()
             .unwrap(),
