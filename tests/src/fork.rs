@@ -13,7 +13,6 @@
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::PathBuf;
 
 use multiprocessing::runtime::fdpass::{recv_with_fds, send_with_fds};
 use multiprocessing::transfer::{decode_with_fds, encode_with_fds};
@@ -155,16 +154,7 @@ pub fn run_if_test_child<T: DeserializeOwned>(f: fn(T) -> i32) {
 pub struct TestChild {
     process: std::process::Child,
     sock: UnixStream,
-    _dir: TempDir,
-}
-
-#[derive(Debug)]
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    _dir: tempfile::TempDir,
 }
 
 /// Re-executes this test binary to run `test_name` (which must call [`run_if_test_child`]
@@ -181,15 +171,11 @@ pub fn spawn_test_child_by_fork<T: Serialize>(test_name: &str, value: &T) -> Tes
 }
 
 fn start_test_child<T: Serialize>(test_name: &str, value: &T, by_fork: bool) -> TestChild {
-    let dir = std::env::temp_dir().join(format!(
-        "mp-test-{}-{}",
-        std::process::id(),
-        test_name.replace("::", "-")
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let dir = TempDir(dir);
-    let path = dir.0.join("sock");
+    let dir = tempfile::Builder::new()
+        .prefix("mp-test-child-")
+        .tempdir()
+        .expect("temp dir");
+    let path = dir.path().join("sock");
     let listener = UnixListener::bind(&path).expect("bind");
     let mut command = std::process::Command::new(std::env::current_exe().expect("current_exe"));
     command

@@ -1,7 +1,9 @@
 //! Helpers shared by the cross-crate tests.
 
+pub mod cpython;
 pub mod examples;
 pub mod fork;
+pub mod helpers;
 pub mod memory;
 pub mod peer;
 pub mod sync_workers;

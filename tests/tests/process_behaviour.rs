@@ -4,7 +4,6 @@
 //! sleep; deaths of processes that are not ours are observed through a pidfd.
 
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
@@ -13,31 +12,8 @@ use multiprocessing::transfer::TransferFd;
 use multiprocessing::{
     JoinHandle, Process, StartMethod, active_children, current_process, get_context, parent_process,
 };
+use multiprocessing_tests::helpers::{BOUND, channel, pidfd, readable};
 use multiprocessing_tests::per_method;
-use rustix::event::{PollFd, PollFlags, Timespec, poll};
-use rustix::process::{Pid, PidfdFlags, pidfd_open};
-
-/// A generous bound for anything that should happen promptly.
-const BOUND: Duration = Duration::from_secs(20);
-
-fn channel() -> (UnixStream, TransferFd) {
-    let (ours, theirs) = UnixStream::pair().unwrap();
-    (ours, TransferFd::from(OwnedFd::from(theirs)))
-}
-
-/// Whether `fd` becomes readable within `timeout`.
-fn readable(fd: impl AsFd, timeout: Duration) -> bool {
-    let ts = Timespec {
-        tv_sec: timeout.as_secs() as _,
-        tv_nsec: timeout.subsec_nanos() as _,
-    };
-    let mut pfd = [PollFd::new(&fd, PollFlags::IN)];
-    poll(&mut pfd, Some(&ts)).unwrap() == 1
-}
-
-fn pidfd(pid: u32) -> OwnedFd {
-    pidfd_open(Pid::from_raw(pid as i32).unwrap(), PidfdFlags::empty()).unwrap()
-}
 
 fn read_u32(s: &mut UnixStream) -> u32 {
     let mut b = [0u8; 4];

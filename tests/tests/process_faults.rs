@@ -6,35 +6,16 @@
 //! sleep; deaths of processes that are not ours are observed through a pidfd.
 
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use multiprocessing::process::Context;
 use multiprocessing::transfer::TransferFd;
 use multiprocessing::{JoinHandle, Process, StartMethod, get_context, get_start_method};
+use multiprocessing_tests::helpers::{BOUND, channel, pidfd, readable};
 use multiprocessing_tests::per_method;
-use rustix::event::{PollFd, PollFlags, Timespec, poll};
-use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions, pidfd_open, waitid};
-
-/// A generous bound for anything that should happen promptly.
-const BOUND: Duration = Duration::from_secs(20);
-
-fn channel() -> (UnixStream, TransferFd) {
-    let (ours, theirs) = UnixStream::pair().unwrap();
-    (ours, TransferFd::from(OwnedFd::from(theirs)))
-}
-
-/// Whether `fd` becomes readable within `timeout`.
-fn readable(fd: impl AsFd, timeout: Duration) -> bool {
-    let ts = Timespec::try_from(timeout).unwrap();
-    let mut pfd = [PollFd::new(&fd, PollFlags::IN)];
-    poll(&mut pfd, Some(&ts)).unwrap() == 1
-}
-
-fn pidfd(pid: u32) -> OwnedFd {
-    pidfd_open(Pid::from_raw(pid as i32).unwrap(), PidfdFlags::empty()).unwrap()
-}
+use rustix::process::{Pid, Signal, WaitId, WaitIdOptions, waitid};
 
 fn signal(pid: u32, sig: Signal) {
     rustix::process::kill_process(Pid::from_raw(pid as i32).unwrap(), sig).unwrap();
@@ -343,10 +324,8 @@ fn has_any_child() -> bool {
 
 #[test]
 fn fork_start_failing_after_the_fork_runs_nothing_and_leaves_no_zombie() {
-    let dir = std::env::temp_dir().join(format!("mp-fork-fault-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let base = dir.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().to_path_buf();
     // In a forked copy of this test: its descriptor table is filled up, and it has no children.
     let child = multiprocessing_tests::fork::fork(move || {
         let ctx = get_context(StartMethod::Fork);
@@ -389,7 +368,7 @@ fn fork_start_failing_after_the_fork_runs_nothing_and_leaves_no_zombie() {
         if failures == 0 { 40 } else { 0 }
     });
     let code = child.wait();
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
     assert_eq!(
         code, 0,
         "10+k: a child was left; 20+k: the target ran; 40: nothing failed"
