@@ -8,7 +8,7 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  ci                 run every check CI runs: fmt, clippy, tests, doc tests, rustdoc, cargo-deny, bench --quick
+  ci                 run every check CI runs: fmt, clippy, tests, doc tests, rustdoc, miri, cargo-deny, bench --quick
   bench [--quick] [--filter PATTERN] [--reps N] [--features F] [--python PY]
                      measure each operation beside CPython and a raw OS baseline
                      (`cargo xtask bench --help` for details)";
