@@ -1,6 +1,6 @@
 //! The small helpers every test file needs: one bound for "promptly", polling for states no
-//! handshake reports, a deadline on a call that a bug would block, descriptors, raw frames and
-//! temporary socket paths.
+//! handshake reports, a deadline on a call that a bug would block, descriptors, raw frames,
+//! temporary socket paths, the heap arenas mapped here, and a peer's `listening on ADDRESS`.
 //!
 //! ```
 //! use multiprocessing_tests::helpers::{BOUND, eventually, within};
@@ -9,7 +9,7 @@
 //! assert!(BOUND.as_secs() >= 10);
 //! ```
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -107,4 +107,34 @@ impl TempSock {
         let path = dir.path().join("sock");
         TempSock { _dir: dir, path }
     }
+}
+
+/// Number and total size of the shared-memory heap arenas mapped in this process, read from
+/// `/proc/self/maps`.
+pub fn heap_mappings() -> (usize, u64) {
+    let maps = std::fs::read_to_string("/proc/self/maps").expect("read /proc/self/maps");
+    maps.lines()
+        .filter(|l| l.contains("memfd:mp-heap"))
+        .map(|l| {
+            let range = l.split_whitespace().next().expect("address range");
+            let (a, b) = range.split_once('-').expect("start-end");
+            u64::from_str_radix(b, 16).expect("hex end")
+                - u64::from_str_radix(a, 16).expect("hex start")
+        })
+        .fold((0, 0), |(n, total), size| (n + 1, total + size))
+}
+
+/// Reads the first line a peer prints (such as `listening on ADDRESS`, before it accepts) from
+/// `stream` and returns what follows `prefix` in it.
+///
+/// Panics with the line it got when the peer said something else (or nothing).
+pub fn read_announcement(stream: impl Read, prefix: &str) -> String {
+    let mut line = String::new();
+    BufReader::new(stream)
+        .read_line(&mut line)
+        .expect("read the peer's first line");
+    line.trim()
+        .strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("expected a line starting {prefix:?}, got {line:?}"))
+        .to_string()
 }

@@ -7,8 +7,7 @@ use std::thread;
 
 use multiprocessing::connection::{Address, AuthKey, Client, Error, Listener};
 use multiprocessing_tests::cpython::{Python, pythons};
-use multiprocessing_tests::helpers::TempSock;
-use multiprocessing_tests::peer::read_announcement;
+use multiprocessing_tests::helpers::{TempSock, read_announcement};
 
 fn script(name: &str) -> String {
     format!("{}/python/{name}", env!("CARGO_MANIFEST_DIR"))

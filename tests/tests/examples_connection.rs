@@ -6,8 +6,7 @@ use std::process::{Child, Command, Stdio};
 
 use multiprocessing_tests::cpython::pythons;
 use multiprocessing_tests::examples::example;
-use multiprocessing_tests::helpers::TempSock;
-use multiprocessing_tests::peer::read_announcement;
+use multiprocessing_tests::helpers::{TempSock, read_announcement};
 
 fn start_peer_listener(address: &str, key: &str) -> (Child, String) {
     let mut child = Command::new(example("conn_peer"))
