@@ -12,7 +12,6 @@
 
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::PathBuf;
 
 use multiprocessing::Connection;
 use serde::Serialize;
@@ -124,8 +123,8 @@ pub fn run_if_test_child<T: DeserializeOwned>(f: fn(T) -> i32) {
     // The family's authkey first, as the library's start methods hand it on: values that carry
     // code references are only accepted under it.
     let mut conn = channel(&sock);
-    let key: multiprocessing::core::AuthKey = conn.recv().expect("receive the authkey");
-    multiprocessing::core::identity::set_authkey(key);
+    let key: multiprocessing::runtime::AuthKey = conn.recv().expect("receive the authkey");
+    multiprocessing::runtime::identity::set_authkey(key);
     let value: T = conn.recv().expect("receive the value");
     let code = f(value);
     multiprocessing::heap::release_before_exit();
@@ -138,16 +137,7 @@ pub fn run_if_test_child<T: DeserializeOwned>(f: fn(T) -> i32) {
 pub struct TestChild {
     process: std::process::Child,
     sock: UnixStream,
-    _dir: TempDir,
-}
-
-#[derive(Debug)]
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    _dir: tempfile::TempDir,
 }
 
 /// Re-executes this test binary to run `test_name` (which must call [`run_if_test_child`]
@@ -164,15 +154,11 @@ pub fn spawn_test_child_by_fork<T: Serialize>(test_name: &str, value: &T) -> Tes
 }
 
 fn start_test_child<T: Serialize>(test_name: &str, value: &T, by_fork: bool) -> TestChild {
-    let dir = std::env::temp_dir().join(format!(
-        "mp-test-{}-{}",
-        std::process::id(),
-        test_name.replace("::", "-")
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let dir = TempDir(dir);
-    let path = dir.0.join("sock");
+    let dir = tempfile::Builder::new()
+        .prefix("mp-test-child-")
+        .tempdir()
+        .expect("temp dir");
+    let path = dir.path().join("sock");
     let listener = UnixListener::bind(&path).expect("bind");
     let mut command = std::process::Command::new(std::env::current_exe().expect("current_exe"));
     command
@@ -185,7 +171,10 @@ fn start_test_child<T: Serialize>(test_name: &str, value: &T, by_fork: bool) -> 
     }
     let process = command.spawn().expect("re-execute the test binary");
     let (sock, _) = listener.accept().expect("accept");
-    send(&sock, &multiprocessing::core::identity::current().authkey);
+    send(
+        &sock,
+        &multiprocessing::runtime::identity::current().authkey,
+    );
     send(&sock, value);
     TestChild {
         process,

@@ -1,9 +1,12 @@
-//! Helpers shared by the cross-crate tests.
+//! Helpers shared by the cross-crate tests, each in one home: [`helpers`] (bounds, polling,
+//! descriptors, frames, temporary paths), [`fork`] (raw `fork` and re-executed test children),
+//! [`sync_workers`] (child targets of the synchronization tests), [`cpython`] (CPython on this
+//! machine) and [`examples`] (the facade's example binaries).
 
+pub mod cpython;
 pub mod examples;
 pub mod fork;
-pub mod memory;
-pub mod peer;
+pub mod helpers;
 pub mod sync_workers;
 
 /// Instantiates each named test function `fn(StartMethod)` once per start method, in modules

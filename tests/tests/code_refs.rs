@@ -22,8 +22,8 @@ fn send_barrier_with_action(mut conn: Connection) -> i32 {
 
 fn recv_barrier_from(method: StartMethod, authkey: Option<&[u8]>) -> Result<Barrier, String> {
     let (mut ours, theirs) = pipe(true).unwrap();
-    let mut b =
-        JoinHandle::builder(send_barrier_with_action, (theirs,)).context(&get_context(method));
+    let mut b = JoinHandle::builder(send_barrier_with_action, (theirs,))
+        .context(get_context(method).as_process());
     if let Some(key) = authkey {
         b = b.authkey(key);
     }

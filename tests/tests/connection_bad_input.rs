@@ -1,8 +1,6 @@
 //! Hostile or broken peers: every case is a typed error, never a panic, a hang or a huge
 //! allocation.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -11,14 +9,7 @@ use std::time::{Duration, Instant};
 
 use multiprocessing::connection::{AuthKey, Client, Connection, Error, Listener};
 use multiprocessing::pipe;
-
-fn read_frame(s: &mut impl Read) -> Vec<u8> {
-    let mut h = [0u8; 4];
-    s.read_exact(&mut h).unwrap();
-    let mut p = vec![0u8; u32::from_be_bytes(h) as usize];
-    s.read_exact(&mut p).unwrap();
-    p
-}
+use multiprocessing_tests::helpers::{TempSock, read_frame};
 
 fn tcp_listener(key: &str, timeout: Duration) -> Listener {
     Listener::builder()
@@ -39,7 +30,7 @@ fn two_gib_length_before_authentication_is_refused_without_allocating() {
     let addr = tcp_addr(&listener);
     let t = thread::spawn(move || {
         let mut s = TcpStream::connect(addr).unwrap();
-        let challenge = read_frame(&mut s);
+        let challenge = read_frame(&mut s).unwrap();
         assert!(challenge.starts_with(b"#CHALLENGE#{sha256}"));
         s.write_all(&0x7fff_ffffu32.to_be_bytes()).unwrap();
         s.write_all(b"tiny").unwrap();
@@ -108,7 +99,7 @@ fn truncated_frame_and_mid_message_close_are_unexpected_eof() {
 
 #[test]
 fn random_bytes_instead_of_a_challenge() {
-    let dir = common::TempSock::new("random");
+    let dir = TempSock::new("random");
     let server = UnixListener::bind(&dir.path).unwrap();
     let t = thread::spawn(move || {
         for junk in [
@@ -285,8 +276,12 @@ fn unannounced_descriptors_are_bounded() {
     let borrowed: Vec<_> = files.iter().map(AsFd::as_fd).collect();
     // Plain frames that smuggle 64 descriptors each without announcing them.
     for _ in 0..6 {
-        multiprocessing::core::fdpass::send_with_fds(raw.as_fd(), &[0, 0, 0, 1, b'x'], &borrowed)
-            .unwrap();
+        multiprocessing::runtime::fdpass::send_with_fds(
+            raw.as_fd(),
+            &[0, 0, 0, 1, b'x'],
+            &borrowed,
+        )
+        .unwrap();
     }
     let mut outcome = Vec::new();
     for _ in 0..6 {

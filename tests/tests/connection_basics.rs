@@ -1,7 +1,5 @@
 //! Connections, pipes, wait and descriptor passing, across threads and real processes.
 
-mod common;
-
 use std::os::fd::AsFd;
 use std::process::Command;
 use std::thread;

@@ -2,32 +2,22 @@
 //! clients cannot stop, a client whose timeout is a deadline, descriptor floods that cost one
 //! message, and waits that take any duration.
 
-mod common;
-
 use std::io::{IoSlice, Read, Write};
 use std::mem::MaybeUninit;
 use std::net::TcpStream;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use multiprocessing::connection::{Address, AuthKey, Client, Connection, Error, Listener, wait};
 use multiprocessing::{StartMethod, get_context};
+use multiprocessing_tests::helpers::{open_fds, read_frame, within, within_for};
 use multiprocessing_tests::per_method;
 
 /// Generous bound for "promptly" on a loaded 2-core machine.
 const SLACK: Duration = Duration::from_secs(1);
-
-fn read_frame(s: &mut impl Read) -> std::io::Result<Vec<u8>> {
-    let mut h = [0u8; 4];
-    s.read_exact(&mut h)?;
-    let mut p = vec![0u8; u32::from_be_bytes(h) as usize];
-    s.read_exact(&mut p)?;
-    Ok(p)
-}
 
 fn tcp_listener(key: &str, timeout: Option<Duration>) -> Listener {
     Listener::builder()
@@ -53,16 +43,6 @@ fn drip(s: &mut TcpStream, bytes: impl IntoIterator<Item = u8>, every: Duration)
         }
         thread::sleep(every);
     }
-}
-
-/// Runs `f` on a thread and waits at most `limit` for it, so a hang fails instead of blocking.
-fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(limit)
-        .unwrap_or_else(|_| panic!("still blocked after {limit:?}"))
 }
 
 #[test]
@@ -231,13 +211,17 @@ fn client_timeout_is_a_deadline_against_a_full_backlog() {
     }
     let address = listener.address().clone();
     let timeout = Duration::from_millis(300);
-    let (r, took) = within(timeout + Duration::from_secs(10), move || {
-        let start = Instant::now();
-        let r = Client::builder(address)
-            .handshake_timeout(Some(timeout))
-            .connect();
-        (r.map(drop), start.elapsed())
-    });
+    let (r, took) = within_for(
+        "a connect to a full backlog",
+        timeout + Duration::from_secs(10),
+        move || {
+            let start = Instant::now();
+            let r = Client::builder(address)
+                .handshake_timeout(Some(timeout))
+                .connect();
+            (r.map(drop), start.elapsed())
+        },
+    );
     assert!(matches!(r, Err(Error::Timeout)), "{r:?}");
     assert!(took < timeout + SLACK, "connect took {took:?}");
     drop(queued);
@@ -255,7 +239,7 @@ fn client_handshake_deadline_against_a_dripping_server() {
         drip(&mut s, frame, Duration::from_millis(50));
     });
     let timeout = Duration::from_millis(400);
-    let (r, took) = within(Duration::from_secs(20), move || {
+    let (r, took) = within("a receive from a dripping peer", move || {
         let start = Instant::now();
         let r = connect(&address, "secret", Some(timeout)).map(drop);
         (r, start.elapsed())
@@ -315,10 +299,6 @@ fn send_with_many_fds(sock: BorrowedFd<'_>, nfds: usize, payload: &[u8]) {
     assert_eq!(n, data.len());
 }
 
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
-
 #[test]
 fn too_many_descriptors_fail_that_message_alone() {
     let (raw, ours) = std::os::unix::net::UnixStream::pair().unwrap();
@@ -360,7 +340,7 @@ fn every_connect_wait_takes_any_duration() {
             .unwrap();
         let address = listener.address().clone();
         let client = thread::spawn(move || connect(&address, key, client_timeout).map(drop));
-        let served = within(Duration::from_secs(20), move || listener.accept().map(drop));
+        let served = within("accept", move || listener.accept().map(drop));
         let got = client.join().unwrap();
         for r in [&served, &got] {
             // The peer giving up may show as end of file or a broken pipe; never EINVAL.
@@ -473,7 +453,7 @@ fn silent_clients_do_not_delay_a_client_in_another_process(method: StartMethod) 
         .map(|_| TcpStream::connect(&address).unwrap())
         .collect();
     let child = get_context(method)
-        .spawn(legit_client, (address, "secret".to_string()))
+        .start(legit_client, (address, "secret".to_string()))
         .unwrap();
     // The child's handshake completes first although three silent clients came before it.
     let mut conn = listener.accept().unwrap();

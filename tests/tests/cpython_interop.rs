@@ -2,14 +2,12 @@
 //! pyenv when present): CPython clients against our listener and our client against CPython
 //! listeners, over Unix sockets and TCP, with the right and the wrong key.
 
-mod common;
-
 use std::process::{Child, Stdio};
 use std::thread;
 
-use common::{Python, TempSock, pythons};
 use multiprocessing::connection::{Address, AuthKey, Client, Error, Listener};
-use multiprocessing_tests::peer::read_announcement;
+use multiprocessing_tests::cpython::{Python, pythons};
+use multiprocessing_tests::helpers::{TempSock, read_announcement};
 
 fn script(name: &str) -> String {
     format!("{}/python/{name}", env!("CARGO_MANIFEST_DIR"))

@@ -1,14 +1,13 @@
 //! Replays of captured CPython sessions: handshake bytes, auth edge-case verdicts and framing
 //! checks (tests/data/cpython/*.json, copied from CPython 3.11.7, 3.12.1 and 3.13.0 captures).
 
-mod common;
-
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::thread;
 
-use common::{hex, vectors};
 use multiprocessing::connection::{AuthKey, Connection, Error, auth};
+use multiprocessing_tests::cpython::{hex, vectors};
+use multiprocessing_tests::helpers;
 use sha2::Digest as _;
 
 fn key_of(v: &serde_json::Value) -> Option<Vec<u8>> {
@@ -194,14 +193,6 @@ fn captured_data_frames_parse_identically() {
     }
 }
 
-fn read_frame(s: &mut UnixStream) -> Option<Vec<u8>> {
-    let mut h = [0u8; 4];
-    s.read_exact(&mut h).ok()?;
-    let mut p = vec![0u8; u32::from_be_bytes(h) as usize];
-    s.read_exact(&mut p).ok()?;
-    Some(p)
-}
-
 fn write_frame(s: &mut UnixStream, p: &[u8]) {
     let mut f = (p.len() as u32).to_be_bytes().to_vec();
     f.extend_from_slice(p);
@@ -279,7 +270,7 @@ fn auth_edge_cases_get_cpython_verdicts() {
             {
                 let n = name.clone();
                 let t = thread::spawn(move || {
-                    let challenge = read_frame(&mut peer).unwrap();
+                    let challenge = helpers::read_frame(&mut peer).ok().unwrap();
                     let body = auth::challenge_body(&challenge).unwrap().to_vec();
                     let (resp, long) = peer_response(&n, &body);
                     if long {
@@ -290,7 +281,7 @@ fn auth_edge_cases_get_cpython_verdicts() {
                     } else {
                         write_frame(&mut peer, &resp);
                     }
-                    (challenge.len(), read_frame(&mut peer))
+                    (challenge.len(), helpers::read_frame(&mut peer).ok())
                 });
                 let r = auth::deliver_challenge(&mut conn, &key);
                 drop(conn);
@@ -308,7 +299,7 @@ fn auth_edge_cases_get_cpython_verdicts() {
                 let challenge = hex(case["challenge_payload_hex"].as_str().unwrap());
                 let t = thread::spawn(move || {
                     write_frame(&mut peer, &challenge);
-                    let resp = read_frame(&mut peer);
+                    let resp = helpers::read_frame(&mut peer).ok();
                     if resp.is_some() {
                         write_frame(&mut peer, auth::WELCOME);
                     }

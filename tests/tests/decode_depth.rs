@@ -24,7 +24,7 @@ fn receiver(mut conn: Connection) -> (Option<String>, Option<Nested>) {
 
 fn million_deep_value_is_a_codec_error_in_the_receiving_child(method: StartMethod) {
     let (mut ours, theirs) = pipe(true).unwrap();
-    let child = get_context(method).spawn(receiver, (theirs,)).unwrap();
+    let child = get_context(method).start(receiver, (theirs,)).unwrap();
     // "Node(Node(...(Leaf)))" a million levels deep, written by hand: building the value
     // would overflow our own stack.
     let mut hostile = vec![1u8; 1_000_000];

@@ -1,14 +1,12 @@
 //! The connection examples of the facade crate, run as real processes: `conn_peer` against
 //! itself and against CPython, and the `listener`/`client` twins of Python's documentation.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 
-use common::{TempSock, pythons};
+use multiprocessing_tests::cpython::pythons;
 use multiprocessing_tests::examples::example;
-use multiprocessing_tests::peer::read_announcement;
+use multiprocessing_tests::helpers::{TempSock, read_announcement};
 
 fn start_peer_listener(address: &str, key: &str) -> (Child, String) {
     let mut child = Command::new(example("conn_peer"))

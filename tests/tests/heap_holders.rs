@@ -2,14 +2,12 @@
 //! themselves: killed, leaving by `process::exit`, or exec'd by a `Command` with `pre_exec`.
 
 use std::os::unix::process::CommandExt;
-use std::time::Duration;
 
 use multiprocessing::heap::HeapBlock;
 use multiprocessing::{Event, StartMethod, get_context};
 use multiprocessing_tests::fork::{run_if_test_child, spawn_test_child_by_fork};
+use multiprocessing_tests::helpers::BOUND;
 use multiprocessing_tests::per_method;
-
-const BOUND: Duration = Duration::from_secs(20);
 
 /// Holds `block` and says so; then leaves by `process::exit` (which runs no destructor) if
 /// `exit`, else waits to be killed.

@@ -2,7 +2,7 @@
 //! (A test binary of its own, so no other test maps arenas meanwhile.)
 
 use multiprocessing::heap::HeapBlock;
-use multiprocessing_tests::memory::heap_mappings;
+use multiprocessing_tests::helpers::heap_mappings;
 
 #[test]
 fn arenas_are_unmapped_when_their_last_block_drops() {

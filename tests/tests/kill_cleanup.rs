@@ -7,7 +7,7 @@ use std::time::Duration;
 use multiprocessing::synchronize::Condition;
 use multiprocessing::{Array, Barrier, Event, Lock, RLock, Semaphore, Value};
 use multiprocessing_tests::fork::{fork, fork_with};
-use multiprocessing_tests::memory::heap_mappings;
+use multiprocessing_tests::helpers::heap_mappings;
 use multiprocessing_tests::sync_workers::hold_lock_until_killed_worker;
 
 fn dev_shm() -> BTreeSet<String> {

@@ -28,7 +28,7 @@ fn read_one(mut reader: Connection) -> String {
 
 fn duplex_end_serves_requests(method: StartMethod) {
     let (mut ours, theirs) = pipe(true).unwrap();
-    let child = get_context(method).spawn(doubler, (theirs,)).unwrap();
+    let child = get_context(method).start(doubler, (theirs,)).unwrap();
     for x in [1u64, 21, 1 << 40] {
         ours.send(&x).unwrap();
         assert_eq!(ours.recv::<u64>().unwrap(), x * 2);
@@ -39,14 +39,14 @@ fn duplex_end_serves_requests(method: StartMethod) {
 
 fn write_end_of_a_one_way_pipe(method: StartMethod) {
     let (mut reader, writer) = pipe(false).unwrap();
-    let child = get_context(method).spawn(say_hello, (writer,)).unwrap();
+    let child = get_context(method).start(say_hello, (writer,)).unwrap();
     assert_eq!(reader.recv::<String>().unwrap(), "hello");
     child.join().unwrap();
 }
 
 fn read_end_of_a_one_way_pipe(method: StartMethod) {
     let (reader, mut writer) = pipe(false).unwrap();
-    let child = get_context(method).spawn(read_one, (reader,)).unwrap();
+    let child = get_context(method).start(read_one, (reader,)).unwrap();
     writer.send("from the parent").unwrap();
     assert_eq!(child.join().unwrap(), "from the parent");
 }

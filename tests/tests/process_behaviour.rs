@@ -4,7 +4,7 @@
 //! sleep; deaths of processes that are not ours are observed through a pidfd.
 
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
@@ -14,31 +14,8 @@ use multiprocessing::transfer::TransferFd;
 use multiprocessing::{
     JoinHandle, Process, StartMethod, active_children, current_process, get_context, parent_process,
 };
+use multiprocessing_tests::helpers::{BOUND, channel, pidfd, readable};
 use multiprocessing_tests::per_method;
-use rustix::event::{PollFd, PollFlags, Timespec, poll};
-use rustix::process::{Pid, PidfdFlags, pidfd_open};
-
-/// A generous bound for anything that should happen promptly.
-const BOUND: Duration = Duration::from_secs(20);
-
-fn channel() -> (UnixStream, TransferFd) {
-    let (ours, theirs) = UnixStream::pair().unwrap();
-    (ours, TransferFd::from(OwnedFd::from(theirs)))
-}
-
-/// Whether `fd` becomes readable within `timeout`.
-fn readable(fd: impl AsFd, timeout: Duration) -> bool {
-    let ts = Timespec {
-        tv_sec: timeout.as_secs() as _,
-        tv_nsec: timeout.subsec_nanos() as _,
-    };
-    let mut pfd = [PollFd::new(&fd, PollFlags::IN)];
-    poll(&mut pfd, Some(&ts)).unwrap() == 1
-}
-
-fn pidfd(pid: u32) -> OwnedFd {
-    pidfd_open(Pid::from_raw(pid as i32).unwrap(), PidfdFlags::empty()).unwrap()
-}
 
 fn read_u32(s: &mut UnixStream) -> u32 {
     let mut b = [0u8; 4];
@@ -165,7 +142,7 @@ fn children_see_the_parents_environment(m: StartMethod) {
     // The forkserver binds symbols at load time for its children's sake, but they must not
     // inherit a variable the parent did not set.
     let got = get_context(m)
-        .spawn(loader_environment, ())
+        .start(loader_environment, ())
         .unwrap()
         .join()
         .unwrap();
@@ -250,7 +227,7 @@ fn large_arguments_and_results_cross_intact(m: StartMethod) {
     expected.reverse();
     assert_eq!(
         get_context(m)
-            .spawn(reversed, (data,))
+            .start(reversed, (data,))
             .unwrap()
             .join()
             .unwrap(),
@@ -333,7 +310,7 @@ fn class_of(m: StartMethod) -> &'static str {
 fn child_sees_its_name_parent_and_authkey(m: StartMethod) {
     let ctx = get_context(m);
     let me = current_process();
-    let h = ctx.spawn(whoami, ()).unwrap();
+    let h = ctx.start(whoami, ()).unwrap();
     let expected_name = h.process().name();
     let pid = h.process().pid().unwrap();
     let (name, child_pid, parent, key, daemon) = h.join().unwrap();
@@ -348,7 +325,7 @@ fn child_sees_its_name_parent_and_authkey(m: StartMethod) {
         .name("custom")
         .authkey(&b"secret"[..])
         .daemon(true)
-        .context(&ctx)
+        .context(ctx.as_process())
         .spawn()
         .unwrap();
     let (name, _, _, key, daemon) = h.join().unwrap();
@@ -383,9 +360,9 @@ fn descriptor_passed_as_argument_reaches_child(m: StartMethod) {
 
 fn typed_results_and_panics_come_back(m: StartMethod) {
     let ctx = get_context(m);
-    assert_eq!(ctx.spawn(double, (21,)).unwrap().join().unwrap(), 42);
+    assert_eq!(ctx.start(double, (21,)).unwrap().join().unwrap(), 42);
     let err = ctx
-        .spawn(panics, ("the message".to_string(),))
+        .start(panics, ("the message".to_string(),))
         .unwrap()
         .join()
         .unwrap_err();
@@ -401,11 +378,11 @@ fn typed_results_and_panics_come_back(m: StartMethod) {
             .contains(&format!("panicked at {}:{PANIC_LINE}:", file!())),
         "{err}"
     );
-    let err = ctx.spawn(exit_with, (3,)).unwrap().join().unwrap_err();
+    let err = ctx.start(exit_with, (3,)).unwrap().join().unwrap_err();
     assert!(matches!(err, Error::Exited(3)), "{err}");
     assert_eq!(err.kind(), ErrorKind::Exited);
     let (_hold, chan) = channel();
-    let h = ctx.spawn(block_until_released, (chan,)).unwrap();
+    let h = ctx.start(block_until_released, (chan,)).unwrap();
     h.process().kill().unwrap();
     let err = h.join().unwrap_err();
     assert!(matches!(err, Error::Signaled(9)), "{err}");
@@ -461,7 +438,7 @@ fn exit_hook_joins_children_and_terminates_daemons(m: StartMethod) {
 fn daemonic_process_cannot_start_children(m: StartMethod) {
     let h = JoinHandle::builder(daemon_tries_to_start_a_child, (m.to_string(),))
         .daemon(true)
-        .context(&get_context(m))
+        .context(get_context(m).as_process())
         .spawn()
         .unwrap();
     let msg = h.join().unwrap();
@@ -491,7 +468,7 @@ fn a_child_cannot_join_or_start_its_parents_process_objects() {
         let mut theirs = theirs;
         theirs.write_all(&verdict).unwrap();
     })
-    .context(&ctx)
+    .context(ctx.as_process())
     .start()
     .unwrap();
     let mut got = [0u8; 2];
@@ -521,7 +498,7 @@ fn closures_need_fork(m: StartMethod) {
         let mut theirs = theirs;
         theirs.write_all(captured.as_bytes()).unwrap();
     })
-    .context(&ctx)
+    .context(ctx.as_process())
     .build();
     match m {
         StartMethod::Fork => {

@@ -6,35 +6,16 @@
 //! sleep; deaths of processes that are not ours are observed through a pidfd.
 
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use multiprocessing::process::{Context, Error};
 use multiprocessing::transfer::TransferFd;
 use multiprocessing::{JoinHandle, Process, StartMethod, get_context, get_start_method};
+use multiprocessing_tests::helpers::{BOUND, channel, pidfd, readable};
 use multiprocessing_tests::per_method;
-use rustix::event::{PollFd, PollFlags, Timespec, poll};
-use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions, pidfd_open, waitid};
-
-/// A generous bound for anything that should happen promptly.
-const BOUND: Duration = Duration::from_secs(20);
-
-fn channel() -> (UnixStream, TransferFd) {
-    let (ours, theirs) = UnixStream::pair().unwrap();
-    (ours, TransferFd::from(OwnedFd::from(theirs)))
-}
-
-/// Whether `fd` becomes readable within `timeout`.
-fn readable(fd: impl AsFd, timeout: Duration) -> bool {
-    let ts = Timespec::try_from(timeout).unwrap();
-    let mut pfd = [PollFd::new(&fd, PollFlags::IN)];
-    poll(&mut pfd, Some(&ts)).unwrap() == 1
-}
-
-fn pidfd(pid: u32) -> OwnedFd {
-    pidfd_open(Pid::from_raw(pid as i32).unwrap(), PidfdFlags::empty()).unwrap()
-}
+use rustix::process::{Pid, Signal, WaitId, WaitIdOptions, waitid};
 
 fn signal(pid: u32, sig: Signal) {
     rustix::process::kill_process(Pid::from_raw(pid as i32).unwrap(), sig).unwrap();
@@ -145,7 +126,7 @@ fn any_timeout_is_accepted(m: StartMethod) {
     assert_eq!(p.join_timeout(Duration::ZERO).unwrap(), 0);
 
     let (mut release, chan) = channel();
-    let h = get_context(m).spawn(block_until_released, (chan,)).unwrap();
+    let h = get_context(m).start(block_until_released, (chan,)).unwrap();
     assert!(
         matches!(h.wait_timeout(Duration::ZERO), Err(Error::Timeout)),
         "ZERO polls"
@@ -188,16 +169,16 @@ fn daemon_started_from_an_ended_thread_keeps_running(m: StartMethod) {
 fn process_made_in_a_daemon_is_daemonic(m: StartMethod) {
     let h = JoinHandle::builder(new_process_is_daemonic, ())
         .daemon(true)
-        .context(&get_context(m))
+        .context(get_context(m).as_process())
         .spawn()
         .unwrap();
     assert!(h.join().unwrap());
-    let h = get_context(m).spawn(new_process_is_daemonic, ()).unwrap();
+    let h = get_context(m).start(new_process_is_daemonic, ()).unwrap();
     assert!(!h.join().unwrap());
 }
 
 fn child_default_start_method_is_the_one_that_started_it(m: StartMethod) {
-    let got = get_context(m).spawn(default_start_method, ()).unwrap();
+    let got = get_context(m).start(default_start_method, ()).unwrap();
     assert_eq!(got.join().unwrap(), m.to_string());
 }
 
@@ -235,8 +216,11 @@ fn get_context_returns_the_same_context() {
     let a = get_context(StartMethod::ForkServer);
     a.process(nothing, ()).start().unwrap().join().unwrap();
     let b = get_context(StartMethod::ForkServer);
-    assert!(a.forkserver_pid().is_some());
-    assert_eq!(a.forkserver_pid(), b.forkserver_pid());
+    assert!(a.as_process().forkserver_pid().is_some());
+    assert_eq!(
+        a.as_process().forkserver_pid(),
+        b.as_process().forkserver_pid()
+    );
 }
 
 // ---- point 7: the forkserver survives Ctrl-C and its own death ----
@@ -345,10 +329,8 @@ fn has_any_child() -> bool {
 
 #[test]
 fn fork_start_failing_after_the_fork_runs_nothing_and_leaves_no_zombie() {
-    let dir = std::env::temp_dir().join(format!("mp-fork-fault-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let base = dir.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().to_path_buf();
     // In a forked copy of this test: its descriptor table is filled up, and it has no children.
     let child = multiprocessing_tests::fork::fork(move || {
         let ctx = get_context(StartMethod::Fork);
@@ -391,7 +373,7 @@ fn fork_start_failing_after_the_fork_runs_nothing_and_leaves_no_zombie() {
         if failures == 0 { 40 } else { 0 }
     });
     let code = child.wait();
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
     assert_eq!(
         code, 0,
         "10+k: a child was left; 20+k: the target ran; 40: nothing failed"

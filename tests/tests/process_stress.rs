@@ -5,13 +5,10 @@
 
 use multiprocessing::process::Context;
 use multiprocessing::{StartMethod, get_start_method, set_start_method};
+use multiprocessing_tests::helpers::open_fds;
 use rustix::process::{WaitId, WaitIdOptions, waitid};
 
 fn nothing() {}
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
 
 /// Whether an exited child of this process is waiting to be reaped.
 fn has_zombie_child() -> bool {

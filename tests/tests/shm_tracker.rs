@@ -4,25 +4,13 @@
 //! holds no tracker and a child's segments are cleaned when the child's family exits.)
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use multiprocessing::{Connection, SharedMemory, StartMethod, get_context, pipe};
+use multiprocessing_tests::helpers::eventually;
 use multiprocessing_tests::per_method;
-
-/// A generous bound for the tracker to notice its family is gone and clean up.
-const BOUND: Duration = Duration::from_secs(20);
 
 fn exists(name: &str) -> bool {
     Path::new("/dev/shm").join(name).exists()
-}
-
-/// Polls `f` until it holds, for at most [`BOUND`]: another process's cleanup has no handshake.
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + BOUND;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// Creates a segment, reports its name, then waits to be killed.
@@ -35,7 +23,7 @@ fn create_and_wait(mut conn: Connection) -> i32 {
 
 /// Whether this process holds a tracker end before creating any segment itself.
 fn has_inherited_tracker() -> bool {
-    multiprocessing::core::tracker::inherited_fd().is_some()
+    multiprocessing::runtime::tracker::inherited_fd().is_some()
 }
 
 /// Creates a segment (starting the family's tracker), then asks a child started by `method`
@@ -44,7 +32,7 @@ fn create_then_ask_a_child(method: StartMethod) -> bool {
     let _shm = SharedMemory::create(4096).unwrap();
     assert!(has_inherited_tracker());
     get_context(method)
-        .spawn(has_inherited_tracker, ())
+        .start(has_inherited_tracker, ())
         .unwrap()
         .join()
         .unwrap()
@@ -52,7 +40,7 @@ fn create_then_ask_a_child(method: StartMethod) -> bool {
 
 fn children_share_the_familys_tracker(method: StartMethod) {
     let child = get_context(method)
-        .spawn(create_then_ask_a_child, (method,))
+        .start(create_then_ask_a_child, (method,))
         .unwrap();
     assert!(
         child.join().unwrap(),
@@ -63,7 +51,7 @@ fn children_share_the_familys_tracker(method: StartMethod) {
 fn segment_of_a_killed_creator_is_unlinked(method: StartMethod) {
     let (mut ours, theirs) = pipe(true).unwrap();
     let child = get_context(method)
-        .spawn(create_and_wait, (theirs,))
+        .start(create_and_wait, (theirs,))
         .unwrap();
     let name: String = ours.recv().unwrap();
     assert!(exists(&name));
@@ -99,11 +87,11 @@ fn make_every_fate_and_exit(mut conn: Connection, log: String) -> i32 {
 }
 
 fn segments_left_by_process_exit_are_unlinked_and_nothing_else(method: StartMethod) {
-    let log =
-        std::env::temp_dir().join(format!("mp-tracker-{}-{method:?}.log", std::process::id()));
+    let log_dir = tempfile::tempdir().unwrap();
+    let log = log_dir.path().join("tracker.log");
     let (mut ours, theirs) = pipe(true).unwrap();
     let child = get_context(method)
-        .spawn(
+        .start(
             make_every_fate_and_exit,
             (theirs, log.to_string_lossy().into_owned()),
         )
@@ -126,7 +114,6 @@ fn segments_left_by_process_exit_are_unlinked_and_nothing_else(method: StartMeth
         std::fs::read_to_string(&log).is_ok_and(|t| t.contains("leaked shared_memory"))
     });
     let warning = std::fs::read_to_string(&log).unwrap();
-    let _ = std::fs::remove_file(&log);
     let survivors = [unlinked, given, replaced].map(|n| exists(n));
     for n in [unlinked, given, replaced] {
         let _ = std::fs::remove_file(shm.join(n));

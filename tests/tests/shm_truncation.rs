@@ -3,7 +3,7 @@
 
 use std::io::ErrorKind;
 
-use multiprocessing::core::Error;
+use multiprocessing::runtime::Error;
 use multiprocessing::{SharedMemory, StartMethod, get_context};
 use multiprocessing_tests::per_method;
 
@@ -17,7 +17,7 @@ fn truncate_to_zero(name: String) -> i32 {
     0
 }
 
-fn is_truncated(r: multiprocessing::core::Result<()>) -> bool {
+fn is_truncated(r: multiprocessing::runtime::Result<()>) -> bool {
     matches!(r, Err(Error::Io(e)) if e.kind() == ErrorKind::UnexpectedEof)
 }
 
@@ -28,7 +28,7 @@ fn safe_access_to_a_segment_another_process_truncated_is_an_error(method: StartM
     shm.read_at(5000, &mut buf).unwrap();
     assert_eq!(&buf, b"before");
     let child = get_context(method)
-        .spawn(truncate_to_zero, (shm.name().to_owned(),))
+        .start(truncate_to_zero, (shm.name().to_owned(),))
         .unwrap();
     assert_eq!(child.join().unwrap(), 0);
     // Every page is now past the end of the file: touching the mapping would raise SIGBUS.

@@ -9,20 +9,9 @@ use multiprocessing::{
     Array, Barrier, BoundedSemaphore, Event, Lock, RLock, RawValue, Semaphore, StartMethod, Value,
     get_context,
 };
+use multiprocessing_tests::helpers::{BOUND, eventually, within};
 use multiprocessing_tests::per_method;
 use multiprocessing_tests::sync_workers::*;
-
-/// A generous bound for anything that should happen promptly.
-const BOUND: Duration = Duration::from_secs(20);
-
-/// Polls `f` until it holds, for at most [`BOUND`]: for states no handshake can report.
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + BOUND;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
 
 fn lock_gives_mutual_exclusion(method: StartMethod) {
     const N: usize = 3;
@@ -32,7 +21,7 @@ fn lock_gives_mutual_exclusion(method: StartMethod) {
     let counter = RawValue::new(0u64).unwrap();
     let children: Vec<_> = (0..N)
         .map(|_| {
-            ctx.spawn(increment_worker, ((lock.clone(), counter.clone(), M),))
+            ctx.start(increment_worker, ((lock.clone(), counter.clone(), M),))
                 .unwrap()
         })
         .collect();
@@ -46,7 +35,7 @@ fn locked_value_increments_are_never_lost(method: StartMethod) {
     const M: u32 = 5_000;
     let value = Value::new(0u64).unwrap();
     let child = get_context(method)
-        .spawn(value_increment_worker, ((value.clone(), M),))
+        .start(value_increment_worker, ((value.clone(), M),))
         .unwrap();
     assert_eq!(value_increment_worker((value.clone(), M)), 0);
     assert_eq!(child.join().unwrap(), 0);
@@ -58,13 +47,20 @@ fn rlock_is_reentrant_and_refuses_a_foreign_release(method: StartMethod) {
     let outer = lock.lock().unwrap();
     let inner = lock.lock().unwrap();
     let child = get_context(method)
-        .spawn(rlock_foreign_worker, (lock.clone(),))
+        .start(rlock_foreign_worker, (lock.clone(),))
         .unwrap();
     assert_eq!(
         child.join().unwrap(),
         0,
         "the child could take or release our RLock"
     );
+    // Another thread of this process is not the owner either.
+    let l = lock.clone();
+    let refused = std::thread::spawn(move || matches!(l.release(), Err(Error::NotOwner)))
+        .join()
+        .unwrap();
+    assert!(refused);
+    assert_eq!(lock.count(), 2);
     drop(inner);
     assert!(lock.is_mine());
     drop(outer);
@@ -76,12 +72,16 @@ fn a_guard_hold_survives_a_python_release_from_another_process(method: StartMeth
     let guard = guarded.lock().unwrap();
     assert!(acquired.acquire(true, None).unwrap());
     let child = get_context(method)
-        .spawn(
+        .start(
             guarded_lock_release_worker,
             ((guarded.clone(), acquired.clone()),),
         )
         .unwrap();
     assert_eq!(child.join().unwrap(), 0, "see guarded_lock_release_worker");
+    assert!(
+        !acquired.is_locked(),
+        "the child's Python-style release holds here"
+    );
     // Still ours: dropping the guard is the one release, and it frees the lock.
     assert!(guarded.is_locked());
     drop(guard);
@@ -93,23 +93,32 @@ fn semaphore_counts_across_processes(method: StartMethod) {
     let sem = Semaphore::new(3).unwrap();
     let (taken, go) = (Event::new().unwrap(), Event::new().unwrap());
     let child = get_context(method)
-        .spawn(
+        .start(
             semaphore_holder_worker,
             ((sem.clone(), taken.clone(), go.clone()),),
         )
         .unwrap();
     assert!(taken.wait_timeout(BOUND).is_ok());
     assert_eq!(sem.get_value(), 0);
+    let start = Instant::now();
     assert!(
         sem.acquire_timeout(Duration::from_millis(20)).is_err(),
         "no unit is left"
     );
+    assert!(
+        start.elapsed() >= Duration::from_millis(20),
+        "the timeout is waited out"
+    );
+    assert!(!sem.acquire(false, None));
     go.set();
     assert!(
         sem.acquire_timeout(BOUND).is_ok(),
         "the child gives one unit back"
     );
     assert_eq!(child.join().unwrap(), 0);
+    assert_eq!(sem.get_value(), 0);
+    sem.release().unwrap();
+    assert_eq!(sem.get_value(), 1);
 }
 
 fn over_release(sem: BoundedSemaphore) -> bool {
@@ -120,7 +129,7 @@ fn bounded_semaphore_refuses_a_release_above_its_start(method: StartMethod) {
     let sem = BoundedSemaphore::new(1).unwrap();
     assert!(
         get_context(method)
-            .spawn(over_release, (sem.clone(),))
+            .start(over_release, (sem.clone(),))
             .unwrap()
             .join()
             .unwrap()
@@ -135,7 +144,7 @@ fn condition_wait_for_sees_a_predicate_set_by_a_child(method: StartMethod) {
     let guard = cond.lock().unwrap();
     // The child can only set the flag once wait_for has released the lock.
     let child = get_context(method)
-        .spawn(condition_setter_worker, ((cond.clone(), flag.clone()),))
+        .start(condition_setter_worker, ((cond.clone(), flag.clone()),))
         .unwrap();
     let (guard, satisfied) = cond
         .wait_for(guard, Some(BOUND), || flag.get() == 1)
@@ -143,6 +152,40 @@ fn condition_wait_for_sees_a_predicate_set_by_a_child(method: StartMethod) {
     assert!(satisfied);
     drop(guard);
     assert_eq!(child.join().unwrap(), 0);
+    // An unmet predicate times out and reports false.
+    let guard = cond.lock().unwrap();
+    let (_guard, satisfied) = cond
+        .wait_for(guard, Some(Duration::from_millis(50)), || flag.get() == 2)
+        .unwrap();
+    assert!(!satisfied);
+}
+
+/// Takes `cond`'s `RLock` (possible only while the parent waits), sets the flag, notifies.
+fn rlock_condition_setter((cond, flag): (Condition<RLock>, RawValue<u32>)) -> i32 {
+    let _guard = cond.lock().expect("no owner dies in this test");
+    flag.set(1);
+    cond.notify_all();
+    0
+}
+
+fn a_condition_on_an_rlock_releases_every_level_while_waiting(method: StartMethod) {
+    let cond = Condition::new().unwrap();
+    let flag = RawValue::new(0u32).unwrap();
+    let outer = cond.get_lock().lock().unwrap();
+    let guard = cond.lock().unwrap();
+    assert_eq!(cond.get_lock().count(), 2);
+    let child = get_context(method)
+        .start(rlock_condition_setter, ((cond.clone(), flag.clone()),))
+        .unwrap();
+    let (guard, satisfied) = cond
+        .wait_for(guard, Some(BOUND), || flag.get() == 1)
+        .unwrap();
+    assert!(satisfied);
+    assert_eq!(cond.get_lock().count(), 2, "both levels are restored");
+    drop(guard);
+    drop(outer);
+    assert_eq!(child.join().unwrap(), 0);
+    assert!(!cond.get_lock().is_mine());
 }
 
 fn notify_wakes_one_and_notify_all_the_rest(method: StartMethod) {
@@ -151,7 +194,7 @@ fn notify_wakes_one_and_notify_all_the_rest(method: StartMethod) {
     let (registered, woken) = (RawValue::new(0u32).unwrap(), RawValue::new(0u32).unwrap());
     let args = (cond.clone(), registered.clone(), woken.clone());
     let waiters: Vec<_> = (0..3)
-        .map(|_| ctx.spawn(condition_waiter_worker, (args.clone(),)).unwrap())
+        .map(|_| ctx.start(condition_waiter_worker, (args.clone(),)).unwrap())
         .collect();
     // Each waiter registers and starts waiting in one critical section.
     eventually("three waiters wait", || {
@@ -210,10 +253,64 @@ fn a_notify_is_not_lost_to_a_waiter_killed_in_wait(method: StartMethod) {
     assert_eq!(woken.get(), 2);
 }
 
+/// Whether process `pid` is stopped (state `T` in `/proc/PID/stat`).
+fn is_stopped(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let (_, after_name) = stat.rsplit_once(')')?;
+            after_name
+                .split_whitespace()
+                .next()
+                .map(|state| state == "T")
+        })
+        .unwrap_or(false)
+}
+
+fn notify_goes_to_a_waiter_that_was_waiting_before_it(method: StartMethod) {
+    let cond = Condition::with_lock(Lock::new().unwrap()).unwrap();
+    let (registered, woken) = (RawValue::new(0u32).unwrap(), RawValue::new(0u32).unwrap());
+    let child = get_context(method)
+        .process(
+            condition_waiter_worker,
+            ((cond.clone(), registered.clone(), woken.clone()),),
+        )
+        .start()
+        .unwrap();
+    eventually("the child waits", || {
+        let _g = cond.lock().unwrap();
+        registered.get() == 1
+    });
+    // Stopped, the child can not take its wake-up before this process starts waiting too.
+    let pid = child.pid().unwrap();
+    // SAFETY: plain kill(2) on our own child.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGSTOP) }, 0);
+    eventually("the child is stopped", || is_stopped(pid));
+    let guard = cond.lock().unwrap();
+    cond.notify(1);
+    let (guard, notified) = cond
+        .wait_timeout(guard, Duration::from_millis(100))
+        .unwrap();
+    drop(guard);
+    // Let the child go before judging, so that a failure leaves no stopped process behind.
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGCONT) }, 0);
+    assert!(
+        !notified,
+        "a waiter that came after notify(1) took the wake-up"
+    );
+    assert_eq!(
+        child.join_timeout(BOUND).unwrap(),
+        0,
+        "the waiter notify(1) chose was not woken"
+    );
+    assert_eq!(woken.get(), 1);
+}
+
 fn event_set_by_the_parent_wakes_the_child(method: StartMethod) {
     let event = Event::new().unwrap();
     let child = get_context(method)
-        .spawn(event_waiter_worker, (event.clone(),))
+        .start(event_waiter_worker, (event.clone(),))
         .unwrap();
     event.set();
     assert_eq!(child.join().unwrap(), 0);
@@ -241,7 +338,7 @@ fn barrier_runs_its_action_once(method: StartMethod) {
     let results = Array::new(&[-1i32; 3]).unwrap();
     let children: Vec<_> = (0..2)
         .map(|slot| {
-            ctx.spawn(
+            ctx.start(
                 barrier_party,
                 (barrier.clone(), results.clone(), slot, actions.clone()),
             )
@@ -256,6 +353,31 @@ fn barrier_runs_its_action_once(method: StartMethod) {
     indices.sort_unstable();
     assert_eq!(indices, [0, 1, 2]);
     assert_eq!(actions.get() - before, 1, "the action runs exactly once");
+    assert_eq!(barrier.n_waiting(), 0);
+    assert!(!barrier.broken());
+    assert_eq!(barrier.parties(), 3);
+}
+
+/// The last party, a child, runs the action there: the action's code reference resolves in
+/// a process started by `method`.
+fn the_last_party_runs_the_action_in_its_own_process(method: StartMethod) {
+    let actions = ACTIONS.get_or_init(|| RawValue::new(0).unwrap()).clone();
+    let before = actions.get();
+    let barrier = Barrier::builder(2).action(count_action).build().unwrap();
+    let results = Array::new(&[-1i32; 2]).unwrap();
+    let b = barrier.clone();
+    let first = std::thread::spawn(move || b.wait().unwrap());
+    eventually("this process waits first", || barrier.n_waiting() == 1);
+    let child = get_context(method)
+        .start(
+            barrier_party,
+            (barrier.clone(), results.clone(), 1, actions.clone()),
+        )
+        .unwrap();
+    assert_eq!(child.join().unwrap(), 0);
+    assert_eq!(first.join().unwrap(), 0, "we arrived first");
+    assert_eq!(results.to_vec().unwrap()[1], 1, "the child arrived last");
+    assert_eq!(actions.get() - before, 1, "the action ran once");
 }
 
 fn barrier_timeout_abort_and_reset(method: StartMethod) {
@@ -263,7 +385,7 @@ fn barrier_timeout_abort_and_reset(method: StartMethod) {
     let barrier = Barrier::new(2).unwrap();
     // A lone party times out and breaks the barrier.
     let child = ctx
-        .spawn(barrier_broken_worker, ((barrier.clone(), 50u64),))
+        .start(barrier_broken_worker, ((barrier.clone(), 50u64),))
         .unwrap();
     assert_eq!(child.join().unwrap(), 0);
     assert!(barrier.broken());
@@ -271,7 +393,7 @@ fn barrier_timeout_abort_and_reset(method: StartMethod) {
     assert!(!barrier.broken());
     // A waiting party is released with an error by abort.
     let child = ctx
-        .spawn(barrier_broken_worker, ((barrier.clone(), 30_000u64),))
+        .start(barrier_broken_worker, ((barrier.clone(), 30_000u64),))
         .unwrap();
     eventually("the child waits at the barrier", || {
         barrier.n_waiting() == 1
@@ -279,15 +401,6 @@ fn barrier_timeout_abort_and_reset(method: StartMethod) {
     barrier.abort();
     assert_eq!(child.join().unwrap(), 0);
     assert!(matches!(barrier.wait(), Err(Error::BrokenBarrier)));
-}
-
-/// Runs `f` on another thread and returns its result, failing the test if it takes longer
-/// than [`BOUND`] (where a bug would block for ever).
-fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || tx.send(f()));
-    rx.recv_timeout(BOUND)
-        .unwrap_or_else(|_| panic!("{what} blocked for over {BOUND:?}"))
 }
 
 /// Starts a party that waits at `barrier` (for up to a minute) and returns once it waits.
@@ -327,7 +440,7 @@ fn barrier_party_killed_in_wait_breaks_the_round_and_reset_repairs(method: Start
     let results = Array::new(&[-1i32; 3]).unwrap();
     let children: Vec<_> = (0..2)
         .map(|slot| {
-            ctx.spawn(barrier_worker, ((barrier.clone(), results.clone(), slot),))
+            ctx.start(barrier_worker, ((barrier.clone(), results.clone(), slot),))
                 .unwrap()
         })
         .collect();
@@ -339,6 +452,28 @@ fn barrier_party_killed_in_wait_breaks_the_round_and_reset_repairs(method: Start
     for c in children {
         assert_eq!(c.join().unwrap(), 0);
     }
+}
+
+fn reset_breaks_a_waiting_party_and_leaves_the_barrier_usable(method: StartMethod) {
+    let barrier = Barrier::new(2).unwrap();
+    let party = start_waiting_party(method, &barrier);
+    barrier.reset();
+    assert_eq!(
+        party.join_timeout(BOUND).unwrap(),
+        0,
+        "the waiting party got BrokenBarrier"
+    );
+    assert!(!barrier.broken());
+    let results = Array::new(&[-1i32; 2]).unwrap();
+    let child = get_context(method)
+        .start(barrier_worker, ((barrier.clone(), results.clone(), 0),))
+        .unwrap();
+    let (b, r) = (barrier.clone(), results.clone());
+    assert_eq!(
+        within("a round after reset", move || barrier_worker((b, r, 1))),
+        0
+    );
+    assert_eq!(child.join().unwrap(), 0);
 }
 
 fn the_last_party_does_not_pass_a_round_with_a_dead_one(method: StartMethod) {
@@ -456,6 +591,31 @@ fn a_dead_lock_owner_is_detected(method: StartMethod) {
     p.join().unwrap();
 }
 
+fn a_dead_rlock_owner_hands_the_lock_over_at_depth_one(method: StartMethod) {
+    let lock = RLock::new().unwrap();
+    let ready = Event::new().unwrap();
+    let p = get_context(method)
+        .process(
+            hold_rlock_until_killed_worker,
+            ((lock.clone(), ready.clone()),),
+        )
+        .start()
+        .unwrap();
+    ready.wait_timeout(BOUND).unwrap();
+    p.kill().unwrap();
+    p.join().unwrap();
+    let start = Instant::now();
+    let guard = match lock.lock_timeout(BOUND) {
+        Err(TryLockError::OwnerDied(died)) => died.into_inner(),
+        Ok(_) => panic!("the owner's death went unnoticed"),
+        Err(TryLockError::WouldBlock) => panic!("owner death not detected within {BOUND:?}"),
+    };
+    assert!(start.elapsed() < BOUND);
+    assert_eq!(lock.count(), 1, "the dead owner's depth is not inherited");
+    drop(guard);
+    assert_eq!(lock.count(), 0);
+}
+
 #[allow(clippy::approx_constant, reason = "the value of Python's example")]
 fn values_and_arrays_modified_by_a_child(method: StartMethod) {
     let lock = Lock::new().unwrap();
@@ -471,7 +631,7 @@ fn values_and_arrays_modified_by_a_child(method: StartMethod) {
     let args = (n.clone(), x.clone(), s.clone(), a.clone());
     assert_eq!(
         get_context(method)
-            .spawn(modify_worker, (args,))
+            .start(modify_worker, (args,))
             .unwrap()
             .join()
             .unwrap(),
@@ -491,7 +651,7 @@ fn values_and_arrays_modified_by_a_child(method: StartMethod) {
     let args = (num.clone(), arr.clone());
     assert_eq!(
         get_context(method)
-            .spawn(value_array_worker, (args,))
+            .start(value_array_worker, (args,))
             .unwrap()
             .join()
             .unwrap(),
@@ -523,4 +683,36 @@ per_method!(
     a_dead_lock_owner_is_detected,
     try_lock_reports_a_dead_owner,
     values_and_arrays_modified_by_a_child,
+    a_condition_on_an_rlock_releases_every_level_while_waiting,
+    notify_goes_to_a_waiter_that_was_waiting_before_it,
+    the_last_party_runs_the_action_in_its_own_process,
+    reset_breaks_a_waiting_party_and_leaves_the_barrier_usable,
+    a_dead_rlock_owner_hands_the_lock_over_at_depth_one,
 );
+
+/// Needs no second process: `release` gives back levels taken with `acquire`, never a guard's.
+#[test]
+fn rlock_release_gives_back_only_acquired_levels_never_a_guards() {
+    let lock = RLock::new().unwrap();
+    let guard = lock.lock().unwrap();
+    assert!(matches!(lock.release(), Err(Error::HeldByGuard)));
+    assert_eq!(lock.count(), 1);
+    assert!(lock.acquire(true, None).unwrap());
+    let inner = lock.lock().unwrap();
+    assert_eq!(lock.count(), 3);
+    lock.release().unwrap(); // the acquired level, not a guard's
+    assert!(matches!(lock.release(), Err(Error::HeldByGuard)));
+    assert_eq!(lock.count(), 2);
+    drop(inner);
+    drop(guard);
+    assert_eq!(lock.count(), 0);
+    // Python style alone still pairs as in Python, and a condition wait keeps the levels.
+    let cond = Condition::with_lock(lock.clone()).unwrap();
+    assert!(lock.acquire(true, None).unwrap());
+    let guard = cond.lock().unwrap();
+    let (guard, _) = cond.wait_timeout(guard, Duration::from_millis(1)).unwrap();
+    assert_eq!(lock.count(), 2);
+    drop(guard);
+    lock.release().unwrap();
+    assert_eq!(lock.count(), 0);
+}

@@ -40,6 +40,46 @@ fn step(name: &str, mut cmd: Command) -> Result<(), String> {
     }
 }
 
+/// The crates whose unit tests miri runs: those with tests that need no fork, exec, futex,
+/// pidfd, memfd or libc call miri lacks (such tests carry `#[cfg_attr(miri, ignore = ..)]`).
+const MIRI_CRATES: [&str; 5] = [
+    "multiprocessing-core",
+    "multiprocessing-connection",
+    "multiprocessing-synchronize",
+    "multiprocessing-sharedctypes",
+    "multiprocessing-process",
+];
+
+/// `cargo +nightly miri test --lib` over [`MIRI_CRATES`]: undefined behaviour and data races
+/// in the code that runs in one process (codec, deadlines, code references, frames and the
+/// handshake, racy copies). Isolation is off so tests may read `/proc` and open files.
+pub(crate) fn verify_miri() -> Result<(), String> {
+    let has_miri = Command::new("cargo")
+        .args(["+nightly", "miri", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_miri {
+        return Err(
+            "miri is not installed: run `rustup toolchain install nightly --component \
+             miri` and `cargo +nightly miri setup` (.ci/run does)"
+                .into(),
+        );
+    }
+    // The rustup proxy picks the toolchain from `+nightly`; the stable cargo running xtask
+    // must not be the one called.
+    let mut miri = Command::new("cargo");
+    miri.current_dir(workspace_root())
+        .env_remove("CARGO")
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env("MIRIFLAGS", "-Zmiri-disable-isolation")
+        .args(["+nightly", "miri", "test"]);
+    for krate in MIRI_CRATES {
+        miri.args(["-p", krate]);
+    }
+    miri.arg("--lib");
+    step("miri", miri)
+}
+
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if let Some(a) = args.first() {
         return Err(format!("`ci` takes no arguments, got `{a}`"));
@@ -77,6 +117,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     doc.args(["doc", "--workspace", "--no-deps"])
         .env("RUSTDOCFLAGS", "-D warnings");
     step("rustdoc", doc)?;
+
+    verify_miri()?;
 
     if has_cargo_subcommand("deny") {
         let mut deny = cargo();

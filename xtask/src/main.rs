@@ -8,7 +8,8 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  ci                 run every check CI runs: fmt, clippy, tests, doc tests, rustdoc, cargo-deny, bench --quick
+  ci                 run every check CI runs: fmt, clippy, tests, doc tests, rustdoc, miri, cargo-deny, bench --quick
+  miri               run only CI's miri step (the unit tests that need no fork, under miri)
   bench [--quick] [--filter PATTERN] [--reps N] [--features F] [--python PY]
                      measure each operation beside CPython and a raw OS baseline
                      (`cargo xtask bench --help` for details)";
@@ -17,6 +18,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(&args[1..]),
+        Some("miri") => ci::verify_miri(),
         Some("bench") => bench::run(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");

@@ -239,6 +239,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "finds this executable's build-id through getauxval, which miri cannot call"
+    )]
     fn a_reference_resolves_to_the_same_function() {
         let key = AuthKey::new(b"family".to_vec());
         let wire = CodeRef::new(seven as fn() -> u32).to_wire(&key);
@@ -246,6 +250,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "finds this executable's build-id through getauxval, which miri cannot call"
+    )]
     fn forged_or_foreign_references_are_refused() {
         let key = AuthKey::new(b"family".to_vec());
         let good = CodeRef::new(seven as fn() -> u32).to_wire(&key);

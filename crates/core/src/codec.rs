@@ -722,6 +722,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "a million levels take minutes interpreted; the depth limit is tested above"
+    )]
     fn a_million_levels_through_every_compound_is_a_codec_error() {
         #[derive(Debug, Deserialize)]
         struct Seq(#[allow(dead_code)] Vec<Seq>);

@@ -281,6 +281,10 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "reads /proc for threads, and miri's threads are not the kernel's"
+    )]
     fn own_process_and_thread_are_alive() {
         let p = process();
         assert!(p.start > 0);

@@ -395,6 +395,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg_attr(miri, ignore = "shm_open is a libc call miri cannot make")]
     fn bad_arguments_are_refused() {
         assert!(matches!(
             SharedMemory::create(0),
@@ -416,6 +417,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "shm_open is a libc call miri cannot make")]
     fn unlink_happens_once() {
         let shm = SharedMemory::create(4096).unwrap();
         let other = SharedMemory::attach(shm.name()).unwrap();
@@ -429,6 +431,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "shm_open is a libc call miri cannot make")]
     fn travels_through_a_transfer_context() {
         let shm = SharedMemory::create(64).unwrap();
         shm.write_at(3, b"xyz").unwrap();

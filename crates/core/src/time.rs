@@ -326,6 +326,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "ppoll is a libc call miri cannot make")]
     fn poll_times_out_and_sees_data() {
         let (r, w) = rustix::pipe::pipe().unwrap();
         let start = Instant::now();

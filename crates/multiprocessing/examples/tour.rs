@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use multiprocessing::connection::Client;
 use multiprocessing::{
     Address, Array, AuthKey, Connection, Event, Listener, Lock, Process, RawValue, StartMethod,
-    Value, cpu_count, current_process, get_context, pipe, spawn, wait,
+    Value, cpu_count, current_process, get_context, pipe, start, wait,
 };
 
 type Result<T = ()> = std::result::Result<T, multiprocessing::Error>;
@@ -18,6 +18,7 @@ fn main() -> Result {
     pipes()?;
     listener_and_client()?;
     processes()?;
+    contexts()?;
     typed_results()?;
     locks_and_shared_values()?;
     events_and_wait()?;
@@ -117,6 +118,39 @@ fn processes() -> Result {
     Ok(())
 }
 
+fn count_to(lock: Lock, total: Value<u64>, times: u64) {
+    for _ in 0..times {
+        let _guard = lock.lock().expect("no holder dies here");
+        total.update(|t| *t += 1).expect("lock the value");
+    }
+}
+
+/// A context object: a start method, and the factory for everything else.
+fn contexts() -> Result {
+    stop(
+        "Context objects",
+        "ctx = get_context('spawn'); lock = ctx.Lock(); v = ctx.Value('Q', 0); ctx.Process(...)",
+    );
+    let ctx = get_context(StartMethod::Spawn);
+    let (lock, total) = (ctx.lock()?, ctx.value(0u64)?);
+    let children: Vec<Process> = (0..2)
+        .map(|_| {
+            ctx.process(count_to, (lock.clone(), total.clone(), 1000))
+                .start()
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    for p in &children {
+        p.join()?;
+    }
+    println!(
+        "   two {} children counted to {} under ctx.lock()",
+        ctx.get_start_method(),
+        total.get()?
+    );
+    assert_eq!(total.get()?, 2000, "an increment was lost");
+    Ok(())
+}
+
 fn fib(n: u64) -> u64 {
     if n < 2 { n } else { fib(n - 1) + fib(n - 2) }
 }
@@ -132,14 +166,14 @@ fn typed_results() -> Result {
         "Python has no direct twin; Pool.apply comes closest",
     );
     let handles: Vec<_> = (25..29)
-        .map(|n| spawn(fib, (n,)))
+        .map(|n| start(fib, (n,)))
         .collect::<std::result::Result<_, _>>()?;
     let results: Vec<u64> = handles
         .into_iter()
         .map(|h| h.join())
         .collect::<std::result::Result<_, _>>()?;
     println!("   fib(25..29) computed in four processes: {results:?}");
-    let err = spawn(
+    let err = start(
         fails,
         ("a child's panic comes back as an error".to_string(),),
     )?

@@ -128,7 +128,7 @@ impl Error {
     ///
     /// ```
     /// use multiprocessing::{Error, PythonException};
-    /// let e: Error = multiprocessing::core::Error::Timeout.into();
+    /// let e: Error = multiprocessing::runtime::Error::Timeout.into();
     /// assert_eq!(e.python_exception(), PythonException::TimeoutError);
     /// ```
     #[must_use]

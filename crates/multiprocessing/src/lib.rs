@@ -26,9 +26,18 @@
 //! (Python's `multiprocessing.connection`), `process` (`Process`, start methods and contexts),
 //! `synchronize` and `sharedctypes`. Depend on a sub-crate instead when you need only part of it.
 //! Every sub-crate's error converts into [`enum@Error`], so `?` works across them.
+//!
+//! [`get_context`] returns a [`Context`], Python's context object: one start method, and
+//! `ctx.process(..)`, `ctx.pipe(..)`, `ctx.lock()`, `ctx.value(..)` and the rest of the module's
+//! factories on it. [`start`] runs a function in a child and gives back its return value
+//! (`std::thread::spawn` for a process; not the `spawn` start method). The runtime layer below
+//! every crate (identity, fork hooks, deadlines, the tracker) is [`runtime`]; it is not called
+//! `core`, so `use multiprocessing::*` leaves Rust's `::core` alone.
 //! `docs/python-mapping.md` in the repository maps every Python name to its Rust item; rustdoc's
 //! search also finds items by their Python names.
 
+#[cfg(feature = "process")]
+mod context;
 mod error;
 
 /// The README's examples, compiled and run as doc tests.
@@ -37,13 +46,21 @@ mod error;
 pub struct ReadmeDoctests;
 
 pub use error::{Error, ErrorKind, PythonException};
-pub use multiprocessing_core as core;
 pub use multiprocessing_core::logging::log_to_stderr;
 /// Named shared-memory segments, Python's `multiprocessing.shared_memory`.
 pub use multiprocessing_core::shm as shared_memory;
 pub use multiprocessing_core::shm::SharedMemory;
-pub use multiprocessing_core::{AuthKey, codec, identity, logging, transfer};
-pub use multiprocessing_core::{heap, shm};
+pub use multiprocessing_core::{AuthKey, codec, heap, logging, transfer};
+
+/// The runtime layer every crate stands on (the `multiprocessing-core` crate): errors, the
+/// codec, process identity, fork hooks, deadlines, liveness, the shared-memory heap, named
+/// segments and their tracker.
+///
+/// Most programs never need it: what a Python user reaches for has a name at the top of this
+/// crate. It is here for what lies below, such as setting this process's identity by hand
+/// ([`runtime::identity`]) or passing descriptors over a socket ([`runtime::fdpass`]). It is
+/// not called `core`, so that `use multiprocessing::*` leaves Rust's `::core` alone.
+pub use multiprocessing_core as runtime;
 
 /// Locks, semaphores, conditions, events and barriers, Python's `multiprocessing.synchronize`.
 #[cfg(feature = "synchronize")]
@@ -66,10 +83,38 @@ pub use multiprocessing_connection as connection;
 pub use multiprocessing_connection::{Address, Connection, Listener, client, pipe, wait};
 
 #[cfg(feature = "process")]
+pub use context::{Context, default_context, get_context};
+#[cfg(feature = "process")]
 pub use multiprocessing_process as process;
 #[cfg(feature = "process")]
 pub use multiprocessing_process::{
-    Context, JoinHandle, Process, ProcessBuilder, StartMethod, active_children, cpu_count,
-    current_process, default_context, freeze_support, get_all_start_methods, get_context,
-    get_start_method, parent_process, process_cpu_count, set_executable, set_start_method, spawn,
+    JoinHandle, Process, ProcessBuilder, StartMethod, active_children, cpu_count, current_process,
+    freeze_support, get_all_start_methods, get_start_method, parent_process, process_cpu_count,
+    set_executable, set_start_method,
 };
+
+/// Starts `target(args)` in a child process and returns a handle whose
+/// [`join`](JoinHandle::join) gives back the target's return value (or its panic): Rust's
+/// `std::thread::spawn`, for a process. `args` is a tuple.
+///
+/// The child starts by the default context's start method, whichever it is; this is **not**
+/// Python's `spawn` start method (that is [`StartMethod::Spawn`], chosen with
+/// [`get_context`] or [`set_start_method`]). [`Context::start`] starts one by a given method.
+/// Python's `Process` returns nothing, so Python has no counterpart; its nearest is
+/// `Pool.apply_async(f, args).get()`.
+///
+/// ```
+/// fn square(x: u64) -> u64 { x * x }
+/// let handle = multiprocessing::start(square, (12,))?;
+/// assert_eq!(handle.join()?, 144);
+/// # Ok::<(), multiprocessing::Error>(())
+/// ```
+#[cfg(feature = "process")]
+pub fn start<F, Args>(target: F, args: Args) -> Result<JoinHandle<F::Output>, Error>
+where
+    F: multiprocessing_process::Target<Args>,
+    Args: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+    F::Output: serde::Serialize + serde::de::DeserializeOwned,
+{
+    default_context().start(target, args)
+}

@@ -307,6 +307,7 @@ mod tests {
 
     /// The fallback for `clone3`: run in a forked helper, its child is this test's child.
     #[test]
+    #[cfg_attr(miri, ignore = "forks, which miri cannot")]
     fn legacy_clone_forks_as_the_parents_child() {
         let (r, w) = rustix::pipe::pipe().unwrap();
         // SAFETY: the helper only calls async-signal-safe functions and `_exit`s.

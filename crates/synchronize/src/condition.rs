@@ -493,6 +493,7 @@ mod tests {
     /// Of two waiters, `notify(1)` wakes one and the other times out; neither that nor a
     /// notify with nobody waiting leaves a wake-up behind for a later waiter.
     #[test]
+    #[cfg_attr(miri, ignore = "the heap maps memfd_create memory, which miri cannot")]
     fn no_wake_up_is_banked() {
         let cond = Arc::new(Condition::with_lock(Lock::new().unwrap()).unwrap());
         let registered = Arc::new(AtomicU64::new(0));
@@ -526,6 +527,7 @@ mod tests {
     /// A producer hands items one by one to consumers, some waiting without a timeout and some
     /// timing out often; each item is announced by `notify(1)` alone, so a lost wake-up hangs.
     #[test]
+    #[cfg_attr(miri, ignore = "the heap maps memfd_create memory, which miri cannot")]
     fn notify_one_per_item_loses_no_wake_up() {
         const ITEMS: u64 = 4000;
         let cond = Arc::new(Condition::with_lock(Lock::new().unwrap()).unwrap());

@@ -114,6 +114,7 @@ mod tests {
     use crate::{Barrier, Event, Lock, Semaphore};
 
     #[test]
+    #[cfg_attr(miri, ignore = "the heap maps memfd_create memory, which miri cannot")]
     fn a_handle_of_another_kind_is_refused() {
         let (bytes, fds) = encode_with_fds(&Lock::new().unwrap()).unwrap();
         let err = decode_with_fds::<Event>(&bytes, fds).unwrap_err();
@@ -123,6 +124,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "the heap maps memfd_create memory, which miri cannot")]
     fn handles_refuse_plain_encoding() {
         let err = multiprocessing_core::codec::encode(&Lock::new().unwrap()).unwrap_err();
         assert_eq!(
@@ -133,6 +135,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "the heap maps memfd_create memory, which miri cannot")]
     fn bad_arguments_are_errors() {
         assert!(Barrier::new(0).is_err());
         assert!(Semaphore::new(crate::SEM_VALUE_MAX + 1).is_err());

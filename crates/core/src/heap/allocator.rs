@@ -385,6 +385,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "the heap maps memfd_create memory, which miri cannot")]
     fn freed_blocks_are_reused_and_zeroed() {
         let arena = Arena::create(super::super::arena::ARENA_SIZE, KIND_SMALL).unwrap();
         let a = alloc(&arena, 1).unwrap();
@@ -403,6 +404,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "the heap maps memfd_create memory, which miri cannot")]
     fn a_corrupted_free_list_is_not_followed() {
         let arena = Arena::create(4096, KIND_SMALL).unwrap();
         let a = alloc(&arena, 1).unwrap();
@@ -421,6 +423,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "the heap maps memfd_create memory, which miri cannot")]
     fn a_lock_kept_by_a_live_process_is_waited_for_only_so_long() {
         let arena = std::sync::Arc::new(Arena::create(4096, KIND_SMALL).unwrap());
         let kept = alloc(&arena, 1).unwrap();
@@ -445,6 +448,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "the heap maps memfd_create memory, which miri cannot")]
     fn a_lock_holder_whose_pid_was_reused_counts_as_dead() {
         let arena = std::sync::Arc::new(Arena::create(4096, KIND_SMALL).unwrap());
         // The recorded holder had our pid but started at another time: it is gone.
@@ -466,6 +470,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "the heap maps memfd_create memory, which miri cannot")]
     fn a_full_arena_refuses() {
         let arena = Arena::create(super::super::arena::HEADER_SIZE + 2 * 64, KIND_SMALL).unwrap();
         assert!(alloc(&arena, 1).is_some());

@@ -367,6 +367,7 @@ mod tests {
     use crate::transfer::{decode_with_fds, encode_with_fds};
 
     #[test]
+    #[cfg_attr(miri, ignore = "the heap maps memfd_create memory, which miri cannot")]
     fn last_handle_returns_the_block() {
         // Keeps the arena mapped once `a` is gone.
         let keep = HeapBlock::new(24).unwrap();
@@ -390,6 +391,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "the heap maps memfd_create memory, which miri cannot")]
     fn large_and_aligned_blocks_get_their_own_arena() {
         let big = HeapBlock::new(1 << 20).unwrap();
         assert_eq!(big.len(), 1 << 20);
@@ -402,6 +404,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "the heap maps memfd_create memory, which miri cannot")]
     fn transfer_in_the_same_process_shares_the_block() {
         let a = HeapBlock::new(8).unwrap();
         let (bytes, fds) = encode_with_fds(&a).unwrap();
@@ -416,6 +419,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "the heap maps memfd_create memory, which miri cannot")]
     fn a_message_decoded_twice_is_refused() {
         let keep = HeapBlock::new(24).unwrap();
         let a = HeapBlock::new(24).unwrap();
@@ -434,6 +438,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "the heap maps memfd_create memory, which miri cannot")]
     fn an_arena_its_sender_could_shrink_is_refused() {
         use rustix::fs::{MemfdFlags, ftruncate, memfd_create};
         // Looks like an arena holding one live block, but is not sealed against shrinking:
@@ -451,6 +456,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "the heap maps memfd_create memory, which miri cannot")]
     fn forged_offsets_are_refused() {
         let a = HeapBlock::new(8).unwrap();
         let (bytes, fds) = encode_with_fds(&a).unwrap();

@@ -1,5 +1,5 @@
-//! Helpers shared by the connection tests: hex, CPython discovery, example binaries.
-#![allow(dead_code, unreachable_pub)]
+//! CPython on this machine and what it recorded: discovery of every CPython 3.8+, the captured
+//! vectors under `tests/data/cpython/`, and hex.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -125,30 +125,4 @@ pub fn pythons() -> Vec<Python> {
             found
         })
         .clone()
-}
-
-/// A fresh Unix socket path in a temporary directory that is removed on drop.
-pub struct TempSock {
-    dir: PathBuf,
-    /// The socket path.
-    pub path: PathBuf,
-}
-
-impl TempSock {
-    /// Makes a unique directory under the system temp dir.
-    pub fn new(tag: &str) -> Self {
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("mp-conn-test-{}-{tag}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let path = dir.join("sock");
-        TempSock { dir, path }
-    }
-}
-
-impl Drop for TempSock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
