@@ -35,6 +35,10 @@ pub enum Error {
     #[cfg(feature = "sharedctypes")]
     #[error(transparent)]
     Sharedctypes(#[from] multiprocessing_sharedctypes::Error),
+    /// From `multiprocessing-queues`.
+    #[cfg(feature = "queues")]
+    #[error(transparent)]
+    Queues(#[from] multiprocessing_queues::Error),
 }
 
 #[cfg(feature = "synchronize")]
@@ -72,6 +76,10 @@ pub enum PythonException {
     BrokenBarrierError,
     /// `pickle.PicklingError` / `UnpicklingError`: a value could not be encoded or decoded.
     PicklingError,
+    /// `queue.Empty`: nothing arrived in a queue (non-blocking or timed `get`).
+    QueueEmpty,
+    /// `queue.Full`: no room in a queue (non-blocking or timed `put`).
+    QueueFull,
     /// No Python counterpart: Python deadlocks or crashes where Rust reports this.
     RustOnly,
 }
@@ -123,6 +131,19 @@ impl Error {
                     S::Synchronize(s) => sync_exception(s),
                     S::IndexOutOfRange { .. } => P::ValueError,
                     S::TooLong { .. } | S::InvalidArgument(_) => P::ValueError,
+                    _ => P::RustOnly,
+                }
+            }
+            #[cfg(feature = "queues")]
+            Error::Queues(e) => {
+                use multiprocessing_queues::Error as Q;
+                match e {
+                    Q::Empty | Q::Timeout => P::QueueEmpty,
+                    Q::Full => P::QueueFull,
+                    Q::Closed | Q::TooManyTaskDone | Q::InvalidArgument(_) => P::ValueError,
+                    Q::Codec(_) => P::PicklingError,
+                    Q::Core(c) => core_exception(c),
+                    Q::Synchronize(s) => sync_exception(s),
                     _ => P::RustOnly,
                 }
             }

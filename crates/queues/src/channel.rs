@@ -163,6 +163,8 @@ pub(crate) struct Channel {
     slot: AtomicU32,
     /// Handle values alive in this process.
     local: AtomicU32,
+    /// Of those, the ones inherited through `fork` (see [`fork_hooks`]).
+    inherited: AtomicU32,
     closed: AtomicBool,
 }
 
@@ -208,6 +210,7 @@ impl Channel {
             table: Lock::new()?,
             slot: AtomicU32::new(NO_SLOT),
             local: AtomicU32::new(0),
+            inherited: AtomicU32::new(0),
             closed: AtomicBool::new(false),
         };
         let c = &ch.header().config.0;
@@ -306,7 +309,9 @@ impl Channel {
         let slots = &self.header().slots;
         let found = slots
             .iter()
-            .position(|s| s.count.load(Ordering::Relaxed) > 0 && s.who.get().is_some_and(|(w, _)| w == me))
+            .position(|s| {
+                s.count.load(Ordering::Relaxed) > 0 && s.who.get().is_some_and(|(w, _)| w == me)
+            })
             .or_else(|| {
                 slots.iter().position(|s| {
                     let c = s.count.load(Ordering::Relaxed);
@@ -344,9 +349,14 @@ impl Channel {
         self.slot_count().fetch_add(1, Ordering::AcqRel);
     }
 
-    /// A handle value of this process was dropped.
-    pub(crate) fn handle_dropped(&self) {
+    /// A handle value of this process was dropped; `inherited` when it came through `fork`.
+    pub(crate) fn handle_dropped(&self, inherited: bool) {
         self.local.fetch_sub(1, Ordering::Relaxed);
+        if inherited {
+            let _ = self
+                .inherited
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        }
         self.slot_count().fetch_sub(1, Ordering::AcqRel);
         // Getters waiting on an empty ring check whether they are now alone.
         self.header().data.0.notify();
@@ -354,18 +364,24 @@ impl Channel {
 
     /// Whether some handle other than the caller's exists in any process. With `check_alive`,
     /// the counts of processes found dead are reclaimed first (costs a read of `/proc` each).
-    fn others_exist(&self, check_alive: bool) -> bool {
+    ///
+    /// In this process, handles inherited through `fork` do not count: a forked child holds
+    /// copies of every handle in its parent's memory, which it never drops (it never returns
+    /// into its parent's frames); it is the other processes that count them.
+    fn others_exist(&self, check_alive: bool, caller_inherited: bool) -> bool {
         let t = self.tasks();
         if t.pending.load(Ordering::Acquire) > 0 {
             return true;
         }
+        let phantoms = u64::from(self.inherited.load(Ordering::Relaxed))
+            .saturating_sub(u64::from(caller_inherited));
         let mine = self.slot.load(Ordering::Relaxed);
         let slots = &self.header().slots;
         let mut others = 0u64;
         for (i, s) in slots.iter().enumerate() {
             let c = u64::from(s.count.load(Ordering::Acquire));
             if i as u32 == mine {
-                others += c.saturating_sub(1);
+                others += c.saturating_sub(1 + phantoms);
             } else if c > 0 {
                 others += c;
             }
@@ -378,7 +394,7 @@ impl Channel {
         for (i, s) in slots.iter().enumerate() {
             let c = u64::from(s.count.load(Ordering::Acquire));
             if i as u32 == mine {
-                alive += c.saturating_sub(1);
+                alive += c.saturating_sub(1 + phantoms);
             } else if c > 0 {
                 if s.who.is_dead() {
                     s.count.store(0, Ordering::Release);
@@ -463,7 +479,11 @@ impl Channel {
         let first = bytes.len().min(chunk);
         let max = self.maxsize();
         loop {
-            let lock_deadline = if blocking { deadline } else { Deadline::never() };
+            let lock_deadline = if blocking {
+                deadline
+            } else {
+                Deadline::never()
+            };
             let guard = lock_until(&self.write, lock_deadline).ok_or(SendFailure::Deadline)?;
             let room = max == 0 || self.qsize() < max;
             if room && self.fits(record_len(first)) {
@@ -516,10 +536,12 @@ impl Channel {
     // ---------------------------------------------------------------- receiving
 
     /// Takes the next item's bytes into `out` (cleared first).
+    /// `caller_inherited`: the calling handle came through `fork`.
     pub(crate) fn recv(
         &self,
         out: &mut Vec<u8>,
         deadline: Deadline,
+        caller_inherited: bool,
     ) -> std::result::Result<(), RecvFailure> {
         if self.is_closed() {
             return Err(RecvFailure::Closed);
@@ -538,14 +560,20 @@ impl Channel {
             if deadline.is_expired() {
                 return Err(RecvFailure::Deadline);
             }
-            if !self.others_exist(false) {
+            if !self.others_exist(false, caller_inherited) {
                 if self.has_data() {
                     continue;
                 }
                 return Err(RecvFailure::Disconnected);
             }
-            let ready = data.wait(&deadline, || self.has_data() || !self.others_exist(false));
-            if !ready && !self.has_data() && !deadline.is_expired() && !self.others_exist(true) {
+            let ready = data.wait(&deadline, || {
+                self.has_data() || !self.others_exist(false, caller_inherited)
+            });
+            if !ready
+                && !self.has_data()
+                && !deadline.is_expired()
+                && !self.others_exist(true, caller_inherited)
+            {
                 if self.has_data() {
                     continue;
                 }
@@ -583,7 +611,9 @@ impl Channel {
             if rec > cap - off as u64 || rec > pos(tail).wrapping_sub(pos(head)) & POS_MASK {
                 // Cannot happen with this crate's writers; refuse to read out of bounds.
                 tracing::error!(target: "multiprocessing", "queue ring corrupted: dropping its contents");
-                h.head.0.store(pack(count(tail), pos(tail)), Ordering::Release);
+                h.head
+                    .0
+                    .store(pack(count(tail), pos(tail)), Ordering::Release);
                 h.space.0.notify();
                 return Take::Nothing;
             }
@@ -732,6 +762,7 @@ impl Channel {
             table,
             slot: AtomicU32::new(NO_SLOT),
             local: AtomicU32::new(0),
+            inherited: AtomicU32::new(0),
             closed: AtomicBool::new(false),
         };
         let c = &ch.header().config.0;
@@ -754,6 +785,13 @@ impl Channel {
         let cap = c.capacity.load(Ordering::Relaxed) as usize;
         if !cap.is_power_of_two() || HEADER_LEN + cap > ch.block.len() {
             return Err(de_error("received queue has a bad capacity"));
+        }
+        // A process holds one view per ring: a handle received where the ring is known
+        // already (a forked child receiving what it also inherited) joins that view.
+        if let Some(known) = fork_hooks::find(&ch.block) {
+            known.handle_added();
+            known.tasks().pending.fetch_sub(1, Ordering::AcqRel);
+            return Ok(known);
         }
         Ok(ch.adopt(true))
     }
@@ -813,6 +851,14 @@ mod fork_hooks {
         static FORKING: RefCell<Vec<(Weak<Channel>, u32)>> = const { RefCell::new(Vec::new()) };
     }
 
+    /// This process's live view of the ring in `block`, if it has one.
+    pub(super) fn find(block: &HeapBlock) -> Option<Arc<Channel>> {
+        let list = CHANNELS.lock().unwrap_or_else(|p| p.into_inner());
+        list.iter()
+            .filter_map(Weak::upgrade)
+            .find(|ch| ch.block.same_block(block))
+    }
+
     pub(super) fn track(ch: &Arc<Channel>) {
         ensure();
         let mut list = CHANNELS.lock().unwrap_or_else(|p| p.into_inner());
@@ -861,6 +907,9 @@ mod fork_hooks {
             for (weak, n) in counted {
                 if let Some(ch) = weak.upgrade() {
                     let local = ch.local.load(Ordering::Relaxed);
+                    ch.inherited.store(local, Ordering::Relaxed);
+                    // As Python's `Queue._after_fork`: the child's handles start open.
+                    ch.closed.store(false, Ordering::Relaxed);
                     // The parent's slot is not ours: find or take one for this process.
                     ch.slot.store(NO_SLOT, Ordering::Relaxed);
                     if local > 0 {

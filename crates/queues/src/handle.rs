@@ -4,8 +4,8 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use multiprocessing_core::codec;
 use multiprocessing_core::time::Deadline;
+use multiprocessing_core::{codec, fork};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -32,12 +32,21 @@ fn with_buf<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
 #[derive(Debug)]
 pub(crate) struct Handle {
     pub(crate) ch: Arc<Channel>,
+    /// The fork generation the handle was made in: another one means it came through `fork`.
+    generation: u64,
 }
 
 impl Handle {
     /// Wraps a channel's first handle (already counted by `Channel::adopt`).
     pub(crate) fn first(ch: Arc<Channel>) -> Handle {
-        Handle { ch }
+        Handle {
+            ch,
+            generation: fork::generation(),
+        }
+    }
+
+    fn inherited(&self) -> bool {
+        self.generation != fork::generation()
     }
 
     /// Encodes `value` in the caller and puts it.
@@ -60,7 +69,7 @@ impl Handle {
     /// Takes the next item and decodes it.
     pub(crate) fn get<T: DeserializeOwned>(&self, deadline: Deadline) -> Result<T, RecvFailure> {
         with_buf(|buf| {
-            self.ch.recv(buf, deadline)?;
+            self.ch.recv(buf, deadline, self.inherited())?;
             codec::decode(buf).map_err(|e| RecvFailure::Decode(e.to_string()))
         })
     }
@@ -71,12 +80,13 @@ impl Clone for Handle {
         self.ch.handle_added();
         Handle {
             ch: Arc::clone(&self.ch),
+            generation: fork::generation(),
         }
     }
 }
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        self.ch.handle_dropped();
+        self.ch.handle_dropped(self.inherited());
     }
 }
