@@ -130,11 +130,22 @@ struct Slot {
     _pad: u32,
 }
 
+/// One side's word and its cache of the other side's word (written under that side's lock),
+/// so the other side's cache line is read only when the cached value says "full" or "empty".
+#[repr(C)]
+#[derive(Default)]
+struct End {
+    word: AtomicU64,
+    seen: AtomicU64,
+}
+
 #[repr(C)]
 struct Header {
     config: Line<Config>,
-    tail: Line<AtomicU64>,
-    head: Line<AtomicU64>,
+    /// `tail.word`: the tail; `tail.seen`: the producers' last view of the head.
+    tail: Line<End>,
+    /// `head.word`: the head; `head.seen`: the consumers' last view of the tail.
+    head: Line<End>,
     data: Line<EventCount>,
     space: Line<EventCount>,
     tasks: Line<Tasks>,
@@ -265,8 +276,8 @@ impl Channel {
     /// Whole items in the ring.
     pub(crate) fn qsize(&self) -> usize {
         let h = self.header();
-        let head = h.head.0.load(Ordering::Acquire);
-        let tail = h.tail.0.load(Ordering::Acquire);
+        let head = h.head.0.word.load(Ordering::Acquire);
+        let tail = h.tail.0.word.load(Ordering::Acquire);
         (count(tail).wrapping_sub(count(head)) & COUNT_MASK) as usize
     }
 
@@ -297,7 +308,7 @@ impl Channel {
     #[inline]
     fn has_data(&self) -> bool {
         let h = self.header();
-        pos(h.head.0.load(Ordering::Relaxed)) != pos(h.tail.0.load(Ordering::Acquire))
+        pos(h.head.0.word.load(Ordering::Relaxed)) != pos(h.tail.0.word.load(Ordering::Acquire))
     }
 
     // ---------------------------------------------------------------- handle accounting
@@ -414,23 +425,27 @@ impl Channel {
     fn fits(&self, rec: usize) -> bool {
         let h = self.header();
         let cap = self.capacity() as u64;
-        let tail = pos(h.tail.0.load(Ordering::Relaxed));
-        let head = pos(h.head.0.load(Ordering::Acquire));
-        let used = tail.wrapping_sub(head) & POS_MASK;
+        let tail = pos(h.tail.0.word.load(Ordering::Relaxed));
         let to_end = cap - (tail & (cap - 1));
         let need = if rec as u64 > to_end {
             to_end + rec as u64
         } else {
             rec as u64
         };
-        cap - used >= need
+        let room = |head: u64| cap - (tail.wrapping_sub(pos(head)) & POS_MASK) >= need;
+        if room(h.tail.0.seen.load(Ordering::Relaxed)) {
+            return true;
+        }
+        let head = h.head.0.word.load(Ordering::Acquire);
+        h.tail.0.seen.store(head, Ordering::Relaxed);
+        room(head)
     }
 
     /// Writes one record; the caller holds the write lock and checked that it fits.
     fn write_record(&self, payload: &[u8], flags: u32) {
         let h = self.header();
         let cap = self.capacity() as u64;
-        let tail = h.tail.0.load(Ordering::Relaxed);
+        let tail = h.tail.0.word.load(Ordering::Relaxed);
         let mut p = pos(tail);
         let rec = record_len(payload.len()) as u64;
         let mut off = (p & (cap - 1)) as usize;
@@ -454,7 +469,7 @@ impl Channel {
             );
         }
         let items = count(tail) + u64::from(flags & LAST != 0);
-        h.tail.0.store(pack(items, p + rec), Ordering::Release);
+        h.tail.0.word.store(pack(items, p + rec), Ordering::Release);
         h.data.0.notify();
     }
 
@@ -590,8 +605,12 @@ impl Channel {
         let mut in_item = false;
         out.clear();
         loop {
-            let head = h.head.0.load(Ordering::Relaxed);
-            let tail = h.tail.0.load(Ordering::Acquire);
+            let head = h.head.0.word.load(Ordering::Relaxed);
+            let mut tail = h.head.0.seen.load(Ordering::Relaxed);
+            if pos(head) == pos(tail) {
+                tail = h.tail.0.word.load(Ordering::Acquire);
+                h.head.0.seen.store(tail, Ordering::Relaxed);
+            }
             if pos(head) == pos(tail) {
                 if !in_item {
                     return Take::Nothing;
@@ -611,9 +630,9 @@ impl Channel {
             if rec > cap - off as u64 || rec > pos(tail).wrapping_sub(pos(head)) & POS_MASK {
                 // Cannot happen with this crate's writers; refuse to read out of bounds.
                 tracing::error!(target: "multiprocessing", "queue ring corrupted: dropping its contents");
-                h.head
-                    .0
-                    .store(pack(count(tail), pos(tail)), Ordering::Release);
+                let tail = h.tail.0.word.load(Ordering::Acquire);
+                h.head.0.seen.store(tail, Ordering::Relaxed);
+                h.head.0.word.store(tail, Ordering::Release);
                 h.space.0.notify();
                 return Take::Nothing;
             }
@@ -641,7 +660,7 @@ impl Channel {
             let items = count(head) + u64::from(flags & LAST != 0 && flags & PAD == 0);
             let next = pos(head) + rec;
             self.reclaim(pos(head), next);
-            h.head.0.store(pack(items, next), Ordering::Release);
+            h.head.0.word.store(pack(items, next), Ordering::Release);
             h.space.0.notify();
             if done {
                 return Take::Item;
