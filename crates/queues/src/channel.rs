@@ -564,7 +564,13 @@ impl Channel {
         let data = &self.header().data.0;
         loop {
             if wait::spin_until(&deadline, || self.has_data()) {
-                let guard = lock_until(&self.read, deadline).ok_or(RecvFailure::Deadline)?;
+                // There is an item: wait for another consumer to finish copying one out even
+                // past the deadline, long enough to find it dead if it died holding the lock
+                // (else a dead consumer would make every `try_get` report `Empty` for ever).
+                let grace = Deadline::after(2 * SLICE);
+                let sooner = deadline.instant().is_some() && deadline.min(grace) == deadline;
+                let guard = lock_until(&self.read, if sooner { grace } else { deadline })
+                    .ok_or(RecvFailure::Deadline)?;
                 let took = self.take(out);
                 drop(guard);
                 if let Take::Item = took {
