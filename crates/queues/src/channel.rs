@@ -432,7 +432,12 @@ impl Channel {
         } else {
             rec as u64
         };
-        let room = |head: u64| cap - (tail.wrapping_sub(pos(head)) & POS_MASK) >= need;
+        // A cached head written by a producer outside the lock may be older than the one the
+        // tail was computed from: it then shows more than a ring in use, read as "no room".
+        let room = |head: u64| {
+            let used = tail.wrapping_sub(pos(head)) & POS_MASK;
+            used <= cap && cap - used >= need
+        };
         if room(h.tail.0.seen.load(Ordering::Relaxed)) {
             return true;
         }
@@ -808,7 +813,10 @@ impl Channel {
             return Err(de_error("received queue carries another item type"));
         }
         let cap = c.capacity.load(Ordering::Relaxed) as usize;
-        if !cap.is_power_of_two() || HEADER_LEN + cap > ch.block.len() {
+        if !cap.is_power_of_two()
+            || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&cap)
+            || HEADER_LEN + cap > ch.block.len()
+        {
             return Err(de_error("received queue has a bad capacity"));
         }
         // A process holds one view per ring: a handle received where the ring is known
