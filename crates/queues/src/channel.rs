@@ -308,7 +308,10 @@ impl Channel {
     #[inline]
     fn has_data(&self) -> bool {
         let h = self.header();
-        pos(h.head.0.word.load(Ordering::Relaxed)) != pos(h.tail.0.word.load(Ordering::Acquire))
+        let head = pos(h.head.0.word.load(Ordering::Relaxed));
+        // The consumers' cached tail first: reading the producers' line costs a cache miss.
+        head != pos(h.head.0.seen.load(Ordering::Relaxed))
+            || head != pos(h.tail.0.word.load(Ordering::Acquire))
     }
 
     // ---------------------------------------------------------------- handle accounting
@@ -572,10 +575,18 @@ impl Channel {
                 // There is an item: wait for another consumer to finish copying one out even
                 // past the deadline, long enough to find it dead if it died holding the lock
                 // (else a dead consumer would make every `try_get` report `Empty` for ever).
-                let grace = Deadline::after(2 * SLICE);
-                let sooner = deadline.instant().is_some() && deadline.min(grace) == deadline;
-                let guard = lock_until(&self.read, if sooner { grace } else { deadline })
-                    .ok_or(RecvFailure::Deadline)?;
+                let lock_deadline = match deadline.instant() {
+                    None => deadline,
+                    Some(_) => {
+                        let grace = Deadline::after(2 * SLICE);
+                        if deadline.min(grace) == deadline {
+                            grace
+                        } else {
+                            deadline
+                        }
+                    }
+                };
+                let guard = lock_until(&self.read, lock_deadline).ok_or(RecvFailure::Deadline)?;
                 let took = self.take(out);
                 drop(guard);
                 if let Take::Item = took {
