@@ -121,6 +121,19 @@ fn big_producer(q: Queue<Vec<u8>>, put: RawValue<u32>) -> i32 {
     0
 }
 
+/// Puts items of a megabyte and more between small ones.
+fn mixed_sizes(q: Queue<Vec<u32>>, n: u32) -> i32 {
+    for i in 0..n {
+        let len = if i % 3 == 0 {
+            1_100_000 + i as usize
+        } else {
+            i as usize
+        };
+        q.put(vec![i; len]).unwrap();
+    }
+    0
+}
+
 fn put_big_then_exit(q: Queue<String>) -> i32 {
     q.put("X".repeat(1_000_000)).unwrap();
     0
@@ -367,6 +380,28 @@ fn a_producer_killed_mid_put_leaves_the_queue_usable(method: StartMethod) {
     again.join().unwrap();
 }
 
+fn large_and_small_items_interleave_in_a_ring_that_gives_pages_back(method: StartMethod) {
+    const N: u32 = 40;
+    // A 4 MiB ring gives back the pages a large item covered: the small items written into the
+    // pages the head left before must survive it.
+    let q = Queue::builder().capacity(4 << 20).build().unwrap();
+    let child = get_context(method)
+        .spawn(mixed_sizes, (q.clone(), N))
+        .unwrap();
+    for i in 0..N {
+        let v = q.get_timeout(BOUND).unwrap();
+        let len = if i % 3 == 0 {
+            1_100_000 + i as usize
+        } else {
+            i as usize
+        };
+        assert_eq!(v.len(), len, "item {i}");
+        assert!(v.iter().all(|&x| x == i), "item {i} is whole");
+    }
+    assert_eq!(child.join().unwrap(), 0);
+    assert_eq!(q.lost(), 0);
+}
+
 fn join_before_drain_returns(method: StartMethod) {
     // Python's programming guidelines: this deadlocks in CPython.
     let q = Queue::new().unwrap();
@@ -413,6 +448,7 @@ per_method!(
     a_killed_consumer_loses_only_what_it_held,
     a_producer_killed_mid_put_leaves_the_queue_usable,
     join_before_drain_returns,
+    large_and_small_items_interleave_in_a_ring_that_gives_pages_back,
     disconnected_when_every_other_handle_is_gone,
 );
 

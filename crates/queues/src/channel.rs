@@ -56,7 +56,7 @@ const HEADER_LEN: usize = PAGE;
 const SLOTS: usize = 128;
 const NO_SLOT: u32 = u32::MAX;
 
-/// The default ring: 32 MiB of address space, backed by memory only where items are.
+/// The default ring: 32 MiB of address space, backed by memory only where items have been.
 pub(crate) const DEFAULT_CAPACITY: usize = 32 << 20;
 /// The smallest ring.
 pub(crate) const MIN_CAPACITY: usize = PAGE;
@@ -64,8 +64,8 @@ pub(crate) const MIN_CAPACITY: usize = PAGE;
 pub(crate) const MAX_CAPACITY: usize = 1 << 30;
 /// The largest `maxsize` (the item count has 28 bits).
 pub(crate) const MAX_MAXSIZE: usize = 1 << 27;
-/// Consumed pages of rings at least this large are given back to the kernel in chunks of this
-/// size, so a ring's memory follows what it holds, not what it once held.
+/// Rings at least four times this large give back to the kernel, in chunks of this size, the
+/// pages a large item covered once it is consumed.
 const RECLAIM: u64 = 1 << 20;
 
 const FIRST: u32 = 1;
@@ -712,18 +712,23 @@ impl Channel {
         tracing::warn!(target: "multiprocessing", "a queue item was lost: {why}");
     }
 
-    /// Gives back to the kernel the pages of every whole [`RECLAIM`] chunk the head passes
-    /// from `from` to `to`, before the head moves (so no writer can be in them yet).
+    /// Gives back to the kernel the pages of every whole [`RECLAIM`] chunk that the record
+    /// being consumed, from `from` to `to`, covers, before the head moves past it.
+    ///
+    /// Only chunks inside this one record: bytes the head passed earlier may already hold a
+    /// producer's next records (a producer writes wherever the head has been), so a chunk the
+    /// head entered before this call is never removed. Small items therefore never give pages
+    /// back (the ring keeps what it used at its fullest); an item of a megabyte or more does.
     fn reclaim(&self, from: u64, to: u64) {
         let cap = self.capacity() as u64;
-        if cap < 4 * RECLAIM || from / RECLAIM == to / RECLAIM {
+        if cap < 4 * RECLAIM || to - from < RECLAIM {
             return;
         }
-        let mut chunk = from / RECLAIM;
+        let mut chunk = from.div_ceil(RECLAIM);
         while (chunk + 1) * RECLAIM <= to {
             let off = ((chunk * RECLAIM) & (cap - 1)) as usize;
-            // SAFETY: the chunk lies inside the ring, page-aligned; every record in it was
-            // read and no writer writes there before the head store that follows.
+            // SAFETY: the chunk lies inside the ring, page-aligned, wholly inside the record
+            // being consumed; no producer writes there before the head store that follows.
             let _ = unsafe {
                 rustix::mm::madvise(
                     self.ring().add(off).cast(),

@@ -68,8 +68,9 @@ impl<T> QueueBuilder<T> {
     }
 
     /// The ring's size in bytes, a power of two from 4 KiB to 1 GiB (default 32 MiB). It is
-    /// address space: memory is used only where items are. An unbounded queue's `put` blocks
-    /// only when the ring is full. Items larger than a quarter of the ring travel in chunks.
+    /// address space: memory is used only as far as items have filled the ring (pages a large
+    /// item covered are given back once it is read). An unbounded queue's `put` blocks only
+    /// when the ring is full. Items larger than a quarter of the ring travel in chunks.
     pub fn capacity(mut self, bytes: usize) -> Self {
         self.capacity = bytes;
         self
