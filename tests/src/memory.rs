@@ -1,4 +1,15 @@
-//! What this process has mapped, read from `/proc/self/maps`.
+//! What this process has mapped, read from `/proc/self/maps`, and what is in `/dev/shm`.
+
+/// The names in `/dev/shm` now.
+pub fn dev_shm() -> std::collections::BTreeSet<String> {
+    std::fs::read_dir("/dev/shm")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
 
 /// Number and total size of the shared-memory heap arenas mapped in this process.
 pub fn heap_mappings() -> (usize, u64) {

@@ -11,19 +11,7 @@ use multiprocessing::queues::{
 use multiprocessing::{
     JoinableQueue, Queue, RawArray, RawValue, SimpleQueue, StartMethod, get_context,
 };
-use multiprocessing_tests::per_method;
-
-/// A generous bound for anything that should happen promptly.
-const BOUND: Duration = Duration::from_secs(20);
-
-/// Polls `f` until it holds, for at most [`BOUND`]: for states no handshake can report.
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + BOUND;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
+use multiprocessing_tests::{BOUND, eventually, per_method};
 
 // ------------------------------------------------------------------------------ workers
 

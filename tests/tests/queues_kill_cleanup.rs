@@ -6,17 +6,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use multiprocessing::{JoinableQueue, Queue, RawArray, SimpleQueue, StartMethod, get_context};
-use multiprocessing_tests::memory::heap_mappings;
-
-fn dev_shm() -> BTreeSet<String> {
-    std::fs::read_dir("/dev/shm")
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
+use multiprocessing_tests::memory::{dev_shm, heap_mappings};
 
 /// Waits on an empty queue for ever.
 fn getter(q: Queue<u32>, started: RawArray<u8>, me: usize) -> i32 {
