@@ -390,34 +390,36 @@ impl Channel {
         let phantoms = u64::from(self.inherited.load(Ordering::Relaxed))
             .saturating_sub(u64::from(caller_inherited));
         let mine = self.slot.load(Ordering::Relaxed);
-        let slots = &self.header().slots;
-        let mut others = 0u64;
-        for (i, s) in slots.iter().enumerate() {
-            let c = u64::from(s.count.load(Ordering::Acquire));
-            if i as u32 == mine {
-                others += c.saturating_sub(1 + phantoms);
-            } else if c > 0 {
-                others += c;
-            }
-        }
+        // Handles counted in the table, less the caller's and this process's inherited ones;
+        // `counts(slot)` says whether another process's slot counts.
+        let total = |counts: &mut dyn FnMut(&Slot) -> bool| -> u64 {
+            let slots = self.header().slots.iter().enumerate();
+            slots
+                .map(|(i, s)| {
+                    let c = u64::from(s.count.load(Ordering::Acquire));
+                    if i as u32 == mine {
+                        c.saturating_sub(1 + phantoms)
+                    } else if c > 0 && counts(s) {
+                        c
+                    } else {
+                        0
+                    }
+                })
+                .sum()
+        };
+        let others = total(&mut |_| true);
         if others == 0 || !check_alive {
             return others > 0;
         }
         let guard = lock_recovering(&self.table);
-        let mut alive = 0u64;
-        for (i, s) in slots.iter().enumerate() {
-            let c = u64::from(s.count.load(Ordering::Acquire));
-            if i as u32 == mine {
-                alive += c.saturating_sub(1 + phantoms);
-            } else if c > 0 {
-                if s.who.is_dead() {
-                    s.count.store(0, Ordering::Release);
-                    s.who.clear();
-                } else {
-                    alive += c;
-                }
+        let alive = total(&mut |s| {
+            let dead = s.who.is_dead();
+            if dead {
+                s.count.store(0, Ordering::Release);
+                s.who.clear();
             }
-        }
+            !dead
+        });
         drop(guard);
         alive > 0 || t.pending.load(Ordering::Acquire) > 0
     }
