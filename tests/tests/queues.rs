@@ -370,12 +370,14 @@ fn a_producer_killed_mid_put_leaves_the_queue_usable(method: StartMethod) {
 
 fn large_and_small_items_interleave_in_a_ring_that_gives_pages_back(method: StartMethod) {
     const N: u32 = 40;
-    // A 4 MiB ring gives back the pages a large item covered: the small items written into the
-    // pages the head left before must survive it.
-    let q = Queue::builder().capacity(4 << 20).build().unwrap();
+    // An 8 MiB ring gives back the pages past its first 4 MiB that a large item covered: the
+    // small items written into the pages the head left before must survive it. The producer
+    // fills the ring before anything is read, so records lie all over it.
+    let q = Queue::builder().capacity(8 << 20).build().unwrap();
     let child = get_context(method)
         .spawn(mixed_sizes, (q.clone(), N))
         .unwrap();
+    eventually("the ring fills", || q.qsize() >= 12);
     for i in 0..N {
         let v = q.get_timeout(BOUND).unwrap();
         let len = if i % 3 == 0 {

@@ -64,9 +64,11 @@ pub(crate) const MIN_CAPACITY: usize = PAGE;
 pub(crate) const MAX_CAPACITY: usize = 1 << 30;
 /// The largest `maxsize` (the item count has 28 bits).
 pub(crate) const MAX_MAXSIZE: usize = 1 << 27;
-/// Rings at least four times this large give back to the kernel, in chunks of this size, the
-/// pages a large item covered once it is consumed.
+/// The chunks in which a large ring gives pages back to the kernel.
 const RECLAIM: u64 = 1 << 20;
+/// The start of a ring that stays resident: rings at least twice this large wrap early when
+/// empty (so a queue that keeps up stays in it) and give back the pages beyond it once read.
+const WARM: u64 = 4 << 20;
 
 const FIRST: u32 = 1;
 const LAST: u32 = 2;
@@ -461,9 +463,10 @@ impl Channel {
         let mut off = (p & (cap - 1)) as usize;
         let to_end = cap - off as u64;
         let ring = self.ring();
-        if rec > to_end {
+        if rec > to_end || self.wrap_early(tail, off as u64, rec) {
             // SAFETY: `off` is 8-aligned and at least 8 bytes before the end; the space from
-            // the tail to the head is free and no other writer runs (write lock).
+            // the tail to the head is free (checked by `fits`, or the ring is empty and the
+            // padding and the record fit in it) and no other writer runs (write lock).
             unsafe { write_header(ring.add(off), (to_end - 8) as u32, PAD) };
             p += to_end;
             off = 0;
@@ -481,6 +484,23 @@ impl Channel {
         let items = count(tail) + u64::from(flags & LAST != 0);
         h.tail.0.word.store(pack(items, p + rec), Ordering::Release);
         h.data.0.notify();
+    }
+
+    /// Whether the writer at ring offset `off` should pad to the ring's end and go on from its
+    /// start: when the ring is large, the writer is past its [`WARM`] start, and the ring is
+    /// empty. A queue whose consumers keep up then cycles through the warm start only (its
+    /// pages stay resident and are reused), and the rest of the ring, which only a burst
+    /// touches, is given back when consumers pass it (see [`reclaim`](Self::reclaim)).
+    fn wrap_early(&self, tail: u64, off: u64, rec: u64) -> bool {
+        let cap = self.capacity() as u64;
+        if cap < 2 * WARM || off < WARM || (cap - off) + rec > cap {
+            return false;
+        }
+        let h = self.header();
+        // The producers' cached head is never ahead of the head: equal to the tail, it proves
+        // the ring empty without reading the consumers' line.
+        pos(h.tail.0.seen.load(Ordering::Relaxed)) == pos(tail)
+            || pos(h.head.0.word.load(Ordering::Acquire)) == pos(tail)
     }
 
     /// Largest payload of one record: a quarter of the ring.
@@ -714,21 +734,27 @@ impl Channel {
         tracing::warn!(target: "multiprocessing", "a queue item was lost: {why}");
     }
 
-    /// Gives back to the kernel the pages of every whole [`RECLAIM`] chunk that the record
-    /// being consumed, from `from` to `to`, covers, before the head moves past it.
+    /// Gives back to the kernel the pages of every whole [`RECLAIM`] chunk past the ring's
+    /// [`WARM`] start that the record being consumed, from `from` to `to`, covers, before the
+    /// head moves past it.
     ///
     /// Only chunks inside this one record: bytes the head passed earlier may already hold a
     /// producer's next records (a producer writes wherever the head has been), so a chunk the
-    /// head entered before this call is never removed. Small items therefore never give pages
-    /// back (the ring keeps what it used at its fullest); an item of a megabyte or more does.
+    /// head entered before this call is never removed. The records that cover chunks are
+    /// items of a megabyte or more and the padding of an early wrap (which covers what a burst
+    /// of small items filled).
     fn reclaim(&self, from: u64, to: u64) {
         let cap = self.capacity() as u64;
-        if cap < 4 * RECLAIM || to - from < RECLAIM {
+        if cap < 2 * WARM || to - from < RECLAIM {
             return;
         }
         let mut chunk = from.div_ceil(RECLAIM);
         while (chunk + 1) * RECLAIM <= to {
             let off = ((chunk * RECLAIM) & (cap - 1)) as usize;
+            if (off as u64) < WARM {
+                chunk += 1;
+                continue;
+            }
             // SAFETY: the chunk lies inside the ring, page-aligned, wholly inside the record
             // being consumed; no producer writes there before the head store that follows.
             let _ = unsafe {

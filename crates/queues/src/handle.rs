@@ -22,7 +22,8 @@ fn with_buf<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
     let mut buf = BUF.with(|b| b.take());
     buf.clear();
     let r = f(&mut buf);
-    if buf.capacity() <= 1 << 20 {
+    // Kept up to a few megabytes, so large items do not map and unmap a buffer each time.
+    if buf.capacity() <= 8 << 20 {
         BUF.with(|b| *b.borrow_mut() = buf);
     }
     r
