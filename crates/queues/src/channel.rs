@@ -56,7 +56,7 @@ const HEADER_LEN: usize = PAGE;
 const SLOTS: usize = 128;
 const NO_SLOT: u32 = u32::MAX;
 
-/// The default ring: 32 MiB of address space, backed by memory only where items have been.
+/// The default ring: 32 MiB of address space (see [`WARM`] for what memory backs it).
 pub(crate) const DEFAULT_CAPACITY: usize = 32 << 20;
 /// The smallest ring.
 pub(crate) const MIN_CAPACITY: usize = PAGE;

@@ -35,8 +35,8 @@
 //!   *from `put`*, with the value handed back (CPython's feeder thread loses it, gh-84376).
 //! - There is no feeder thread: `put` writes the item into shared memory before it returns.
 //!   An unbounded queue's `put` still returns at once (the ring is 32 MiB of address space by
-//!   default, backed by memory only as far as items have filled it; the pages a large item
-//!   covered are given back once it is read), nothing is left to flush when a process
+//!   default: memory backs its first 4 MiB once used, and beyond them only what a burst of
+//!   items fills, given back once read), nothing is left to flush when a process
 //!   exits, so `join_thread` and `cancel_join_thread` have nothing to do, and the "joining
 //!   processes that use queues" deadlock of Python's programming guidelines cannot happen: a
 //!   child that put more than anyone read exits at once, and its items stay in the queue.
