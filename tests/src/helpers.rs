@@ -138,3 +138,14 @@ pub fn read_announcement(stream: impl Read, prefix: &str) -> String {
         .unwrap_or_else(|| panic!("expected a line starting {prefix:?}, got {line:?}"))
         .to_string()
 }
+
+/// The names in `/dev/shm` now.
+pub fn dev_shm() -> std::collections::BTreeSet<String> {
+    std::fs::read_dir("/dev/shm")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -7,18 +7,8 @@ use std::time::Duration;
 use multiprocessing::synchronize::Condition;
 use multiprocessing::{Array, Barrier, Event, Lock, RLock, Semaphore, Value};
 use multiprocessing_tests::fork::{fork, fork_with};
-use multiprocessing_tests::helpers::heap_mappings;
+use multiprocessing_tests::helpers::{dev_shm, heap_mappings};
 use multiprocessing_tests::sync_workers::hold_lock_until_killed_worker;
-
-fn dev_shm() -> BTreeSet<String> {
-    std::fs::read_dir("/dev/shm")
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 #[test]
 fn killing_every_child_leaves_no_segment_and_no_mapping() {

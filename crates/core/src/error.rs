@@ -108,6 +108,12 @@ pub enum ErrorKind {
     Empty,
     /// A bounded queue had no room in time (Python's `queue.Full`).
     Full,
+    /// Nothing can ever arrive: the channel is empty and every other handle to it, in every
+    /// process, is gone (crossbeam's `Disconnected`; Python blocks forever here).
+    Disconnected,
+    /// The call does not fit the object's state, e.g. `task_done()` called more times than items
+    /// were put (Python's `ValueError`).
+    InvalidState,
     /// A helper process doing our work (a pool worker, the forkserver, the resource tracker,
     /// a manager's server) died or never answered (Python's `BrokenProcessPool`, a pool's
     /// lost worker).
@@ -154,6 +160,8 @@ impl ErrorKind {
             ErrorKind::BrokenBarrier => "broken barrier",
             ErrorKind::Empty => "empty",
             ErrorKind::Full => "full",
+            ErrorKind::Disconnected => "disconnected",
+            ErrorKind::InvalidState => "invalid state",
             ErrorKind::WorkerLost => "worker lost",
             ErrorKind::Remote => "remote error",
             ErrorKind::Panicked => "panicked",

@@ -38,6 +38,10 @@ pub enum Error {
     #[cfg(feature = "sharedctypes")]
     #[error(transparent)]
     Sharedctypes(#[from] multiprocessing_sharedctypes::Error),
+    /// From `multiprocessing-queues`.
+    #[cfg(feature = "queues")]
+    #[error(transparent)]
+    Queues(#[from] multiprocessing_queues::Error),
 }
 
 #[cfg(feature = "synchronize")]
@@ -120,6 +124,8 @@ impl Error {
             Error::Synchronize(e) => e.kind(),
             #[cfg(feature = "sharedctypes")]
             Error::Sharedctypes(e) => e.kind(),
+            #[cfg(feature = "queues")]
+            Error::Queues(e) => e.kind(),
         }
     }
 
@@ -162,6 +168,7 @@ impl Error {
             ErrorKind::BrokenBarrier => P::BrokenBarrierError,
             ErrorKind::Empty => P::Empty,
             ErrorKind::Full => P::Full,
+            ErrorKind::InvalidState => P::ValueError,
             ErrorKind::Remote => P::RemoteError,
             ErrorKind::Unsupported
             | ErrorKind::AlreadyStarted

@@ -77,6 +77,12 @@ pub use multiprocessing_sharedctypes as sharedctypes;
 #[cfg(feature = "sharedctypes")]
 pub use multiprocessing_sharedctypes::{Array, RawArray, RawValue, Value};
 
+/// Queues between processes, Python's `multiprocessing.queues`.
+#[cfg(feature = "queues")]
+pub use multiprocessing_queues as queues;
+#[cfg(feature = "queues")]
+pub use multiprocessing_queues::{JoinableQueue, Queue, SimpleQueue};
+
 #[cfg(feature = "connection")]
 pub use multiprocessing_connection as connection;
 #[cfg(feature = "connection")]

@@ -1,0 +1,358 @@
+//! [`Queue`]: a FIFO between processes, Python's `multiprocessing.Queue`.
+//!
+//! ```
+//! use std::time::Duration;
+//! use multiprocessing_queues::{GetTimeoutError, Queue};
+//!
+//! let q = Queue::new().unwrap();
+//! q.put(vec![42, 7]).unwrap(); // returns at once: the item is in shared memory
+//! assert_eq!(q.qsize(), 1);
+//! assert_eq!(q.get().unwrap(), vec![42, 7]);
+//! // Alone with an empty queue: nothing can ever arrive.
+//! assert!(matches!(
+//!     q.get_timeout(Duration::from_secs(5)),
+//!     Err(GetTimeoutError::Disconnected)
+//! ));
+//! ```
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use multiprocessing_core::time::Deadline;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::channel::{self, Channel, Kind};
+use crate::error::{
+    Error, GetError, GetTimeoutError, PutError, PutTimeoutError, Result, TryGetError, TryPutError,
+};
+use crate::handle::Handle;
+
+/// A multi-producer, multi-consumer FIFO of `T` between processes and threads.
+///
+/// Hand a clone to a child process as an argument (under every start method), or send it over
+/// a `Connection`; every handle, in every process, reaches the same queue. Items put by one
+/// producer arrive in the order it put them. `T` travels encoded (postcard), so it is any serde
+/// type without file descriptors (a `Lock` or `Connection` cannot travel through a queue: its
+/// `put` fails with [`ErrorKind::Codec`](crate::ErrorKind::Codec)).
+///
+/// Clones made in one process are the same Python object: [`close`](Self::close) on one closes
+/// them all in that process, and only there.
+pub struct Queue<T> {
+    pub(crate) handle: Handle,
+    _t: PhantomData<fn(T) -> T>,
+}
+
+/// Options for a new [`Queue`] or [`JoinableQueue`](crate::JoinableQueue).
+///
+/// ```
+/// use multiprocessing_queues::Queue;
+/// let q = Queue::<String>::builder().maxsize(2).capacity(1 << 16).build().unwrap();
+/// assert_eq!(q.maxsize(), 2);
+/// ```
+#[derive(Clone, Copy, Debug)]
+#[must_use]
+pub struct QueueBuilder<T> {
+    maxsize: usize,
+    capacity: usize,
+    _t: PhantomData<fn(T) -> T>,
+}
+
+impl<T> QueueBuilder<T> {
+    /// How many items the queue holds before `put` blocks (Python's `maxsize`); 0, the
+    /// default, for no limit. At most 2^27.
+    pub fn maxsize(mut self, maxsize: usize) -> Self {
+        self.maxsize = maxsize;
+        self
+    }
+
+    /// The ring's size in bytes, a power of two from 4 KiB to 1 GiB (default 32 MiB). It is
+    /// address space: memory backs the ring's first 4 MiB once used, and beyond them only what
+    /// a burst of items fills, given back once read (a ring below 8 MiB stays as it was
+    /// filled). An unbounded queue's `put` blocks only when the ring is full. Items larger than
+    /// a quarter of the ring travel in chunks.
+    pub fn capacity(mut self, bytes: usize) -> Self {
+        self.capacity = bytes;
+        self
+    }
+
+    /// Makes the queue.
+    pub fn build(self) -> Result<Queue<T>> {
+        Queue::make(Kind::Queue, self.maxsize, self.capacity)
+    }
+
+    /// Makes a [`JoinableQueue`](crate::JoinableQueue) with these options.
+    pub fn build_joinable(self) -> Result<crate::JoinableQueue<T>> {
+        Queue::make(Kind::Joinable, self.maxsize, self.capacity).map(crate::JoinableQueue::wrap)
+    }
+}
+
+impl<T> Queue<T> {
+    pub(crate) fn make(kind: Kind, maxsize: usize, capacity: usize) -> Result<Queue<T>> {
+        let ch = Channel::create(kind, channel::type_hash::<T>(), capacity, maxsize)?;
+        Ok(Queue {
+            handle: Handle::first(ch),
+            _t: PhantomData,
+        })
+    }
+
+    pub(crate) fn channel(&self) -> &Channel {
+        &self.handle.ch
+    }
+
+    /// An unbounded queue, Python's `Queue()`.
+    pub fn new() -> Result<Queue<T>> {
+        Queue::builder().build()
+    }
+
+    /// A queue that holds at most `maxsize` items, Python's `Queue(maxsize)`; 0 for no limit.
+    pub fn with_maxsize(maxsize: usize) -> Result<Queue<T>> {
+        Queue::builder().maxsize(maxsize).build()
+    }
+
+    /// Options: `maxsize` and the ring's capacity.
+    pub fn builder() -> QueueBuilder<T> {
+        QueueBuilder {
+            maxsize: 0,
+            capacity: channel::DEFAULT_CAPACITY,
+            _t: PhantomData,
+        }
+    }
+
+    /// The `maxsize` given at creation, 0 for unbounded.
+    #[must_use]
+    pub fn maxsize(&self) -> usize {
+        self.channel().maxsize()
+    }
+
+    /// The ring's capacity in bytes.
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.channel().capacity()
+    }
+
+    /// How many items are in the queue now (exact at the instant it is read; other processes
+    /// may change it right after).
+    #[must_use]
+    pub fn qsize(&self) -> usize {
+        self.channel().qsize()
+    }
+
+    /// Alias of [`qsize`](Self::qsize).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.qsize()
+    }
+
+    /// Whether the queue holds no item now, Python's `empty()`.
+    #[must_use]
+    #[doc(alias = "empty")]
+    pub fn is_empty(&self) -> bool {
+        self.qsize() == 0
+    }
+
+    /// Python's name for [`is_empty`](Self::is_empty).
+    #[must_use]
+    pub fn empty(&self) -> bool {
+        self.is_empty()
+    }
+
+    /// Whether the queue holds `maxsize` items now, Python's `full()` (never for unbounded).
+    #[must_use]
+    #[doc(alias = "full")]
+    pub fn is_full(&self) -> bool {
+        self.channel().full()
+    }
+
+    /// Python's name for [`is_full`](Self::is_full).
+    #[must_use]
+    pub fn full(&self) -> bool {
+        self.is_full()
+    }
+
+    /// Items lost because a process was killed in the middle of them (a consumer between two
+    /// chunks of a large item, a producer between two chunks of one). Small items are never
+    /// lost this way: they are whole in the queue or not in it.
+    #[must_use]
+    pub fn lost(&self) -> u64 {
+        self.channel().lost()
+    }
+
+    /// Closes this process's handles: `put` and `get` on them fail with `Closed` from now on.
+    /// Other processes' handles are unaffected, and items already put stay in the queue.
+    pub fn close(&self) {
+        self.channel().close();
+    }
+
+    /// Whether [`close`](Self::close) was called in this process.
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.channel().is_closed()
+    }
+
+    /// Python's `join_thread()`: waits until everything this process put is in the queue.
+    ///
+    /// There is no feeder thread to wait for: `put` writes the item into shared memory before
+    /// it returns, so this returns at once. Like Python, it is an error before
+    /// [`close`](Self::close).
+    pub fn join_thread(&self) -> Result<()> {
+        if self.is_closed() {
+            Ok(())
+        } else {
+            Err(Error::NotClosed)
+        }
+    }
+
+    /// Python's `cancel_join_thread()`: in Python, lets a process exit without flushing its
+    /// buffered items (and loses them). Nothing is ever buffered here, so nothing is lost and
+    /// nothing waits: this does nothing.
+    pub fn cancel_join_thread(&self) {}
+}
+
+impl<T: Serialize + DeserializeOwned> Queue<T> {
+    /// Puts `value`, waiting while the queue holds `maxsize` items; on an unbounded queue it
+    /// returns at once (unless the ring is full). The value is encoded here, so a value that
+    /// cannot be encoded is an error now, with the value handed back.
+    pub fn put(&self, value: T) -> std::result::Result<(), PutError<T>> {
+        self.handle
+            .put(value, Deadline::never(), true)
+            .map_err(PutError::from)
+    }
+
+    /// Puts `value`, waiting at most `timeout` for room, Python's `put(obj, timeout=t)`.
+    /// Any duration is accepted (`Duration::MAX` waits forever).
+    pub fn put_timeout(
+        &self,
+        value: T,
+        timeout: Duration,
+    ) -> std::result::Result<(), PutTimeoutError<T>> {
+        self.handle
+            .put(value, Deadline::after(timeout), true)
+            .map_err(PutTimeoutError::from)
+    }
+
+    /// Puts `value` only if there is room now, Python's `put_nowait` (`put(obj, False)`).
+    #[doc(alias = "put_nowait")]
+    pub fn try_put(&self, value: T) -> std::result::Result<(), TryPutError<T>> {
+        self.handle
+            .put(value, Deadline::after(Duration::ZERO), false)
+            .map_err(TryPutError::from)
+    }
+
+    /// Takes the next item, waiting for one. Fails with `Disconnected` when the queue is empty
+    /// and no other handle to it exists in any process (Python waits forever there).
+    pub fn get(&self) -> std::result::Result<T, GetError> {
+        self.handle.get(Deadline::never()).map_err(GetError::from)
+    }
+
+    /// Takes the next item, waiting at most `timeout`, Python's `get(timeout=t)`.
+    pub fn get_timeout(&self, timeout: Duration) -> std::result::Result<T, GetTimeoutError> {
+        self.handle
+            .get(Deadline::after(timeout))
+            .map_err(GetTimeoutError::from)
+    }
+
+    /// Takes an item only if one is there now, Python's `get_nowait` (`get(False)`).
+    #[doc(alias = "get_nowait")]
+    pub fn try_get(&self) -> std::result::Result<T, TryGetError> {
+        self.handle
+            .get(Deadline::after(Duration::ZERO))
+            .map_err(TryGetError::from)
+    }
+
+    /// A blocking iterator over received items; it ends when [`get`](Self::get) fails
+    /// (closed, or disconnected: empty with no other handle anywhere).
+    pub fn iter(&self) -> Iter<'_, T> {
+        Iter { queue: self }
+    }
+
+    /// An iterator over the items there now; it ends at the first [`try_get`](Self::try_get)
+    /// that fails.
+    pub fn try_iter(&self) -> TryIter<'_, T> {
+        TryIter { queue: self }
+    }
+}
+
+impl<T> Clone for Queue<T> {
+    fn clone(&self) -> Self {
+        Queue {
+            handle: self.handle.clone(),
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Queue")
+            .field("qsize", &self.qsize())
+            .field("maxsize", &self.maxsize())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+/// A queue handle travels to another process (as a `Process` argument or over a
+/// `Connection`), inside a transfer context like every handle with a file descriptor.
+impl<T> Serialize for Queue<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.channel().serialize(s)
+    }
+}
+
+impl<'de, T> Deserialize<'de> for Queue<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Queue::receive(d, Kind::Queue)
+    }
+}
+
+impl<T> Queue<T> {
+    pub(crate) fn receive<'de, D: Deserializer<'de>>(
+        d: D,
+        kind: Kind,
+    ) -> std::result::Result<Self, D::Error> {
+        let ch = Channel::deserialize(d, kind, channel::type_hash::<T>())?;
+        Ok(Queue {
+            handle: Handle::first(ch),
+            _t: PhantomData,
+        })
+    }
+}
+
+/// A blocking iterator over a [`Queue`], from [`Queue::iter`].
+#[derive(Debug)]
+pub struct Iter<'a, T> {
+    queue: &'a Queue<T>,
+}
+
+impl<T: Serialize + DeserializeOwned> Iterator for Iter<'_, T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        self.queue.get().ok()
+    }
+}
+
+/// A non-blocking iterator over a [`Queue`], from [`Queue::try_iter`].
+#[derive(Debug)]
+pub struct TryIter<'a, T> {
+    queue: &'a Queue<T>,
+}
+
+impl<T: Serialize + DeserializeOwned> Iterator for TryIter<'_, T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        self.queue.try_get().ok()
+    }
+}
+
+impl<'a, T: Serialize + DeserializeOwned> IntoIterator for &'a Queue<T> {
+    type Item = T;
+    type IntoIter = Iter<'a, T>;
+
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}

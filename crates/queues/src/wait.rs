@@ -1,0 +1,105 @@
+//! Blocking on a word of the ring's header: an event count over `futex(2)`, and the one spin
+//! policy of this crate (spin briefly, then sleep), kept here so it can move to the runtime
+//! layer's shared `Backoff` in one edit.
+//!
+//! An [`EventCount`] is a sequence word plus a count of sleepers. A waiter reads the sequence,
+//! announces itself, checks its condition again and sleeps only if the sequence is unchanged; a
+//! notifier that made the condition true bumps the sequence and wakes sleepers, and costs no
+//! system call when nobody sleeps.
+
+use std::sync::atomic::{AtomicU32, Ordering, fence};
+use std::time::{Duration, Instant};
+
+use multiprocessing_core::time::Deadline;
+use rustix::thread::futex;
+
+/// How long a waiter spins before it sleeps (as the Event does).
+const SPIN: Duration = Duration::from_micros(20);
+
+/// The longest single sleep: a waiter wakes at least this often to check for dead peers.
+pub(crate) const SLICE: Duration = Duration::from_millis(100);
+
+/// Spins for up to [`SPIN`] until `ready()` holds, when another CPU can make it hold; `true`
+/// once it holds. On a single CPU spinning could only delay the peer, so this returns at once.
+pub(crate) fn spin_until(deadline: &Deadline, mut ready: impl FnMut() -> bool) -> bool {
+    if ready() {
+        return true;
+    }
+    if !multi_cpu() {
+        return false;
+    }
+    let start = Instant::now();
+    while start.elapsed() < SPIN && !deadline.is_expired() {
+        for _ in 0..32 {
+            std::hint::spin_loop();
+        }
+        if ready() {
+            return true;
+        }
+    }
+    false
+}
+
+fn multi_cpu() -> bool {
+    use std::sync::OnceLock;
+    static MULTI: OnceLock<bool> = OnceLock::new();
+    *MULTI.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()) > 1)
+}
+
+/// A sequence word and a sleeper count in shared memory.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub(crate) struct EventCount {
+    seq: AtomicU32,
+    sleepers: AtomicU32,
+}
+
+impl EventCount {
+    /// Wakes every sleeper; free when nobody sleeps. Call after publishing the change.
+    #[inline]
+    pub(crate) fn notify(&self) {
+        fence(Ordering::SeqCst);
+        if self.sleepers.load(Ordering::Relaxed) != 0 {
+            self.seq.fetch_add(1, Ordering::Release);
+            let _ = futex::wake(&self.seq, futex::Flags::empty(), i32::MAX as u32);
+        }
+    }
+
+    /// Sleeps until notified, `deadline` or one [`SLICE`] passes, unless `ready()` holds once
+    /// announced. Returns whether `ready()` was seen to hold.
+    pub(crate) fn wait(&self, deadline: &Deadline, mut ready: impl FnMut() -> bool) -> bool {
+        let seen = self.seq.load(Ordering::Acquire);
+        self.sleepers.fetch_add(1, Ordering::SeqCst);
+        let ok = ready();
+        if !ok {
+            let slice = deadline.remaining().map_or(SLICE, |r| r.min(SLICE));
+            if !slice.is_zero() {
+                let ts = futex::Timespec {
+                    tv_sec: slice.as_secs() as i64,
+                    tv_nsec: i64::from(slice.subsec_nanos()),
+                };
+                let _ = futex::wait(&self.seq, futex::Flags::empty(), seen, Some(&ts));
+            }
+        }
+        self.sleepers.fetch_sub(1, Ordering::Relaxed);
+        ok
+    }
+}
+
+/// Sleeps while `word == expected`, for at most one [`SLICE`] or until `deadline`.
+pub(crate) fn wait_word(word: &AtomicU32, expected: u32, deadline: &Deadline) {
+    let slice = deadline.remaining().map_or(SLICE, |r| r.min(SLICE));
+    if slice.is_zero() {
+        return;
+    }
+    let ts = futex::Timespec {
+        tv_sec: slice.as_secs() as i64,
+        tv_nsec: i64::from(slice.subsec_nanos()),
+    };
+    let _ = futex::wait(word, futex::Flags::empty(), expected, Some(&ts));
+}
+
+/// Wakes every sleeper on `word`.
+pub(crate) fn wake_word(word: &AtomicU32) {
+    let _ = futex::wake(word, futex::Flags::empty(), i32::MAX as u32);
+}
