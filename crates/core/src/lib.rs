@@ -17,6 +17,7 @@
 //! ```
 
 mod authkey;
+pub mod backoff;
 pub mod code;
 pub mod codec;
 mod error;

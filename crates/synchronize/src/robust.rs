@@ -18,6 +18,7 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
+use multiprocessing_core::backoff::Backoff;
 use multiprocessing_core::owner::{self, Owner};
 
 use crate::futex::{self, Deadline};
@@ -31,8 +32,6 @@ pub(crate) const GUARDED: u32 = 1 << 30;
 const ID: u32 = !(WAITERS | GUARDED);
 /// How long a waiter sleeps before checking that the owner still lives.
 pub(crate) const SLICE: Duration = Duration::from_millis(100);
-/// Spins before sleeping.
-const SPINS: u32 = 100;
 
 /// How an acquisition ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,8 +109,10 @@ impl RobustWord {
 
     #[cold]
     fn acquire_slow(&self, me: Owner, tag: u32, deadline: Deadline) -> Acquired {
-        for _ in 0..SPINS {
-            std::hint::spin_loop();
+        // Spin, then yield (a holder on this CPU runs), then sleep: the one policy.
+        let backoff = Backoff::new();
+        while !backoff.is_completed() {
+            backoff.snooze();
             if self.word.load(Ordering::Relaxed) == 0 && self.try_acquire_tagged(me, tag) {
                 return Acquired::Clean;
             }

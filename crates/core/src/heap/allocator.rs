@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 use std::time::Duration;
 
 use super::arena::{Arena, ArenaHeader, HEADER_SIZE, HOLDERS, KIND_SMALL};
+use crate::backoff::Backoff;
 use crate::owner::Owner;
 use crate::time::Deadline;
 
@@ -105,7 +106,7 @@ fn lock(header: &ArenaHeader) -> Option<ArenaLock<'_>> {
     }
     let patience = Deadline::after(LOCK_PATIENCE);
     let mut check = Deadline::after(HOLDER_CHECK);
-    let mut spins: u32 = 0;
+    let backoff = Backoff::new();
     loop {
         if header.poisoned.load(Ordering::Relaxed) != 0 {
             return None;
@@ -113,17 +114,13 @@ fn lock(header: &ArenaHeader) -> Option<ArenaLock<'_>> {
         if header.lock.load(Ordering::Relaxed) == 0 && acquire() {
             return Some(ArenaLock(header));
         }
-        spins = spins.wrapping_add(1);
-        if spins < 64 {
-            std::hint::spin_loop();
+        if !backoff.is_completed() {
+            backoff.snooze();
             continue;
         }
-        if spins < 256 {
-            std::thread::yield_now();
-        } else {
-            // Held for long: the holder may be descheduled, stopped or dead.
-            std::thread::sleep(Duration::from_micros(100));
-        }
+        // Held for long: the holder may be descheduled, stopped or dead. There is no futex
+        // to sleep on here (the critical section is a few loads and stores), so nap.
+        std::thread::sleep(Duration::from_micros(100));
         let holder = header.lock.load(Ordering::Relaxed);
         if check.is_expired() {
             check = Deadline::after(HOLDER_CHECK);
