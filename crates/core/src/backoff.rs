@@ -48,15 +48,21 @@ use std::time::{Duration, Instant};
 use crate::time::Deadline;
 
 /// Steps of the spin phase: the last one spins `2^SPIN_LIMIT` hints.
+#[cfg(not(loom))]
 const SPIN_LIMIT: u32 = 6;
 /// Steps after which [`Backoff::is_completed`] tells the caller to block.
+#[cfg(not(loom))]
 const YIELD_LIMIT: u32 = 10;
+// Under loom every step is a scheduling point: keep the phases, with few steps.
+#[cfg(loom)]
+const SPIN_LIMIT: u32 = 0;
+#[cfg(loom)]
+const YIELD_LIMIT: u32 = 1;
 
-/// One spin hint; a scheduling point under `loom`.
+/// One spin hint. Under `loom` nothing: the spin is bounded, and loom's `spin_loop` would park
+/// the spinner until the others progressed, hiding the interleavings where it gives up first.
 #[inline]
 fn hint() {
-    #[cfg(loom)]
-    loom::hint::spin_loop();
     #[cfg(not(loom))]
     std::hint::spin_loop();
 }
@@ -120,9 +126,6 @@ impl Backoff {
                 hint();
             }
         } else {
-            #[cfg(loom)]
-            loom::thread::yield_now();
-            #[cfg(not(loom))]
             std::thread::yield_now();
         }
         if step <= YIELD_LIMIT {
@@ -137,7 +140,7 @@ impl Backoff {
         self.step.get() > YIELD_LIMIT
     }
 
-    /// Hints per step: `2^step` (one under `loom`, where every hint is a scheduling point).
+    /// Hints per step: `2^step` (one under `loom`, which does not model time).
     #[inline]
     fn hints(step: u32) -> u32 {
         if cfg!(loom) { 1 } else { 1 << step }
