@@ -40,6 +40,37 @@ fn step(name: &str, mut cmd: Command) -> Result<(), String> {
     }
 }
 
+/// The crates whose lock-free protocols have `loom` models (tests named `loom_*`, built only
+/// under `--cfg loom`).
+const LOOM_CRATES: &[&str] = &["multiprocessing-core", "multiprocessing-synchronize"];
+
+/// Runs the `loom` model tests: every interleaving of the lock word, the waiter protocols and
+/// the heap's lock, up to three preemptions. They build in `target/loom`, so the `--cfg loom`
+/// build does not evict the ordinary one.
+fn loom_models() -> Result<(), String> {
+    let mut loom = cargo();
+    loom.args(["test", "--release", "--lib"]);
+    for krate in LOOM_CRATES {
+        loom.args(["-p", krate]);
+    }
+    loom.args(["loom_"])
+        .env("RUSTFLAGS", "--cfg loom")
+        .env("CARGO_TARGET_DIR", workspace_root().join("target/loom"))
+        .env(
+            "LOOM_MAX_PREEMPTIONS",
+            std::env::var("LOOM_MAX_PREEMPTIONS").unwrap_or_else(|_| "3".into()),
+        );
+    step("loom models", loom)
+}
+
+/// `cargo xtask verify`: the model checks alone (also run by `cargo xtask ci`).
+pub(crate) fn verify(args: &[String]) -> Result<(), String> {
+    if let Some(a) = args.first() {
+        return Err(format!("`verify` takes no arguments, got `{a}`"));
+    }
+    loom_models()
+}
+
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if let Some(a) = args.first() {
         return Err(format!("`ci` takes no arguments, got `{a}`"));
@@ -77,6 +108,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     doc.args(["doc", "--workspace", "--no-deps"])
         .env("RUSTDOCFLAGS", "-D warnings");
     step("rustdoc", doc)?;
+
+    loom_models()?;
 
     if has_cargo_subcommand("deny") {
         let mut deny = cargo();

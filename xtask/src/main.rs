@@ -8,7 +8,8 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  ci                 run every check CI runs: fmt, clippy, tests, doc tests, rustdoc, cargo-deny, bench --quick
+  ci                 run every check CI runs: fmt, clippy, tests, doc tests, rustdoc, loom models, cargo-deny, bench --quick
+  verify             run the loom model tests (`--cfg loom`, LOOM_MAX_PREEMPTIONS=3 unless set)
   bench [--quick] [--filter PATTERN] [--reps N] [--features F] [--python PY]
                      measure each operation beside CPython and a raw OS baseline
                      (`cargo xtask bench --help` for details)";
@@ -18,6 +19,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("verify") => ci::verify(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
