@@ -31,6 +31,8 @@ use crate::time::Deadline;
 pub(crate) const NUM_CLASSES: usize = 12;
 /// Smallest block (header included).
 const MIN_BLOCK: usize = 32;
+/// The cache line: the alignment of blocks of this size and larger.
+const CACHE_LINE: usize = 64;
 /// Size of the header before every block's data.
 pub(crate) const BLOCK_HEADER: usize = 16;
 /// Largest data size served from a shared arena; larger blocks get an arena of their own.
@@ -167,6 +169,11 @@ pub(crate) fn alloc(arena: &Arena, class: usize) -> Option<usize> {
         if bump < super::arena::HEADER_SIZE || !bump.is_multiple_of(BLOCK_HEADER) {
             return corrupted(header);
         }
+        // Blocks of a cache line or more start on a line (arenas are page-aligned), so a lock
+        // word never straddles two lines nor shares one with another block: processes on
+        // different CPUs then bounce only the lines they really share. The gap (at most 48
+        // bytes) stays unused.
+        let bump = bump.next_multiple_of(class_size(class).min(CACHE_LINE));
         if !fits(bump) {
             return None;
         }
@@ -367,6 +374,20 @@ pub(crate) fn valid_block(arena: &Arena, header_offset: usize, len: usize) -> bo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A block of a cache line or more (a lock's state, say) starts on a line, whatever was
+    /// allocated before it, so it never straddles two lines nor shares one with a neighbour.
+    #[test]
+    fn blocks_of_a_line_or_more_start_on_a_line() {
+        let mut keep = Vec::new();
+        for len in [8, 40, 8, 8, 100, 8, 40, 200, 8, 40] {
+            let block = crate::heap::HeapBlock::new(len).unwrap();
+            let start = block.as_ptr() as usize - BLOCK_HEADER;
+            let size = class_size(class_for(len).unwrap());
+            assert_eq!(start % size.min(CACHE_LINE), 0, "{len} bytes at {start:#x}");
+            keep.push(block);
+        }
+    }
 
     #[test]
     fn classes_cover_sizes() {
