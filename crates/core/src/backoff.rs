@@ -55,9 +55,9 @@ const SPIN_LIMIT: u32 = 6;
 const YIELD_LIMIT: u32 = 10;
 // Under loom every step is a scheduling point: keep the phases, with few steps.
 #[cfg(loom)]
-const SPIN_LIMIT: u32 = 0;
+const SPIN_LIMIT: u32 = 1;
 #[cfg(loom)]
-const YIELD_LIMIT: u32 = 1;
+const YIELD_LIMIT: u32 = 2;
 
 /// One spin hint. Under `loom` nothing: the spin is bounded, and loom's `spin_loop` would park
 /// the spinner until the others progressed, hiding the interleavings where it gives up first.

@@ -60,34 +60,71 @@ pub(crate) fn wake_all<W: Word + ?Sized>(word: &W) {
     wake(word, i32::MAX as u32);
 }
 
-/// The futex under `loom`: one mutex and condition variable for every word (a wake may wake
-/// sleepers of other words too, which a futex's callers must tolerate as spurious wake-ups).
-/// The value check and the sleep are atomic with respect to a wake, as in the kernel. A
-/// timeout never fires: a lost wake-up shows as a deadlock, which loom reports.
+/// Runs a loom model with the preemption bound `LOOM_MAX_PREEMPTIONS` (3 when unset: the
+/// waits loop, so an unbounded search never ends).
+#[cfg(all(test, loom))]
+pub(crate) fn loom_model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound.get_or_insert(3);
+    builder.check(f);
+}
+
+/// The futex under `loom`, exact: each word has a queue of sleepers, `wake(n)` wakes the
+/// first `n` of that word's queue and no one else. The value check and the enqueueing are
+/// atomic with respect to a wake, as in the kernel. A timeout never fires: a wake-up that is
+/// lost shows as a deadlock, which loom reports.
 #[cfg(loom)]
 mod model {
+    use std::collections::{HashMap, HashSet, VecDeque};
     use std::sync::atomic::Ordering;
     use std::time::Duration;
 
     use loom::sync::atomic::AtomicU32;
     use loom::sync::{Condvar, Mutex};
 
+    #[derive(Default)]
+    struct Table {
+        next: u64,
+        queues: HashMap<usize, VecDeque<u64>>,
+        woken: HashSet<u64>,
+    }
+
     loom::lazy_static! {
-        static ref FUTEX: (Mutex<()>, Condvar) = (Mutex::new(()), Condvar::new());
+        static ref FUTEX: (Mutex<Table>, Condvar) = (Mutex::new(Table::default()), Condvar::new());
     }
 
     impl super::Word for AtomicU32 {
         fn futex_wait(&self, expected: u32, _timeout: Option<Duration>) -> bool {
-            let guard = FUTEX.0.lock().unwrap();
-            if self.load(Ordering::SeqCst) == expected {
-                drop(FUTEX.1.wait(guard).unwrap());
+            let mut table = FUTEX.0.lock().unwrap();
+            if self.load(Ordering::SeqCst) != expected {
+                return true;
+            }
+            let ticket = table.next;
+            table.next += 1;
+            let addr = std::ptr::from_ref(self) as usize;
+            table.queues.entry(addr).or_default().push_back(ticket);
+            while !table.woken.remove(&ticket) {
+                table = FUTEX.1.wait(table).unwrap();
             }
             true
         }
 
-        fn futex_wake(&self, _n: u32) {
-            let _guard = FUTEX.0.lock().unwrap();
-            FUTEX.1.notify_all();
+        fn futex_wake(&self, n: u32) {
+            let mut table = FUTEX.0.lock().unwrap();
+            let addr = std::ptr::from_ref(self) as usize;
+            let mut woken = Vec::new();
+            if let Some(queue) = table.queues.get_mut(&addr) {
+                for _ in 0..n {
+                    match queue.pop_front() {
+                        Some(ticket) => woken.push(ticket),
+                        None => break,
+                    }
+                }
+            }
+            if !woken.is_empty() {
+                table.woken.extend(woken);
+                FUTEX.1.notify_all();
+            }
         }
     }
 }

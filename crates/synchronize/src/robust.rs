@@ -276,7 +276,7 @@ mod loom_tests {
     /// Two contenders: mutual exclusion, and the one that sleeps is always woken.
     #[test]
     fn loom_robust_word_excludes_and_wakes() {
-        loom::model(|| {
+        crate::futex::loom_model(|| {
             let word = Arc::new(RobustWord::new());
             let counter = Arc::new(AtomicU32::new(0));
             let t = {
@@ -294,9 +294,7 @@ mod loom_tests {
     /// waiters bit kept by a contended acquisition wakes the last.
     #[test]
     fn loom_robust_word_three_contenders() {
-        let mut builder = loom::model::Builder::new();
-        builder.preemption_bound.get_or_insert(2);
-        builder.check(|| {
+        crate::futex::loom_model(|| {
             let word = Arc::new(RobustWord::new());
             let counter = Arc::new(AtomicU32::new(0));
             let threads: Vec<_> = (2..4)
@@ -317,7 +315,7 @@ mod loom_tests {
     /// hold exactly once, waking the waiter.
     #[test]
     fn loom_release_unguarded_races_a_guard() {
-        loom::model(|| {
+        crate::futex::loom_model(|| {
             let word = Arc::new(RobustWord::new());
             assert!(word.try_acquire_tagged(owner(1), GUARDED));
             let t = {
