@@ -151,7 +151,8 @@ impl Backoff {
     ///
     /// For waits bounded by time whose probe is a read (an atomic load, a zero-timeout `poll`):
     /// `ready` runs between every two hints, so an answer is seen at once, and the clock is read
-    /// at exponentially growing intervals (every 64 probes at most).
+    /// at exponentially growing intervals (every 64 probes at most) while a round of probes
+    /// stays under a sixteenth of the budget.
     ///
     /// ```
     /// use std::time::Duration;
@@ -169,18 +170,25 @@ impl Backoff {
         mut ready: impl FnMut() -> bool,
     ) -> bool {
         let start = Instant::now();
-        let mut step = 0;
+        let mut round = 1u32;
+        let mut last = Duration::ZERO;
         loop {
-            for _ in 0..(1u32 << step) {
+            for _ in 0..round {
                 if ready() {
                     return true;
                 }
                 hint();
             }
-            if start.elapsed() >= budget || deadline.is_expired() {
+            let elapsed = start.elapsed();
+            if elapsed >= budget || deadline.is_expired() {
                 return false;
             }
-            step = (step + 1).min(SPIN_LIMIT);
+            // Read the clock less often while rounds stay short against the budget; a costly
+            // probe (a system call) keeps them short, so the budget is not overshot by much.
+            if round < Self::hints(SPIN_LIMIT) && (elapsed - last) * 16 < budget {
+                round *= 2;
+            }
+            last = elapsed;
         }
     }
 }
