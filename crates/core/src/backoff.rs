@@ -149,10 +149,10 @@ impl Backoff {
     /// Polls `ready` until it returns `true` (then `true`), or `budget` has passed since the
     /// call or `deadline` passed (then `false`); never yields or blocks.
     ///
-    /// For waits bounded by time whose probe is a read (an atomic load, a zero-timeout `poll`):
-    /// `ready` runs between every two hints, so an answer is seen at once, and the clock is read
-    /// at exponentially growing intervals (every 64 probes at most) while a round of probes
-    /// stays under a sixteenth of the budget.
+    /// For waits bounded by time whose probe is a cheap read (an atomic load): `ready` runs
+    /// between every two hints, so an answer is seen at once, and the clock is read once per
+    /// round of 64 probes (rounds shrink if they turn out long against the budget).
+    /// [`Adaptive::spin_until`] suits costly probes (a system call) better.
     ///
     /// ```
     /// use std::time::Duration;
@@ -164,13 +164,21 @@ impl Backoff {
     /// }));
     /// assert!(!Backoff::spin_until(Duration::from_micros(5), Deadline::never(), || false));
     /// ```
-    pub fn spin_until(
+    pub fn spin_until(budget: Duration, deadline: Deadline, ready: impl FnMut() -> bool) -> bool {
+        Self::spin_rounds(budget, deadline, Self::hints(SPIN_LIMIT), ready)
+    }
+
+    /// Probes `ready` in rounds of `round` probes (each followed by a hint), reading the clock
+    /// after each round; a round that took under a sixteenth of the budget doubles the next
+    /// (up to 64 probes), one over an eighth halves it, so the budget is overshot by little
+    /// whatever a probe costs.
+    fn spin_rounds(
         budget: Duration,
         deadline: Deadline,
+        mut round: u32,
         mut ready: impl FnMut() -> bool,
     ) -> bool {
         let start = Instant::now();
-        let mut round = 1u32;
         let mut last = Duration::ZERO;
         loop {
             for _ in 0..round {
@@ -183,10 +191,11 @@ impl Backoff {
             if elapsed >= budget || deadline.is_expired() {
                 return false;
             }
-            // Read the clock less often while rounds stay short against the budget; a costly
-            // probe (a system call) keeps them short, so the budget is not overshot by much.
-            if round < Self::hints(SPIN_LIMIT) && (elapsed - last) * 16 < budget {
-                round *= 2;
+            let took = elapsed - last;
+            if took * 16 < budget {
+                round = (round * 2).min(Self::hints(SPIN_LIMIT));
+            } else if took * 8 > budget {
+                round = (round / 2).max(1);
             }
             last = elapsed;
         }
@@ -258,8 +267,10 @@ impl Adaptive {
         self.skip.load(Ordering::Relaxed) == 0
     }
 
-    /// [`Backoff::spin_until`] if the history says spinning may pay (else `false` at once), and
-    /// learns from the outcome.
+    /// Polls `ready` like [`Backoff::spin_until`] if the history says spinning may pay (else
+    /// `false` at once), and learns from the outcome. Made for costly probes (a zero-timeout
+    /// `poll`): the clock is read after every probe at first, less often while probes prove
+    /// cheap.
     pub fn spin_until(
         &self,
         budget: Duration,
@@ -272,7 +283,8 @@ impl Adaptive {
             return false;
         }
         let mut misses = 0u32;
-        let found = Backoff::spin_until(budget, deadline, || {
+        // The probes of a channel are system calls: start with a clock read after each.
+        let found = Backoff::spin_rounds(budget, deadline, 1, || {
             let r = ready();
             misses += u32::from(!r);
             r
