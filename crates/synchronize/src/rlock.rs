@@ -153,6 +153,12 @@ impl RLock {
 
     fn acquire_inner(&self, deadline: Deadline, py: bool) -> Acquired {
         let me = owner::thread();
+        // A free lock first: the compare-and-swap fetches the cache line exclusive at once,
+        // where a load first (the owner check) would fetch it shared and then again.
+        if self.state().word.try_acquire(me) {
+            self.first_level(py);
+            return Acquired::Clean;
+        }
         if self.reenter(me.id, py) {
             return Acquired::Clean;
         }
@@ -165,14 +171,11 @@ impl RLock {
 
     fn try_acquire_inner(&self, py: bool) -> bool {
         let me = owner::thread();
-        if self.reenter(me.id, py) {
-            return true;
-        }
         if self.state().word.try_acquire(me) {
             self.first_level(py);
             return true;
         }
-        false
+        self.reenter(me.id, py)
     }
 
     fn wrap(&self, how: Acquired) -> Option<LockResult<RLockGuard<'_>>> {
