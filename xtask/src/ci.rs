@@ -80,6 +80,37 @@ pub(crate) fn verify_miri() -> Result<(), String> {
     step("miri", miri)
 }
 
+/// The crates whose lock-free protocols have `loom` models (tests named `loom_*`, built only
+/// under `--cfg loom`).
+const LOOM_CRATES: &[&str] = &["multiprocessing-core", "multiprocessing-synchronize"];
+
+/// Runs the `loom` model tests: every interleaving of the lock word, the waiter protocols and
+/// the barrier, up to three preemptions. They build in `target/loom`, so the `--cfg loom`
+/// build does not evict the ordinary one.
+fn loom_models() -> Result<(), String> {
+    let mut loom = cargo();
+    loom.args(["test", "--release", "--lib"]);
+    for krate in LOOM_CRATES {
+        loom.args(["-p", krate]);
+    }
+    loom.args(["loom_"])
+        .env("RUSTFLAGS", "--cfg loom")
+        .env("CARGO_TARGET_DIR", workspace_root().join("target/loom"))
+        .env(
+            "LOOM_MAX_PREEMPTIONS",
+            std::env::var("LOOM_MAX_PREEMPTIONS").unwrap_or_else(|_| "3".into()),
+        );
+    step("loom models", loom)
+}
+
+/// `cargo xtask verify`: the model checks alone (also run by `cargo xtask ci`).
+pub(crate) fn verify(args: &[String]) -> Result<(), String> {
+    if let Some(a) = args.first() {
+        return Err(format!("`verify` takes no arguments, got `{a}`"));
+    }
+    loom_models()
+}
+
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if let Some(a) = args.first() {
         return Err(format!("`ci` takes no arguments, got `{a}`"));
@@ -119,6 +150,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     step("rustdoc", doc)?;
 
     verify_miri()?;
+    loom_models()?;
 
     if has_cargo_subcommand("deny") {
         let mut deny = cargo();

@@ -8,8 +8,9 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  ci                 run every check CI runs: fmt, clippy, tests, doc tests, rustdoc, miri, cargo-deny, bench --quick
+  ci                 run every check CI runs: fmt, clippy, tests, doc tests, rustdoc, miri, loom models, cargo-deny, bench --quick
   miri               run only CI's miri step (the unit tests that need no fork, under miri)
+  verify             run the loom model tests (`--cfg loom`, LOOM_MAX_PREEMPTIONS=3 unless set)
   bench [--quick] [--filter PATTERN] [--reps N] [--features F] [--python PY]
                      measure each operation beside CPython and a raw OS baseline
                      (`cargo xtask bench --help` for details)";
@@ -20,6 +21,7 @@ fn main() -> ExitCode {
         Some("ci") => ci::run(&args[1..]),
         Some("miri") => ci::verify_miri(),
         Some("bench") => bench::run(&args[1..]),
+        Some("verify") => ci::verify(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

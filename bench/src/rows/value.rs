@@ -21,7 +21,7 @@ pub(crate) fn rows() -> Vec<Row> {
         about: "two processes each add 1 to a locked shared Value 100,000 times (time for both)",
         unit: Unit::Ms,
         placements: &Placement::ALL,
-        quick_placements: &[Placement::OneCpu],
+        quick_placements: &[Placement::OneCpu, Placement::Split],
         full: Effort {
             iters: 100_000,
             samples: 5,
@@ -32,7 +32,7 @@ pub(crate) fn rows() -> Vec<Row> {
             samples: 2,
             warmup: 1,
         },
-        targets: &[Target::FasterThanCpython(10.0)],
+        targets: &[Target::AtMostRaw(1.5), Target::FasterThanCpython(10.0)],
         #[cfg(feature = "ours-sharedctypes")]
         ours: Some(ours::add_2proc),
         #[cfg(not(feature = "ours-sharedctypes"))]

@@ -37,9 +37,9 @@ use std::fs::File;
 use std::io::{self, IoSlice, Read};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use multiprocessing_core::backoff::Adaptive;
 use multiprocessing_core::time::{self, Deadline, Waitable, retry_on_intr};
 use multiprocessing_core::transfer::{
     decode_with_fds, deserialize_fd, encode_with_fds, serialize_fd,
@@ -113,68 +113,38 @@ const SPIN: Duration = Duration::from_micros(20);
 /// Blocking receives before a new connection first tries spinning: a short-lived connection
 /// (a handshake) never spins.
 const SPIN_WARMUP: u32 = 16;
-/// Most blocking receives between two tries once spinning keeps failing.
-const SPIN_MAX_SKIP: u32 = 1024;
 
-/// Per-connection history that decides whether a receive spins before it blocks.
+/// Per-connection history that decides whether a receive spins before it blocks: the
+/// workspace's one adaptive spin, [`Adaptive`].
 ///
 /// A message from a peer answering promptly on another CPU is seen by polling within a few
 /// microseconds, where sleeping and being woken across CPUs costs tens of microseconds on a
-/// virtual machine. On the peer's own CPU, or when the peer is slow, spinning only burns time
-/// (and delays a peer waiting for this CPU), so a spin that finds nothing, or finds the message
-/// already there, counts as a failure: after a few in a row the connection stops spinning and
-/// retries after exponentially more receives (up to [`SPIN_MAX_SKIP`]). One spin that catches
-/// a message arriving makes it spin again every time. Atomics keep `poll(&self)` usable; the
-/// fields are hints, never needed for correctness.
+/// virtual machine; on the peer's own CPU, or when the peer is slow, spinning only burns time,
+/// and the history stops it.
 #[derive(Debug)]
-struct Spin {
-    /// Consecutive spins that did not help.
-    fails: AtomicU32,
-    /// Blocking receives to let pass before the next spin.
-    skip: AtomicU32,
-}
+struct Spin(Adaptive);
 
 impl Spin {
     fn new() -> Self {
-        Spin {
-            fails: AtomicU32::new(0),
-            skip: AtomicU32::new(SPIN_WARMUP),
-        }
+        Spin(Adaptive::new(SPIN_WARMUP))
     }
 
     /// Polls `fd` for up to `budget` if the history says it may pay off; returns whether it
     /// found the descriptor readable.
     fn spin(&self, fd: BorrowedFd<'_>, budget: Duration) -> bool {
-        let skip = self.skip.load(Ordering::Relaxed);
-        if skip > 0 {
-            self.skip.store(skip - 1, Ordering::Relaxed);
-            return false;
-        }
-        let start = Instant::now();
-        let mut empty = 0u32;
-        let ready = loop {
+        let mut failed = false;
+        self.0.spin_until(budget, Deadline::never(), || {
+            if failed {
+                return false;
+            }
             match time::wait_readable(fd, Deadline::after(Duration::ZERO)) {
-                Ok(false) => {}
-                Ok(true) => break true,
-                Err(_) => break false,
+                Ok(ready) => ready,
+                Err(_) => {
+                    failed = true;
+                    false
+                }
             }
-            empty += 1;
-            if start.elapsed() >= budget {
-                break false;
-            }
-            std::hint::spin_loop();
-        };
-        if ready && empty > 0 {
-            self.fails.store(0, Ordering::Relaxed);
-        } else {
-            let fails = self.fails.load(Ordering::Relaxed).saturating_add(1);
-            self.fails.store(fails, Ordering::Relaxed);
-            if fails >= 3 {
-                let skip = 1u32.checked_shl(fails).unwrap_or(u32::MAX);
-                self.skip.store(skip.min(SPIN_MAX_SKIP), Ordering::Relaxed);
-            }
-        }
-        ready
+        }) && !failed
     }
 }
 

@@ -25,6 +25,7 @@
 //! ```
 
 mod authkey;
+pub mod backoff;
 pub mod code;
 pub mod codec;
 mod error;

@@ -13,8 +13,12 @@
 //! assert!(!two.broken());
 //! ```
 
+#[cfg(loom)]
+use loom::sync::atomic::AtomicU32;
 use std::fmt;
-use std::sync::atomic::{AtomicU32, Ordering};
+#[cfg(not(loom))]
+use std::sync::atomic::AtomicU32;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use multiprocessing_core::code::CodeRef;
@@ -443,5 +447,54 @@ mod tests {
             matches!(waited, Ok(Ok(0))),
             "the reset barrier did not pass: {waited:?}"
         );
+    }
+}
+
+/// Loom models of the barrier's rounds (`cargo xtask verify`): the real [`Barrier`] with its
+/// state over loom's atomics and futex model. A party left asleep is a deadlock, which loom
+/// reports.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use loom::sync::Arc;
+
+    use super::Barrier;
+    use crate::Error;
+
+    /// Two parties pass two rounds: the second `wait` of the faster party finds the first
+    /// round still draining and waits for it, and nobody is left asleep.
+    #[test]
+    fn loom_barrier_two_rounds() {
+        crate::futex::loom_model(|| {
+            let barrier = Arc::new(Barrier::new(2).unwrap());
+            let t = {
+                let barrier = barrier.clone();
+                loom::thread::spawn(move || {
+                    let a = barrier.wait().unwrap();
+                    let b = barrier.wait().unwrap();
+                    (a, b)
+                })
+            };
+            let a = barrier.wait().unwrap();
+            let b = barrier.wait().unwrap();
+            let (ta, tb) = t.join().unwrap();
+            // Each round hands out the indices 0 and 1 once.
+            assert_eq!(a + ta, 1);
+            assert_eq!(b + tb, 1);
+        });
+    }
+
+    /// `abort` while a party waits (or before it arrives) breaks its wait: it never hangs.
+    #[test]
+    fn loom_barrier_abort_wakes_the_waiter() {
+        crate::futex::loom_model(|| {
+            let barrier = Arc::new(Barrier::new(2).unwrap());
+            let t = {
+                let barrier = barrier.clone();
+                loom::thread::spawn(move || barrier.wait())
+            };
+            barrier.abort();
+            assert!(matches!(t.join().unwrap(), Err(Error::BrokenBarrier)));
+            assert!(barrier.broken());
+        });
     }
 }

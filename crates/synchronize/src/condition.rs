@@ -16,8 +16,12 @@
 //! assert!(ok);
 //! ```
 
+#[cfg(loom)]
+use loom::sync::atomic::AtomicU32;
 use std::fmt;
-use std::sync::atomic::{AtomicU32, Ordering};
+#[cfg(not(loom))]
+use std::sync::atomic::AtomicU32;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use multiprocessing_core::owner::{self, OwnerCell};
@@ -191,17 +195,7 @@ impl<L: ConditionLock> Condition<L> {
     pub fn with_lock(lock: L) -> Result<Condition<L>> {
         Ok(Condition {
             lock,
-            shared: Shared::new(CondState {
-                magic: CondState::MAGIC.into(),
-                served: 0.into(),
-                guard: RobustWord::new(),
-                seq: [0.into(), 0.into()],
-                unchosen: 0.into(),
-                tokens: 0.into(),
-                newer: 0.into(),
-                _pad: 0,
-                waiters: [const { OwnerCell::new() }; WAITERS],
-            })?,
+            shared: Shared::new(CondState::new())?,
         })
     }
 
@@ -232,51 +226,9 @@ impl<L: ConditionLock> Condition<L> {
             "Condition::wait was given the guard of another lock"
         );
         let state = self.state();
-        let (group, slot) = {
-            let _g = state.lock();
-            state.newer.fetch_add(1, Ordering::Relaxed);
-            let group = state.served.load(Ordering::Relaxed).wrapping_add(1);
-            (group, state.enter(group))
-        };
+        let (group, slot) = state.begin_wait();
         let saved = lock.release_guard(guard);
-        let word = state.word(group);
-        let mut look = false;
-        let notified = loop {
-            let g = state.lock();
-            if look {
-                state.hand_on_from_dead(slot);
-            }
-            let served = state.served.load(Ordering::Relaxed);
-            if group.wrapping_sub(served) > 1 {
-                // The group was served in full: chosen.
-                state.leave(slot);
-                break true;
-            }
-            let in_served = group == served;
-            if in_served && state.tokens.load(Ordering::Relaxed) > 0 {
-                state.tokens.fetch_sub(1, Ordering::Relaxed);
-                state.leave(slot);
-                break true;
-            }
-            let remaining = deadline.remaining();
-            if remaining == Some(Duration::ZERO) {
-                state.leave(slot);
-                if in_served {
-                    state.unchosen.fetch_sub(1, Ordering::Relaxed);
-                    if state.unchosen.load(Ordering::Relaxed) == 0 {
-                        state.promote();
-                    }
-                } else {
-                    state.newer.fetch_sub(1, Ordering::Relaxed);
-                }
-                break false;
-            }
-            let seen = word.load(Ordering::Relaxed);
-            drop(g);
-            let slice = remaining.map_or(SLICE, |r| r.min(SLICE));
-            // Nothing for a whole slice: maybe a wake-up went to a waiter that died.
-            look = !futex::wait(word, seen, Some(slice));
-        };
+        let notified = state.sleep(group, slot, deadline);
         match lock.reacquire(saved) {
             Ok(g) => Ok((g, notified)),
             Err(died) => Err(died.map(|g| (g, notified))),
@@ -334,9 +286,7 @@ impl<L: ConditionLock> Condition<L> {
     /// Wakes up to `n` waiters. Python requires the lock to be held for this; here it is
     /// recommended (so the waiters see the change they are woken for) but not required.
     pub fn notify(&self, n: u32) {
-        let state = self.state();
-        let _g = state.lock();
-        state.notify_locked(n);
+        self.state().notify(n);
     }
 
     /// Wakes every waiter.
@@ -346,6 +296,79 @@ impl<L: ConditionLock> Condition<L> {
 }
 
 impl CondState {
+    fn new() -> CondState {
+        CondState {
+            magic: CondState::MAGIC.into(),
+            served: 0.into(),
+            guard: RobustWord::new(),
+            seq: [0.into(), 0.into()],
+            unchosen: 0.into(),
+            tokens: 0.into(),
+            newer: 0.into(),
+            _pad: 0,
+            waiters: [const { OwnerCell::new() }; WAITERS],
+        }
+    }
+
+    /// Joins the newer group of waiters; called while the caller still holds the condition's
+    /// lock, so a notify that follows its check of the predicate cannot miss it.
+    fn begin_wait(&self) -> (u32, Option<usize>) {
+        let _g = self.lock();
+        self.newer.fetch_add(1, Ordering::Relaxed);
+        let group = self.served.load(Ordering::Relaxed).wrapping_add(1);
+        (group, self.enter(group))
+    }
+
+    /// Sleeps (the condition's lock released) until this waiter of `group` is chosen (`true`)
+    /// or `deadline` passes (`false`).
+    fn sleep(&self, group: u32, slot: Option<usize>, deadline: Deadline) -> bool {
+        let state = self;
+        let word = state.word(group);
+        let mut look = false;
+        loop {
+            let g = state.lock();
+            if look {
+                state.hand_on_from_dead(slot);
+            }
+            let served = state.served.load(Ordering::Relaxed);
+            if group.wrapping_sub(served) > 1 {
+                // The group was served in full: chosen.
+                state.leave(slot);
+                return true;
+            }
+            let in_served = group == served;
+            if in_served && state.tokens.load(Ordering::Relaxed) > 0 {
+                state.tokens.fetch_sub(1, Ordering::Relaxed);
+                state.leave(slot);
+                return true;
+            }
+            let remaining = deadline.remaining();
+            if remaining == Some(Duration::ZERO) {
+                state.leave(slot);
+                if in_served {
+                    state.unchosen.fetch_sub(1, Ordering::Relaxed);
+                    if state.unchosen.load(Ordering::Relaxed) == 0 {
+                        state.promote();
+                    }
+                } else {
+                    state.newer.fetch_sub(1, Ordering::Relaxed);
+                }
+                return false;
+            }
+            let seen = word.load(Ordering::Relaxed);
+            drop(g);
+            let slice = remaining.map_or(SLICE, |r| r.min(SLICE));
+            // Nothing for a whole slice: maybe a wake-up went to a waiter that died.
+            look = !futex::wait(word, seen, Some(slice));
+        }
+    }
+
+    /// Hands up to `n` wake-ups to the oldest waiters ([`Condition::notify`]).
+    fn notify(&self, n: u32) {
+        let _g = self.lock();
+        self.notify_locked(n);
+    }
+
     /// Hands up to `n` wake-ups to the oldest waiters. Called with the guard held.
     fn notify_locked(&self, n: u32) {
         let state = self;
@@ -569,5 +592,108 @@ mod tests {
             c.join().unwrap();
         }
         assert_eq!(taken.load(Ordering::Relaxed), ITEMS);
+    }
+}
+
+/// Loom models of the waiter protocol (`cargo xtask verify`): the real [`CondState`] over
+/// loom's atomics and futex model, with a [`RobustWord`] standing for the user's lock. A lost
+/// wake-up is a deadlock, which loom reports.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use std::sync::atomic::Ordering;
+
+    use loom::sync::Arc;
+    use loom::sync::atomic::AtomicU32;
+    use multiprocessing_core::owner::Owner;
+
+    use super::CondState;
+    use crate::futex::Deadline;
+    use crate::robust::{Acquired, RobustWord};
+
+    /// The condition and the user's lock, and the items the predicate counts.
+    struct Model {
+        cond: CondState,
+        lock: RobustWord,
+        items: AtomicU32,
+    }
+
+    fn me(id: u32) -> Owner {
+        Owner { id, start: 1 }
+    }
+
+    impl Model {
+        fn new() -> Arc<Model> {
+            Arc::new(Model {
+                cond: CondState::new(),
+                lock: RobustWord::new(),
+                items: AtomicU32::new(0),
+            })
+        }
+
+        fn lock(&self, id: u32) {
+            assert_eq!(
+                self.lock.acquire(me(id), Deadline::never()),
+                Acquired::Clean
+            );
+        }
+
+        /// `with cond: while not items: cond.wait(); items -= 1`
+        fn consume(&self, id: u32) {
+            self.lock(id);
+            while self.items.load(Ordering::Relaxed) == 0 {
+                let (group, slot) = self.cond.begin_wait();
+                self.lock.release();
+                assert!(self.cond.sleep(group, slot, Deadline::never()));
+                self.lock(id);
+            }
+            let n = self.items.load(Ordering::Relaxed);
+            self.items.store(n - 1, Ordering::Relaxed);
+            self.lock.release();
+        }
+
+        /// `with cond: items += 1; cond.notify(1)`
+        fn produce(&self, id: u32) {
+            self.lock(id);
+            let n = self.items.load(Ordering::Relaxed);
+            self.items.store(n + 1, Ordering::Relaxed);
+            self.cond.notify(1);
+            self.lock.release();
+        }
+    }
+
+    /// One waiter, one notify: the waiter always wakes, whichever runs first.
+    #[test]
+    fn loom_condition_one_waiter_is_woken() {
+        crate::futex::loom_model(|| {
+            let m = Model::new();
+            let t = {
+                let m = m.clone();
+                loom::thread::spawn(move || m.consume(2))
+            };
+            m.produce(1);
+            t.join().unwrap();
+            assert_eq!(m.items.load(Ordering::Relaxed), 0);
+        });
+    }
+
+    /// Two consumers, two items each announced by `notify(1)` alone: a wake-up that goes
+    /// astray (to a waiter that came later, or banked for nobody) hangs a consumer.
+    #[test]
+    fn loom_condition_notify_one_per_item_loses_no_wake_up() {
+        crate::futex::loom_model(|| {
+            let m = Model::new();
+            let consumers: Vec<_> = (2..4)
+                .map(|id| {
+                    let m = m.clone();
+                    loom::thread::spawn(move || m.consume(id))
+                })
+                .collect();
+            m.produce(1);
+            m.produce(1);
+            for t in consumers {
+                t.join().unwrap();
+            }
+            assert_eq!(m.items.load(Ordering::Relaxed), 0);
+        });
     }
 }

@@ -16,8 +16,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use multiprocessing_core::backoff::Backoff;
 use multiprocessing_core::time::TimedOut;
-
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
@@ -107,23 +107,15 @@ impl Event {
     /// Spins for up to [`SPIN`] while the flag is clear, when the last setter ran on another
     /// CPU: a peer answering from there is seen in well under a microsecond, where sleeping and
     /// being woken across CPUs costs tens of microseconds on a virtual machine. On the setter's
-    /// own CPU spinning could only delay the setter, so the waiter sleeps at once.
+    /// own CPU spinning could only delay the setter, so the waiter sleeps at once. The spin
+    /// itself is the workspace's one policy, [`Backoff::spin_until`].
     fn spin(&self, deadline: &Deadline) -> bool {
         let setter = self.shared.get().last_setter_cpu.load(Ordering::Relaxed);
         if setter == NO_CPU || setter == rustix::thread::sched_getcpu() as u32 {
             return false;
         }
         let flag = self.flag();
-        let start = std::time::Instant::now();
-        while start.elapsed() < SPIN && !deadline.is_expired() {
-            for _ in 0..64 {
-                if flag.load(Ordering::Acquire) == SET {
-                    return true;
-                }
-                std::hint::spin_loop();
-            }
-        }
-        false
+        Backoff::spin_until(SPIN, *deadline, || flag.load(Ordering::Acquire) == SET)
     }
 
     fn wait_until(&self, deadline: Deadline) -> bool {

@@ -153,6 +153,12 @@ impl RLock {
 
     fn acquire_inner(&self, deadline: Deadline, py: bool) -> Acquired {
         let me = owner::thread();
+        // A free lock first: the compare-and-swap fetches the cache line exclusive at once,
+        // where a load first (the owner check) would fetch it shared and then again.
+        if self.state().word.try_acquire_tagged(me, 0) {
+            self.first_level(py);
+            return Acquired::Clean;
+        }
         if self.reenter(me.id, py) {
             return Acquired::Clean;
         }
@@ -165,6 +171,11 @@ impl RLock {
 
     fn try_acquire_inner(&self, py: bool) -> Acquired {
         let me = owner::thread();
+        // As in `acquire_inner`: the free lock's compare-and-swap before the owner check.
+        if self.state().word.try_acquire_tagged(me, 0) {
+            self.first_level(py);
+            return Acquired::Clean;
+        }
         if self.reenter(me.id, py) {
             return Acquired::Clean;
         }

@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 use std::time::Duration;
 
 use super::arena::{Arena, ArenaHeader, HEADER_SIZE, HOLDERS, KIND_SMALL};
+use crate::backoff::Backoff;
 use crate::owner::Owner;
 use crate::time::Deadline;
 
@@ -30,6 +31,8 @@ use crate::time::Deadline;
 pub(crate) const NUM_CLASSES: usize = 12;
 /// Smallest block (header included).
 const MIN_BLOCK: usize = 32;
+/// The cache line: the alignment of blocks of this size and larger.
+const CACHE_LINE: usize = 64;
 /// Size of the header before every block's data.
 pub(crate) const BLOCK_HEADER: usize = 16;
 /// Largest data size served from a shared arena; larger blocks get an arena of their own.
@@ -105,7 +108,7 @@ fn lock(header: &ArenaHeader) -> Option<ArenaLock<'_>> {
     }
     let patience = Deadline::after(LOCK_PATIENCE);
     let mut check = Deadline::after(HOLDER_CHECK);
-    let mut spins: u32 = 0;
+    let backoff = Backoff::new();
     loop {
         if header.poisoned.load(Ordering::Relaxed) != 0 {
             return None;
@@ -113,17 +116,13 @@ fn lock(header: &ArenaHeader) -> Option<ArenaLock<'_>> {
         if header.lock.load(Ordering::Relaxed) == 0 && acquire() {
             return Some(ArenaLock(header));
         }
-        spins = spins.wrapping_add(1);
-        if spins < 64 {
-            std::hint::spin_loop();
+        if !backoff.is_completed() {
+            backoff.snooze();
             continue;
         }
-        if spins < 256 {
-            std::thread::yield_now();
-        } else {
-            // Held for long: the holder may be descheduled, stopped or dead.
-            std::thread::sleep(Duration::from_micros(100));
-        }
+        // Held for long: the holder may be descheduled, stopped or dead. There is no futex
+        // to sleep on here (the critical section is a few loads and stores), so nap.
+        std::thread::sleep(Duration::from_micros(100));
         let holder = header.lock.load(Ordering::Relaxed);
         if check.is_expired() {
             check = Deadline::after(HOLDER_CHECK);
@@ -170,6 +169,11 @@ pub(crate) fn alloc(arena: &Arena, class: usize) -> Option<usize> {
         if bump < super::arena::HEADER_SIZE || !bump.is_multiple_of(BLOCK_HEADER) {
             return corrupted(header);
         }
+        // Blocks of a cache line or more start on a line (arenas are page-aligned), so a lock
+        // word never straddles two lines nor shares one with another block: processes on
+        // different CPUs then bounce only the lines they really share. The gap (at most 48
+        // bytes) stays unused.
+        let bump = bump.next_multiple_of(class_size(class).min(CACHE_LINE));
         if !fits(bump) {
             return None;
         }
@@ -370,6 +374,20 @@ pub(crate) fn valid_block(arena: &Arena, header_offset: usize, len: usize) -> bo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A block of a cache line or more (a lock's state, say) starts on a line, whatever was
+    /// allocated before it, so it never straddles two lines nor shares one with a neighbour.
+    #[test]
+    fn blocks_of_a_line_or_more_start_on_a_line() {
+        let mut keep = Vec::new();
+        for len in [8, 40, 8, 8, 100, 8, 40, 200, 8, 40] {
+            let block = crate::heap::HeapBlock::new(len).unwrap();
+            let start = block.as_ptr() as usize - BLOCK_HEADER;
+            let size = class_size(class_for(len).unwrap());
+            assert_eq!(start % size.min(CACHE_LINE), 0, "{len} bytes at {start:#x}");
+            keep.push(block);
+        }
+    }
 
     #[test]
     fn classes_cover_sizes() {

@@ -21,6 +21,7 @@ use std::sync::{Arc, Weak};
 use super::allocator;
 use super::arena::Arena;
 use super::block::{BlockInner, PLAIN};
+use crate::backoff::Backoff;
 
 #[derive(Default)]
 pub(crate) struct Table {
@@ -85,18 +86,15 @@ impl Drop for Guard {
 }
 
 fn raw_lock() {
-    let mut spins = 0u32;
+    let backoff = Backoff::new();
     while TABLE
         .locked
         .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
         .is_err()
     {
-        spins = spins.wrapping_add(1);
-        if spins < 64 {
-            std::hint::spin_loop();
-        } else {
-            std::thread::yield_now();
-        }
+        // A lock between this process's threads, held for a few table operations: spin, then
+        // keep yielding (there is nothing to sleep on).
+        backoff.snooze();
     }
 }
 
