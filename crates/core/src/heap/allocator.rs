@@ -378,6 +378,7 @@ mod tests {
     /// A block of a cache line or more (a lock's state, say) starts on a line, whatever was
     /// allocated before it, so it never straddles two lines nor shares one with a neighbour.
     #[test]
+    #[cfg_attr(miri, ignore = "the heap maps memfd_create memory, which miri cannot")]
     fn blocks_of_a_line_or_more_start_on_a_line() {
         let mut keep = Vec::new();
         for len in [8, 40, 8, 8, 100, 8, 40, 200, 8, 40] {
