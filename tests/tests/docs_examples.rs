@@ -113,6 +113,7 @@ fn tour_visits_every_stop_and_completes() {
         "== Process",
         "== Typed results",
         "== Lock, Value and Array",
+        "== Queue and JoinableQueue",
         "== Event and wait",
     ] {
         assert!(out.contains(stop), "the tour skipped {stop}:\n{out}");
