@@ -1,7 +1,8 @@
 //! Running the facade's examples from a test: built once per test binary, with the test's own
-//! profile and target directory, so a test never runs a stale example.
+//! profile and target directory, so a test never runs a stale example; and running the Python
+//! originals they twin (`tests/python/docs/`), so a test compares with what CPython prints.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
@@ -53,4 +54,23 @@ pub fn run_example(name: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("example output is UTF-8")
+}
+
+/// Runs the Python original of a documentation example, `tests/python/docs/<name>.py`, with
+/// `python3`, and returns its standard output: what the example's twin must print.
+pub fn run_python_original(name: &str) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("python/docs")
+        .join(format!("{name}.py"));
+    let out = Command::new("python3")
+        .arg(&script)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{} failed: {}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("Python's output is UTF-8")
 }

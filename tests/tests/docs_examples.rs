@@ -79,11 +79,6 @@ fn another_program_built_from_this_code_is_refused_by_fingerprint() {
 }
 
 #[test]
-fn start_method_gets_hello_from_a_spawned_child() {
-    assert_eq!(run("start_method"), "hello\n");
-}
-
-#[test]
 fn lock_prints_ten_whole_lines() {
     let out = run("lock");
     let mut lines: Vec<&str> = out.lines().collect();
@@ -118,6 +113,7 @@ fn tour_visits_every_stop_and_completes() {
         "== Process",
         "== Typed results",
         "== Lock, Value and Array",
+        "== Queue and JoinableQueue",
         "== Event and wait",
     ] {
         assert!(out.contains(stop), "the tour skipped {stop}:\n{out}");

@@ -1,11 +1,12 @@
 //! The connection examples of the facade crate, run as real processes: `conn_peer` against
-//! itself and against CPython, and the `listener`/`client` twins of Python's documentation.
+//! itself and against CPython, and the twins of Python's documentation (`listener`/`client`,
+//! `pipe`, `connection_session`, `wait_readers`) beside their Python originals.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 
 use multiprocessing_tests::cpython::pythons;
-use multiprocessing_tests::examples::example;
+use multiprocessing_tests::examples::{example, run_example as run, run_python_original};
 use multiprocessing_tests::helpers::{TempSock, read_announcement};
 
 fn start_peer_listener(address: &str, key: &str) -> (Child, String) {
@@ -129,4 +130,50 @@ fn listener_and_client_examples_print_what_python_prints() {
         text.starts_with("connection accepted from ('127.0.0.1', "),
         "{text}"
     );
+}
+
+#[test]
+fn pipe_prints_the_list_the_child_sent_like_python() {
+    let expected = "[42, None, 'hello']\n";
+    assert_eq!(run("pipe"), expected);
+    assert_eq!(run_python_original("pipe"), expected);
+}
+
+#[test]
+fn connection_session_prints_what_python_prints() {
+    let expected =
+        "[1, 'hello', None]\nb'thank you'\n20\narray('i', [0, 1, 2, 3, 4, 0, 0, 0, 0, 0])\n";
+    assert_eq!(run("connection_session"), expected);
+    assert_eq!(run_python_original("connection_session"), expected);
+}
+
+/// The shape of the `wait()` example's output, which CPython's has too: 40 lines
+/// `(i, 'Process-N')`, each of four processes sending 0 to 9 in order.
+fn check_wait_readers(out: &str, who: &str) {
+    let mut seen: std::collections::BTreeMap<&str, Vec<u32>> = Default::default();
+    for line in out.lines() {
+        let (i, name) = line
+            .strip_prefix('(')
+            .and_then(|l| l.strip_suffix("')"))
+            .and_then(|l| l.split_once(", '"))
+            .unwrap_or_else(|| panic!("{who}: {line:?}"));
+        seen.entry(name)
+            .or_default()
+            .push(i.parse().unwrap_or_else(|_| panic!("{who}: {line:?}")));
+    }
+    let names: Vec<&str> = seen.keys().copied().collect();
+    assert_eq!(
+        names,
+        ["Process-1", "Process-2", "Process-3", "Process-4"],
+        "{who}:\n{out}"
+    );
+    for (name, numbers) in &seen {
+        assert_eq!(*numbers, (0..10).collect::<Vec<u32>>(), "{who}: {name}");
+    }
+}
+
+#[test]
+fn wait_readers_prints_ten_messages_from_each_process_like_python() {
+    check_wait_readers(&run("wait_readers"), "wait_readers");
+    check_wait_readers(&run_python_original("wait_readers"), "wait_readers.py");
 }

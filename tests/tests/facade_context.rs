@@ -121,6 +121,61 @@ fn a_context_starts_processes_by_its_method(method: StartMethod) {
     assert_eq!(ctx.get_context(method).get_start_method(), method);
 }
 
+/// What a child is handed to exercise a context's queues.
+type Queues = (
+    Queue<u32>,
+    Queue<u32>,
+    SimpleQueue<String>,
+    JoinableQueue<u32>,
+);
+
+/// Echoes through each queue kind: doubles what the first queue holds into the bounded one,
+/// answers on the simple queue, and marks the joinable queue's items done.
+fn use_the_queues((q, bounded, simple, joinable): Queues) {
+    for _ in 0..3 {
+        let n = q.get_timeout(BOUND).expect("an item from the parent");
+        bounded.put(n * 2).expect("room in the bounded queue");
+    }
+    simple.put("hello".to_string()).expect("the simple queue");
+    while let Ok(n) = joinable.get_timeout(BOUND) {
+        assert!(n < 5);
+        joinable.task_done().expect("an item was taken");
+        if n == 4 {
+            break;
+        }
+    }
+}
+
+fn a_context_makes_queues_a_child_can_use(method: StartMethod) {
+    let ctx = get_context(method);
+    let q = ctx.queue::<u32>().unwrap();
+    let bounded = ctx.queue_with_maxsize::<u32>(1).unwrap();
+    assert_eq!(bounded.maxsize(), 1);
+    let built = ctx.queue_builder::<u32>().maxsize(2).build().unwrap();
+    assert_eq!(built.maxsize(), 2);
+    let simple = ctx.simple_queue::<String>().unwrap();
+    let joinable = ctx.joinable_queue::<u32>().unwrap();
+    let kit: Queues = (q.clone(), bounded.clone(), simple.clone(), joinable.clone());
+    let child = ctx.start(use_the_queues, (kit,)).unwrap();
+    for n in 1..=3 {
+        q.put(n).unwrap();
+    }
+    // The child's puts into a queue of one item wait for these gets: FIFO, in its order.
+    let got: Vec<u32> = (0..3)
+        .map(|_| bounded.get_timeout(BOUND).unwrap())
+        .collect();
+    assert_eq!(got, [2, 4, 6]);
+    assert_eq!(simple.get().unwrap(), "hello");
+    for n in 0..5 {
+        joinable.put(n).unwrap();
+    }
+    assert!(
+        joinable.join_timeout(BOUND),
+        "the child marked every item done"
+    );
+    child.join().unwrap();
+}
+
 fn exit_with(code: i32) {
     std::process::exit(code)
 }
@@ -132,6 +187,7 @@ fn square(x: u64) -> u64 {
 per_method!(
     a_context_makes_everything_a_child_can_use,
     a_context_starts_processes_by_its_method,
+    a_context_makes_queues_a_child_can_use,
 );
 
 #[test]

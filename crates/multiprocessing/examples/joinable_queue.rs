@@ -39,7 +39,7 @@ fn main() -> Result<(), multiprocessing::Error> {
         .daemon(true)
         .start()?;
     for item in 0..30 {
-        q.put(item).map_err(multiprocessing::queues::Error::from)?;
+        q.put(item)?;
     }
     q.join();
     println!("All work completed");

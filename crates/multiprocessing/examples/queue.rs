@@ -30,7 +30,7 @@ fn main() -> Result<(), multiprocessing::Error> {
     let q = Queue::new()?;
     let p = Process::new(f, (q.clone(),));
     p.start()?;
-    let (a, b, c) = q.get().map_err(multiprocessing::queues::Error::from)?;
+    let (a, b, c) = q.get()?;
     let b = b.map_or("None".to_string(), |b| b.to_string());
     println!("[{a}, {b}, '{c}']");
     p.join()?;

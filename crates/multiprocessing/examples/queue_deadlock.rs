@@ -31,7 +31,7 @@ fn main() -> Result<(), multiprocessing::Error> {
     p.start()?;
     let code = p.join()?; // does not deadlock
     println!("joined before draining: exit code {code}");
-    let obj = queue.get().map_err(multiprocessing::queues::Error::from)?;
+    let obj = queue.get()?;
     println!("got {} bytes", obj.len());
     Ok(())
 }

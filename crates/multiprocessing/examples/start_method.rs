@@ -1,5 +1,5 @@
-//! Python's "Contexts and start methods" example: a child started by a spawn context sends
-//! `hello` back.
+//! Python's "Contexts and start methods" example with `set_start_method`: a child started by
+//! the spawn method puts `hello` on a queue, the parent prints it.
 //!
 //! ```python
 //! import multiprocessing as mp
@@ -8,29 +8,30 @@
 //!     q.put('hello')
 //!
 //! if __name__ == '__main__':
-//!     ctx = mp.get_context('spawn')
-//!     q = ctx.Queue()
-//!     p = ctx.Process(target=foo, args=(q,))
+//!     mp.set_start_method('spawn')
+//!     q = mp.Queue()
+//!     p = mp.Process(target=foo, args=(q,))
 //!     p.start()
 //!     print(q.get())
 //!     p.join()
 //! ```
 //!
-//! Queues are not built yet, so a `Pipe` carries the message. Prints `hello`.
+//! Prints `hello`. The `context` example does the same through a context object.
 
-use multiprocessing::{Connection, StartMethod, get_context, pipe};
+use multiprocessing::{Process, Queue, StartMethod, set_start_method};
 
-fn foo(mut conn: Connection) {
-    conn.send("hello").expect("send to the parent");
+fn foo(q: Queue<String>) {
+    q.put("hello".to_string())
+        .expect("put on the parent's queue");
 }
 
 fn main() -> Result<(), multiprocessing::Error> {
-    let ctx = get_context(StartMethod::Spawn);
-    let (mut reader, writer) = pipe(false)?;
-    let p = ctx.process(foo, (writer,)).build();
+    // As in Python, set once, at the start of the main program.
+    set_start_method(StartMethod::Spawn, false)?;
+    let q = Queue::new()?;
+    let p = Process::new(foo, (q.clone(),));
     p.start()?;
-    let msg: String = reader.recv()?;
-    println!("{msg}");
+    println!("{}", q.get()?);
     p.join()?;
     Ok(())
 }

@@ -29,16 +29,18 @@
 //! # Growing with the workspace
 //!
 //! Every method forwards to the crate that owns the object, and each sub-crate's group of
-//! methods sits behind that crate's feature, in its own `impl` block below. Queues, the pool
-//! and managers arrive the same way: when `multiprocessing-queues` lands, the facade gains a
-//! `queues` feature and an `impl Context` block with `queue`, `joinable_queue` and
-//! `simple_queue`; the pool and managers start processes, so `pool(n)` and `manager()` hand
+//! methods sits behind that crate's feature, in its own `impl` block below (queues behind the
+//! `queues` feature: [`Context::queue`], [`Context::queue_with_maxsize`],
+//! [`Context::queue_builder`], [`Context::simple_queue`], [`Context::joinable_queue`]). The
+//! pool and managers arrive the same way; they start processes, so `pool(n)` and `manager()` hand
 //! [`Context::as_process`] (the start method) to their crate, which takes it as a parameter
 //! (the process crate's context knows only start methods, and arrows point down).
 
 use std::fmt;
 use std::path::Path;
 
+#[cfg(feature = "queues")]
+use multiprocessing_queues::{JoinableQueue, Queue, QueueBuilder, SimpleQueue};
 #[cfg(feature = "sharedctypes")]
 use multiprocessing_sharedctypes::{Array, Pod, RawArray, RawValue, Value};
 #[cfg(feature = "synchronize")]
@@ -285,5 +287,60 @@ impl Context {
     #[doc(alias = "RawArray")]
     pub fn raw_array<T: Pod>(&self, values: &[T]) -> Result<RawArray<T>, Error> {
         Ok(RawArray::new(values)?)
+    }
+}
+
+/// Queues (Python's `ctx.Queue()`, `ctx.SimpleQueue()`, `ctx.JoinableQueue()`).
+///
+/// A queue lives in the shared heap, so it passes to a child of any start method.
+///
+/// ```
+/// use multiprocessing::{Queue, StartMethod, get_context};
+///
+/// fn foo(q: Queue<String>) {
+///     q.put("hello".to_string()).unwrap();
+/// }
+///
+/// let ctx = get_context(StartMethod::Spawn);
+/// let q = ctx.queue()?;
+/// let p = ctx.process(foo, (q.clone(),)).start()?;
+/// assert_eq!(q.get().unwrap(), "hello");
+/// p.join()?;
+/// # Ok::<(), multiprocessing::Error>(())
+/// ```
+#[cfg(feature = "queues")]
+impl Context {
+    /// Python's `ctx.Queue()`: an unbounded queue between processes (`put` never blocks).
+    #[doc(alias = "Queue")]
+    pub fn queue<T>(&self) -> Result<Queue<T>, Error> {
+        Ok(Queue::new()?)
+    }
+
+    /// Python's `ctx.Queue(maxsize)`: a queue holding at most `maxsize` items (`put` blocks
+    /// while it is full; `0` means unbounded, as in Python).
+    #[doc(alias = "Queue")]
+    pub fn queue_with_maxsize<T>(&self, maxsize: usize) -> Result<Queue<T>, Error> {
+        Ok(Queue::with_maxsize(maxsize)?)
+    }
+
+    /// A builder for a queue with more settings (its `maxsize`, its ring's capacity in bytes);
+    /// [`QueueBuilder::build`] gives a [`Queue`], [`QueueBuilder::build_joinable`] a
+    /// [`JoinableQueue`].
+    pub fn queue_builder<T>(&self) -> QueueBuilder<T> {
+        Queue::builder()
+    }
+
+    /// Python's `ctx.SimpleQueue()`: `put`, `get`, `empty` and `close` only.
+    #[doc(alias = "SimpleQueue")]
+    pub fn simple_queue<T>(&self) -> Result<SimpleQueue<T>, Error> {
+        Ok(SimpleQueue::new()?)
+    }
+
+    /// Python's `ctx.JoinableQueue()`: a [`Queue`] whose consumers mark items done
+    /// ([`JoinableQueue::task_done`]) so a producer can wait for all of them
+    /// ([`JoinableQueue::join`]).
+    #[doc(alias = "JoinableQueue")]
+    pub fn joinable_queue<T>(&self) -> Result<JoinableQueue<T>, Error> {
+        Ok(JoinableQueue::new()?)
     }
 }

@@ -51,6 +51,28 @@ impl<G> From<multiprocessing_synchronize::OwnerDied<G>> for Error {
     }
 }
 
+/// A queue operation's own error converts too (dropping the value it hands back), so `?`
+/// works on `put` and `get` in a function returning [`enum@Error`].
+#[cfg(feature = "queues")]
+macro_rules! from_queue_errors {
+    ($($name:ident$(<$t:ident>)?),*) => {$(
+        impl$(<$t>)? From<multiprocessing_queues::$name$(<$t>)?> for Error {
+            fn from(e: multiprocessing_queues::$name$(<$t>)?) -> Self {
+                Error::Queues(e.into())
+            }
+        }
+    )*};
+}
+#[cfg(feature = "queues")]
+from_queue_errors!(
+    PutError<T>,
+    TryPutError<T>,
+    PutTimeoutError<T>,
+    GetError,
+    TryGetError,
+    GetTimeoutError
+);
+
 impl From<multiprocessing_core::time::TimedOut> for Error {
     fn from(e: multiprocessing_core::time::TimedOut) -> Self {
         Error::Core(e.into())
@@ -215,6 +237,19 @@ mod tests {
         {
             let e = multiprocessing_sharedctypes::Error::IndexOutOfRange { index: 2, len: 1 };
             assert_eq!(Error::from(e).python_exception(), P::IndexError);
+        }
+        #[cfg(feature = "queues")]
+        {
+            use multiprocessing_queues::{GetError, TryGetError, TryPutError};
+            assert_eq!(
+                Error::from(TryPutError::Full(7u8)).python_exception(),
+                P::Full
+            );
+            assert_eq!(Error::from(TryGetError::Empty).python_exception(), P::Empty);
+            assert_eq!(
+                Error::from(GetError::Disconnected).kind(),
+                ErrorKind::Disconnected
+            );
         }
     }
 }

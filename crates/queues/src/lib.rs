@@ -3,30 +3,132 @@
 //!
 //! # Which queue to choose
 //!
-//! - [`Queue`]: the general one. Many producers and many consumers, in any processes and
-//!   threads; optional `maxsize`; blocking, timed ([`put_timeout`](Queue::put_timeout),
-//!   [`get_timeout`](Queue::get_timeout)) and non-blocking ([`try_put`](Queue::try_put),
-//!   [`try_get`](Queue::try_get)) forms; iterators.
-//! - [`SimpleQueue`]: `put`, `get`, `empty`, `close` and nothing else, where Python code used
-//!   `SimpleQueue`. Same transport and speed.
-//! - [`JoinableQueue`]: a `Queue` that also counts unfinished tasks, so a producer can
-//!   [`join`](JoinableQueue::join) until consumers called
-//!   [`task_done`](JoinableQueue::task_done) for every item.
-//! - Two processes talking both ways, or a process outside this family (CPython): a
-//!   `Connection` (`multiprocessing::pipe`), not a queue.
+//! | You need | Take | Python's |
+//! |---|---|---|
+//! | many producers and consumers, a size limit, timeouts, non-blocking forms | [`Queue`] | `Queue` |
+//! | `put` and `get`, nothing more | [`SimpleQueue`] | `SimpleQueue` |
+//! | to wait until every item put has been processed | [`JoinableQueue`] | `JoinableQueue` |
+//! | two processes talking both ways, a CPython peer, or handles inside the messages | a `Connection` | `Pipe` |
+//!
+//! All three queues are the same ring in shared memory: any number of processes, and threads
+//! in them, put and get at once; each producer's items arrive in its order; handles pass to
+//! children as `Process` arguments under every start method.
+//!
+//! **[`Queue`]**, the general one. Here two children produce, and the parent reads until the
+//! queue is empty and no other handle is left (crossbeam's `Disconnected`; Python would block):
 //!
 //! ```
+//! use multiprocessing_process::spawn;
 //! use multiprocessing_queues::Queue;
 //!
-//! let q = Queue::new().unwrap();
-//! let producer = q.clone(); // give this one to another process or thread
-//! std::thread::spawn(move || {
-//!     for i in 0..3 {
-//!         producer.put(i).unwrap();
+//! fn produce(q: Queue<u32>, first: u32) {
+//!     for i in first..first + 3 {
+//!         q.put(i).unwrap();
 //!     }
-//! }); // the producer's handle is dropped when the thread ends
-//! let got: Vec<i32> = q.iter().collect(); // ends once empty and every other handle is gone
-//! assert_eq!(got, [0, 1, 2]);
+//! }
+//!
+//! let q = Queue::new()?;
+//! let children = [spawn(produce, (q.clone(), 0))?, spawn(produce, (q.clone(), 10))?];
+//! for child in children {
+//!     child.join()?; // a child that put items exits at once: they are in shared memory
+//! }
+//! let mut got: Vec<u32> = q.iter().collect(); // ends once empty, and alone
+//! got.sort();
+//! assert_eq!(got, [0, 1, 2, 10, 11, 12]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! With a `maxsize`, `put` waits for room; the timed and non-blocking forms hand the value
+//! back when they cannot put it:
+//!
+//! ```
+//! use std::time::Duration;
+//! use multiprocessing_queues::{GetTimeoutError, PutTimeoutError, Queue, TryPutError};
+//!
+//! let q = Queue::with_maxsize(1)?;
+//! let producer = q.clone(); // the handle another process or thread would hold
+//! producer.put(1)?;
+//! assert!(q.full());
+//! assert_eq!(producer.try_put(2), Err(TryPutError::Full(2)));
+//! let late = producer.put_timeout(3, Duration::from_millis(10));
+//! assert_eq!(late, Err(PutTimeoutError::Timeout(3)));
+//! assert_eq!(q.get()?, 1);
+//! let nothing = q.get_timeout(Duration::from_millis(10));
+//! assert_eq!(nothing, Err(GetTimeoutError::Timeout)); // the producer could still put
+//! drop(producer);
+//! // Alone with an empty queue, a get says so at once (Python would wait for ever).
+//! let alone = q.get_timeout(Duration::from_secs(10));
+//! assert_eq!(alone, Err(GetTimeoutError::Disconnected));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! **[`SimpleQueue`]**: `put`, `get`, `empty` and `close`, where Python code used
+//! `SimpleQueue`. Same transport and speed; the smaller API says what the code needs.
+//!
+//! ```
+//! use multiprocessing_process::spawn;
+//! use multiprocessing_queues::SimpleQueue;
+//!
+//! fn greet(q: SimpleQueue<String>) {
+//!     q.put(format!("hello from {}", std::process::id())).unwrap();
+//! }
+//!
+//! let q = SimpleQueue::new()?;
+//! let child = spawn(greet, (q.clone(),))?;
+//! assert!(q.get()?.starts_with("hello from "));
+//! assert!(q.empty());
+//! child.join()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! **[`JoinableQueue`]**: a `Queue` that counts unfinished tasks; consumers call
+//! [`task_done`](JoinableQueue::task_done) per item, and [`join`](JoinableQueue::join) waits
+//! until none is left (or [`join_timeout`](JoinableQueue::join_timeout), beyond Python):
+//!
+//! ```
+//! use multiprocessing_process::spawn;
+//! use multiprocessing_queues::{JoinableQueue, Queue};
+//!
+//! fn worker(tasks: JoinableQueue<u32>, results: Queue<u32>) {
+//!     // Ends when the queue is empty and the parent's handle is gone.
+//!     while let Ok(n) = tasks.get() {
+//!         results.put(n * n).unwrap();
+//!         tasks.task_done().unwrap();
+//!     }
+//! }
+//!
+//! let (tasks, results) = (JoinableQueue::new()?, Queue::new()?);
+//! let child = spawn(worker, (tasks.clone(), results.clone()))?;
+//! for n in 1..=4 {
+//!     tasks.put(n)?;
+//! }
+//! tasks.join(); // every item put has been marked done
+//! assert_eq!(results.try_iter().sum::<u32>(), 1 + 4 + 9 + 16);
+//! drop(tasks);
+//! child.join()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! **A `Connection`** (`multiprocessing::pipe`, Python's `Pipe`), not a queue, for two
+//! processes talking both ways, for a peer outside this family (CPython speaks its protocol),
+//! or to send handles inside messages: queue handles carry file descriptors, so they travel as
+//! `Process` arguments or over a `Connection`, never inside another queue's items.
+//!
+//! ```
+//! use multiprocessing_connection::{Connection, pipe};
+//! use multiprocessing_process::spawn;
+//!
+//! fn shout(mut conn: Connection) {
+//!     let word: String = conn.recv().unwrap();
+//!     conn.send(&word.to_uppercase()).unwrap();
+//! }
+//!
+//! let (mut ours, theirs) = pipe(true)?;
+//! let child = spawn(shout, (theirs,))?;
+//! ours.send("ping")?;
+//! assert_eq!(ours.recv::<String>()?, "PING");
+//! child.join()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # What differs from Python, on purpose
@@ -84,9 +186,6 @@
 //!   had already been copied out (it was in its hands) or it was a chunked item partly read
 //!   (counted in [`Queue::lost`]).
 //! - Nothing a dead process held blocks the others for more than about 100 ms.
-//!
-//! Handles carry file descriptors, so they travel as `Process` arguments (every start method)
-//! or over a `Connection`, not inside another queue's items.
 
 mod channel;
 pub mod error;

@@ -1,6 +1,5 @@
-//! Blocking on a word of the ring's header: an event count over `futex(2)`, and the one spin
-//! policy of this crate (spin briefly, then sleep), kept here so it can move to the runtime
-//! layer's shared `Backoff` in one edit.
+//! Blocking on a word of the ring's header: an event count over `futex(2)`, after a brief spin
+//! on the runtime layer's one policy ([`Backoff::spin_until`]) when another CPU can answer.
 //!
 //! An [`EventCount`] is a sequence word plus a count of sleepers. A waiter reads the sequence,
 //! announces itself, checks its condition again and sleeps only if the sequence is unchanged; a
@@ -8,8 +7,9 @@
 //! system call when nobody sleeps.
 
 use std::sync::atomic::{AtomicU32, Ordering, fence};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use multiprocessing_core::backoff::Backoff;
 use multiprocessing_core::time::Deadline;
 use rustix::thread::futex;
 
@@ -21,23 +21,10 @@ pub(crate) const SLICE: Duration = Duration::from_millis(100);
 
 /// Spins for up to [`SPIN`] until `ready()` holds, when another CPU can make it hold; `true`
 /// once it holds. On a single CPU spinning could only delay the peer, so this returns at once.
+/// The spin itself is the workspace's one policy, [`Backoff::spin_until`].
+#[inline]
 pub(crate) fn spin_until(deadline: &Deadline, mut ready: impl FnMut() -> bool) -> bool {
-    if ready() {
-        return true;
-    }
-    if !multi_cpu() {
-        return false;
-    }
-    let start = Instant::now();
-    while start.elapsed() < SPIN && !deadline.is_expired() {
-        for _ in 0..32 {
-            std::hint::spin_loop();
-        }
-        if ready() {
-            return true;
-        }
-    }
-    false
+    ready() || (multi_cpu() && Backoff::spin_until(SPIN, *deadline, ready))
 }
 
 fn multi_cpu() -> bool {
