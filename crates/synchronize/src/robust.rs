@@ -347,7 +347,7 @@ mod loom_tests {
             assert_eq!(word.holder(), 1);
             word.release();
 
-            assert!(word.try_acquire(owner(1)));
+            assert!(word.try_acquire_tagged(owner(1), 0));
             let t = {
                 let word = word.clone();
                 loom::thread::spawn(move || word.acquire(owner(2), Deadline::never()))
