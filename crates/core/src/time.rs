@@ -150,14 +150,13 @@ impl Deadline {
     /// the convention of `poll(2)`-style millisecond timeouts.
     #[must_use]
     pub fn millis(&self) -> i32 {
-        match self.remaining() {
-            None => -1,
-            Some(left) => {
-                let ms = left.as_nanos().div_ceil(1_000_000);
-                i32::try_from(ms).unwrap_or(i32::MAX)
-            }
-        }
+        self.remaining().map_or(-1, ceil_millis)
     }
+}
+
+/// `left` in whole milliseconds, rounded up, saturating at `i32::MAX`.
+fn ceil_millis(left: Duration) -> i32 {
+    i32::try_from(left.as_nanos().div_ceil(1_000_000)).unwrap_or(i32::MAX)
 }
 
 impl From<Option<Duration>> for Deadline {
@@ -312,8 +311,18 @@ mod tests {
         assert_eq!(Deadline::after(Duration::ZERO).millis(), 0);
         assert_eq!(Deadline::never().millis(), -1);
         assert_eq!(Deadline::never().timespec(), None);
+        // Time passes between `after` and `millis` (a lot of it under miri): only a range holds.
         let d = Deadline::after(Duration::from_micros(1500));
-        assert!((1..=2).contains(&d.millis()));
+        assert!((0..=2).contains(&d.millis()));
+    }
+
+    #[test]
+    fn millis_round_up_and_saturate() {
+        assert_eq!(ceil_millis(Duration::from_micros(1500)), 2);
+        assert_eq!(ceil_millis(Duration::from_millis(1)), 1);
+        assert_eq!(ceil_millis(Duration::from_nanos(1)), 1);
+        assert_eq!(ceil_millis(Duration::ZERO), 0);
+        assert_eq!(ceil_millis(Duration::from_secs(u64::MAX / 4)), i32::MAX);
     }
 
     #[test]
