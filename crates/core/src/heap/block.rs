@@ -17,7 +17,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::allocator::{self, BLOCK_HEADER, BlockHeader, DEDICATED};
 use super::arena::{ARENA_SIZE, Arena, HEADER_SIZE, KIND_DEDICATED, KIND_SMALL};
 use super::registry;
-use super::sync::{AtomicBool, AtomicU32, fence};
+use super::sync::{AtomicBool, AtomicU32};
 use crate::transfer::{deserialize_fd, serialize_fd};
 use crate::{Error, Result, codec};
 
@@ -75,9 +75,11 @@ impl BlockInner {
                 return; // Already given back for us by someone who found us dead.
             }
         }
-        let before = header.refcount.fetch_sub(1, Ordering::Release);
+        // Acquire as well as release: the last holder frees the block after everyone's use of
+        // it, and whoever sees another holder's count go sees its record go too (so the last
+        // live holder counts only the dead ones below).
+        let before = header.refcount.fetch_sub(1, Ordering::AcqRel);
         if before == 1 {
-            fence(Ordering::Acquire);
             allocator::free(&self.arena, self.offset);
         } else if header.next.load(Ordering::Acquire).count_ones() == before - 1 {
             // Only recorded holders are left: if they are all dead, nobody will ever free it.

@@ -193,6 +193,52 @@ fn loom_heap_the_last_reference_frees_once_while_another_allocates() {
     });
 }
 
+/// Two live recorded holders drop a block a killed one also held: whichever drops last sees
+/// only the dead holder's record left and gives its reference back, so the block is freed.
+///
+/// A regression model: while `release` gave its count back with `Release` alone, the last
+/// holder could still read the other's record bit (cleared before the other's count went, but
+/// not ordered before this read), count two records for one reference and leave the block
+/// allocated for good. Weakly ordered CPUs (ARM) allow that read; x86 does not, so no test
+/// across processes here could fail.
+#[test]
+fn loom_heap_the_last_live_holder_gives_back_a_dead_ones_reference() {
+    let other = OtherProcess::start();
+    let other_owner = other.owner();
+    model(move || {
+        let heap = Heap::new(1);
+        let x = heap.alloc().unwrap();
+        // The allocating process sends the block to three processes and drops it; the third
+        // adopts its copy last, and is killed.
+        let sender = heap.hold(x, PLAIN);
+        for _ in 0..3 {
+            sender.share();
+        }
+        let a = allocator::adopt(&heap.arena, &[x], owner::process()).unwrap();
+        let b = allocator::adopt(&heap.arena, &[x], other_owner).unwrap();
+        drop(sender);
+        let d = allocator::adopt(&heap.arena, &[x], dead()).unwrap();
+        let threads: Vec<_> = [a, b]
+            .into_iter()
+            .map(|slot| {
+                let held = heap.hold(x, slot);
+                thread::spawn(move || drop(held))
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(
+            heap.refcount(x),
+            0,
+            "the dead holder's reference was given back"
+        );
+        assert!(heap.arena.header().holders[d as usize].get().is_none());
+        assert_eq!(heap.drain(), [x]);
+    });
+    drop(other);
+}
+
 /// A thread of a process drops its block while another gives up the process's holder record
 /// (`release_before_exit`): the reference is given back once, by one of them.
 #[test]
