@@ -4,9 +4,9 @@
 //!
 //! Each thread stands for a process: it holds its own reference to a block (a [`BlockInner`]),
 //! and the arena's headers are the memory they share. Each block's data is a loom cell that its
-//! holder writes, so a block handed to two processes at once, or handed out again before its
-//! free happened-before, is a data race that loom reports; a block freed twice or lost shows
-//! in what the arena hands out afterwards.
+//! holder writes, so a block handed to two processes at once, or handed out again without its
+//! last holder's writes ordered before the next one's, is a data race that loom reports; a
+//! block freed twice or lost shows in what the arena hands out afterwards.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
