@@ -84,9 +84,9 @@ pub(crate) fn verify_miri() -> Result<(), String> {
 /// under `--cfg loom`).
 const LOOM_CRATES: &[&str] = &["multiprocessing-core", "multiprocessing-synchronize"];
 
-/// Runs the `loom` model tests: every interleaving of the lock word, the waiter protocols and
-/// the barrier, up to three preemptions. They build in `target/loom`, so the `--cfg loom`
-/// build does not evict the ordinary one.
+/// Runs the `loom` model tests: every interleaving of the lock word, the waiter protocols, the
+/// barrier and the heap allocator, up to three preemptions. They build in `target/loom`, so the
+/// `--cfg loom` build does not evict the ordinary one.
 fn loom_models() -> Result<(), String> {
     let mut loom = cargo();
     loom.args(["test", "--release", "--lib"]);

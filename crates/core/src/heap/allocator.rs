@@ -19,10 +19,11 @@
 //! assert_ne!(a.as_ptr(), b.as_ptr());
 //! ```
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::arena::{Arena, ArenaHeader, HEADER_SIZE, HOLDERS, KIND_SMALL};
+use super::sync::{AtomicU32, AtomicU64, fence};
 use crate::backoff::Backoff;
 use crate::owner::Owner;
 use crate::time::Deadline;
@@ -52,6 +53,7 @@ pub(crate) struct BlockHeader {
     pub(crate) next: AtomicU64,
 }
 
+#[cfg(not(loom))]
 const _: () = assert!(std::mem::size_of::<BlockHeader>() == BLOCK_HEADER);
 
 /// The class whose blocks hold `size` data bytes.
@@ -67,11 +69,10 @@ pub(crate) fn class_size(class: usize) -> usize {
     MIN_BLOCK << class
 }
 
-/// The block header at `offset` (a header offset checked by the caller).
+/// The block header at `offset` (a header offset checked by the caller: block offsets are
+/// 16-aligned and in bounds, checked when allocated or received).
 pub(crate) fn header_at(arena: &Arena, offset: usize) -> &BlockHeader {
-    // SAFETY: block offsets are 16-aligned and in bounds (checked when allocated or received);
-    // the header holds only atomics.
-    unsafe { &*arena.at(offset).as_ptr().cast::<BlockHeader>() }
+    arena.block_header(offset)
 }
 
 /// How long the allocator waits for its lock before giving up on the arena for one call.
@@ -106,8 +107,7 @@ fn lock(header: &ArenaHeader) -> Option<ArenaLock<'_>> {
     if header.poisoned.load(Ordering::Relaxed) == 0 && acquire() {
         return Some(ArenaLock(header));
     }
-    let patience = Deadline::after(LOCK_PATIENCE);
-    let mut check = Deadline::after(HOLDER_CHECK);
+    let mut waiting = Waiting::new();
     let backoff = Backoff::new();
     loop {
         if header.poisoned.load(Ordering::Relaxed) != 0 {
@@ -122,23 +122,61 @@ fn lock(header: &ArenaHeader) -> Option<ArenaLock<'_>> {
         }
         // Held for long: the holder may be descheduled, stopped or dead. There is no futex
         // to sleep on here (the critical section is a few loads and stores), so nap.
-        std::thread::sleep(Duration::from_micros(100));
+        waiting.nap();
         let holder = header.lock.load(Ordering::Relaxed);
-        if check.is_expired() {
-            check = Deadline::after(HOLDER_CHECK);
-            if holder != 0 && !header.lock_owner.alive_as(holder) {
-                tracing::warn!(target: crate::logging::LOG_TARGET,
-                    "process {holder} died inside the heap allocator; retiring its arena");
-                header.poisoned.store(1, Ordering::Relaxed);
-                return None;
-            }
+        if waiting.holder_check_due() && holder != 0 && !header.lock_owner.alive_as(holder) {
+            tracing::warn!(target: crate::logging::LOG_TARGET,
+                "process {holder} died inside the heap allocator; retiring its arena");
+            header.poisoned.store(1, Ordering::Relaxed);
+            return None;
         }
-        if patience.is_expired() {
+        if waiting.out_of_patience() {
             tracing::warn!(target: crate::logging::LOG_TARGET,
                 "process {holder} has held a heap arena's lock for over {LOCK_PATIENCE:?}; \
                  passing the arena by");
             return None;
         }
+    }
+}
+
+/// The clock of a wait for the allocator lock: naps, holder checks every [`HOLDER_CHECK`] and
+/// patience. Under `loom`, which does not model time, a nap is a yield that lets the holder
+/// run, the holder is checked after every nap, and a live holder is waited for as long as it
+/// takes (giving up is a matter of time, which the unit tests check).
+struct Waiting {
+    check: Deadline,
+    patience: Deadline,
+}
+
+impl Waiting {
+    fn new() -> Waiting {
+        Waiting {
+            check: Deadline::after(HOLDER_CHECK),
+            patience: Deadline::after(LOCK_PATIENCE),
+        }
+    }
+
+    fn nap(&self) {
+        #[cfg(not(loom))]
+        std::thread::sleep(Duration::from_micros(100));
+        #[cfg(loom)]
+        loom::thread::yield_now();
+    }
+
+    /// Whether it is time to check that the holder lives (then the next check is due later).
+    fn holder_check_due(&mut self) -> bool {
+        if cfg!(loom) {
+            return true;
+        }
+        let due = self.check.is_expired();
+        if due {
+            self.check = Deadline::after(HOLDER_CHECK);
+        }
+        due
+    }
+
+    fn out_of_patience(&self) -> bool {
+        !cfg!(loom) && self.patience.is_expired()
     }
 }
 

@@ -16,14 +16,17 @@
 
 use std::os::fd::OwnedFd;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use rustix::fs::{
     MemfdFlags, SealFlags, fcntl_add_seals, fcntl_get_seals, fstat, ftruncate, memfd_create,
 };
 use rustix::mm::munmap;
 
-use super::allocator::NUM_CLASSES;
+#[cfg(loom)]
+use super::allocator::BLOCK_HEADER;
+use super::allocator::{BlockHeader, NUM_CLASSES};
+use super::sync::{AtomicU32, AtomicU64};
 use crate::owner::OwnerCell;
 use crate::{Error, Result};
 
@@ -68,7 +71,54 @@ pub(crate) struct ArenaHeader {
 /// Holder records per arena; a process beyond them holds plain references.
 pub(crate) const HOLDERS: usize = 64;
 
+// Loom's atomics are larger, and under loom the header lives outside the arena.
+#[cfg(not(loom))]
 const _: () = assert!(std::mem::size_of::<ArenaHeader>() <= HEADER_SIZE);
+
+/// Under `--cfg loom`, the arena's header and its block headers, beside the mapping: loom's
+/// atomics cannot be placed in shared memory (the model's processes are threads of one). There
+/// is one loom atomic per header word of every 16 bytes, so arenas made under loom are small.
+#[cfg(loom)]
+struct ModelHeaders {
+    arena: ArenaHeader,
+    /// One per [`BLOCK_HEADER`] bytes past the arena's header: a block's header sits at any of
+    /// them.
+    blocks: Box<[BlockHeader]>,
+}
+
+#[cfg(loom)]
+impl std::fmt::Debug for ModelHeaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelHeaders").finish_non_exhaustive()
+    }
+}
+
+#[cfg(loom)]
+impl ModelHeaders {
+    /// Headers as a fresh (zeroed) mapping of `size` bytes holds them.
+    fn new(size: usize) -> ModelHeaders {
+        ModelHeaders {
+            arena: ArenaHeader {
+                magic: AtomicU64::new(0),
+                kind: AtomicU32::new(0),
+                lock: AtomicU32::new(0),
+                poisoned: AtomicU32::new(0),
+                _pad: 0,
+                bump: AtomicU64::new(0),
+                free: std::array::from_fn(|_| AtomicU64::new(0)),
+                lock_owner: OwnerCell::new(),
+                holders: std::array::from_fn(|_| OwnerCell::new()),
+            },
+            blocks: (0..size.saturating_sub(HEADER_SIZE) / BLOCK_HEADER)
+                .map(|_| BlockHeader {
+                    refcount: AtomicU32::new(0),
+                    class: AtomicU32::new(0),
+                    next: AtomicU64::new(0),
+                })
+                .collect(),
+        }
+    }
+}
 
 /// One arena mapped into this process.
 #[derive(Debug)]
@@ -78,6 +128,10 @@ pub(crate) struct Arena {
     size: usize,
     /// `(st_dev, st_ino)` of the memfd: the same arena received twice maps once.
     pub(crate) key: (u64, u64),
+    /// The headers the model checks, instead of the mapping's (so an arena opened from a
+    /// descriptor under loom has no magic and is refused).
+    #[cfg(loom)]
+    model: Box<ModelHeaders>,
 }
 
 // SAFETY: the mapping is shared memory accessed only through atomics and through pointers handed
@@ -144,6 +198,8 @@ impl Arena {
             base,
             size,
             key: (st.st_dev, st.st_ino),
+            #[cfg(loom)]
+            model: Box::new(ModelHeaders::new(size)),
         })
     }
 
@@ -153,10 +209,32 @@ impl Arena {
         Ok((st.st_dev, st.st_ino))
     }
 
+    #[cfg(not(loom))]
     pub(crate) fn header(&self) -> &ArenaHeader {
         // SAFETY: every arena is at least HEADER_SIZE bytes and page aligned; the header holds
         // only atomics, so shared access from many processes is sound.
         unsafe { &*self.base.as_ptr().cast::<ArenaHeader>() }
+    }
+
+    /// As above: the model's header.
+    #[cfg(loom)]
+    pub(crate) fn header(&self) -> &ArenaHeader {
+        &self.model.arena
+    }
+
+    /// The header of the block at `offset`, a block offset checked by the caller (16-aligned,
+    /// past the arena's header, in bounds).
+    #[cfg(not(loom))]
+    pub(crate) fn block_header(&self, offset: usize) -> &BlockHeader {
+        // SAFETY: as the caller checked, the header lies inside the mapping, 16-aligned; it
+        // holds only atomics.
+        unsafe { &*self.at(offset).as_ptr().cast::<BlockHeader>() }
+    }
+
+    /// As above: the model's header of that block.
+    #[cfg(loom)]
+    pub(crate) fn block_header(&self, offset: usize) -> &BlockHeader {
+        &self.model.blocks[(offset - HEADER_SIZE) / BLOCK_HEADER]
     }
 
     pub(crate) fn kind(&self) -> u32 {

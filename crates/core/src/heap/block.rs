@@ -9,7 +9,7 @@
 use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering, fence};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -17,6 +17,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::allocator::{self, BLOCK_HEADER, BlockHeader, DEDICATED};
 use super::arena::{ARENA_SIZE, Arena, HEADER_SIZE, KIND_DEDICATED, KIND_SMALL};
 use super::registry;
+use super::sync::{AtomicBool, AtomicU32};
 use crate::transfer::{deserialize_fd, serialize_fd};
 use crate::{Error, Result, codec};
 
@@ -53,6 +54,14 @@ impl BlockInner {
         self.offset
     }
 
+    /// Takes one more reference to the block for a copy leaving this process (inside a
+    /// message, or inherited by a child being forked), which will give it back or adopt it.
+    /// Like an `Arc` clone it needs no ordering: this process's own reference keeps the count
+    /// above zero meanwhile.
+    pub(crate) fn share(&self) {
+        self.header().refcount.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Gives back this process's reference, once.
     pub(crate) fn release(&self) {
         if self.released.swap(true, Ordering::AcqRel) {
@@ -66,13 +75,31 @@ impl BlockInner {
                 return; // Already given back for us by someone who found us dead.
             }
         }
-        let before = header.refcount.fetch_sub(1, Ordering::Release);
+        // Acquire as well as release: the last holder frees the block after everyone's use of
+        // it, and whoever sees another holder's count go sees its record go too (so the last
+        // live holder counts only the dead ones below).
+        let before = header.refcount.fetch_sub(1, Ordering::AcqRel);
         if before == 1 {
-            fence(Ordering::Acquire);
             allocator::free(&self.arena, self.offset);
         } else if header.next.load(Ordering::Acquire).count_ones() == before - 1 {
             // Only recorded holders are left: if they are all dead, nobody will ever free it.
             allocator::reclaim_dead_holders(&self.arena, self.offset);
+        }
+    }
+}
+
+/// The model tests' processes hold their references directly (each thread stands for a process
+/// with its own table).
+#[cfg(all(test, loom))]
+impl BlockInner {
+    /// This process's reference to the block at `offset`, recorded under holder `slot` (or
+    /// [`PLAIN`]).
+    pub(crate) fn held(arena: Arc<Arena>, offset: usize, slot: u32) -> BlockInner {
+        BlockInner {
+            arena,
+            offset,
+            released: AtomicBool::new(false),
+            holder: AtomicU32::new(slot),
         }
     }
 }
@@ -190,15 +217,24 @@ impl HeapBlock {
 fn alloc_small(class: usize) -> Result<(Arc<Arena>, usize)> {
     let mut table = registry::lock();
     table.arenas.retain(|(_, w)| w.strong_count() > 0);
-    for (_, weak) in &table.arenas {
-        if let Some(arena) = weak.upgrade()
-            && arena.kind() == KIND_SMALL
-            && let Some(offset) = allocator::alloc(&arena, class)
-        {
-            return Ok((arena, offset));
+    // Under loom an arena's headers belong to the model run that made it, and the model tests
+    // run side by side in one process: there each block gets an arena of its own, of its size.
+    if !cfg!(loom) {
+        for (_, weak) in &table.arenas {
+            if let Some(arena) = weak.upgrade()
+                && arena.kind() == KIND_SMALL
+                && let Some(offset) = allocator::alloc(&arena, class)
+            {
+                return Ok((arena, offset));
+            }
         }
     }
-    let arena = Arc::new(Arena::create(ARENA_SIZE, KIND_SMALL)?);
+    let size = if cfg!(loom) {
+        HEADER_SIZE + allocator::class_size(class)
+    } else {
+        ARENA_SIZE
+    };
+    let arena = Arc::new(Arena::create(size, KIND_SMALL)?);
     table.arenas.push((arena.key, Arc::downgrade(&arena)));
     let offset = allocator::alloc(&arena, class)
         .ok_or_else(|| Error::Io(std::io::Error::other("fresh heap arena refused a block")))?;
@@ -289,7 +325,7 @@ impl Serialize for HeapBlock {
             len: self.len as u64,
         }
         .serialize(s)?;
-        self.inner.header().refcount.fetch_add(1, Ordering::Relaxed);
+        self.inner.share();
         Ok(ok)
     }
 }

@@ -25,7 +25,18 @@
 mod allocator;
 mod arena;
 mod block;
+#[cfg(all(test, loom))]
+mod loom_tests;
 pub(crate) mod registry;
+
+/// The atomics of the arena and block headers and of a process's reference: std's, or loom's
+/// under `--cfg loom`, so that the model tests (`cargo xtask verify`) run the real allocator.
+mod sync {
+    #[cfg(loom)]
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, fence};
+    #[cfg(not(loom))]
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, fence};
+}
 
 pub use block::HeapBlock;
 

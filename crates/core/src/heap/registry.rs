@@ -152,7 +152,7 @@ fn before_fork() {
     let table = unsafe { (*TABLE.table.get()).get_or_insert_with(Table::default) };
     let live: Vec<Arc<BlockInner>> = table.blocks.values().filter_map(Weak::upgrade).collect();
     for block in &live {
-        block.header().refcount.fetch_add(1, Ordering::Relaxed);
+        block.share();
     }
     table.stash = live;
 }
