@@ -11,6 +11,7 @@
 //! `cargo xtask bench` drives it, beside `bench/python/mpbench.py` which takes the same arguments.
 
 mod harness;
+mod ring;
 mod rows;
 mod shm;
 
