@@ -121,6 +121,18 @@ pub(crate) enum Target {
     AtLeastRaw(f64),
     /// CPython's time / ours at least this factor.
     FasterThanCpython(f64),
+    /// The peer's time / ours at least this factor.
+    FasterThanPeer(f64),
+}
+
+/// A peer column: the same work done with the library a Rust user would pick today.
+pub(crate) struct Peer {
+    /// The library's name, e.g. `ipc-channel`.
+    pub(crate) name: &'static str,
+    /// The measurement, `None` when built without `feature`.
+    pub(crate) run: Option<Measure>,
+    /// The cargo feature that builds `run`.
+    pub(crate) feature: &'static str,
 }
 
 /// How many operations one run measures.
@@ -158,6 +170,8 @@ pub(crate) struct Row {
     pub(crate) ours_feature: &'static str,
     /// The same work done directly on the OS.
     pub(crate) raw: Measure,
+    /// The same work done with another library, for a few rows.
+    pub(crate) peer: Option<Peer>,
 }
 
 /// What one run of `mpbench` measures.

@@ -65,6 +65,7 @@ pub(crate) fn rows() -> Vec<Row> {
             ours: None,
             ours_feature: "ours-connection",
             raw: |cfg| raw_rtt(cfg, HEADER + VALUE_PAYLOAD),
+            peer: None,
         },
         Row {
             name: "pipe-rtt-bytes64",
@@ -81,6 +82,7 @@ pub(crate) fn rows() -> Vec<Row> {
             ours: None,
             ours_feature: "ours-connection",
             raw: |cfg| raw_rtt(cfg, HEADER + BYTES_PAYLOAD),
+            peer: None,
         },
         Row {
             name: "pipe-1mib",
@@ -98,6 +100,7 @@ pub(crate) fn rows() -> Vec<Row> {
             ours: None,
             ours_feature: "ours-connection",
             raw: raw_throughput,
+            peer: None,
         },
     ]
 }

@@ -9,13 +9,33 @@
 
 use super::pipe::VALUE_PAYLOAD;
 use crate::harness::{
-    Config, Effort, Placement, Row, Samples, Target, Unit, fork_child, pin_parent, read_exact,
-    socketpair, write_all,
+    Config, Effort, Peer, Placement, Row, Samples, Target, Unit, fork_child, pin_parent,
+    read_exact, socketpair, write_all,
 };
 use crate::ring::{MAX_PAYLOAD, RawRing};
 
 #[cfg(feature = "ours-queues")]
 mod ours;
+#[cfg(feature = "peer-ipc-channel")]
+mod peer;
+
+/// The small value; CPython puts the tuple `(12345, 2.5, True, b"abcdefgh")`.
+#[cfg(any(feature = "ours-queues", feature = "peer-ipc-channel"))]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+struct Small {
+    id: u64,
+    x: f64,
+    flag: bool,
+    tag: [u8; 8],
+}
+
+#[cfg(any(feature = "ours-queues", feature = "peer-ipc-channel"))]
+const SMALL: Small = Small {
+    id: 12345,
+    x: 2.5,
+    flag: true,
+    tag: *b"abcdefgh",
+};
 
 const PINNED: &[Placement] = &[Placement::OneCpu, Placement::Split];
 const ONE_CPU: &[Placement] = &[Placement::OneCpu];
@@ -50,6 +70,20 @@ const BIG_QUICK: Effort = Effort {
     warmup: 8,
 };
 
+macro_rules! peer {
+    ($f:ident) => {{
+        #[cfg(feature = "peer-ipc-channel")]
+        let run: Option<crate::harness::Measure> = Some(peer::$f);
+        #[cfg(not(feature = "peer-ipc-channel"))]
+        let run: Option<crate::harness::Measure> = None;
+        Some(Peer {
+            name: "ipc-channel",
+            run,
+            feature: "peer-ipc-channel",
+        })
+    }};
+}
+
 macro_rules! ours {
     ($f:ident) => {{
         #[cfg(feature = "ours-queues")]
@@ -66,16 +100,18 @@ pub(crate) fn rows() -> Vec<Row> {
         Row {
             name: "queue-1to1",
             about: "Queue: one producer process puts batches of 200,000 small serde values, one \
-                    consumer process gets them (messages per second)",
+                    consumer process gets them (messages per second); peer: ipc-channel's \
+                    IpcSender and IpcReceiver",
             unit: Unit::MMsgps,
             placements: PINNED,
             quick_placements: ONE_CPU,
             full: RATE,
             quick: RATE_QUICK,
-            targets: &[Target::FasterThanCpython(10.0)],
+            targets: &[Target::FasterThanCpython(10.0), Target::FasterThanPeer(5.0)],
             ours: ours!(queue_1to1),
             ours_feature: "ours-queues",
             raw: raw_1to1,
+            peer: peer!(ipc_1to1),
         },
         Row {
             name: "simplequeue-1to1",
@@ -90,6 +126,7 @@ pub(crate) fn rows() -> Vec<Row> {
             ours: ours!(simplequeue_1to1),
             ours_feature: "ours-queues",
             raw: raw_1to1,
+            peer: None,
         },
         Row {
             name: "queue-4to1",
@@ -105,6 +142,7 @@ pub(crate) fn rows() -> Vec<Row> {
             ours: ours!(queue_4to1),
             ours_feature: "ours-queues",
             raw: raw_4to1,
+            peer: None,
         },
         Row {
             name: "queue-pingpong",
@@ -119,10 +157,11 @@ pub(crate) fn rows() -> Vec<Row> {
             ours: ours!(pingpong),
             ours_feature: "ours-queues",
             raw: raw_pingpong,
+            peer: None,
         },
         Row {
             name: "queue-1mib",
-            about: "Queue: one-way throughput of 1 MiB byte items (serde_bytes::ByteBuf) to a \
+            about: "Queue: one-way throughput of 1 MiB byte items (one shared buffer put again and again, as CPython puts one bytes object) to a \
                     child that gets them and acknowledges each batch; raw: 1 MiB frames over a \
                     socketpair",
             unit: Unit::GBps,
@@ -134,6 +173,7 @@ pub(crate) fn rows() -> Vec<Row> {
             ours: ours!(throughput_1mib),
             ours_feature: "ours-queues",
             raw: super::pipe::raw_throughput,
+            peer: None,
         },
     ]
 }

@@ -1,28 +1,14 @@
 //! Our side of the queue rows, through `multiprocessing_queues`.
 
+use std::sync::Arc;
+
 use multiprocessing_queues::{Queue, SimpleQueue};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
-use super::{acking_consumer, producers, start_batch};
+use super::{SMALL, Small, acking_consumer, producers, start_batch};
 use crate::harness::{Config, Samples, Unit, fork_child, pin_parent, read_exact};
 use crate::rows::pipe::BIG_PAYLOAD;
-
-/// The small value; CPython puts the tuple `(12345, 2.5, True, b"abcdefgh")`.
-#[derive(Clone, Serialize, Deserialize)]
-struct Small {
-    id: u64,
-    x: f64,
-    flag: bool,
-    tag: [u8; 8],
-}
-
-const SMALL: Small = Small {
-    id: 12345,
-    x: 2.5,
-    flag: true,
-    tag: *b"abcdefgh",
-};
 
 fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
@@ -100,21 +86,38 @@ pub(crate) fn pingpong(cfg: &Config) -> Samples {
     })
 }
 
-/// `queue-1mib`: 1 MiB `ByteBuf` items to a forked child that acknowledges each batch.
+/// `queue-1mib`: 1 MiB [`Blob`] items to a forked child that acknowledges each batch.
 pub(crate) fn throughput_1mib(cfg: &Config) -> Samples {
     let child_cpu = pin_parent(cfg.placement)?;
-    let q = Queue::<ByteBuf>::new().map_err(err)?;
+    let q = Queue::<Blob>::new().map_err(err)?;
     let theirs = q.clone();
     let (_child, acks) = acking_consumer(cfg, child_cpu, move || {
-        theirs.get().is_ok_and(|b| b.len() == BIG_PAYLOAD)
+        theirs.get().is_ok_and(|b| b.0.len() == BIG_PAYLOAD)
     })?;
-    let payload = vec![1u8; BIG_PAYLOAD];
+    let payload = Blob(Arc::new(vec![1u8; BIG_PAYLOAD]));
     let mut ack = [0u8; 1];
     cfg.throughput_samples(BIG_PAYLOAD, |n| {
         for _ in 0..n {
-            // The copy a user makes to hand the queue an owned buffer is part of the cost.
-            q.put(ByteBuf::from(payload.clone())).map_err(io)?;
+            q.put(payload.clone()).map_err(io)?;
         }
         read_exact(&acks, &mut ack)
     })
+}
+
+/// A byte buffer that encodes as one byte string (as `serde_bytes` does) and is shared by
+/// reference: a producer that puts the same bytes again and again clones an `Arc`, as CPython
+/// puts the same `bytes` object. The consumer gets its own buffer.
+#[derive(Clone)]
+struct Blob(Arc<Vec<u8>>);
+
+impl Serialize for Blob {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Blob {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Blob(Arc::new(ByteBuf::deserialize(d)?.into_vec())))
+    }
 }
