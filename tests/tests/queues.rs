@@ -536,3 +536,23 @@ fn items_larger_than_the_ring_arrive_whole_and_in_order() {
     t.join().unwrap();
     assert_eq!(q.lost(), 0);
 }
+
+#[test]
+fn a_burst_after_an_early_wrap_has_the_whole_ring() {
+    // A ring found empty past its first 4 MiB starts again from its beginning; the padding that
+    // skips its end must not hold the room a burst needs next: a 32 MiB ring takes 24 MiB.
+    // Four 1 MiB items, put and taken one by one, bring the tail to the first 4 MiB's end.
+    let q = Queue::<String>::new().unwrap();
+    let item = |i: usize| format!("{i:>8}").repeat(1 << 17);
+    for i in 0..4 {
+        q.try_put(item(i)).unwrap();
+        assert_eq!(q.try_get().unwrap(), item(i));
+    }
+    for i in 0..24 {
+        assert!(q.try_put(item(i)).is_ok(), "item {i} found no room");
+    }
+    for i in 0..24 {
+        assert_eq!(q.try_get().unwrap(), item(i));
+    }
+    assert_eq!(q.lost(), 0);
+}

@@ -14,12 +14,17 @@
 //! turn"), and read one after the other while the reader holds the read lock. A `PAD` record
 //! fills the end of the ring when the next record would not fit before it.
 //!
+//! One copy each way: a writer encodes an item straight into the free space after the tail
+//! (under the write lock; an item that does not fit there is encoded aside and then copied in,
+//! in chunks if need be), and a reader decodes a one-record item straight from the ring (under
+//! the read lock), before either moves its word.
+//!
 //! Faults: a writer publishes a record only once it is whole (the tail store), so a writer
 //! killed mid-record leaves nothing; one killed between two chunks of a large item leaves a
 //! partial item, which the reader drops (counted in `lost`) when it sees the next item's first
 //! chunk, or when it takes the write lock from the dead writer. A reader advances the head
-//! only after copying a record out, so a reader killed while copying leaves the record whole
-//! for the next reader; one killed between two chunks of a large item leaves the rest of that
+//! only after decoding or copying a record out, so a reader killed meanwhile leaves the record
+//! whole for the next reader; one killed between two chunks of a large item leaves the rest of that
 //! item, which the next reader skips (counted in `lost`). The locks are the synchronize crate's
 //! robust `Lock`, which the next taker recovers from a dead owner.
 
@@ -27,8 +32,9 @@ use std::cell::RefCell;
 use std::mem::size_of;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
-use multiprocessing_core::codec::de_error;
+use multiprocessing_core::codec::{Placed, de_error};
 use multiprocessing_core::heap::HeapBlock;
 use multiprocessing_core::owner::{self, OwnerCell};
 use multiprocessing_core::time::Deadline;
@@ -191,9 +197,20 @@ impl std::fmt::Debug for Channel {
 }
 
 /// How a read of the ring under the read lock ended.
-enum Take {
+enum Take<R> {
+    /// An item in one record, decoded in place.
+    Direct(R),
+    /// An item in chunks, gathered in the caller's buffer.
     Item,
     Nothing,
+}
+
+/// An item taken by [`Channel::recv`].
+pub(crate) enum Got<R> {
+    /// Decoded in place, straight from the ring.
+    Direct(R),
+    /// Gathered from chunks in the caller's buffer, to decode.
+    Buffered,
 }
 
 impl Channel {
@@ -455,45 +472,166 @@ impl Channel {
 
     /// Writes one record; the caller holds the write lock and checked that it fits.
     fn write_record(&self, payload: &[u8], flags: u32) {
-        let h = self.header();
         let cap = self.capacity() as u64;
-        let tail = h.tail.0.word.load(Ordering::Relaxed);
-        let mut p = pos(tail);
         let rec = record_len(payload.len()) as u64;
-        let mut off = (p & (cap - 1)) as usize;
-        let to_end = cap - off as u64;
-        let ring = self.ring();
-        if rec > to_end || self.wrap_early(tail, off as u64, rec) {
-            // SAFETY: `off` is 8-aligned and at least 8 bytes before the end; the space from
-            // the tail to the head is free (checked by `fits`, or the ring is empty and the
-            // padding and the record fit in it) and no other writer runs (write lock).
-            unsafe { write_header(ring.add(off), (to_end - 8) as u32, PAD) };
-            p += to_end;
-            off = 0;
+        let tail = self.header().tail.0.word.load(Ordering::Relaxed);
+        let off = pos(tail) & (cap - 1);
+        if rec > cap - off || self.wrap_early(tail, off, rec) {
+            self.pad_to_end();
         }
-        // SAFETY: the record fits at `off` (checked by `fits` under the write lock); readers
-        // read nothing past the tail, which is stored after this write.
+        let off = self.tail_offset();
+        // SAFETY: the record fits at `off` (checked by `fits` under the write lock, or the ring
+        // is empty and the padding and the record fit in it); readers read nothing past the
+        // tail, which `publish` stores after this write.
         unsafe {
-            write_header(ring.add(off), payload.len() as u32, flags);
             std::ptr::copy_nonoverlapping(
                 payload.as_ptr(),
-                ring.add(off + RECORD_HEADER),
+                self.ring().add(off + RECORD_HEADER),
                 payload.len(),
             );
         }
+        self.publish(payload.len(), flags);
+    }
+
+    /// The tail's offset in the ring.
+    fn tail_offset(&self) -> usize {
+        let cap = self.capacity() as u64;
+        (pos(self.header().tail.0.word.load(Ordering::Relaxed)) & (cap - 1)) as usize
+    }
+
+    /// Writes the header of the record whose `len` payload bytes are in place at the tail and
+    /// publishes it (one tail store); the caller holds the write lock.
+    fn publish(&self, len: usize, flags: u32) {
+        let h = self.header();
+        let tail = h.tail.0.word.load(Ordering::Relaxed);
+        // SAFETY: the tail's offset is 8-aligned with the record's room after it (the caller
+        // checked), and no reader reads there before the tail store below.
+        unsafe { write_header(self.ring().add(self.tail_offset()), len as u32, flags) };
         let items = count(tail) + u64::from(flags & LAST != 0);
-        h.tail.0.word.store(pack(items, p + rec), Ordering::Release);
+        let next = pos(tail) + record_len(len) as u64;
+        h.tail.0.word.store(pack(items, next), Ordering::Release);
         h.data.0.notify();
     }
 
+    /// Pads from the tail to the ring's end, so the next record starts the ring again; the
+    /// caller holds the write lock and the padding fits. When the ring is empty and no reader
+    /// is inside it, the head also moves past the padding (as the reader that skips it would),
+    /// so padding written early never holds room that a burst of puts needs.
+    fn pad_to_end(&self) {
+        let h = self.header();
+        let cap = self.capacity() as u64;
+        let tail = h.tail.0.word.load(Ordering::Relaxed);
+        let p = pos(tail);
+        let to_end = cap - (p & (cap - 1));
+        // SAFETY: the tail's offset is 8-aligned, at least 8 bytes before the ring's end, and
+        // the space to the end is free (the caller checked); no reader reads it before the
+        // tail store below.
+        unsafe {
+            write_header(
+                self.ring().add((p & (cap - 1)) as usize),
+                (to_end - RECORD_HEADER as u64) as u32,
+                PAD,
+            )
+        };
+        let next = pack(count(tail), p + to_end);
+        h.tail.0.word.store(next, Ordering::Release);
+        // No notify: padding holds no item, and the record written next notifies.
+        if let Some(guard) = lock_until(&self.read, Deadline::after(Duration::ZERO)) {
+            let head = h.head.0.word.load(Ordering::Relaxed);
+            if pos(head) == p {
+                self.reclaim(p, p + to_end);
+                h.head.0.seen.store(next, Ordering::Relaxed);
+                h.head
+                    .0
+                    .word
+                    .store(pack(count(head), p + to_end), Ordering::Release);
+            }
+            drop(guard);
+        }
+    }
+
+    /// The free bytes from the tail where a record can go now, as a length with the record
+    /// header, bounded by the ring's end and by a chunk; 0 when not even an empty record fits.
+    /// Wraps early first when the ring allows it (see [`wrap_early`](Self::wrap_early)). The
+    /// caller holds the write lock.
+    fn free_region(&self) -> usize {
+        let h = self.header();
+        let cap = self.capacity() as u64;
+        let tail = h.tail.0.word.load(Ordering::Relaxed);
+        let off = pos(tail) & (cap - 1);
+        if self.wrap_early(tail, off, RECORD_HEADER as u64) {
+            self.pad_to_end();
+        }
+        let tail = pos(h.tail.0.word.load(Ordering::Relaxed));
+        let to_end = cap - (tail & (cap - 1));
+        // A stale cached head shows more than a ring in use: no room.
+        let free = |head: u64| cap.saturating_sub(tail.wrapping_sub(pos(head)) & POS_MASK);
+        let limit = to_end.min((self.chunk_max() + RECORD_HEADER) as u64);
+        let mut room = free(h.tail.0.seen.load(Ordering::Relaxed));
+        if room < limit {
+            let head = h.head.0.word.load(Ordering::Acquire);
+            h.tail.0.seen.store(head, Ordering::Relaxed);
+            room = free(head);
+        }
+        let len = room.min(limit) as usize;
+        if len > RECORD_HEADER { len } else { 0 }
+    }
+
+    /// Puts an item that `encode` writes straight into the ring's free space after the tail
+    /// (one copy, made under the write lock) or, when it does not fit there, into `spill`,
+    /// which then goes through [`send`](Self::send). `encode` is called once, either way.
+    pub(crate) fn send_encoded(
+        &self,
+        encode: impl FnOnce(&mut [u8], &mut Vec<u8>) -> std::result::Result<Placed, SendFailure>,
+        spill: &mut Vec<u8>,
+        deadline: Deadline,
+        blocking: bool,
+        joinable: bool,
+    ) -> std::result::Result<(), SendFailure> {
+        if self.is_closed() {
+            return Err(SendFailure::Closed);
+        }
+        let lock_deadline = if blocking {
+            deadline
+        } else {
+            Deadline::never()
+        };
+        let guard = lock_until(&self.write, lock_deadline).ok_or(SendFailure::Deadline)?;
+        let max = self.maxsize();
+        let room = max == 0 || self.qsize() < max;
+        let len = if room { self.free_region() } else { 0 };
+        let dest: &mut [u8] = if len == 0 {
+            &mut []
+        } else {
+            // SAFETY: `free_region` found `len` free bytes at the tail, inside the ring; no
+            // reader reads them before `publish`, and no other writer runs (write lock).
+            unsafe {
+                std::slice::from_raw_parts_mut(
+                    self.ring().add(self.tail_offset() + RECORD_HEADER),
+                    len - RECORD_HEADER,
+                )
+            }
+        };
+        if let Placed::InPlace(n) = encode(dest, spill)? {
+            if joinable {
+                self.tasks().unfinished.fetch_add(1, Ordering::AcqRel);
+            }
+            self.publish(n, FIRST | LAST);
+            drop(guard);
+            return Ok(());
+        }
+        drop(guard);
+        self.send(spill, deadline, blocking, joinable)
+    }
+
     /// Whether the writer at ring offset `off` should pad to the ring's end and go on from its
-    /// start: when the ring is large, the writer is past its [`WARM`] start, and the ring is
-    /// empty. A queue whose consumers keep up then cycles through the warm start only (its
+    /// start: when the ring is large, the record of `rec` bytes would end past its [`WARM`]
+    /// start, and the ring is empty. A queue whose consumers keep up then cycles through the warm start only (its
     /// pages stay resident and are reused), and the rest of the ring, which only a burst
     /// touches, is given back when consumers pass it (see [`reclaim`](Self::reclaim)).
     fn wrap_early(&self, tail: u64, off: u64, rec: u64) -> bool {
         let cap = self.capacity() as u64;
-        if cap < 2 * WARM || off < WARM || (cap - off) + rec > cap {
+        if cap < 2 * WARM || off + rec <= WARM || (cap - off) + rec > cap {
             return false;
         }
         let h = self.header();
@@ -580,14 +718,17 @@ impl Channel {
 
     // ---------------------------------------------------------------- receiving
 
-    /// Takes the next item's bytes into `out` (cleared first).
-    /// `caller_inherited`: the calling handle came through `fork`.
-    pub(crate) fn recv(
+    /// Takes the next item: an item in one record goes to `decode` straight from the ring
+    /// (under the read lock, so a reader killed while decoding leaves it whole for the next),
+    /// an item in chunks into `out` (cleared first). `caller_inherited`: the calling handle
+    /// came through `fork`.
+    pub(crate) fn recv<R>(
         &self,
         out: &mut Vec<u8>,
         deadline: Deadline,
         caller_inherited: bool,
-    ) -> std::result::Result<(), RecvFailure> {
+        mut decode: impl FnMut(&[u8]) -> R,
+    ) -> std::result::Result<Got<R>, RecvFailure> {
         if self.is_closed() {
             return Err(RecvFailure::Closed);
         }
@@ -609,12 +750,13 @@ impl Channel {
                     }
                 };
                 let guard = lock_until(&self.read, lock_deadline).ok_or(RecvFailure::Deadline)?;
-                let took = self.take(out);
+                let took = self.take(out, &mut decode);
                 drop(guard);
-                if let Take::Item = took {
-                    return Ok(());
+                match took {
+                    Take::Direct(r) => return Ok(Got::Direct(r)),
+                    Take::Item => return Ok(Got::Buffered),
+                    Take::Nothing => continue,
                 }
-                continue;
             }
             if deadline.is_expired() {
                 return Err(RecvFailure::Deadline);
@@ -641,8 +783,8 @@ impl Channel {
         }
     }
 
-    /// Reads records under the read lock until one whole item is in `out`.
-    fn take(&self, out: &mut Vec<u8>) -> Take {
+    /// Reads records under the read lock until one whole item is decoded or in `out`.
+    fn take<R>(&self, out: &mut Vec<u8>, decode: &mut impl FnMut(&[u8]) -> R) -> Take<R> {
         let h = self.header();
         let cap = self.capacity() as u64;
         let ring = self.ring();
@@ -681,7 +823,17 @@ impl Channel {
                 return Take::Nothing;
             }
             let mut done = false;
-            if flags & PAD == 0 {
+            let mut direct = None;
+            if flags & PAD == 0 && flags & (FIRST | LAST) == FIRST | LAST && !in_item {
+                // SAFETY: as above; the payload lies within the record.
+                let payload = unsafe {
+                    std::slice::from_raw_parts(ring.add(off + RECORD_HEADER), len as usize)
+                };
+                // The record is consumed whether the decoder returns or panics.
+                direct = Some(std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+                    || decode(payload),
+                )));
+            } else if flags & PAD == 0 {
                 if flags & FIRST != 0 {
                     if in_item {
                         self.count_lost("its producer died while writing it");
@@ -706,8 +858,11 @@ impl Channel {
             self.reclaim(pos(head), next);
             h.head.0.word.store(pack(items, next), Ordering::Release);
             h.space.0.notify();
-            if done {
-                return Take::Item;
+            match direct {
+                Some(Ok(r)) => return Take::Direct(r),
+                Some(Err(panic)) => std::panic::resume_unwind(panic),
+                None if done => return Take::Item,
+                None => {}
             }
         }
     }
@@ -748,24 +903,24 @@ impl Channel {
         if cap < 2 * WARM || to - from < RECLAIM {
             return;
         }
-        let mut chunk = from.div_ceil(RECLAIM);
-        while (chunk + 1) * RECLAIM <= to {
-            let off = ((chunk * RECLAIM) & (cap - 1)) as usize;
-            if (off as u64) < WARM {
-                chunk += 1;
-                continue;
-            }
-            // SAFETY: the chunk lies inside the ring, page-aligned, wholly inside the record
-            // being consumed; no producer writes there before the head store that follows.
-            let _ = unsafe {
-                rustix::mm::madvise(
-                    self.ring().add(off).cast(),
-                    RECLAIM as usize,
-                    rustix::mm::Advice::LinuxRemove,
-                )
-            };
-            chunk += 1;
+        // A record never wraps, so its whole chunks are contiguous in the ring: one call.
+        let first = from.div_ceil(RECLAIM) * RECLAIM;
+        let end = to / RECLAIM * RECLAIM;
+        let base = from - (from & (cap - 1));
+        let start = first.max(base + WARM);
+        if start >= end {
+            return;
         }
+        // SAFETY: the range lies inside the ring (the record does), page-aligned, wholly
+        // inside the record being consumed; no producer writes there before the head store
+        // that follows.
+        let _ = unsafe {
+            rustix::mm::madvise(
+                self.ring().add((start - base) as usize).cast(),
+                (end - start) as usize,
+                rustix::mm::Advice::LinuxRemove,
+            )
+        };
     }
 
     // ---------------------------------------------------------------- tasks

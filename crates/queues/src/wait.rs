@@ -1,10 +1,12 @@
 //! Blocking on a word of the ring's header: an event count over `futex(2)`, after a brief spin
 //! on the runtime layer's one policy ([`Backoff::spin_until`]) when another CPU can answer.
 //!
-//! An [`EventCount`] is a sequence word plus a count of sleepers. A waiter reads the sequence,
-//! announces itself, checks its condition again and sleeps only if the sequence is unchanged; a
-//! notifier that made the condition true bumps the sequence and wakes sleepers, and costs no
-//! system call when nobody sleeps.
+//! An [`EventCount`] is a sequence word plus a flag saying that someone may sleep on it. A
+//! waiter reads the sequence, raises the flag, checks its condition again and sleeps only if the
+//! sequence is unchanged; a notifier that made the condition true and finds the flag raised
+//! lowers it, bumps the sequence and wakes every sleeper. A notifier costs no system call when
+//! nobody sleeps, and only the first of a run of notifiers calls the kernel: a woken waiter that
+//! has not run yet (on a busy CPU) is not woken again for every item put meanwhile.
 
 use std::sync::atomic::{AtomicU32, Ordering, fence};
 use std::time::Duration;
@@ -38,7 +40,9 @@ fn multi_cpu() -> bool {
 #[derive(Debug, Default)]
 pub(crate) struct EventCount {
     seq: AtomicU32,
-    sleepers: AtomicU32,
+    /// Raised by a waiter before it sleeps, lowered by the notifier that wakes it (a waiter
+    /// that left without being woken leaves it raised: one spare wake-up later).
+    waiting: AtomicU32,
 }
 
 impl EventCount {
@@ -46,7 +50,8 @@ impl EventCount {
     #[inline]
     pub(crate) fn notify(&self) {
         fence(Ordering::SeqCst);
-        if self.sleepers.load(Ordering::Relaxed) != 0 {
+        if self.waiting.load(Ordering::Relaxed) != 0 && self.waiting.swap(0, Ordering::AcqRel) != 0
+        {
             self.seq.fetch_add(1, Ordering::Release);
             let _ = futex::wake(&self.seq, futex::Flags::empty(), i32::MAX as u32);
         }
@@ -56,7 +61,9 @@ impl EventCount {
     /// announced. Returns whether `ready()` was seen to hold.
     pub(crate) fn wait(&self, deadline: &Deadline, mut ready: impl FnMut() -> bool) -> bool {
         let seen = self.seq.load(Ordering::Acquire);
-        self.sleepers.fetch_add(1, Ordering::SeqCst);
+        self.waiting.swap(1, Ordering::SeqCst);
+        // Pairs with the notifier's fence: it sees the flag, or this sees its change.
+        fence(Ordering::SeqCst);
         let ok = ready();
         if !ok {
             let slice = deadline.remaining().map_or(SLICE, |r| r.min(SLICE));
@@ -68,7 +75,6 @@ impl EventCount {
                 let _ = futex::wait(&self.seq, futex::Flags::empty(), seen, Some(&ts));
             }
         }
-        self.sleepers.fetch_sub(1, Ordering::Relaxed);
         ok
     }
 }

@@ -32,10 +32,16 @@ pub(crate) fn row(r: &RowResult) -> Value {
         "ours": column(&r.ours),
         "cpython": column(&r.cpython),
         "raw": column(&r.raw),
+        "peer": r.peer.as_ref().map(|p| {
+            let mut c = column(&p.column);
+            c["name"] = p.name.clone().into();
+            c
+        }),
         "ratios": {
             "ours_over_cpython": r.ratio(Impl::Ours, Impl::Cpython),
             "ours_over_raw": r.ratio(Impl::Ours, Impl::Raw),
             "cpython_over_raw": r.ratio(Impl::Cpython, Impl::Raw),
+            "ours_over_peer": r.ratio(Impl::Ours, Impl::Peer),
         },
         "targets": targets,
         "failed_runs": r.failed_runs,
@@ -68,6 +74,7 @@ mod tests {
             ours: Column::Unavailable("built without feature `ours-connection`".into()),
             cpython: Column::Measured(Summary::of(&[14.0, 13.0, 15.0]).unwrap()),
             raw: Column::Measured(Summary::of(&[4.0, 3.5, 5.0]).unwrap()),
+            peer: None,
             failed_runs: 0,
         }
     }
