@@ -29,10 +29,22 @@ pub(crate) fn spin_until(deadline: &Deadline, mut ready: impl FnMut() -> bool) -
     ready() || (multi_cpu() && Backoff::spin_until(SPIN, *deadline, ready))
 }
 
+/// Whether more than one CPU can run this process. A plain atomic, computed idempotently (a
+/// racing thread computes the same answer): no lock or `Once` that a `fork` could catch held.
 fn multi_cpu() -> bool {
-    use std::sync::OnceLock;
-    static MULTI: OnceLock<bool> = OnceLock::new();
-    *MULTI.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()) > 1)
+    use std::sync::atomic::AtomicU8;
+    const UNKNOWN: u8 = 0;
+    const ONE: u8 = 1;
+    const MANY: u8 = 2;
+    static MULTI: AtomicU8 = AtomicU8::new(UNKNOWN);
+    match MULTI.load(Ordering::Relaxed) {
+        UNKNOWN => {
+            let many = std::thread::available_parallelism().map_or(1, |n| n.get()) > 1;
+            MULTI.store(if many { MANY } else { ONE }, Ordering::Relaxed);
+            many
+        }
+        v => v == MANY,
+    }
 }
 
 /// A sequence word and a sleeper count in shared memory.
