@@ -30,7 +30,7 @@
 
 use std::cell::RefCell;
 use std::mem::size_of;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -70,6 +70,9 @@ pub(crate) const MIN_CAPACITY: usize = PAGE;
 pub(crate) const MAX_CAPACITY: usize = 1 << 30;
 /// The largest `maxsize` (the item count has 28 bits).
 pub(crate) const MAX_MAXSIZE: usize = 1 << 27;
+/// The longest a non-blocking operation (or an unbounded queue's `put`) waits for a side's
+/// lock, which a peer holds for the moment it copies one record in normal operation.
+pub(crate) const NOWAIT: Duration = Duration::from_millis(1);
 /// The chunks in which a large ring gives pages back to the kernel.
 const RECLAIM: u64 = 1 << 20;
 /// The start of a ring that stays resident: rings at least twice this large wrap early when
@@ -135,7 +138,9 @@ struct Tasks {
 struct Slot {
     who: OwnerCell,
     count: AtomicU32,
-    _pad: u32,
+    /// Items in the process's outbox (see [`crate::feeder`]), counted in `unfinished` for a
+    /// `JoinableQueue` and not yet begun in the ring: lost if the process dies.
+    queued: AtomicU32,
 }
 
 /// One side's word and its cache of the other side's word (written under that side's lock),
@@ -185,6 +190,13 @@ pub(crate) struct Channel {
     /// Of those, the ones inherited through `fork` (see [`fork_hooks`]).
     inherited: AtomicU32,
     closed: AtomicBool,
+    /// Items this process put that wait in its outbox (see [`crate::feeder`]), the one being
+    /// written included: while any do, puts append to the outbox, so order is kept.
+    pub(crate) queued: AtomicUsize,
+    /// Asks the feeder to stop between two attempts (the exit flush gave up).
+    pub(crate) stop_feeding: AtomicBool,
+    /// `cancel_join_thread` was called: at exit the outbox is dropped without waiting.
+    pub(crate) cancelled: AtomicBool,
 }
 
 impl std::fmt::Debug for Channel {
@@ -242,6 +254,9 @@ impl Channel {
             local: AtomicU32::new(0),
             inherited: AtomicU32::new(0),
             closed: AtomicBool::new(false),
+            queued: AtomicUsize::new(0),
+            stop_feeding: AtomicBool::new(false),
+            cancelled: AtomicBool::new(false),
         };
         let c = &ch.header().config.0;
         c.kind.store(kind as u32, Ordering::Relaxed);
@@ -306,6 +321,12 @@ impl Channel {
         max > 0 && self.qsize() >= max
     }
 
+    /// Whether an unbounded ring's puts go through an outbox when the ring is full (every kind
+    /// but `SimpleQueue`).
+    fn feeds(&self) -> bool {
+        self.header().config.0.kind.load(Ordering::Relaxed) != Kind::Simple as u32
+    }
+
     /// Whether the ring belongs to a `JoinableQueue` (puts count unfinished tasks).
     pub(crate) fn joinable(&self) -> bool {
         self.header().config.0.kind.load(Ordering::Relaxed) == Kind::Joinable as u32
@@ -313,6 +334,7 @@ impl Channel {
 
     /// Items lost to processes killed in the middle of them.
     pub(crate) fn lost(&self) -> u64 {
+        self.settle_dead_outboxes();
         self.tasks().lost.load(Ordering::Relaxed)
     }
 
@@ -355,6 +377,7 @@ impl Channel {
             Some(i) => {
                 let s = &slots[i];
                 if s.who.get().is_none_or(|(w, _)| w != me) {
+                    self.settle_outbox(s);
                     s.count.store(0, Ordering::Relaxed);
                     s.who.set(me, 0);
                 }
@@ -367,6 +390,59 @@ impl Channel {
             }
         }
         drop(guard);
+    }
+
+    /// Counts the items a dead process left in its outbox as lost (and done); the caller holds
+    /// the table lock and frees the slot.
+    fn settle_outbox(&self, s: &Slot) {
+        let n = s.queued.swap(0, Ordering::AcqRel);
+        if n > 0 {
+            self.count_lost(
+                u64::from(n),
+                "its producer died with it in its outbox, before the ring had room",
+            );
+        }
+    }
+
+    /// Settles the outboxes of dead processes whose slots still count items: what `join`
+    /// and [`lost`](Self::lost) check, as they cannot learn of such items otherwise.
+    fn settle_dead_outboxes(&self) {
+        let slots = &self.header().slots;
+        if !slots.iter().any(|s| s.queued.load(Ordering::Acquire) > 0) {
+            return;
+        }
+        let guard = lock_recovering(&self.table);
+        for s in slots {
+            if s.queued.load(Ordering::Acquire) > 0 && s.who.is_dead() {
+                self.settle_outbox(s);
+            }
+        }
+        drop(guard);
+    }
+
+    /// One more item in this process's outbox (on its slot, for [`settle_outbox`]).
+    pub(crate) fn outbox_added(&self) {
+        if let Some(s) = self.own_slot() {
+            s.queued.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// `n` items left this process's outbox: begun in the ring, or dropped and counted.
+    pub(crate) fn outbox_taken(&self, n: u32) {
+        if let Some(s) = self.own_slot() {
+            let _ = s
+                .queued
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
+                    Some(q.saturating_sub(n))
+                });
+        }
+    }
+
+    fn own_slot(&self) -> Option<&Slot> {
+        match self.slot.load(Ordering::Relaxed) {
+            NO_SLOT => None,
+            i => Some(&self.header().slots[i as usize]),
+        }
     }
 
     fn slot_count(&self) -> &AtomicU32 {
@@ -434,6 +510,7 @@ impl Channel {
         let alive = total(&mut |s| {
             let dead = s.who.is_dead();
             if dead {
+                self.settle_outbox(s);
                 s.count.store(0, Ordering::Release);
                 s.who.clear();
             }
@@ -580,8 +657,13 @@ impl Channel {
     /// Puts an item that `encode` writes straight into the ring's free space after the tail
     /// (one copy, made under the write lock) or, when it does not fit there, into `spill`,
     /// which then goes through [`send`](Self::send). `encode` is called once, either way.
+    ///
+    /// On an unbounded queue this never waits: an item the ring has no room for now (or whose
+    /// write lock another writer holds for more than [`NOWAIT`]) goes to this process's outbox,
+    /// which the feeder writes (see [`crate::feeder`]); once the outbox holds items, every put
+    /// joins them there, in order.
     pub(crate) fn send_encoded(
-        &self,
+        self: &Arc<Self>,
         encode: impl FnOnce(&mut [u8], &mut Vec<u8>) -> std::result::Result<Placed, SendFailure>,
         spill: &mut Vec<u8>,
         deadline: Deadline,
@@ -591,13 +673,32 @@ impl Channel {
         if self.is_closed() {
             return Err(SendFailure::Closed);
         }
-        let lock_deadline = if blocking {
-            deadline
-        } else {
-            Deadline::never()
-        };
-        let guard = lock_until(&self.write, lock_deadline).ok_or(SendFailure::Deadline)?;
         let max = self.maxsize();
+        // An unbounded `Queue`'s put never waits (Python's feeder thread); a `SimpleQueue`'s
+        // waits for room, as Python's writes its pipe.
+        let unbounded = max == 0 && self.feeds();
+        if unbounded && self.queued.load(Ordering::Acquire) > 0 {
+            let placed = encode(&mut [], spill)?;
+            self.queue_spilled(placed, spill, joinable);
+            return Ok(());
+        }
+        let guard = if blocking && !unbounded {
+            lock_until(&self.write, deadline)
+        } else {
+            lock_briefly(&self.write)
+        };
+        let Some(guard) = guard else {
+            if unbounded {
+                let placed = encode(&mut [], spill)?;
+                self.queue_spilled(placed, spill, joinable);
+                return Ok(());
+            }
+            return Err(if blocking {
+                SendFailure::Deadline
+            } else {
+                SendFailure::Full
+            });
+        };
         let room = max == 0 || self.qsize() < max;
         let len = if room { self.free_region() } else { 0 };
         let dest: &mut [u8] = if len == 0 {
@@ -620,8 +721,52 @@ impl Channel {
             drop(guard);
             return Ok(());
         }
+        if unbounded {
+            // Written now if the whole item fits (nothing to wait for), else fed later.
+            if room && self.fits(self.records_len(spill.len())) {
+                if joinable {
+                    self.tasks().unfinished.fetch_add(1, Ordering::AcqRel);
+                }
+                self.write_chunks(spill, self.chunk_max());
+                drop(guard);
+            } else {
+                drop(guard);
+                self.queue_spilled(Placed::Spilled, spill, joinable);
+            }
+            return Ok(());
+        }
         drop(guard);
         self.send(spill, deadline, blocking, joinable)
+    }
+
+    /// Hands an item encoded into `spill` (or empty, `InPlace(0)`) to the feeder.
+    fn queue_spilled(self: &Arc<Self>, placed: Placed, spill: &mut Vec<u8>, joinable: bool) {
+        let item = match placed {
+            Placed::Spilled => std::mem::take(spill),
+            Placed::InPlace(_) => Vec::new(),
+        };
+        if joinable {
+            // Counted when put, as Python does: `join` waits for the outbox too.
+            self.tasks().unfinished.fetch_add(1, Ordering::AcqRel);
+        }
+        crate::feeder::push(self, item);
+    }
+
+    /// The ring bytes an item of `len` bytes takes, its records' headers and padding included,
+    /// except a padding record to the ring's end, which [`fits`](Self::fits) adds.
+    fn records_len(&self, len: usize) -> usize {
+        let chunk = self.chunk_max();
+        let n = len.div_ceil(chunk).max(1);
+        let last = len - (n - 1) * chunk;
+        (n - 1) * record_len(chunk) + record_len(last)
+    }
+
+    /// The feeder's write of an item from the outbox (the task was counted when it was put):
+    /// waits for room until `deadline`, then writes it whole; `false` when the deadline passed
+    /// first. Writes even after [`close`](Self::close): `close` lets the outbox drain, as
+    /// Python's feeder flushes its buffer after `close()`.
+    pub(crate) fn write_fed(&self, bytes: &[u8], deadline: Deadline) -> bool {
+        self.write_item(bytes, deadline, true, false, true).is_ok()
     }
 
     /// Whether the writer at ring offset `off` should pad to the ring's end and go on from its
@@ -646,8 +791,9 @@ impl Channel {
         self.capacity() / 4 - RECORD_HEADER
     }
 
-    /// Puts an encoded item. `blocking == false` never waits for room (but may wait for the
-    /// write lock, as Python's `put_nowait` does); `joinable` counts an unfinished task.
+    /// Puts an encoded item. `blocking == false` never waits: not for room (the whole item must
+    /// fit now) and not for the write lock beyond [`NOWAIT`]; `joinable` counts an unfinished
+    /// task.
     pub(crate) fn send(
         &self,
         bytes: &[u8],
@@ -658,20 +804,48 @@ impl Channel {
         if self.is_closed() {
             return Err(SendFailure::Closed);
         }
+        self.write_item(bytes, deadline, blocking, joinable, false)
+    }
+
+    /// `fed`: the item comes from this process's outbox, which it leaves as its first record
+    /// is written (from then on a reader counts it if this process dies mid-item).
+    fn write_item(
+        &self,
+        bytes: &[u8],
+        deadline: Deadline,
+        blocking: bool,
+        joinable: bool,
+        fed: bool,
+    ) -> std::result::Result<(), SendFailure> {
         let chunk = self.chunk_max();
         let first = bytes.len().min(chunk);
+        // A non-blocking put writes only an item that fits whole: a later chunk never waits.
+        let need = if blocking {
+            record_len(first)
+        } else {
+            self.records_len(bytes.len())
+        };
         let max = self.maxsize();
         loop {
-            let lock_deadline = if blocking {
-                deadline
+            let guard = if blocking {
+                lock_until(&self.write, deadline)
             } else {
-                Deadline::never()
+                lock_briefly(&self.write)
             };
-            let guard = lock_until(&self.write, lock_deadline).ok_or(SendFailure::Deadline)?;
+            let Some(guard) = guard else {
+                return Err(if blocking {
+                    SendFailure::Deadline
+                } else {
+                    SendFailure::Full
+                });
+            };
             let room = max == 0 || self.qsize() < max;
-            if room && self.fits(record_len(first)) {
+            if room && self.fits(need) {
                 if joinable {
                     self.tasks().unfinished.fetch_add(1, Ordering::AcqRel);
+                }
+                if fed {
+                    self.outbox_taken(1);
                 }
                 self.write_chunks(bytes, chunk);
                 drop(guard);
@@ -685,7 +859,7 @@ impl Channel {
                 return Err(SendFailure::Deadline);
             }
             self.header().space.0.wait(&deadline, || {
-                (max == 0 || self.qsize() < max) && self.fits(record_len(first))
+                (max == 0 || self.qsize() < max) && self.fits(need)
             });
         }
     }
@@ -735,21 +909,16 @@ impl Channel {
         let data = &self.header().data.0;
         loop {
             if wait::spin_until(&deadline, || self.has_data()) {
-                // There is an item: wait for another consumer to finish copying one out even
-                // past the deadline, long enough to find it dead if it died holding the lock
-                // (else a dead consumer would make every `try_get` report `Empty` for ever).
-                let lock_deadline = match deadline.instant() {
-                    None => deadline,
-                    Some(_) => {
-                        let grace = Deadline::after(2 * SLICE);
-                        if deadline.min(grace) == deadline {
-                            grace
-                        } else {
-                            deadline
-                        }
-                    }
+                // There is an item: wait for another consumer to finish copying one out, past
+                // an expired deadline too, for [`NOWAIT`] (a lock whose owner died is taken
+                // over at once). A consumer in the middle of a chunked item holds the lock
+                // longer: a `try_get` then reports `Empty`.
+                let guard = if deadline.instant().is_none() {
+                    lock_until(&self.read, deadline)
+                } else {
+                    lock_until(&self.read, deadline).or_else(|| lock_briefly(&self.read))
                 };
-                let guard = lock_until(&self.read, lock_deadline).ok_or(RecvFailure::Deadline)?;
+                let guard = guard.ok_or(RecvFailure::Deadline)?;
                 let took = self.take(out, &mut decode);
                 drop(guard);
                 match took {
@@ -804,7 +973,7 @@ impl Channel {
                 if self.await_continuation() {
                     continue;
                 }
-                self.count_lost("its producer died while writing it");
+                self.count_lost(1, "its producer died while writing it");
                 out.clear();
                 return Take::Nothing;
             }
@@ -836,7 +1005,7 @@ impl Channel {
             } else if flags & PAD == 0 {
                 if flags & FIRST != 0 {
                     if in_item {
-                        self.count_lost("its producer died while writing it");
+                        self.count_lost(1, "its producer died while writing it");
                         out.clear();
                     }
                     in_item = true;
@@ -850,7 +1019,7 @@ impl Channel {
                     done = flags & LAST != 0;
                 } else if flags & LAST != 0 {
                     // The rest of an item whose reader died in the middle of it.
-                    self.count_lost("its consumer died while reading it");
+                    self.count_lost(1, "its consumer died while reading it");
                 }
             }
             let items = count(head) + u64::from(flags & LAST != 0 && flags & PAD == 0);
@@ -884,9 +1053,18 @@ impl Channel {
         }
     }
 
-    fn count_lost(&self, why: &str) {
-        self.tasks().lost.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(target: "multiprocessing", "a queue item was lost: {why}");
+    /// Counts `n` items lost; for a `JoinableQueue` they also count as done, so `join` does
+    /// not wait for items nobody can ever take.
+    pub(crate) fn count_lost(&self, n: u64, why: &str) {
+        self.tasks().lost.fetch_add(n, Ordering::Relaxed);
+        if self.joinable() {
+            for _ in 0..n {
+                if self.task_done().is_err() {
+                    break;
+                }
+            }
+        }
+        tracing::warn!(target: "multiprocessing", "{n} queue item(s) lost: {why}");
     }
 
     /// Gives back to the kernel the pages of every whole [`RECLAIM`] chunk past the ring's
@@ -956,6 +1134,8 @@ impl Channel {
                 return false;
             }
             wait::wait_word(word, v, &deadline);
+            // Each slice: items that died in a producer's outbox are done (`count_lost`).
+            self.settle_dead_outboxes();
         }
     }
 
@@ -993,6 +1173,9 @@ impl Channel {
             local: AtomicU32::new(0),
             inherited: AtomicU32::new(0),
             closed: AtomicBool::new(false),
+            queued: AtomicUsize::new(0),
+            stop_feeding: AtomicBool::new(false),
+            cancelled: AtomicBool::new(false),
         };
         let c = &ch.header().config.0;
         if c.magic.load(Ordering::Acquire) != MAGIC {
@@ -1048,6 +1231,14 @@ fn lock_until(lock: &Lock, deadline: Deadline) -> Option<LockGuard<'_>> {
     }
 }
 
+/// Takes `lock` if it is free or its owner is dead, else waits for it [`NOWAIT`] at most: what
+/// the non-blocking forms wait, so a peer copying a record does not fail them, while a peer
+/// that holds the lock long (a chunked writer waiting for room) does.
+fn lock_briefly(lock: &Lock) -> Option<LockGuard<'_>> {
+    lock_until(lock, Deadline::after(Duration::ZERO))
+        .or_else(|| lock_until(lock, Deadline::after(NOWAIT)))
+}
+
 fn lock_recovering(lock: &Lock) -> LockGuard<'_> {
     lock_until(lock, Deadline::never()).unwrap_or_else(|| unreachable!("no deadline"))
 }
@@ -1074,8 +1265,7 @@ unsafe fn read_header(at: *const u8) -> (u32, u32) {
 /// A forked child inherits every handle value of its parent without a message. Before the
 /// fork, each live channel counts this process's handles once more as pending (so the parent
 /// never sees itself alone while the child starts); in the child, the channel records the
-/// child in the table and takes them out of pending. Becomes one registration with the
-/// runtime layer's fork-hook registry when it lands.
+/// child in the table and takes them out of pending.
 mod fork_hooks {
     use super::*;
 
@@ -1105,6 +1295,7 @@ mod fork_hooks {
             list.retain(|w| w.strong_count() > 0);
             list.push(Arc::downgrade(ch));
         }
+        crate::feeder::register_before_hook();
         fork::register(&HOOK);
     }
 
@@ -1162,6 +1353,7 @@ mod fork_hooks {
                     ch.tasks().pending.fetch_sub(n, Ordering::AcqRel);
                 }
             }
+            crate::feeder::forget_in_child();
         });
     }
 }

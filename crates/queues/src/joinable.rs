@@ -6,7 +6,7 @@
 //! use multiprocessing_queues::{Error, JoinableQueue};
 //! let q = JoinableQueue::new().unwrap();
 //! q.put(1u8).unwrap();
-//! assert!(!q.join_timeout(Duration::from_millis(10))); // one task unfinished
+//! assert!(q.join_timeout(Duration::from_millis(10)).is_err()); // one task unfinished
 //! q.get().unwrap();
 //! q.task_done().unwrap();
 //! q.join(); // every task is done
@@ -17,7 +17,7 @@ use std::fmt;
 use std::ops::Deref;
 use std::time::Duration;
 
-use multiprocessing_core::time::Deadline;
+use multiprocessing_core::time::{Deadline, TimedOut};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::channel::{self, Kind};
@@ -67,10 +67,15 @@ impl<T> JoinableQueue<T> {
         self.inner.channel().join_tasks(Deadline::never());
     }
 
-    /// Blocks until every item put was marked done or `timeout` passes; `true` when all were.
-    #[must_use]
-    pub fn join_timeout(&self, timeout: Duration) -> bool {
-        self.inner.channel().join_tasks(Deadline::after(timeout))
+    /// Blocks until every item put was marked done, or fails with [`TimedOut`] once `timeout`
+    /// passes with tasks still unfinished.
+    #[doc(alias = "join")]
+    pub fn join_timeout(&self, timeout: Duration) -> std::result::Result<(), TimedOut> {
+        if self.inner.channel().join_tasks(Deadline::after(timeout)) {
+            Ok(())
+        } else {
+            Err(TimedOut)
+        }
     }
 
     /// Items put and not yet marked done.

@@ -189,6 +189,7 @@
 
 mod channel;
 pub mod error;
+mod feeder;
 mod handle;
 mod joinable;
 mod queue;
@@ -200,5 +201,7 @@ pub use error::{
     TryPutError,
 };
 pub use joinable::JoinableQueue;
+/// The error of [`JoinableQueue::join_timeout`], the workspace's one timed-wait expiry.
+pub use multiprocessing_core::time::TimedOut;
 pub use queue::{Iter, Queue, QueueBuilder, TryIter};
 pub use simple::SimpleQueue;
