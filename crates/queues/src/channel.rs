@@ -26,7 +26,12 @@
 //! only after decoding or copying a record out, so a reader killed meanwhile leaves the record
 //! whole for the next reader; one killed between two chunks of a large item leaves the rest of that
 //! item, which the next reader skips (counted in `lost`). The locks are the synchronize crate's
-//! robust `Lock`, which the next taker recovers from a dead owner.
+//! robust `Lock`, which the next taker recovers from a dead owner. Every item counted in `lost`
+//! also counts as done for a `JoinableQueue`.
+//!
+//! An unbounded `Queue`'s put never waits for room: what the ring cannot take now goes to the
+//! process's outbox ([`crate::feeder`]), whose item count each process also keeps in its slot
+//! of the handle table, so the items of a producer killed with a full outbox are counted lost.
 
 use std::cell::RefCell;
 use std::mem::size_of;

@@ -28,8 +28,10 @@ use crate::queue::{Queue, QueueBuilder};
 /// [`task_done`](Self::task_done); [`join`](Self::join) waits until none is left, across
 /// processes. Every method of [`Queue`] is available through `Deref`.
 ///
-/// A consumer killed after `get` and before `task_done` leaves its task unfinished for ever,
-/// as in Python: use [`join_timeout`](Self::join_timeout) where that can happen.
+/// An item lost to a killed or exiting process (see [`Queue::lost`]) counts as done, since
+/// nobody can take it. A consumer killed after `get` and before `task_done` leaves its task
+/// unfinished for ever, as in Python: use [`join_timeout`](Self::join_timeout) where that can
+/// happen.
 pub struct JoinableQueue<T> {
     inner: Queue<T>,
 }
@@ -62,7 +64,7 @@ impl<T> JoinableQueue<T> {
         self.inner.channel().task_done()
     }
 
-    /// Blocks until every item put (by any process) was marked done.
+    /// Blocks until every item put (by any process) was marked done or lost.
     pub fn join(&self) {
         self.inner.channel().join_tasks(Deadline::never());
     }

@@ -172,9 +172,11 @@ impl<T> Queue<T> {
         self.is_full()
     }
 
-    /// Items lost because a process was killed in the middle of them (a consumer between two
-    /// chunks of a large item, a producer between two chunks of one). Small items are never
-    /// lost this way: they are whole in the queue or not in it.
+    /// Items lost: to a process killed in the middle of them (a consumer between two chunks of
+    /// a large item, a producer between two chunks of one), left in the outbox of a producer
+    /// that was killed, or dropped by one that exited while its outbox made no progress (see
+    /// [`cancel_join_thread`](Self::cancel_join_thread)). Small items in the ring are never
+    /// lost: they are whole in the queue or in a consumer's hands. Counted across processes.
     #[must_use]
     pub fn lost(&self) -> u64 {
         self.channel().lost()
