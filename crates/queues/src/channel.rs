@@ -918,10 +918,12 @@ impl Channel {
                 // an expired deadline too, for [`NOWAIT`] (a lock whose owner died is taken
                 // over at once). A consumer in the middle of a chunked item holds the lock
                 // longer: a `try_get` then reports `Empty`.
-                let guard = if deadline.instant().is_none() {
-                    lock_until(&self.read, deadline)
-                } else {
-                    lock_until(&self.read, deadline).or_else(|| lock_briefly(&self.read))
+                let guard = match deadline.remaining() {
+                    None => lock_until(&self.read, deadline),
+                    Some(left) if left.is_zero() => lock_briefly(&self.read),
+                    Some(_) => {
+                        lock_until(&self.read, deadline).or_else(|| lock_briefly(&self.read))
+                    }
                 };
                 let guard = guard.ok_or(RecvFailure::Deadline)?;
                 let took = self.take(out, &mut decode);
@@ -1236,12 +1238,13 @@ fn lock_until(lock: &Lock, deadline: Deadline) -> Option<LockGuard<'_>> {
     }
 }
 
-/// Takes `lock` if it is free or its owner is dead, else waits for it [`NOWAIT`] at most: what
-/// the non-blocking forms wait, so a peer copying a record does not fail them, while a peer
-/// that holds the lock long (a chunked writer waiting for room) does.
+/// Takes `lock` within [`NOWAIT`], or over from a dead owner: what the non-blocking forms
+/// wait, so a peer copying a record does not fail them, while a peer that holds the lock long
+/// (a chunked writer waiting for room) does. The owner's liveness is checked only after the
+/// wait (a check reads `/proc`), by a last try that recovers the lock from a dead owner.
 fn lock_briefly(lock: &Lock) -> Option<LockGuard<'_>> {
-    lock_until(lock, Deadline::after(Duration::ZERO))
-        .or_else(|| lock_until(lock, Deadline::after(NOWAIT)))
+    lock_until(lock, Deadline::after(NOWAIT))
+        .or_else(|| lock_until(lock, Deadline::after(Duration::ZERO)))
 }
 
 fn lock_recovering(lock: &Lock) -> LockGuard<'_> {
