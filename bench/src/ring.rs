@@ -1,5 +1,6 @@
 //! The raw baseline of the queue rows: a minimal ring of fixed 32-byte slots in one shared
-//! mapping, with futex wake-ups only when a side found it empty (or full) and said it sleeps.
+//! mapping, with futex wake-ups only when a side found it empty (or full) and said it sleeps
+//! (once per sleep: the waker lowers the flag).
 //! No spinning, no encoding, no liveness: the least a shared-memory queue has to do.
 
 use std::io;
@@ -62,6 +63,15 @@ impl RawRing {
         }
     }
 
+    /// Lowers the "waits" flag `i`; whether it was raised. The waker lowers it, not the woken
+    /// side, so the items that follow a wake-up make no system call while the woken process
+    /// waits for its CPU. A side sleeps on its flag (expecting 1), so a flag lowered between
+    /// its check and its sleep is a wake-up too, never a lost one.
+    fn lower(&self, i: usize) -> bool {
+        let flag = self.word(i);
+        flag.load(Ordering::Relaxed) != 0 && flag.swap(0, Ordering::Relaxed) != 0
+    }
+
     /// Appends `payload` (at most [`MAX_PAYLOAD`] bytes), waiting while the ring is full. One
     /// producer at a time: several take [`RawRing::push_locked`].
     pub(crate) fn push(&self, payload: &[u8]) {
@@ -73,12 +83,12 @@ impl RawRing {
             if t.wrapping_sub(h) < SLOTS {
                 break;
             }
-            self.word(PRODUCER_WAITS).store(1, Ordering::Relaxed);
+            let waits = self.word(PRODUCER_WAITS);
+            waits.store(1, Ordering::Relaxed);
             fence(Ordering::SeqCst);
             if head.load(Ordering::Relaxed) == h {
-                let _ = futex::wait(head, futex::Flags::empty(), h, None);
+                let _ = futex::wait(waits, futex::Flags::empty(), 1, None);
             }
-            self.word(PRODUCER_WAITS).store(0, Ordering::Relaxed);
         }
         let slot = self.slot(t);
         // SAFETY: slot `t` is free (the consumer is past it) and only this producer writes it
@@ -89,8 +99,8 @@ impl RawRing {
         }
         tail.store(t.wrapping_add(1), Ordering::Release);
         fence(Ordering::SeqCst);
-        if self.word(CONSUMER_WAITS).load(Ordering::Relaxed) != 0 {
-            let _ = futex::wake(tail, futex::Flags::empty(), 1);
+        if self.lower(CONSUMER_WAITS) {
+            let _ = futex::wake(self.word(CONSUMER_WAITS), futex::Flags::empty(), 1);
         }
     }
 
@@ -107,12 +117,12 @@ impl RawRing {
         let (tail, head) = (self.word(TAIL), self.word(HEAD));
         let h = head.load(Ordering::Relaxed);
         while tail.load(Ordering::Acquire) == h {
-            self.word(CONSUMER_WAITS).store(1, Ordering::Relaxed);
+            let waits = self.word(CONSUMER_WAITS);
+            waits.store(1, Ordering::Relaxed);
             fence(Ordering::SeqCst);
             if tail.load(Ordering::Relaxed) == h {
-                let _ = futex::wait(tail, futex::Flags::empty(), h, None);
+                let _ = futex::wait(waits, futex::Flags::empty(), 1, None);
             }
-            self.word(CONSUMER_WAITS).store(0, Ordering::Relaxed);
         }
         let slot = self.slot(h);
         // SAFETY: `tail` published slot `h` (acquire above) and no producer rewrites it before
@@ -124,8 +134,8 @@ impl RawRing {
         };
         head.store(h.wrapping_add(1), Ordering::Release);
         fence(Ordering::SeqCst);
-        if self.word(PRODUCER_WAITS).load(Ordering::Relaxed) != 0 {
-            let _ = futex::wake(head, futex::Flags::empty(), u32::MAX >> 1);
+        if self.lower(PRODUCER_WAITS) {
+            let _ = futex::wake(self.word(PRODUCER_WAITS), futex::Flags::empty(), 1);
         }
         n
     }

@@ -592,6 +592,7 @@ impl Channel {
         let items = count(tail) + u64::from(flags & LAST != 0);
         let next = pos(tail) + record_len(len) as u64;
         h.tail.0.word.store(pack(items, next), Ordering::Release);
+        h.data.0.record_cpu();
         h.data.0.notify();
     }
 
@@ -913,7 +914,7 @@ impl Channel {
         }
         let data = &self.header().data.0;
         loop {
-            if wait::spin_until(&deadline, || self.has_data()) {
+            if wait::spin_until(&deadline, data.notifier_cpu(), || self.has_data()) {
                 // There is an item: wait for another consumer to finish copying one out, past
                 // an expired deadline too, for [`NOWAIT`] (a lock whose owner died is taken
                 // over at once). A consumer in the middle of a chunked item holds the lock

@@ -1,5 +1,6 @@
-//! Blocking on a word of the ring's header: an event count over `futex(2)`, after a brief spin
-//! on the runtime layer's one policy ([`Backoff::spin_until`]) when another CPU can answer.
+//! Blocking on a word of the ring's header: an event count over `futex(2)`, and when a waiter
+//! spins before it sleeps (when the notifier runs on another CPU, with the workspace's
+//! `Backoff`).
 //!
 //! An [`EventCount`] is a sequence word plus a flag saying that someone may sleep on it. A
 //! waiter reads the sequence, raises the flag, checks its condition again and sleeps only if the
@@ -21,33 +22,33 @@ const SPIN: Duration = Duration::from_micros(20);
 /// The longest single sleep: a waiter wakes at least this often to check for dead peers.
 pub(crate) const SLICE: Duration = Duration::from_millis(100);
 
-/// Spins for up to [`SPIN`] until `ready()` holds, when another CPU can make it hold; `true`
-/// once it holds. On a single CPU spinning could only delay the peer, so this returns at once.
-/// The spin itself is the workspace's one policy, [`Backoff::spin_until`].
-#[inline]
-pub(crate) fn spin_until(deadline: &Deadline, mut ready: impl FnMut() -> bool) -> bool {
-    ready() || (multi_cpu() && Backoff::spin_until(SPIN, *deadline, ready))
-}
-
-/// Whether more than one CPU can run this process. A plain atomic, computed idempotently (a
-/// racing thread computes the same answer): no lock or `Once` that a `fork` could catch held.
-fn multi_cpu() -> bool {
-    use std::sync::atomic::AtomicU8;
-    const UNKNOWN: u8 = 0;
-    const ONE: u8 = 1;
-    const MANY: u8 = 2;
-    static MULTI: AtomicU8 = AtomicU8::new(UNKNOWN);
-    match MULTI.load(Ordering::Relaxed) {
-        UNKNOWN => {
-            let many = std::thread::available_parallelism().map_or(1, |n| n.get()) > 1;
-            MULTI.store(if many { MANY } else { ONE }, Ordering::Relaxed);
-            many
-        }
-        v => v == MANY,
+/// Polls `ready()` for up to [`SPIN`] when the notifier that would make it hold last ran on
+/// another CPU (`notifier`, from [`EventCount::notifier_cpu`]); `true` once it holds. A peer
+/// answering from another CPU is seen in well under a microsecond, where sleeping and being
+/// woken across CPUs costs tens of microseconds on a virtual machine; on the notifier's own CPU
+/// spinning could only delay it, so this returns at once. The spin is the workspace's one
+/// policy, [`Backoff::spin_until`].
+pub(crate) fn spin_until(
+    deadline: &Deadline,
+    notifier: Option<u32>,
+    mut ready: impl FnMut() -> bool,
+) -> bool {
+    if ready() {
+        return true;
+    }
+    match notifier {
+        Some(cpu) if cpu != current_cpu() => Backoff::spin_until(SPIN, *deadline, ready),
+        _ => false,
     }
 }
 
-/// A sequence word and a sleeper count in shared memory.
+/// The CPU the calling thread runs on now.
+fn current_cpu() -> u32 {
+    rustix::thread::sched_getcpu() as u32
+}
+
+/// A sequence word, a flag that someone may sleep on it, and the CPU of the last notifier, in
+/// shared memory.
 #[repr(C)]
 #[derive(Debug, Default)]
 pub(crate) struct EventCount {
@@ -55,9 +56,26 @@ pub(crate) struct EventCount {
     /// Raised by a waiter before it sleeps, lowered by the notifier that wakes it (a waiter
     /// that left without being woken leaves it raised: one spare wake-up later).
     waiting: AtomicU32,
+    /// 1 + the CPU of the last [`record_cpu`](Self::record_cpu) caller; 0 before any.
+    cpu: AtomicU32,
 }
 
 impl EventCount {
+    /// Records the caller's CPU as the notifier's, for waiters deciding whether to spin; a
+    /// store only when it changed, so a notifier that stays on its CPU writes nothing.
+    #[inline]
+    pub(crate) fn record_cpu(&self) {
+        let cpu = current_cpu().wrapping_add(1);
+        if self.cpu.load(Ordering::Relaxed) != cpu {
+            self.cpu.store(cpu, Ordering::Relaxed);
+        }
+    }
+
+    /// The CPU of the last notifier that recorded one.
+    pub(crate) fn notifier_cpu(&self) -> Option<u32> {
+        self.cpu.load(Ordering::Relaxed).checked_sub(1)
+    }
+
     /// Wakes every sleeper; free when nobody sleeps. Call after publishing the change.
     #[inline]
     pub(crate) fn notify(&self) {
