@@ -71,7 +71,8 @@ impl<T> QueueBuilder<T> {
     /// The ring's size in bytes, a power of two from 4 KiB to 1 GiB (default 32 MiB). It is
     /// address space: memory backs the ring's first 4 MiB once used, and beyond them only what
     /// a burst of items fills, given back once read (a ring below 8 MiB stays as it was
-    /// filled). An unbounded queue's `put` blocks only when the ring is full. Items larger than
+    /// filled). A full ring makes a bounded queue's `put` wait; an unbounded queue's sends
+    /// the item to the process's outbox (see [`Queue::put`]). Items larger than
     /// a quarter of the ring travel in chunks.
     pub fn capacity(mut self, bytes: usize) -> Self {
         self.capacity = bytes;
