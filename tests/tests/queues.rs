@@ -132,6 +132,15 @@ fn flood(q: Queue<u32>, n: u32, done: RawValue<u32>) -> i32 {
     0
 }
 
+/// Puts one item into a queue whose ring its parent filled, then waits until it is written.
+fn put_behind_a_full_ring(q: Queue<u32>) -> i32 {
+    q.put(u32::MAX).unwrap();
+    q.close();
+    // Python's `join_thread`: returns once this process's outbox is in the ring.
+    q.join_thread().unwrap();
+    0
+}
+
 /// As [`flood`], into a joinable queue.
 fn flood_joinable(q: JoinableQueue<u32>, n: u32, done: RawValue<u32>) -> i32 {
     for i in 0..n {
@@ -499,6 +508,35 @@ fn an_unbounded_put_never_blocks_and_keeps_order(method: StartMethod) {
     assert_eq!(q.get_timeout(BOUND), Err(GetTimeoutError::Disconnected));
 }
 
+fn a_child_does_not_inherit_its_parents_outbox(method: StartMethod) {
+    const N: u32 = 1_000;
+    let q = Queue::<u32>::builder().capacity(4096).build().unwrap();
+    // Most of these wait in this process's outbox: the ring holds 256.
+    for i in 0..N {
+        q.put(i).unwrap();
+    }
+    let child = get_context(method)
+        .process(put_behind_a_full_ring, (q.clone(),))
+        .start()
+        .unwrap();
+    let mut ours = Vec::new();
+    let mut theirs = 0;
+    while ours.len() < N as usize || theirs == 0 {
+        match q.get_timeout(BOUND).unwrap() {
+            u32::MAX => theirs += 1,
+            x => ours.push(x),
+        }
+    }
+    assert_eq!(child.join_timeout(BOUND).unwrap(), 0);
+    assert!(ours.iter().copied().eq(0..N), "each item once, in order");
+    assert_eq!(theirs, 1);
+    assert!(
+        matches!(q.try_get(), Err(TryGetError::Empty)),
+        "nothing twice"
+    );
+    assert_eq!(q.lost(), 0);
+}
+
 fn join_before_drain_returns_when_a_child_put_more_than_fits(method: StartMethod) {
     // The ring holds 256 of these: the child's exit waits a few seconds for a reader, then
     // drops the rest and counts it lost; `join` before draining returns.
@@ -778,6 +816,7 @@ per_method!(
     join_before_drain_returns,
     full_forms_in_a_child,
     an_unbounded_put_never_blocks_and_keeps_order,
+    a_child_does_not_inherit_its_parents_outbox,
     join_before_drain_returns_when_a_child_put_more_than_fits,
     a_producer_killed_with_items_in_its_outbox_counts_them_lost,
     joinable_join_returns_after_a_producer_is_killed_mid_item,
