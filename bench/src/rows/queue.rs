@@ -161,7 +161,8 @@ pub(crate) fn rows() -> Vec<Row> {
         },
         Row {
             name: "queue-1mib",
-            about: "Queue: one-way throughput of 1 MiB byte items (one shared buffer put again and again, as CPython puts one bytes object) to a \
+            about: "Queue: one-way throughput of 1 MiB byte items (one shared buffer put again and \
+                    again, as CPython puts one bytes object) to a \
                     child that gets them and acknowledges each batch; raw: 1 MiB frames over a \
                     socketpair",
             unit: Unit::GBps,

@@ -145,7 +145,8 @@ pub enum Placed {
 /// use multiprocessing_core::codec::{self, Placed};
 /// let (mut dest, mut spill) = ([0u8; 8], Vec::new());
 /// assert_eq!(codec::encode_in_place(&7u32, &mut dest, &mut spill).unwrap(), Placed::InPlace(1));
-/// assert_eq!(codec::encode_in_place(&"far too long", &mut dest, &mut spill).unwrap(), Placed::Spilled);
+/// let long = codec::encode_in_place(&"far too long", &mut dest, &mut spill).unwrap();
+/// assert_eq!(long, Placed::Spilled);
 /// assert_eq!(codec::decode::<String>(&spill).unwrap(), "far too long");
 /// ```
 pub fn encode_in_place<T: Serialize + ?Sized>(

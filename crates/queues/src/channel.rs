@@ -24,10 +24,10 @@
 //! partial item, which the reader drops (counted in `lost`) when it sees the next item's first
 //! chunk, or when it takes the write lock from the dead writer. A reader advances the head
 //! only after decoding or copying a record out, so a reader killed meanwhile leaves the record
-//! whole for the next reader; one killed between two chunks of a large item leaves the rest of that
-//! item, which the next reader skips (counted in `lost`). The locks are the synchronize crate's
-//! robust `Lock`, which the next taker recovers from a dead owner. Every item counted in `lost`
-//! also counts as done for a `JoinableQueue`.
+//! whole for the next reader; one killed between two chunks of a large item leaves the rest of
+//! that item, which the next reader skips (counted in `lost`). The locks are the synchronize
+//! crate's robust `Lock`, which the next taker recovers from a dead owner. Every item counted in
+//! `lost` also counts as done for a `JoinableQueue`.
 //!
 //! An unbounded `Queue`'s put never waits for room: what the ring cannot take now goes to the
 //! process's outbox ([`crate::feeder`]), whose item count each process also keeps in its slot
@@ -777,9 +777,10 @@ impl Channel {
 
     /// Whether the writer at ring offset `off` should pad to the ring's end and go on from its
     /// start: when the ring is large, the record of `rec` bytes would end past its [`WARM`]
-    /// start, and the ring is empty. A queue whose consumers keep up then cycles through the warm start only (its
-    /// pages stay resident and are reused), and the rest of the ring, which only a burst
-    /// touches, is given back when consumers pass it (see [`reclaim`](Self::reclaim)).
+    /// start, and the ring is empty. A queue whose consumers keep up then cycles through the
+    /// warm start only (its pages stay resident and are reused), and the rest of the ring,
+    /// which only a burst touches, is given back when consumers pass it (see
+    /// [`reclaim`](Self::reclaim)).
     fn wrap_early(&self, tail: u64, off: u64, rec: u64) -> bool {
         let cap = self.capacity() as u64;
         if cap < 2 * WARM || off + rec <= WARM || (cap - off) + rec > cap {

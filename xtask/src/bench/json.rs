@@ -59,8 +59,8 @@ pub(crate) fn results(results: &[RowResult], machine: &Value, quick: bool) -> Va
 
 #[cfg(test)]
 mod tests {
-    use super::super::Target;
     use super::super::stats::Summary;
+    use super::super::{PeerColumn, Target};
     use super::*;
 
     fn sample() -> RowResult {
@@ -104,6 +104,27 @@ mod tests {
         assert_eq!(row(&r)["targets"][0]["verdict"], "met");
         r.ours = Column::Measured(Summary::of(&[5.5]).unwrap());
         assert_eq!(row(&r)["targets"][0]["verdict"], "missed");
+    }
+
+    #[test]
+    fn peer_column_has_its_name_ratio_and_target() {
+        let mut r = sample();
+        r.targets = vec![Target::FasterThanPeer(5.0)];
+        r.ours = Column::Measured(Summary::of(&[1.0]).unwrap());
+        r.peer = Some(PeerColumn {
+            name: "ipc-channel".into(),
+            column: Column::Measured(Summary::of(&[6.0]).unwrap()),
+        });
+        let v = row(&r);
+        assert_eq!(v["peer"]["name"], "ipc-channel");
+        assert_eq!(v["peer"]["median"], 6.0);
+        assert_eq!(v["ratios"]["ours_over_peer"], 1.0 / 6.0);
+        assert_eq!(v["targets"][0]["verdict"], "met");
+        r.peer.as_mut().unwrap().column = Column::Measured(Summary::of(&[4.0]).unwrap());
+        assert_eq!(row(&r)["targets"][0]["verdict"], "missed");
+        r.peer = None;
+        assert!(row(&r)["peer"].is_null());
+        assert_eq!(row(&r)["targets"][0]["verdict"], "n/a");
     }
 
     #[test]
