@@ -324,6 +324,151 @@ def event_pingpong(cfg):
         p.join()
 
 
+# --- queue rows ----------------------------------------------------------------------------------
+
+
+def rate_samples(cfg, batch):
+    """Millions of messages per second of `samples` batches of `iters` messages, after one
+    untimed batch (every batch is `iters` messages, so a consumer can acknowledge each)."""
+    n = cfg["iters"]
+    batch(n)
+    out = []
+    for _ in range(cfg["samples"]):
+        start = time.perf_counter_ns()
+        batch(n)
+        out.append(n / (time.perf_counter_ns() - start) * 1e3)
+    return out
+
+
+def _queue_sink(q, conn, cpu, per_ack, size):
+    pin(cpu)
+    get = q.get
+    try:
+        while True:
+            for _ in range(per_ack):
+                item = get()
+                if size is not None and len(item) != size:
+                    raise SystemExit(1)
+            conn.send_bytes(b"k")
+    except (EOFError, OSError):
+        pass
+
+
+def queue_to_sink(cfg, make, size=None):
+    """The parent puts batches of `iters` items on a queue, a child gets them and acknowledges
+    each batch with one byte on a pipe; returns (queue, ack connection, child)."""
+    child_cpu = pin_parent(cfg["placement"])
+    q = make()
+    ours, theirs = FORK.Pipe(duplex=True)
+    p = FORK.Process(
+        target=_queue_sink, args=(q, theirs, child_cpu, cfg["iters"], size), daemon=True
+    )
+    p.start()
+    theirs.close()
+    return q, ours, p
+
+
+def queue_rate_1to1(cfg, make):
+    q, conn, p = queue_to_sink(cfg, make)
+    put = q.put
+
+    def batch(n):
+        for _ in range(n):
+            put(SMALL)
+        conn.recv_bytes()
+
+    try:
+        return rate_samples(cfg, batch)
+    finally:
+        finish(conn, p)
+
+
+PRODUCERS = 4
+
+
+def _queue_producer(q, conn, cpu):
+    pin(cpu)
+    put = q.put
+    try:
+        while True:
+            for _ in range(int.from_bytes(conn.recv_bytes(), "little")):
+                put(SMALL)
+    except (EOFError, OSError):
+        pass
+
+
+def queue_4to1(cfg):
+    child_cpu = pin_parent(cfg["placement"])
+    q = FORK.Queue()
+    conns, procs = [], []
+    for _ in range(PRODUCERS):
+        ours, theirs = FORK.Pipe(duplex=True)
+        p = FORK.Process(target=_queue_producer, args=(q, theirs, child_cpu), daemon=True)
+        p.start()
+        theirs.close()
+        conns.append(ours)
+        procs.append(p)
+    get = q.get
+
+    def batch(n):
+        each = n // PRODUCERS
+        for i, c in enumerate(conns):
+            # The first producer also puts the remainder.
+            c.send_bytes((each + (n % PRODUCERS if i == 0 else 0)).to_bytes(8, "little"))
+        for _ in range(n):
+            get()
+
+    try:
+        return rate_samples(cfg, batch)
+    finally:
+        for c, p in zip(conns, procs):
+            finish(c, p)
+
+
+def _queue_echo(there, back, cpu):
+    pin(cpu)
+    get, put = there.get, back.put
+    while True:
+        put(get())
+
+
+def queue_pingpong(cfg):
+    child_cpu = pin_parent(cfg["placement"])
+    there, back = FORK.Queue(), FORK.Queue()
+    p = FORK.Process(target=_queue_echo, args=(there, back, child_cpu), daemon=True)
+    p.start()
+    put, get = there.put, back.get
+
+    def batch(n):
+        for _ in range(n):
+            put(SMALL)
+            get()
+
+    try:
+        return time_samples(cfg, US, batch)
+    finally:
+        p.kill()
+        p.join()
+
+
+def queue_1mib(cfg):
+    q, conn, p = queue_to_sink(cfg, FORK.Queue, BIG)
+    payload = b"\x01" * BIG
+    put = q.put
+
+    def batch(n):
+        for _ in range(n):
+            put(payload)
+        conn.recv_bytes()
+
+    try:
+        samples = rate_samples(cfg, batch)
+        # Millions of items per second times the item size, in GB/s.
+        return [s * 1e6 * BIG / 1e9 for s in samples]
+    finally:
+        finish(conn, p)
+
+
 # --- registry ------------------------------------------------------------------------------------
 
 ROWS = {
@@ -338,6 +483,11 @@ ROWS = {
     "lock-uncontended": ("ns", lock_uncontended),
     "value-add-2proc": ("ms", value_add_2proc),
     "event-pingpong": ("us", event_pingpong),
+    "queue-1to1": ("Mmsg/s", lambda cfg: queue_rate_1to1(cfg, FORK.Queue)),
+    "simplequeue-1to1": ("Mmsg/s", lambda cfg: queue_rate_1to1(cfg, FORK.SimpleQueue)),
+    "queue-4to1": ("Mmsg/s", queue_4to1),
+    "queue-pingpong": ("us", queue_pingpong),
+    "queue-1mib": ("GB/s", queue_1mib),
 }
 
 

@@ -27,6 +27,8 @@ pub(crate) enum Unit {
     Ms,
     /// Gigabytes (10^9 bytes) per second.
     GBps,
+    /// Millions of messages per second.
+    MMsgps,
 }
 
 impl Unit {
@@ -37,12 +39,13 @@ impl Unit {
             Unit::Us => "us",
             Unit::Ms => "ms",
             Unit::GBps => "GB/s",
+            Unit::MMsgps => "Mmsg/s",
         }
     }
 
     /// Whether a larger value is better (throughput) rather than worse (time).
     pub(crate) fn higher_is_better(self) -> bool {
-        self == Unit::GBps
+        matches!(self, Unit::GBps | Unit::MMsgps)
     }
 
     /// Converts a time per operation into this (time) unit.
@@ -52,7 +55,9 @@ impl Unit {
             Unit::Ns => ns,
             Unit::Us => ns / 1e3,
             Unit::Ms => ns / 1e6,
-            Unit::GBps => unreachable!("throughput rows use `throughput_samples`"),
+            Unit::GBps | Unit::MMsgps => {
+                unreachable!("throughput rows use `throughput_samples` or `rate_samples`")
+            }
         }
     }
 }
@@ -116,6 +121,18 @@ pub(crate) enum Target {
     AtLeastRaw(f64),
     /// CPython's time / ours at least this factor.
     FasterThanCpython(f64),
+    /// The peer's time / ours at least this factor.
+    FasterThanPeer(f64),
+}
+
+/// A peer column: the same work done with the library a Rust user would pick today.
+pub(crate) struct Peer {
+    /// The library's name, e.g. `ipc-channel`.
+    pub(crate) name: &'static str,
+    /// The measurement, `None` when built without `feature`.
+    pub(crate) run: Option<Measure>,
+    /// The cargo feature that builds `run`.
+    pub(crate) feature: &'static str,
 }
 
 /// How many operations one run measures.
@@ -153,6 +170,8 @@ pub(crate) struct Row {
     pub(crate) ours_feature: &'static str,
     /// The same work done directly on the OS.
     pub(crate) raw: Measure,
+    /// The same work done with another library, for a few rows.
+    pub(crate) peer: Option<Peer>,
 }
 
 /// What one run of `mpbench` measures.
@@ -219,6 +238,15 @@ impl Config {
             let secs = start.elapsed().as_secs_f64();
             out.push(self.iters as f64 * bytes_per_op as f64 / secs / 1e9);
         }
+        Ok(out)
+    }
+
+    /// Like [`Config::throughput_samples`] for message rates: each operation is one message
+    /// and each sample is in millions of messages per second.
+    pub(crate) fn rate_samples(&self, batch: impl FnMut(u64) -> io::Result<()>) -> Samples {
+        let mut out = self.throughput_samples(1, batch)?;
+        // One byte per operation in GB/s is 10^9 operations per second: 1000 M/s.
+        out.iter_mut().for_each(|v| *v *= 1e3);
         Ok(out)
     }
 }

@@ -3,7 +3,7 @@
 //! ```text
 //! mpbench list                                   the rows, as JSON
 //! mpbench ROW IMPL PLACEMENT [--iters N] [--samples S] [--warmup W]
-//!     IMPL: ours | raw;  PLACEMENT: one-cpu | split | unpinned
+//!     IMPL: ours | raw | peer;  PLACEMENT: one-cpu | split | unpinned
 //!     prints {"unit":"us","samples":[...]} or {"unavailable":"why"}
 //! mpbench exit                                   exits at once (the raw spawn baseline's child)
 //! ```
@@ -11,6 +11,7 @@
 //! `cargo xtask bench` drives it, beside `bench/python/mpbench.py` which takes the same arguments.
 
 mod harness;
+mod ring;
 mod rows;
 mod shm;
 
@@ -21,7 +22,7 @@ use serde_json::json;
 use harness::{Config, Placement, Row, Target, UNAVAILABLE_SPLIT};
 
 const USAGE: &str = "usage: mpbench list | mpbench exit | \
-    mpbench ROW (ours|raw) (one-cpu|split|unpinned) [--iters N] [--samples S] [--warmup W]";
+    mpbench ROW (ours|raw|peer) (one-cpu|split|unpinned) [--iters N] [--samples S] [--warmup W]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -66,6 +67,7 @@ fn list(rows: &[Row]) -> serde_json::Value {
                     Target::FasterThanCpython(f) => {
                         json!({"kind": "faster_than_cpython", "factor": f})
                     }
+                    Target::FasterThanPeer(f) => json!({"kind": "faster_than_peer", "factor": f}),
                 })
                 .collect();
             json!({
@@ -80,6 +82,11 @@ fn list(rows: &[Row]) -> serde_json::Value {
                 "targets": targets,
                 "ours": r.ours.is_some(),
                 "ours_feature": r.ours_feature,
+                "peer": r.peer.as_ref().map(|p| json!({
+                    "name": p.name,
+                    "available": p.run.is_some(),
+                    "feature": p.feature,
+                })),
             })
         })
         .collect();
@@ -131,7 +138,19 @@ fn measure(args: &[String]) -> Result<serde_json::Value, String> {
                 return Ok(json!({ "unavailable": why }));
             }
         },
-        other => return Err(format!("unknown implementation `{other}` (ours or raw)")),
+        "peer" => match row.peer.as_ref().map(|p| (p.run, p.feature)) {
+            Some((Some(run), _)) => run,
+            Some((None, feature)) => {
+                let why = format!("built without feature `{feature}`");
+                return Ok(json!({ "unavailable": why }));
+            }
+            None => return Ok(json!({ "unavailable": "no peer for this row" })),
+        },
+        other => {
+            return Err(format!(
+                "unknown implementation `{other}` (ours, raw or peer)"
+            ));
+        }
     };
     if let Err(why) = placement.cpus() {
         if why == UNAVAILABLE_SPLIT {

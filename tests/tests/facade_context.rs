@@ -169,10 +169,9 @@ fn a_context_makes_queues_a_child_can_use(method: StartMethod) {
     for n in 0..5 {
         joinable.put(n).unwrap();
     }
-    assert!(
-        joinable.join_timeout(BOUND),
-        "the child marked every item done"
-    );
+    joinable
+        .join_timeout(BOUND)
+        .expect("the child marked every item done");
     child.join().unwrap();
 }
 

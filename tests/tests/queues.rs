@@ -26,14 +26,15 @@ fn get_one(q: Queue<u32>) -> u32 {
     q.get().unwrap()
 }
 
-/// Codes: 0 ok; 1 try_get not Empty; 2 get_timeout not Timeout or too early.
+/// Codes: 0 ok; 1 try_get not Empty; 2 get_timeout not Timeout, too early or far too late.
 fn empty_forms(q: Queue<u32>) -> i32 {
     if !matches!(q.try_get(), Err(TryGetError::Empty)) {
         return 1;
     }
     let start = Instant::now();
     match q.get_timeout(Duration::from_millis(30)) {
-        Err(GetTimeoutError::Timeout) if start.elapsed() >= Duration::from_millis(30) => {}
+        Err(GetTimeoutError::Timeout)
+            if (Duration::from_millis(30)..Duration::from_secs(5)).contains(&start.elapsed()) => {}
         _ => return 2,
     }
     if !q.is_empty() || q.qsize() != 0 {
@@ -122,6 +123,87 @@ fn mixed_sizes(q: Queue<Vec<u32>>, n: u32) -> i32 {
     0
 }
 
+/// Puts `n` numbers (many times what the ring holds), says so, and exits.
+fn flood(q: Queue<u32>, n: u32, done: RawValue<u32>) -> i32 {
+    for i in 0..n {
+        q.put(i).unwrap();
+    }
+    done.set(1);
+    0
+}
+
+/// Puts one item into a queue whose ring its parent filled, then waits until it is written.
+fn put_behind_a_full_ring(q: Queue<u32>) -> i32 {
+    q.put(u32::MAX).unwrap();
+    q.close();
+    // Python's `join_thread`: returns once this process's outbox is in the ring.
+    q.join_thread().unwrap();
+    0
+}
+
+/// As [`flood`], into a joinable queue.
+fn flood_joinable(q: JoinableQueue<u32>, n: u32, done: RawValue<u32>) -> i32 {
+    for i in 0..n {
+        q.put(i).unwrap();
+    }
+    done.set(1);
+    0
+}
+
+/// Codes: 0 ok; 1 try_put not Full(value); 2 put_timeout not Timeout(value) within bounds.
+fn full_forms(q: Queue<u32>) -> i32 {
+    match q.try_put(2) {
+        Err(TryPutError::Full(2)) => {}
+        _ => return 1,
+    }
+    let start = Instant::now();
+    match q.put_timeout(3, Duration::from_millis(100)) {
+        Err(PutTimeoutError::Timeout(3))
+            if (Duration::from_millis(100)..Duration::from_secs(5)).contains(&start.elapsed()) => {}
+        _ => return 2,
+    }
+    if !q.full() || q.qsize() != 1 {
+        return 3;
+    }
+    0
+}
+
+/// Puts numbered large items (20 chunks each in a 4 KiB ring) until `stop` is set.
+fn numbered_big_producer(q: Queue<(u32, Vec<u8>)>, stop: RawValue<u32>) -> i32 {
+    let mut id = 0u32;
+    while stop.get() == 0 {
+        q.put((id, vec![id as u8; 20_000])).unwrap();
+        id += 1;
+    }
+    0
+}
+
+/// Takes large items for ever, checking each is whole and marking it in `seen`.
+fn hungry_big_consumer(q: Queue<(u32, Vec<u8>)>, seen: RawArray<u8>, taken: RawValue<u32>) -> i32 {
+    loop {
+        let (id, v) = q.get().unwrap();
+        assert!(v.len() == 20_000 && v.iter().all(|&b| b == id as u8));
+        seen.set(id as usize, 1).unwrap();
+        taken.set(taken.get() + 1);
+    }
+}
+
+/// Puts large items into a joinable queue for ever (blocked in the middle of one).
+fn big_joinable_producer(q: JoinableQueue<Vec<u8>>, put: RawValue<u32>) -> i32 {
+    for i in 0u32.. {
+        q.put(vec![(i % 251) as u8; 10_000]).unwrap();
+        put.set(i + 1);
+    }
+    0
+}
+
+/// Puts one item larger than the ring: it holds the write lock until a reader makes room.
+fn put_one_huge(q: Queue<Vec<u8>>, started: RawValue<u32>) -> i32 {
+    started.set(1);
+    q.put(vec![7; 10_000]).unwrap();
+    0
+}
+
 fn put_big_then_exit(q: Queue<String>) -> i32 {
     q.put("X".repeat(1_000_000)).unwrap();
     0
@@ -198,6 +280,15 @@ fn maxsize_blocks_and_times_out(method: StartMethod) {
     assert!(!q.full());
 }
 
+fn full_forms_in_a_child(method: StartMethod) {
+    let q = Queue::<u32>::with_maxsize(1).unwrap();
+    q.put(1).unwrap();
+    let child = get_context(method).start(full_forms, (q.clone(),)).unwrap();
+    assert_eq!(child.join().unwrap(), 0);
+    assert_eq!(q.try_get().unwrap(), 1);
+    assert!(q.is_empty());
+}
+
 fn empty_forms_in_a_child(method: StartMethod) {
     let q = Queue::<u32>::new().unwrap();
     let child = get_context(method)
@@ -224,17 +315,18 @@ fn joinable_join_across_processes(method: StartMethod) {
         q.put(i).unwrap();
     }
     assert_eq!(q.unfinished_tasks(), 20);
-    assert!(!q.join_timeout(Duration::from_millis(10)));
+    assert_eq!(
+        q.join_timeout(Duration::from_millis(10)),
+        Err(multiprocessing::queues::TimedOut)
+    );
     let children: Vec<_> = (0..2)
         .map(|_| {
             ctx.start(joinable_consumer, (q.clone(), done.clone()))
                 .unwrap()
         })
         .collect();
-    assert!(
-        q.join_timeout(BOUND),
-        "join returns once every item is done"
-    );
+    q.join_timeout(BOUND)
+        .expect("join returns once every item is done");
     assert_eq!(done.get(), 20);
     q.put(u32::MAX).unwrap();
     q.put(u32::MAX).unwrap();
@@ -320,8 +412,13 @@ fn a_killed_consumer_loses_only_what_it_held(method: StartMethod) {
 
 fn a_producer_killed_mid_put_leaves_the_queue_usable(method: StartMethod) {
     let ctx = get_context(method);
-    // A small ring: each 10 kB item travels in about ten chunks.
-    let q = Queue::<Vec<u8>>::builder().capacity(4096).build().unwrap();
+    // A small ring: each 10 kB item travels in about ten chunks. Bounded, so the producer
+    // writes its items itself (an unbounded queue's would wait in its outbox).
+    let q = Queue::<Vec<u8>>::builder()
+        .capacity(4096)
+        .maxsize(1_000)
+        .build()
+        .unwrap();
     let put = RawValue::new(0u32).unwrap();
     let victim = ctx
         .process(big_producer, (q.clone(), put.clone()))
@@ -392,6 +489,285 @@ fn large_and_small_items_interleave_in_a_ring_that_gives_pages_back(method: Star
     assert_eq!(q.lost(), 0);
 }
 
+fn an_unbounded_put_never_blocks_and_keeps_order(method: StartMethod) {
+    // Eight times what the ring holds: every put returns before anything is read.
+    const N: u32 = 2_000;
+    let q = Queue::<u32>::builder().capacity(4096).build().unwrap();
+    let done = RawValue::new(0u32).unwrap();
+    let child = get_context(method)
+        .process(flood, (q.clone(), N, done.clone()))
+        .start()
+        .unwrap();
+    eventually("every put returned with nothing read", || done.get() == 1);
+    assert!(q.qsize() < N as usize);
+    for i in 0..N {
+        assert_eq!(q.get_timeout(BOUND).unwrap(), i, "in the order put");
+    }
+    assert_eq!(child.join().unwrap(), 0);
+    assert_eq!(q.lost(), 0);
+    assert_eq!(q.get_timeout(BOUND), Err(GetTimeoutError::Disconnected));
+}
+
+fn a_child_does_not_inherit_its_parents_outbox(method: StartMethod) {
+    const N: u32 = 1_000;
+    let q = Queue::<u32>::builder().capacity(4096).build().unwrap();
+    // Most of these wait in this process's outbox: the ring holds 256.
+    for i in 0..N {
+        q.put(i).unwrap();
+    }
+    let child = get_context(method)
+        .process(put_behind_a_full_ring, (q.clone(),))
+        .start()
+        .unwrap();
+    let mut ours = Vec::new();
+    let mut theirs = 0;
+    while ours.len() < N as usize || theirs == 0 {
+        match q.get_timeout(BOUND).unwrap() {
+            u32::MAX => theirs += 1,
+            x => ours.push(x),
+        }
+    }
+    assert_eq!(child.join_timeout(BOUND).unwrap(), 0);
+    assert!(ours.iter().copied().eq(0..N), "each item once, in order");
+    assert_eq!(theirs, 1);
+    assert!(
+        matches!(q.try_get(), Err(TryGetError::Empty)),
+        "nothing twice"
+    );
+    assert_eq!(q.lost(), 0);
+}
+
+fn join_before_drain_returns_when_a_child_put_more_than_fits(method: StartMethod) {
+    // The ring holds 256 of these: the child's exit waits a few seconds for a reader, then
+    // drops the rest and counts it lost; `join` before draining returns.
+    const N: u32 = 2_000;
+    let q = Queue::<u32>::builder().capacity(4096).build().unwrap();
+    let done = RawValue::new(0u32).unwrap();
+    let child = get_context(method)
+        .process(flood, (q.clone(), N, done.clone()))
+        .start()
+        .unwrap();
+    let start = Instant::now();
+    assert_eq!(
+        child.join_timeout(BOUND).unwrap(),
+        0,
+        "join before drain returned"
+    );
+    assert!(start.elapsed() < BOUND);
+    assert_eq!(done.get(), 1);
+    let mut got = 0;
+    while let Ok(x) = q.try_get() {
+        assert_eq!(x, got, "a prefix of what was put, in order");
+        got += 1;
+    }
+    assert!(got > 0 && got < N, "{got}");
+    assert_eq!(
+        u64::from(got) + q.lost(),
+        u64::from(N),
+        "what was dropped is counted"
+    );
+    // A joinable queue counts what was dropped as done: `join` returns.
+    let jq = JoinableQueue::<u32>::builder()
+        .capacity(4096)
+        .build_joinable()
+        .unwrap();
+    let done = RawValue::new(0u32).unwrap();
+    let child = get_context(method)
+        .process(flood_joinable, (jq.clone(), N, done.clone()))
+        .start()
+        .unwrap();
+    assert_eq!(child.join_timeout(BOUND).unwrap(), 0);
+    while jq.try_get().is_ok() {
+        jq.task_done().unwrap();
+    }
+    jq.join_timeout(BOUND)
+        .expect("items dropped at exit count as done");
+    assert!(jq.lost() > 0);
+}
+
+fn a_producer_killed_with_items_in_its_outbox_counts_them_lost(method: StartMethod) {
+    const N: u32 = 2_000;
+    let q = JoinableQueue::<u32>::builder()
+        .capacity(4096)
+        .build_joinable()
+        .unwrap();
+    let done = RawValue::new(0u32).unwrap();
+    let child = get_context(method)
+        .process(flood_joinable, (q.clone(), N, done.clone()))
+        .start()
+        .unwrap();
+    eventually("every put returned", || done.get() == 1);
+    child.kill().unwrap();
+    let _ = child.join();
+    let mut got = 0;
+    while let Ok(x) = q.try_get() {
+        assert_eq!(x, got);
+        got += 1;
+        q.task_done().unwrap();
+    }
+    q.join_timeout(BOUND)
+        .expect("items that died in the outbox count as done");
+    assert_eq!(
+        u64::from(got) + q.lost(),
+        u64::from(N),
+        "every item delivered or lost"
+    );
+}
+
+fn joinable_join_returns_after_a_producer_is_killed_mid_item(method: StartMethod) {
+    // Bounded, so the producer writes its items itself: 10 kB items in a 4 KiB ring.
+    let q = JoinableQueue::<Vec<u8>>::builder()
+        .capacity(4096)
+        .maxsize(1_000)
+        .build_joinable()
+        .unwrap();
+    let put = RawValue::new(0u32).unwrap();
+    let victim = get_context(method)
+        .process(big_joinable_producer, (q.clone(), put.clone()))
+        .start()
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(q.get_timeout(BOUND).unwrap().len(), 10_000);
+        q.task_done().unwrap();
+    }
+    // Nobody reads now, and no item fits in the ring whole: the producer ends up in the middle
+    // of one, holding the write lock while it waits for room, which `try_put` finds busy.
+    let mut busy = 0;
+    eventually("the producer waits in the middle of an item", || {
+        match q.try_put(Vec::new()) {
+            Err(TryPutError::Full(_)) => busy += 1,
+            _ => busy = 0,
+        }
+        busy >= 2
+    });
+    victim.kill().unwrap();
+    let _ = victim.join();
+    while let Ok(item) = q.get_timeout(BOUND) {
+        assert!(item.is_empty() || item.len() == 10_000, "never a half item");
+        q.task_done().unwrap();
+    }
+    assert_eq!(q.lost(), 1, "the item it was writing");
+    q.join_timeout(BOUND).expect("a lost item counts as done");
+}
+
+fn try_put_never_waits_for_a_writer_in_the_middle_of_an_item(method: StartMethod) {
+    // Bounded, so the child's put holds the write lock while it waits for room.
+    let q = Queue::<Vec<u8>>::builder()
+        .capacity(4096)
+        .maxsize(100)
+        .build()
+        .unwrap();
+    let started = RawValue::new(0u32).unwrap();
+    let child = get_context(method)
+        .start(put_one_huge, (q.clone(), started.clone()))
+        .unwrap();
+    eventually("the child puts", || started.get() == 1);
+    let mut small = 0;
+    eventually("try_put sees the busy writer", || {
+        let start = Instant::now();
+        let r = q.try_put(vec![1]);
+        assert!(start.elapsed() < Duration::from_secs(5), "try_put blocked");
+        match r {
+            Ok(()) => {
+                small += 1;
+                false
+            }
+            Err(TryPutError::Full(v)) => {
+                assert_eq!(v, vec![1], "handed back");
+                true
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    });
+    let mut got = Vec::new();
+    while got.len() < small + 1 {
+        got.push(q.get_timeout(BOUND).unwrap());
+    }
+    assert!(
+        got.contains(&vec![7; 10_000]),
+        "the large item arrived whole"
+    );
+    assert_eq!(child.join().unwrap(), 0);
+}
+
+fn a_consumer_killed_between_two_chunks_loses_only_that_item(method: StartMethod) {
+    const MAX_ROUNDS: u32 = 10;
+    let ctx = get_context(method);
+    // Bounded, so the producer writes itself; 20 kB items travel in 20 chunks of a 4 KiB ring.
+    let q = Queue::<(u32, Vec<u8>)>::builder()
+        .capacity(4096)
+        .maxsize(1_000)
+        .build()
+        .unwrap();
+    let stop = RawValue::new(0u32).unwrap();
+    let seen = RawArray::<u8>::zeroed(1 << 20).unwrap();
+    let producer = ctx
+        .start(numbered_big_producer, (q.clone(), stop.clone()))
+        .unwrap();
+    let mut ours = BTreeSet::new();
+    let take = |ours: &mut BTreeSet<u32>| {
+        let (id, v) = q.get_timeout(BOUND).unwrap();
+        assert!(
+            v.len() == 20_000 && v.iter().all(|&b| b == id as u8),
+            "whole"
+        );
+        assert!(ours.insert(id), "{id} delivered twice");
+    };
+    // A victim reading 20-chunk items is between two chunks most of the time: rounds until one
+    // was (the next reader then skips the rest of its item and counts it lost).
+    let mut rounds = 0;
+    while q.lost() == 0 {
+        assert!(
+            rounds < MAX_ROUNDS,
+            "no victim was killed in the middle of an item"
+        );
+        rounds += 1;
+        let taken = RawValue::new(0u32).unwrap();
+        let victim = ctx
+            .process(
+                hungry_big_consumer,
+                (q.clone(), seen.clone(), taken.clone()),
+            )
+            .start()
+            .unwrap();
+        eventually("the victim consumes", || taken.get() > 0);
+        victim.kill().unwrap();
+        let _ = victim.join();
+        // The others keep consuming (and find the rest of the victim's item).
+        for _ in 0..3 {
+            take(&mut ours);
+        }
+    }
+    stop.set(1);
+    loop {
+        match q.get_timeout(BOUND) {
+            Ok((id, v)) => {
+                assert!(
+                    v.len() == 20_000 && v.iter().all(|&b| b == id as u8),
+                    "whole"
+                );
+                assert!(ours.insert(id), "{id} delivered twice");
+            }
+            Err(GetTimeoutError::Disconnected) => break,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(producer.join().unwrap(), 0);
+    let theirs: BTreeSet<u32> = (0..1 << 20)
+        .filter(|&i| seen.get(i as usize) == Some(1))
+        .collect();
+    assert!(ours.is_disjoint(&theirs), "an item delivered twice");
+    let put = ours.iter().chain(&theirs).max().copied().unwrap() + 1;
+    let missing = u64::from(put) - (ours.len() + theirs.len()) as u64;
+    // Each victim had at most one item in its hands: the one it was reading (counted lost), or
+    // one `get` had returned and it had not marked yet.
+    let lost = q.lost();
+    assert!(
+        lost <= u64::from(rounds) && missing >= lost && missing <= u64::from(rounds),
+        "{missing} missing, {lost} counted lost, {rounds} victims"
+    );
+}
+
 fn join_before_drain_returns(method: StartMethod) {
     // Python's programming guidelines: this deadlocks in CPython.
     let q = Queue::new().unwrap();
@@ -438,6 +814,14 @@ per_method!(
     a_killed_consumer_loses_only_what_it_held,
     a_producer_killed_mid_put_leaves_the_queue_usable,
     join_before_drain_returns,
+    full_forms_in_a_child,
+    an_unbounded_put_never_blocks_and_keeps_order,
+    a_child_does_not_inherit_its_parents_outbox,
+    join_before_drain_returns_when_a_child_put_more_than_fits,
+    a_producer_killed_with_items_in_its_outbox_counts_them_lost,
+    joinable_join_returns_after_a_producer_is_killed_mid_item,
+    try_put_never_waits_for_a_writer_in_the_middle_of_an_item,
+    a_consumer_killed_between_two_chunks_loses_only_that_item,
     large_and_small_items_interleave_in_a_ring_that_gives_pages_back,
     disconnected_when_every_other_handle_is_gone,
 );
@@ -534,5 +918,25 @@ fn items_larger_than_the_ring_arrive_whole_and_in_order() {
         assert!(v.iter().copied().eq(0..n as u32));
     }
     t.join().unwrap();
+    assert_eq!(q.lost(), 0);
+}
+
+#[test]
+fn a_burst_after_an_early_wrap_has_the_whole_ring() {
+    // A ring found empty past its first 4 MiB starts again from its beginning; the padding that
+    // skips its end must not hold the room a burst needs next: a 32 MiB ring takes 24 MiB.
+    // Four 1 MiB items, put and taken one by one, bring the tail to the first 4 MiB's end.
+    let q = Queue::<String>::new().unwrap();
+    let item = |i: usize| format!("{i:>8}").repeat(1 << 17);
+    for i in 0..4 {
+        q.try_put(item(i)).unwrap();
+        assert_eq!(q.try_get().unwrap(), item(i));
+    }
+    for i in 0..24 {
+        assert!(q.try_put(item(i)).is_ok(), "item {i} found no room");
+    }
+    for i in 0..24 {
+        assert_eq!(q.try_get().unwrap(), item(i));
+    }
     assert_eq!(q.lost(), 0);
 }

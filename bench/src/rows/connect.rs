@@ -48,6 +48,7 @@ pub(crate) fn rows() -> Vec<Row> {
             ours: None,
             ours_feature: "ours-connection",
             raw: raw_unix,
+            peer: None,
         },
         Row {
             name: "connect-tcp",
@@ -65,6 +66,7 @@ pub(crate) fn rows() -> Vec<Row> {
             ours: None,
             ours_feature: "ours-connection",
             raw: raw_tcp,
+            peer: None,
         },
     ]
 }

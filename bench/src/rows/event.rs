@@ -36,6 +36,7 @@ pub(crate) fn rows() -> Vec<Row> {
         ours: None,
         ours_feature: "ours-synchronize",
         raw: raw_pingpong,
+        peer: None,
     }]
 }
 

@@ -33,6 +33,7 @@ pub(crate) fn rows() -> Vec<Row> {
         ours: None,
         ours_feature: "ours-synchronize",
         raw: raw_uncontended,
+        peer: None,
     }]
 }
 

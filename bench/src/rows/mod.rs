@@ -11,6 +11,7 @@ mod event;
 mod lock;
 mod pipe;
 mod process;
+mod queue;
 mod value;
 
 /// Every row, in the order the table shows them.
@@ -22,6 +23,7 @@ pub(crate) fn all() -> Vec<Row> {
     rows.extend(lock::rows());
     rows.extend(value::rows());
     rows.extend(event::rows());
+    rows.extend(queue::rows());
     rows
 }
 

@@ -16,11 +16,11 @@ const PINNED: &[Placement] = &[Placement::OneCpu, Placement::Split];
 
 /// Length of the postcard encoding of the small value `(12345u64, 2.5f64, true, *b"abcdefgh")`:
 /// varint (2) + f64 (8) + bool (1) + [u8; 8] (8).
-const VALUE_PAYLOAD: usize = 19;
+pub(crate) const VALUE_PAYLOAD: usize = 19;
 /// Size of the raw-bytes message.
 const BYTES_PAYLOAD: usize = 64;
 /// Size of one throughput message.
-const BIG_PAYLOAD: usize = 1 << 20;
+pub(crate) const BIG_PAYLOAD: usize = 1 << 20;
 /// CPython's frame header: a 4-byte big-endian length.
 const HEADER: usize = 4;
 
@@ -65,6 +65,7 @@ pub(crate) fn rows() -> Vec<Row> {
             ours: None,
             ours_feature: "ours-connection",
             raw: |cfg| raw_rtt(cfg, HEADER + VALUE_PAYLOAD),
+            peer: None,
         },
         Row {
             name: "pipe-rtt-bytes64",
@@ -81,6 +82,7 @@ pub(crate) fn rows() -> Vec<Row> {
             ours: None,
             ours_feature: "ours-connection",
             raw: |cfg| raw_rtt(cfg, HEADER + BYTES_PAYLOAD),
+            peer: None,
         },
         Row {
             name: "pipe-1mib",
@@ -98,6 +100,7 @@ pub(crate) fn rows() -> Vec<Row> {
             ours: None,
             ours_feature: "ours-connection",
             raw: raw_throughput,
+            peer: None,
         },
     ]
 }
@@ -128,7 +131,7 @@ fn raw_rtt(cfg: &Config, frame: usize) -> Samples {
 
 /// Frames of a 4-byte header and 1 MiB over a socketpair; the child acknowledges each batch of
 /// `iters` frames with one byte.
-fn raw_throughput(cfg: &Config) -> Samples {
+pub(crate) fn raw_throughput(cfg: &Config) -> Samples {
     let child_cpu = pin_parent(cfg.placement)?;
     let (ours, theirs) = socketpair().map_err(|e| e.to_string())?;
     let per_ack = cfg.iters;

@@ -48,6 +48,7 @@ pub(crate) fn rows() -> Vec<Row> {
             ours: None,
             ours_feature: "ours-process",
             raw: raw_fork,
+            peer: None,
         },
         Row {
             name: "start-spawn",
@@ -65,6 +66,7 @@ pub(crate) fn rows() -> Vec<Row> {
             ours: None,
             ours_feature: "ours-process",
             raw: raw_spawn,
+            peer: None,
         },
         Row {
             name: "start-forkserver",
@@ -82,6 +84,7 @@ pub(crate) fn rows() -> Vec<Row> {
             ours: None,
             ours_feature: "ours-process",
             raw: raw_forkserver,
+            peer: None,
         },
     ]
 }

@@ -39,6 +39,7 @@ pub(crate) fn rows() -> Vec<Row> {
         ours: None,
         ours_feature: "ours-sharedctypes",
         raw: raw_add_2proc,
+        peer: None,
     }]
 }
 

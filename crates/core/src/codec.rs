@@ -127,6 +127,100 @@ pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Resul
     *out = extended;
     Ok(())
 }
+/// Where [`encode_in_place`] put an encoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Placed {
+    /// In the first `n` bytes of the slice.
+    InPlace(usize),
+    /// In the vector, whole: the slice was too short.
+    Spilled,
+}
+
+/// Encodes a value straight into `dest` when it fits there, else into `spill` (cleared
+/// first), in one pass: a writer that owns a region of shared memory encodes into it without
+/// an intermediate copy, and the value's `Serialize` runs once whichever way it went.
+///
+/// ```
+/// use multiprocessing_core::codec::{self, Placed};
+/// let (mut dest, mut spill) = ([0u8; 8], Vec::new());
+/// assert_eq!(codec::encode_in_place(&7u32, &mut dest, &mut spill).unwrap(), Placed::InPlace(1));
+/// let long = codec::encode_in_place(&"far too long", &mut dest, &mut spill).unwrap();
+/// assert_eq!(long, Placed::Spilled);
+/// assert_eq!(codec::decode::<String>(&spill).unwrap(), "far too long");
+/// ```
+pub fn encode_in_place<T: Serialize + ?Sized>(
+    value: &T,
+    dest: &mut [u8],
+    spill: &mut Vec<u8>,
+) -> Result<Placed> {
+    CUSTOM.with(|c| c.borrow_mut().take());
+    let flavor = InPlace {
+        dest,
+        len: 0,
+        spill,
+        spilled: false,
+    };
+    postcard::serialize_with_flavor(&record::Value(value), flavor).map_err(map_err)
+}
+
+/// The flavor of [`encode_in_place`]: a slice, then a vector once the slice is full.
+struct InPlace<'a> {
+    dest: &'a mut [u8],
+    len: usize,
+    spill: &'a mut Vec<u8>,
+    spilled: bool,
+}
+
+impl InPlace<'_> {
+    #[cold]
+    fn spill(&mut self) {
+        self.spill.clear();
+        self.spill.extend_from_slice(&self.dest[..self.len]);
+        self.spilled = true;
+    }
+}
+
+impl postcard::ser_flavors::Flavor for InPlace<'_> {
+    type Output = Placed;
+
+    #[inline]
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        if !self.spilled {
+            if let Some(b) = self.dest.get_mut(self.len) {
+                *b = byte;
+                self.len += 1;
+                return Ok(());
+            }
+            self.spill();
+        }
+        self.spill.push(byte);
+        Ok(())
+    }
+
+    #[inline]
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        if !self.spilled {
+            if let Some(room) = self.dest.get_mut(self.len..self.len + data.len()) {
+                room.copy_from_slice(data);
+                self.len += data.len();
+                return Ok(());
+            }
+            self.spill();
+        }
+        self.spill.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<Placed> {
+        Ok(if self.spilled {
+            Placed::Spilled
+        } else {
+            Placed::InPlace(self.len)
+        })
+    }
+}
+
 /// Deepest nesting [`decode`] accepts: each sequence, tuple, map, struct, enum variant,
 /// `Some` and newtype struct a value is inside counts one level (serde_json's limit too).
 ///

@@ -15,7 +15,8 @@
 //! fork-hook registry, `multiprocessing.util.register_after_fork`, with which every global
 //! lock registers), [`time`] (one `Deadline`, `poll` and interrupted-call retry for every
 //! blocking wait, and the `Waitable` trait behind `connection.wait`) and [`owner`] (`/proc`,
-//! pid-reuse-safe liveness and exit-code decoding).
+//! pid-reuse-safe liveness and exit-code decoding) and [`exit`] (Python's exit finalizers: work
+//! a process does before it exits normally).
 //!
 //! ```
 //! use multiprocessing_core::{codec, identity};
@@ -29,6 +30,7 @@ pub mod backoff;
 pub mod code;
 pub mod codec;
 mod error;
+pub mod exit;
 pub mod fdpass;
 pub mod fork;
 pub mod heap;

@@ -1,7 +1,9 @@
 //! The "joining processes that use queues" example of Python's programming guidelines, which
 //! deadlocks in CPython: the child cannot exit until its feeder thread has pushed the large item
 //! into the pipe, and the parent joins it before reading. Here `put` writes the item into shared
-//! memory before it returns, so the child exits and the join returns.
+//! memory before it returns, so the child exits and the join returns. (Items a full ring had no
+//! room for would wait in the child's outbox, a few seconds at most without a reader at exit,
+//! then be dropped, counted in `Queue::lost` and reported.)
 //!
 //! ```python
 //! from multiprocessing import Process, Queue

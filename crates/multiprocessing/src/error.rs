@@ -111,6 +111,8 @@ pub enum PythonException {
     Empty,
     /// `queue.Full`.
     Full,
+    /// `AssertionError`: an API used out of order (`Queue.join_thread()` before `close()`).
+    AssertionError,
     /// `multiprocessing.managers.RemoteError` / a pool's re-raised remote exception.
     RemoteError,
     /// `pickle.PicklingError` / `UnpicklingError`: a value could not be encoded or decoded.
@@ -176,6 +178,18 @@ impl Error {
         if let Error::Process(multiprocessing_process::Error::Closed) = self {
             return P::ValueError;
         }
+        #[cfg(feature = "queues")]
+        if let Error::Queues(e) = self {
+            use multiprocessing_queues::Error as Q;
+            match e {
+                // Python's timed `get` and `put` raise the non-blocking forms' exceptions.
+                Q::GetTimeout => return P::Empty,
+                Q::PutTimeout => return P::Full,
+                Q::Closed => return P::ValueError,
+                Q::NotClosed => return P::AssertionError,
+                _ => {}
+            }
+        }
         match self.kind() {
             ErrorKind::Io | ErrorKind::Closed | ErrorKind::Protocol => P::OSError,
             ErrorKind::Timeout => P::TimeoutError,
@@ -240,12 +254,44 @@ mod tests {
         }
         #[cfg(feature = "queues")]
         {
-            use multiprocessing_queues::{GetError, TryGetError, TryPutError};
+            use multiprocessing_queues::{
+                GetError, GetTimeoutError, PutError, PutTimeoutError, TryGetError, TryPutError,
+            };
             assert_eq!(
                 Error::from(TryPutError::Full(7u8)).python_exception(),
                 P::Full
             );
             assert_eq!(Error::from(TryGetError::Empty).python_exception(), P::Empty);
+            let py = |e: multiprocessing_queues::Error| Error::from(e).python_exception();
+            assert_eq!(
+                Error::from(GetTimeoutError::Timeout).python_exception(),
+                P::Empty
+            );
+            assert_eq!(
+                Error::from(PutTimeoutError::Timeout(1u8)).python_exception(),
+                P::Full
+            );
+            assert_eq!(
+                Error::from(GetTimeoutError::Timeout).kind(),
+                ErrorKind::Timeout
+            );
+            assert_eq!(
+                Error::from(PutTimeoutError::Timeout(1u8)).kind(),
+                ErrorKind::Timeout
+            );
+            assert_eq!(py(multiprocessing_queues::Error::Closed), P::ValueError);
+            assert_eq!(
+                Error::from(PutError::Closed(1u8)).python_exception(),
+                P::ValueError
+            );
+            assert_eq!(
+                py(multiprocessing_queues::Error::NotClosed),
+                P::AssertionError
+            );
+            assert_eq!(
+                py(multiprocessing_queues::Error::TooManyTaskDone),
+                P::ValueError
+            );
             assert_eq!(
                 Error::from(GetError::Disconnected).kind(),
                 ErrorKind::Disconnected

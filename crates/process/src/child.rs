@@ -147,6 +147,8 @@ pub(crate) enum Exit {
 pub(crate) fn finish(code: i32, how: Exit) -> ! {
     let _ = catch_unwind(|| {
         crate::registry::exit_hook();
+        // Python runs its remaining finalizers (a queue's flush) after joining the children.
+        multiprocessing_core::exit::run();
         // A forked child holds copies of its parent's shared-memory handles that it never
         // drops; give their references back so the blocks are freed with the last holder.
         multiprocessing_core::heap::release_before_exit();

@@ -14,21 +14,32 @@
 //! turn"), and read one after the other while the reader holds the read lock. A `PAD` record
 //! fills the end of the ring when the next record would not fit before it.
 //!
+//! One copy each way: a writer encodes an item straight into the free space after the tail
+//! (under the write lock; an item that does not fit there is encoded aside and then copied in,
+//! in chunks if need be), and a reader decodes a one-record item straight from the ring (under
+//! the read lock), before either moves its word.
+//!
 //! Faults: a writer publishes a record only once it is whole (the tail store), so a writer
 //! killed mid-record leaves nothing; one killed between two chunks of a large item leaves a
 //! partial item, which the reader drops (counted in `lost`) when it sees the next item's first
 //! chunk, or when it takes the write lock from the dead writer. A reader advances the head
-//! only after copying a record out, so a reader killed while copying leaves the record whole
-//! for the next reader; one killed between two chunks of a large item leaves the rest of that
-//! item, which the next reader skips (counted in `lost`). The locks are the synchronize crate's
-//! robust `Lock`, which the next taker recovers from a dead owner.
+//! only after decoding or copying a record out, so a reader killed meanwhile leaves the record
+//! whole for the next reader; one killed between two chunks of a large item leaves the rest of
+//! that item, which the next reader skips (counted in `lost`). The locks are the synchronize
+//! crate's robust `Lock`, which the next taker recovers from a dead owner. Every item counted in
+//! `lost` also counts as done for a `JoinableQueue`.
+//!
+//! An unbounded `Queue`'s put never waits for room: what the ring cannot take now goes to the
+//! process's outbox ([`crate::feeder`]), whose item count each process also keeps in its slot
+//! of the handle table, so the items of a producer killed with a full outbox are counted lost.
 
 use std::cell::RefCell;
 use std::mem::size_of;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
-use multiprocessing_core::codec::de_error;
+use multiprocessing_core::codec::{Placed, de_error};
 use multiprocessing_core::heap::HeapBlock;
 use multiprocessing_core::owner::{self, OwnerCell};
 use multiprocessing_core::time::Deadline;
@@ -64,6 +75,9 @@ pub(crate) const MIN_CAPACITY: usize = PAGE;
 pub(crate) const MAX_CAPACITY: usize = 1 << 30;
 /// The largest `maxsize` (the item count has 28 bits).
 pub(crate) const MAX_MAXSIZE: usize = 1 << 27;
+/// The longest a non-blocking operation (or an unbounded queue's `put`) waits for a side's
+/// lock, which a peer holds for the moment it copies one record in normal operation.
+pub(crate) const NOWAIT: Duration = Duration::from_millis(1);
 /// The chunks in which a large ring gives pages back to the kernel.
 const RECLAIM: u64 = 1 << 20;
 /// The start of a ring that stays resident: rings at least twice this large wrap early when
@@ -129,7 +143,9 @@ struct Tasks {
 struct Slot {
     who: OwnerCell,
     count: AtomicU32,
-    _pad: u32,
+    /// Items in the process's outbox (see [`crate::feeder`]), counted in `unfinished` for a
+    /// `JoinableQueue` and not yet begun in the ring: lost if the process dies.
+    queued: AtomicU32,
 }
 
 /// One side's word and its cache of the other side's word (written under that side's lock),
@@ -179,6 +195,13 @@ pub(crate) struct Channel {
     /// Of those, the ones inherited through `fork` (see [`fork_hooks`]).
     inherited: AtomicU32,
     closed: AtomicBool,
+    /// Items this process put that wait in its outbox (see [`crate::feeder`]), the one being
+    /// written included: while any do, puts append to the outbox, so order is kept.
+    pub(crate) queued: AtomicUsize,
+    /// Asks the feeder to stop between two attempts (the exit flush gave up).
+    pub(crate) stop_feeding: AtomicBool,
+    /// `cancel_join_thread` was called: at exit the outbox is dropped without waiting.
+    pub(crate) cancelled: AtomicBool,
 }
 
 impl std::fmt::Debug for Channel {
@@ -191,9 +214,20 @@ impl std::fmt::Debug for Channel {
 }
 
 /// How a read of the ring under the read lock ended.
-enum Take {
+enum Take<R> {
+    /// An item in one record, decoded in place.
+    Direct(R),
+    /// An item in chunks, gathered in the caller's buffer.
     Item,
     Nothing,
+}
+
+/// An item taken by [`Channel::recv`].
+pub(crate) enum Got<R> {
+    /// Decoded in place, straight from the ring.
+    Direct(R),
+    /// Gathered from chunks in the caller's buffer, to decode.
+    Buffered,
 }
 
 impl Channel {
@@ -225,6 +259,9 @@ impl Channel {
             local: AtomicU32::new(0),
             inherited: AtomicU32::new(0),
             closed: AtomicBool::new(false),
+            queued: AtomicUsize::new(0),
+            stop_feeding: AtomicBool::new(false),
+            cancelled: AtomicBool::new(false),
         };
         let c = &ch.header().config.0;
         c.kind.store(kind as u32, Ordering::Relaxed);
@@ -289,6 +326,12 @@ impl Channel {
         max > 0 && self.qsize() >= max
     }
 
+    /// Whether an unbounded ring's puts go through an outbox when the ring is full (every kind
+    /// but `SimpleQueue`).
+    fn feeds(&self) -> bool {
+        self.header().config.0.kind.load(Ordering::Relaxed) != Kind::Simple as u32
+    }
+
     /// Whether the ring belongs to a `JoinableQueue` (puts count unfinished tasks).
     pub(crate) fn joinable(&self) -> bool {
         self.header().config.0.kind.load(Ordering::Relaxed) == Kind::Joinable as u32
@@ -296,6 +339,7 @@ impl Channel {
 
     /// Items lost to processes killed in the middle of them.
     pub(crate) fn lost(&self) -> u64 {
+        self.settle_dead_outboxes();
         self.tasks().lost.load(Ordering::Relaxed)
     }
 
@@ -338,6 +382,7 @@ impl Channel {
             Some(i) => {
                 let s = &slots[i];
                 if s.who.get().is_none_or(|(w, _)| w != me) {
+                    self.settle_outbox(s);
                     s.count.store(0, Ordering::Relaxed);
                     s.who.set(me, 0);
                 }
@@ -350,6 +395,59 @@ impl Channel {
             }
         }
         drop(guard);
+    }
+
+    /// Counts the items a dead process left in its outbox as lost (and done); the caller holds
+    /// the table lock and frees the slot.
+    fn settle_outbox(&self, s: &Slot) {
+        let n = s.queued.swap(0, Ordering::AcqRel);
+        if n > 0 {
+            self.count_lost(
+                u64::from(n),
+                "its producer died with it in its outbox, before the ring had room",
+            );
+        }
+    }
+
+    /// Settles the outboxes of dead processes whose slots still count items: what `join`
+    /// and [`lost`](Self::lost) check, as they cannot learn of such items otherwise.
+    fn settle_dead_outboxes(&self) {
+        let slots = &self.header().slots;
+        if !slots.iter().any(|s| s.queued.load(Ordering::Acquire) > 0) {
+            return;
+        }
+        let guard = lock_recovering(&self.table);
+        for s in slots {
+            if s.queued.load(Ordering::Acquire) > 0 && s.who.is_dead() {
+                self.settle_outbox(s);
+            }
+        }
+        drop(guard);
+    }
+
+    /// One more item in this process's outbox (on its slot, for [`settle_outbox`]).
+    pub(crate) fn outbox_added(&self) {
+        if let Some(s) = self.own_slot() {
+            s.queued.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// `n` items left this process's outbox: begun in the ring, or dropped and counted.
+    pub(crate) fn outbox_taken(&self, n: u32) {
+        if let Some(s) = self.own_slot() {
+            let _ = s
+                .queued
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
+                    Some(q.saturating_sub(n))
+                });
+        }
+    }
+
+    fn own_slot(&self) -> Option<&Slot> {
+        match self.slot.load(Ordering::Relaxed) {
+            NO_SLOT => None,
+            i => Some(&self.header().slots[i as usize]),
+        }
     }
 
     fn slot_count(&self) -> &AtomicU32 {
@@ -417,6 +515,7 @@ impl Channel {
         let alive = total(&mut |s| {
             let dead = s.who.is_dead();
             if dead {
+                self.settle_outbox(s);
                 s.count.store(0, Ordering::Release);
                 s.who.clear();
             }
@@ -455,45 +554,236 @@ impl Channel {
 
     /// Writes one record; the caller holds the write lock and checked that it fits.
     fn write_record(&self, payload: &[u8], flags: u32) {
-        let h = self.header();
         let cap = self.capacity() as u64;
-        let tail = h.tail.0.word.load(Ordering::Relaxed);
-        let mut p = pos(tail);
         let rec = record_len(payload.len()) as u64;
-        let mut off = (p & (cap - 1)) as usize;
-        let to_end = cap - off as u64;
-        let ring = self.ring();
-        if rec > to_end || self.wrap_early(tail, off as u64, rec) {
-            // SAFETY: `off` is 8-aligned and at least 8 bytes before the end; the space from
-            // the tail to the head is free (checked by `fits`, or the ring is empty and the
-            // padding and the record fit in it) and no other writer runs (write lock).
-            unsafe { write_header(ring.add(off), (to_end - 8) as u32, PAD) };
-            p += to_end;
-            off = 0;
+        let tail = self.header().tail.0.word.load(Ordering::Relaxed);
+        let off = pos(tail) & (cap - 1);
+        if rec > cap - off || self.wrap_early(tail, off, rec) {
+            self.pad_to_end();
         }
-        // SAFETY: the record fits at `off` (checked by `fits` under the write lock); readers
-        // read nothing past the tail, which is stored after this write.
+        let off = self.tail_offset();
+        // SAFETY: the record fits at `off` (checked by `fits` under the write lock, or the ring
+        // is empty and the padding and the record fit in it); readers read nothing past the
+        // tail, which `publish` stores after this write.
         unsafe {
-            write_header(ring.add(off), payload.len() as u32, flags);
             std::ptr::copy_nonoverlapping(
                 payload.as_ptr(),
-                ring.add(off + RECORD_HEADER),
+                self.ring().add(off + RECORD_HEADER),
                 payload.len(),
             );
         }
+        self.publish(payload.len(), flags);
+    }
+
+    /// The tail's offset in the ring.
+    fn tail_offset(&self) -> usize {
+        let cap = self.capacity() as u64;
+        (pos(self.header().tail.0.word.load(Ordering::Relaxed)) & (cap - 1)) as usize
+    }
+
+    /// Writes the header of the record whose `len` payload bytes are in place at the tail and
+    /// publishes it (one tail store); the caller holds the write lock.
+    fn publish(&self, len: usize, flags: u32) {
+        let h = self.header();
+        let tail = h.tail.0.word.load(Ordering::Relaxed);
+        // SAFETY: the tail's offset is 8-aligned with the record's room after it (the caller
+        // checked), and no reader reads there before the tail store below.
+        unsafe { write_header(self.ring().add(self.tail_offset()), len as u32, flags) };
         let items = count(tail) + u64::from(flags & LAST != 0);
-        h.tail.0.word.store(pack(items, p + rec), Ordering::Release);
+        let next = pos(tail) + record_len(len) as u64;
+        h.tail.0.word.store(pack(items, next), Ordering::Release);
+        h.data.0.record_cpu();
         h.data.0.notify();
     }
 
+    /// Pads from the tail to the ring's end, so the next record starts the ring again; the
+    /// caller holds the write lock and the padding fits. When the ring is empty and no reader
+    /// is inside it, the head also moves past the padding (as the reader that skips it would),
+    /// so padding written early never holds room that a burst of puts needs.
+    fn pad_to_end(&self) {
+        let h = self.header();
+        let cap = self.capacity() as u64;
+        let tail = h.tail.0.word.load(Ordering::Relaxed);
+        let p = pos(tail);
+        let to_end = cap - (p & (cap - 1));
+        // SAFETY: the tail's offset is 8-aligned, at least 8 bytes before the ring's end, and
+        // the space to the end is free (the caller checked); no reader reads it before the
+        // tail store below.
+        unsafe {
+            write_header(
+                self.ring().add((p & (cap - 1)) as usize),
+                (to_end - RECORD_HEADER as u64) as u32,
+                PAD,
+            )
+        };
+        let next = pack(count(tail), p + to_end);
+        h.tail.0.word.store(next, Ordering::Release);
+        // No notify: padding holds no item, and the record written next notifies.
+        if let Some(guard) = lock_until(&self.read, Deadline::after(Duration::ZERO)) {
+            let head = h.head.0.word.load(Ordering::Relaxed);
+            if pos(head) == p {
+                self.reclaim(p, p + to_end);
+                h.head.0.seen.store(next, Ordering::Relaxed);
+                h.head
+                    .0
+                    .word
+                    .store(pack(count(head), p + to_end), Ordering::Release);
+            }
+            drop(guard);
+        }
+    }
+
+    /// The free bytes from the tail where a record can go now, as a length with the record
+    /// header, bounded by the ring's end and by a chunk; 0 when not even an empty record fits.
+    /// Wraps early first when the ring allows it (see [`wrap_early`](Self::wrap_early)). The
+    /// caller holds the write lock.
+    fn free_region(&self) -> usize {
+        let h = self.header();
+        let cap = self.capacity() as u64;
+        let tail = h.tail.0.word.load(Ordering::Relaxed);
+        let off = pos(tail) & (cap - 1);
+        if self.wrap_early(tail, off, RECORD_HEADER as u64) {
+            self.pad_to_end();
+        }
+        let tail = pos(h.tail.0.word.load(Ordering::Relaxed));
+        let to_end = cap - (tail & (cap - 1));
+        // A stale cached head shows more than a ring in use: no room.
+        let free = |head: u64| cap.saturating_sub(tail.wrapping_sub(pos(head)) & POS_MASK);
+        let limit = to_end.min((self.chunk_max() + RECORD_HEADER) as u64);
+        let mut room = free(h.tail.0.seen.load(Ordering::Relaxed));
+        if room < limit {
+            let head = h.head.0.word.load(Ordering::Acquire);
+            h.tail.0.seen.store(head, Ordering::Relaxed);
+            room = free(head);
+        }
+        let len = room.min(limit) as usize;
+        if len > RECORD_HEADER { len } else { 0 }
+    }
+
+    /// Puts an item that `encode` writes straight into the ring's free space after the tail
+    /// (one copy, made under the write lock) or, when it does not fit there, into `spill`,
+    /// which then goes through [`send`](Self::send). `encode` is called once, either way.
+    ///
+    /// On an unbounded queue this never waits: an item the ring has no room for now (or whose
+    /// write lock another writer holds for more than [`NOWAIT`]) goes to this process's outbox,
+    /// which the feeder writes (see [`crate::feeder`]); once the outbox holds items, every put
+    /// joins them there, in order.
+    pub(crate) fn send_encoded(
+        self: &Arc<Self>,
+        encode: impl FnOnce(&mut [u8], &mut Vec<u8>) -> std::result::Result<Placed, SendFailure>,
+        spill: &mut Vec<u8>,
+        deadline: Deadline,
+        blocking: bool,
+        joinable: bool,
+    ) -> std::result::Result<(), SendFailure> {
+        if self.is_closed() {
+            return Err(SendFailure::Closed);
+        }
+        let max = self.maxsize();
+        // An unbounded `Queue`'s put never waits (Python's feeder thread); a `SimpleQueue`'s
+        // waits for room, as Python's writes its pipe.
+        let unbounded = max == 0 && self.feeds();
+        if unbounded && self.queued.load(Ordering::Acquire) > 0 {
+            let placed = encode(&mut [], spill)?;
+            self.queue_spilled(placed, spill, joinable);
+            return Ok(());
+        }
+        let guard = if blocking && !unbounded {
+            lock_until(&self.write, deadline)
+        } else {
+            lock_briefly(&self.write)
+        };
+        let Some(guard) = guard else {
+            if unbounded {
+                let placed = encode(&mut [], spill)?;
+                self.queue_spilled(placed, spill, joinable);
+                return Ok(());
+            }
+            return Err(if blocking {
+                SendFailure::Deadline
+            } else {
+                SendFailure::Full
+            });
+        };
+        let room = max == 0 || self.qsize() < max;
+        let len = if room { self.free_region() } else { 0 };
+        let dest: &mut [u8] = if len == 0 {
+            &mut []
+        } else {
+            // SAFETY: `free_region` found `len` free bytes at the tail, inside the ring; no
+            // reader reads them before `publish`, and no other writer runs (write lock).
+            unsafe {
+                std::slice::from_raw_parts_mut(
+                    self.ring().add(self.tail_offset() + RECORD_HEADER),
+                    len - RECORD_HEADER,
+                )
+            }
+        };
+        if let Placed::InPlace(n) = encode(dest, spill)? {
+            if joinable {
+                self.tasks().unfinished.fetch_add(1, Ordering::AcqRel);
+            }
+            self.publish(n, FIRST | LAST);
+            drop(guard);
+            return Ok(());
+        }
+        if unbounded {
+            // Written now if the whole item fits (nothing to wait for), else fed later.
+            if room && self.fits(self.records_len(spill.len())) {
+                if joinable {
+                    self.tasks().unfinished.fetch_add(1, Ordering::AcqRel);
+                }
+                self.write_chunks(spill, self.chunk_max());
+                drop(guard);
+            } else {
+                drop(guard);
+                self.queue_spilled(Placed::Spilled, spill, joinable);
+            }
+            return Ok(());
+        }
+        drop(guard);
+        self.send(spill, deadline, blocking, joinable)
+    }
+
+    /// Hands an item encoded into `spill` (or empty, `InPlace(0)`) to the feeder.
+    fn queue_spilled(self: &Arc<Self>, placed: Placed, spill: &mut Vec<u8>, joinable: bool) {
+        let item = match placed {
+            Placed::Spilled => std::mem::take(spill),
+            Placed::InPlace(_) => Vec::new(),
+        };
+        if joinable {
+            // Counted when put, as Python does: `join` waits for the outbox too.
+            self.tasks().unfinished.fetch_add(1, Ordering::AcqRel);
+        }
+        crate::feeder::push(self, item);
+    }
+
+    /// The ring bytes an item of `len` bytes takes, its records' headers and padding included,
+    /// except a padding record to the ring's end, which [`fits`](Self::fits) adds.
+    fn records_len(&self, len: usize) -> usize {
+        let chunk = self.chunk_max();
+        let n = len.div_ceil(chunk).max(1);
+        let last = len - (n - 1) * chunk;
+        (n - 1) * record_len(chunk) + record_len(last)
+    }
+
+    /// The feeder's write of an item from the outbox (the task was counted when it was put):
+    /// waits for room until `deadline`, then writes it whole; `false` when the deadline passed
+    /// first. Writes even after [`close`](Self::close): `close` lets the outbox drain, as
+    /// Python's feeder flushes its buffer after `close()`.
+    pub(crate) fn write_fed(&self, bytes: &[u8], deadline: Deadline) -> bool {
+        self.write_item(bytes, deadline, true, false, true).is_ok()
+    }
+
     /// Whether the writer at ring offset `off` should pad to the ring's end and go on from its
-    /// start: when the ring is large, the writer is past its [`WARM`] start, and the ring is
-    /// empty. A queue whose consumers keep up then cycles through the warm start only (its
-    /// pages stay resident and are reused), and the rest of the ring, which only a burst
-    /// touches, is given back when consumers pass it (see [`reclaim`](Self::reclaim)).
+    /// start: when the ring is large, the record of `rec` bytes would end past its [`WARM`]
+    /// start, and the ring is empty. A queue whose consumers keep up then cycles through the
+    /// warm start only (its pages stay resident and are reused), and the rest of the ring,
+    /// which only a burst touches, is given back when consumers pass it (see
+    /// [`reclaim`](Self::reclaim)).
     fn wrap_early(&self, tail: u64, off: u64, rec: u64) -> bool {
         let cap = self.capacity() as u64;
-        if cap < 2 * WARM || off < WARM || (cap - off) + rec > cap {
+        if cap < 2 * WARM || off + rec <= WARM || (cap - off) + rec > cap {
             return false;
         }
         let h = self.header();
@@ -508,8 +798,9 @@ impl Channel {
         self.capacity() / 4 - RECORD_HEADER
     }
 
-    /// Puts an encoded item. `blocking == false` never waits for room (but may wait for the
-    /// write lock, as Python's `put_nowait` does); `joinable` counts an unfinished task.
+    /// Puts an encoded item. `blocking == false` never waits: not for room (the whole item must
+    /// fit now) and not for the write lock beyond [`NOWAIT`]; `joinable` counts an unfinished
+    /// task.
     pub(crate) fn send(
         &self,
         bytes: &[u8],
@@ -520,20 +811,48 @@ impl Channel {
         if self.is_closed() {
             return Err(SendFailure::Closed);
         }
+        self.write_item(bytes, deadline, blocking, joinable, false)
+    }
+
+    /// `fed`: the item comes from this process's outbox, which it leaves as its first record
+    /// is written (from then on a reader counts it if this process dies mid-item).
+    fn write_item(
+        &self,
+        bytes: &[u8],
+        deadline: Deadline,
+        blocking: bool,
+        joinable: bool,
+        fed: bool,
+    ) -> std::result::Result<(), SendFailure> {
         let chunk = self.chunk_max();
         let first = bytes.len().min(chunk);
+        // A non-blocking put writes only an item that fits whole: a later chunk never waits.
+        let need = if blocking {
+            record_len(first)
+        } else {
+            self.records_len(bytes.len())
+        };
         let max = self.maxsize();
         loop {
-            let lock_deadline = if blocking {
-                deadline
+            let guard = if blocking {
+                lock_until(&self.write, deadline)
             } else {
-                Deadline::never()
+                lock_briefly(&self.write)
             };
-            let guard = lock_until(&self.write, lock_deadline).ok_or(SendFailure::Deadline)?;
+            let Some(guard) = guard else {
+                return Err(if blocking {
+                    SendFailure::Deadline
+                } else {
+                    SendFailure::Full
+                });
+            };
             let room = max == 0 || self.qsize() < max;
-            if room && self.fits(record_len(first)) {
+            if room && self.fits(need) {
                 if joinable {
                     self.tasks().unfinished.fetch_add(1, Ordering::AcqRel);
+                }
+                if fed {
+                    self.outbox_taken(1);
                 }
                 self.write_chunks(bytes, chunk);
                 drop(guard);
@@ -547,7 +866,7 @@ impl Channel {
                 return Err(SendFailure::Deadline);
             }
             self.header().space.0.wait(&deadline, || {
-                (max == 0 || self.qsize() < max) && self.fits(record_len(first))
+                (max == 0 || self.qsize() < max) && self.fits(need)
             });
         }
     }
@@ -580,41 +899,42 @@ impl Channel {
 
     // ---------------------------------------------------------------- receiving
 
-    /// Takes the next item's bytes into `out` (cleared first).
-    /// `caller_inherited`: the calling handle came through `fork`.
-    pub(crate) fn recv(
+    /// Takes the next item: an item in one record goes to `decode` straight from the ring
+    /// (under the read lock, so a reader killed while decoding leaves it whole for the next),
+    /// an item in chunks into `out` (cleared first). `caller_inherited`: the calling handle
+    /// came through `fork`.
+    pub(crate) fn recv<R>(
         &self,
         out: &mut Vec<u8>,
         deadline: Deadline,
         caller_inherited: bool,
-    ) -> std::result::Result<(), RecvFailure> {
+        mut decode: impl FnMut(&[u8]) -> R,
+    ) -> std::result::Result<Got<R>, RecvFailure> {
         if self.is_closed() {
             return Err(RecvFailure::Closed);
         }
         let data = &self.header().data.0;
         loop {
-            if wait::spin_until(&deadline, || self.has_data()) {
-                // There is an item: wait for another consumer to finish copying one out even
-                // past the deadline, long enough to find it dead if it died holding the lock
-                // (else a dead consumer would make every `try_get` report `Empty` for ever).
-                let lock_deadline = match deadline.instant() {
-                    None => deadline,
+            if wait::spin_until(&deadline, data.notifier_cpu(), || self.has_data()) {
+                // There is an item: wait for another consumer to finish copying one out, past
+                // an expired deadline too, for [`NOWAIT`] (a lock whose owner died is taken
+                // over at once). A consumer in the middle of a chunked item holds the lock
+                // longer: a `try_get` then reports `Empty`.
+                let guard = match deadline.remaining() {
+                    None => lock_until(&self.read, deadline),
+                    Some(left) if left.is_zero() => lock_briefly(&self.read),
                     Some(_) => {
-                        let grace = Deadline::after(2 * SLICE);
-                        if deadline.min(grace) == deadline {
-                            grace
-                        } else {
-                            deadline
-                        }
+                        lock_until(&self.read, deadline).or_else(|| lock_briefly(&self.read))
                     }
                 };
-                let guard = lock_until(&self.read, lock_deadline).ok_or(RecvFailure::Deadline)?;
-                let took = self.take(out);
+                let guard = guard.ok_or(RecvFailure::Deadline)?;
+                let took = self.take(out, &mut decode);
                 drop(guard);
-                if let Take::Item = took {
-                    return Ok(());
+                match took {
+                    Take::Direct(r) => return Ok(Got::Direct(r)),
+                    Take::Item => return Ok(Got::Buffered),
+                    Take::Nothing => continue,
                 }
-                continue;
             }
             if deadline.is_expired() {
                 return Err(RecvFailure::Deadline);
@@ -641,8 +961,8 @@ impl Channel {
         }
     }
 
-    /// Reads records under the read lock until one whole item is in `out`.
-    fn take(&self, out: &mut Vec<u8>) -> Take {
+    /// Reads records under the read lock until one whole item is decoded or in `out`.
+    fn take<R>(&self, out: &mut Vec<u8>, decode: &mut impl FnMut(&[u8]) -> R) -> Take<R> {
         let h = self.header();
         let cap = self.capacity() as u64;
         let ring = self.ring();
@@ -662,7 +982,7 @@ impl Channel {
                 if self.await_continuation() {
                     continue;
                 }
-                self.count_lost("its producer died while writing it");
+                self.count_lost(1, "its producer died while writing it");
                 out.clear();
                 return Take::Nothing;
             }
@@ -681,10 +1001,20 @@ impl Channel {
                 return Take::Nothing;
             }
             let mut done = false;
-            if flags & PAD == 0 {
+            let mut direct = None;
+            if flags & PAD == 0 && flags & (FIRST | LAST) == FIRST | LAST && !in_item {
+                // SAFETY: as above; the payload lies within the record.
+                let payload = unsafe {
+                    std::slice::from_raw_parts(ring.add(off + RECORD_HEADER), len as usize)
+                };
+                // The record is consumed whether the decoder returns or panics.
+                direct = Some(std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+                    || decode(payload),
+                )));
+            } else if flags & PAD == 0 {
                 if flags & FIRST != 0 {
                     if in_item {
-                        self.count_lost("its producer died while writing it");
+                        self.count_lost(1, "its producer died while writing it");
                         out.clear();
                     }
                     in_item = true;
@@ -698,7 +1028,7 @@ impl Channel {
                     done = flags & LAST != 0;
                 } else if flags & LAST != 0 {
                     // The rest of an item whose reader died in the middle of it.
-                    self.count_lost("its consumer died while reading it");
+                    self.count_lost(1, "its consumer died while reading it");
                 }
             }
             let items = count(head) + u64::from(flags & LAST != 0 && flags & PAD == 0);
@@ -706,8 +1036,11 @@ impl Channel {
             self.reclaim(pos(head), next);
             h.head.0.word.store(pack(items, next), Ordering::Release);
             h.space.0.notify();
-            if done {
-                return Take::Item;
+            match direct {
+                Some(Ok(r)) => return Take::Direct(r),
+                Some(Err(panic)) => std::panic::resume_unwind(panic),
+                None if done => return Take::Item,
+                None => {}
             }
         }
     }
@@ -729,9 +1062,18 @@ impl Channel {
         }
     }
 
-    fn count_lost(&self, why: &str) {
-        self.tasks().lost.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(target: "multiprocessing", "a queue item was lost: {why}");
+    /// Counts `n` items lost; for a `JoinableQueue` they also count as done, so `join` does
+    /// not wait for items nobody can ever take.
+    pub(crate) fn count_lost(&self, n: u64, why: &str) {
+        self.tasks().lost.fetch_add(n, Ordering::Relaxed);
+        if self.joinable() {
+            for _ in 0..n {
+                if self.task_done().is_err() {
+                    break;
+                }
+            }
+        }
+        tracing::warn!(target: "multiprocessing", "{n} queue item(s) lost: {why}");
     }
 
     /// Gives back to the kernel the pages of every whole [`RECLAIM`] chunk past the ring's
@@ -748,24 +1090,24 @@ impl Channel {
         if cap < 2 * WARM || to - from < RECLAIM {
             return;
         }
-        let mut chunk = from.div_ceil(RECLAIM);
-        while (chunk + 1) * RECLAIM <= to {
-            let off = ((chunk * RECLAIM) & (cap - 1)) as usize;
-            if (off as u64) < WARM {
-                chunk += 1;
-                continue;
-            }
-            // SAFETY: the chunk lies inside the ring, page-aligned, wholly inside the record
-            // being consumed; no producer writes there before the head store that follows.
-            let _ = unsafe {
-                rustix::mm::madvise(
-                    self.ring().add(off).cast(),
-                    RECLAIM as usize,
-                    rustix::mm::Advice::LinuxRemove,
-                )
-            };
-            chunk += 1;
+        // A record never wraps, so its whole chunks are contiguous in the ring: one call.
+        let first = from.div_ceil(RECLAIM) * RECLAIM;
+        let end = to / RECLAIM * RECLAIM;
+        let base = from - (from & (cap - 1));
+        let start = first.max(base + WARM);
+        if start >= end {
+            return;
         }
+        // SAFETY: the range lies inside the ring (the record does), page-aligned, wholly
+        // inside the record being consumed; no producer writes there before the head store
+        // that follows.
+        let _ = unsafe {
+            rustix::mm::madvise(
+                self.ring().add((start - base) as usize).cast(),
+                (end - start) as usize,
+                rustix::mm::Advice::LinuxRemove,
+            )
+        };
     }
 
     // ---------------------------------------------------------------- tasks
@@ -801,6 +1143,8 @@ impl Channel {
                 return false;
             }
             wait::wait_word(word, v, &deadline);
+            // Each slice: items that died in a producer's outbox are done (`count_lost`).
+            self.settle_dead_outboxes();
         }
     }
 
@@ -838,6 +1182,9 @@ impl Channel {
             local: AtomicU32::new(0),
             inherited: AtomicU32::new(0),
             closed: AtomicBool::new(false),
+            queued: AtomicUsize::new(0),
+            stop_feeding: AtomicBool::new(false),
+            cancelled: AtomicBool::new(false),
         };
         let c = &ch.header().config.0;
         if c.magic.load(Ordering::Acquire) != MAGIC {
@@ -893,6 +1240,15 @@ fn lock_until(lock: &Lock, deadline: Deadline) -> Option<LockGuard<'_>> {
     }
 }
 
+/// Takes `lock` within [`NOWAIT`], or over from a dead owner: what the non-blocking forms
+/// wait, so a peer copying a record does not fail them, while a peer that holds the lock long
+/// (a chunked writer waiting for room) does. The owner's liveness is checked only after the
+/// wait (a check reads `/proc`), by a last try that recovers the lock from a dead owner.
+fn lock_briefly(lock: &Lock) -> Option<LockGuard<'_>> {
+    lock_until(lock, Deadline::after(NOWAIT))
+        .or_else(|| lock_until(lock, Deadline::after(Duration::ZERO)))
+}
+
 fn lock_recovering(lock: &Lock) -> LockGuard<'_> {
     lock_until(lock, Deadline::never()).unwrap_or_else(|| unreachable!("no deadline"))
 }
@@ -919,8 +1275,7 @@ unsafe fn read_header(at: *const u8) -> (u32, u32) {
 /// A forked child inherits every handle value of its parent without a message. Before the
 /// fork, each live channel counts this process's handles once more as pending (so the parent
 /// never sees itself alone while the child starts); in the child, the channel records the
-/// child in the table and takes them out of pending. Becomes one registration with the
-/// runtime layer's fork-hook registry when it lands.
+/// child in the table and takes them out of pending.
 mod fork_hooks {
     use super::*;
 
@@ -950,6 +1305,7 @@ mod fork_hooks {
             list.retain(|w| w.strong_count() > 0);
             list.push(Arc::downgrade(ch));
         }
+        crate::feeder::register_before_hook();
         fork::register(&HOOK);
     }
 
@@ -1007,6 +1363,7 @@ mod fork_hooks {
                     ch.tasks().pending.fetch_sub(n, Ordering::AcqRel);
                 }
             }
+            crate::feeder::forget_in_child();
         });
     }
 }

@@ -28,9 +28,14 @@ pub enum Error {
     /// See [`ErrorKind::Full`].
     #[error("the queue is full")]
     Full,
-    /// See [`ErrorKind::Timeout`].
-    #[error("the queue operation timed out")]
-    Timeout,
+    /// `get_timeout` found nothing before its timeout (Python's `queue.Empty`); its kind is
+    /// [`ErrorKind::Timeout`].
+    #[error("nothing arrived before the timeout")]
+    GetTimeout,
+    /// `put_timeout` found no room before its timeout (Python's `queue.Full`); its kind is
+    /// [`ErrorKind::Timeout`].
+    #[error("the queue stayed full until the timeout")]
+    PutTimeout,
     /// See [`ErrorKind::Closed`].
     #[error("the queue is closed")]
     Closed,
@@ -67,7 +72,7 @@ impl Error {
         match self {
             Error::Empty => ErrorKind::Empty,
             Error::Full => ErrorKind::Full,
-            Error::Timeout => ErrorKind::Timeout,
+            Error::GetTimeout | Error::PutTimeout => ErrorKind::Timeout,
             Error::Closed => ErrorKind::Closed,
             Error::Disconnected => ErrorKind::Disconnected,
             Error::Codec(_) => ErrorKind::Codec,
@@ -150,7 +155,7 @@ macro_rules! value_error {
     };
     (@plain Full) => { Error::Full };
     (@plain Closed) => { Error::Closed };
-    (@plain Timeout) => { Error::Timeout };
+    (@plain Timeout) => { Error::PutTimeout };
 }
 
 value_error! {
@@ -224,7 +229,7 @@ macro_rules! get_error {
         }
     };
     (@plain Empty) => { Error::Empty };
-    (@plain Timeout) => { Error::Timeout };
+    (@plain Timeout) => { Error::GetTimeout };
 }
 
 get_error! {

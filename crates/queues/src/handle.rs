@@ -9,7 +9,7 @@ use multiprocessing_core::{codec, fork};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::channel::Channel;
+use crate::channel::{Channel, Got};
 use crate::error::{RecvFailure, SendFailure};
 
 thread_local! {
@@ -60,19 +60,27 @@ impl Handle {
         if self.ch.is_closed() {
             return Err((SendFailure::Closed, value));
         }
-        let sent = with_buf(|buf| {
-            codec::encode_into(&value, buf).map_err(|e| SendFailure::Encode(e.to_string()))?;
-            self.ch.send(buf, deadline, blocking, self.ch.joinable())
+        let sent = with_buf(|spill| {
+            let encode = |dest: &mut [u8], spill: &mut Vec<u8>| {
+                codec::encode_in_place(&value, dest, spill)
+                    .map_err(|e| SendFailure::Encode(e.to_string()))
+            };
+            self.ch
+                .send_encoded(encode, spill, deadline, blocking, self.ch.joinable())
         });
         sent.map_err(|f| (f, value))
     }
 
     /// Takes the next item and decodes it.
     pub(crate) fn get<T: DeserializeOwned>(&self, deadline: Deadline) -> Result<T, RecvFailure> {
-        with_buf(|buf| {
-            self.ch.recv(buf, deadline, self.inherited())?;
-            codec::decode(buf).map_err(|e| RecvFailure::Decode(e.to_string()))
-        })
+        let decode =
+            |bytes: &[u8]| codec::decode(bytes).map_err(|e| RecvFailure::Decode(e.to_string()));
+        with_buf(
+            |buf| match self.ch.recv(buf, deadline, self.inherited(), decode)? {
+                Got::Direct(item) => item,
+                Got::Buffered => decode(buf),
+            },
+        )
     }
 }
 

@@ -6,7 +6,7 @@
 //! use multiprocessing_queues::{Error, JoinableQueue};
 //! let q = JoinableQueue::new().unwrap();
 //! q.put(1u8).unwrap();
-//! assert!(!q.join_timeout(Duration::from_millis(10))); // one task unfinished
+//! assert!(q.join_timeout(Duration::from_millis(10)).is_err()); // one task unfinished
 //! q.get().unwrap();
 //! q.task_done().unwrap();
 //! q.join(); // every task is done
@@ -17,7 +17,7 @@ use std::fmt;
 use std::ops::Deref;
 use std::time::Duration;
 
-use multiprocessing_core::time::Deadline;
+use multiprocessing_core::time::{Deadline, TimedOut};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::channel::{self, Kind};
@@ -28,8 +28,10 @@ use crate::queue::{Queue, QueueBuilder};
 /// [`task_done`](Self::task_done); [`join`](Self::join) waits until none is left, across
 /// processes. Every method of [`Queue`] is available through `Deref`.
 ///
-/// A consumer killed after `get` and before `task_done` leaves its task unfinished for ever,
-/// as in Python: use [`join_timeout`](Self::join_timeout) where that can happen.
+/// An item lost to a killed or exiting process (see [`Queue::lost`]) counts as done, since
+/// nobody can take it. A consumer killed after `get` and before `task_done` leaves its task
+/// unfinished for ever, as in Python: use [`join_timeout`](Self::join_timeout) where that can
+/// happen.
 pub struct JoinableQueue<T> {
     inner: Queue<T>,
 }
@@ -62,15 +64,20 @@ impl<T> JoinableQueue<T> {
         self.inner.channel().task_done()
     }
 
-    /// Blocks until every item put (by any process) was marked done.
+    /// Blocks until every item put (by any process) was marked done or lost.
     pub fn join(&self) {
         self.inner.channel().join_tasks(Deadline::never());
     }
 
-    /// Blocks until every item put was marked done or `timeout` passes; `true` when all were.
-    #[must_use]
-    pub fn join_timeout(&self, timeout: Duration) -> bool {
-        self.inner.channel().join_tasks(Deadline::after(timeout))
+    /// Blocks until every item put was marked done, or fails with [`TimedOut`] once `timeout`
+    /// passes with tasks still unfinished.
+    #[doc(alias = "join")]
+    pub fn join_timeout(&self, timeout: Duration) -> std::result::Result<(), TimedOut> {
+        if self.inner.channel().join_tasks(Deadline::after(timeout)) {
+            Ok(())
+        } else {
+            Err(TimedOut)
+        }
     }
 
     /// Items put and not yet marked done.

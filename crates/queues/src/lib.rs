@@ -30,7 +30,7 @@
 //! let q = Queue::new()?;
 //! let children = [spawn(produce, (q.clone(), 0))?, spawn(produce, (q.clone(), 10))?];
 //! for child in children {
-//!     child.join()?; // a child that put items exits at once: they are in shared memory
+//!     child.join()?; // a child that put items exits once they are in shared memory
 //! }
 //! let mut got: Vec<u32> = q.iter().collect(); // ends once empty, and alone
 //! got.sort();
@@ -135,18 +135,24 @@
 //!
 //! - `put` encodes the value in the caller, so a value that cannot be encoded is an error
 //!   *from `put`*, with the value handed back (CPython's feeder thread loses it, gh-84376).
-//! - There is no feeder thread: `put` writes the item into shared memory before it returns.
-//!   An unbounded queue's `put` still returns at once (the ring is 32 MiB of address space by
-//!   default: memory backs its first 4 MiB once used, and beyond them only what a burst of
-//!   items fills, given back once read), nothing is left to flush when a process
-//!   exits, so `join_thread` and `cancel_join_thread` have nothing to do, and the "joining
-//!   processes that use queues" deadlock of Python's programming guidelines cannot happen: a
-//!   child that put more than anyone read exits at once, and its items stay in the queue.
+//! - `put` writes the item into shared memory itself whenever the ring has room (the ring is
+//!   32 MiB of address space by default: memory backs its first 4 MiB once used, and beyond
+//!   them only what a burst of items fills, given back once read), with no thread and no
+//!   extra copy. An unbounded queue's `put` still returns at once when the ring is full: the
+//!   item waits in the process's outbox, which a feeder thread (Python's) writes as room
+//!   appears, and later puts follow it there in order; `join_thread` waits for the outbox.
+//! - The "joining processes that use queues" deadlock of Python's programming guidelines does
+//!   not happen: an exiting process waits for its outbox only while readers make progress,
+//!   and after a few seconds without any drops the rest, counting it in [`Queue::lost`] and
+//!   reporting it through `tracing` (at once after `cancel_join_thread`, as in Python).
 //! - A `get` on an empty queue whose every other handle, in every process, is gone fails with
 //!   `Disconnected` instead of blocking forever.
 //! - A process killed in the middle of a `put` or `get` never corrupts the queue for the
 //!   others, and no lock is left held by a dead process (see "Faults" below).
-//! - [`JoinableQueue::join_timeout`] beside `join`.
+//! - [`JoinableQueue::join_timeout`] beside `join`; an item lost to a killed process counts
+//!   as done, so `join` does not wait for it.
+//! - The non-blocking forms never block: `try_put` and `try_get` wait a millisecond at most
+//!   for a peer holding their side of the ring.
 //! - Errors are per operation in crossbeam's shape ([`TryPutError::Full`] hands the value
 //!   back, [`GetTimeoutError::Timeout`], ...), each with a [`kind()`](ErrorKind).
 //!
@@ -182,13 +188,16 @@
 //!
 //! - A producer killed mid-`put` leaves no half item: a small item is published by one store;
 //!   a chunked one is dropped by the consumer that meets it (counted in [`Queue::lost`]).
+//!   Items it still held in its outbox are counted there once it is found dead.
 //! - A consumer killed mid-`get` leaves its item whole for the next consumer, unless the item
-//!   had already been copied out (it was in its hands) or it was a chunked item partly read
-//!   (counted in [`Queue::lost`]).
+//!   had already been decoded or copied out (the head moves only then: it was in its hands)
+//!   or it was a chunked item partly read (counted in [`Queue::lost`]).
+//! - A lost item counts as done for [`JoinableQueue::join`].
 //! - Nothing a dead process held blocks the others for more than about 100 ms.
 
 mod channel;
 pub mod error;
+mod feeder;
 mod handle;
 mod joinable;
 mod queue;
@@ -200,5 +209,7 @@ pub use error::{
     TryPutError,
 };
 pub use joinable::JoinableQueue;
+/// The error of [`JoinableQueue::join_timeout`], the workspace's one timed-wait expiry.
+pub use multiprocessing_core::time::TimedOut;
 pub use queue::{Iter, Queue, QueueBuilder, TryIter};
 pub use simple::SimpleQueue;

@@ -17,6 +17,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use multiprocessing_core::time::Deadline;
@@ -70,7 +71,8 @@ impl<T> QueueBuilder<T> {
     /// The ring's size in bytes, a power of two from 4 KiB to 1 GiB (default 32 MiB). It is
     /// address space: memory backs the ring's first 4 MiB once used, and beyond them only what
     /// a burst of items fills, given back once read (a ring below 8 MiB stays as it was
-    /// filled). An unbounded queue's `put` blocks only when the ring is full. Items larger than
+    /// filled). A full ring makes a bounded queue's `put` wait; an unbounded queue's sends
+    /// the item to the process's outbox (see [`Queue::put`]). Items larger than
     /// a quarter of the ring travel in chunks.
     pub fn capacity(mut self, bytes: usize) -> Self {
         self.capacity = bytes;
@@ -171,9 +173,11 @@ impl<T> Queue<T> {
         self.is_full()
     }
 
-    /// Items lost because a process was killed in the middle of them (a consumer between two
-    /// chunks of a large item, a producer between two chunks of one). Small items are never
-    /// lost this way: they are whole in the queue or not in it.
+    /// Items lost: to a process killed in the middle of them (a consumer between two chunks of
+    /// a large item, a producer between two chunks of one), left in the outbox of a producer
+    /// that was killed, or dropped by one that exited while its outbox made no progress (see
+    /// [`cancel_join_thread`](Self::cancel_join_thread)). Small items in the ring are never
+    /// lost: they are whole in the queue or in a consumer's hands. Counted across processes.
     #[must_use]
     pub fn lost(&self) -> u64 {
         self.channel().lost()
@@ -191,29 +195,35 @@ impl<T> Queue<T> {
         self.channel().is_closed()
     }
 
-    /// Python's `join_thread()`: waits until everything this process put is in the queue.
-    ///
-    /// There is no feeder thread to wait for: `put` writes the item into shared memory before
-    /// it returns, so this returns at once. Like Python, it is an error before
-    /// [`close`](Self::close).
+    /// Python's `join_thread()`: waits until everything this process put is in the queue's
+    /// ring. Only an unbounded queue whose ring was full when `put` returned holds items back
+    /// (in this process's outbox, which a feeder thread writes as room appears); otherwise
+    /// this returns at once. Like Python, it is an error before [`close`](Self::close), and it
+    /// waits as long as it takes: a reader must make room.
     pub fn join_thread(&self) -> Result<()> {
-        if self.is_closed() {
-            Ok(())
-        } else {
-            Err(Error::NotClosed)
+        if !self.is_closed() {
+            return Err(Error::NotClosed);
         }
+        crate::feeder::join(self.channel());
+        Ok(())
     }
 
-    /// Python's `cancel_join_thread()`: in Python, lets a process exit without flushing its
-    /// buffered items (and loses them). Nothing is ever buffered here, so nothing is lost and
-    /// nothing waits: this does nothing.
-    pub fn cancel_join_thread(&self) {}
+    /// Python's `cancel_join_thread()`: at exit, this process does not wait for its outbox
+    /// (the items an unbounded queue's `put` could not write into a full ring) and drops it
+    /// at once, counting the items in [`lost`](Self::lost) and reporting them through
+    /// `tracing`. Without it, an exiting process waits for the outbox as long as readers make
+    /// progress, and at most a few seconds without any.
+    pub fn cancel_join_thread(&self) {
+        self.channel().cancelled.store(true, Ordering::Release);
+    }
 }
 
 impl<T: Serialize + DeserializeOwned> Queue<T> {
-    /// Puts `value`, waiting while the queue holds `maxsize` items; on an unbounded queue it
-    /// returns at once (unless the ring is full). The value is encoded here, so a value that
-    /// cannot be encoded is an error now, with the value handed back.
+    /// Puts `value`, waiting while the queue holds `maxsize` items. On an unbounded queue it
+    /// returns at once, as in Python: an item the ring has no room for now waits in this
+    /// process's outbox for a feeder thread (see [`join_thread`](Self::join_thread)), and the
+    /// items put after it follow it there, in order. The value is encoded here, so a value
+    /// that cannot be encoded is an error now, with the value handed back.
     pub fn put(&self, value: T) -> std::result::Result<(), PutError<T>> {
         self.handle
             .put(value, Deadline::never(), true)
@@ -232,7 +242,11 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             .map_err(PutTimeoutError::from)
     }
 
-    /// Puts `value` only if there is room now, Python's `put_nowait` (`put(obj, False)`).
+    /// Puts `value` only if there is room now, Python's `put_nowait` (`put(obj, False)`). It
+    /// never blocks: on a bounded queue, a queue holding `maxsize` items, a ring without room
+    /// for the whole item, or a write lock that another writer holds for more than a
+    /// millisecond (a writer of a chunked item waiting for room) is `Full(value)`. On an
+    /// unbounded queue it is [`put`](Self::put), which never blocks there.
     #[doc(alias = "put_nowait")]
     pub fn try_put(&self, value: T) -> std::result::Result<(), TryPutError<T>> {
         self.handle
@@ -253,7 +267,10 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             .map_err(GetTimeoutError::from)
     }
 
-    /// Takes an item only if one is there now, Python's `get_nowait` (`get(False)`).
+    /// Takes an item only if one is there now, Python's `get_nowait` (`get(False)`). It waits
+    /// a millisecond at most for another consumer copying an item out (one in the middle of a
+    /// chunked item makes it `Empty`, as Python's `get_nowait` is when another reader holds
+    /// its lock); once it has begun a chunked item it takes the rest as its producer writes it.
     #[doc(alias = "get_nowait")]
     pub fn try_get(&self) -> std::result::Result<T, TryGetError> {
         self.handle

@@ -56,7 +56,9 @@ impl<T> SimpleQueue<T> {
 }
 
 impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
-    /// Puts `value` (encoded here: an unencodable value is an error now, handed back).
+    /// Puts `value` (encoded here: an unencodable value is an error now, handed back). It
+    /// waits while the ring is full, as Python's `SimpleQueue.put` waits on its pipe: there
+    /// is no feeder thread.
     pub fn put(&self, value: T) -> std::result::Result<(), PutError<T>> {
         self.inner.put(value)
     }

@@ -1,10 +1,13 @@
-//! Blocking on a word of the ring's header: an event count over `futex(2)`, after a brief spin
-//! on the runtime layer's one policy ([`Backoff::spin_until`]) when another CPU can answer.
+//! Blocking on a word of the ring's header: an event count over `futex(2)`, and when a waiter
+//! spins before it sleeps (when the notifier runs on another CPU, with the workspace's
+//! `Backoff`).
 //!
-//! An [`EventCount`] is a sequence word plus a count of sleepers. A waiter reads the sequence,
-//! announces itself, checks its condition again and sleeps only if the sequence is unchanged; a
-//! notifier that made the condition true bumps the sequence and wakes sleepers, and costs no
-//! system call when nobody sleeps.
+//! An [`EventCount`] is a sequence word plus a flag saying that someone may sleep on it. A
+//! waiter reads the sequence, raises the flag, checks its condition again and sleeps only if the
+//! sequence is unchanged; a notifier that made the condition true and finds the flag raised
+//! lowers it, bumps the sequence and wakes every sleeper. A notifier costs no system call when
+//! nobody sleeps, and only the first of a run of notifiers calls the kernel: a woken waiter that
+//! has not run yet (on a busy CPU) is not woken again for every item put meanwhile.
 
 use std::sync::atomic::{AtomicU32, Ordering, fence};
 use std::time::Duration;
@@ -19,34 +22,66 @@ const SPIN: Duration = Duration::from_micros(20);
 /// The longest single sleep: a waiter wakes at least this often to check for dead peers.
 pub(crate) const SLICE: Duration = Duration::from_millis(100);
 
-/// Spins for up to [`SPIN`] until `ready()` holds, when another CPU can make it hold; `true`
-/// once it holds. On a single CPU spinning could only delay the peer, so this returns at once.
-/// The spin itself is the workspace's one policy, [`Backoff::spin_until`].
-#[inline]
-pub(crate) fn spin_until(deadline: &Deadline, mut ready: impl FnMut() -> bool) -> bool {
-    ready() || (multi_cpu() && Backoff::spin_until(SPIN, *deadline, ready))
+/// Polls `ready()` for up to [`SPIN`] when the notifier that would make it hold last ran on
+/// another CPU (`notifier`, from [`EventCount::notifier_cpu`]); `true` once it holds. A peer
+/// answering from another CPU is seen in well under a microsecond, where sleeping and being
+/// woken across CPUs costs tens of microseconds on a virtual machine; on the notifier's own CPU
+/// spinning could only delay it, so this returns at once. The spin is the workspace's one
+/// policy, [`Backoff::spin_until`].
+pub(crate) fn spin_until(
+    deadline: &Deadline,
+    notifier: Option<u32>,
+    mut ready: impl FnMut() -> bool,
+) -> bool {
+    if ready() {
+        return true;
+    }
+    match notifier {
+        Some(cpu) if cpu != current_cpu() => Backoff::spin_until(SPIN, *deadline, ready),
+        _ => false,
+    }
 }
 
-fn multi_cpu() -> bool {
-    use std::sync::OnceLock;
-    static MULTI: OnceLock<bool> = OnceLock::new();
-    *MULTI.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()) > 1)
+/// The CPU the calling thread runs on now.
+fn current_cpu() -> u32 {
+    rustix::thread::sched_getcpu() as u32
 }
 
-/// A sequence word and a sleeper count in shared memory.
+/// A sequence word, a flag that someone may sleep on it, and the CPU of the last notifier, in
+/// shared memory.
 #[repr(C)]
 #[derive(Debug, Default)]
 pub(crate) struct EventCount {
     seq: AtomicU32,
-    sleepers: AtomicU32,
+    /// Raised by a waiter before it sleeps, lowered by the notifier that wakes it (a waiter
+    /// that left without being woken leaves it raised: one spare wake-up later).
+    waiting: AtomicU32,
+    /// 1 + the CPU of the last [`record_cpu`](Self::record_cpu) caller; 0 before any.
+    cpu: AtomicU32,
 }
 
 impl EventCount {
+    /// Records the caller's CPU as the notifier's, for waiters deciding whether to spin; a
+    /// store only when it changed, so a notifier that stays on its CPU writes nothing.
+    #[inline]
+    pub(crate) fn record_cpu(&self) {
+        let cpu = current_cpu().wrapping_add(1);
+        if self.cpu.load(Ordering::Relaxed) != cpu {
+            self.cpu.store(cpu, Ordering::Relaxed);
+        }
+    }
+
+    /// The CPU of the last notifier that recorded one.
+    pub(crate) fn notifier_cpu(&self) -> Option<u32> {
+        self.cpu.load(Ordering::Relaxed).checked_sub(1)
+    }
+
     /// Wakes every sleeper; free when nobody sleeps. Call after publishing the change.
     #[inline]
     pub(crate) fn notify(&self) {
         fence(Ordering::SeqCst);
-        if self.sleepers.load(Ordering::Relaxed) != 0 {
+        if self.waiting.load(Ordering::Relaxed) != 0 && self.waiting.swap(0, Ordering::AcqRel) != 0
+        {
             self.seq.fetch_add(1, Ordering::Release);
             let _ = futex::wake(&self.seq, futex::Flags::empty(), i32::MAX as u32);
         }
@@ -56,7 +91,9 @@ impl EventCount {
     /// announced. Returns whether `ready()` was seen to hold.
     pub(crate) fn wait(&self, deadline: &Deadline, mut ready: impl FnMut() -> bool) -> bool {
         let seen = self.seq.load(Ordering::Acquire);
-        self.sleepers.fetch_add(1, Ordering::SeqCst);
+        self.waiting.swap(1, Ordering::SeqCst);
+        // Pairs with the notifier's fence: it sees the flag, or this sees its change.
+        fence(Ordering::SeqCst);
         let ok = ready();
         if !ok {
             let slice = deadline.remaining().map_or(SLICE, |r| r.min(SLICE));
@@ -68,7 +105,6 @@ impl EventCount {
                 let _ = futex::wait(&self.seq, futex::Flags::empty(), seen, Some(&ts));
             }
         }
-        self.sleepers.fetch_sub(1, Ordering::Relaxed);
         ok
     }
 }

@@ -32,10 +32,16 @@ pub(crate) fn row(r: &RowResult) -> Value {
         "ours": column(&r.ours),
         "cpython": column(&r.cpython),
         "raw": column(&r.raw),
+        "peer": r.peer.as_ref().map(|p| {
+            let mut c = column(&p.column);
+            c["name"] = p.name.clone().into();
+            c
+        }),
         "ratios": {
             "ours_over_cpython": r.ratio(Impl::Ours, Impl::Cpython),
             "ours_over_raw": r.ratio(Impl::Ours, Impl::Raw),
             "cpython_over_raw": r.ratio(Impl::Cpython, Impl::Raw),
+            "ours_over_peer": r.ratio(Impl::Ours, Impl::Peer),
         },
         "targets": targets,
         "failed_runs": r.failed_runs,
@@ -53,8 +59,8 @@ pub(crate) fn results(results: &[RowResult], machine: &Value, quick: bool) -> Va
 
 #[cfg(test)]
 mod tests {
-    use super::super::Target;
     use super::super::stats::Summary;
+    use super::super::{PeerColumn, Target};
     use super::*;
 
     fn sample() -> RowResult {
@@ -68,6 +74,7 @@ mod tests {
             ours: Column::Unavailable("built without feature `ours-connection`".into()),
             cpython: Column::Measured(Summary::of(&[14.0, 13.0, 15.0]).unwrap()),
             raw: Column::Measured(Summary::of(&[4.0, 3.5, 5.0]).unwrap()),
+            peer: None,
             failed_runs: 0,
         }
     }
@@ -97,6 +104,27 @@ mod tests {
         assert_eq!(row(&r)["targets"][0]["verdict"], "met");
         r.ours = Column::Measured(Summary::of(&[5.5]).unwrap());
         assert_eq!(row(&r)["targets"][0]["verdict"], "missed");
+    }
+
+    #[test]
+    fn peer_column_has_its_name_ratio_and_target() {
+        let mut r = sample();
+        r.targets = vec![Target::FasterThanPeer(5.0)];
+        r.ours = Column::Measured(Summary::of(&[1.0]).unwrap());
+        r.peer = Some(PeerColumn {
+            name: "ipc-channel".into(),
+            column: Column::Measured(Summary::of(&[6.0]).unwrap()),
+        });
+        let v = row(&r);
+        assert_eq!(v["peer"]["name"], "ipc-channel");
+        assert_eq!(v["peer"]["median"], 6.0);
+        assert_eq!(v["ratios"]["ours_over_peer"], 1.0 / 6.0);
+        assert_eq!(v["targets"][0]["verdict"], "met");
+        r.peer.as_mut().unwrap().column = Column::Measured(Summary::of(&[4.0]).unwrap());
+        assert_eq!(row(&r)["targets"][0]["verdict"], "missed");
+        r.peer = None;
+        assert!(row(&r)["peer"].is_null());
+        assert_eq!(row(&r)["targets"][0]["verdict"], "n/a");
     }
 
     #[test]

@@ -97,6 +97,8 @@ pub(crate) enum Target {
     AtLeastRaw(f64),
     /// At least this many times faster than CPython.
     FasterThanCpython(f64),
+    /// At least this many times faster than the row's peer library.
+    FasterThanPeer(f64),
 }
 
 impl Target {
@@ -106,6 +108,7 @@ impl Target {
             Target::AtMostRaw(f) => format!("<={f}x raw"),
             Target::AtLeastRaw(f) => format!(">={f}x raw"),
             Target::FasterThanCpython(f) => format!(">={f}x faster than CPython"),
+            Target::FasterThanPeer(f) => format!(">={f}x faster than the peer"),
         }
     }
 
@@ -115,6 +118,7 @@ impl Target {
             Target::AtMostRaw(f) => Some(row.ratio(Impl::Ours, Impl::Raw)? <= f),
             Target::AtLeastRaw(f) => Some(row.ratio(Impl::Ours, Impl::Raw)? >= f),
             Target::FasterThanCpython(f) => Some(row.speedup_over_cpython()? >= f),
+            Target::FasterThanPeer(f) => Some(row.speedup_over(Impl::Peer)? >= f),
         }
     }
 }
@@ -133,6 +137,8 @@ struct RowSpec {
     targets: Vec<Target>,
     ours: bool,
     ours_feature: String,
+    /// The peer library's name, whether `mpbench` was built with it, and its feature.
+    peer: Option<(String, bool, String)>,
 }
 
 fn parse_rows(list: &Value) -> Result<Vec<RowSpec>, String> {
@@ -166,6 +172,7 @@ fn parse_rows(list: &Value) -> Result<Vec<RowSpec>, String> {
                         Some("at_most_raw") => Ok(Target::AtMostRaw(f)),
                         Some("at_least_raw") => Ok(Target::AtLeastRaw(f)),
                         Some("faster_than_cpython") => Ok(Target::FasterThanCpython(f)),
+                        Some("faster_than_peer") => Ok(Target::FasterThanPeer(f)),
                         _ => Err(bad("kind")),
                     }
                 })
@@ -184,29 +191,48 @@ fn parse_rows(list: &Value) -> Result<Vec<RowSpec>, String> {
                 targets,
                 ours: r["ours"].as_bool().ok_or_else(|| bad("ours"))?,
                 ours_feature: s(r, "ours_feature")?,
+                peer: match &r["peer"] {
+                    Value::Null => None,
+                    p => Some((
+                        s(p, "name")?,
+                        p["available"]
+                            .as_bool()
+                            .ok_or_else(|| bad("peer.available"))?,
+                        s(p, "feature")?,
+                    )),
+                },
             })
         })
         .collect()
 }
 
-/// The three columns of a row.
+/// The columns of a row: three in every row, and a peer library in a few.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Impl {
     Ours,
     Cpython,
     Raw,
+    Peer,
 }
 
 impl Impl {
-    const ALL: [Impl; 3] = [Impl::Ours, Impl::Cpython, Impl::Raw];
+    const ALL: [Impl; 4] = [Impl::Ours, Impl::Cpython, Impl::Raw, Impl::Peer];
 
     pub(crate) fn name(self) -> &'static str {
         match self {
             Impl::Ours => "ours",
             Impl::Cpython => "cpython",
             Impl::Raw => "raw",
+            Impl::Peer => "peer",
         }
     }
+}
+
+/// The peer column of a row: the library's name and its measurement.
+#[derive(Clone, Debug)]
+pub(crate) struct PeerColumn {
+    pub(crate) name: String,
+    pub(crate) column: Column,
 }
 
 /// One column of a result row.
@@ -241,21 +267,25 @@ pub(crate) struct RowResult {
     pub(crate) ours: Column,
     pub(crate) cpython: Column,
     pub(crate) raw: Column,
+    /// The peer library's column, for the rows that have one.
+    pub(crate) peer: Option<PeerColumn>,
     /// Repetitions that failed, all columns together.
     pub(crate) failed_runs: usize,
 }
 
 impl RowResult {
-    pub(crate) fn column(&self, i: Impl) -> &Column {
+    /// Column `i`; `None` for the peer of a row without one.
+    pub(crate) fn column(&self, i: Impl) -> Option<&Column> {
         match i {
-            Impl::Ours => &self.ours,
-            Impl::Cpython => &self.cpython,
-            Impl::Raw => &self.raw,
+            Impl::Ours => Some(&self.ours),
+            Impl::Cpython => Some(&self.cpython),
+            Impl::Raw => Some(&self.raw),
+            Impl::Peer => self.peer.as_ref().map(|p| &p.column),
         }
     }
 
     fn median(&self, i: Impl) -> Option<f64> {
-        self.column(i).summary().map(|s| s.median)
+        self.column(i)?.summary().map(|s| s.median)
     }
 
     /// `a`'s median over `b`'s, as the table prints it (ours/CPython, ours/raw).
@@ -265,7 +295,12 @@ impl RowResult {
 
     /// How many times faster ours is than CPython, whatever the unit's direction.
     pub(crate) fn speedup_over_cpython(&self) -> Option<f64> {
-        let r = self.ratio(Impl::Ours, Impl::Cpython)?;
+        self.speedup_over(Impl::Cpython)
+    }
+
+    /// How many times faster ours is than column `i`, whatever the unit's direction.
+    pub(crate) fn speedup_over(&self, i: Impl) -> Option<f64> {
+        let r = self.ratio(Impl::Ours, i)?;
         Some(if self.higher_is_better { r } else { 1.0 / r })
     }
 
@@ -315,7 +350,7 @@ struct Runner {
 impl Runner {
     fn run(&self, imp: Impl, row: &RowSpec, placement: &str, e: Effort) -> Outcome {
         let mut cmd = match imp {
-            Impl::Ours | Impl::Raw => {
+            Impl::Ours | Impl::Raw | Impl::Peer => {
                 let mut c = Command::new(&self.mpbench);
                 c.args([&row.name, imp.name(), placement]);
                 c
@@ -441,18 +476,30 @@ fn measure_row(
     effort: Effort,
     reps: usize,
 ) -> RowResult {
-    let mut cols: Vec<Gather> = Impl::ALL
+    let unavailable = |i: Impl| match (i, &row.peer) {
+        (Impl::Ours, _) if !row.ours => {
+            Some(format!("built without feature `{}`", row.ours_feature))
+        }
+        (Impl::Peer, Some((_, false, feature))) => {
+            Some(format!("built without feature `{feature}`"))
+        }
+        _ => None,
+    };
+    let columns: Vec<Impl> = Impl::ALL
+        .into_iter()
+        .filter(|&i| i != Impl::Peer || row.peer.is_some())
+        .collect();
+    let mut cols: Vec<Gather> = columns
         .iter()
         .map(|&i| Gather {
             reps: Vec::new(),
-            unavailable: (i == Impl::Ours && !row.ours)
-                .then(|| format!("built without feature `{}`", row.ours_feature)),
+            unavailable: unavailable(i),
             last_error: None,
         })
         .collect();
     let mut failed_runs = 0;
     for _ in 0..reps {
-        for (i, col) in Impl::ALL.iter().zip(cols.iter_mut()) {
+        for (i, col) in columns.iter().zip(cols.iter_mut()) {
             if col.unavailable.is_some() {
                 continue;
             }
@@ -478,6 +525,10 @@ fn measure_row(
         ours: cols.next().expect("three columns"),
         cpython: cols.next().expect("three columns"),
         raw: cols.next().expect("three columns"),
+        peer: row.peer.as_ref().map(|(name, _, _)| PeerColumn {
+            name: name.clone(),
+            column: cols.next().expect("a peer column"),
+        }),
         failed_runs,
     }
 }
@@ -692,7 +743,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let broken: Vec<String> = results
         .iter()
         .flat_map(|r| {
-            Impl::ALL.iter().filter_map(move |&i| match r.column(i) {
+            Impl::ALL.iter().filter_map(move |&i| match r.column(i)? {
                 Column::Failed(e) => Some(format!("{} {} {}: {e}", r.name, r.placement, i.name())),
                 _ => None,
             })

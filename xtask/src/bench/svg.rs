@@ -129,6 +129,7 @@ mod tests {
             ours: Column::Unavailable("off".into()),
             cpython: Column::Measured(Summary::of(&[cpython]).unwrap()),
             raw: Column::Measured(Summary::of(&[raw]).unwrap()),
+            peer: None,
             failed_runs: 0,
         }
     }

@@ -36,17 +36,21 @@ fn join_or_dash<'a>(parts: impl Iterator<Item = &'a str>) -> String {
 
 /// One line for the progress output.
 pub(crate) fn progress(r: &RowResult) -> String {
-    let col = |i: Impl| match r.column(i) {
-        Column::Measured(s) => format!("{} {} {}", i.name(), num(s.median), r.unit),
-        Column::Unavailable(_) => format!("{} n/a", i.name()),
-        Column::Failed(_) => format!("{} FAILED", i.name()),
+    let col = |name: &str, c: &Column| match c {
+        Column::Measured(s) => format!("{name} {} {}", num(s.median), r.unit),
+        Column::Unavailable(_) => format!("{name} n/a"),
+        Column::Failed(_) => format!("{name} FAILED"),
     };
-    format!(
+    let mut line = format!(
         "{} | {} | {}",
-        col(Impl::Ours),
-        col(Impl::Cpython),
-        col(Impl::Raw)
-    )
+        col("ours", &r.ours),
+        col("cpython", &r.cpython),
+        col("raw", &r.raw)
+    );
+    if let Some(p) = &r.peer {
+        line += &format!(" | {}", col(&p.name, &p.column));
+    }
+    line
 }
 
 /// The table, then a note for every distinct reason a column is n/a.
@@ -61,6 +65,8 @@ pub(crate) fn render(results: &[RowResult]) -> String {
         "ours/CPython",
         "ours/raw",
         "CPython/raw",
+        "peer",
+        "ours/peer",
         "target (ours)",
         "verdict",
     ];
@@ -82,6 +88,11 @@ pub(crate) fn render(results: &[RowResult]) -> String {
             ratio(r.ratio(Impl::Ours, Impl::Cpython)),
             ratio(r.ratio(Impl::Ours, Impl::Raw)),
             ratio(r.ratio(Impl::Cpython, Impl::Raw)),
+            r.peer.as_ref().map_or_else(
+                || "–".into(),
+                |p| format!("{}: {}", p.name, cell(&p.column)),
+            ),
+            ratio(r.ratio(Impl::Ours, Impl::Peer)),
             join_or_dash(verdicts.iter().map(|(t, _)| t.as_str())),
             join_or_dash(verdicts.iter().map(|(_, v)| *v)),
         ]);
@@ -104,8 +115,9 @@ pub(crate) fn render(results: &[RowResult]) -> String {
 
     let mut notes: Vec<String> = Vec::new();
     for r in results {
-        for i in [Impl::Ours, Impl::Cpython, Impl::Raw] {
-            let note = match r.column(i) {
+        for i in [Impl::Ours, Impl::Cpython, Impl::Raw, Impl::Peer] {
+            let Some(column) = r.column(i) else { continue };
+            let note = match column {
                 Column::Unavailable(why) => format!("{} n/a: {why}", i.name()),
                 Column::Failed(e) => format!("{} {} {} FAILED: {e}", r.name, r.placement, i.name()),
                 Column::Measured(_) => continue,
@@ -118,7 +130,7 @@ pub(crate) fn render(results: &[RowResult]) -> String {
     out.push(String::new());
     out.push(
         "Each cell: median (min–max) over the repetitions, each repetition the median of its \
-         samples. Ratios divide medians; for GB/s higher is better. (ref): unpinned, a reference only."
+         samples. Ratios divide medians; for GB/s and Mmsg/s higher is better. (ref): unpinned, a reference only."
             .into(),
     );
     out.extend(notes.iter().map(|n| format!("- {n}")));
