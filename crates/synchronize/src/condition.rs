@@ -28,12 +28,13 @@ use multiprocessing_core::owner::{self, OwnerCell};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::futex::{self, Deadline};
 use crate::lock::LockGuard;
 use crate::rlock::RLockGuard;
 use crate::robust::{Acquired, RobustWord, SLICE};
 use crate::shared::{Shared, SharedState};
 use crate::{Lock, LockResult, OwnerDied, RLock, Result};
+use multiprocessing_core::futex;
+use multiprocessing_core::time::Deadline;
 
 /// Waiters form groups. Those that start waiting join the *newer* group; a notify chooses
 /// among the *served* group first, and once all of it is chosen the newer group becomes the
@@ -359,7 +360,7 @@ impl CondState {
             drop(g);
             let slice = remaining.map_or(SLICE, |r| r.min(SLICE));
             // Nothing for a whole slice: maybe a wake-up went to a waiter that died.
-            look = !futex::wait(word, seen, Some(slice));
+            look = !futex::wait(word, seen, Deadline::after(slice));
         }
     }
 
@@ -607,7 +608,6 @@ mod loom_tests {
     use multiprocessing_core::owner::Owner;
 
     use super::CondState;
-    use crate::futex::Deadline;
     use crate::robust::{Acquired, RobustWord};
 
     /// The condition and the user's lock, and the items the predicate counts.
@@ -664,7 +664,7 @@ mod loom_tests {
     /// One waiter, one notify: the waiter always wakes, whichever runs first.
     #[test]
     fn loom_condition_one_waiter_is_woken() {
-        crate::futex::loom_model(|| {
+        multiprocessing_core::futex::loom_model(|| {
             let m = Model::new();
             let t = {
                 let m = m.clone();
@@ -680,7 +680,7 @@ mod loom_tests {
     /// astray (to a waiter that came later, or banked for nobody) hangs a consumer.
     #[test]
     fn loom_condition_notify_one_per_item_loses_no_wake_up() {
-        crate::futex::loom_model(|| {
+        multiprocessing_core::futex::loom_model(|| {
             let m = Model::new();
             let consumers: Vec<_> = (2..4)
                 .map(|id| {
