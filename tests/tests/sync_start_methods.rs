@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use multiprocessing::synchronize::{Condition, Error, TryLockError};
 use multiprocessing::{
-    Array, Barrier, BoundedSemaphore, Event, Lock, RLock, RawValue, Semaphore, StartMethod, Value,
-    get_context,
+    Array, Barrier, BoundedSemaphore, ErrorKind, Event, Lock, RLock, RawValue, Semaphore,
+    StartMethod, Value, get_context,
 };
 use multiprocessing_tests::helpers::{BOUND, eventually, within};
 use multiprocessing_tests::per_method;
@@ -544,11 +544,19 @@ where
 fn try_lock_reports_a_dead_owner(method: StartMethod) {
     let lock = Lock::new().unwrap();
     let p = start_holder(method, hold_lock_until_killed_worker, &lock);
-    assert!(matches!(lock.try_lock(), Err(TryLockError::WouldBlock)));
+    let busy = lock.try_lock().unwrap_err();
+    assert!(matches!(busy, TryLockError::WouldBlock));
+    assert_eq!(busy.kind(), ErrorKind::WouldBlock);
     p.kill().unwrap();
     p.join().unwrap();
     match lock.try_lock() {
-        Err(TryLockError::OwnerDied(died)) => drop(died.into_inner()),
+        Err(died @ TryLockError::OwnerDied(_)) => {
+            assert_eq!(died.kind(), ErrorKind::OwnerDied);
+            let TryLockError::OwnerDied(died) = died else {
+                unreachable!()
+            };
+            drop(died.into_inner());
+        }
         other => panic!("a dead owner's Lock: {other:?}"),
     }
     assert!(!lock.is_locked(), "the guard taken over released it");
@@ -583,7 +591,10 @@ fn a_dead_lock_owner_is_detected(method: StartMethod) {
     p.kill().unwrap();
     let start = Instant::now();
     match lock.lock_timeout(BOUND) {
-        Err(TryLockError::OwnerDied(died)) => drop(died.into_inner()),
+        Err(TryLockError::OwnerDied(died)) => {
+            assert_eq!(died.kind(), ErrorKind::OwnerDied);
+            drop(died.into_inner());
+        }
         Ok(_) => panic!("the lock was taken without reporting its dead owner"),
         Err(TryLockError::WouldBlock) => panic!("owner death not detected within {BOUND:?}"),
     }
