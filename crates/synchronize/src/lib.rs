@@ -36,7 +36,7 @@ mod semaphore;
 mod shared;
 
 pub use barrier::{Barrier, BarrierBuilder};
-pub use condition::{Condition, ConditionLock};
+pub use condition::{Condition, ConditionLock, WaitTimeoutResult};
 pub use error::{Error, Result};
 pub use event::Event;
 pub use lock::{Lock, LockGuard};
