@@ -579,15 +579,7 @@ fn try_lock_reports_a_dead_owner(method: StartMethod) {
 
 fn a_dead_lock_owner_is_detected(method: StartMethod) {
     let lock = Lock::new().unwrap();
-    let ready = Event::new().unwrap();
-    let p = get_context(method)
-        .process(
-            hold_lock_until_killed_worker,
-            ((lock.clone(), ready.clone()),),
-        )
-        .start()
-        .unwrap();
-    assert!(ready.wait_timeout(BOUND).is_ok());
+    let p = start_holder(method, hold_lock_until_killed_worker, &lock);
     p.kill().unwrap();
     let start = Instant::now();
     match lock.lock_timeout(BOUND) {
@@ -604,15 +596,7 @@ fn a_dead_lock_owner_is_detected(method: StartMethod) {
 
 fn a_dead_rlock_owner_hands_the_lock_over_at_depth_one(method: StartMethod) {
     let lock = RLock::new().unwrap();
-    let ready = Event::new().unwrap();
-    let p = get_context(method)
-        .process(
-            hold_rlock_until_killed_worker,
-            ((lock.clone(), ready.clone()),),
-        )
-        .start()
-        .unwrap();
-    ready.wait_timeout(BOUND).unwrap();
+    let p = start_holder(method, hold_rlock_until_killed_worker, &lock);
     p.kill().unwrap();
     p.join().unwrap();
     let start = Instant::now();
