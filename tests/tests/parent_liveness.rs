@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 
-use multiprocessing::transfer::TransferFd;
+use multiprocessing::runtime::transfer::TransferFd;
 use multiprocessing::{StartMethod, get_context, parent_process};
 use multiprocessing_tests::helpers::channel;
 use multiprocessing_tests::per_method;

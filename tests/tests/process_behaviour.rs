@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use multiprocessing::ErrorKind;
 use multiprocessing::process::{Error, ProcessBuilder};
-use multiprocessing::transfer::TransferFd;
+use multiprocessing::runtime::transfer::TransferFd;
 use multiprocessing::{
     JoinHandle, Process, StartMethod, active_children, current_process, get_context, parent_process,
 };

@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use multiprocessing::connection::{WaitFd, Waitable};
-use multiprocessing::transfer::TransferFd;
+use multiprocessing::runtime::transfer::TransferFd;
 use multiprocessing::{Listener, StartMethod, get_context, pipe, wait};
 use multiprocessing_tests::helpers::BOUND;
 use multiprocessing_tests::per_method;
