@@ -35,7 +35,8 @@
 //!
 //! Under `--cfg loom` the trait [`Word`] is also implemented for loom's `AtomicU32` by an exact
 //! model of the futex (each word a queue of sleepers, `wake(n)` waking the first `n`), so loom
-//! explores the real wait/wake protocols built on it; [`loom_model`] runs such a model.
+//! explores the real wait/wake protocols built on it; `loom_model` (only under `--cfg loom`)
+//! runs such a model.
 
 use std::sync::atomic::AtomicU32;
 
