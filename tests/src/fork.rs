@@ -32,7 +32,7 @@ pub fn fork(f: impl FnOnce() -> i32) -> Child {
     assert!(pid >= 0, "fork failed");
     if pid == 0 {
         let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(101);
-        multiprocessing::heap::release_before_exit();
+        multiprocessing::runtime::heap::release_before_exit();
         // SAFETY: ends the child without running the parent's atexit handlers or destructors.
         unsafe { libc::_exit(code) };
     }
@@ -127,7 +127,7 @@ pub fn run_if_test_child<T: DeserializeOwned>(f: fn(T) -> i32) {
     multiprocessing::runtime::identity::set_authkey(key);
     let value: T = conn.recv().expect("receive the value");
     let code = f(value);
-    multiprocessing::heap::release_before_exit();
+    multiprocessing::runtime::heap::release_before_exit();
     let _ = (&sock).write_all(&[code as u8]);
     std::process::exit(code);
 }

@@ -9,19 +9,9 @@ pub mod fork;
 pub mod helpers;
 pub mod sync_workers;
 
-use std::time::{Duration, Instant};
-
-/// A generous bound for anything that should happen promptly (a bug would block for ever).
-pub const BOUND: Duration = Duration::from_secs(20);
-
-/// Polls `f` until it holds, for at most [`BOUND`]: for states no handshake can report.
-pub fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + BOUND;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
+/// The bound and the polling loop most files name from the crate root; their one home is
+/// [`helpers`].
+pub use helpers::{BOUND, eventually};
 
 /// Instantiates each named test function `fn(StartMethod)` once per start method, in modules
 /// `fork`, `spawn` and `forkserver`, so a failure names the method it failed under.

@@ -101,13 +101,13 @@ pub fn condition_waiter_worker(
 ) -> i32 {
     let guard = cond.lock().expect("no owner dies in this test");
     registered.set(registered.get() + 1);
-    let (guard, notified) = match cond.wait_timeout(guard, Duration::from_secs(30)) {
+    let (guard, result) = match cond.wait_timeout(guard, Duration::from_secs(30)) {
         Ok(r) => r,
         Err(_) => return 1,
     };
     woken.set(woken.get() + 1);
     drop(guard);
-    if notified { 0 } else { 2 }
+    if result.timed_out() { 2 } else { 0 }
 }
 
 /// Waits up to 30 s for `event`: 0 if it was set.

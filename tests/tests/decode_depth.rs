@@ -1,8 +1,8 @@
 //! A received value nested past the codec's limit is a typed error in the receiving process,
 //! which keeps serving (it used to overflow its stack and abort).
 
-use multiprocessing::codec::MAX_DEPTH;
 use multiprocessing::connection::Error;
+use multiprocessing::runtime::codec::MAX_DEPTH;
 use multiprocessing::{Connection, StartMethod, get_context, pipe};
 use multiprocessing_tests::per_method;
 use serde::{Deserialize, Serialize};

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use multiprocessing::heap::HeapBlock;
+use multiprocessing::runtime::heap::HeapBlock;
 use multiprocessing::{Event, SharedMemory};
 use multiprocessing_tests::fork::{fork, fork_with};
 

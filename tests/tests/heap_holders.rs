@@ -3,7 +3,7 @@
 
 use std::os::unix::process::CommandExt;
 
-use multiprocessing::heap::HeapBlock;
+use multiprocessing::runtime::heap::HeapBlock;
 use multiprocessing::{Event, StartMethod, get_context};
 use multiprocessing_tests::fork::{run_if_test_child, spawn_test_child_by_fork};
 use multiprocessing_tests::helpers::BOUND;

@@ -1,7 +1,7 @@
 //! The heap gives memory back: a process unmaps an arena once its last block there drops.
 //! (A test binary of its own, so no other test maps arenas meanwhile.)
 
-use multiprocessing::heap::HeapBlock;
+use multiprocessing::runtime::heap::HeapBlock;
 use multiprocessing_tests::helpers::heap_mappings;
 
 #[test]

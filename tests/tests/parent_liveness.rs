@@ -3,17 +3,12 @@
 //! not revive it).
 
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 
-use multiprocessing::transfer::TransferFd;
+use multiprocessing::runtime::transfer::TransferFd;
 use multiprocessing::{StartMethod, get_context, parent_process};
+use multiprocessing_tests::helpers::channel;
 use multiprocessing_tests::per_method;
-
-fn channel() -> (UnixStream, TransferFd) {
-    let (ours, theirs) = UnixStream::pair().unwrap();
-    (ours, TransferFd::from(OwnedFd::from(theirs)))
-}
 
 /// Reports whether its parent is alive, waits for the release, and reports again.
 fn grandchild(report: TransferFd, release: TransferFd) {

@@ -11,7 +11,7 @@ use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use multiprocessing::process::{Context, Error};
-use multiprocessing::transfer::TransferFd;
+use multiprocessing::runtime::transfer::TransferFd;
 use multiprocessing::{JoinHandle, Process, StartMethod, get_context, get_start_method};
 use multiprocessing_tests::helpers::{BOUND, channel, pidfd, readable};
 use multiprocessing_tests::per_method;
@@ -98,7 +98,7 @@ fn lock_and_exit(memfd: TransferFd) {
 }
 
 fn info_is_logged() -> bool {
-    tracing::enabled!(target: multiprocessing::logging::LOG_TARGET, tracing::Level::INFO)
+    tracing::enabled!(target: multiprocessing::runtime::logging::LOG_TARGET, tracing::Level::INFO)
 }
 
 // ---- point 10: any timeout ----

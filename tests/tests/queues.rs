@@ -856,7 +856,7 @@ fn an_unencodable_value_fails_at_put_and_is_handed_back() {
 
 #[test]
 fn a_handle_of_another_kind_or_item_type_is_refused() {
-    use multiprocessing::transfer::{decode_with_fds, encode_with_fds};
+    use multiprocessing::runtime::transfer::{decode_with_fds, encode_with_fds};
     let q = Queue::<u32>::new().unwrap();
     let (bytes, fds) = encode_with_fds(&q).unwrap();
     let err = decode_with_fds::<Queue<String>>(&bytes, fds).unwrap_err();

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use multiprocessing::synchronize::{Condition, Error, TryLockError};
 use multiprocessing::{
-    Array, Barrier, BoundedSemaphore, Event, Lock, RLock, RawValue, Semaphore, StartMethod, Value,
-    get_context,
+    Array, Barrier, BoundedSemaphore, ErrorKind, Event, Lock, RLock, RawValue, Semaphore,
+    StartMethod, Value, get_context,
 };
 use multiprocessing_tests::helpers::{BOUND, eventually, within};
 use multiprocessing_tests::per_method;
@@ -288,7 +288,7 @@ fn notify_goes_to_a_waiter_that_was_waiting_before_it(method: StartMethod) {
     eventually("the child is stopped", || is_stopped(pid));
     let guard = cond.lock().unwrap();
     cond.notify(1);
-    let (guard, notified) = cond
+    let (guard, result) = cond
         .wait_timeout(guard, Duration::from_millis(100))
         .unwrap();
     drop(guard);
@@ -296,7 +296,7 @@ fn notify_goes_to_a_waiter_that_was_waiting_before_it(method: StartMethod) {
     // SAFETY: as above.
     assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGCONT) }, 0);
     assert!(
-        !notified,
+        result.timed_out(),
         "a waiter that came after notify(1) took the wake-up"
     );
     assert_eq!(
@@ -544,11 +544,19 @@ where
 fn try_lock_reports_a_dead_owner(method: StartMethod) {
     let lock = Lock::new().unwrap();
     let p = start_holder(method, hold_lock_until_killed_worker, &lock);
-    assert!(matches!(lock.try_lock(), Err(TryLockError::WouldBlock)));
+    let busy = lock.try_lock().unwrap_err();
+    assert!(matches!(busy, TryLockError::WouldBlock));
+    assert_eq!(busy.kind(), ErrorKind::WouldBlock);
     p.kill().unwrap();
     p.join().unwrap();
     match lock.try_lock() {
-        Err(TryLockError::OwnerDied(died)) => drop(died.into_inner()),
+        Err(died @ TryLockError::OwnerDied(_)) => {
+            assert_eq!(died.kind(), ErrorKind::OwnerDied);
+            let TryLockError::OwnerDied(died) = died else {
+                unreachable!()
+            };
+            drop(died.into_inner());
+        }
         other => panic!("a dead owner's Lock: {other:?}"),
     }
     assert!(!lock.is_locked(), "the guard taken over released it");
@@ -571,19 +579,14 @@ fn try_lock_reports_a_dead_owner(method: StartMethod) {
 
 fn a_dead_lock_owner_is_detected(method: StartMethod) {
     let lock = Lock::new().unwrap();
-    let ready = Event::new().unwrap();
-    let p = get_context(method)
-        .process(
-            hold_lock_until_killed_worker,
-            ((lock.clone(), ready.clone()),),
-        )
-        .start()
-        .unwrap();
-    assert!(ready.wait_timeout(BOUND).is_ok());
+    let p = start_holder(method, hold_lock_until_killed_worker, &lock);
     p.kill().unwrap();
     let start = Instant::now();
     match lock.lock_timeout(BOUND) {
-        Err(TryLockError::OwnerDied(died)) => drop(died.into_inner()),
+        Err(TryLockError::OwnerDied(died)) => {
+            assert_eq!(died.kind(), ErrorKind::OwnerDied);
+            drop(died.into_inner());
+        }
         Ok(_) => panic!("the lock was taken without reporting its dead owner"),
         Err(TryLockError::WouldBlock) => panic!("owner death not detected within {BOUND:?}"),
     }
@@ -593,15 +596,7 @@ fn a_dead_lock_owner_is_detected(method: StartMethod) {
 
 fn a_dead_rlock_owner_hands_the_lock_over_at_depth_one(method: StartMethod) {
     let lock = RLock::new().unwrap();
-    let ready = Event::new().unwrap();
-    let p = get_context(method)
-        .process(
-            hold_rlock_until_killed_worker,
-            ((lock.clone(), ready.clone()),),
-        )
-        .start()
-        .unwrap();
-    ready.wait_timeout(BOUND).unwrap();
+    let p = start_holder(method, hold_rlock_until_killed_worker, &lock);
     p.kill().unwrap();
     p.join().unwrap();
     let start = Instant::now();

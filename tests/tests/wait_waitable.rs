@@ -9,12 +9,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use multiprocessing::connection::{WaitFd, Waitable};
-use multiprocessing::transfer::TransferFd;
+use multiprocessing::runtime::transfer::TransferFd;
 use multiprocessing::{Listener, StartMethod, get_context, pipe, wait};
+use multiprocessing_tests::helpers::BOUND;
 use multiprocessing_tests::per_method;
-
-/// A generous bound for anything that should happen promptly.
-const BOUND: Duration = Duration::from_secs(20);
 
 /// Ready by its own account, on a descriptor that never becomes readable.
 struct ReadyWithoutKernel(OwnedFd);

@@ -223,7 +223,7 @@ impl<'de, F: FnPtr> Deserialize<'de> for CodeRef<F> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let wire = CodeWire::deserialize(d)?;
         wire.resolve(&crate::identity::current().authkey)
-            .map_err(|e| crate::codec::de_error(e.to_string()))
+            .map_err(crate::codec::code_ref_de_error)
     }
 }
 
@@ -297,6 +297,24 @@ mod tests {
         assert_eq!(
             wild.resolve::<fn() -> u32>(&key).unwrap_err(),
             CodeRefError::OutOfImage
+        );
+    }
+
+    #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "finds this executable's build-id through getauxval, which miri cannot call"
+    )]
+    fn a_refused_reference_decodes_to_its_own_kind() {
+        // Signed under a key this process does not hold: decoding refuses it by kind, not text.
+        let stranger = AuthKey::new(b"stranger".to_vec());
+        let wire = CodeRef::new(seven as fn() -> u32).to_wire(&stranger);
+        let bytes = crate::codec::encode(&wire).unwrap();
+        let err = crate::codec::decode::<CodeRef<fn() -> u32>>(&bytes).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::CodeRefused);
+        assert!(
+            matches!(err, crate::Error::CodeRef(CodeRefError::BadTag)),
+            "{err}"
         );
     }
 }

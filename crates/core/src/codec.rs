@@ -36,10 +36,11 @@ thread_local! {
 }
 
 /// What a recorded custom message becomes.
-#[derive(Clone, Copy)]
 enum Custom {
     Codec,
     Transfer,
+    /// A refused code reference: [`Error::CodeRef`], its reason kept whole.
+    CodeRef(crate::code::CodeRefError),
 }
 
 fn set_custom(msg: String, kind: Custom) {
@@ -65,6 +66,14 @@ pub fn de_error<E: serde::de::Error>(msg: impl Display) -> E {
     let msg = msg.to_string();
     let e = E::custom(&msg);
     set_custom(msg, Custom::Codec);
+    e
+}
+
+/// A deserialization error that [`decode`] reports as [`Error::CodeRef`], so a refused code
+/// reference stays matchable by kind ([`ErrorKind::CodeRefused`](crate::ErrorKind::CodeRefused)).
+pub(crate) fn code_ref_de_error<E: serde::de::Error>(refused: crate::code::CodeRefError) -> E {
+    let e = E::custom(&refused);
+    set_custom(refused.to_string(), Custom::CodeRef(refused));
     e
 }
 
@@ -96,6 +105,10 @@ fn map_err(e: postcard::Error) -> Error {
             postcard::Error::SerdeSerCustom | postcard::Error::SerdeDeCustom,
             Some((msg, Custom::Codec)),
         ) => Error::Codec(msg),
+        (
+            postcard::Error::SerdeSerCustom | postcard::Error::SerdeDeCustom,
+            Some((_, Custom::CodeRef(refused))),
+        ) => Error::CodeRef(refused),
         (e, _) => Error::Codec(e.to_string()),
     }
 }

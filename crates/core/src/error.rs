@@ -101,6 +101,10 @@ pub enum ErrorKind {
     /// The previous owner of a lock died holding it: the lock was recovered, the data it
     /// protects may be inconsistent. Python has no counterpart (it deadlocks).
     OwnerDied,
+    /// A lock is held by another owner, so an attempt that may not wait (or may wait only so
+    /// long) did not take it: std's `TryLockError::WouldBlock`. Python raises nothing here;
+    /// its `acquire(block=False)` returns `False`.
+    WouldBlock,
     /// A barrier is broken (Python's `threading.BrokenBarrierError`).
     #[doc(alias = "BrokenBarrierError")]
     BrokenBarrier,
@@ -157,6 +161,7 @@ impl ErrorKind {
             ErrorKind::NotLocked => "not locked",
             ErrorKind::NotOwner => "not the owner",
             ErrorKind::OwnerDied => "owner died",
+            ErrorKind::WouldBlock => "would block",
             ErrorKind::BrokenBarrier => "broken barrier",
             ErrorKind::Empty => "empty",
             ErrorKind::Full => "full",
@@ -333,5 +338,6 @@ mod tests {
         let set: HashSet<ErrorKind> = [ErrorKind::Eof, ErrorKind::Eof, ErrorKind::Closed].into();
         assert_eq!(set.len(), 2);
         assert_eq!(ErrorKind::OwnerDied.to_string(), "owner died");
+        assert_eq!(ErrorKind::WouldBlock.to_string(), "would block");
     }
 }

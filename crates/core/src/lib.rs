@@ -14,7 +14,8 @@
 //! It is also the runtime layer the other crates share instead of repeating: [`fork`] (the
 //! fork-hook registry, `multiprocessing.util.register_after_fork`, with which every global
 //! lock registers), [`time`] (one `Deadline`, `poll` and interrupted-call retry for every
-//! blocking wait, and the `Waitable` trait behind `connection.wait`) and [`owner`] (`/proc`,
+//! blocking wait, and the `Waitable` trait behind `connection.wait`), [`futex`] (sleeping on a
+//! word of shared memory until a deadline, with a loom model), [`owner`] (`/proc`,
 //! pid-reuse-safe liveness and exit-code decoding) and [`exit`] (Python's exit finalizers: work
 //! a process does before it exits normally).
 //!
@@ -33,6 +34,7 @@ mod error;
 pub mod exit;
 pub mod fdpass;
 pub mod fork;
+pub mod futex;
 pub mod heap;
 pub mod identity;
 pub mod logging;

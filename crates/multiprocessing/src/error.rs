@@ -51,6 +51,15 @@ impl<G> From<multiprocessing_synchronize::OwnerDied<G>> for Error {
     }
 }
 
+/// A failed `try_lock` or `lock_timeout` converts too (dropping the guard of a lock taken from
+/// a dead owner), so `?` works on them.
+#[cfg(feature = "synchronize")]
+impl<G> From<multiprocessing_synchronize::TryLockError<G>> for Error {
+    fn from(e: multiprocessing_synchronize::TryLockError<G>) -> Self {
+        Error::Synchronize(e.into())
+    }
+}
+
 /// A queue operation's own error converts too (dropping the value it hands back), so `?`
 /// works on `put` and `get` in a function returning [`enum@Error`].
 #[cfg(feature = "queues")]
@@ -117,7 +126,8 @@ pub enum PythonException {
     RemoteError,
     /// `pickle.PicklingError` / `UnpicklingError`: a value could not be encoded or decoded.
     PicklingError,
-    /// No Python counterpart: Python deadlocks or crashes where Rust reports this.
+    /// No Python exception: Python deadlocks or crashes where Rust reports this, or returns a
+    /// flag (`acquire(block=False)` returning `False` for [`ErrorKind::WouldBlock`]).
     RustOnly,
 }
 
@@ -212,6 +222,7 @@ impl Error {
             | ErrorKind::StillRunning
             | ErrorKind::WrongProcess
             | ErrorKind::WorkerLost => P::ProcessError,
+            ErrorKind::OwnerDied | ErrorKind::WouldBlock => P::RustOnly,
             _ => P::RustOnly,
         }
     }
@@ -246,6 +257,14 @@ mod tests {
             );
             assert_eq!(Error::from(Pr::Closed).python_exception(), P::ValueError);
             assert_eq!(Error::from(Pr::Exited(3)).python_exception(), P::RustOnly);
+        }
+        #[cfg(feature = "synchronize")]
+        {
+            let lock = multiprocessing_synchronize::Lock::new().unwrap();
+            let _held = lock.try_lock().unwrap();
+            let e = Error::from(lock.try_lock().unwrap_err());
+            assert_eq!(e.kind(), ErrorKind::WouldBlock);
+            assert_eq!(e.python_exception(), P::RustOnly);
         }
         #[cfg(feature = "sharedctypes")]
         {

@@ -46,11 +46,12 @@ mod error;
 pub struct ReadmeDoctests;
 
 pub use error::{Error, ErrorKind, PythonException};
+/// The key a process family authenticates with, Python's `authkey`.
+pub use multiprocessing_core::AuthKey;
 pub use multiprocessing_core::logging::log_to_stderr;
 /// Named shared-memory segments, Python's `multiprocessing.shared_memory`.
 pub use multiprocessing_core::shm as shared_memory;
 pub use multiprocessing_core::shm::SharedMemory;
-pub use multiprocessing_core::{AuthKey, codec, heap, logging, transfer};
 
 /// The runtime layer every crate stands on (the `multiprocessing-core` crate): errors, the
 /// codec, process identity, fork hooks, deadlines, liveness, the shared-memory heap, named

@@ -25,10 +25,11 @@ use multiprocessing_core::code::CodeRef;
 use multiprocessing_core::owner::{self, OwnerCell};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::futex::{self, Deadline};
 use crate::robust::{Acquired, RobustWord, SLICE};
 use crate::shared::{Shared, SharedState};
 use crate::{Error, Result};
+use multiprocessing_core::futex;
+use multiprocessing_core::time::Deadline;
 
 const FILLING: u32 = 0;
 const DRAINING: u32 = 1;
@@ -172,7 +173,7 @@ impl Inner<'_> {
         let seq = self.state.seq.load(Ordering::SeqCst);
         self.state.lock.release();
         let slice = deadline.remaining().map_or(SLICE, |r| r.min(SLICE));
-        let woken = futex::wait(&self.state.seq, seq, Some(slice));
+        let woken = futex::wait(&self.state.seq, seq, Deadline::after(slice));
         relock(self.state);
         woken || self.state.seq.load(Ordering::SeqCst) != seq
     }
@@ -464,7 +465,7 @@ mod loom_tests {
     /// round still draining and waits for it, and nobody is left asleep.
     #[test]
     fn loom_barrier_two_rounds() {
-        crate::futex::loom_model(|| {
+        multiprocessing_core::futex::loom_model(|| {
             let barrier = Arc::new(Barrier::new(2).unwrap());
             let t = {
                 let barrier = barrier.clone();
@@ -486,7 +487,7 @@ mod loom_tests {
     /// `abort` while a party waits (or before it arrives) breaks its wait: it never hangs.
     #[test]
     fn loom_barrier_abort_wakes_the_waiter() {
-        crate::futex::loom_model(|| {
+        multiprocessing_core::futex::loom_model(|| {
             let barrier = Arc::new(Barrier::new(2).unwrap());
             let t = {
                 let barrier = barrier.clone();

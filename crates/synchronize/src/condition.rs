@@ -10,8 +10,8 @@
 //! use multiprocessing_synchronize::Condition;
 //! let cond = Condition::new().unwrap();
 //! let guard = cond.lock().unwrap();
-//! let (guard, notified) = cond.wait_timeout(guard, Duration::from_millis(5)).unwrap();
-//! assert!(!notified);
+//! let (guard, result) = cond.wait_timeout(guard, Duration::from_millis(5)).unwrap();
+//! assert!(result.timed_out());
 //! let (_guard, ok) = cond.wait_for(guard, Some(Duration::from_millis(5)), || true).unwrap();
 //! assert!(ok);
 //! ```
@@ -28,12 +28,13 @@ use multiprocessing_core::owner::{self, OwnerCell};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::futex::{self, Deadline};
 use crate::lock::LockGuard;
 use crate::rlock::RLockGuard;
 use crate::robust::{Acquired, RobustWord, SLICE};
 use crate::shared::{Shared, SharedState};
 use crate::{Lock, LockResult, OwnerDied, RLock, Result};
+use multiprocessing_core::futex;
+use multiprocessing_core::time::Deadline;
 
 /// Waiters form groups. Those that start waiting join the *newer* group; a notify chooses
 /// among the *served* group first, and once all of it is chosen the newer group becomes the
@@ -246,14 +247,33 @@ impl<L: ConditionLock> Condition<L> {
         }
     }
 
-    /// Like [`wait`](Self::wait) for at most `timeout`; the flag is `false` on timeout
-    /// (Python's `wait(timeout)` return value).
+    /// Like [`wait`](Self::wait) for at most `timeout`: `std::sync::Condvar::wait_timeout`'s
+    /// shape, the guard back either way with a [`WaitTimeoutResult`] saying whether the time
+    /// ran out (Python's `wait(timeout)` returns `not result.timed_out()`).
+    ///
+    /// The one timed wait whose expiry is not an `Err`: the caller needs the guard back on
+    /// expiry too, to look at the state it waits for.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use multiprocessing_synchronize::Condition;
+    /// let cond = Condition::new().unwrap();
+    /// let guard = cond.lock().unwrap();
+    /// let (_guard, result) = cond.wait_timeout(guard, Duration::from_millis(1)).unwrap();
+    /// assert!(result.timed_out()); // nobody notified
+    /// ```
     pub fn wait_timeout<'a>(
         &self,
         guard: L::Guard<'a>,
         timeout: Duration,
-    ) -> LockResult<(L::Guard<'a>, bool)> {
-        self.wait_inner(guard, Deadline::after(timeout))
+    ) -> LockResult<(L::Guard<'a>, WaitTimeoutResult)> {
+        let result = |notified: bool| WaitTimeoutResult {
+            timed_out: !notified,
+        };
+        match self.wait_inner(guard, Deadline::after(timeout)) {
+            Ok((g, notified)) => Ok((g, result(notified))),
+            Err(died) => Err(died.map(|(g, notified)| (g, result(notified)))),
+        }
     }
 
     /// Waits until `predicate` returns `true` (checked under the lock, first before waiting),
@@ -359,7 +379,7 @@ impl CondState {
             drop(g);
             let slice = remaining.map_or(SLICE, |r| r.min(SLICE));
             // Nothing for a whole slice: maybe a wake-up went to a waiter that died.
-            look = !futex::wait(word, seen, Some(slice));
+            look = !futex::wait(word, seen, Deadline::after(slice));
         }
     }
 
@@ -462,6 +482,21 @@ impl CondState {
     }
 }
 
+/// Whether a [`Condition::wait_timeout`] returned because its time ran out:
+/// `std::sync::WaitTimeoutResult`, for a condition shared between processes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WaitTimeoutResult {
+    timed_out: bool,
+}
+
+impl WaitTimeoutResult {
+    /// `true` when the wait ended because the timeout passed, not by a notification.
+    #[must_use]
+    pub fn timed_out(&self) -> bool {
+        self.timed_out
+    }
+}
+
 fn wrap<G>(guard: G, flag: bool, died: bool) -> LockResult<(G, bool)> {
     if died {
         Err(OwnerDied::new((guard, flag)))
@@ -526,9 +561,11 @@ mod tests {
                 std::thread::spawn(move || {
                     let guard = cond.lock().unwrap();
                     registered.fetch_add(1, Ordering::Relaxed);
-                    cond.wait_timeout(guard, Duration::from_millis(300))
+                    !cond
+                        .wait_timeout(guard, Duration::from_millis(300))
                         .unwrap()
                         .1
+                        .timed_out()
                 })
             })
             .collect();
@@ -543,8 +580,11 @@ mod tests {
         assert_eq!(woken.iter().filter(|&&w| w).count(), 1, "{woken:?}");
         cond.notify(5);
         let guard = cond.lock().unwrap();
-        let (_guard, notified) = cond.wait_timeout(guard, Duration::from_millis(20)).unwrap();
-        assert!(!notified);
+        let (_guard, result) = cond.wait_timeout(guard, Duration::from_millis(20)).unwrap();
+        assert!(
+            result.timed_out(),
+            "no wake-up was banked for a later waiter"
+        );
     }
 
     /// A producer hands items one by one to consumers, some waiting without a timeout and some
@@ -607,8 +647,8 @@ mod loom_tests {
     use multiprocessing_core::owner::Owner;
 
     use super::CondState;
-    use crate::futex::Deadline;
     use crate::robust::{Acquired, RobustWord};
+    use multiprocessing_core::time::Deadline;
 
     /// The condition and the user's lock, and the items the predicate counts.
     struct Model {
@@ -664,7 +704,7 @@ mod loom_tests {
     /// One waiter, one notify: the waiter always wakes, whichever runs first.
     #[test]
     fn loom_condition_one_waiter_is_woken() {
-        crate::futex::loom_model(|| {
+        multiprocessing_core::futex::loom_model(|| {
             let m = Model::new();
             let t = {
                 let m = m.clone();
@@ -680,7 +720,7 @@ mod loom_tests {
     /// astray (to a waiter that came later, or banked for nobody) hangs a consumer.
     #[test]
     fn loom_condition_notify_one_per_item_loses_no_wake_up() {
-        crate::futex::loom_model(|| {
+        multiprocessing_core::futex::loom_model(|| {
             let m = Model::new();
             let consumers: Vec<_> = (2..4)
                 .map(|id| {

@@ -38,6 +38,11 @@ pub enum Error {
     /// may be inconsistent.
     #[error("the previous owner of the lock died while holding it")]
     OwnerDied,
+    /// A lock attempt that could not wait (or waited its timeout) found the lock held by
+    /// another owner: a [`TryLockError::WouldBlock`](crate::TryLockError::WouldBlock) converted
+    /// with `?`.
+    #[error("the lock is held by another owner")]
+    WouldBlock,
     /// A `Barrier` is broken (aborted, reset while waiting, timed out, or its action failed),
     /// Python's `BrokenBarrierError`.
     #[error("barrier is broken")]
@@ -65,6 +70,7 @@ impl Error {
             Error::NotLocked | Error::TooManyReleases => ErrorKind::NotLocked,
             Error::NotOwner | Error::HeldByGuard => ErrorKind::NotOwner,
             Error::OwnerDied => ErrorKind::OwnerDied,
+            Error::WouldBlock => ErrorKind::WouldBlock,
             Error::BrokenBarrier => ErrorKind::BrokenBarrier,
             Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
         }

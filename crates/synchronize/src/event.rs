@@ -21,8 +21,9 @@ use multiprocessing_core::time::TimedOut;
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
-use crate::futex::{self, Deadline};
 use crate::shared::{Shared, SharedState};
+use multiprocessing_core::futex;
+use multiprocessing_core::time::Deadline;
 
 const CLEAR: u32 = 0;
 const SET: u32 = 1;
@@ -128,8 +129,7 @@ impl Event {
             if f == SET {
                 return true;
             }
-            let remaining = deadline.remaining();
-            if remaining == Some(Duration::ZERO) {
+            if deadline.is_expired() {
                 return false;
             }
             if f == CLEAR
@@ -139,7 +139,7 @@ impl Event {
             {
                 continue;
             }
-            futex::wait(flag, CLEAR_WAITING, remaining);
+            futex::wait(flag, CLEAR_WAITING, deadline);
         }
     }
 

@@ -2,10 +2,11 @@
 //! `multiprocessing.synchronize`.
 //!
 //! [`Lock`], [`RLock`], [`Semaphore`], [`BoundedSemaphore`], [`Condition`], [`Event`] and
-//! [`Barrier`] live in the shared-memory heap of `multiprocessing-core` and block on a futex,
-//! so an uncontended lock costs no system call. Each is a cheap-to-clone handle that is `Send`
-//! and `Sync`, shared with a forked child automatically, and passable to a child started any
-//! other way (it serializes through a transfer context, carrying its arena's descriptor).
+//! [`Barrier`] live in the shared-memory heap of `multiprocessing-core` and block on its futex
+//! (`multiprocessing_core::futex`), so an uncontended lock costs no system call. Each is a
+//! cheap-to-clone handle that is `Send` and `Sync`, shared with a forked child automatically,
+//! and passable to a child started any other way (it serializes through a transfer context,
+//! carrying its arena's descriptor).
 //!
 //! Beyond Python: a process that dies holding a [`Lock`] or [`RLock`] does not deadlock the
 //! others. A waiter notices within about [`OWNER_CHECK_INTERVAL`] and gets the lock with an
@@ -27,7 +28,6 @@ mod barrier;
 mod condition;
 mod error;
 mod event;
-mod futex;
 mod lock;
 mod owner_died;
 mod rlock;
@@ -36,7 +36,7 @@ mod semaphore;
 mod shared;
 
 pub use barrier::{Barrier, BarrierBuilder};
-pub use condition::{Condition, ConditionLock};
+pub use condition::{Condition, ConditionLock, WaitTimeoutResult};
 pub use error::{Error, Result};
 pub use event::Event;
 pub use lock::{Lock, LockGuard};

@@ -25,10 +25,10 @@ use std::time::Duration;
 use multiprocessing_core::owner;
 use serde::{Deserialize, Serialize};
 
-use crate::futex::Deadline;
 use crate::robust::{Acquired, GUARDED, Refused, RobustWord};
 use crate::shared::{Shared, SharedState};
 use crate::{Error, LockResult, OwnerDied, Result, TryLockError, TryLockResult};
+use multiprocessing_core::time::Deadline;
 
 #[repr(C)]
 pub(crate) struct LockState {

@@ -47,6 +47,13 @@ impl<G> OwnerDied<G> {
         &mut self.guard
     }
 
+    /// Why this is an error, for matching alongside every crate's errors: always
+    /// [`ErrorKind::OwnerDied`](multiprocessing_core::ErrorKind::OwnerDied).
+    #[must_use]
+    pub fn kind(&self) -> multiprocessing_core::ErrorKind {
+        multiprocessing_core::ErrorKind::OwnerDied
+    }
+
     /// Applies `f` to the guard, keeping the error.
     pub fn map<H>(self, f: impl FnOnce(G) -> H) -> OwnerDied<H> {
         OwnerDied {
@@ -107,6 +114,26 @@ pub enum TryLockError<G> {
 pub type TryLockResult<G> = Result<G, TryLockError<G>>;
 
 impl<G> TryLockError<G> {
+    /// Why the attempt failed, for matching alongside every crate's errors:
+    /// [`ErrorKind::WouldBlock`](multiprocessing_core::ErrorKind::WouldBlock) while another
+    /// owner holds the lock, [`ErrorKind::OwnerDied`](multiprocessing_core::ErrorKind::OwnerDied)
+    /// when it was taken from a dead one.
+    ///
+    /// ```
+    /// use multiprocessing_core::ErrorKind;
+    /// use multiprocessing_synchronize::Lock;
+    /// let lock = Lock::new().unwrap();
+    /// let _held = lock.try_lock().unwrap();
+    /// assert_eq!(lock.try_lock().unwrap_err().kind(), ErrorKind::WouldBlock);
+    /// ```
+    #[must_use]
+    pub fn kind(&self) -> multiprocessing_core::ErrorKind {
+        match self {
+            TryLockError::WouldBlock => multiprocessing_core::ErrorKind::WouldBlock,
+            TryLockError::OwnerDied(died) => died.kind(),
+        }
+    }
+
     /// The attempt's outcome from the lock word's.
     pub(crate) fn from_acquired(
         how: crate::robust::Acquired,
@@ -118,6 +145,17 @@ impl<G> TryLockError<G> {
                 Err(TryLockError::OwnerDied(OwnerDied::new(guard())))
             }
             crate::robust::Acquired::TimedOut => Err(TryLockError::WouldBlock),
+        }
+    }
+}
+
+/// Drops the guard (of a lock taken from a dead owner): for `?` in a function returning this
+/// crate's [`Error`](crate::Error).
+impl<G> From<TryLockError<G>> for crate::Error {
+    fn from(e: TryLockError<G>) -> Self {
+        match e {
+            TryLockError::WouldBlock => crate::Error::WouldBlock,
+            TryLockError::OwnerDied(_) => crate::Error::OwnerDied,
         }
     }
 }

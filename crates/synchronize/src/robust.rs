@@ -25,7 +25,8 @@ use std::time::Duration;
 use multiprocessing_core::backoff::Backoff;
 use multiprocessing_core::owner::{self, Owner};
 
-use crate::futex::{self, Deadline};
+use multiprocessing_core::futex;
+use multiprocessing_core::time::Deadline;
 
 /// Set in the word while someone may sleep on it.
 const WAITERS: u32 = 1 << 31;
@@ -160,7 +161,7 @@ impl RobustWord {
                 return Acquired::TimedOut;
             }
             let slice = remaining.map_or(SLICE, |r| r.min(SLICE));
-            if futex::wait(&self.word, target, Some(slice)) {
+            if futex::wait(&self.word, target, Deadline::after(slice)) {
                 continue;
             }
             if deadline.is_expired() {
@@ -266,7 +267,7 @@ pub(crate) enum Refused {
 }
 
 /// Loom models of the lock word (`cargo xtask verify`): the real [`RobustWord`] over loom's
-/// atomics and a model of the futex ([`crate::futex`]), every interleaving up to the preemption
+/// atomics and a model of the futex ([`multiprocessing_core::futex`]), every interleaving up to the preemption
 /// bound. A lost wake-up is a deadlock, which loom reports.
 #[cfg(all(test, loom))]
 mod loom_tests {
@@ -277,7 +278,7 @@ mod loom_tests {
     use multiprocessing_core::owner::Owner;
 
     use super::{Acquired, GUARDED, Refused, RobustWord};
-    use crate::futex::Deadline;
+    use multiprocessing_core::time::Deadline;
 
     fn owner(id: u32) -> Owner {
         Owner { id, start: 1 }
@@ -296,7 +297,7 @@ mod loom_tests {
     /// Two contenders: mutual exclusion, and the one that sleeps is always woken.
     #[test]
     fn loom_robust_word_excludes_and_wakes() {
-        crate::futex::loom_model(|| {
+        multiprocessing_core::futex::loom_model(|| {
             let word = Arc::new(RobustWord::new());
             let counter = Arc::new(AtomicU32::new(0));
             let t = {
@@ -314,7 +315,7 @@ mod loom_tests {
     /// waiters bit kept by a contended acquisition wakes the last.
     #[test]
     fn loom_robust_word_three_contenders() {
-        crate::futex::loom_model(|| {
+        multiprocessing_core::futex::loom_model(|| {
             let word = Arc::new(RobustWord::new());
             let counter = Arc::new(AtomicU32::new(0));
             let threads: Vec<_> = (2..4)
@@ -335,7 +336,7 @@ mod loom_tests {
     /// hold exactly once, waking the waiter.
     #[test]
     fn loom_release_unguarded_races_a_guard() {
-        crate::futex::loom_model(|| {
+        multiprocessing_core::futex::loom_model(|| {
             let word = Arc::new(RobustWord::new());
             assert!(word.try_acquire_tagged(owner(1), GUARDED));
             let t = {

@@ -24,9 +24,10 @@ use multiprocessing_core::time::TimedOut;
 
 use serde::{Deserialize, Serialize};
 
-use crate::futex::{self, Deadline};
 use crate::shared::{Shared, SharedState};
 use crate::{Error, Result};
+use multiprocessing_core::futex;
+use multiprocessing_core::time::Deadline;
 
 /// The largest value a semaphore may hold, as CPython's `SEM_VALUE_MAX` on Linux.
 pub const SEM_VALUE_MAX: u32 = i32::MAX as u32;
@@ -111,13 +112,12 @@ fn take(state: &SemState, deadline: Deadline) -> bool {
         if try_take(state) {
             return true;
         }
-        let remaining = deadline.remaining();
-        if remaining == Some(Duration::ZERO) {
+        if deadline.is_expired() {
             return false;
         }
         state.waiters.fetch_add(1, Ordering::SeqCst);
         if state.value.load(Ordering::SeqCst) == 0 {
-            futex::wait(&state.value, 0, remaining);
+            futex::wait(&state.value, 0, deadline);
         }
         state.waiters.fetch_sub(1, Ordering::SeqCst);
     }
