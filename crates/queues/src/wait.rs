@@ -42,9 +42,12 @@ pub(crate) fn spin_until(
     }
 }
 
-/// The CPU the calling thread runs on now.
+/// The CPU the calling thread runs on now: glibc's `sched_getcpu` reads it from the thread's
+/// rseq area (no system call, unlike rustix's), and a producer asks on every put.
 fn current_cpu() -> u32 {
-    rustix::thread::sched_getcpu() as u32
+    // SAFETY: `sched_getcpu` takes no argument and touches no memory of ours.
+    let cpu = unsafe { libc::sched_getcpu() };
+    u32::try_from(cpu).unwrap_or(u32::MAX)
 }
 
 /// A sequence word, a flag that someone may sleep on it, and the CPU of the last notifier, in
