@@ -83,6 +83,12 @@ pub use multiprocessing_queues as queues;
 #[cfg(feature = "queues")]
 pub use multiprocessing_queues::{JoinableQueue, Queue, SimpleQueue};
 
+/// A pool of worker processes, Python's `multiprocessing.pool`.
+#[cfg(feature = "pool")]
+pub use multiprocessing_pool as pool;
+#[cfg(feature = "pool")]
+pub use multiprocessing_pool::{AsyncResult, Pool};
+
 #[cfg(feature = "connection")]
 pub use multiprocessing_connection as connection;
 #[cfg(feature = "connection")]

@@ -1,0 +1,315 @@
+//! [`AsyncResult`]: a call's result that arrives later, and the parent-side collectors that
+//! assemble it from its tasks' replies.
+//!
+//! A call (`apply_async`, `map_async`, ...) becomes one or more tasks; each task's reply is
+//! decoded in the parent by the call's collector, which finishes the result when every task
+//! has answered, or fails it at the first error. The callback (or error callback) runs once, in
+//! the parent, before `get` returns, as Python's do.
+
+use std::fmt;
+use std::ops::Range;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use multiprocessing_core::codec;
+use multiprocessing_core::outcome::Outcome;
+use multiprocessing_core::time::Deadline;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+
+pub(crate) type Callback<T> = Box<dyn FnOnce(&T) + Send>;
+pub(crate) type ErrorCallback = Box<dyn FnOnce(&Error) + Send>;
+
+/// Where a call's result lands: shared by the [`AsyncResult`] and the call's collector.
+pub(crate) struct Cell<T> {
+    state: Mutex<CellState<T>>,
+    cond: Condvar,
+}
+
+struct CellState<T> {
+    /// A worker took one of the call's tasks: too late to cancel.
+    started: bool,
+    /// The outcome is decided (it may still be running its callback).
+    decided: bool,
+    result: Option<Result<T>>,
+    /// Whether the result was a success, kept once the value is taken.
+    succeeded: Option<bool>,
+    callback: Option<Callback<T>>,
+    error_callback: Option<ErrorCallback>,
+}
+
+impl<T> Cell<T> {
+    pub(crate) fn new(
+        callback: Option<Callback<T>>,
+        error_callback: Option<ErrorCallback>,
+    ) -> Self {
+        Cell {
+            state: Mutex::new(CellState {
+                started: false,
+                decided: false,
+                result: None,
+                succeeded: None,
+                callback,
+                error_callback,
+            }),
+            cond: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, CellState<T>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Decides the result once: runs its callback here, then wakes the waiters. Later calls
+    /// are ignored (a map's later chunks after its first error), as is a cancellation
+    /// (`unstarted_only`) once a task has started. Whether this call decided.
+    fn decide(&self, result: Result<T>, unstarted_only: bool) -> bool {
+        let (callback, error_callback) = {
+            let mut st = self.lock();
+            if st.decided || (unstarted_only && st.started) {
+                return false;
+            }
+            st.decided = true;
+            (st.callback.take(), st.error_callback.take())
+        };
+        // A panicking callback must not take the result handler down with it.
+        let ran = std::panic::catch_unwind(AssertUnwindSafe(|| match &result {
+            Ok(v) => {
+                if let Some(cb) = callback {
+                    cb(v);
+                }
+            }
+            Err(e) => {
+                if let Some(cb) = error_callback {
+                    cb(e);
+                }
+            }
+        }));
+        if ran.is_err() {
+            tracing::warn!("a pool callback panicked");
+        }
+        let mut st = self.lock();
+        st.succeeded = Some(result.is_ok());
+        st.result = Some(result);
+        drop(st);
+        self.cond.notify_all();
+        true
+    }
+
+    /// Waits until decided; `false` when `deadline` passed first.
+    fn wait(&self, deadline: Deadline) -> bool {
+        let mut st = self.lock();
+        while st.succeeded.is_none() {
+            match deadline.remaining() {
+                None => st = self.cond.wait(st).unwrap_or_else(|p| p.into_inner()),
+                Some(left) if left.is_zero() => return false,
+                Some(left) => {
+                    st = self
+                        .cond
+                        .wait_timeout(st, left)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                }
+            }
+        }
+        true
+    }
+
+    fn take(&self) -> Result<T> {
+        self.lock().result.take().unwrap_or(Err(Error::Taken))
+    }
+}
+
+/// The parent's view of one call, as the result handler sees it (type-erased).
+pub(crate) trait Job: Send + Sync {
+    /// Marks the call started before one of its tasks goes to a worker; `false` when the call
+    /// is already decided (failed, cancelled, terminated): skip the task.
+    fn start(&self) -> bool;
+    /// Task `index` (covering `items`) replied with `bytes` (an encoded `Vec<Outcome<R>>`).
+    fn deliver(&self, index: usize, items: Range<usize>, bytes: &[u8], worker: &str);
+    /// The call failed.
+    fn fail(&self, error: Error);
+    /// The call has no task (an empty `map`): its result is ready at once.
+    fn finish_empty(&self);
+}
+
+/// Assembles `R`s from a call's tasks into its result `T`.
+pub(crate) struct Collector<R, T> {
+    cell: Arc<Cell<T>>,
+    parts: Mutex<Parts<R>>,
+    finish: fn(Vec<R>) -> Option<T>,
+}
+
+struct Parts<R> {
+    slots: Vec<Option<R>>,
+    tasks_left: usize,
+}
+
+impl<R, T> Collector<R, T> {
+    pub(crate) fn new(
+        cell: Arc<Cell<T>>,
+        items: usize,
+        tasks: usize,
+        finish: fn(Vec<R>) -> Option<T>,
+    ) -> Self {
+        Collector {
+            cell,
+            parts: Mutex::new(Parts {
+                slots: (0..items).map(|_| None).collect(),
+                tasks_left: tasks,
+            }),
+            finish,
+        }
+    }
+}
+
+impl<R, T> Job for Collector<R, T>
+where
+    R: DeserializeOwned + Send,
+    T: Send,
+{
+    fn start(&self) -> bool {
+        let mut st = self.cell.lock();
+        st.started = true;
+        !st.decided
+    }
+
+    fn deliver(&self, index: usize, items: Range<usize>, bytes: &[u8], worker: &str) {
+        let outcomes: Vec<Outcome<R>> = match codec::decode(bytes) {
+            Ok(o) => o,
+            Err(e) => {
+                return self.fail(Error::Codec(format!(
+                    "could not decode the result of task {index}: {e}"
+                )));
+            }
+        };
+        if outcomes.len() != items.len() {
+            return self.fail(Error::Codec(format!(
+                "task {index} answered {} results for {} items",
+                outcomes.len(),
+                items.len()
+            )));
+        }
+        let mut parts = self.parts.lock().unwrap_or_else(|p| p.into_inner());
+        for (slot, outcome) in parts.slots[items].iter_mut().zip(outcomes) {
+            match outcome {
+                Outcome::Returned(v) => *slot = Some(v),
+                Outcome::Panicked(panic) => {
+                    drop(parts);
+                    return self.fail(Error::Panicked {
+                        worker: worker.to_string(),
+                        panic,
+                    });
+                }
+            }
+        }
+        parts.tasks_left -= 1;
+        if parts.tasks_left == 0 {
+            let values: Option<Vec<R>> = parts.slots.iter_mut().map(Option::take).collect();
+            drop(parts);
+            match values.and_then(self.finish) {
+                Some(v) => {
+                    self.cell.decide(Ok(v), false);
+                }
+                None => self.fail(Error::Codec("a result is missing".into())),
+            }
+        }
+    }
+
+    fn fail(&self, error: Error) {
+        self.cell.decide(Err(error), false);
+    }
+
+    fn finish_empty(&self) {
+        match (self.finish)(Vec::new()) {
+            Some(v) => self.cell.decide(Ok(v), false),
+            None => self
+                .cell
+                .decide(Err(Error::Codec("a result is missing".into())), false),
+        };
+    }
+}
+
+/// The result of an `_async` call, ready once every task of the call has answered (Python's
+/// `AsyncResult`; `concurrent.futures.Future` for [`cancel`](Self::cancel)).
+///
+/// Never blocks for ever on a lost worker: its task fails with
+/// [`WorkerLost`](crate::ErrorKind::WorkerLost), and dropping or terminating the pool fails the
+/// rest with [`Error::Terminated`].
+///
+/// ```
+/// use std::time::Duration;
+/// use multiprocessing_pool::Pool;
+/// fn square(x: u64) -> u64 { x * x }
+/// let pool = Pool::new(2)?;
+/// let result = pool.apply_async(square, (7,))?;
+/// assert!(result.wait_timeout(Duration::from_secs(30)));
+/// assert!(result.successful()?);
+/// assert_eq!(result.get()?, 49);
+/// # Ok::<(), multiprocessing_pool::Error>(())
+/// ```
+#[doc(alias = "ApplyResult")]
+#[doc(alias = "MapResult")]
+#[doc(alias = "Future")]
+#[must_use = "the result of a call is only seen through its AsyncResult"]
+pub struct AsyncResult<T> {
+    pub(crate) cell: Arc<Cell<T>>,
+}
+
+impl<T> fmt::Debug for AsyncResult<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncResult")
+            .field("ready", &self.ready())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> AsyncResult<T> {
+    /// Waits for the result and returns it, or the call's error.
+    pub fn get(self) -> Result<T> {
+        self.cell.wait(Deadline::from_timeout(None));
+        self.cell.take()
+    }
+
+    /// Waits at most `timeout` for the result: [`Error::Timeout`] (the result stays to be
+    /// taken later) when it is not ready in time; [`Error::Taken`] once an earlier call took it.
+    pub fn get_timeout(&mut self, timeout: Duration) -> Result<T> {
+        if !self.cell.wait(Deadline::after(timeout)) {
+            return Err(Error::Timeout);
+        }
+        self.cell.take()
+    }
+
+    /// Waits until the result is ready.
+    pub fn wait(&self) {
+        self.cell.wait(Deadline::from_timeout(None));
+    }
+
+    /// Waits at most `timeout`; whether the result is ready.
+    #[must_use]
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.cell.wait(Deadline::after(timeout))
+    }
+
+    /// Whether the result is ready (the callback, if any, has run).
+    #[must_use]
+    pub fn ready(&self) -> bool {
+        self.cell.lock().succeeded.is_some()
+    }
+
+    /// Whether the call succeeded; [`Error::NotReady`] before it is ready (Python's
+    /// `ValueError`).
+    pub fn successful(&self) -> Result<bool> {
+        self.cell.lock().succeeded.ok_or(Error::NotReady)
+    }
+
+    /// Cancels the call if no worker has started any of its tasks: its result becomes
+    /// [`Error::Cancelled`] (the error callback runs here) and `true` is returned. `false` when
+    /// a task has started or the result is decided. Python's pool has no such call;
+    /// `concurrent.futures.Future.cancel` is its model.
+    pub fn cancel(&self) -> bool {
+        self.cell.decide(Err(Error::Cancelled), true)
+    }
+}

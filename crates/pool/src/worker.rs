@@ -1,0 +1,157 @@
+//! The worker side: the messages between the parent and a worker, the trampolines that run a
+//! task's items, and the worker's loop.
+//!
+//! A task is a chunk of items for one target. It crosses as a [`CodeWire`] naming the
+//! monomorphized trampoline for that target (checked by the worker before anything is called)
+//! and the chunk's encoded arguments. The worker acknowledges a task with its pid before
+//! running it, so the parent knows exactly which task a worker that dies was running.
+
+use multiprocessing_connection::{Connection, WaitFd, Waitable};
+use multiprocessing_core::code::{CodeRef, CodeWire};
+use multiprocessing_core::outcome::{Outcome, PanicInfo};
+use multiprocessing_core::{codec, identity};
+use multiprocessing_process::{Target, parent_process};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// A task's entry: decodes the chunk's arguments, runs each item, encodes the outcomes.
+/// `Err` carries a codec failure's message (arguments undecodable, a result unencodable).
+pub(crate) type TaskFn = fn(Vec<u8>) -> Result<Vec<u8>, String>;
+
+/// Parent to worker.
+#[derive(Serialize, Deserialize)]
+pub(crate) enum ToWorker<A> {
+    /// Run this task and answer with `Ack` then `Done`.
+    Task { id: u64, code: CodeWire, args: A },
+    /// Exit once idle (`close`, `maxtasksperchild`).
+    Stop,
+}
+
+/// Worker to parent.
+#[derive(Serialize, Deserialize)]
+pub(crate) enum FromWorker {
+    /// The worker took task `id` and is about to run it.
+    Ack { id: u64, pid: u32 },
+    /// Task `id` ended.
+    Done { id: u64, reply: Reply },
+    /// The initializer panicked (or was refused); the worker exits.
+    InitFailed(PanicInfo),
+}
+
+/// How a task ended in the worker.
+#[derive(Serialize, Deserialize)]
+pub(crate) enum Reply {
+    /// The encoded `Vec<Outcome<R>>`, one per item.
+    Ok(Vec<u8>),
+    /// The arguments could not be decoded or a result encoded.
+    Codec(String),
+    /// The code reference was refused; nothing ran.
+    Refused(String),
+    /// The trampoline itself panicked (a `Serialize` implementation, say).
+    Panicked(PanicInfo),
+}
+
+/// Makes the value of a zero-sized target type (checked at compile time by the callers).
+fn conjure<F: Copy>() -> F {
+    const { assert!(size_of::<F>() == 0) };
+    // SAFETY: F is a zero-sized `Copy` type with no bytes to initialize, and a value of it
+    // existed in the parent, which runs this same executable: making another copies it.
+    unsafe { std::mem::zeroed::<F>() }
+}
+
+/// The trampoline of target `F` over a chunk of `Args`.
+pub(crate) fn chunk_trampoline<F, Args>(input: Vec<u8>) -> Result<Vec<u8>, String>
+where
+    F: Target<Args>,
+    Args: DeserializeOwned,
+    F::Output: Serialize,
+{
+    let items: Vec<Args> =
+        codec::decode(&input).map_err(|e| format!("could not decode the arguments: {e}"))?;
+    let outcomes: Vec<Outcome<F::Output>> = items
+        .into_iter()
+        .map(|args| Outcome::catch(|| conjure::<F>().call(args)))
+        .collect();
+    codec::encode(&outcomes).map_err(|e| format!("could not encode the result: {e}"))
+}
+
+/// The trampoline of an initializer `F(Args)`; its return value is dropped.
+pub(crate) fn init_trampoline<F, Args>(input: Vec<u8>) -> Result<Vec<u8>, String>
+where
+    F: Target<Args>,
+    Args: DeserializeOwned,
+{
+    let args: Args = codec::decode(&input)
+        .map_err(|e| format!("could not decode the initializer's arguments: {e}"))?;
+    drop(conjure::<F>().call(args));
+    Ok(Vec::new())
+}
+
+/// The checked code reference of a trampoline, signed with this process's authkey.
+pub(crate) fn wire(f: TaskFn) -> CodeWire {
+    CodeRef::new(f).to_wire(&identity::current().authkey)
+}
+
+/// Runs `code(input)`, checking the reference first and catching a panic.
+fn call(code: &CodeWire, input: Vec<u8>) -> Reply {
+    let f = match code.resolve::<TaskFn>(&identity::current().authkey) {
+        Ok(f) => f.get(),
+        Err(e) => return Reply::Refused(e.to_string()),
+    };
+    match Outcome::catch(|| f(input)) {
+        Outcome::Returned(Ok(bytes)) => Reply::Ok(bytes),
+        Outcome::Returned(Err(message)) => Reply::Codec(message),
+        Outcome::Panicked(p) => Reply::Panicked(p),
+    }
+}
+
+/// A worker process's target: runs the initializer, then tasks until `Stop`, until the parent
+/// hangs up, or until the parent dies.
+pub(crate) fn worker_main(mut conn: Connection, init: Option<(CodeWire, Vec<u8>)>) {
+    // Ctrl-C reaches the whole foreground group; the parent decides what the pool does.
+    // SAFETY: setting a signal's disposition to "ignore" installs no handler code.
+    unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
+    if let Some((code, args)) = init {
+        let failure = match call(&code, args) {
+            Reply::Ok(_) => None,
+            Reply::Codec(m) | Reply::Refused(m) => Some(PanicInfo::new(m, None)),
+            Reply::Panicked(p) => Some(p),
+        };
+        if let Some(panic) = failure {
+            let _ = conn.send(&FromWorker::InitFailed(panic));
+            return;
+        }
+    }
+    // Under fork, siblings may hold copies of the parent's end of this connection, so the
+    // parent's death is watched through its sentinel rather than an end of file.
+    let parent = parent_process().and_then(|p| p.sentinel().ok()).map(WaitFd);
+    let pid = std::process::id();
+    loop {
+        if let Some(parent) = &parent
+            && !conn.is_ready()
+        {
+            let objects: [&dyn Waitable; 2] = [&conn, parent];
+            match multiprocessing_connection::wait(&objects, None) {
+                // Nobody would read the answer.
+                Ok(ready) if ready.iter().any(|o| std::ptr::addr_eq(*o, parent)) => return,
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+        let msg: ToWorker<Vec<u8>> = match conn.recv() {
+            Ok(m) => m,
+            Err(_) => return,
+        };
+        let (id, code, args) = match msg {
+            ToWorker::Stop => return,
+            ToWorker::Task { id, code, args } => (id, code, args),
+        };
+        if conn.send(&FromWorker::Ack { id, pid }).is_err() {
+            return;
+        }
+        let reply = call(&code, args);
+        if conn.send(&FromWorker::Done { id, reply }).is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,473 @@
+//! The process pool under each start method: results in order, chunks, the initializer,
+//! `maxtasksperchild`, callbacks, timeouts, cancellation, close/join/terminate/kill, and the
+//! faults CPython's pool hangs on (a worker killed mid-task, `process::exit` in a task).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use multiprocessing::pool::{Callbacks, Error, ErrorKind, Pool, default_chunksize};
+use multiprocessing::{StartMethod, get_context};
+use multiprocessing_tests::helpers::{BOUND, open_fds, within};
+use multiprocessing_tests::per_method;
+use rustix::process::{WaitId, WaitIdOptions, waitid};
+use serde::de::Error as _;
+use serde::ser::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+fn add(a: u64, b: u64) -> u64 {
+    a + b
+}
+
+/// The worker that ran item `x`.
+fn pid_of(x: u32) -> (u32, u32) {
+    (std::process::id(), x)
+}
+
+fn sleep_ms(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+static INIT_CALLS: AtomicU32 = AtomicU32::new(0);
+static BASE: AtomicU64 = AtomicU64::new(0);
+
+fn init(base: u64) {
+    INIT_CALLS.fetch_add(1, Ordering::SeqCst);
+    BASE.store(base, Ordering::SeqCst);
+}
+
+/// This worker's pid, how often its initializer ran, and `x` plus the initializer's base.
+fn with_base(x: u64) -> (u32, u32, u64) {
+    (
+        std::process::id(),
+        INIT_CALLS.load(Ordering::SeqCst),
+        x + BASE.load(Ordering::SeqCst),
+    )
+}
+
+fn failing_init() {
+    panic!("the initializer gives up");
+}
+
+fn panicky(x: i32) -> i32 {
+    assert!(x != 3, "no threes here");
+    x
+}
+
+fn die_on_five(x: u32) -> u32 {
+    if x == 5 {
+        // SAFETY: signals this very process; nothing of ours is left half-done that matters.
+        unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+    }
+    x
+}
+
+fn exit_with(code: i32) -> i32 {
+    std::process::exit(code)
+}
+
+/// A value whose encoding fails.
+#[derive(Debug)]
+struct Unencodable;
+
+impl Serialize for Unencodable {
+    fn serialize<S: Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(S::Error::custom("refuses to be encoded"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Unencodable {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <()>::deserialize(d).map(|()| Unencodable)
+    }
+}
+
+/// A value whose decoding fails.
+#[derive(Debug)]
+struct Undecodable;
+
+impl Serialize for Undecodable {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        ().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Undecodable {
+    fn deserialize<D: Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Err(D::Error::custom("refuses to be decoded"))
+    }
+}
+
+fn make_unencodable() -> Unencodable {
+    Unencodable
+}
+
+fn make_undecodable() -> Undecodable {
+    Undecodable
+}
+
+fn pool(method: StartMethod, n: usize) -> Pool {
+    get_context(method).pool(n).unwrap()
+}
+
+/// Whether process `pid` exists (running or a zombie).
+fn exists(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+fn map_starmap_and_apply_keep_order(method: StartMethod) {
+    let pool = pool(method, 2);
+    let squares: Vec<u64> = (0..100).map(|x| x * x).collect();
+    assert_eq!(pool.map(square, 0..100).unwrap(), squares);
+    assert_eq!(pool.map_chunksize(square, 0..100, 7).unwrap(), squares);
+    assert_eq!(
+        pool.map(square, Vec::<u64>::new()).unwrap(),
+        Vec::<u64>::new()
+    );
+    assert_eq!(
+        pool.starmap(add, [(1, 2), (3, 4), (5, 6)]).unwrap(),
+        [3, 7, 11]
+    );
+    assert_eq!(pool.apply(add, (20, 22)).unwrap(), 42);
+    let r = pool.map_async(square, [3, 4], None).unwrap();
+    let s = pool.starmap_async(add, [(1, 1)], Some(1)).unwrap();
+    assert_eq!(s.get().unwrap(), [2]);
+    assert_eq!(r.get().unwrap(), [9, 16]);
+    pool.close();
+    pool.join().unwrap();
+}
+
+/// Groups the items by the worker that ran them: with one task per worker
+/// (`maxtasksperchild(1)`), each group is exactly one chunk.
+fn chunks_seen(results: &[(u32, u32)]) -> Vec<Vec<u32>> {
+    let mut by_pid: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    for &(pid, x) in results {
+        by_pid.entry(pid).or_default().push(x);
+    }
+    let mut chunks: Vec<Vec<u32>> = by_pid.into_values().collect();
+    chunks.sort();
+    chunks
+}
+
+fn chunksize_is_respected(method: StartMethod) {
+    let pool = get_context(method)
+        .pool_builder()
+        .processes(2)
+        .maxtasksperchild(1)
+        .build()
+        .unwrap();
+    let results = pool.map_chunksize(pid_of, 0..20u32, 5).unwrap();
+    assert_eq!(
+        results.iter().map(|r| r.1).collect::<Vec<_>>(),
+        (0..20).collect::<Vec<_>>()
+    );
+    let expected: Vec<Vec<u32>> = (0..4).map(|c| (c * 5..c * 5 + 5).collect()).collect();
+    assert_eq!(chunks_seen(&results), expected);
+    // Python's default: divmod(20, 2 * 4) = (2, 4), so chunks of 3.
+    assert_eq!(default_chunksize(20, 2), 3);
+    let results = pool.map(pid_of, 0..20u32).unwrap();
+    let sizes: Vec<usize> = chunks_seen(&results).iter().map(Vec::len).collect();
+    assert_eq!(sizes, [3, 3, 3, 3, 3, 3, 2]);
+}
+
+fn initializer_runs_once_per_worker(method: StartMethod) {
+    let pool = get_context(method)
+        .pool_builder()
+        .processes(3)
+        .initializer(init, (100,))
+        .build()
+        .unwrap();
+    let results = pool.map_chunksize(with_base, 0..30, 1).unwrap();
+    for (i, &(pid, calls, value)) in results.iter().enumerate() {
+        assert_ne!(pid, std::process::id());
+        assert_eq!(calls, 1, "worker {pid} ran its initializer {calls} times");
+        assert_eq!(value, i as u64 + 100);
+    }
+}
+
+fn a_panicking_initializer_breaks_the_pool(method: StartMethod) {
+    let pool = get_context(method)
+        .pool_builder()
+        .processes(2)
+        .initializer(failing_init, ())
+        .build()
+        .unwrap();
+    let err = within("a map on a broken pool", move || {
+        let err = pool.map(square, 0..10).unwrap_err();
+        (err, pool)
+    })
+    .0;
+    assert!(matches!(err, Error::InitializerPanicked { .. }), "{err}");
+    assert_eq!(err.kind(), ErrorKind::Panicked);
+    assert!(
+        err.to_string().contains("the initializer gives up"),
+        "{err}"
+    );
+}
+
+fn maxtasksperchild_replaces_workers_without_losing_tasks(method: StartMethod) {
+    let pool = get_context(method)
+        .pool_builder()
+        .processes(2)
+        .maxtasksperchild(2)
+        .build()
+        .unwrap();
+    let results = pool.map_chunksize(pid_of, 0..20u32, 1).unwrap();
+    assert_eq!(
+        results.iter().map(|r| r.1).collect::<Vec<_>>(),
+        (0..20).collect::<Vec<_>>()
+    );
+    let mut per_pid: BTreeMap<u32, usize> = BTreeMap::new();
+    for &(pid, _) in &results {
+        *per_pid.entry(pid).or_default() += 1;
+    }
+    assert!(
+        per_pid.len() >= 10,
+        "only {} workers ran 20 tasks",
+        per_pid.len()
+    );
+    assert!(per_pid.values().all(|&n| n <= 2), "{per_pid:?}");
+    // The retired workers were reaped.
+    let retired: Vec<u32> = per_pid.keys().copied().collect();
+    pool.close();
+    pool.join().unwrap();
+    for pid in retired {
+        assert!(!exists(pid), "worker {pid} was not reaped");
+    }
+}
+
+fn callbacks_run_once_with_the_value_or_the_error(method: StartMethod) {
+    let pool = pool(method, 2);
+    let (tx, rx) = mpsc::channel();
+    let (etx, erx) = mpsc::channel();
+    let (tx2, etx2) = (tx.clone(), etx.clone());
+    let ok = pool
+        .apply_async_with(
+            square,
+            (9,),
+            Callbacks::new()
+                .callback(move |v: &u64| tx2.send(*v).unwrap())
+                .error_callback(move |e: &Error| etx2.send(e.kind()).unwrap()),
+        )
+        .unwrap();
+    let failed = pool
+        .map_async_with(
+            panicky,
+            0..8,
+            Some(2),
+            Callbacks::new()
+                .callback(move |v: &Vec<i32>| tx.send(v.len() as u64).unwrap())
+                .error_callback(move |e: &Error| etx.send(e.kind()).unwrap()),
+        )
+        .unwrap();
+    assert_eq!(ok.get().unwrap(), 81);
+    assert_eq!(failed.get().unwrap_err().kind(), ErrorKind::Panicked);
+    drop(pool); // the callbacks' senders go with the results
+    assert_eq!(rx.iter().collect::<Vec<_>>(), [81]);
+    assert_eq!(erx.iter().collect::<Vec<_>>(), [ErrorKind::Panicked]);
+}
+
+fn get_timeout_and_successful_before_ready(method: StartMethod) {
+    let pool = pool(method, 1);
+    let mut r = pool.apply_async(sleep_ms, (300,)).unwrap();
+    assert_eq!(r.successful().unwrap_err().kind(), ErrorKind::InvalidState);
+    assert!(!r.ready());
+    let start = Instant::now();
+    let err = r.get_timeout(Duration::from_millis(20)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    assert!(start.elapsed() < BOUND);
+    assert!(r.wait_timeout(BOUND));
+    assert!(r.ready());
+    assert!(r.successful().unwrap());
+    assert_eq!(r.get_timeout(BOUND).unwrap(), 300);
+    assert_eq!(
+        r.get_timeout(BOUND).unwrap_err().kind(),
+        ErrorKind::InvalidState
+    );
+}
+
+fn cancel_stops_a_call_no_worker_started(method: StartMethod) {
+    let pool = pool(method, 1);
+    let first = pool.apply_async(sleep_ms, (300,)).unwrap();
+    // One worker, busy with `first` for a while: `second` cannot have started.
+    let (etx, erx) = mpsc::channel();
+    let second = pool
+        .apply_async_with(
+            square,
+            (3,),
+            Callbacks::new().error_callback(move |e: &Error| etx.send(e.kind()).unwrap()),
+        )
+        .unwrap();
+    assert!(second.cancel());
+    assert!(!second.cancel());
+    assert!(second.ready());
+    assert_eq!(erx.recv().unwrap(), ErrorKind::Cancelled);
+    assert_eq!(second.get().unwrap_err().kind(), ErrorKind::Cancelled);
+    first.wait();
+    assert!(!first.cancel(), "a finished call cannot be cancelled");
+    assert_eq!(first.get().unwrap(), 300);
+    assert_eq!(pool.apply(square, (4,)).unwrap(), 16);
+}
+
+fn close_then_join_finishes_queued_work(method: StartMethod) {
+    let pool = pool(method, 2);
+    assert_eq!(pool.join().unwrap_err().kind(), ErrorKind::InvalidState);
+    let r = pool.map_async(sleep_ms, [50, 50, 50, 50], Some(1)).unwrap();
+    pool.close();
+    assert!(matches!(pool.apply(square, (1,)), Err(Error::NotRunning)));
+    within("join after close", move || pool.join().unwrap());
+    assert_eq!(r.get().unwrap(), [50, 50, 50, 50]);
+}
+
+fn terminate_and_kill_reap_every_worker_in_bounded_time(method: StartMethod) {
+    for kill in [false, true] {
+        let pool = pool(method, 1);
+        let (pid, _) = pool.apply(pid_of, (0,)).unwrap();
+        let running = pool.apply_async(sleep_ms, (60_000,)).unwrap();
+        let queued = pool.apply_async(sleep_ms, (60_000,)).unwrap();
+        let start = Instant::now();
+        if kill {
+            pool.kill();
+        } else {
+            pool.terminate();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{kill}: {:?}",
+            start.elapsed()
+        );
+        assert!(!exists(pid), "worker {pid} was not reaped (kill: {kill})");
+        assert_eq!(running.get().unwrap_err().kind(), ErrorKind::Closed);
+        assert_eq!(queued.get().unwrap_err().kind(), ErrorKind::Closed);
+        assert!(matches!(pool.apply(square, (1,)), Err(Error::NotRunning)));
+        pool.join().unwrap();
+    }
+}
+
+fn a_panicking_task_fails_only_its_call(method: StartMethod) {
+    let pool = pool(method, 2);
+    let err = pool.apply(panicky, (3,)).unwrap_err();
+    let Error::Panicked { worker, panic } = &err else {
+        panic!("not a panic: {err}")
+    };
+    assert!(worker.starts_with("PoolWorker-"), "{worker}");
+    assert_eq!(panic.message, "no threes here");
+    let location = panic.location.as_ref().expect("a location");
+    assert!(location.file.ends_with("pool.rs"), "{location}");
+    assert_eq!(err.kind(), ErrorKind::Panicked);
+    assert_eq!(pool.map(panicky, [1, 2, 4]).unwrap(), [1, 2, 4]);
+}
+
+fn a_worker_killed_mid_map_fails_that_task_and_the_pool_goes_on(method: StartMethod) {
+    let pool = pool(method, 2);
+    let (err, pool) = within("a map with a killed worker", move || {
+        let start = Instant::now();
+        let err = pool.map_chunksize(die_on_five, 0..10, 1).unwrap_err();
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
+        (err, pool)
+    });
+    let Error::WorkerLost {
+        task, items, exit, ..
+    } = &err
+    else {
+        panic!("not a lost worker: {err}")
+    };
+    assert_eq!((*task, items.clone()), (5, 5..6));
+    assert_eq!(exit, "killed by SIGKILL");
+    assert_eq!(err.kind(), ErrorKind::WorkerLost);
+    assert_eq!(pool.map(die_on_five, 0..5).unwrap(), [0, 1, 2, 3, 4]);
+    // `process::exit` in a task is a lost worker too.
+    let err = within("a task calling exit", {
+        let r = pool.apply_async(exit_with, (3,)).unwrap();
+        move || r.get().unwrap_err()
+    });
+    assert!(
+        matches!(&err, Error::WorkerLost { exit, .. } if exit == "exit code 3"),
+        "{err}"
+    );
+    assert_eq!(pool.apply(square, (5,)).unwrap(), 25);
+}
+
+fn results_that_cannot_travel_fail_only_their_task(method: StartMethod) {
+    let pool = pool(method, 1);
+    let err = pool.apply(make_unencodable, ()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Codec);
+    assert!(err.to_string().contains("refuses to be encoded"), "{err}");
+    let err = pool.apply(make_undecodable, ()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Codec);
+    assert!(err.to_string().contains("refuses to be decoded"), "{err}");
+    // Arguments are encoded by the caller: nothing is queued.
+    let err = pool
+        .apply(|_: Unencodable| 0u8, (Unencodable,))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Codec);
+    assert_eq!(pool.apply(square, (6,)).unwrap(), 36);
+}
+
+per_method!(
+    map_starmap_and_apply_keep_order,
+    chunksize_is_respected,
+    initializer_runs_once_per_worker,
+    a_panicking_initializer_breaks_the_pool,
+    maxtasksperchild_replaces_workers_without_losing_tasks,
+    callbacks_run_once_with_the_value_or_the_error,
+    get_timeout_and_successful_before_ready,
+    cancel_stops_a_call_no_worker_started,
+    close_then_join_finishes_queued_work,
+    terminate_and_kill_reap_every_worker_in_bounded_time,
+    a_panicking_task_fails_only_its_call,
+    a_worker_killed_mid_map_fails_that_task_and_the_pool_goes_on,
+    results_that_cannot_travel_fail_only_their_task,
+);
+
+/// Whether an exited child of this process is waiting to be reaped.
+fn has_zombie_child() -> bool {
+    matches!(
+        waitid(
+            WaitId::All,
+            WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT
+        ),
+        Ok(Some(_))
+    )
+}
+
+fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task").unwrap().count()
+}
+
+/// One test for every start method in turn, so no other test of this binary starts or ends
+/// threads and children while it counts them.
+#[test]
+fn fifty_pools_leave_no_zombie_thread_or_descriptor() {
+    for method in [
+        StartMethod::Fork,
+        StartMethod::Spawn,
+        StartMethod::ForkServer,
+    ] {
+        let ctx = get_context(method);
+        // The first pool starts what lives as long as the context (the forkserver).
+        drop(ctx.pool(1).unwrap());
+        let (fds, tasks) = (open_fds(), threads());
+        for i in 0..50 {
+            let pool = ctx.pool(2).unwrap();
+            assert_eq!(pool.apply(square, (i,)).unwrap(), i * i);
+            if i % 2 == 0 {
+                pool.close();
+                pool.join().unwrap();
+            } // else dropped: terminated
+        }
+        assert!(!has_zombie_child(), "{method}: a zombie child is left");
+        assert_eq!(threads(), tasks, "{method}: threads leaked");
+        assert_eq!(open_fds(), fds, "{method}: descriptors leaked");
+    }
+}
