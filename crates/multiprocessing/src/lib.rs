@@ -24,11 +24,12 @@
 //!
 //! This facade re-exports the workspace's crates, each behind a default feature: `connection`
 //! (Python's `multiprocessing.connection`), `process` (`Process`, start methods and contexts),
-//! `synchronize`, `sharedctypes` and `queues`. Depend on a sub-crate instead when you need only part of it.
+//! `synchronize`, `sharedctypes`, `queues` and `pool` (a [`Pool`] of worker processes). Depend on a
+//! sub-crate instead when you need only part of it.
 //! Every sub-crate's error converts into [`enum@Error`], so `?` works across them.
 //!
 //! [`get_context`] returns a [`Context`], Python's context object: one start method, and
-//! `ctx.process(..)`, `ctx.pipe(..)`, `ctx.queue()`, `ctx.lock()`, `ctx.value(..)` and the rest
+//! `ctx.process(..)`, `ctx.pipe(..)`, `ctx.queue()`, `ctx.lock()`, `ctx.value(..)`, `ctx.pool(n)` and the rest
 //! of the module's factories on it. [`start`] runs a function in a child and gives back its return value
 //! (`std::thread::spawn` for a process; not the `spawn` start method). The runtime layer below
 //! every crate (identity, fork hooks, deadlines, the tracker) is [`runtime`]; it is not called

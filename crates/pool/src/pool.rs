@@ -236,6 +236,7 @@ impl PoolBuilder {
             .map_err(multiprocessing_core::Error::from)?;
         Ok(Pool {
             shared,
+            handler_id: thread.thread().id(),
             handler: Mutex::new(Some(thread)),
             processes,
         })
@@ -264,6 +265,7 @@ impl PoolBuilder {
 pub struct Pool {
     shared: Arc<Shared>,
     handler: Mutex<Option<JoinHandle<()>>>,
+    handler_id: std::thread::ThreadId,
     processes: usize,
 }
 
@@ -538,7 +540,8 @@ impl Pool {
 
     /// Stops the workers at once with SIGTERM (SIGKILL for those still running after two
     /// seconds), reaps them, and fails every unfinished call with [`Error::Terminated`];
-    /// returns once all are reaped (Python's `terminate`).
+    /// returns once all are reaped (Python's `terminate`), except when called from a callback,
+    /// which runs on the thread that does this work: it then returns at once.
     pub fn terminate(&self) {
         self.stop(false);
     }
@@ -571,6 +574,10 @@ impl Pool {
     }
 
     fn join_handler(&self) {
+        // Called from a callback, on the handler itself: it finishes once the callback returns.
+        if std::thread::current().id() == self.handler_id {
+            return;
+        }
         let thread = self
             .handler
             .lock()

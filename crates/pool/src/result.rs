@@ -232,6 +232,19 @@ where
     }
 }
 
+/// A call whose every task is gone without deciding it (only if the result handler itself
+/// failed) must not leave its waiters blocked for ever.
+impl<R, T> Drop for Collector<R, T> {
+    fn drop(&mut self) {
+        self.cell.decide(
+            Err(Error::Broken(
+                "the pool stopped before the call finished".into(),
+            )),
+            false,
+        );
+    }
+}
+
 /// The result of an `_async` call, ready once every task of the call has answered (Python's
 /// `AsyncResult`; `concurrent.futures.Future` for [`cancel`](Self::cancel)).
 ///

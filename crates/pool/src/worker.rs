@@ -155,3 +155,58 @@ pub(crate) fn worker_main(mut conn: Connection, init: Option<(CodeWire, Vec<u8>)
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use multiprocessing_core::AuthKey;
+
+    use super::*;
+
+    fn check(x: u32) -> u32 {
+        assert!(x != 2, "two is refused");
+        x * 2
+    }
+
+    /// The trampoline of `f` over one-argument items.
+    fn trampoline_of<F, A>(_: F) -> TaskFn
+    where
+        F: Target<(A,)>,
+        A: DeserializeOwned,
+        F::Output: Serialize,
+    {
+        chunk_trampoline::<F, (A,)>
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "finds this executable's build-id through getauxval")]
+    fn a_chunk_keeps_each_items_outcome() {
+        let code = wire(trampoline_of(check));
+        let args = codec::encode(&vec![(1u32,), (2,), (3,)]).unwrap();
+        let bytes = match call(&code, args) {
+            Reply::Ok(bytes) => bytes,
+            Reply::Codec(m) | Reply::Refused(m) => panic!("the chunk did not run: {m}"),
+            Reply::Panicked(p) => panic!("the chunk did not run: {p}"),
+        };
+        let outcomes: Vec<Outcome<u32>> = codec::decode(&bytes).unwrap();
+        assert_eq!(outcomes[0], Outcome::Returned(2));
+        assert!(matches!(&outcomes[1], Outcome::Panicked(p) if p.message == "two is refused"));
+        assert_eq!(outcomes[2], Outcome::Returned(6));
+        // Arguments of another type are a codec error, not a call.
+        let wrong = codec::encode(&vec![("text".to_string(),)]).unwrap();
+        assert!(matches!(call(&code, wrong), Reply::Codec(_)));
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "finds this executable's build-id through getauxval")]
+    fn a_task_signed_under_another_key_or_by_another_executable_is_refused() {
+        let args = codec::encode(&vec![(1u32,)]).unwrap();
+        let stranger = AuthKey::new(b"not the family".to_vec());
+        let forged = CodeRef::new(trampoline_of(check)).to_wire(&stranger);
+        assert!(matches!(call(&forged, args.clone()), Reply::Refused(_)));
+        let foreign = CodeWire {
+            fingerprint: b"build-id:0000".to_vec(),
+            ..wire(trampoline_of(check))
+        };
+        assert!(matches!(call(&foreign, args), Reply::Refused(_)));
+    }
+}
