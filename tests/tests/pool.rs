@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use multiprocessing::pool::{Callbacks, Error, ErrorKind, Pool, default_chunksize};
 use multiprocessing::{StartMethod, get_context};
-use multiprocessing_tests::helpers::{BOUND, open_fds, within};
+use multiprocessing_tests::helpers::{BOUND, eventually, open_fds, within};
 use multiprocessing_tests::per_method;
 use rustix::process::{WaitId, WaitIdOptions, waitid};
 use serde::de::Error as _;
@@ -68,6 +68,43 @@ fn die_on_five(x: u32) -> u32 {
     x
 }
 
+/// Item 3 writes its worker's pid to `path` and then runs for a minute (to be killed).
+fn announce_three(path: String, x: u32) -> u32 {
+    if x == 3 {
+        let tmp = format!("{path}.tmp");
+        std::fs::write(&tmp, std::process::id().to_string()).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+        std::thread::sleep(Duration::from_secs(60));
+    }
+    x
+}
+
+/// Writes its worker's pid to `dir/pid`, then returns 7 once `dir/go` exists.
+fn announce_then_wait_for_go(dir: String) -> u32 {
+    let path = format!("{dir}/pid");
+    std::fs::write(format!("{path}.tmp"), std::process::id().to_string()).unwrap();
+    std::fs::rename(format!("{path}.tmp"), &path).unwrap();
+    while !std::path::Path::new(&format!("{dir}/go")).exists() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    7
+}
+
+/// A process owning a pool: writes its workers' pids to `path`, then waits to be killed.
+fn pool_owner(path: String, method: StartMethod) {
+    let pool = get_context(method).pool(2).unwrap();
+    let pids: Vec<String> = pool
+        .map_chunksize(pid_of, 0..8, 1)
+        .unwrap()
+        .iter()
+        .map(|(pid, _)| pid.to_string())
+        .collect();
+    let tmp = format!("{path}.tmp");
+    std::fs::write(&tmp, pids.join(" ")).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    std::thread::sleep(Duration::from_secs(60));
+}
+
 fn exit_with(code: i32) -> i32 {
     std::process::exit(code)
 }
@@ -119,6 +156,22 @@ fn pool(method: StartMethod, n: usize) -> Pool {
 /// Whether process `pid` exists (running or a zombie).
 fn exists(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Whether process `pid` has exited (gone, or a zombie its new parent has not reaped).
+fn exited(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+/// Waits for the file a child writes (by rename, so it is whole) and returns its contents.
+fn announced(path: &std::path::Path) -> String {
+    eventually("the child announces itself", || path.exists());
+    std::fs::read_to_string(path).unwrap()
 }
 
 fn map_starmap_and_apply_keep_order(method: StartMethod) {
@@ -398,6 +451,67 @@ fn a_worker_killed_mid_map_fails_that_task_and_the_pool_goes_on(method: StartMet
     assert_eq!(pool.apply(square, (5,)).unwrap(), 25);
 }
 
+fn a_worker_killed_from_outside_mid_map_fails_that_task(method: StartMethod) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pid");
+    let pool = pool(method, 2);
+    let arg = path.to_str().unwrap().to_string();
+    let r = pool
+        .starmap_async(announce_three, (0..8).map(|x| (arg.clone(), x)), Some(1))
+        .unwrap();
+    let pid: i32 = announced(&path).parse().unwrap();
+    // SAFETY: a plain signal to the worker that announced itself.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    let start = Instant::now();
+    let (err, pool) = within("a map whose worker was killed", move || {
+        (r.get().unwrap_err(), pool)
+    });
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        matches!(&err, Error::WorkerLost { task: 3, pid: p, exit, .. }
+            if *p == pid as u32 && exit == "killed by SIGKILL"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("task 3"), "{err}");
+    assert_eq!(pool.map(square, [1, 2, 3]).unwrap(), [1, 4, 9]);
+}
+
+fn workers_exit_when_the_pools_owner_is_killed(method: StartMethod) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pids");
+    let ctx = get_context(method);
+    let owner = ctx
+        .process(pool_owner, (path.to_str().unwrap().to_string(), method))
+        .start()
+        .unwrap();
+    let pids: Vec<u32> = announced(&path)
+        .split(' ')
+        .map(|p| p.parse().unwrap())
+        .collect();
+    owner.kill().unwrap();
+    owner.join().unwrap();
+    for pid in pids {
+        eventually("an orphaned worker exits", || exited(pid));
+    }
+}
+
+fn workers_ignore_ctrl_c(method: StartMethod) {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = pool(method, 1);
+    let arg = dir.path().to_str().unwrap().to_string();
+    let r = pool.apply_async(announce_then_wait_for_go, (arg,)).unwrap();
+    let pid: i32 = announced(&dir.path().join("pid")).parse().unwrap();
+    // SAFETY: a plain signal to the worker that announced itself.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    // The signal is pending before `go` exists, so the worker meets it before it can see `go`.
+    std::fs::write(dir.path().join("go"), "").unwrap();
+    assert_eq!(within("the task after SIGINT", move || r.get()).unwrap(), 7);
+}
+
 fn results_that_cannot_travel_fail_only_their_task(method: StartMethod) {
     let pool = pool(method, 1);
     let err = pool.apply(make_unencodable, ()).unwrap_err();
@@ -427,6 +541,9 @@ per_method!(
     terminate_and_kill_reap_every_worker_in_bounded_time,
     a_panicking_task_fails_only_its_call,
     a_worker_killed_mid_map_fails_that_task_and_the_pool_goes_on,
+    a_worker_killed_from_outside_mid_map_fails_that_task,
+    workers_exit_when_the_pools_owner_is_killed,
+    workers_ignore_ctrl_c,
     results_that_cannot_travel_fail_only_their_task,
 );
 

@@ -6,11 +6,11 @@
 //! and the chunk's encoded arguments. The worker acknowledges a task with its pid before
 //! running it, so the parent knows exactly which task a worker that dies was running.
 
-use multiprocessing_connection::{Connection, WaitFd, Waitable};
+use multiprocessing_connection::Connection;
 use multiprocessing_core::code::{CodeRef, CodeWire};
 use multiprocessing_core::outcome::{Outcome, PanicInfo};
 use multiprocessing_core::{codec, identity};
-use multiprocessing_process::{Target, parent_process};
+use multiprocessing_process::Target;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -105,8 +105,8 @@ fn call(code: &CodeWire, input: Vec<u8>) -> Reply {
     }
 }
 
-/// A worker process's target: runs the initializer, then tasks until `Stop`, until the parent
-/// hangs up, or until the parent dies.
+/// A worker process's target: runs the initializer, then tasks until `Stop` or until the
+/// parent hangs up.
 pub(crate) fn worker_main(mut conn: Connection, init: Option<(CodeWire, Vec<u8>)>) {
     // Ctrl-C reaches the whole foreground group; the parent decides what the pool does.
     // SAFETY: setting a signal's disposition to "ignore" installs no handler code.
@@ -122,22 +122,10 @@ pub(crate) fn worker_main(mut conn: Connection, init: Option<(CodeWire, Vec<u8>)
             return;
         }
     }
-    // Under fork, siblings may hold copies of the parent's end of this connection, so the
-    // parent's death is watched through its sentinel rather than an end of file.
-    let parent = parent_process().and_then(|p| p.sentinel().ok()).map(WaitFd);
+    // A daemonic worker dies with the parent process (the process crate arms that), so a
+    // blocking receive cannot outlive the pool's owner.
     let pid = std::process::id();
     loop {
-        if let Some(parent) = &parent
-            && !conn.is_ready()
-        {
-            let objects: [&dyn Waitable; 2] = [&conn, parent];
-            match multiprocessing_connection::wait(&objects, None) {
-                // Nobody would read the answer.
-                Ok(ready) if ready.iter().any(|o| std::ptr::addr_eq(*o, parent)) => return,
-                Ok(_) => {}
-                Err(_) => return,
-            }
-        }
         let msg: ToWorker<Vec<u8>> = match conn.recv() {
             Ok(m) => m,
             Err(_) => return,
