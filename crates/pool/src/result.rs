@@ -127,7 +127,7 @@ pub(crate) trait Job: Send + Sync {
     /// Marks the call started before one of its tasks goes to a worker; `false` when the call
     /// is already decided (failed, cancelled, terminated): skip the task.
     fn start(&self) -> bool;
-    /// Task `index` (covering `items`) replied with `bytes` (an encoded `Vec<Outcome<R>>`).
+    /// Task `index` (covering `items`) replied with `bytes` (an encoded `Outcome<Vec<R>>`).
     fn deliver(&self, index: usize, items: Range<usize>, bytes: &[u8], worker: &str);
     /// The call failed.
     fn fail(&self, error: Error);
@@ -177,33 +177,30 @@ where
     }
 
     fn deliver(&self, index: usize, items: Range<usize>, bytes: &[u8], worker: &str) {
-        let outcomes: Vec<Outcome<R>> = match codec::decode(bytes) {
-            Ok(o) => o,
+        let values: Vec<R> = match codec::decode::<Outcome<Vec<R>>>(bytes) {
+            Ok(Outcome::Returned(values)) => values,
+            Ok(Outcome::Panicked(panic)) => {
+                return self.fail(Error::Panicked {
+                    worker: worker.to_string(),
+                    panic,
+                });
+            }
             Err(e) => {
                 return self.fail(Error::Codec(format!(
                     "could not decode the result of task {index}: {e}"
                 )));
             }
         };
-        if outcomes.len() != items.len() {
+        if values.len() != items.len() {
             return self.fail(Error::Codec(format!(
                 "task {index} answered {} results for {} items",
-                outcomes.len(),
+                values.len(),
                 items.len()
             )));
         }
         let mut parts = self.parts.lock().unwrap_or_else(|p| p.into_inner());
-        for (slot, outcome) in parts.slots[items].iter_mut().zip(outcomes) {
-            match outcome {
-                Outcome::Returned(v) => *slot = Some(v),
-                Outcome::Panicked(panic) => {
-                    drop(parts);
-                    return self.fail(Error::Panicked {
-                        worker: worker.to_string(),
-                        panic,
-                    });
-                }
-            }
+        for (slot, value) in parts.slots[items].iter_mut().zip(values) {
+            *slot = Some(value);
         }
         parts.tasks_left -= 1;
         if parts.tasks_left == 0 {

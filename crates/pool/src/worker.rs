@@ -41,7 +41,7 @@ pub(crate) enum FromWorker {
 /// How a task ended in the worker.
 #[derive(Serialize, Deserialize)]
 pub(crate) enum Reply {
-    /// The encoded `Vec<Outcome<R>>`, one per item.
+    /// The encoded `Outcome<Vec<R>>`: the chunk's results, or its first panic.
     Ok(Vec<u8>),
     /// The arguments could not be decoded or a result encoded.
     Codec(String),
@@ -59,7 +59,9 @@ fn conjure<F: Copy>() -> F {
     unsafe { std::mem::zeroed::<F>() }
 }
 
-/// The trampoline of target `F` over a chunk of `Args`.
+/// The trampoline of target `F` over a chunk of `Args`: the chunk's results, or the first
+/// panic among its items (Python's worker, too, answers a chunk with its results or the first
+/// exception).
 pub(crate) fn chunk_trampoline<F, Args>(input: Vec<u8>) -> Result<Vec<u8>, String>
 where
     F: Target<Args>,
@@ -68,11 +70,10 @@ where
 {
     let items: Vec<Args> =
         codec::decode(&input).map_err(|e| format!("could not decode the arguments: {e}"))?;
-    let outcomes: Vec<Outcome<F::Output>> = items
-        .into_iter()
-        .map(|args| Outcome::catch(|| conjure::<F>().call(args)))
-        .collect();
-    codec::encode(&outcomes).map_err(|e| format!("could not encode the result: {e}"))
+    let f = conjure::<F>();
+    let outcome: Outcome<Vec<F::Output>> =
+        Outcome::catch(|| items.into_iter().map(|args| f.call(args)).collect());
+    codec::encode(&outcome).map_err(|e| format!("could not encode the result: {e}"))
 }
 
 /// The trampoline of an initializer `F(Args)`; its return value is dropped.
@@ -167,7 +168,7 @@ mod tests {
 
     #[test]
     #[cfg_attr(miri, ignore = "finds this executable's build-id through getauxval")]
-    fn a_chunk_keeps_each_items_outcome() {
+    fn a_chunk_answers_its_results_or_its_first_panic() {
         let code = wire(trampoline_of(check));
         let args = codec::encode(&vec![(1u32,), (2,), (3,)]).unwrap();
         let bytes = match call(&code, args) {
@@ -175,10 +176,14 @@ mod tests {
             Reply::Codec(m) | Reply::Refused(m) => panic!("the chunk did not run: {m}"),
             Reply::Panicked(p) => panic!("the chunk did not run: {p}"),
         };
-        let outcomes: Vec<Outcome<u32>> = codec::decode(&bytes).unwrap();
-        assert_eq!(outcomes[0], Outcome::Returned(2));
-        assert!(matches!(&outcomes[1], Outcome::Panicked(p) if p.message == "two is refused"));
-        assert_eq!(outcomes[2], Outcome::Returned(6));
+        let outcome: Outcome<Vec<u32>> = codec::decode(&bytes).unwrap();
+        assert!(matches!(&outcome, Outcome::Panicked(p) if p.message == "two is refused"));
+        let args = codec::encode(&vec![(1u32,), (3,)]).unwrap();
+        let Reply::Ok(bytes) = call(&code, args) else {
+            panic!("the chunk did not run")
+        };
+        let outcome: Outcome<Vec<u32>> = codec::decode(&bytes).unwrap();
+        assert_eq!(outcome, Outcome::Returned(vec![2, 6]));
         // Arguments of another type are a codec error, not a call.
         let wrong = codec::encode(&vec![("text".to_string(),)]).unwrap();
         assert!(matches!(call(&code, wrong), Reply::Codec(_)));
