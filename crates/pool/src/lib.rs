@@ -72,3 +72,16 @@ pub use error::{Error, ErrorKind, Result};
 pub use multiprocessing_core::outcome::{Location, PanicInfo};
 pub use pool::{Callbacks, Pool, PoolBuilder, default_chunksize};
 pub use result::AsyncResult;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Pool>();
+        send_sync::<AsyncResult<Vec<String>>>();
+        send_sync::<Error>();
+    }
+}

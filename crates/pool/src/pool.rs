@@ -678,7 +678,7 @@ struct Worker {
     tasks_done: usize,
     /// Asked to stop (or should stop): takes no more tasks.
     stopping: bool,
-    /// Its connection reached end of file (or failed): only its sentinel is watched.
+    /// Its connection reached end of file or failed: only its sentinel is polled.
     hung_up: bool,
     /// It acknowledged a task once, so it started properly.
     took_a_task: bool,
@@ -871,9 +871,7 @@ impl Handler {
     fn drain(&mut self, i: usize) {
         loop {
             let w = &mut self.workers[i];
-            if w.hung_up {
-                return;
-            }
+            // Even after a failed send: what the worker sent before it died is still to read.
             match w.conn.poll(Some(Duration::ZERO)) {
                 Ok(true) => {}
                 Ok(false) => return,
