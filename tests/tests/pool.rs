@@ -480,6 +480,23 @@ fn a_worker_killed_from_outside_mid_map_fails_that_task(method: StartMethod) {
     assert_eq!(pool.map(square, [1, 2, 3]).unwrap(), [1, 4, 9]);
 }
 
+fn tasks_waiting_behind_a_killed_workers_task_complete_elsewhere(method: StartMethod) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pid");
+    let pool = pool(method, 2);
+    let doomed = pool
+        .apply_async(announce_three, (path.to_str().unwrap().to_string(), 3))
+        .unwrap();
+    let pid: i32 = announced(&path).parse().unwrap();
+    // Its chunks go to the other worker, and may wait behind `doomed` in the announced one.
+    let rest = pool.map_async(square, 0..200, Some(1)).unwrap();
+    // SAFETY: a plain signal to the worker that announced itself.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    let (doomed, rest) = within("both calls", move || (doomed.get(), rest.get()));
+    assert_eq!(doomed.unwrap_err().kind(), ErrorKind::WorkerLost);
+    assert_eq!(rest.unwrap(), (0..200).map(|x| x * x).collect::<Vec<u64>>());
+}
+
 fn workers_exit_when_the_pools_owner_is_killed(method: StartMethod) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("pids");
@@ -542,6 +559,7 @@ per_method!(
     a_panicking_task_fails_only_its_call,
     a_worker_killed_mid_map_fails_that_task_and_the_pool_goes_on,
     a_worker_killed_from_outside_mid_map_fails_that_task,
+    tasks_waiting_behind_a_killed_workers_task_complete_elsewhere,
     workers_exit_when_the_pools_owner_is_killed,
     workers_ignore_ctrl_c,
     results_that_cannot_travel_fail_only_their_task,

@@ -57,9 +57,10 @@
 //!
 //! Each worker has its own connection to the parent; no lock is shared by the workers, so a
 //! worker dying anywhere cannot wedge the others. A thread of the parent (the result handler)
-//! hands each idle worker one task at a time, and a worker acknowledges a task before running
-//! it, so when a worker's sentinel reports its exit the parent knows whether it died running a
-//! task (that task fails) or before starting it (the task is queued again). The same thread
+//! sends each worker its tasks (the one it runs and at most one more), and a worker
+//! acknowledges a task before running it, so when a worker's sentinel reports its exit the
+//! parent knows which task it died running (that task fails) and which it never started (they
+//! are queued again). The same thread
 //! decodes results and runs callbacks, and counts each worker's tasks for `maxtasksperchild`.
 //! See [`Pool`] for the calls and [`AsyncResult`] for results that arrive later.
 

@@ -4,10 +4,11 @@
 //! caller and queues them; one result-handler thread per pool waits (with `poll`) on every
 //! worker's connection, every worker's sentinel and a wake-up eventfd, and:
 //!
-//! - hands the next queued task to an idle worker over that worker's own connection (each
-//!   worker holds at most one task, so the parent always knows which one);
-//! - records the worker's acknowledgement, then its reply, and completes the call;
-//! - on a sentinel (the worker exited): a task the worker had acknowledged fails with
+//! - hands the next queued task to an idle worker over that worker's own connection, and to
+//!   a busy worker at most one more, of a call already started (so a worker does not wait for
+//!   the parent between tasks, and a call no worker has taken stays cancellable);
+//! - records each acknowledgement, then each reply, and completes the call;
+//! - on a sentinel (the worker exited): the task the worker had acknowledged fails with
 //!   [`Error::WorkerLost`]; one it had not yet acknowledged is queued again; the worker is
 //!   reaped and replaced;
 //! - after `maxtasksperchild` tasks (its own count), tells an idle worker to stop and
@@ -41,6 +42,11 @@ use crate::worker::{
 
 /// How long `terminate` lets workers end after SIGTERM before it kills them.
 const TERMINATE_GRACE: Duration = Duration::from_secs(2);
+/// Tasks sent to a worker and not yet answered: the one it runs and the next.
+const IN_FLIGHT: usize = 2;
+/// A busy worker is sent its next task only when the task's arguments are at most this many
+/// bytes, so the send never waits for the worker to finish the task it runs.
+const PREFETCH_MAX_BYTES: usize = 32 * 1024;
 /// A task queued again after this many workers died before acknowledging it fails instead.
 const MAX_UNSTARTED_LOSSES: u8 = 3;
 /// After this many workers in a row (per worker slot) die without taking any task, the pool is
@@ -674,7 +680,9 @@ struct Worker {
     sentinel: Sentinel,
     name: String,
     pid: u32,
-    running: Option<Running>,
+    /// The tasks sent to it, oldest first: the one it runs, and at most one more of a call
+    /// already started (so that it never waits for the parent between two tasks).
+    running: VecDeque<Running>,
     tasks_done: usize,
     /// Asked to stop (or should stop): takes no more tasks.
     stopping: bool,
@@ -717,7 +725,7 @@ impl Handler {
             sentinel,
             name,
             pid,
-            running: None,
+            running: VecDeque::new(),
             tasks_done: 0,
             stopping: false,
             hung_up: false,
@@ -759,7 +767,7 @@ impl Handler {
             self.dispatch();
             if phase == Phase::Closed && self.shared.lock().pending.is_empty() {
                 for w in &mut self.workers {
-                    if w.running.is_none() && !w.stopping {
+                    if w.running.is_empty() && !w.stopping {
                         w.stopping = true;
                         if w.conn.send(&ToWorker::<&[u8]>::Stop).is_err() {
                             w.hung_up = true;
@@ -781,25 +789,44 @@ impl Handler {
         }
     }
 
-    /// Hands queued tasks to idle workers.
+    /// Whether worker `w` may be sent one more task.
+    fn can_take(&self, w: &Worker) -> bool {
+        !w.stopping
+            && !w.hung_up
+            && w.running.len() < IN_FLIGHT
+            && self
+                .maxtasksperchild
+                .is_none_or(|max| w.tasks_done + w.running.len() < max)
+    }
+
+    /// Hands queued tasks to workers: any task to an idle worker; to a busy one, only the next
+    /// task of a call already started and only when small enough to sit in the connection's
+    /// buffer, so a call nobody started stays cancellable and a send never waits for a task.
     fn dispatch(&mut self) {
         loop {
-            let Some(w) = self
-                .workers
-                .iter()
-                .position(|w| w.running.is_none() && !w.stopping && !w.hung_up)
+            let Some(w) = (0..self.workers.len())
+                .filter(|&i| self.can_take(&self.workers[i]))
+                .min_by_key(|&i| self.workers[i].running.len())
             else {
                 return;
             };
+            let busy = !self.workers[w].running.is_empty();
             let task = {
                 let mut q = self.shared.lock();
                 loop {
-                    match q.pending.pop_front() {
-                        None => return,
-                        Some(t) if t.job.start() => break t,
-                        // The call is decided already (failed, cancelled): skip its task.
-                        Some(_) => {}
+                    let Some(front) = q.pending.front() else {
+                        return;
+                    };
+                    if busy && (!front.job.claimed() || front.args.len() > PREFETCH_MAX_BYTES) {
+                        return;
                     }
+                    let Some(t) = q.pending.pop_front() else {
+                        return;
+                    };
+                    if t.job.start() {
+                        break t;
+                    }
+                    // The call is decided already (failed, cancelled): skip its task.
                 }
             };
             self.next_id += 1;
@@ -814,7 +841,7 @@ impl Handler {
                 // It died: its sentinel will say so, and the task goes back to the queue.
                 worker.hung_up = true;
             }
-            worker.running = Some(Running {
+            worker.running.push_back(Running {
                 id,
                 task,
                 acked: false,
@@ -894,16 +921,19 @@ impl Handler {
         let w = &mut self.workers[i];
         match msg {
             FromWorker::Ack { id, pid } => {
-                if let Some(r) = &mut w.running
-                    && r.id == id
-                {
+                if let Some(r) = w.running.iter_mut().find(|r| r.id == id) {
                     r.acked = true;
                     w.took_a_task = true;
                     w.pid = pid;
                 }
             }
             FromWorker::Done { id, reply } => {
-                let Some(r) = w.running.take_if(|r| r.id == id) else {
+                let Some(r) = w
+                    .running
+                    .iter()
+                    .position(|r| r.id == id)
+                    .and_then(|at| w.running.remove(at))
+                else {
                     return;
                 };
                 w.tasks_done += 1;
@@ -960,33 +990,35 @@ impl Handler {
                 )));
             }
         }
-        let Some(Running { task, acked, .. }) = w.running else {
-            return;
-        };
-        if acked {
-            task.job.fail(Error::WorkerLost {
-                worker: w.name,
-                pid: w.pid,
-                task: task.index,
-                items: task.items,
-                exit,
-            });
-            return;
+        // A task waiting behind one that was running is not to blame for the death.
+        let blameless = w.running.iter().any(|r| r.acked);
+        let mut requeue = Vec::new();
+        for Running { task, acked, .. } in w.running {
+            let mut task = task;
+            if !acked && !blameless {
+                task.unstarted_losses += 1;
+            }
+            if acked || task.unstarted_losses >= MAX_UNSTARTED_LOSSES {
+                let exit = if acked {
+                    exit.clone()
+                } else {
+                    format!("{exit}; the {MAX_UNSTARTED_LOSSES}th worker lost before starting it")
+                };
+                task.job.fail(Error::WorkerLost {
+                    worker: w.name.clone(),
+                    pid: w.pid,
+                    task: task.index,
+                    items: task.items,
+                    exit,
+                });
+            } else {
+                requeue.push(task);
+            }
         }
-        let mut task = task;
-        task.unstarted_losses += 1;
-        if task.unstarted_losses >= MAX_UNSTARTED_LOSSES {
-            task.job.fail(Error::WorkerLost {
-                worker: w.name,
-                pid: w.pid,
-                task: task.index,
-                items: task.items,
-                exit: format!(
-                    "{exit}, the {MAX_UNSTARTED_LOSSES}th worker lost before starting it"
-                ),
-            });
-        } else {
-            self.shared.lock().pending.push_front(task);
+        // Never started: back to the front of the queue, in their order.
+        let mut q = self.shared.lock();
+        for task in requeue.into_iter().rev() {
+            q.pending.push_front(task);
         }
     }
 
@@ -1007,7 +1039,7 @@ impl Handler {
                 let _ = w.process.kill();
                 let _ = w.process.join();
             }
-            if let Some(r) = w.running {
+            for r in w.running {
                 r.task.job.fail(Error::Terminated);
             }
         }

@@ -127,6 +127,9 @@ pub(crate) trait Job: Send + Sync {
     /// Marks the call started before one of its tasks goes to a worker; `false` when the call
     /// is already decided (failed, cancelled, terminated): skip the task.
     fn start(&self) -> bool;
+    /// Whether a task of the call went to a worker, or the call is decided: a task of it may
+    /// then wait behind another in a worker without making a cancellable call uncancellable.
+    fn claimed(&self) -> bool;
     /// Task `index` (covering `items`) replied with `bytes` (an encoded `Outcome<Vec<R>>`).
     fn deliver(&self, index: usize, items: Range<usize>, bytes: &[u8], worker: &str);
     /// The call failed.
@@ -174,6 +177,11 @@ where
         let mut st = self.cell.lock();
         st.started = true;
         !st.decided
+    }
+
+    fn claimed(&self) -> bool {
+        let st = self.cell.lock();
+        st.started || st.decided
     }
 
     fn deliver(&self, index: usize, items: Range<usize>, bytes: &[u8], worker: &str) {
