@@ -529,6 +529,96 @@ fn workers_ignore_ctrl_c(method: StartMethod) {
     assert_eq!(within("the task after SIGINT", move || r.get()).unwrap(), 7);
 }
 
+fn imap_yields_in_order_and_imap_unordered_yields_everything(method: StartMethod) {
+    let pool = pool(method, 2);
+    let squares: Vec<u64> = (0..50).map(|x| x * x).collect();
+    let inputs: Vec<u64> = (0..50).collect();
+    let results = pool.imap(square, inputs.clone()).unwrap();
+    assert_eq!(results.len(), 50);
+    assert_eq!(results.collect::<Result<Vec<_>, _>>().unwrap(), squares);
+    let results = pool.imap_chunksize(square, 0..50, 7).unwrap();
+    assert_eq!(results.collect::<Result<Vec<_>, _>>().unwrap(), squares);
+    for chunksize in [1, 4] {
+        let mut results = pool
+            .imap_unordered_chunksize(square, inputs.clone(), chunksize)
+            .unwrap();
+        let mut seen = Vec::new();
+        while let Some(r) = results.next() {
+            seen.push(r.unwrap());
+            assert_eq!(results.len(), 50 - seen.len());
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, squares);
+    }
+}
+
+fn imap_gives_a_failed_chunks_error_for_each_of_its_items(method: StartMethod) {
+    let pool = pool(method, 2);
+    let kinds = |r: Vec<Result<i32, Error>>| -> Vec<Result<i32, ErrorKind>> {
+        r.into_iter().map(|r| r.map_err(|e| e.kind())).collect()
+    };
+    let one = pool.imap(panicky, 0..6).unwrap().collect::<Vec<_>>();
+    assert_eq!(
+        kinds(one),
+        [Ok(0), Ok(1), Ok(2), Err(ErrorKind::Panicked), Ok(4), Ok(5)]
+    );
+    let two = pool
+        .imap_chunksize(panicky, 0..6, 2)
+        .unwrap()
+        .collect::<Vec<_>>();
+    assert_eq!(
+        kinds(two),
+        [
+            Ok(0),
+            Ok(1),
+            Err(ErrorKind::Panicked),
+            Err(ErrorKind::Panicked),
+            Ok(4),
+            Ok(5)
+        ]
+    );
+}
+
+fn an_endless_imap_runs_in_bounded_memory_and_can_be_dropped(method: StartMethod) {
+    let pool = pool(method, 2);
+    let pulled = std::sync::Arc::new(AtomicU64::new(0));
+    let counter = std::sync::Arc::clone(&pulled);
+    let endless = (0u64..).inspect(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    let mut results = pool.imap(square, endless).unwrap();
+    for x in 0..20u64 {
+        assert_eq!(results.next().unwrap().unwrap(), x * x);
+    }
+    // Twenty yielded, and at most the default lookahead (two chunks per worker) beyond.
+    let taken = pulled.load(Ordering::SeqCst);
+    assert!((20..=24).contains(&taken), "{taken} items pulled");
+    drop(results);
+    assert_eq!(pool.map(square, [3]).unwrap(), [9]);
+    pool.close();
+    within("join after a dropped endless imap", move || {
+        pool.join().unwrap()
+    });
+}
+
+fn imap_next_timeout_and_join_during_an_imap(method: StartMethod) {
+    let pool = pool(method, 1);
+    let mut results = pool.imap(sleep_ms, [300, 1, 2]).unwrap();
+    let err = results
+        .next_timeout(Duration::from_millis(10))
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    assert_eq!(results.len(), 3, "a timeout consumes no item");
+    assert_eq!(results.next_timeout(BOUND).unwrap().unwrap(), 300);
+    // The pool closes and joins while the iterator is half consumed.
+    pool.close();
+    pool.join().unwrap();
+    let rest: Vec<u64> = results.map(Result::unwrap).collect();
+    assert_eq!(rest, [1, 2]);
+    assert!(matches!(pool.imap(square, [1]), Err(Error::NotRunning)));
+}
+
 fn results_that_cannot_travel_fail_only_their_task(method: StartMethod) {
     let pool = pool(method, 1);
     let err = pool.apply(make_unencodable, ()).unwrap_err();
@@ -563,6 +653,10 @@ per_method!(
     workers_exit_when_the_pools_owner_is_killed,
     workers_ignore_ctrl_c,
     results_that_cannot_travel_fail_only_their_task,
+    imap_yields_in_order_and_imap_unordered_yields_everything,
+    imap_gives_a_failed_chunks_error_for_each_of_its_items,
+    an_endless_imap_runs_in_bounded_memory_and_can_be_dropped,
+    imap_next_timeout_and_join_during_an_imap,
 );
 
 /// Whether an exited child of this process is waiting to be reaped.

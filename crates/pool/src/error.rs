@@ -106,6 +106,48 @@ pub enum Error {
 }
 
 impl Error {
+    /// The same error again, for each item of a failed chunk (an error of another crate, which
+    /// no task produces, becomes [`Error::Broken`] with its message).
+    pub(crate) fn duplicate(&self) -> Error {
+        match self {
+            Error::Panicked { worker, panic } => Error::Panicked {
+                worker: worker.clone(),
+                panic: panic.clone(),
+            },
+            Error::WorkerLost {
+                worker,
+                pid,
+                task,
+                items,
+                exit,
+            } => Error::WorkerLost {
+                worker: worker.clone(),
+                pid: *pid,
+                task: *task,
+                items: items.clone(),
+                exit: exit.clone(),
+            },
+            Error::Broken(m) => Error::Broken(m.clone()),
+            Error::InitializerPanicked { worker, panic } => Error::InitializerPanicked {
+                worker: worker.clone(),
+                panic: panic.clone(),
+            },
+            Error::Codec(m) => Error::Codec(m.clone()),
+            Error::Refused(m) => Error::Refused(m.clone()),
+            Error::InvalidArgument(m) => Error::InvalidArgument(m.clone()),
+            Error::NotRunning => Error::NotRunning,
+            Error::Terminated => Error::Terminated,
+            Error::Timeout => Error::Timeout,
+            Error::NotReady => Error::NotReady,
+            Error::Taken => Error::Taken,
+            Error::Cancelled => Error::Cancelled,
+            Error::StillRunning => Error::StillRunning,
+            Error::Process(_) | Error::Connection(_) | Error::Core(_) => {
+                Error::Broken(self.to_string())
+            }
+        }
+    }
+
     /// The kind of failure.
     ///
     /// ```

@@ -62,14 +62,17 @@
 //! parent knows which task it died running (that task fails) and which it never started (they
 //! are queued again). The same thread
 //! decodes results and runs callbacks, and counts each worker's tasks for `maxtasksperchild`.
-//! See [`Pool`] for the calls and [`AsyncResult`] for results that arrive later.
+//! See [`Pool`] for the calls, [`AsyncResult`] for results that arrive later and [`IMap`] for
+//! the lazy `imap`.
 
 mod error;
+mod imap;
 mod pool;
 mod result;
 mod worker;
 
 pub use error::{Error, ErrorKind, Result};
+pub use imap::IMap;
 pub use multiprocessing_core::outcome::{Location, PanicInfo};
 pub use pool::{Callbacks, Pool, PoolBuilder, default_chunksize};
 pub use result::AsyncResult;

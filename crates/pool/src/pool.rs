@@ -35,6 +35,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
+use crate::imap::{IMap, encode_chunk};
 use crate::result::{AsyncResult, Callback, Cell, Collector, ErrorCallback, Job};
 use crate::worker::{
     FromWorker, Reply, TaskFn, ToWorker, chunk_trampoline, init_trampoline, wire, worker_main,
@@ -461,6 +462,100 @@ impl Pool {
         self.submit(f, items.into_iter().collect(), chunksize, Some, callbacks)
     }
 
+    /// Applies `f` to every item lazily, one item per task, yielding results in input order
+    /// (Python's `imap`); at most a few chunks are in flight ([`IMap::lookahead`]), so an
+    /// endless input works. Tasks start at once; each result is an item's `Result`.
+    pub fn imap<F, A, I>(&self, f: F, items: I) -> Result<IMap<'_, A, F::Output, I::IntoIter>>
+    where
+        F: Target<(A,)>,
+        I: IntoIterator<Item = A>,
+        A: Serialize + DeserializeOwned,
+        F::Output: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.imap_chunksize(f, items, 1)
+    }
+
+    /// [`imap`](Self::imap) in chunks of `chunksize` items (Python's `imap(f, items,
+    /// chunksize)`).
+    #[doc(alias = "imap")]
+    pub fn imap_chunksize<F, A, I>(
+        &self,
+        f: F,
+        items: I,
+        chunksize: usize,
+    ) -> Result<IMap<'_, A, F::Output, I::IntoIter>>
+    where
+        F: Target<(A,)>,
+        I: IntoIterator<Item = A>,
+        A: Serialize + DeserializeOwned,
+        F::Output: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.imap_with(f, items, chunksize, true)
+    }
+
+    /// As [`imap`](Self::imap), yielding results as they finish (Python's `imap_unordered`).
+    pub fn imap_unordered<F, A, I>(
+        &self,
+        f: F,
+        items: I,
+    ) -> Result<IMap<'_, A, F::Output, I::IntoIter>>
+    where
+        F: Target<(A,)>,
+        I: IntoIterator<Item = A>,
+        A: Serialize + DeserializeOwned,
+        F::Output: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.imap_unordered_chunksize(f, items, 1)
+    }
+
+    /// [`imap_unordered`](Self::imap_unordered) in chunks of `chunksize` items.
+    #[doc(alias = "imap_unordered")]
+    pub fn imap_unordered_chunksize<F, A, I>(
+        &self,
+        f: F,
+        items: I,
+        chunksize: usize,
+    ) -> Result<IMap<'_, A, F::Output, I::IntoIter>>
+    where
+        F: Target<(A,)>,
+        I: IntoIterator<Item = A>,
+        A: Serialize + DeserializeOwned,
+        F::Output: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.imap_with(f, items, chunksize, false)
+    }
+
+    fn imap_with<F, A, I>(
+        &self,
+        _f: F,
+        items: I,
+        chunksize: usize,
+        ordered: bool,
+    ) -> Result<IMap<'_, A, F::Output, I::IntoIter>>
+    where
+        F: Target<(A,)>,
+        I: IntoIterator<Item = A>,
+        A: Serialize + DeserializeOwned,
+        F::Output: Serialize + DeserializeOwned + Send + 'static,
+    {
+        const {
+            assert!(
+                size_of::<F>() == 0,
+                "a pool task must be a fn item or a closure that captures nothing; \
+                 pass state through the arguments"
+            )
+        };
+        let code = wire(chunk_trampoline::<F, (A,)> as TaskFn);
+        IMap::new(
+            self,
+            items.into_iter(),
+            code,
+            encode_chunk::<A>,
+            chunksize,
+            ordered,
+        )
+    }
+
     /// Encodes the call's chunks here (an unencodable argument is this call's error, nothing
     /// is queued) and queues them.
     fn submit<F, Args, T>(
@@ -506,6 +601,17 @@ impl Pool {
             finish,
         ));
         let code = Arc::new(wire(chunk_trampoline::<F, Args> as TaskFn));
+        self.enqueue(chunks.into_iter().map(|(index, items, args)| {
+            Task::new(Arc::clone(&job), index, items, Arc::clone(&code), args)
+        }))?;
+        if n == 0 {
+            job.finish_empty();
+        }
+        Ok(AsyncResult { cell })
+    }
+
+    /// Queues `tasks`, or none when the pool is closed or broken.
+    pub(crate) fn enqueue(&self, tasks: impl Iterator<Item = Task>) -> Result<()> {
         {
             let mut q = self.shared.lock();
             if let Some(broken) = &q.broken {
@@ -514,23 +620,10 @@ impl Pool {
             if q.phase != Phase::Running {
                 return Err(Error::NotRunning);
             }
-            for (index, items, args) in chunks {
-                q.pending.push_back(Task {
-                    job: Arc::clone(&job),
-                    index,
-                    items,
-                    code: Arc::clone(&code),
-                    args,
-                    unstarted_losses: 0,
-                });
-            }
+            q.pending.extend(tasks);
         }
-        if n == 0 {
-            job.finish_empty();
-        } else {
-            self.shared.wake();
-        }
-        Ok(AsyncResult { cell })
+        self.shared.wake();
+        Ok(())
     }
 
     /// Lets the queued work finish, then the workers exit; no more calls are accepted
@@ -659,13 +752,33 @@ impl Broken {
 }
 
 /// One chunk of a call, queued or running.
-struct Task {
+pub(crate) struct Task {
     job: Arc<dyn Job>,
     index: usize,
     items: Range<usize>,
     code: Arc<CodeWire>,
     args: Vec<u8>,
     unstarted_losses: u8,
+}
+
+impl Task {
+    /// Chunk `index` of a call, covering the call's `items`, with its encoded arguments.
+    pub(crate) fn new(
+        job: Arc<dyn Job>,
+        index: usize,
+        items: Range<usize>,
+        code: Arc<CodeWire>,
+        args: Vec<u8>,
+    ) -> Task {
+        Task {
+            job,
+            index,
+            items,
+            code,
+            args,
+            unstarted_losses: 0,
+        }
+    }
 }
 
 struct Running {

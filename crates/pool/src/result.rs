@@ -138,6 +138,29 @@ pub(crate) trait Job: Send + Sync {
     fn finish_empty(&self);
 }
 
+/// Decodes task `index`'s reply: its `len` results, or its error.
+pub(crate) fn decode_chunk<R: DeserializeOwned>(
+    index: usize,
+    len: usize,
+    bytes: &[u8],
+    worker: &str,
+) -> Result<Vec<R>> {
+    match codec::decode::<Outcome<Vec<R>>>(bytes) {
+        Ok(Outcome::Returned(values)) if values.len() == len => Ok(values),
+        Ok(Outcome::Returned(values)) => Err(Error::Codec(format!(
+            "task {index} answered {} results for {len} items",
+            values.len()
+        ))),
+        Ok(Outcome::Panicked(panic)) => Err(Error::Panicked {
+            worker: worker.to_string(),
+            panic,
+        }),
+        Err(e) => Err(Error::Codec(format!(
+            "could not decode the result of task {index}: {e}"
+        ))),
+    }
+}
+
 /// Assembles `R`s from a call's tasks into its result `T`.
 pub(crate) struct Collector<R, T> {
     cell: Arc<Cell<T>>,
@@ -185,27 +208,10 @@ where
     }
 
     fn deliver(&self, index: usize, items: Range<usize>, bytes: &[u8], worker: &str) {
-        let values: Vec<R> = match codec::decode::<Outcome<Vec<R>>>(bytes) {
-            Ok(Outcome::Returned(values)) => values,
-            Ok(Outcome::Panicked(panic)) => {
-                return self.fail(Error::Panicked {
-                    worker: worker.to_string(),
-                    panic,
-                });
-            }
-            Err(e) => {
-                return self.fail(Error::Codec(format!(
-                    "could not decode the result of task {index}: {e}"
-                )));
-            }
+        let values = match decode_chunk::<R>(index, items.len(), bytes, worker) {
+            Ok(v) => v,
+            Err(e) => return self.fail(e),
         };
-        if values.len() != items.len() {
-            return self.fail(Error::Codec(format!(
-                "task {index} answered {} results for {} items",
-                values.len(),
-                items.len()
-            )));
-        }
         let mut parts = self.parts.lock().unwrap_or_else(|p| p.into_inner());
         for (slot, value) in parts.slots[items].iter_mut().zip(values) {
             *slot = Some(value);
