@@ -619,6 +619,39 @@ fn imap_next_timeout_and_join_during_an_imap(method: StartMethod) {
     assert!(matches!(pool.imap(square, [1]), Err(Error::NotRunning)));
 }
 
+/// Runs a future on this thread, parking between polls.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut Context::from_waker(&waker)) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
+
+fn async_results_can_be_awaited(method: StartMethod) {
+    let pool = pool(method, 2);
+    let slow = pool.apply_async(sleep_ms, (100,)).unwrap();
+    let squares = pool.map_async(square, 0..5, None).unwrap();
+    let failed = pool.apply_async(panicky, (3,)).unwrap();
+    let (slow, squares, failed) = within("awaiting three results", move || {
+        block_on(async { (slow.await, squares.await, failed.await) })
+    });
+    assert_eq!(slow.unwrap(), 100);
+    assert_eq!(squares.unwrap(), [0, 1, 4, 9, 16]);
+    assert_eq!(failed.unwrap_err().kind(), ErrorKind::Panicked);
+}
+
 fn results_that_cannot_travel_fail_only_their_task(method: StartMethod) {
     let pool = pool(method, 1);
     let err = pool.apply(make_unencodable, ()).unwrap_err();
@@ -657,6 +690,7 @@ per_method!(
     imap_gives_a_failed_chunks_error_for_each_of_its_items,
     an_endless_imap_runs_in_bounded_memory_and_can_be_dropped,
     imap_next_timeout_and_join_during_an_imap,
+    async_results_can_be_awaited,
 );
 
 /// Whether an exited child of this process is waiting to be reaped.

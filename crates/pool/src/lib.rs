@@ -75,7 +75,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use imap::IMap;
 pub use multiprocessing_core::outcome::{Location, PanicInfo};
 pub use pool::{Callbacks, Pool, PoolBuilder, default_chunksize};
-pub use result::AsyncResult;
+pub use result::{AsyncResult, ResultFuture};
 
 #[cfg(test)]
 mod tests {

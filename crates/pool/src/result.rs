@@ -7,9 +7,12 @@
 //! the parent, before `get` returns, as Python's do.
 
 use std::fmt;
+use std::future::{Future, IntoFuture};
 use std::ops::Range;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use multiprocessing_core::codec;
@@ -38,6 +41,8 @@ struct CellState<T> {
     succeeded: Option<bool>,
     callback: Option<Callback<T>>,
     error_callback: Option<ErrorCallback>,
+    /// The task of an `.await`ing caller, woken once the result is ready.
+    waker: Option<Waker>,
 }
 
 impl<T> Cell<T> {
@@ -53,6 +58,7 @@ impl<T> Cell<T> {
                 succeeded: None,
                 callback,
                 error_callback,
+                waker: None,
             }),
             cond: Condvar::new(),
         }
@@ -93,8 +99,12 @@ impl<T> Cell<T> {
         let mut st = self.lock();
         st.succeeded = Some(result.is_ok());
         st.result = Some(result);
+        let waker = st.waker.take();
         drop(st);
         self.cond.notify_all();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
         true
     }
 
@@ -335,5 +345,65 @@ impl<T> AsyncResult<T> {
     /// `concurrent.futures.Future.cancel` is its model.
     pub fn cancel(&self) -> bool {
         self.cell.decide(Err(Error::Cancelled), true)
+    }
+}
+
+/// `.await` an [`AsyncResult`] in async code: the result, or the call's error. Waiting costs
+/// no thread; the pool's result handler wakes the task.
+///
+/// ```
+/// use multiprocessing_pool::Pool;
+/// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     use std::sync::Arc;
+/// #     use std::task::{Context, Poll, Wake, Waker};
+/// #     struct Unpark(std::thread::Thread);
+/// #     impl Wake for Unpark { fn wake(self: Arc<Self>) { self.0.unpark() } }
+/// #     let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+/// #     let mut f = std::pin::pin!(f);
+/// #     loop {
+/// #         if let Poll::Ready(v) = f.as_mut().poll(&mut Context::from_waker(&waker)) { return v; }
+/// #         std::thread::park();
+/// #     }
+/// # }
+/// fn square(x: u64) -> u64 { x * x }
+/// let pool = Pool::new(1)?;
+/// let result = pool.apply_async(square, (12,))?;
+/// assert_eq!(block_on(async { result.await })?, 144);
+/// # Ok::<(), multiprocessing_pool::Error>(())
+/// ```
+impl<T> IntoFuture for AsyncResult<T> {
+    type Output = Result<T>;
+    type IntoFuture = ResultFuture<T>;
+
+    fn into_future(self) -> ResultFuture<T> {
+        ResultFuture { cell: self.cell }
+    }
+}
+
+/// The future of an [`AsyncResult`] (its [`IntoFuture`]).
+#[must_use = "futures do nothing unless polled"]
+pub struct ResultFuture<T> {
+    cell: Arc<Cell<T>>,
+}
+
+impl<T> fmt::Debug for ResultFuture<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResultFuture").finish_non_exhaustive()
+    }
+}
+
+impl<T> Future for ResultFuture<T> {
+    type Output = Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        let mut st = self.cell.lock();
+        if st.succeeded.is_some() {
+            return Poll::Ready(st.result.take().unwrap_or(Err(Error::Taken)));
+        }
+        match &mut st.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        Poll::Pending
     }
 }
