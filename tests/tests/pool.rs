@@ -652,6 +652,35 @@ fn async_results_can_be_awaited(method: StartMethod) {
     assert_eq!(failed.unwrap_err().kind(), ErrorKind::Panicked);
 }
 
+fn a_task_over_the_task_timeout_is_killed_and_the_pool_goes_on(method: StartMethod) {
+    let pool = get_context(method)
+        .pool_builder()
+        .processes(2)
+        .task_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    let (err, pool) = within("a map with a stuck task", move || {
+        (
+            pool.map_chunksize(sleep_ms, [1, 60_000, 2], 1).unwrap_err(),
+            pool,
+        )
+    });
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+    let Error::TaskTimeout { task, pid, .. } = &err else {
+        panic!("not a task timeout: {err}")
+    };
+    assert_eq!(*task, 1);
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    let killed = *pid;
+    multiprocessing_tests::helpers::eventually("the stuck worker is reaped", || !exists(killed));
+    assert_eq!(pool.map(sleep_ms, [1, 2, 3]).unwrap(), [1, 2, 3]);
+}
+
 fn results_that_cannot_travel_fail_only_their_task(method: StartMethod) {
     let pool = pool(method, 1);
     let err = pool.apply(make_unencodable, ()).unwrap_err();
@@ -691,6 +720,7 @@ per_method!(
     an_endless_imap_runs_in_bounded_memory_and_can_be_dropped,
     imap_next_timeout_and_join_during_an_imap,
     async_results_can_be_awaited,
+    a_task_over_the_task_timeout_is_killed_and_the_pool_goes_on,
 );
 
 /// Whether an exited child of this process is waiting to be reaped.

@@ -47,6 +47,24 @@ pub enum Error {
         /// How it ended: `exit code 3`, `killed by SIGKILL`.
         exit: String,
     },
+    /// The task ran longer than the pool's
+    /// [`task_timeout`](crate::PoolBuilder::task_timeout): its worker was killed and replaced.
+    #[error(
+        "task {task} (items {first}..{end}) ran longer than {timeout:?} in worker {worker} (pid {pid}), which was killed",
+        first = items.start, end = items.end
+    )]
+    TaskTimeout {
+        /// The worker's name.
+        worker: String,
+        /// Its process id.
+        pid: u32,
+        /// The task's index within its call.
+        task: usize,
+        /// The positions of the task's items in the call's input.
+        items: std::ops::Range<usize>,
+        /// The pool's task timeout.
+        timeout: std::time::Duration,
+    },
     /// Workers could not be kept running: a worker could not be started, or workers kept dying
     /// before they could take any task. The pool serves nothing more (Python's
     /// `BrokenProcessPool`).
@@ -127,6 +145,19 @@ impl Error {
                 items: items.clone(),
                 exit: exit.clone(),
             },
+            Error::TaskTimeout {
+                worker,
+                pid,
+                task,
+                items,
+                timeout,
+            } => Error::TaskTimeout {
+                worker: worker.clone(),
+                pid: *pid,
+                task: *task,
+                items: items.clone(),
+                timeout: *timeout,
+            },
             Error::Broken(m) => Error::Broken(m.clone()),
             Error::InitializerPanicked { worker, panic } => Error::InitializerPanicked {
                 worker: worker.clone(),
@@ -167,7 +198,7 @@ impl Error {
                 ErrorKind::InvalidState
             }
             Error::Terminated => ErrorKind::Closed,
-            Error::Timeout => ErrorKind::Timeout,
+            Error::Timeout | Error::TaskTimeout { .. } => ErrorKind::Timeout,
             Error::Cancelled => ErrorKind::Cancelled,
             Error::Process(e) => e.kind(),
             Error::Connection(e) => e.kind(),

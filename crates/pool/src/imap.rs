@@ -2,8 +2,8 @@
 //!
 //! Python's `imap` feeds the whole input to the pool from a thread, so an endless input fills
 //! memory. Here the iterator itself submits chunks as results are consumed: at most
-//! [`lookahead`](IMap::lookahead) chunks are submitted and not yet yielded (by default two per
-//! worker), so an endless input runs in bounded memory. Dropping the iterator drops the chunks
+//! [`lookahead`](IMap::lookahead) chunks' worth of items are submitted and not yet yielded (by
+//! default two chunks per worker), so an endless input runs in bounded memory. Dropping the iterator drops the chunks
 //! no worker has taken; `close`, `join` and `Drop` of the pool never wait for it.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -198,8 +198,8 @@ where
         Ok(imap)
     }
 
-    /// Keeps at most `chunks` chunks submitted and not yet yielded (at least one); by default
-    /// two per worker. `usize::MAX` submits the whole input as fast as the iterator is polled,
+    /// Keeps at most `chunks` chunks' worth of items submitted and not yet yielded (at least
+    /// one chunk); by default two chunks per worker. `usize::MAX` submits the whole input as fast as the iterator is polled,
     /// as Python does (an endless input then grows without bound).
     pub fn lookahead(mut self, chunks: usize) -> Self {
         self.lookahead = chunks.max(1);
@@ -207,13 +207,10 @@ where
         self
     }
 
-    /// Chunks submitted and not yet yielded.
-    fn window(&self) -> usize {
-        if self.ordered {
-            self.submitted - self.next_chunk
-        } else {
-            self.in_flight
-        }
+    /// Whether more may be submitted: fewer than `lookahead` chunks' worth of items are
+    /// submitted and not yet yielded.
+    fn has_room(&self) -> bool {
+        self.items_pending + self.current.len() < self.lookahead.saturating_mul(self.chunksize)
     }
 
     /// Submits the next chunk of the input; `false` when the input is exhausted.
@@ -253,7 +250,7 @@ where
     }
 
     fn top_up(&mut self) {
-        while !self.input_done && self.window() < self.lookahead {
+        while !self.input_done && self.has_room() {
             if !self.submit_one() {
                 break;
             }

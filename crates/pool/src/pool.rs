@@ -22,7 +22,7 @@ use std::ops::Range;
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use multiprocessing_connection::{Connection, pipe};
 use multiprocessing_core::code::CodeWire;
@@ -137,6 +137,7 @@ pub struct PoolBuilder {
     processes: Option<usize>,
     init: Option<Result<(CodeWire, Vec<u8>)>>,
     maxtasksperchild: Option<usize>,
+    task_timeout: Option<Duration>,
     context: Option<Context>,
 }
 
@@ -146,6 +147,7 @@ impl fmt::Debug for PoolBuilder {
             .field("processes", &self.processes)
             .field("initializer", &self.init.is_some())
             .field("maxtasksperchild", &self.maxtasksperchild)
+            .field("task_timeout", &self.task_timeout)
             .field("context", &self.context)
             .finish()
     }
@@ -189,6 +191,14 @@ impl PoolBuilder {
         self
     }
 
+    /// Gives each task at most `limit` from the moment a worker starts it: a task still
+    /// running then has its worker killed and replaced, and fails with
+    /// [`Error::TaskTimeout`]; the rest of the pool goes on. Python's pool has no such limit.
+    pub fn task_timeout(mut self, limit: Duration) -> Self {
+        self.task_timeout = Some(limit);
+        self
+    }
+
     /// Starts the workers with this context's start method (by default, the default
     /// context's).
     pub fn context(mut self, ctx: &Context) -> Self {
@@ -225,6 +235,7 @@ impl PoolBuilder {
             processes,
             init,
             maxtasksperchild: self.maxtasksperchild,
+            task_timeout: self.task_timeout,
             context: self.context,
             workers: Vec::new(),
             next_id: 0,
@@ -785,6 +796,8 @@ struct Running {
     id: u64,
     task: Task,
     acked: bool,
+    /// When the worker acknowledged it (for the task timeout).
+    since: Option<Instant>,
 }
 
 struct Worker {
@@ -803,6 +816,8 @@ struct Worker {
     hung_up: bool,
     /// It acknowledged a task once, so it started properly.
     took_a_task: bool,
+    /// It was killed because task `id` ran out of time.
+    timed_out: Option<u64>,
 }
 
 /// The result handler: owns the workers.
@@ -811,6 +826,7 @@ struct Handler {
     processes: usize,
     init: Option<(CodeWire, Vec<u8>)>,
     maxtasksperchild: Option<usize>,
+    task_timeout: Option<Duration>,
     context: Option<Context>,
     workers: Vec<Worker>,
     next_id: u64,
@@ -843,6 +859,7 @@ impl Handler {
             stopping: false,
             hung_up: false,
             took_a_task: false,
+            timed_out: None,
         });
         Ok(())
     }
@@ -958,6 +975,7 @@ impl Handler {
                 id,
                 task,
                 acked: false,
+                since: None,
             });
         }
     }
@@ -968,7 +986,7 @@ impl Handler {
         let deadline = if buffered {
             Deadline::after(Duration::ZERO)
         } else {
-            Deadline::never()
+            self.next_timeout()
         };
         // Per worker: its connection is readable, it exited.
         let mut events = vec![(false, false); self.workers.len()];
@@ -1000,9 +1018,47 @@ impl Handler {
                 self.drain(i);
             }
         }
+        self.enforce_timeouts();
         for i in (0..events.len()).rev() {
             if events[i].1 {
                 self.reap(i);
+            }
+        }
+    }
+
+    /// When the oldest running task runs out of time (never without a task timeout).
+    fn next_timeout(&self) -> Deadline {
+        let Some(limit) = self.task_timeout else {
+            return Deadline::never();
+        };
+        self.workers
+            .iter()
+            .filter(|w| w.timed_out.is_none())
+            .filter_map(|w| w.running.front().and_then(|r| r.since))
+            .min()
+            .map_or(Deadline::never(), |since| {
+                since
+                    .checked_add(limit)
+                    .map_or(Deadline::never(), Deadline::at)
+            })
+    }
+
+    /// Kills each worker whose task ran out of time; its sentinel then fails the task.
+    fn enforce_timeouts(&mut self) {
+        let Some(limit) = self.task_timeout else {
+            return;
+        };
+        for w in &mut self.workers {
+            if w.timed_out.is_some() {
+                continue;
+            }
+            if let Some(r) = w.running.front()
+                && r.since.is_some_and(|since| since.elapsed() >= limit)
+            {
+                w.timed_out = Some(r.id);
+                if let Err(e) = w.process.kill() {
+                    tracing::warn!("could not kill pool worker {}: {e}", w.name);
+                }
             }
         }
     }
@@ -1036,6 +1092,7 @@ impl Handler {
             FromWorker::Ack { id, pid } => {
                 if let Some(r) = w.running.iter_mut().find(|r| r.id == id) {
                     r.acked = true;
+                    r.since = Some(Instant::now());
                     w.took_a_task = true;
                     w.pid = pid;
                 }
@@ -1106,8 +1163,23 @@ impl Handler {
         // A task waiting behind one that was running is not to blame for the death.
         let blameless = w.running.iter().any(|r| r.acked);
         let mut requeue = Vec::new();
-        for Running { task, acked, .. } in w.running {
+        for Running {
+            id, task, acked, ..
+        } in w.running
+        {
             let mut task = task;
+            if let Some(limit) = self.task_timeout
+                && w.timed_out == Some(id)
+            {
+                task.job.fail(Error::TaskTimeout {
+                    worker: w.name.clone(),
+                    pid: w.pid,
+                    task: task.index,
+                    items: task.items,
+                    timeout: limit,
+                });
+                continue;
+            }
             if !acked && !blameless {
                 task.unstarted_losses += 1;
             }
