@@ -66,7 +66,7 @@ pub enum Error {
         timeout: std::time::Duration,
     },
     /// Workers could not be kept running: a worker could not be started, or workers kept dying
-    /// before they could take any task. The pool serves nothing more (Python's
+    /// before they were ready to take tasks. The pool serves nothing more (Python's
     /// `BrokenProcessPool`).
     #[error("the pool is broken: {0}")]
     Broken(String),

@@ -50,8 +50,8 @@ const IN_FLIGHT: usize = 2;
 const PREFETCH_MAX_BYTES: usize = 32 * 1024;
 /// A task queued again after this many workers died before acknowledging it fails instead.
 const MAX_UNSTARTED_LOSSES: u8 = 3;
-/// After this many workers in a row (per worker slot) die without taking any task, the pool is
-/// broken rather than restarting workers for ever.
+/// After this many workers in a row (per worker slot) die before they are ready (their
+/// initializer run), the pool is broken rather than restarting workers for ever.
 const MAX_EARLY_DEATHS_PER_SLOT: usize = 3;
 
 /// The chunk size Python's `map` picks: the items spread over four chunks per worker.
@@ -814,10 +814,10 @@ struct Worker {
     stopping: bool,
     /// Its connection reached end of file or failed: only its sentinel is polled.
     hung_up: bool,
-    /// It acknowledged a task once, so it started properly.
-    took_a_task: bool,
     /// It was killed because task `id` ran out of time.
     timed_out: Option<u64>,
+    /// Its initializer ran: it reads its connection, so a send to it cannot wait long.
+    ready: bool,
 }
 
 /// The result handler: owns the workers.
@@ -858,8 +858,8 @@ impl Handler {
             tasks_done: 0,
             stopping: false,
             hung_up: false,
-            took_a_task: false,
             timed_out: None,
+            ready: false,
         });
         Ok(())
     }
@@ -921,7 +921,8 @@ impl Handler {
 
     /// Whether worker `w` may be sent one more task.
     fn can_take(&self, w: &Worker) -> bool {
-        !w.stopping
+        w.ready
+            && !w.stopping
             && !w.hung_up
             && w.running.len() < IN_FLIGHT
             && self
@@ -1089,11 +1090,14 @@ impl Handler {
     fn on_message(&mut self, i: usize, msg: FromWorker) {
         let w = &mut self.workers[i];
         match msg {
+            FromWorker::Ready => {
+                w.ready = true;
+                self.early_deaths = 0;
+            }
             FromWorker::Ack { id, pid } => {
                 if let Some(r) = w.running.iter_mut().find(|r| r.id == id) {
                     r.acked = true;
                     r.since = Some(Instant::now());
-                    w.took_a_task = true;
                     w.pid = pid;
                 }
             }
@@ -1107,7 +1111,6 @@ impl Handler {
                     return;
                 };
                 w.tasks_done += 1;
-                self.early_deaths = 0;
                 let task = r.task;
                 let worker = w.name.clone();
                 if self.maxtasksperchild.is_some_and(|max| w.tasks_done >= max) {
@@ -1151,11 +1154,11 @@ impl Handler {
         } else {
             format!("exit code {code}")
         };
-        if !w.took_a_task && !w.stopping {
+        if !w.ready && !w.stopping {
             self.early_deaths += 1;
             if self.early_deaths >= MAX_EARLY_DEATHS_PER_SLOT * self.processes {
                 self.set_broken(Broken::Other(format!(
-                    "{} workers in a row died before taking a task (the last: {exit})",
+                    "{} workers in a row died before they were ready (the last: {exit})",
                     self.early_deaths
                 )));
             }

@@ -30,6 +30,8 @@ pub(crate) enum ToWorker<A> {
 /// Worker to parent.
 #[derive(Serialize, Deserialize)]
 pub(crate) enum FromWorker {
+    /// The initializer ran: the worker takes tasks.
+    Ready,
     /// The worker took task `id` and is about to run it.
     Ack { id: u64, pid: u32 },
     /// Task `id` ended.
@@ -122,6 +124,9 @@ pub(crate) fn worker_main(mut conn: Connection, init: Option<(CodeWire, Vec<u8>)
             let _ = conn.send(&FromWorker::InitFailed(panic));
             return;
         }
+    }
+    if conn.send(&FromWorker::Ready).is_err() {
+        return;
     }
     // A daemonic worker dies with the parent process (the process crate arms that), so a
     // blocking receive cannot outlive the pool's owner.
