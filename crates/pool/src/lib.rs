@@ -20,6 +20,9 @@
 //! let later = pool.apply_async(add, (2, 3))?;
 //! assert_eq!(pool.starmap(add, [(1, 2), (3, 4)])?, [3, 7]);
 //! assert_eq!(later.get()?, 5);
+//! // Lazily, over an endless input, a few chunks in flight at a time.
+//! let firsts: Vec<u64> = pool.imap(f, 1..)?.take(3).collect::<Result<_, _>>()?;
+//! assert_eq!(firsts, [1, 4, 9]);
 //! pool.close();
 //! pool.join()?;
 //! # Ok::<(), multiprocessing_pool::Error>(())
@@ -36,6 +39,8 @@
 //!   exit code or signal; the worker is replaced. CPython's pool hangs here for ever
 //!   (gh-66587).
 //! - A result that cannot be encoded or decoded is that task's [`Error::Codec`].
+//! - With a [`task_timeout`](PoolBuilder::task_timeout), a task running too long has its worker
+//!   killed and replaced, and fails with [`Error::TaskTimeout`].
 //!
 //! ```
 //! use multiprocessing_pool::{ErrorKind, Pool};

@@ -250,7 +250,25 @@ impl PoolBuilder {
         }
         let thread = std::thread::Builder::new()
             .name("pool-result-handler".into())
-            .spawn(move || handler.run())
+            .spawn(move || {
+                let shared = Arc::clone(&handler.shared);
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.run())).is_err()
+                {
+                    // A bug, never a task (those run in workers): fail what waits, so no
+                    // `get` blocks for ever. The workers went with the handler (their
+                    // connections closed, so they exit).
+                    tracing::error!("the pool's result handler panicked");
+                    let pending: Vec<Task> = {
+                        let mut q = shared.lock();
+                        q.broken = Some(Broken::Other("the pool's result handler failed".into()));
+                        q.pending.drain(..).collect()
+                    };
+                    for task in pending {
+                        task.job
+                            .fail(Error::Broken("the pool's result handler failed".into()));
+                    }
+                }
+            })
             .map_err(multiprocessing_core::Error::from)?;
         Ok(Pool {
             shared,
