@@ -1108,6 +1108,15 @@ impl Handler {
     fn on_message(&mut self, i: usize, msg: FromWorker) {
         let w = &mut self.workers[i];
         match msg {
+            FromWorker::DoneAck {
+                id,
+                reply,
+                next,
+                pid,
+            } => {
+                self.on_message(i, FromWorker::Done { id, reply });
+                self.on_message(i, FromWorker::Ack { id: next, pid });
+            }
             FromWorker::Ready => {
                 w.ready = true;
                 self.early_deaths = 0;

@@ -36,6 +36,14 @@ pub(crate) enum FromWorker {
     Ack { id: u64, pid: u32 },
     /// Task `id` ended.
     Done { id: u64, reply: Reply },
+    /// Task `id` ended, and the worker took task `next` (already sent to it) and is about to
+    /// run it: `Done` and `Ack` in one message.
+    DoneAck {
+        id: u64,
+        reply: Reply,
+        next: u64,
+        pid: u32,
+    },
     /// The initializer panicked (or was refused); the worker exits.
     InitFailed(PanicInfo),
 }
@@ -97,10 +105,14 @@ pub(crate) fn wire(f: TaskFn) -> CodeWire {
 
 /// Runs `code(input)`, checking the reference first and catching a panic.
 fn call(code: &CodeWire, input: Vec<u8>) -> Reply {
-    let f = match code.resolve::<TaskFn>(&identity::current().authkey) {
-        Ok(f) => f.get(),
-        Err(e) => return Reply::Refused(e.to_string()),
-    };
+    match code.resolve::<TaskFn>(&identity::current().authkey) {
+        Ok(f) => run(f.get(), input),
+        Err(e) => Reply::Refused(e.to_string()),
+    }
+}
+
+/// Runs a verified entry, catching a panic.
+fn run(f: TaskFn, input: Vec<u8>) -> Reply {
     match Outcome::catch(|| f(input)) {
         Outcome::Returned(Ok(bytes)) => Reply::Ok(bytes),
         Outcome::Returned(Err(message)) => Reply::Codec(message),
@@ -131,22 +143,76 @@ pub(crate) fn worker_main(mut conn: Connection, init: Option<(CodeWire, Vec<u8>)
     // A daemonic worker dies with the parent process (the process crate arms that), so a
     // blocking receive cannot outlive the pool's owner.
     let pid = std::process::id();
+    let mut verified: Option<(CodeWire, TaskFn)> = None;
+    // A task read while answering the previous one, already acknowledged.
+    let mut next: Option<ToWorker<Vec<u8>>> = None;
     loop {
-        let msg: ToWorker<Vec<u8>> = match conn.recv() {
-            Ok(m) => m,
-            Err(_) => return,
+        let acked = next.is_some();
+        let msg = match next.take() {
+            Some(m) => m,
+            None => match conn.recv() {
+                Ok(m) => m,
+                Err(_) => return,
+            },
         };
         let (id, code, args) = match msg {
             ToWorker::Stop => return,
             ToWorker::Task { id, code, args } => (id, code, args),
         };
-        if conn.send(&FromWorker::Ack { id, pid }).is_err() {
+        if !acked && conn.send(&FromWorker::Ack { id, pid }).is_err() {
             return;
         }
-        let reply = call(&code, args);
-        if conn.send(&FromWorker::Done { id, reply }).is_err() {
+        let reply = call_cached(&mut verified, code, args);
+        // When the next task is here already, one message answers this one and acknowledges
+        // that one, before it runs.
+        let answer = match conn.poll(Some(std::time::Duration::ZERO)) {
+            Ok(true) => match conn.recv::<ToWorker<Vec<u8>>>() {
+                Ok(ToWorker::Task {
+                    id: next_id,
+                    code,
+                    args,
+                }) => {
+                    next = Some(ToWorker::Task {
+                        id: next_id,
+                        code,
+                        args,
+                    });
+                    FromWorker::DoneAck {
+                        id,
+                        reply,
+                        next: next_id,
+                        pid,
+                    }
+                }
+                Ok(ToWorker::Stop) => {
+                    next = Some(ToWorker::Stop);
+                    FromWorker::Done { id, reply }
+                }
+                Err(_) => FromWorker::Done { id, reply },
+            },
+            _ => FromWorker::Done { id, reply },
+        };
+        if conn.send(&answer).is_err() {
             return;
         }
+    }
+}
+
+/// [`call`], verifying a code reference once: the same reference again (byte for byte) is
+/// the same function.
+fn call_cached(verified: &mut Option<(CodeWire, TaskFn)>, code: CodeWire, args: Vec<u8>) -> Reply {
+    if let Some((wire, f)) = verified
+        && *wire == code
+    {
+        return run(*f, args);
+    }
+    match code.resolve::<TaskFn>(&identity::current().authkey) {
+        Ok(f) => {
+            let f = f.get();
+            *verified = Some((code, f));
+            run(f, args)
+        }
+        Err(e) => Reply::Refused(e.to_string()),
     }
 }
 
