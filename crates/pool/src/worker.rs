@@ -271,6 +271,21 @@ mod tests {
             fingerprint: b"build-id:0000".to_vec(),
             ..wire(trampoline_of(check))
         };
-        assert!(matches!(call(&foreign, args), Reply::Refused(_)));
+        assert!(matches!(call(&foreign, args.clone()), Reply::Refused(_)));
+        // A verified reference is remembered byte for byte: a forged one is still checked.
+        let mut verified = None;
+        let good = wire(trampoline_of(check));
+        assert!(matches!(
+            call_cached(&mut verified, good.clone(), args.clone()),
+            Reply::Ok(_)
+        ));
+        assert!(matches!(
+            call_cached(&mut verified, good, args.clone()),
+            Reply::Ok(_)
+        ));
+        assert!(matches!(
+            call_cached(&mut verified, forged, args),
+            Reply::Refused(_)
+        ));
     }
 }
