@@ -942,6 +942,7 @@ impl Handler {
         w.ready
             && !w.stopping
             && !w.hung_up
+            && w.timed_out.is_none()
             && w.running.len() < IN_FLIGHT
             && self
                 .maxtasksperchild
