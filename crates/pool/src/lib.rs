@@ -74,6 +74,7 @@ mod error;
 mod imap;
 mod pool;
 mod result;
+mod thread;
 mod worker;
 
 pub use error::{Error, ErrorKind, Result};
@@ -81,6 +82,12 @@ pub use imap::IMap;
 pub use multiprocessing_core::outcome::{Location, PanicInfo};
 pub use pool::{Callbacks, Pool, PoolBuilder, default_chunksize};
 pub use result::{AsyncResult, ResultFuture};
+pub use thread::ThreadPool;
+
+/// Python's `multiprocessing.dummy`: the pool's API over threads.
+pub mod dummy {
+    pub use crate::thread::ThreadPool as Pool;
+}
 
 #[cfg(test)]
 mod tests {

@@ -127,6 +127,10 @@ impl<T> Callbacks<T> {
         self.error_callback = Some(Box::new(f));
         self
     }
+
+    pub(crate) fn into_parts(self) -> (Option<Callback<T>>, Option<ErrorCallback>) {
+        (self.callback, self.error_callback)
+    }
 }
 
 /// Options of a [`Pool`]: Python's `Pool(processes, initializer, initargs, maxtasksperchild,

@@ -64,6 +64,13 @@ impl<T> Cell<T> {
         }
     }
 
+    /// Marks the call started; `false` when it is decided already (cancelled): skip it.
+    pub(crate) fn start(&self) -> bool {
+        let mut st = self.lock();
+        st.started = true;
+        !st.decided
+    }
+
     fn lock(&self) -> MutexGuard<'_, CellState<T>> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -71,7 +78,7 @@ impl<T> Cell<T> {
     /// Decides the result once: runs its callback here, then wakes the waiters. Later calls
     /// are ignored (a map's later chunks after its first error), as is a cancellation
     /// (`unstarted_only`) once a task has started. Whether this call decided.
-    fn decide(&self, result: Result<T>, unstarted_only: bool) -> bool {
+    pub(crate) fn decide(&self, result: Result<T>, unstarted_only: bool) -> bool {
         let (callback, error_callback) = {
             let mut st = self.lock();
             if st.decided || (unstarted_only && st.started) {
@@ -207,9 +214,7 @@ where
     T: Send,
 {
     fn start(&self) -> bool {
-        let mut st = self.cell.lock();
-        st.started = true;
-        !st.decided
+        self.cell.start()
     }
 
     fn claimed(&self) -> bool {
