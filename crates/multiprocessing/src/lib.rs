@@ -87,11 +87,11 @@ pub use multiprocessing_queues::{JoinableQueue, Queue, SimpleQueue};
 /// A pool of worker processes, Python's `multiprocessing.pool`.
 #[cfg(feature = "pool")]
 pub use multiprocessing_pool as pool;
-#[cfg(feature = "pool")]
-pub use multiprocessing_pool::{AsyncResult, Pool, ThreadPool};
 /// Python's `multiprocessing.dummy`: the pool's calls over threads (`dummy::Pool`).
 #[cfg(feature = "pool")]
 pub use multiprocessing_pool::dummy;
+#[cfg(feature = "pool")]
+pub use multiprocessing_pool::{AsyncResult, Pool, ThreadPool};
 
 #[cfg(feature = "connection")]
 pub use multiprocessing_connection as connection;
