@@ -115,6 +115,7 @@ fn tour_visits_every_stop_and_completes() {
         "== Lock, Value and Array",
         "== Queue and JoinableQueue",
         "== Event and wait",
+        "== Pool",
     ] {
         assert!(out.contains(stop), "the tour skipped {stop}:\n{out}");
     }

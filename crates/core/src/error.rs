@@ -134,6 +134,10 @@ pub enum ErrorKind {
     /// The executable started as a child is not this program, so code addresses would mean
     /// nothing there (Python has no counterpart: it finds functions by name).
     FingerprintMismatch,
+    /// The work was cancelled before it started (a pool's `AsyncResult::cancel`; Python's
+    /// `concurrent.futures.CancelledError`).
+    #[doc(alias = "CancelledError")]
+    Cancelled,
 }
 
 impl ErrorKind {
@@ -172,6 +176,7 @@ impl ErrorKind {
             ErrorKind::Panicked => "panicked",
             ErrorKind::Exited => "exited without a result",
             ErrorKind::FingerprintMismatch => "executable fingerprint mismatch",
+            ErrorKind::Cancelled => "cancelled",
         }
     }
 }

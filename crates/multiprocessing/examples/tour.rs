@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use multiprocessing::connection::Client;
 use multiprocessing::{
-    Address, Array, AuthKey, Connection, Event, JoinableQueue, Listener, Lock, Process, Queue,
-    RawValue, StartMethod, Value, cpu_count, current_process, get_context, pipe, start, wait,
+    Address, Array, AuthKey, Connection, ErrorKind, Event, JoinableQueue, Listener, Lock, Pool,
+    Process, Queue, RawValue, StartMethod, Value, cpu_count, current_process, get_context, pipe,
+    start, wait,
 };
 
 type Result<T = ()> = std::result::Result<T, multiprocessing::Error>;
@@ -23,6 +24,7 @@ fn main() -> Result {
     locks_and_shared_values()?;
     queues()?;
     events_and_wait()?;
+    pool()?;
     println!("\ntour complete");
     Ok(())
 }
@@ -324,5 +326,51 @@ fn events_and_wait() -> Result {
     println!("   the child's sentinel is ready: {}", !ready.is_empty());
     p.join()?;
     println!("   {p}");
+    Ok(())
+}
+
+/// Item 13 stands for a task the OOM killer ends.
+fn collatz_steps(n: u64) -> u64 {
+    if n == 13 {
+        // SAFETY: a plain signal to this very process.
+        unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+    }
+    let (mut n, mut steps) = (n, 0);
+    while n > 1 {
+        n = if n % 2 == 0 { n / 2 } else { 3 * n + 1 };
+        steps += 1;
+    }
+    steps
+}
+
+/// `Pool`: `map`, a lazy `imap` with its progress, and a worker killed mid-`map`.
+fn pool() -> Result {
+    stop(
+        "Pool (and a worker lost mid-map)",
+        "with Pool(4) as p: p.map(f, range(1, 13)); p.imap(f, ...)",
+    );
+    let pool = Pool::new(4)?;
+    let steps = pool.map(collatz_steps, 1..13)?;
+    assert_eq!(steps[6], 16); // 7 takes 16 steps
+    println!("   map: Collatz steps of 1..13: {steps:?}");
+    let inputs: Vec<u64> = (100..130).collect();
+    let mut results = pool.imap(collatz_steps, inputs)?;
+    let total = results.len();
+    let mut longest = 0;
+    while let Some(steps) = results.next() {
+        longest = longest.max(steps?);
+        if results.len() % 10 == 0 {
+            println!("   imap: {}/{total} done", total - results.len());
+        }
+    }
+    println!("   longest run below 130: {longest} steps");
+    // CPython's pool waits for ever here (gh-66587).
+    let err = pool.map_chunksize(collatz_steps, 10..16, 1).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::WorkerLost);
+    println!("   {err}");
+    println!(
+        "   the next map still runs: {:?}",
+        pool.map(collatz_steps, [27])?
+    );
     Ok(())
 }

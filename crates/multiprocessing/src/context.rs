@@ -31,9 +31,10 @@
 //! Every method forwards to the crate that owns the object, and each sub-crate's group of
 //! methods sits behind that crate's feature, in its own `impl` block below (queues behind the
 //! `queues` feature: [`Context::queue`], [`Context::queue_with_maxsize`],
-//! [`Context::queue_builder`], [`Context::simple_queue`], [`Context::joinable_queue`]). The
-//! pool and managers arrive the same way; they start processes, so `pool(n)` and `manager()` hand
-//! [`Context::as_process`] (the start method) to their crate, which takes it as a parameter
+//! [`Context::queue_builder`], [`Context::simple_queue`], [`Context::joinable_queue`]; the pool
+//! behind `pool`: [`Context::pool`], [`Context::pool_builder`]). The pool and managers start
+//! processes, so `pool(n)` and `manager()` hand [`Context::as_process`] (the start method) to
+//! their crate, which takes it as a parameter
 //! (the process crate's context knows only start methods, and arrows point down).
 
 use std::fmt;
@@ -342,5 +343,31 @@ impl Context {
     #[doc(alias = "JoinableQueue")]
     pub fn joinable_queue<T>(&self) -> Result<JoinableQueue<T>, Error> {
         Ok(JoinableQueue::new()?)
+    }
+}
+
+#[cfg(feature = "pool")]
+impl Context {
+    /// Python's `ctx.Pool(processes)`: a pool of `processes` workers started by this
+    /// context's start method.
+    ///
+    /// ```
+    /// use multiprocessing::{StartMethod, get_context};
+    /// fn cube(x: i64) -> i64 { x * x * x }
+    /// let pool = get_context(StartMethod::Spawn).pool(2)?;
+    /// assert_eq!(pool.map(cube, [1, 2, 3])?, [1, 8, 27]);
+    /// # Ok::<(), multiprocessing::Error>(())
+    /// ```
+    #[doc(alias = "Pool")]
+    pub fn pool(&self, processes: usize) -> Result<multiprocessing_pool::Pool, Error> {
+        Ok(self.pool_builder().processes(processes).build()?)
+    }
+
+    /// A builder for a pool of this context's start method, with Python's other `Pool`
+    /// options (`initializer`, `maxtasksperchild`; the number of workers defaults to the CPUs
+    /// this process may use).
+    #[doc(alias = "Pool")]
+    pub fn pool_builder(&self) -> multiprocessing_pool::PoolBuilder {
+        multiprocessing_pool::Pool::builder().context(&self.inner)
     }
 }

@@ -42,6 +42,10 @@ pub enum Error {
     #[cfg(feature = "queues")]
     #[error(transparent)]
     Queues(#[from] multiprocessing_queues::Error),
+    /// From `multiprocessing-pool`.
+    #[cfg(feature = "pool")]
+    #[error(transparent)]
+    Pool(#[from] multiprocessing_pool::Error),
 }
 
 #[cfg(feature = "synchronize")]
@@ -160,6 +164,8 @@ impl Error {
             Error::Sharedctypes(e) => e.kind(),
             #[cfg(feature = "queues")]
             Error::Queues(e) => e.kind(),
+            #[cfg(feature = "pool")]
+            Error::Pool(e) => e.kind(),
         }
     }
 

@@ -24,11 +24,12 @@
 //!
 //! This facade re-exports the workspace's crates, each behind a default feature: `connection`
 //! (Python's `multiprocessing.connection`), `process` (`Process`, start methods and contexts),
-//! `synchronize`, `sharedctypes` and `queues`. Depend on a sub-crate instead when you need only part of it.
+//! `synchronize`, `sharedctypes`, `queues` and `pool` (a [`Pool`] of worker processes). Depend on a
+//! sub-crate instead when you need only part of it.
 //! Every sub-crate's error converts into [`enum@Error`], so `?` works across them.
 //!
 //! [`get_context`] returns a [`Context`], Python's context object: one start method, and
-//! `ctx.process(..)`, `ctx.pipe(..)`, `ctx.queue()`, `ctx.lock()`, `ctx.value(..)` and the rest
+//! `ctx.process(..)`, `ctx.pipe(..)`, `ctx.queue()`, `ctx.lock()`, `ctx.value(..)`, `ctx.pool(n)` and the rest
 //! of the module's factories on it. [`start`] runs a function in a child and gives back its return value
 //! (`std::thread::spawn` for a process; not the `spawn` start method). The runtime layer below
 //! every crate (identity, fork hooks, deadlines, the tracker) is [`runtime`]; it is not called
@@ -83,6 +84,15 @@ pub use multiprocessing_sharedctypes::{Array, RawArray, RawValue, Value};
 pub use multiprocessing_queues as queues;
 #[cfg(feature = "queues")]
 pub use multiprocessing_queues::{JoinableQueue, Queue, SimpleQueue};
+
+/// A pool of worker processes, Python's `multiprocessing.pool`.
+#[cfg(feature = "pool")]
+pub use multiprocessing_pool as pool;
+/// Python's `multiprocessing.dummy`: the pool's calls over threads (`dummy::Pool`).
+#[cfg(feature = "pool")]
+pub use multiprocessing_pool::dummy;
+#[cfg(feature = "pool")]
+pub use multiprocessing_pool::{AsyncResult, Pool, ThreadPool};
 
 #[cfg(feature = "connection")]
 pub use multiprocessing_connection as connection;

@@ -1,0 +1,369 @@
+//! [`IMap`]: the lazy `imap` and `imap_unordered`, with a bounded number of chunks in flight.
+//!
+//! Python's `imap` feeds the whole input to the pool from a thread, so an endless input fills
+//! memory. Here the iterator itself submits chunks as results are consumed: at most
+//! [`lookahead`](IMap::lookahead) chunks' worth of items are submitted and not yet yielded (by
+//! default two chunks per worker), so an endless input runs in bounded memory. Dropping the iterator drops the chunks
+//! no worker has taken; `close`, `join` and `Drop` of the pool never wait for it.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use multiprocessing_core::code::CodeWire;
+use multiprocessing_core::codec;
+use multiprocessing_core::time::Deadline;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+use crate::pool::{Pool, Task};
+use crate::result::{Job, decode_chunk};
+
+/// What a chunk sends back: its index, its number of items, its results or its error.
+type Arrival<R> = (usize, usize, Result<Vec<R>>);
+
+/// The iterator of [`Pool::imap`] and [`Pool::imap_unordered`]: each item's result (in input
+/// order for `imap`, as they finish for `imap_unordered`); a failed chunk gives its error once
+/// per item.
+///
+/// An [`ExactSizeIterator`] when the input is one (while the pool runs), so a progress bar
+/// knows the total:
+///
+/// ```
+/// use multiprocessing_pool::Pool;
+/// fn square(x: u64) -> u64 { x * x }
+/// let pool = Pool::new(2)?;
+/// let inputs: Vec<u64> = (0..10).collect(); // a `Range<u64>` is not an ExactSizeIterator
+/// let mut results = pool.imap(square, inputs)?;
+/// assert_eq!(results.len(), 10);
+/// assert_eq!(results.next().transpose()?, Some(0));
+/// assert_eq!(results.len(), 9);
+/// let rest: Vec<u64> = results.collect::<Result<_, _>>()?;
+/// assert_eq!(rest, [1, 4, 9, 16, 25, 36, 49, 64, 81]);
+/// # Ok::<(), multiprocessing_pool::Error>(())
+/// ```
+#[doc(alias = "IMapIterator")]
+#[doc(alias = "IMapUnorderedIterator")]
+#[must_use = "an imap submits more work only as it is iterated"]
+pub struct IMap<'p, A, R, I> {
+    pool: &'p Pool,
+    input: I,
+    code: Arc<CodeWire>,
+    encode: fn(Vec<A>) -> Result<Vec<u8>>,
+    chunksize: usize,
+    lookahead: usize,
+    ordered: bool,
+    tx: Sender<Arrival<R>>,
+    rx: Receiver<Arrival<R>>,
+    /// Set when the iterator is dropped: its queued chunks are skipped.
+    abandoned: Arc<AtomicBool>,
+    /// Chunks submitted so far (the next chunk's index).
+    submitted: usize,
+    /// Chunks sent back and not yet expanded into `current`, by index (`imap` only).
+    arrived: BTreeMap<usize, (usize, Result<Vec<R>>)>,
+    /// The next chunk to yield (`imap` only).
+    next_chunk: usize,
+    /// Chunks submitted and not yet sent back.
+    in_flight: usize,
+    /// Items in chunks submitted and not yet expanded into `current`.
+    items_pending: usize,
+    current: VecDeque<Result<R>>,
+    input_done: bool,
+}
+
+impl<A, R, I> fmt::Debug for IMap<'_, A, R, I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IMap")
+            .field("ordered", &self.ordered)
+            .field("chunksize", &self.chunksize)
+            .field("lookahead", &self.lookahead)
+            .field("in_flight", &self.in_flight)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One chunk of an `imap`: sends its outcome to the iterator, once.
+struct ChunkJob<R> {
+    tx: Mutex<Sender<Arrival<R>>>,
+    index: usize,
+    len: usize,
+    abandoned: Arc<AtomicBool>,
+    state: Mutex<(bool, bool)>, // (started, decided)
+}
+
+impl<R: Send> ChunkJob<R> {
+    fn decide(&self, result: Result<Vec<R>>) {
+        {
+            let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            if st.1 {
+                return;
+            }
+            st.1 = true;
+        }
+        // The iterator may be gone: nobody wants the result then.
+        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = tx.send((self.index, self.len, result));
+    }
+}
+
+impl<R: DeserializeOwned + Send> Job for ChunkJob<R> {
+    fn start(&self) -> bool {
+        if self.abandoned.load(Ordering::Relaxed) {
+            return false;
+        }
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.0 = true;
+        !st.1
+    }
+
+    fn claimed(&self) -> bool {
+        let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.0 || st.1
+    }
+
+    fn deliver(&self, index: usize, items: Range<usize>, bytes: &[u8], worker: &str) {
+        self.decide(decode_chunk(index, items.len(), bytes, worker));
+    }
+
+    fn fail(&self, error: Error) {
+        self.decide(Err(error));
+    }
+
+    fn finish_empty(&self) {
+        self.decide(Ok(Vec::new()));
+    }
+}
+
+/// A chunk whose tasks all vanished undecided (only if the pool's handler failed) must not
+/// leave the iterator waiting for ever.
+impl<R> Drop for ChunkJob<R> {
+    fn drop(&mut self) {
+        let st = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+        if !st.1 {
+            let tx = self.tx.get_mut().unwrap_or_else(|p| p.into_inner());
+            let _ = tx.send((
+                self.index,
+                self.len,
+                Err(Error::Broken(
+                    "the pool stopped before the chunk finished".into(),
+                )),
+            ));
+        }
+    }
+}
+
+impl<'p, A, R, I> IMap<'p, A, R, I>
+where
+    A: Serialize,
+    R: DeserializeOwned + Send + 'static,
+    I: Iterator<Item = A>,
+{
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        pool: &'p Pool,
+        input: I,
+        code: CodeWire,
+        encode: fn(Vec<A>) -> Result<Vec<u8>>,
+        chunksize: usize,
+        ordered: bool,
+    ) -> Result<Self> {
+        let (tx, rx) = channel();
+        let mut imap = IMap {
+            pool,
+            input,
+            code: Arc::new(code),
+            encode,
+            chunksize: chunksize.max(1),
+            lookahead: 2 * pool.processes(),
+            ordered,
+            tx,
+            rx,
+            abandoned: Arc::new(AtomicBool::new(false)),
+            submitted: 0,
+            arrived: BTreeMap::new(),
+            next_chunk: 0,
+            in_flight: 0,
+            items_pending: 0,
+            current: VecDeque::new(),
+            input_done: false,
+        };
+        // A closed or broken pool is this call's error, as for `map`.
+        pool.enqueue(std::iter::empty())?;
+        imap.top_up();
+        Ok(imap)
+    }
+
+    /// Keeps at most `chunks` chunks' worth of items submitted and not yet yielded (at least
+    /// one chunk); by default two chunks per worker. `usize::MAX` submits the whole input as fast as the iterator is polled,
+    /// as Python does (an endless input then grows without bound).
+    pub fn lookahead(mut self, chunks: usize) -> Self {
+        self.lookahead = chunks.max(1);
+        self.top_up();
+        self
+    }
+
+    /// Whether more may be submitted: fewer than `lookahead` chunks' worth of items are
+    /// submitted and not yet yielded.
+    fn has_room(&self) -> bool {
+        self.items_pending + self.current.len() < self.lookahead.saturating_mul(self.chunksize)
+    }
+
+    /// Submits the next chunk of the input; `false` when the input is exhausted.
+    fn submit_one(&mut self) -> bool {
+        let chunk: Vec<A> = self.input.by_ref().take(self.chunksize).collect();
+        if chunk.is_empty() {
+            self.input_done = true;
+            return false;
+        }
+        let index = self.submitted;
+        let len = chunk.len();
+        let start = index * self.chunksize;
+        self.submitted += 1;
+        self.items_pending += len;
+        let queued = (self.encode)(chunk).and_then(|args| {
+            let job: Arc<dyn Job> = Arc::new(ChunkJob::<R> {
+                tx: Mutex::new(self.tx.clone()),
+                index,
+                len,
+                abandoned: Arc::clone(&self.abandoned),
+                state: Mutex::new((false, false)),
+            });
+            let task = Task::new(job, index, start..start + len, Arc::clone(&self.code), args);
+            self.pool.enqueue(std::iter::once(task))
+        });
+        match queued {
+            Ok(()) => self.in_flight += 1,
+            Err(e) => {
+                // This chunk's items give the error; a pool that stopped takes no more.
+                if matches!(e, Error::NotRunning | Error::Broken(_)) {
+                    self.input_done = true;
+                }
+                self.arrive(index, len, Err(e));
+            }
+        }
+        true
+    }
+
+    fn top_up(&mut self) {
+        while !self.input_done && self.has_room() {
+            if !self.submit_one() {
+                break;
+            }
+        }
+    }
+
+    /// A chunk's outcome, in order for `imap`, at once for `imap_unordered`.
+    fn arrive(&mut self, index: usize, len: usize, result: Result<Vec<R>>) {
+        if self.ordered {
+            self.arrived.insert(index, (len, result));
+            while let Some((len, result)) = self.arrived.remove(&self.next_chunk) {
+                self.next_chunk += 1;
+                self.expand(len, result);
+            }
+        } else {
+            self.expand(len, result);
+        }
+    }
+
+    fn expand(&mut self, len: usize, result: Result<Vec<R>>) {
+        self.items_pending -= len;
+        match result {
+            Ok(values) => self.current.extend(values.into_iter().map(Ok)),
+            Err(e) => {
+                for _ in 1..len {
+                    self.current.push_back(Err(e.duplicate()));
+                }
+                self.current.push_back(Err(e));
+            }
+        }
+    }
+
+    fn next_until(&mut self, deadline: Deadline) -> Option<Result<R>> {
+        loop {
+            if let Some(item) = self.current.pop_front() {
+                self.top_up();
+                return Some(item);
+            }
+            if self.in_flight == 0 {
+                // Nothing will arrive: everything submitted was yielded.
+                if self.input_done {
+                    return None;
+                }
+                self.top_up();
+                continue;
+            }
+            let (index, len, result) = match deadline.remaining() {
+                None => match self.rx.recv() {
+                    Ok(a) => a,
+                    // Unreachable: this iterator holds a sender.
+                    Err(_) => return None,
+                },
+                Some(left) => match self.rx.recv_timeout(left) {
+                    Ok(a) => a,
+                    Err(RecvTimeoutError::Timeout) => return Some(Err(Error::Timeout)),
+                    Err(RecvTimeoutError::Disconnected) => return None,
+                },
+            };
+            self.in_flight -= 1;
+            self.arrive(index, len, result);
+        }
+    }
+
+    /// The next result, waiting at most `timeout` (Python's `next(timeout)`):
+    /// `Some(Err(Error::Timeout))` when none is ready in time, which consumes no item.
+    #[doc(alias = "next")]
+    pub fn next_timeout(&mut self, timeout: Duration) -> Option<Result<R>> {
+        self.next_until(Deadline::after(timeout))
+    }
+}
+
+impl<A, R, I> Iterator for IMap<'_, A, R, I>
+where
+    A: Serialize,
+    R: DeserializeOwned + Send + 'static,
+    I: Iterator<Item = A>,
+{
+    type Item = Result<R>;
+
+    fn next(&mut self) -> Option<Result<R>> {
+        self.next_until(Deadline::never())
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let known = self.current.len() + self.items_pending;
+        if self.input_done {
+            return (known, Some(known));
+        }
+        let (low, high) = self.input.size_hint();
+        (
+            known.saturating_add(low),
+            high.and_then(|h| h.checked_add(known)),
+        )
+    }
+}
+
+/// Exact while the pool runs: a pool closed mid-iteration ends the iteration early.
+impl<A, R, I> ExactSizeIterator for IMap<'_, A, R, I>
+where
+    A: Serialize,
+    R: DeserializeOwned + Send + 'static,
+    I: ExactSizeIterator<Item = A>,
+{
+}
+
+impl<A, R, I> Drop for IMap<'_, A, R, I> {
+    fn drop(&mut self) {
+        self.abandoned.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Encodes a chunk of one-argument items as the worker's trampoline reads it.
+pub(crate) fn encode_chunk<A: Serialize>(chunk: Vec<A>) -> Result<Vec<u8>> {
+    let items: Vec<(A,)> = chunk.into_iter().map(|a| (a,)).collect();
+    codec::encode(&items).map_err(|e| Error::Codec(format!("could not encode the arguments: {e}")))
+}

@@ -1,0 +1,1271 @@
+//! [`Pool`] and its builder: the parent's side of the pool.
+//!
+//! The parent owns everything on the task path. Submitting a call encodes its chunks in the
+//! caller and queues them; one result-handler thread per pool waits (with `poll`) on every
+//! worker's connection, every worker's sentinel and a wake-up eventfd, and:
+//!
+//! - hands the next queued task to an idle worker over that worker's own connection, and to
+//!   a busy worker at most one more, of a call already started (so a worker does not wait for
+//!   the parent between tasks, and a call no worker has taken stays cancellable);
+//! - records each acknowledgement, then each reply, and completes the call;
+//! - on a sentinel (the worker exited): the task the worker had acknowledged fails with
+//!   [`Error::WorkerLost`]; one it had not yet acknowledged is queued again; the worker is
+//!   reaped and replaced;
+//! - after `maxtasksperchild` tasks (its own count), tells an idle worker to stop and
+//!   replaces it, so no queued task is lost.
+//!
+//! No lock is shared by the workers, so a worker dying anywhere cannot wedge the pool.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::ops::Range;
+use std::os::fd::OwnedFd;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use multiprocessing_connection::{Connection, pipe};
+use multiprocessing_core::code::CodeWire;
+use multiprocessing_core::codec;
+use multiprocessing_core::outcome::PanicInfo;
+use multiprocessing_core::time::{Deadline, Waitable};
+use multiprocessing_process::{Context, Process, Sentinel, Target, signal_name};
+use rustix::event::{EventfdFlags, PollFd, PollFlags, eventfd};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+use crate::imap::{IMap, encode_chunk};
+use crate::result::{AsyncResult, Callback, Cell, Collector, ErrorCallback, Job};
+use crate::worker::{
+    FromWorker, Reply, TaskFn, ToWorker, chunk_trampoline, init_trampoline, wire, worker_main,
+};
+
+/// How long `terminate` lets workers end after SIGTERM before it kills them.
+const TERMINATE_GRACE: Duration = Duration::from_secs(2);
+/// Tasks sent to a worker and not yet answered: the one it runs and the next.
+const IN_FLIGHT: usize = 2;
+/// A busy worker is sent its next task only when the task's arguments are at most this many
+/// bytes, so the send never waits for the worker to finish the task it runs.
+const PREFETCH_MAX_BYTES: usize = 32 * 1024;
+/// A task queued again after this many workers died before acknowledging it fails instead.
+const MAX_UNSTARTED_LOSSES: u8 = 3;
+/// After this many workers in a row (per worker slot) die before they are ready (their
+/// initializer run), the pool is broken rather than restarting workers for ever.
+const MAX_EARLY_DEATHS_PER_SLOT: usize = 3;
+
+/// The chunk size Python's `map` picks: the items spread over four chunks per worker.
+///
+/// ```
+/// use multiprocessing_pool::default_chunksize;
+/// assert_eq!(default_chunksize(100, 4), 7); // divmod(100, 16) = (6, 4): one more
+/// assert_eq!(default_chunksize(32, 4), 2);
+/// assert_eq!(default_chunksize(0, 4), 0);
+/// ```
+#[must_use]
+pub fn default_chunksize(items: usize, processes: usize) -> usize {
+    let per = processes.max(1) * 4;
+    items / per + usize::from(!items.is_multiple_of(per))
+}
+
+/// The callbacks of an `_async` call, run once in the parent (so they may capture anything
+/// `Send`): `callback` with the value, or `error_callback` with the error, before the
+/// [`AsyncResult`] becomes ready. They run on the pool's result-handler thread, so they
+/// should be quick and must not wait for another result of the same pool.
+///
+/// ```
+/// use std::sync::mpsc;
+/// use multiprocessing_pool::{Callbacks, Pool};
+/// fn double(x: u32) -> u32 { x * 2 }
+/// let pool = Pool::new(1)?;
+/// let (tx, rx) = mpsc::channel();
+/// let r = pool.apply_async_with(double, (21,), Callbacks::new().callback(move |v: &u32| {
+///     tx.send(*v).unwrap();
+/// }))?;
+/// r.wait();
+/// assert_eq!(rx.recv().unwrap(), 42);
+/// # Ok::<(), multiprocessing_pool::Error>(())
+/// ```
+#[must_use]
+pub struct Callbacks<T> {
+    callback: Option<Callback<T>>,
+    error_callback: Option<ErrorCallback>,
+}
+
+impl<T> Default for Callbacks<T> {
+    fn default() -> Self {
+        Callbacks {
+            callback: None,
+            error_callback: None,
+        }
+    }
+}
+
+impl<T> fmt::Debug for Callbacks<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Callbacks")
+            .field("callback", &self.callback.is_some())
+            .field("error_callback", &self.error_callback.is_some())
+            .finish()
+    }
+}
+
+impl<T> Callbacks<T> {
+    /// No callbacks.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Runs `f` with the value when the call succeeds (Python's `callback=`).
+    pub fn callback(mut self, f: impl FnOnce(&T) + Send + 'static) -> Self {
+        self.callback = Some(Box::new(f));
+        self
+    }
+
+    /// Runs `f` with the error when the call fails (Python's `error_callback=`).
+    pub fn error_callback(mut self, f: impl FnOnce(&Error) + Send + 'static) -> Self {
+        self.error_callback = Some(Box::new(f));
+        self
+    }
+
+    pub(crate) fn into_parts(self) -> (Option<Callback<T>>, Option<ErrorCallback>) {
+        (self.callback, self.error_callback)
+    }
+}
+
+/// Options of a [`Pool`]: Python's `Pool(processes, initializer, initargs, maxtasksperchild,
+/// context)`.
+#[must_use]
+#[derive(Default)]
+pub struct PoolBuilder {
+    processes: Option<usize>,
+    init: Option<Result<(CodeWire, Vec<u8>)>>,
+    maxtasksperchild: Option<usize>,
+    task_timeout: Option<Duration>,
+    context: Option<Context>,
+}
+
+impl fmt::Debug for PoolBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolBuilder")
+            .field("processes", &self.processes)
+            .field("initializer", &self.init.is_some())
+            .field("maxtasksperchild", &self.maxtasksperchild)
+            .field("task_timeout", &self.task_timeout)
+            .field("context", &self.context)
+            .finish()
+    }
+}
+
+impl PoolBuilder {
+    /// The number of workers; by default the CPUs this process may use.
+    pub fn processes(mut self, n: usize) -> Self {
+        self.processes = Some(n);
+        self
+    }
+
+    /// Runs `f(args)` once in each worker as it starts, as a target is run for a `Process`
+    /// (a `fn` item or a closure capturing nothing). A panicking initializer breaks the pool:
+    /// every task then fails with [`Error::InitializerPanicked`].
+    pub fn initializer<F, Args>(mut self, f: F, args: Args) -> Self
+    where
+        F: Target<Args>,
+        Args: Serialize + DeserializeOwned,
+    {
+        const {
+            assert!(
+                size_of::<F>() == 0,
+                "an initializer must be a fn item or a closure that captures nothing"
+            )
+        };
+        let _ = f;
+        let init = codec::encode(&args)
+            .map(|bytes| (wire(init_trampoline::<F, Args> as TaskFn), bytes))
+            .map_err(|e| {
+                Error::Codec(format!("could not encode the initializer's arguments: {e}"))
+            });
+        self.init = Some(init);
+        self
+    }
+
+    /// Replaces a worker after it has run `n` tasks (chunks, for `map`), as counted by the
+    /// parent; by default workers live as long as the pool. `0` means no limit.
+    pub fn maxtasksperchild(mut self, n: usize) -> Self {
+        self.maxtasksperchild = (n > 0).then_some(n);
+        self
+    }
+
+    /// Gives each task at most `limit` from the moment a worker starts it: a task still
+    /// running then has its worker killed and replaced, and fails with
+    /// [`Error::TaskTimeout`]; the rest of the pool goes on. Python's pool has no such limit.
+    pub fn task_timeout(mut self, limit: Duration) -> Self {
+        self.task_timeout = Some(limit);
+        self
+    }
+
+    /// Starts the workers with this context's start method (by default, the default
+    /// context's).
+    pub fn context(mut self, ctx: &Context) -> Self {
+        self.context = Some(ctx.clone());
+        self
+    }
+
+    /// Starts the workers and the pool's result handler.
+    pub fn build(self) -> Result<Pool> {
+        let processes = match self.processes {
+            Some(0) => {
+                return Err(Error::InvalidArgument(
+                    "the number of processes must be at least 1".into(),
+                ));
+            }
+            Some(n) => n,
+            None => multiprocessing_process::process_cpu_count()?.max(1),
+        };
+        let init = self.init.transpose()?;
+        // Installed before the first fork, so a forked worker's panics carry locations.
+        multiprocessing_core::outcome::install_hook();
+        let wake = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
+            .map_err(multiprocessing_core::Error::from)?;
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue {
+                pending: VecDeque::new(),
+                phase: Phase::Running,
+                broken: None,
+            }),
+            wake,
+        });
+        let mut handler = Handler {
+            shared: Arc::clone(&shared),
+            processes,
+            init,
+            maxtasksperchild: self.maxtasksperchild,
+            task_timeout: self.task_timeout,
+            context: self.context,
+            workers: Vec::new(),
+            next_id: 0,
+            started: 0,
+            early_deaths: 0,
+        };
+        for _ in 0..processes {
+            if let Err(e) = handler.start_worker() {
+                handler.stop_all(true);
+                return Err(e);
+            }
+        }
+        let thread = std::thread::Builder::new()
+            .name("pool-result-handler".into())
+            .spawn(move || {
+                let shared = Arc::clone(&handler.shared);
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.run())).is_err()
+                {
+                    // A bug, never a task (those run in workers): fail what waits, so no
+                    // `get` blocks for ever. The workers went with the handler (their
+                    // connections closed, so they exit).
+                    tracing::error!("the pool's result handler panicked");
+                    let pending: Vec<Task> = {
+                        let mut q = shared.lock();
+                        q.broken = Some(Broken::Other("the pool's result handler failed".into()));
+                        q.pending.drain(..).collect()
+                    };
+                    for task in pending {
+                        task.job
+                            .fail(Error::Broken("the pool's result handler failed".into()));
+                    }
+                }
+            })
+            .map_err(multiprocessing_core::Error::from)?;
+        Ok(Pool {
+            shared,
+            handler_id: thread.thread().id(),
+            handler: Mutex::new(Some(thread)),
+            processes,
+        })
+    }
+}
+
+/// A pool of worker processes running tasks: Python's `multiprocessing.pool.Pool`.
+///
+/// Tasks are targets as for a `Process`: a `fn` item or a closure that captures nothing, with
+/// serde arguments and result. Results come back in order; a task's panic, a worker's death
+/// mid-task, or a result that cannot travel is that call's error, and the pool goes on.
+///
+/// ```
+/// use multiprocessing_pool::Pool;
+/// fn square(x: u64) -> u64 { x * x }
+/// let pool = Pool::new(4)?;
+/// assert_eq!(pool.map(square, 0..10)?, [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]);
+/// assert_eq!(pool.apply(square, (10,))?, 100);
+/// pool.close();
+/// pool.join()?;
+/// # Ok::<(), multiprocessing_pool::Error>(())
+/// ```
+///
+/// Dropping a pool terminates it, as leaving Python's `with Pool() as p:` block does: call
+/// [`close`](Self::close) and [`join`](Self::join) first to let queued work finish.
+pub struct Pool {
+    shared: Arc<Shared>,
+    handler: Mutex<Option<JoinHandle<()>>>,
+    handler_id: std::thread::ThreadId,
+    processes: usize,
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("processes", &self.processes)
+            .field("state", &self.shared.lock().phase)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pool {
+    /// A pool of `processes` workers under the default start method (Python's
+    /// `Pool(processes)`); see [`Pool::builder`] for the other options.
+    pub fn new(processes: usize) -> Result<Pool> {
+        Pool::builder().processes(processes).build()
+    }
+
+    /// A builder for a pool with options.
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder::default()
+    }
+
+    /// The number of workers the pool keeps running.
+    #[must_use]
+    pub fn processes(&self) -> usize {
+        self.processes
+    }
+
+    /// Runs `f(args)` in a worker and waits for its result (Python's `apply`).
+    pub fn apply<F, Args>(&self, f: F, args: Args) -> Result<F::Output>
+    where
+        F: Target<Args>,
+        Args: Serialize + DeserializeOwned,
+        F::Output: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.apply_async(f, args)?.get()
+    }
+
+    /// Queues `f(args)` and returns its [`AsyncResult`] (Python's `apply_async`).
+    pub fn apply_async<F, Args>(&self, f: F, args: Args) -> Result<AsyncResult<F::Output>>
+    where
+        F: Target<Args>,
+        Args: Serialize + DeserializeOwned,
+        F::Output: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.apply_async_with(f, args, Callbacks::new())
+    }
+
+    /// [`apply_async`](Self::apply_async) with callbacks run in the parent.
+    #[doc(alias = "apply_async")]
+    pub fn apply_async_with<F, Args>(
+        &self,
+        f: F,
+        args: Args,
+        callbacks: Callbacks<F::Output>,
+    ) -> Result<AsyncResult<F::Output>>
+    where
+        F: Target<Args>,
+        Args: Serialize + DeserializeOwned,
+        F::Output: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.submit(f, vec![args], Some(1), first, callbacks)
+    }
+
+    /// Applies `f` to every item, in chunks of Python's default size, and returns the results
+    /// in order (Python's `map`). The first failing task's error is the call's error.
+    pub fn map<F, A, I>(&self, f: F, items: I) -> Result<Vec<F::Output>>
+    where
+        F: Target<(A,)>,
+        I: IntoIterator<Item = A>,
+        A: Serialize + DeserializeOwned,
+        F::Output: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.map_async(f, items, None)?.get()
+    }
+
+    /// [`map`](Self::map) in chunks of `chunksize` items (Python's `map(f, items, chunksize)`).
+    #[doc(alias = "map")]
+    pub fn map_chunksize<F, A, I>(&self, f: F, items: I, chunksize: usize) -> Result<Vec<F::Output>>
+    where
+        F: Target<(A,)>,
+        I: IntoIterator<Item = A>,
+        A: Serialize + DeserializeOwned,
+        F::Output: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.map_async(f, items, Some(chunksize))?.get()
+    }
+
+    /// Queues `f` over every item and returns the [`AsyncResult`] of the whole list (Python's
+    /// `map_async`); `chunksize` `None` picks Python's default ([`default_chunksize`]).
+    pub fn map_async<F, A, I>(
+        &self,
+        f: F,
+        items: I,
+        chunksize: Option<usize>,
+    ) -> Result<AsyncResult<Vec<F::Output>>>
+    where
+        F: Target<(A,)>,
+        I: IntoIterator<Item = A>,
+        A: Serialize + DeserializeOwned,
+        F::Output: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.map_async_with(f, items, chunksize, Callbacks::new())
+    }
+
+    /// [`map_async`](Self::map_async) with callbacks run in the parent.
+    #[doc(alias = "map_async")]
+    pub fn map_async_with<F, A, I>(
+        &self,
+        f: F,
+        items: I,
+        chunksize: Option<usize>,
+        callbacks: Callbacks<Vec<F::Output>>,
+    ) -> Result<AsyncResult<Vec<F::Output>>>
+    where
+        F: Target<(A,)>,
+        I: IntoIterator<Item = A>,
+        A: Serialize + DeserializeOwned,
+        F::Output: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let items: Vec<(A,)> = items.into_iter().map(|a| (a,)).collect();
+        self.submit(f, items, chunksize, Some, callbacks)
+    }
+
+    /// Calls `f` with each item's tuple as its arguments, results in order (Python's
+    /// `starmap`: `starmap(add, [(1, 2), (3, 4)])` gives `[3, 7]`).
+    pub fn starmap<F, Args, I>(&self, f: F, items: I) -> Result<Vec<F::Output>>
+    where
+        F: Target<Args>,
+        I: IntoIterator<Item = Args>,
+        Args: Serialize + DeserializeOwned,
+        F::Output: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.starmap_async(f, items, None)?.get()
+    }
+
+    /// [`starmap`](Self::starmap) in chunks of `chunksize` items.
+    #[doc(alias = "starmap")]
+    pub fn starmap_chunksize<F, Args, I>(
+        &self,
+        f: F,
+        items: I,
+        chunksize: usize,
+    ) -> Result<Vec<F::Output>>
+    where
+        F: Target<Args>,
+        I: IntoIterator<Item = Args>,
+        Args: Serialize + DeserializeOwned,
+        F::Output: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.starmap_async(f, items, Some(chunksize))?.get()
+    }
+
+    /// Queues a [`starmap`](Self::starmap) (Python's `starmap_async`).
+    pub fn starmap_async<F, Args, I>(
+        &self,
+        f: F,
+        items: I,
+        chunksize: Option<usize>,
+    ) -> Result<AsyncResult<Vec<F::Output>>>
+    where
+        F: Target<Args>,
+        I: IntoIterator<Item = Args>,
+        Args: Serialize + DeserializeOwned,
+        F::Output: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.starmap_async_with(f, items, chunksize, Callbacks::new())
+    }
+
+    /// [`starmap_async`](Self::starmap_async) with callbacks run in the parent.
+    #[doc(alias = "starmap_async")]
+    pub fn starmap_async_with<F, Args, I>(
+        &self,
+        f: F,
+        items: I,
+        chunksize: Option<usize>,
+        callbacks: Callbacks<Vec<F::Output>>,
+    ) -> Result<AsyncResult<Vec<F::Output>>>
+    where
+        F: Target<Args>,
+        I: IntoIterator<Item = Args>,
+        Args: Serialize + DeserializeOwned,
+        F::Output: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.submit(f, items.into_iter().collect(), chunksize, Some, callbacks)
+    }
+
+    /// Applies `f` to every item lazily, one item per task, yielding results in input order
+    /// (Python's `imap`); at most a few chunks are in flight ([`IMap::lookahead`]), so an
+    /// endless input works. Tasks start at once; each result is an item's `Result`.
+    pub fn imap<F, A, I>(&self, f: F, items: I) -> Result<IMap<'_, A, F::Output, I::IntoIter>>
+    where
+        F: Target<(A,)>,
+        I: IntoIterator<Item = A>,
+        A: Serialize + DeserializeOwned,
+        F::Output: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.imap_chunksize(f, items, 1)
+    }
+
+    /// [`imap`](Self::imap) in chunks of `chunksize` items (Python's `imap(f, items,
+    /// chunksize)`).
+    #[doc(alias = "imap")]
+    pub fn imap_chunksize<F, A, I>(
+        &self,
+        f: F,
+        items: I,
+        chunksize: usize,
+    ) -> Result<IMap<'_, A, F::Output, I::IntoIter>>
+    where
+        F: Target<(A,)>,
+        I: IntoIterator<Item = A>,
+        A: Serialize + DeserializeOwned,
+        F::Output: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.imap_with(f, items, chunksize, true)
+    }
+
+    /// As [`imap`](Self::imap), yielding results as they finish (Python's `imap_unordered`).
+    pub fn imap_unordered<F, A, I>(
+        &self,
+        f: F,
+        items: I,
+    ) -> Result<IMap<'_, A, F::Output, I::IntoIter>>
+    where
+        F: Target<(A,)>,
+        I: IntoIterator<Item = A>,
+        A: Serialize + DeserializeOwned,
+        F::Output: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.imap_unordered_chunksize(f, items, 1)
+    }
+
+    /// [`imap_unordered`](Self::imap_unordered) in chunks of `chunksize` items.
+    #[doc(alias = "imap_unordered")]
+    pub fn imap_unordered_chunksize<F, A, I>(
+        &self,
+        f: F,
+        items: I,
+        chunksize: usize,
+    ) -> Result<IMap<'_, A, F::Output, I::IntoIter>>
+    where
+        F: Target<(A,)>,
+        I: IntoIterator<Item = A>,
+        A: Serialize + DeserializeOwned,
+        F::Output: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.imap_with(f, items, chunksize, false)
+    }
+
+    fn imap_with<F, A, I>(
+        &self,
+        _f: F,
+        items: I,
+        chunksize: usize,
+        ordered: bool,
+    ) -> Result<IMap<'_, A, F::Output, I::IntoIter>>
+    where
+        F: Target<(A,)>,
+        I: IntoIterator<Item = A>,
+        A: Serialize + DeserializeOwned,
+        F::Output: Serialize + DeserializeOwned + Send + 'static,
+    {
+        const {
+            assert!(
+                size_of::<F>() == 0,
+                "a pool task must be a fn item or a closure that captures nothing; \
+                 pass state through the arguments"
+            )
+        };
+        let code = wire(chunk_trampoline::<F, (A,)> as TaskFn);
+        IMap::new(
+            self,
+            items.into_iter(),
+            code,
+            encode_chunk::<A>,
+            chunksize,
+            ordered,
+        )
+    }
+
+    /// Encodes the call's chunks here (an unencodable argument is this call's error, nothing
+    /// is queued) and queues them.
+    fn submit<F, Args, T>(
+        &self,
+        _f: F,
+        items: Vec<Args>,
+        chunksize: Option<usize>,
+        finish: fn(Vec<F::Output>) -> Option<T>,
+        callbacks: Callbacks<T>,
+    ) -> Result<AsyncResult<T>>
+    where
+        F: Target<Args>,
+        Args: Serialize + DeserializeOwned,
+        F::Output: Serialize + DeserializeOwned + Send + 'static,
+        T: Send + 'static,
+    {
+        const {
+            assert!(
+                size_of::<F>() == 0,
+                "a pool task must be a fn item or a closure that captures nothing; \
+                 pass state through the arguments"
+            )
+        };
+        let n = items.len();
+        let chunksize = chunksize
+            .unwrap_or_else(|| default_chunksize(n, self.processes))
+            .max(1);
+        let mut chunks = Vec::with_capacity(n.div_ceil(chunksize));
+        for (index, chunk) in items.chunks(chunksize).enumerate() {
+            let args = codec::encode(chunk).map_err(|e| {
+                Error::Codec(format!(
+                    "could not encode the arguments of task {index}: {e}"
+                ))
+            })?;
+            let start = index * chunksize;
+            chunks.push((index, start..start + chunk.len(), args));
+        }
+        let cell = Arc::new(Cell::new(callbacks.callback, callbacks.error_callback));
+        let job: Arc<dyn Job> = Arc::new(Collector::<F::Output, T>::new(
+            Arc::clone(&cell),
+            n,
+            chunks.len(),
+            finish,
+        ));
+        let code = Arc::new(wire(chunk_trampoline::<F, Args> as TaskFn));
+        self.enqueue(chunks.into_iter().map(|(index, items, args)| {
+            Task::new(Arc::clone(&job), index, items, Arc::clone(&code), args)
+        }))?;
+        if n == 0 {
+            job.finish_empty();
+        }
+        Ok(AsyncResult { cell })
+    }
+
+    /// Queues `tasks`, or none when the pool is closed or broken.
+    pub(crate) fn enqueue(&self, tasks: impl Iterator<Item = Task>) -> Result<()> {
+        {
+            let mut q = self.shared.lock();
+            if let Some(broken) = &q.broken {
+                return Err(broken.error());
+            }
+            if q.phase != Phase::Running {
+                return Err(Error::NotRunning);
+            }
+            q.pending.extend(tasks);
+        }
+        self.shared.wake();
+        Ok(())
+    }
+
+    /// Lets the queued work finish, then the workers exit; no more calls are accepted
+    /// (Python's `close`).
+    pub fn close(&self) {
+        let mut q = self.shared.lock();
+        if q.phase == Phase::Running {
+            q.phase = Phase::Closed;
+        }
+        drop(q);
+        self.shared.wake();
+    }
+
+    /// Stops the workers at once with SIGTERM (SIGKILL for those still running after two
+    /// seconds), reaps them, and fails every unfinished call with [`Error::Terminated`];
+    /// returns once all are reaped (Python's `terminate`), except when called from a callback,
+    /// which runs on the thread that does this work: it then returns at once.
+    pub fn terminate(&self) {
+        self.stop(false);
+    }
+
+    /// As [`terminate`](Self::terminate), with SIGKILL at once.
+    pub fn kill(&self) {
+        self.stop(true);
+    }
+
+    fn stop(&self, kill: bool) {
+        {
+            let mut q = self.shared.lock();
+            if !matches!(q.phase, Phase::Terminate { .. }) {
+                q.phase = Phase::Terminate { kill };
+            }
+        }
+        self.shared.wake();
+        self.join_handler();
+    }
+
+    /// Waits for the workers to exit after [`close`](Self::close) (every queued call has
+    /// finished) or [`terminate`](Self::terminate); [`Error::StillRunning`] before either
+    /// (Python's `join` raises `ValueError`).
+    pub fn join(&self) -> Result<()> {
+        if self.shared.lock().phase == Phase::Running {
+            return Err(Error::StillRunning);
+        }
+        self.join_handler();
+        Ok(())
+    }
+
+    fn join_handler(&self) {
+        // Called from a callback, on the handler itself: it finishes once the callback returns.
+        if std::thread::current().id() == self.handler_id {
+            return;
+        }
+        let thread = self
+            .handler
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(thread) = thread
+            && thread.join().is_err()
+        {
+            tracing::error!("the pool's result handler panicked");
+        }
+    }
+}
+
+/// Python's `__exit__`: terminates the workers (after `close` + `join`, nothing is left).
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+fn first<R>(values: Vec<R>) -> Option<R> {
+    values.into_iter().next()
+}
+
+/// What the callers and the result handler share.
+struct Shared {
+    queue: Mutex<Queue>,
+    /// An eventfd the result handler polls: written after queueing work or changing phase.
+    wake: OwnedFd,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn wake(&self) {
+        // Fails only when the counter is saturated, which already wakes the handler.
+        let _ = rustix::io::write(&self.wake, &1u64.to_ne_bytes());
+    }
+}
+
+struct Queue {
+    pending: VecDeque<Task>,
+    phase: Phase,
+    broken: Option<Broken>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Running,
+    Closed,
+    Terminate { kill: bool },
+}
+
+/// Why the pool serves nothing more.
+#[derive(Clone)]
+enum Broken {
+    Initializer { worker: String, panic: PanicInfo },
+    Other(String),
+}
+
+impl Broken {
+    fn error(&self) -> Error {
+        match self {
+            Broken::Initializer { worker, panic } => Error::InitializerPanicked {
+                worker: worker.clone(),
+                panic: panic.clone(),
+            },
+            Broken::Other(reason) => Error::Broken(reason.clone()),
+        }
+    }
+}
+
+/// One chunk of a call, queued or running.
+pub(crate) struct Task {
+    job: Arc<dyn Job>,
+    index: usize,
+    items: Range<usize>,
+    code: Arc<CodeWire>,
+    args: Vec<u8>,
+    unstarted_losses: u8,
+}
+
+impl Task {
+    /// Chunk `index` of a call, covering the call's `items`, with its encoded arguments.
+    pub(crate) fn new(
+        job: Arc<dyn Job>,
+        index: usize,
+        items: Range<usize>,
+        code: Arc<CodeWire>,
+        args: Vec<u8>,
+    ) -> Task {
+        Task {
+            job,
+            index,
+            items,
+            code,
+            args,
+            unstarted_losses: 0,
+        }
+    }
+}
+
+struct Running {
+    id: u64,
+    task: Task,
+    acked: bool,
+    /// When the worker acknowledged it (for the task timeout).
+    since: Option<Instant>,
+}
+
+struct Worker {
+    process: Process,
+    conn: Connection,
+    sentinel: Sentinel,
+    name: String,
+    pid: u32,
+    /// The tasks sent to it, oldest first: the one it runs, and at most one more of a call
+    /// already started (so that it never waits for the parent between two tasks).
+    running: VecDeque<Running>,
+    tasks_done: usize,
+    /// Asked to stop (or should stop): takes no more tasks.
+    stopping: bool,
+    /// Its connection reached end of file or failed: only its sentinel is polled.
+    hung_up: bool,
+    /// It was killed because task `id` ran out of time.
+    timed_out: Option<u64>,
+    /// Its initializer ran: it reads its connection, so a send to it cannot wait long.
+    ready: bool,
+}
+
+/// The result handler: owns the workers.
+struct Handler {
+    shared: Arc<Shared>,
+    processes: usize,
+    init: Option<(CodeWire, Vec<u8>)>,
+    maxtasksperchild: Option<usize>,
+    task_timeout: Option<Duration>,
+    context: Option<Context>,
+    workers: Vec<Worker>,
+    next_id: u64,
+    started: usize,
+    early_deaths: usize,
+}
+
+impl Handler {
+    fn start_worker(&mut self) -> Result<()> {
+        let (ours, theirs) = pipe(true)?;
+        self.started += 1;
+        let name = format!("PoolWorker-{}", self.started);
+        let mut builder = Process::builder(worker_main, (theirs, self.init.clone()))
+            .name(name.clone())
+            .daemon(true);
+        if let Some(ctx) = &self.context {
+            builder = builder.context(ctx);
+        }
+        let process = builder.start()?;
+        let sentinel = process.sentinel()?;
+        let pid = process.pid().unwrap_or_default();
+        self.workers.push(Worker {
+            process,
+            conn: ours,
+            sentinel,
+            name,
+            pid,
+            running: VecDeque::new(),
+            tasks_done: 0,
+            stopping: false,
+            hung_up: false,
+            timed_out: None,
+            ready: false,
+        });
+        Ok(())
+    }
+
+    fn run(mut self) {
+        loop {
+            let (phase, broken, failed) = {
+                let mut q = self.shared.lock();
+                let failed: Vec<Task> = match q.broken {
+                    Some(_) => q.pending.drain(..).collect(),
+                    None => Vec::new(),
+                };
+                (q.phase, q.broken.clone(), failed)
+            };
+            // Outside the lock: a failing call runs its error callback, which may call the pool.
+            if let Some(b) = &broken {
+                for task in failed {
+                    task.job.fail(b.error());
+                }
+            }
+            let broken = broken.is_some();
+            if let Phase::Terminate { kill } = phase {
+                self.stop_all(kill);
+                return;
+            }
+            let pending = !self.shared.lock().pending.is_empty();
+            if !broken && (phase == Phase::Running || pending) {
+                while self.workers.len() < self.processes {
+                    if let Err(e) = self.start_worker() {
+                        self.set_broken(Broken::Other(format!("could not start a worker: {e}")));
+                        break;
+                    }
+                }
+            }
+            self.dispatch();
+            if phase == Phase::Closed && self.shared.lock().pending.is_empty() {
+                for w in &mut self.workers {
+                    if w.running.is_empty() && !w.stopping {
+                        w.stopping = true;
+                        if w.conn.send(&ToWorker::<&[u8]>::Stop).is_err() {
+                            w.hung_up = true;
+                        }
+                    }
+                }
+                if self.workers.is_empty() {
+                    return;
+                }
+            }
+            self.wait();
+        }
+    }
+
+    fn set_broken(&self, why: Broken) {
+        let mut q = self.shared.lock();
+        if q.broken.is_none() {
+            q.broken = Some(why);
+        }
+    }
+
+    /// Whether worker `w` may be sent one more task.
+    fn can_take(&self, w: &Worker) -> bool {
+        w.ready
+            && !w.stopping
+            && !w.hung_up
+            && w.timed_out.is_none()
+            && w.running.len() < IN_FLIGHT
+            && self
+                .maxtasksperchild
+                .is_none_or(|max| w.tasks_done + w.running.len() < max)
+    }
+
+    /// Hands queued tasks to workers: any task to an idle worker; to a busy one, only the next
+    /// task of a call already started and only when small enough to sit in the connection's
+    /// buffer, so a call nobody started stays cancellable and a send never waits for a task.
+    fn dispatch(&mut self) {
+        loop {
+            let Some(w) = (0..self.workers.len())
+                .filter(|&i| self.can_take(&self.workers[i]))
+                .min_by_key(|&i| self.workers[i].running.len())
+            else {
+                return;
+            };
+            let busy = !self.workers[w].running.is_empty();
+            let task = {
+                let mut q = self.shared.lock();
+                loop {
+                    let Some(front) = q.pending.front() else {
+                        return;
+                    };
+                    if busy && (!front.job.claimed() || front.args.len() > PREFETCH_MAX_BYTES) {
+                        return;
+                    }
+                    let Some(t) = q.pending.pop_front() else {
+                        return;
+                    };
+                    if t.job.start() {
+                        break t;
+                    }
+                    // The call is decided already (failed, cancelled): skip its task.
+                }
+            };
+            self.next_id += 1;
+            let id = self.next_id;
+            let worker = &mut self.workers[w];
+            let msg = ToWorker::Task {
+                id,
+                code: (*task.code).clone(),
+                args: &task.args[..],
+            };
+            if worker.conn.send(&msg).is_err() {
+                // It died: its sentinel will say so, and the task goes back to the queue.
+                worker.hung_up = true;
+            }
+            worker.running.push_back(Running {
+                id,
+                task,
+                acked: false,
+                since: None,
+            });
+        }
+    }
+
+    /// Waits for a message, an exit or a wake-up, and handles what happened.
+    fn wait(&mut self) {
+        let buffered = self.workers.iter().any(|w| !w.hung_up && w.conn.is_ready());
+        let deadline = if buffered {
+            Deadline::after(Duration::ZERO)
+        } else {
+            self.next_timeout()
+        };
+        // Per worker: its connection is readable, it exited.
+        let mut events = vec![(false, false); self.workers.len()];
+        {
+            let mut fds = Vec::with_capacity(1 + 2 * self.workers.len());
+            fds.push(PollFd::new(&self.shared.wake, PollFlags::IN));
+            for w in &self.workers {
+                fds.push(PollFd::new(&w.sentinel, PollFlags::IN));
+                if !w.hung_up {
+                    fds.push(PollFd::new(&w.conn, PollFlags::IN));
+                }
+            }
+            if let Err(e) = multiprocessing_core::time::poll(&mut fds, deadline) {
+                tracing::error!("the pool's result handler could not poll: {e}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let mut it = fds[1..].iter();
+            for (w, ev) in self.workers.iter().zip(&mut events) {
+                ev.1 = it.next().is_some_and(|p| !p.revents().is_empty());
+                if !w.hung_up {
+                    ev.0 = it.next().is_some_and(|p| !p.revents().is_empty());
+                }
+            }
+        }
+        let mut counter = [0u8; 8];
+        let _ = rustix::io::read(&self.shared.wake, &mut counter);
+        for (i, &(readable, exited)) in events.iter().enumerate() {
+            if readable || exited || self.workers[i].conn.is_ready() {
+                self.drain(i);
+            }
+        }
+        self.enforce_timeouts();
+        for i in (0..events.len()).rev() {
+            if events[i].1 {
+                self.reap(i);
+            }
+        }
+    }
+
+    /// When the oldest running task runs out of time (never without a task timeout).
+    fn next_timeout(&self) -> Deadline {
+        let Some(limit) = self.task_timeout else {
+            return Deadline::never();
+        };
+        self.workers
+            .iter()
+            .filter(|w| w.timed_out.is_none())
+            .filter_map(|w| w.running.front().and_then(|r| r.since))
+            .min()
+            .map_or(Deadline::never(), |since| {
+                since
+                    .checked_add(limit)
+                    .map_or(Deadline::never(), Deadline::at)
+            })
+    }
+
+    /// Kills each worker whose task ran out of time; its sentinel then fails the task.
+    fn enforce_timeouts(&mut self) {
+        let Some(limit) = self.task_timeout else {
+            return;
+        };
+        for w in &mut self.workers {
+            if w.timed_out.is_some() {
+                continue;
+            }
+            if let Some(r) = w.running.front()
+                && r.since.is_some_and(|since| since.elapsed() >= limit)
+            {
+                w.timed_out = Some(r.id);
+                if let Err(e) = w.process.kill() {
+                    tracing::warn!("could not kill pool worker {}: {e}", w.name);
+                }
+            }
+        }
+    }
+
+    /// Handles every message worker `i` has sent so far.
+    fn drain(&mut self, i: usize) {
+        loop {
+            let w = &mut self.workers[i];
+            // Even after a failed send: what the worker sent before it died is still to read.
+            match w.conn.poll(Some(Duration::ZERO)) {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(_) => {
+                    w.hung_up = true;
+                    return;
+                }
+            }
+            match w.conn.recv::<FromWorker>() {
+                Ok(msg) => self.on_message(i, msg),
+                Err(_) => {
+                    w.hung_up = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_message(&mut self, i: usize, msg: FromWorker) {
+        let w = &mut self.workers[i];
+        match msg {
+            FromWorker::DoneAck {
+                id,
+                reply,
+                next,
+                pid,
+            } => {
+                self.on_message(i, FromWorker::Done { id, reply });
+                self.on_message(i, FromWorker::Ack { id: next, pid });
+            }
+            FromWorker::Ready => {
+                w.ready = true;
+                self.early_deaths = 0;
+            }
+            FromWorker::Ack { id, pid } => {
+                if let Some(r) = w.running.iter_mut().find(|r| r.id == id) {
+                    r.acked = true;
+                    r.since = Some(Instant::now());
+                    w.pid = pid;
+                }
+            }
+            FromWorker::Done { id, reply } => {
+                let Some(r) = w
+                    .running
+                    .iter()
+                    .position(|r| r.id == id)
+                    .and_then(|at| w.running.remove(at))
+                else {
+                    return;
+                };
+                w.tasks_done += 1;
+                let task = r.task;
+                let worker = w.name.clone();
+                if self.maxtasksperchild.is_some_and(|max| w.tasks_done >= max) {
+                    w.stopping = true;
+                    if w.conn.send(&ToWorker::<&[u8]>::Stop).is_err() {
+                        w.hung_up = true;
+                    }
+                }
+                match reply {
+                    Reply::Ok(bytes) => {
+                        task.job.deliver(task.index, task.items, &bytes, &worker);
+                    }
+                    Reply::Codec(m) => task
+                        .job
+                        .fail(Error::Codec(format!("task {}: {m}", task.index))),
+                    Reply::Refused(m) => task.job.fail(Error::Refused(m)),
+                    Reply::Panicked(panic) => task.job.fail(Error::Panicked { worker, panic }),
+                }
+            }
+            FromWorker::InitFailed(panic) => {
+                w.stopping = true;
+                let worker = w.name.clone();
+                self.set_broken(Broken::Initializer { worker, panic });
+            }
+        }
+    }
+
+    /// Worker `i` exited: settles its task, reaps it.
+    fn reap(&mut self, i: usize) {
+        let w = self.workers.swap_remove(i);
+        let code = match w.process.join_timeout(TERMINATE_GRACE) {
+            Ok(code) => code,
+            Err(e) => {
+                tracing::warn!("could not reap pool worker {}: {e}", w.name);
+                let _ = w.process.kill();
+                w.process.join().unwrap_or(-libc::SIGKILL)
+            }
+        };
+        let exit = if code < 0 {
+            format!("killed by {}", signal_name(-code))
+        } else {
+            format!("exit code {code}")
+        };
+        if !w.ready && !w.stopping {
+            self.early_deaths += 1;
+            if self.early_deaths >= MAX_EARLY_DEATHS_PER_SLOT * self.processes {
+                self.set_broken(Broken::Other(format!(
+                    "{} workers in a row died before they were ready (the last: {exit})",
+                    self.early_deaths
+                )));
+            }
+        }
+        // A task waiting behind one that was running is not to blame for the death.
+        let blameless = w.running.iter().any(|r| r.acked);
+        let mut requeue = Vec::new();
+        for Running {
+            id, task, acked, ..
+        } in w.running
+        {
+            let mut task = task;
+            if let Some(limit) = self.task_timeout
+                && w.timed_out == Some(id)
+            {
+                task.job.fail(Error::TaskTimeout {
+                    worker: w.name.clone(),
+                    pid: w.pid,
+                    task: task.index,
+                    items: task.items,
+                    timeout: limit,
+                });
+                continue;
+            }
+            if !acked && !blameless {
+                task.unstarted_losses += 1;
+            }
+            if acked || task.unstarted_losses >= MAX_UNSTARTED_LOSSES {
+                let exit = if acked {
+                    exit.clone()
+                } else {
+                    format!("{exit}; the {MAX_UNSTARTED_LOSSES}th worker lost before starting it")
+                };
+                task.job.fail(Error::WorkerLost {
+                    worker: w.name.clone(),
+                    pid: w.pid,
+                    task: task.index,
+                    items: task.items,
+                    exit,
+                });
+            } else {
+                requeue.push(task);
+            }
+        }
+        // Never started: back to the front of the queue, in their order.
+        let mut q = self.shared.lock();
+        for task in requeue.into_iter().rev() {
+            q.pending.push_front(task);
+        }
+    }
+
+    /// Stops every worker (SIGTERM, or SIGKILL when `kill`), reaps them all within a bounded
+    /// time, and fails what is unfinished with [`Error::Terminated`].
+    fn stop_all(&mut self, kill: bool) {
+        for w in &self.workers {
+            let _ = if kill {
+                w.process.kill()
+            } else {
+                w.process.terminate()
+            };
+        }
+        let deadline = Deadline::after(TERMINATE_GRACE);
+        for w in self.workers.drain(..) {
+            let left = deadline.remaining().unwrap_or(Duration::ZERO);
+            if w.process.join_timeout(left).is_err() {
+                let _ = w.process.kill();
+                let _ = w.process.join();
+            }
+            for r in w.running {
+                r.task.job.fail(Error::Terminated);
+            }
+        }
+        let pending: Vec<Task> = self.shared.lock().pending.drain(..).collect();
+        for task in pending {
+            task.job.fail(Error::Terminated);
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! The worker side: the messages between the parent and a worker, the trampolines that run a
+//! task's items, and the worker's loop.
+//!
+//! A task is a chunk of items for one target. It crosses as a [`CodeWire`] naming the
+//! monomorphized trampoline for that target (checked by the worker before anything is called)
+//! and the chunk's encoded arguments. The worker acknowledges a task with its pid before
+//! running it, so the parent knows exactly which task a worker that dies was running.
+
+use multiprocessing_connection::Connection;
+use multiprocessing_core::code::{CodeRef, CodeWire};
+use multiprocessing_core::outcome::{Outcome, PanicInfo};
+use multiprocessing_core::{codec, identity};
+use multiprocessing_process::Target;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// A task's entry: decodes the chunk's arguments, runs each item, encodes the outcomes.
+/// `Err` carries a codec failure's message (arguments undecodable, a result unencodable).
+pub(crate) type TaskFn = fn(Vec<u8>) -> Result<Vec<u8>, String>;
+
+/// Parent to worker.
+#[derive(Serialize, Deserialize)]
+pub(crate) enum ToWorker<A> {
+    /// Run this task and answer with `Ack` then `Done`.
+    Task { id: u64, code: CodeWire, args: A },
+    /// Exit once idle (`close`, `maxtasksperchild`).
+    Stop,
+}
+
+/// Worker to parent.
+#[derive(Serialize, Deserialize)]
+pub(crate) enum FromWorker {
+    /// The initializer ran: the worker takes tasks.
+    Ready,
+    /// The worker took task `id` and is about to run it.
+    Ack { id: u64, pid: u32 },
+    /// Task `id` ended.
+    Done { id: u64, reply: Reply },
+    /// Task `id` ended, and the worker took task `next` (already sent to it) and is about to
+    /// run it: `Done` and `Ack` in one message.
+    DoneAck {
+        id: u64,
+        reply: Reply,
+        next: u64,
+        pid: u32,
+    },
+    /// The initializer panicked (or was refused); the worker exits.
+    InitFailed(PanicInfo),
+}
+
+/// How a task ended in the worker.
+#[derive(Serialize, Deserialize)]
+pub(crate) enum Reply {
+    /// The encoded `Outcome<Vec<R>>`: the chunk's results, or its first panic.
+    Ok(Vec<u8>),
+    /// The arguments could not be decoded or a result encoded.
+    Codec(String),
+    /// The code reference was refused; nothing ran.
+    Refused(String),
+    /// The trampoline itself panicked (a `Serialize` implementation, say).
+    Panicked(PanicInfo),
+}
+
+/// Makes the value of a zero-sized target type (checked at compile time by the callers).
+fn conjure<F: Copy>() -> F {
+    const { assert!(size_of::<F>() == 0) };
+    // SAFETY: F is a zero-sized `Copy` type with no bytes to initialize, and a value of it
+    // existed in the parent, which runs this same executable: making another copies it.
+    unsafe { std::mem::zeroed::<F>() }
+}
+
+/// The trampoline of target `F` over a chunk of `Args`: the chunk's results, or the first
+/// panic among its items (Python's worker, too, answers a chunk with its results or the first
+/// exception).
+pub(crate) fn chunk_trampoline<F, Args>(input: Vec<u8>) -> Result<Vec<u8>, String>
+where
+    F: Target<Args>,
+    Args: DeserializeOwned,
+    F::Output: Serialize,
+{
+    let items: Vec<Args> =
+        codec::decode(&input).map_err(|e| format!("could not decode the arguments: {e}"))?;
+    let f = conjure::<F>();
+    let outcome: Outcome<Vec<F::Output>> =
+        Outcome::catch(|| items.into_iter().map(|args| f.call(args)).collect());
+    codec::encode(&outcome).map_err(|e| format!("could not encode the result: {e}"))
+}
+
+/// The trampoline of an initializer `F(Args)`; its return value is dropped.
+pub(crate) fn init_trampoline<F, Args>(input: Vec<u8>) -> Result<Vec<u8>, String>
+where
+    F: Target<Args>,
+    Args: DeserializeOwned,
+{
+    let args: Args = codec::decode(&input)
+        .map_err(|e| format!("could not decode the initializer's arguments: {e}"))?;
+    drop(conjure::<F>().call(args));
+    Ok(Vec::new())
+}
+
+/// The checked code reference of a trampoline, signed with this process's authkey.
+pub(crate) fn wire(f: TaskFn) -> CodeWire {
+    CodeRef::new(f).to_wire(&identity::current().authkey)
+}
+
+/// Runs `code(input)`, checking the reference first and catching a panic.
+fn call(code: &CodeWire, input: Vec<u8>) -> Reply {
+    match code.resolve::<TaskFn>(&identity::current().authkey) {
+        Ok(f) => run(f.get(), input),
+        Err(e) => Reply::Refused(e.to_string()),
+    }
+}
+
+/// Runs a verified entry, catching a panic.
+fn run(f: TaskFn, input: Vec<u8>) -> Reply {
+    match Outcome::catch(|| f(input)) {
+        Outcome::Returned(Ok(bytes)) => Reply::Ok(bytes),
+        Outcome::Returned(Err(message)) => Reply::Codec(message),
+        Outcome::Panicked(p) => Reply::Panicked(p),
+    }
+}
+
+/// A worker process's target: runs the initializer, then tasks until `Stop` or until the
+/// parent hangs up.
+pub(crate) fn worker_main(mut conn: Connection, init: Option<(CodeWire, Vec<u8>)>) {
+    // Ctrl-C reaches the whole foreground group; the parent decides what the pool does.
+    // SAFETY: setting a signal's disposition to "ignore" installs no handler code.
+    unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
+    if let Some((code, args)) = init {
+        let failure = match call(&code, args) {
+            Reply::Ok(_) => None,
+            Reply::Codec(m) | Reply::Refused(m) => Some(PanicInfo::new(m, None)),
+            Reply::Panicked(p) => Some(p),
+        };
+        if let Some(panic) = failure {
+            let _ = conn.send(&FromWorker::InitFailed(panic));
+            return;
+        }
+    }
+    if conn.send(&FromWorker::Ready).is_err() {
+        return;
+    }
+    // A daemonic worker dies with the parent process (the process crate arms that), so a
+    // blocking receive cannot outlive the pool's owner.
+    let pid = std::process::id();
+    let mut verified: Option<(CodeWire, TaskFn)> = None;
+    // A task read while answering the previous one, already acknowledged.
+    let mut next: Option<ToWorker<Vec<u8>>> = None;
+    loop {
+        let acked = next.is_some();
+        let msg = match next.take() {
+            Some(m) => m,
+            None => match conn.recv() {
+                Ok(m) => m,
+                Err(_) => return,
+            },
+        };
+        let (id, code, args) = match msg {
+            ToWorker::Stop => return,
+            ToWorker::Task { id, code, args } => (id, code, args),
+        };
+        if !acked && conn.send(&FromWorker::Ack { id, pid }).is_err() {
+            return;
+        }
+        let reply = call_cached(&mut verified, code, args);
+        // When the next task is here already, one message answers this one and acknowledges
+        // that one, before it runs.
+        let answer = match conn.poll(Some(std::time::Duration::ZERO)) {
+            Ok(true) => match conn.recv::<ToWorker<Vec<u8>>>() {
+                Ok(ToWorker::Task {
+                    id: next_id,
+                    code,
+                    args,
+                }) => {
+                    next = Some(ToWorker::Task {
+                        id: next_id,
+                        code,
+                        args,
+                    });
+                    FromWorker::DoneAck {
+                        id,
+                        reply,
+                        next: next_id,
+                        pid,
+                    }
+                }
+                Ok(ToWorker::Stop) => {
+                    next = Some(ToWorker::Stop);
+                    FromWorker::Done { id, reply }
+                }
+                Err(_) => FromWorker::Done { id, reply },
+            },
+            _ => FromWorker::Done { id, reply },
+        };
+        if conn.send(&answer).is_err() {
+            return;
+        }
+    }
+}
+
+/// [`call`], verifying a code reference once: the same reference again (byte for byte) is
+/// the same function.
+fn call_cached(verified: &mut Option<(CodeWire, TaskFn)>, code: CodeWire, args: Vec<u8>) -> Reply {
+    if let Some((wire, f)) = verified
+        && *wire == code
+    {
+        return run(*f, args);
+    }
+    match code.resolve::<TaskFn>(&identity::current().authkey) {
+        Ok(f) => {
+            let f = f.get();
+            *verified = Some((code, f));
+            run(f, args)
+        }
+        Err(e) => Reply::Refused(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use multiprocessing_core::AuthKey;
+
+    use super::*;
+
+    fn check(x: u32) -> u32 {
+        assert!(x != 2, "two is refused");
+        x * 2
+    }
+
+    /// The trampoline of `f` over one-argument items.
+    fn trampoline_of<F, A>(_: F) -> TaskFn
+    where
+        F: Target<(A,)>,
+        A: DeserializeOwned,
+        F::Output: Serialize,
+    {
+        chunk_trampoline::<F, (A,)>
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "finds this executable's build-id through getauxval")]
+    fn a_chunk_answers_its_results_or_its_first_panic() {
+        let code = wire(trampoline_of(check));
+        let args = codec::encode(&vec![(1u32,), (2,), (3,)]).unwrap();
+        let bytes = match call(&code, args) {
+            Reply::Ok(bytes) => bytes,
+            Reply::Codec(m) | Reply::Refused(m) => panic!("the chunk did not run: {m}"),
+            Reply::Panicked(p) => panic!("the chunk did not run: {p}"),
+        };
+        let outcome: Outcome<Vec<u32>> = codec::decode(&bytes).unwrap();
+        assert!(matches!(&outcome, Outcome::Panicked(p) if p.message == "two is refused"));
+        let args = codec::encode(&vec![(1u32,), (3,)]).unwrap();
+        let Reply::Ok(bytes) = call(&code, args) else {
+            panic!("the chunk did not run")
+        };
+        let outcome: Outcome<Vec<u32>> = codec::decode(&bytes).unwrap();
+        assert_eq!(outcome, Outcome::Returned(vec![2, 6]));
+        // Arguments of another type are a codec error, not a call.
+        let wrong = codec::encode(&vec![("text".to_string(),)]).unwrap();
+        assert!(matches!(call(&code, wrong), Reply::Codec(_)));
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "finds this executable's build-id through getauxval")]
+    fn a_task_signed_under_another_key_or_by_another_executable_is_refused() {
+        let args = codec::encode(&vec![(1u32,)]).unwrap();
+        let stranger = AuthKey::new(b"not the family".to_vec());
+        let forged = CodeRef::new(trampoline_of(check)).to_wire(&stranger);
+        assert!(matches!(call(&forged, args.clone()), Reply::Refused(_)));
+        let foreign = CodeWire {
+            fingerprint: b"build-id:0000".to_vec(),
+            ..wire(trampoline_of(check))
+        };
+        assert!(matches!(call(&foreign, args.clone()), Reply::Refused(_)));
+        // A verified reference is remembered byte for byte: a forged one is still checked.
+        let mut verified = None;
+        let good = wire(trampoline_of(check));
+        assert!(matches!(
+            call_cached(&mut verified, good.clone(), args.clone()),
+            Reply::Ok(_)
+        ));
+        assert!(matches!(
+            call_cached(&mut verified, good, args.clone()),
+            Reply::Ok(_)
+        ));
+        assert!(matches!(
+            call_cached(&mut verified, forged, args),
+            Reply::Refused(_)
+        ));
+    }
+}
