@@ -1,4 +1,4 @@
-//! Blocking on a word of the ring's header: an event count over `futex(2)`, and when a waiter
+//! Blocking on a word of the ring's header: an event count over core's `futex`, and when a waiter
 //! spins before it sleeps (when the notifier runs on another CPU, with the workspace's
 //! `Backoff`).
 //!
@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicU32, Ordering, fence};
 use std::time::Duration;
 
 use multiprocessing_core::backoff::Backoff;
+use multiprocessing_core::futex;
 use multiprocessing_core::time::Deadline;
-use rustix::thread::futex;
 
 /// How long a waiter spins before it sleeps (as the Event does).
 const SPIN: Duration = Duration::from_micros(20);
@@ -86,7 +86,7 @@ impl EventCount {
         if self.waiting.load(Ordering::Relaxed) != 0 && self.waiting.swap(0, Ordering::AcqRel) != 0
         {
             self.seq.fetch_add(1, Ordering::Release);
-            let _ = futex::wake(&self.seq, futex::Flags::empty(), i32::MAX as u32);
+            futex::wake_all(&self.seq);
         }
     }
 
@@ -99,14 +99,7 @@ impl EventCount {
         fence(Ordering::SeqCst);
         let ok = ready();
         if !ok {
-            let slice = deadline.remaining().map_or(SLICE, |r| r.min(SLICE));
-            if !slice.is_zero() {
-                let ts = futex::Timespec {
-                    tv_sec: slice.as_secs() as i64,
-                    tv_nsec: i64::from(slice.subsec_nanos()),
-                };
-                let _ = futex::wait(&self.seq, futex::Flags::empty(), seen, Some(&ts));
-            }
+            let _ = futex::wait(&self.seq, seen, one_slice(*deadline));
         }
         ok
     }
@@ -114,18 +107,15 @@ impl EventCount {
 
 /// Sleeps while `word == expected`, for at most one [`SLICE`] or until `deadline`.
 pub(crate) fn wait_word(word: &AtomicU32, expected: u32, deadline: &Deadline) {
-    let slice = deadline.remaining().map_or(SLICE, |r| r.min(SLICE));
-    if slice.is_zero() {
-        return;
-    }
-    let ts = futex::Timespec {
-        tv_sec: slice.as_secs() as i64,
-        tv_nsec: i64::from(slice.subsec_nanos()),
-    };
-    let _ = futex::wait(word, futex::Flags::empty(), expected, Some(&ts));
+    let _ = futex::wait(word, expected, one_slice(*deadline));
 }
 
 /// Wakes every sleeper on `word`.
 pub(crate) fn wake_word(word: &AtomicU32) {
-    let _ = futex::wake(word, futex::Flags::empty(), i32::MAX as u32);
+    futex::wake_all(word);
+}
+
+/// `deadline`, or one [`SLICE`] from now if that comes first.
+fn one_slice(deadline: Deadline) -> Deadline {
+    deadline.min(Deadline::after(SLICE))
 }
