@@ -33,10 +33,10 @@ use std::sync::Mutex;
 use multiprocessing_connection::Connection;
 use multiprocessing_core::time::{Deadline, wait_readable};
 use rustix::net::Shutdown;
-use rustix::process::{WaitId, WaitIdOptions, getpid, waitid};
+use rustix::process::{WaitId, WaitIdOptions, waitid};
 
 use crate::channel::{NO_FDS, channel, channel_error};
-use crate::child::{Exit, accept_boot, boot_socket, finish, run_request};
+use crate::child::{Exit, accept_boot, boot_socket, finish, prepare_request, run_prepared};
 use crate::spawn::{boot, spawn_executable};
 use crate::{Error, Result};
 
@@ -60,8 +60,11 @@ pub(crate) struct Launched {
     pub(crate) pidfd: OwnedFd,
 }
 
+/// This process's id, cached (the fork registry forgets it in a forked child). The server
+/// never asks for it: its children, made by a raw `clone3` that runs no fork handler, would
+/// inherit the server's.
 pub(crate) fn my_pid() -> u32 {
-    getpid().as_raw_nonzero().get() as u32
+    multiprocessing_core::owner::pid()
 }
 
 impl ForkServer {
@@ -158,38 +161,54 @@ pub(crate) fn serve() -> i32 {
     // SAFETY: setting a disposition; the previous one is given back to each child.
     let sigint = unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
     // Set up here, once, what every child would otherwise set up in its own copy of memory
-    // (a page fault each): the standard output every child flushes at exit, and the transfer
-    // context's thread-local (registering its destructor) that decoding the request uses.
+    // (a page fault each): the standard output every child flushes at exit, the transfer
+    // context's thread-local (registering its destructor) that decoding uses, and the panic
+    // hook with its thread-local that running a target uses.
     drop(std::io::stdout());
     let _ = multiprocessing_core::transfer::decode_with_fds::<()>(&[], Vec::new());
+    multiprocessing_core::outcome::install_hook();
     let thread = ThreadState::of_this_thread();
     loop {
         let Ok((request, fds)) = sock.recv_bytes_with_fds() else {
             return 0; // the client is gone
         };
+        // Decoded and checked here, before the fork: the server's pages for that code are
+        // mapped already, where each child would fault them in again. A request that cannot
+        // run still gets its child, which reports why and exits with 1, as under spawn.
+        let prepared = prepare_request(&request, fds);
         match fork_for_parent(&thread) {
             Ok(Forked::Child) => {
                 thread.restore_in_child();
-                drop(sock);
+                close_without_freeing(sock);
                 // SAFETY: restores the disposition this process started with.
                 unsafe { libc::signal(libc::SIGINT, sigint) };
-                let code = run_request(&request, fds);
+                let code = run_prepared(prepared);
                 finish(code, Exit::Immediate);
             }
             Ok(Forked::Parent(pid, pidfd)) => {
-                drop(fds);
-                let mut reply = vec![0u8];
-                reply.extend_from_slice(&pid.to_le_bytes());
-                if sock.send_bytes_with_fds(&reply, &[pidfd]).is_err() {
+                let mut reply = [0u8; 5];
+                reply[1..].copy_from_slice(&pid.to_le_bytes());
+                let sent = sock.send_bytes_with_fds(&reply, &[pidfd]);
+                drop(prepared);
+                if sent.is_err() {
                     return 1;
                 }
             }
             Err(e) => {
-                drop(fds);
+                drop(prepared);
                 let _ = sock.send_bytes_with_fds(format!("\x01{e}").as_bytes(), NO_FDS);
             }
         }
     }
+}
+
+/// In a child of the server: closes the server's socket but leaves its buffers in the child's
+/// copy of the heap (freeing them would write, and so copy, the allocator's pages).
+fn close_without_freeing(sock: Connection) {
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&sock);
+    std::mem::forget(sock);
+    // SAFETY: `fd` was owned by the forgotten connection, which will never use or close it.
+    drop(unsafe { OwnedFd::from_raw_fd(fd) });
 }
 
 enum Forked {
