@@ -92,6 +92,11 @@ pub fn active_children() -> Vec<Process> {
 
 /// Python's `_exit_function`: terminate daemonic children, then join every child.
 pub(crate) fn exit_hook() {
+    // The usual child has started none: it need not even learn its pid (a system call, in a
+    // forked child) to find its copy of the table empty.
+    if REGISTRY.lock().children.is_empty() {
+        return;
+    }
     let children = std::mem::take(&mut lock().children);
     for p in &children {
         if p.daemon() {
