@@ -48,6 +48,12 @@ fn lock() -> MutexGuard<'static, Registry> {
     guard
 }
 
+/// Registers the table with the fork registry now rather than on first use: the forkserver
+/// does it once, where each of its children would otherwise do it in its exit hook.
+pub(crate) fn register_with_fork_registry() {
+    drop(REGISTRY.lock());
+}
+
 extern "C" fn at_exit() {
     let _ = std::panic::catch_unwind(exit_hook);
 }
