@@ -474,26 +474,31 @@ impl Listener {
 
     /// Takes one connection off the backlog without blocking.
     fn accept_one(&self) -> Result<Option<(OwnedFd, Option<Address>)>> {
-        let fd = loop {
-            match time::retry_on_intr(|| rustix::net::accept_with(&self.fd, SocketFlags::CLOEXEC)) {
-                Ok(fd) => break fd,
+        let tcp = self.kind == Kind::Socket;
+        let (fd, from) = loop {
+            // A TCP peer's address comes with the connection (no `getpeername` after).
+            let accepted = time::retry_on_intr(|| {
+                if tcp {
+                    rustix::net::acceptfrom_with(&self.fd, SocketFlags::CLOEXEC)
+                } else {
+                    rustix::net::accept_with(&self.fd, SocketFlags::CLOEXEC).map(|fd| (fd, None))
+                }
+            });
+            match accepted {
+                Ok(accepted) => break accepted,
                 // The client gave up while queued: take the next one.
                 Err(Errno::CONNABORTED) => {}
                 Err(Errno::AGAIN) => return Ok(None),
                 Err(e) => return Err(e.into()),
             }
         };
-        let peer = match self.kind {
-            Kind::Socket => {
-                // Small request/reply messages must not wait for Nagle's algorithm.
-                rustix::net::sockopt::set_tcp_nodelay(&fd, true)?;
-                rustix::net::getpeername(&fd)
-                    .ok()
-                    .flatten()
-                    .and_then(|a| std::net::SocketAddr::try_from(a).ok())
-                    .map(Address::from)
-            }
-            _ => None,
+        let peer = if tcp {
+            // Small request/reply messages must not wait for Nagle's algorithm.
+            rustix::net::sockopt::set_tcp_nodelay(&fd, true)?;
+            from.and_then(|a| std::net::SocketAddr::try_from(a).ok())
+                .map(Address::from)
+        } else {
+            None
         };
         Ok(Some((fd, peer)))
     }
