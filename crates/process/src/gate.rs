@@ -222,6 +222,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "maps shared memory and registers fork handlers, which miri cannot"
+    )]
     fn a_verdict_given_before_the_wait_is_read_without_sleeping() {
         let go = Gate::arm().unwrap();
         let (word, seq) = (go.word, go.seq);
