@@ -143,11 +143,15 @@ fn captured_handshakes_replay_through_the_state_machine() {
             auth::FAILURE
         };
         assert_eq!(server.output(), framed(want), "{name}");
-        // Client side: our responder answers the captured challenge with the captured bytes.
+        // Client side: our responder answers the captured challenge with the captured bytes
+        // (its own challenge follows in the same write).
         if c.comparable() {
             let mut client = auth::Handshake::client(&AuthKey::new(c.client_key.clone()));
             client.feed(&framed(&challenge)).unwrap();
-            assert_eq!(client.output(), framed(&c.captured), "{name}");
+            let reply = framed(&c.captured);
+            assert_eq!(&client.output()[..reply.len()], reply, "{name}");
+            let rest = &client.output()[reply.len()..];
+            assert!(rest[4..].starts_with(auth::CHALLENGE), "{name}");
         }
         checked += 1;
     }

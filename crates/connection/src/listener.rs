@@ -372,6 +372,18 @@ impl Listener {
             if let Some(i) = set.iter().position(|p| p.hs.is_complete()) {
                 return Ok(self.finish(set.remove(i)));
             }
+            // With none pending, the next client has usually connected already (clients come
+            // back to back): accepted without asking `poll` first, and challenged at once.
+            if set.is_empty()
+                && let Some((fd, peer)) = self.accept_one()?
+            {
+                let mut p = self.pending(fd, peer, key);
+                if let Err(e) = handshake_io::pump(p.fd.as_fd(), &mut p.hs, false) {
+                    tracing::debug!(peer = ?p.peer, error = %e, "handshake failed");
+                    return Err(e);
+                }
+                set.push(p);
+            }
             let wake = set.iter().fold(deadline, |d, p| d.min(p.deadline));
             let mut fds = Vec::with_capacity(set.len() + 1);
             fds.push(PollFd::from_borrowed_fd(self.fd.as_fd(), PollFlags::IN));
@@ -399,12 +411,7 @@ impl Listener {
                         "too many pending handshakes: dropped the oldest"
                     );
                 }
-                set.push(Pending {
-                    fd,
-                    hs: Handshake::server(key),
-                    deadline: Deadline::from_timeout(self.handshake_timeout),
-                    peer,
-                });
+                set.push(self.pending(fd, peer, key));
                 // Only the challenge to send: the client cannot have answered yet.
                 ready.push(Some(false));
             }
@@ -450,6 +457,16 @@ impl Listener {
     }
 
     /// The connection of a completed handshake.
+    /// A handshake with a client just accepted, its challenge queued.
+    fn pending(&self, fd: OwnedFd, peer: Option<Address>, key: &AuthKey) -> Pending {
+        Pending {
+            fd,
+            hs: Handshake::server(key),
+            deadline: Deadline::from_timeout(self.handshake_timeout),
+            peer,
+        }
+    }
+
     fn finish(&self, p: Pending) -> Connection {
         self.set_last_accepted(p.peer);
         Connection::with_read_bytes(p.fd, self.kind, &p.hs.into_unread())
@@ -457,26 +474,31 @@ impl Listener {
 
     /// Takes one connection off the backlog without blocking.
     fn accept_one(&self) -> Result<Option<(OwnedFd, Option<Address>)>> {
-        let fd = loop {
-            match time::retry_on_intr(|| rustix::net::accept_with(&self.fd, SocketFlags::CLOEXEC)) {
-                Ok(fd) => break fd,
+        let tcp = self.kind == Kind::Socket;
+        let (fd, from) = loop {
+            // A TCP peer's address comes with the connection (no `getpeername` after).
+            let accepted = time::retry_on_intr(|| {
+                if tcp {
+                    rustix::net::acceptfrom_with(&self.fd, SocketFlags::CLOEXEC)
+                } else {
+                    rustix::net::accept_with(&self.fd, SocketFlags::CLOEXEC).map(|fd| (fd, None))
+                }
+            });
+            match accepted {
+                Ok(accepted) => break accepted,
                 // The client gave up while queued: take the next one.
                 Err(Errno::CONNABORTED) => {}
                 Err(Errno::AGAIN) => return Ok(None),
                 Err(e) => return Err(e.into()),
             }
         };
-        let peer = match self.kind {
-            Kind::Socket => {
-                // Small request/reply messages must not wait for Nagle's algorithm.
-                rustix::net::sockopt::set_tcp_nodelay(&fd, true)?;
-                rustix::net::getpeername(&fd)
-                    .ok()
-                    .flatten()
-                    .and_then(|a| std::net::SocketAddr::try_from(a).ok())
-                    .map(Address::from)
-            }
-            _ => None,
+        let peer = if tcp {
+            // Small request/reply messages must not wait for Nagle's algorithm.
+            rustix::net::sockopt::set_tcp_nodelay(&fd, true)?;
+            from.and_then(|a| std::net::SocketAddr::try_from(a).ok())
+                .map(Address::from)
+        } else {
+            None
         };
         Ok(Some((fd, peer)))
     }

@@ -106,9 +106,9 @@ fn push(hook: &'static dyn ForkHook) {
 /// registered yet.
 pub fn ensure_handlers() {
     HANDLERS.call_once(|| {
-        push(&crate::identity::STATE);
+        crate::identity::STATE.preregister();
         push(&crate::logging::STDIO);
-        push(&crate::tracker::SETTING);
+        crate::tracker::SETTING.preregister();
         push(&crate::heap::registry::HEAP_HOOK);
         // SAFETY: the three handlers are `extern "C"` functions without arguments that live as
         // long as the program and never unwind (a panicking hook aborts).
@@ -199,6 +199,14 @@ impl<T: Send + 'static> ForkMutex<T> {
             held: UnsafeCell::new(None),
             registered: AtomicBool::new(false),
         }
+    }
+
+    /// Puts it in the registry at its place among the core's own hooks and marks it
+    /// registered, so that its first `lock` has nothing to register (else redone by every child
+    /// of a forkserver whose server never locked it).
+    fn preregister(&'static self) {
+        push(self);
+        self.registered.store(true, Ordering::Release);
     }
 
     /// Locks it, blocking while another thread (or a fork in progress) holds it.

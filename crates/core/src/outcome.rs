@@ -141,10 +141,15 @@ thread_local! {
 ///
 /// Call it before forking a child that will use [`Outcome::catch`] (the process crate does):
 /// the installation takes std's hook lock once, and a child forked while another thread held
-/// it would find it taken forever. Calling it again does nothing; a panicking thread (which
+/// it would find it taken forever. Calling it again installs nothing; a panicking thread (which
 /// may not touch the hook) leaves it for a later call.
+///
+/// It also sets up the calling thread's record of the panic location (registering its
+/// destructor with the C library), so that a child forked from this thread finds it ready: done
+/// in each child, that costs a dozen page faults (the allocator, the loader binding a symbol).
 pub fn install_hook() {
     static HOOK: Once = Once::new();
+    let _ = LAST.try_with(|_| ());
     if HOOK.is_completed() || std::thread::panicking() {
         return;
     }

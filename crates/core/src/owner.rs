@@ -11,6 +11,7 @@
 //! use multiprocessing_core::owner;
 //! let me = owner::process();
 //! assert_eq!(me.id, std::process::id());
+//! assert_eq!(owner::pid(), me.id);
 //! assert!(owner::is_alive(me.id, me.start));
 //! ```
 
@@ -26,8 +27,10 @@ pub struct Owner {
     pub start: u64,
 }
 
-static PROCESS_ID: AtomicU64 = AtomicU64::new(0);
-static PROCESS_START: AtomicU64 = AtomicU64::new(0);
+static PROCESS_ID: AtomicU32 = AtomicU32::new(0);
+/// [`START_UNREAD`] until `/proc/self/stat` was read (then the start time, `0` if unknown).
+static PROCESS_START: AtomicU64 = AtomicU64::new(START_UNREAD);
+const START_UNREAD: u64 = u64::MAX;
 
 thread_local! {
     static THREAD: Cell<(u64, u32, u64)> = const { Cell::new((0, 0, 0)) };
@@ -35,30 +38,44 @@ thread_local! {
 
 pub(crate) fn forget_cached_ids() {
     PROCESS_ID.store(0, Ordering::Relaxed);
-    PROCESS_START.store(0, Ordering::Relaxed);
+    PROCESS_START.store(START_UNREAD, Ordering::Relaxed);
+}
+
+/// The running process's id (Python's `os.getpid()`), from a cache: no system call after the
+/// first, and no `/proc` read (which [`process`] adds for the start time).
+#[doc(alias = "getpid")]
+#[inline]
+#[must_use]
+pub fn pid() -> u32 {
+    match PROCESS_ID.load(Ordering::Relaxed) {
+        0 => pid_slow(),
+        id => id,
+    }
+}
+
+#[cold]
+fn pid_slow() -> u32 {
+    crate::fork::ensure_handlers();
+    let id = rustix::process::getpid().as_raw_nonzero().get() as u32;
+    PROCESS_ID.store(id, Ordering::Relaxed);
+    id
 }
 
 /// The running process, from a cache (no system call after the first).
 #[inline]
 #[must_use]
 pub fn process() -> Owner {
-    let id = PROCESS_ID.load(Ordering::Relaxed);
-    if id != 0 {
-        return Owner {
-            id: id as u32,
-            start: PROCESS_START.load(Ordering::Relaxed),
-        };
+    let id = pid();
+    match PROCESS_START.load(Ordering::Relaxed) {
+        START_UNREAD => process_slow(id),
+        start => Owner { id, start },
     }
-    process_slow()
 }
 
 #[cold]
-fn process_slow() -> Owner {
-    crate::fork::ensure_handlers();
-    let id = rustix::process::getpid().as_raw_nonzero().get() as u32;
+fn process_slow(id: u32) -> Owner {
     let start = read_stat("/proc/self/stat").map_or(0, |s| s.start);
     PROCESS_START.store(start, Ordering::Relaxed);
-    PROCESS_ID.store(u64::from(id), Ordering::Relaxed);
     Owner { id, start }
 }
 

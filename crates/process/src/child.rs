@@ -215,15 +215,38 @@ pub(crate) fn prepare_child(identity: &Identity, method: StartMethod) -> bool {
     !identity.daemon || die_with_parent(parent)
 }
 
-/// Runs a decoded request in this (freshly spawned or forked) child; returns the exit code.
+/// A request decoded and its target checked, ready to run in a child.
+pub(crate) struct Prepared {
+    req: ChildRequest,
+    trampoline: Trampoline,
+}
+
+/// Decodes a request and checks its target (the forkserver does this before it forks, so each
+/// child starts with the decoding and the digest's code already done); `Err` says why it cannot
+/// run.
+pub(crate) fn prepare_request(
+    bytes: &[u8],
+    fds: Vec<OwnedFd>,
+) -> std::result::Result<Prepared, String> {
+    let req: ChildRequest = decode_with_fds(bytes, fds)
+        .map_err(|e| format!("could not decode the child request: {e}"))?;
+    let trampoline = req
+        .target
+        .resolve::<Trampoline>(&req.identity.authkey)
+        .map_err(|e| format!("refused to run the requested target: {e}"))?
+        .get();
+    Ok(Prepared { req, trampoline })
+}
+
+/// Runs a prepared request in this (freshly spawned or forked) child; returns the exit code.
 ///
 /// The child's parent process is the one that asked for it under both spawn and forkserver
 /// (whose server forks children as its parent's, see [`crate::forkserver`]).
-pub(crate) fn run_request(bytes: &[u8], fds: Vec<OwnedFd>) -> i32 {
-    let req: ChildRequest = match decode_with_fds(bytes, fds) {
-        Ok(r) => r,
+pub(crate) fn run_prepared(prepared: std::result::Result<Prepared, String>) -> i32 {
+    let Prepared { req, trampoline } = match prepared {
+        Ok(p) => p,
         Err(e) => {
-            eprintln!("multiprocessing: could not decode the child request: {e}");
+            eprintln!("multiprocessing: {e}");
             return 1;
         }
     };
@@ -233,13 +256,6 @@ pub(crate) fn run_request(bytes: &[u8], fds: Vec<OwnedFd>) -> i32 {
     if let Some(fd) = req.tracker {
         let _ = multiprocessing_core::tracker::adopt(fd.into_inner());
     }
-    let trampoline = match req.target.resolve::<Trampoline>(&req.identity.authkey) {
-        Ok(t) => t.get(),
-        Err(e) => {
-            eprintln!("multiprocessing: refused to run the requested target: {e}");
-            return 1;
-        }
-    };
     if let Some(level) = req.log_level {
         use tracing::Level;
         let levels = [
@@ -289,5 +305,5 @@ fn spawn_role() -> i32 {
         return 1;
     };
     drop(sock);
-    run_request(&request, fds)
+    run_prepared(prepare_request(&request, fds))
 }

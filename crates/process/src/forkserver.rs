@@ -9,7 +9,9 @@
 //! exit status and signals it through a pidfd (sent back in the reply) exactly as for a fork
 //! child, whatever becomes of the server: a child keeps running, and is joined normally, after
 //! its server died. The server ignores SIGINT, as CPython's does (Ctrl-C reaches the whole
-//! foreground process group; the children get the disposition back). A server found dead is
+//! foreground process group; the children get the disposition back): it catches it with a
+//! handler that does nothing, which `clone3(CLONE_CLEAR_SIGHAND)` resets to the default in each
+//! child at no cost to the child. A server found dead is
 //! replaced on the next start. It exits when its client socket closes: when the context is
 //! dropped, or when the parent process dies.
 //!
@@ -33,10 +35,10 @@ use std::sync::Mutex;
 use multiprocessing_connection::Connection;
 use multiprocessing_core::time::{Deadline, wait_readable};
 use rustix::net::Shutdown;
-use rustix::process::{WaitId, WaitIdOptions, getpid, waitid};
+use rustix::process::{WaitId, WaitIdOptions, waitid};
 
 use crate::channel::{NO_FDS, channel, channel_error};
-use crate::child::{Exit, accept_boot, boot_socket, finish, run_request};
+use crate::child::{Exit, accept_boot, boot_socket, finish, prepare_request, run_prepared};
 use crate::spawn::{boot, spawn_executable};
 use crate::{Error, Result};
 
@@ -60,8 +62,11 @@ pub(crate) struct Launched {
     pub(crate) pidfd: OwnedFd,
 }
 
+/// This process's id, cached (the fork registry forgets it in a forked child). The server
+/// never asks for it: its children, made by a raw `clone3` that runs no fork handler, would
+/// inherit the server's.
 pub(crate) fn my_pid() -> u32 {
-    getpid().as_raw_nonzero().get() as u32
+    multiprocessing_core::owner::pid()
 }
 
 impl ForkServer {
@@ -155,45 +160,102 @@ pub(crate) fn serve() -> i32 {
     if accept_boot(&mut sock).is_none() {
         return 1;
     }
-    // SAFETY: setting a disposition; the previous one is given back to each child.
-    let sigint = unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
+    let sigint = catch_sigint();
     // Set up here, once, what every child would otherwise set up in its own copy of memory
-    // (a page fault each): the standard output every child flushes at exit, and the transfer
-    // context's thread-local (registering its destructor) that decoding the request uses.
+    // (a page fault each): the standard output every child flushes at exit, the transfer
+    // context's thread-local (registering its destructor) that decoding uses, the panic hook
+    // with its thread-local that running a target uses, and the table of children that the
+    // exit hook reads.
     drop(std::io::stdout());
     let _ = multiprocessing_core::transfer::decode_with_fds::<()>(&[], Vec::new());
+    multiprocessing_core::outcome::install_hook();
+    crate::registry::register_with_fork_registry();
     let thread = ThreadState::of_this_thread();
     loop {
         let Ok((request, fds)) = sock.recv_bytes_with_fds() else {
             return 0; // the client is gone
         };
+        // Decoded and checked here, before the fork: the server's pages for that code are
+        // mapped already, where each child would fault them in again. A request that cannot
+        // run still gets its child, which reports why and exits with 1, as under spawn.
+        let prepared = prepare_request(&request, fds);
         match fork_for_parent(&thread) {
-            Ok(Forked::Child) => {
+            Ok(Forked::Child { handlers_reset }) => {
                 thread.restore_in_child();
-                drop(sock);
-                // SAFETY: restores the disposition this process started with.
-                unsafe { libc::signal(libc::SIGINT, sigint) };
-                let code = run_request(&request, fds);
+                close_without_freeing(sock);
+                if sigint == Sigint::Caught && !handlers_reset {
+                    // SAFETY: restores the default disposition this process started with.
+                    unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
+                }
+                let code = run_prepared(prepared);
                 finish(code, Exit::Immediate);
             }
             Ok(Forked::Parent(pid, pidfd)) => {
-                drop(fds);
-                let mut reply = vec![0u8];
-                reply.extend_from_slice(&pid.to_le_bytes());
-                if sock.send_bytes_with_fds(&reply, &[pidfd]).is_err() {
+                let mut reply = [0u8; 5];
+                reply[1..].copy_from_slice(&pid.to_le_bytes());
+                let sent = sock.send_bytes_with_fds(&reply, &[pidfd]);
+                drop(prepared);
+                if sent.is_err() {
                     return 1;
                 }
             }
             Err(e) => {
-                drop(fds);
+                drop(prepared);
                 let _ = sock.send_bytes_with_fds(format!("\x01{e}").as_bytes(), NO_FDS);
             }
         }
     }
 }
 
+/// In a child of the server: closes the server's socket but leaves its buffers in the child's
+/// copy of the heap (freeing them would write, and so copy, the allocator's pages).
+fn close_without_freeing(sock: Connection) {
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&sock);
+    std::mem::forget(sock);
+    // SAFETY: `fd` was owned by the forgotten connection, which will never use or close it.
+    // (rustix's call is inlined here, where libc's `close` would be one more page to fault in.)
+    unsafe { rustix::io::close(fd) };
+}
+
+/// What the server does with SIGINT.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sigint {
+    /// It was ignored when the server started: left so, and so inherited by the children.
+    Ignored,
+    /// Caught by a handler that does nothing, so the server survives Ctrl-C; a child gets the
+    /// default back (see [`Forked::Child`]).
+    Caught,
+}
+
+extern "C" fn ignore_signal(_: libc::c_int) {}
+
+/// Keeps Ctrl-C from ending the server: a handler rather than `SIG_IGN`, since the kernel
+/// resets handled signals (not ignored ones) in a child made with `CLONE_CLEAR_SIGHAND`.
+fn catch_sigint() -> Sigint {
+    // SAFETY: reads and then sets SIGINT's disposition through initialized sigaction structs;
+    // the handler is an `extern "C"` function that does nothing (async-signal-safe), and
+    // SA_RESTART resumes the server's blocking calls it interrupts.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(libc::SIGINT, std::ptr::null(), &mut old);
+        if old.sa_sigaction == libc::SIG_IGN {
+            return Sigint::Ignored;
+        }
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = ignore_signal as *const () as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut());
+    }
+    Sigint::Caught
+}
+
 enum Forked {
-    Child,
+    /// In the child; `handlers_reset` when the kernel gave every caught signal its default
+    /// disposition back (`CLONE_CLEAR_SIGHAND`, which the older `clone` lacks).
+    Child {
+        handlers_reset: bool,
+    },
     Parent(u32, OwnedFd),
 }
 
@@ -237,9 +299,10 @@ impl ThreadState {
     }
 }
 
-/// `clone3(CLONE_PARENT | CLONE_PIDFD)`: a fork whose child is our parent's child. Falls back
-/// to the older `clone` call where `clone3` is refused (container seccomp profiles answer
-/// ENOSYS for it).
+/// `clone3(CLONE_PARENT | CLONE_PIDFD | CLONE_CLEAR_SIGHAND)`: a fork whose child is our
+/// parent's child, with caught signals reset to their defaults. Falls back to the older `clone`
+/// call (without the reset) where `clone3` is refused (container seccomp profiles answer ENOSYS
+/// for it).
 fn fork_for_parent(thread: &ThreadState) -> std::io::Result<Forked> {
     let mut pidfd: libc::c_int = -1;
     let mut flags = libc::CLONE_PARENT | libc::CLONE_PIDFD;
@@ -249,27 +312,42 @@ fn fork_for_parent(thread: &ThreadState) -> std::io::Result<Forked> {
         flags |= libc::CLONE_CHILD_SETTID | libc::CLONE_CHILD_CLEARTID;
     }
     let child_tid = thread.tid.unwrap_or(0);
-    // SAFETY: an all-zero clone_args is valid (no stack: a fork); the pidfd pointer outlives
-    // the call, and `child_tid` is libc's tid field of this (single) thread, whose copy the
-    // kernel writes in the child. The exit signal must be 0 with CLONE_PARENT: the child
-    // inherits ours (SIGCHLD), sent to our parent. The server is single-threaded, so the child
-    // is a complete copy that leaves through `finish`, never returning here.
-    let mut ret = unsafe {
-        let mut args: libc::clone_args = std::mem::zeroed();
-        args.flags = flags as u64;
-        args.pidfd = std::ptr::from_mut(&mut pidfd) as u64;
-        args.child_tid = child_tid;
-        libc::syscall(
-            libc::SYS_clone3,
-            std::ptr::from_mut(&mut args),
-            std::mem::size_of::<libc::clone_args>(),
-        )
+    let clone3 = |flags: u64, pidfd: &mut libc::c_int| {
+        // SAFETY: an all-zero clone_args is valid (no stack: a fork); the pidfd pointer
+        // outlives the call, and `child_tid` is libc's tid field of this (single) thread, whose
+        // copy the kernel writes in the child. The exit signal must be 0 with CLONE_PARENT: the
+        // child inherits ours (SIGCHLD), sent to our parent. The server is single-threaded, so
+        // the child is a complete copy that leaves through `finish`, never returning here.
+        unsafe {
+            let mut args: libc::clone_args = std::mem::zeroed();
+            args.flags = flags;
+            args.pidfd = std::ptr::from_mut(pidfd) as u64;
+            args.child_tid = child_tid;
+            libc::syscall(
+                libc::SYS_clone3,
+                std::ptr::from_mut(&mut args),
+                std::mem::size_of::<libc::clone_args>(),
+            )
+        }
     };
-    if ret < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+    let errno = || std::io::Error::last_os_error().raw_os_error();
+    let mut handlers_reset = true;
+    let mut ret = clone3(flags as u64 | CLONE_CLEAR_SIGHAND, &mut pidfd);
+    if ret < 0 && errno() == Some(libc::EINVAL) {
+        // A kernel before 5.5 knows clone3 but not the reset.
+        handlers_reset = false;
+        ret = clone3(flags as u64, &mut pidfd);
+    }
+    if ret < 0 && errno() == Some(libc::ENOSYS) {
+        handlers_reset = false;
         ret = legacy_clone(flags, &mut pidfd, child_tid);
     }
-    forked(ret, pidfd)
+    forked(ret, pidfd, handlers_reset)
 }
+
+/// Resets every caught signal to its default in the child (Linux 5.5; the `libc` crate's
+/// constant of that name is truncated to a C `int`).
+const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
 
 /// The older `clone` call with `flags` (a fork: no new stack), the pidfd stored in `pidfd`.
 fn legacy_clone(flags: libc::c_int, pidfd: &mut libc::c_int, child_tid: u64) -> libc::c_long {
@@ -289,9 +367,9 @@ fn legacy_clone(flags: libc::c_int, pidfd: &mut libc::c_int, child_tid: u64) -> 
     }
 }
 
-fn forked(ret: libc::c_long, pidfd: libc::c_int) -> std::io::Result<Forked> {
+fn forked(ret: libc::c_long, pidfd: libc::c_int, handlers_reset: bool) -> std::io::Result<Forked> {
     match ret {
-        0 => Ok(Forked::Child),
+        0 => Ok(Forked::Child { handlers_reset }),
         pid if pid > 0 => {
             // SAFETY: the kernel stored a new pidfd, owned by nothing else, for the child.
             let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
@@ -315,9 +393,9 @@ mod tests {
         if helper == 0 {
             let mut pidfd = -1;
             let flags = libc::CLONE_PARENT | libc::CLONE_PIDFD;
-            let code = match forked(legacy_clone(flags, &mut pidfd, 0), pidfd) {
+            let code = match forked(legacy_clone(flags, &mut pidfd, 0), pidfd, false) {
                 // SAFETY: ends the grandchild at once.
-                Ok(Forked::Child) => unsafe { libc::_exit(7) },
+                Ok(Forked::Child { .. }) => unsafe { libc::_exit(7) },
                 Ok(Forked::Parent(pid, _)) => {
                     let ok = rustix::io::write(&w, &pid.to_le_bytes()) == Ok(4);
                     i32::from(!ok)

@@ -36,6 +36,7 @@ mod cpu;
 mod current;
 mod error;
 mod forkserver;
+mod gate;
 mod handle;
 mod popen;
 mod process;

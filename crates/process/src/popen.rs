@@ -27,6 +27,7 @@ use rustix::process::{
 
 use crate::child::{ChildRequest, Exit, finish, log_level_for_child, prepare_child};
 use crate::context::Context;
+use crate::gate::Gate;
 use crate::spawn::{boot, spawn_executable};
 use crate::target::{Invocation, Payload};
 use crate::{Error, Result, StartMethod};
@@ -161,10 +162,6 @@ pub(crate) fn launch(
     }
 }
 
-/// The fork gate's verdicts (an eventfd's value is never 0 when read).
-const GO: u64 = 1;
-const ABORT: u64 = 2;
-
 fn launch_fork(payload: Payload, identity: Identity, result: Option<OwnedFd>) -> Result<Popen> {
     if tracing::enabled!(target: LOG_TARGET, tracing::Level::WARN)
         && let Some(n) = owner::thread_count().filter(|&n| n > 1)
@@ -176,10 +173,10 @@ fn launch_fork(payload: Payload, identity: Identity, result: Option<OwnedFd>) ->
         );
     }
     // What the parent needs after the fork and can fail to get is a descriptor: the pidfd.
-    // The child waits on this eventfd for the parent's verdict (GO once it has the pidfd), so a
+    // The child waits at the gate for the parent's verdict (go once it has the pidfd), so a
     // failure there (a full descriptor table) ends a child that ran nothing: the error means
-    // nothing ran. An eventfd, not a pipe: one descriptor, and the verdict is its value.
-    let verdict = rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC)?;
+    // nothing ran.
+    let gate = Gate::arm()?;
     // The fork registry (multiprocessing_core::fork) holds every global lock across the fork,
     // the standard streams' included (stdout flushed first), so the child inherits none locked.
     multiprocessing_core::fork::ensure_handlers();
@@ -187,12 +184,9 @@ fn launch_fork(payload: Payload, identity: Identity, result: Option<OwnedFd>) ->
     // (`_exit`), never returning into the caller's frames.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
-        let mut value = [0u8; 8];
-        let read = retry_on_intr(|| rustix::io::read(&verdict, &mut value));
-        if read != Ok(8) || u64::from_ne_bytes(value) != GO {
+        if !gate.wait() {
             finish(1, Exit::Immediate); // the parent gave up on this start
         }
-        drop(verdict);
         if !prepare_child(&identity, StartMethod::Fork) {
             finish(1, Exit::Immediate);
         }
@@ -213,12 +207,12 @@ fn launch_fork(payload: Payload, identity: Identity, result: Option<OwnedFd>) ->
     let pidfd = match pidfd_of(pid) {
         Ok(fd) => fd,
         Err(e) => {
-            // Any other value tells the child to leave; reap it before anyone else can.
-            let _ = retry_on_intr(|| rustix::io::write(&verdict, &ABORT.to_ne_bytes()));
+            // The child leaves without running anything; reap it before anyone else can.
+            gate.open(false);
             reap(pid);
             return Err(e);
         }
     };
-    let _ = retry_on_intr(|| rustix::io::write(&verdict, &GO.to_ne_bytes()));
+    gate.open(true);
     Ok(Popen::new(pid as u32, pidfd))
 }

@@ -48,6 +48,12 @@ fn lock() -> MutexGuard<'static, Registry> {
     guard
 }
 
+/// Registers the table with the fork registry now rather than on first use: the forkserver
+/// does it once, where each of its children would otherwise do it in its exit hook.
+pub(crate) fn register_with_fork_registry() {
+    drop(REGISTRY.lock());
+}
+
 extern "C" fn at_exit() {
     let _ = std::panic::catch_unwind(exit_hook);
 }
@@ -92,6 +98,11 @@ pub fn active_children() -> Vec<Process> {
 
 /// Python's `_exit_function`: terminate daemonic children, then join every child.
 pub(crate) fn exit_hook() {
+    // The usual child has started none: it need not even learn its pid (a system call, in a
+    // forked child) to find its copy of the table empty.
+    if REGISTRY.lock().children.is_empty() {
+        return;
+    }
     let children = std::mem::take(&mut lock().children);
     for p in &children {
         if p.daemon() {
