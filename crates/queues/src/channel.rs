@@ -231,6 +231,24 @@ pub(crate) enum Got<R> {
 }
 
 impl Channel {
+    /// A channel over `block` and its three locks, with this process's state fresh (no table
+    /// slot yet, nothing queued locally).
+    fn with_parts(block: HeapBlock, write: Lock, read: Lock, table: Lock) -> Channel {
+        Channel {
+            block,
+            write,
+            read,
+            table,
+            slot: AtomicU32::new(NO_SLOT),
+            local: AtomicU32::new(0),
+            inherited: AtomicU32::new(0),
+            closed: AtomicBool::new(false),
+            queued: AtomicUsize::new(0),
+            stop_feeding: AtomicBool::new(false),
+            cancelled: AtomicBool::new(false),
+        }
+    }
+
     /// Makes a ring of `capacity` bytes (a power of two) for items of type hash `hash`, and
     /// returns this process's first handle count on it.
     pub(crate) fn create(
@@ -250,19 +268,7 @@ impl Channel {
             )));
         }
         let block = HeapBlock::with_align(HEADER_LEN + capacity, PAGE)?;
-        let ch = Channel {
-            block,
-            write: Lock::new()?,
-            read: Lock::new()?,
-            table: Lock::new()?,
-            slot: AtomicU32::new(NO_SLOT),
-            local: AtomicU32::new(0),
-            inherited: AtomicU32::new(0),
-            closed: AtomicBool::new(false),
-            queued: AtomicUsize::new(0),
-            stop_feeding: AtomicBool::new(false),
-            cancelled: AtomicBool::new(false),
-        };
+        let ch = Channel::with_parts(block, Lock::new()?, Lock::new()?, Lock::new()?);
         let c = &ch.header().config.0;
         c.kind.store(kind as u32, Ordering::Relaxed);
         c.type_hash.store(hash, Ordering::Relaxed);
@@ -1173,19 +1179,7 @@ impl Channel {
         if block.len() < HEADER_LEN + MIN_CAPACITY {
             return Err(de_error("received block is too small for a queue"));
         }
-        let ch = Channel {
-            block,
-            write,
-            read,
-            table,
-            slot: AtomicU32::new(NO_SLOT),
-            local: AtomicU32::new(0),
-            inherited: AtomicU32::new(0),
-            closed: AtomicBool::new(false),
-            queued: AtomicUsize::new(0),
-            stop_feeding: AtomicBool::new(false),
-            cancelled: AtomicBool::new(false),
-        };
+        let ch = Channel::with_parts(block, write, read, table);
         let c = &ch.header().config.0;
         if c.magic.load(Ordering::Acquire) != MAGIC {
             return Err(de_error("received block does not hold a queue"));
