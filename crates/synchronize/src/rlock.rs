@@ -151,7 +151,9 @@ impl RLock {
             .store(u32::from(py), Ordering::Relaxed);
     }
 
-    fn acquire_inner(&self, deadline: Deadline, py: bool) -> Acquired {
+    /// Takes the lock: waits until `deadline`, or with `None` only tries (taking over a dead
+    /// owner's lock). `py` marks an acquisition made by Python-style `acquire`.
+    fn acquire_inner(&self, deadline: Option<Deadline>, py: bool) -> Acquired {
         let me = owner::thread();
         // A free lock first: the compare-and-swap fetches the cache line exclusive at once,
         // where a load first (the owner check) would fetch it shared and then again.
@@ -162,24 +164,10 @@ impl RLock {
         if self.reenter(me.id, py) {
             return Acquired::Clean;
         }
-        let how = self.state().word.acquire(me, deadline);
-        if how != Acquired::TimedOut {
-            self.first_level(py);
-        }
-        how
-    }
-
-    fn try_acquire_inner(&self, py: bool) -> Acquired {
-        let me = owner::thread();
-        // As in `acquire_inner`: the free lock's compare-and-swap before the owner check.
-        if self.state().word.try_acquire_tagged(me, 0) {
-            self.first_level(py);
-            return Acquired::Clean;
-        }
-        if self.reenter(me.id, py) {
-            return Acquired::Clean;
-        }
-        let how = self.state().word.try_acquire_or_recover(me, 0);
+        let how = match deadline {
+            Some(deadline) => self.state().word.acquire(me, deadline),
+            None => self.state().word.try_acquire_or_recover(me, 0),
+        };
         if how != Acquired::TimedOut {
             self.first_level(py);
         }
@@ -200,7 +188,7 @@ impl RLock {
     /// If the recursion depth would exceed `u32::MAX`, like `std::sync::ReentrantLock`.
     #[doc(alias = "acquire")]
     pub fn lock(&self) -> LockResult<RLockGuard<'_>> {
-        self.wrap(self.acquire_inner(Deadline::never(), false))
+        self.wrap(self.acquire_inner(Some(Deadline::never()), false))
             .unwrap_or_else(|| unreachable!("no deadline"))
     }
 
@@ -208,16 +196,17 @@ impl RLock {
     /// died holding it; never waits. [`TryLockError::WouldBlock`] while another live owner
     /// holds it, [`TryLockError::OwnerDied`] (guard inside) after a dead one: std's shape.
     pub fn try_lock(&self) -> TryLockResult<RLockGuard<'_>> {
-        TryLockError::from_acquired(self.try_acquire_inner(false), || self.guard())
+        TryLockError::from_acquired(self.acquire_inner(None, false), || self.guard())
     }
 
     /// Blocks for at most `timeout`: the same [`TryLockResult`] as
     /// [`try_lock`](Self::try_lock), [`TryLockError::WouldBlock`] when the lock stayed held
     /// by another owner until the timeout.
     pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<RLockGuard<'_>> {
-        TryLockError::from_acquired(self.acquire_inner(Deadline::after(timeout), false), || {
-            self.guard()
-        })
+        TryLockError::from_acquired(
+            self.acquire_inner(Some(Deadline::after(timeout)), false),
+            || self.guard(),
+        )
     }
 
     /// Python's `acquire(block=True, timeout=None)`; pair each `Ok(true)` with a
@@ -225,9 +214,9 @@ impl RLock {
     /// was acquired from an owner that died.
     pub fn acquire(&self, block: bool, timeout: Option<Duration>) -> Result<bool> {
         let how = if block {
-            self.acquire_inner(Deadline::from_timeout(timeout), true)
+            self.acquire_inner(Some(Deadline::from_timeout(timeout)), true)
         } else {
-            self.try_acquire_inner(true)
+            self.acquire_inner(None, true)
         };
         match how {
             Acquired::Clean => Ok(true),
