@@ -82,11 +82,15 @@ pub(crate) fn verify_miri() -> Result<(), String> {
 
 /// The crates whose lock-free protocols have `loom` models (tests named `loom_*`, built only
 /// under `--cfg loom`).
-const LOOM_CRATES: &[&str] = &["multiprocessing-core", "multiprocessing-synchronize"];
+const LOOM_CRATES: &[&str] = &[
+    "multiprocessing-core",
+    "multiprocessing-synchronize",
+    "multiprocessing-queues",
+];
 
 /// Runs the `loom` model tests: every interleaving of the lock word, the waiter protocols, the
-/// barrier and the heap allocator, up to three preemptions. They build in `target/loom`, so the
-/// `--cfg loom` build does not evict the ordinary one.
+/// barrier, the heap allocator and the queue ring's event count, up to three preemptions. They
+/// build in `target/loom`, so the `--cfg loom` build does not evict the ordinary one.
 fn loom_models() -> Result<(), String> {
     let mut loom = cargo();
     loom.args(["test", "--release", "--lib"]);

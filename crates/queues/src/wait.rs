@@ -9,8 +9,15 @@
 //! nobody sleeps, and only the first of a run of notifiers calls the kernel: a woken waiter that
 //! has not run yet (on a busy CPU) is not woken again for every item put meanwhile.
 
-use std::sync::atomic::{AtomicU32, Ordering, fence};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
+
+// The event count's protocol words and fences are loom's under `--cfg loom`, so its model
+// tests explore the real code; `cpu` is only a spinning hint and stays std's.
+#[cfg(loom)]
+use loom::sync::atomic::{AtomicU32 as ProtocolU32, fence};
+#[cfg(not(loom))]
+use std::sync::atomic::{AtomicU32 as ProtocolU32, fence};
 
 use multiprocessing_core::backoff::Backoff;
 use multiprocessing_core::futex;
@@ -55,10 +62,10 @@ fn current_cpu() -> u32 {
 #[repr(C)]
 #[derive(Debug, Default)]
 pub(crate) struct EventCount {
-    seq: AtomicU32,
+    seq: ProtocolU32,
     /// Raised by a waiter before it sleeps, lowered by the notifier that wakes it (a waiter
     /// that left without being woken leaves it raised: one spare wake-up later).
-    waiting: AtomicU32,
+    waiting: ProtocolU32,
     /// 1 + the CPU of the last [`record_cpu`](Self::record_cpu) caller; 0 before any.
     cpu: AtomicU32,
 }
@@ -118,4 +125,103 @@ pub(crate) fn wake_word(word: &AtomicU32) {
 /// `deadline`, or one [`SLICE`] from now if that comes first.
 fn one_slice(deadline: Deadline) -> Deadline {
     deadline.min(Deadline::after(SLICE))
+}
+
+/// Loom models of the event count (`cargo xtask verify`): the real [`EventCount`] over loom's
+/// atomics, fences and futex model, where a sleep has no time limit and ends only by a
+/// wake-up. A waiter whose condition holds but who sleeps on is a deadlock, which loom
+/// reports: every interleaving below (up to the preemption bound) shows no lost wake-up.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use std::sync::atomic::Ordering;
+
+    use loom::sync::Arc;
+    use loom::sync::atomic::AtomicU32;
+    use multiprocessing_core::futex::loom_model;
+    use multiprocessing_core::time::Deadline;
+
+    use super::EventCount;
+
+    /// An event count and the count of items the notifiers published (the ring's tail).
+    #[derive(Default)]
+    struct Model {
+        event: EventCount,
+        items: AtomicU32,
+    }
+
+    impl Model {
+        fn new() -> Arc<Model> {
+            Arc::new(Model::default())
+        }
+
+        /// A producer's put: publish, then notify (as the ring's `send`).
+        fn put(&self) {
+            self.items.fetch_add(1, Ordering::Release);
+            self.event.notify();
+        }
+
+        /// A consumer's blocking wait until `n` items were published (as the ring's `recv`:
+        /// look, else announce, look again and sleep).
+        fn wait_for(&self, n: u32) {
+            let ready = || self.items.load(Ordering::Acquire) >= n;
+            while !ready() {
+                if self.event.wait(&Deadline::never(), ready) {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// One waiter, one notifier: the waiter never sleeps through the item.
+    #[test]
+    fn loom_event_count_one_waiter_one_notifier() {
+        loom_model(|| {
+            let m = Model::new();
+            let waiter = {
+                let m = m.clone();
+                loom::thread::spawn(move || m.wait_for(1))
+            };
+            m.put();
+            waiter.join().unwrap();
+        });
+    }
+
+    /// A run of two notifiers, of which only the one that finds the flag raised calls the
+    /// kernel: a waiter that wakes for the first item and sleeps again for the second is
+    /// still woken.
+    #[test]
+    fn loom_event_count_run_of_notifiers() {
+        loom_model(|| {
+            let m = Model::new();
+            let notifier = {
+                let m = m.clone();
+                loom::thread::spawn(move || m.put())
+            };
+            let waiter = {
+                let m = m.clone();
+                loom::thread::spawn(move || m.wait_for(2))
+            };
+            m.put();
+            notifier.join().unwrap();
+            waiter.join().unwrap();
+        });
+    }
+
+    /// Two waiters, one notifier: the one notification wakes both sleepers.
+    #[test]
+    fn loom_event_count_two_waiters_one_notifier() {
+        loom_model(|| {
+            let m = Model::new();
+            let waiters: Vec<_> = (0..2)
+                .map(|_| {
+                    let m = m.clone();
+                    loom::thread::spawn(move || m.wait_for(1))
+                })
+                .collect();
+            m.put();
+            for w in waiters {
+                w.join().unwrap();
+            }
+        });
+    }
 }
