@@ -47,6 +47,23 @@ type Arrival<R> = (usize, usize, Result<Vec<R>>);
 /// assert_eq!(rest, [1, 4, 9, 16, 25, 36, 49, 64, 81]);
 /// # Ok::<(), multiprocessing_pool::Error>(())
 /// ```
+///
+/// With [indicatif](https://docs.rs/indicatif)'s `ProgressIterator`, a progress bar over the
+/// results (drawn on stderr, and hidden when stderr is not a terminal):
+///
+/// ```
+/// use indicatif::ProgressIterator;
+/// use multiprocessing_pool::Pool;
+/// fn square(x: u64) -> u64 { x * x }
+/// let pool = Pool::new(2)?;
+/// let inputs: Vec<u64> = (0..100).collect();
+/// let mut total = 0;
+/// for result in pool.imap(square, inputs)?.progress() {
+///     total += result?;
+/// }
+/// assert_eq!(total, 328_350);
+/// # Ok::<(), multiprocessing_pool::Error>(())
+/// ```
 #[doc(alias = "IMapIterator")]
 #[doc(alias = "IMapUnorderedIterator")]
 #[must_use = "an imap submits more work only as it is iterated"]
