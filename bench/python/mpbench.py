@@ -471,6 +471,56 @@ def queue_1mib(cfg):
 
 # --- registry ------------------------------------------------------------------------------------
 
+# --- pool rows -----------------------------------------------------------------------------------
+
+
+def _square(x):
+    return x * x
+
+
+def _map_chunksize(n, workers=2):
+    """Pool.map's default chunk size for n items over `workers` workers."""
+    chunksize, extra = divmod(n, workers * 4)
+    return chunksize + 1 if extra else chunksize
+
+
+def pool_map(cfg, chunksize=None):
+    with FORK.Pool(2) as p:
+        return rate_samples(cfg, lambda n: p.map(_square, range(n), chunksize))
+
+
+def pool_imap_unordered(cfg, chunksize=None):
+    with FORK.Pool(2) as p:
+
+        def batch(n):
+            cs = chunksize or _map_chunksize(n)
+            for _ in p.imap_unordered(_square, range(n), cs):
+                pass
+
+        return rate_samples(cfg, batch)
+
+
+def pool_apply_rtt(cfg):
+    with FORK.Pool(2) as p:
+
+        def batch(n):
+            for _ in range(n):
+                p.apply_async(_square, (7,)).get()
+
+        return time_samples(cfg, US, batch)
+
+
+def pool_lifecycle(cfg):
+    def batch(n):
+        for _ in range(n):
+            p = FORK.Pool(2)
+            p.apply_async(_square, (7,)).get()
+            p.close()
+            p.join()
+
+    return time_samples(cfg, MS, batch)
+
+
 ROWS = {
     "pipe-rtt-value": ("us", pipe_rtt_value),
     "pipe-rtt-bytes64": ("us", pipe_rtt_bytes64),
@@ -488,6 +538,12 @@ ROWS = {
     "queue-4to1": ("Mmsg/s", queue_4to1),
     "queue-pingpong": ("us", queue_pingpong),
     "queue-1mib": ("GB/s", queue_1mib),
+    "pool-map": ("Mmsg/s", pool_map),
+    "pool-map-chunk1": ("Mmsg/s", lambda cfg: pool_map(cfg, 1)),
+    "pool-imap-unordered": ("Mmsg/s", pool_imap_unordered),
+    "pool-imap-unordered-chunk1": ("Mmsg/s", lambda cfg: pool_imap_unordered(cfg, 1)),
+    "pool-apply-rtt": ("us", pool_apply_rtt),
+    "pool-lifecycle": ("ms", pool_lifecycle),
 }
 
 

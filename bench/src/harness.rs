@@ -280,6 +280,14 @@ pub(crate) struct Child {
     reaped: bool,
 }
 
+impl Child {
+    /// Waits for the child to exit by itself: its exit code, or `None` when a signal ended it.
+    pub(crate) fn join(mut self) -> io::Result<Option<i32>> {
+        self.reaped = true;
+        wait_pid(self.pid)
+    }
+}
+
 impl Drop for Child {
     fn drop(&mut self) {
         if !self.reaped {

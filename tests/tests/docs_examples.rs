@@ -120,5 +120,6 @@ fn tour_visits_every_stop_and_completes() {
         assert!(out.contains(stop), "the tour skipped {stop}:\n{out}");
     }
     assert!(out.contains("= 100000 in"), "{out}");
+    assert!(out.contains("imap: 30/30 done"), "{out}");
     assert!(out.ends_with("tour complete\n"), "{out}");
 }

@@ -1,8 +1,9 @@
-//! The pool examples print what Python's documentation says they print (the Python originals
-//! end by raising the timeout, so their output is compared with the documented text), and the
+//! The pool examples print what Python's documentation says they print (`pool_map`'s Python
+//! original is run beside it; the others end by raising the timeout, so their output is
+//! compared with the documented text), and the
 //! lost-worker example reports the lost task where CPython's pool hangs.
 
-use multiprocessing_tests::examples::run_example as run;
+use multiprocessing_tests::examples::{run_example as run, run_python_original};
 
 const SQUARES: &str = "[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]";
 const TIMEOUT: &str = "the result is not ready in time";
@@ -17,6 +18,12 @@ fn pool_prints_the_squares_twice_then_100_then_the_timeout() {
     unordered.sort_unstable();
     assert_eq!(unordered, (0..10).map(|x| x * x).collect::<Vec<u64>>());
     assert_eq!(lines[11..], ["100", TIMEOUT]);
+}
+
+#[test]
+fn pool_map_prints_the_squares_like_python() {
+    assert_eq!(run("pool_map"), "[1, 4, 9]\n");
+    assert_eq!(run_python_original("pool_map"), "[1, 4, 9]\n");
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use multiprocessing::pool::{Callbacks, Error, ErrorKind, Pool, default_chunksize};
+use multiprocessing::runtime::time::TimedOut;
 use multiprocessing::{StartMethod, get_context};
 use multiprocessing_tests::helpers::{BOUND, eventually, within};
 use multiprocessing_tests::per_method;
@@ -334,7 +335,8 @@ fn get_timeout_and_successful_before_ready(method: StartMethod) {
     let err = r.get_timeout(Duration::from_millis(20)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout);
     assert!(start.elapsed() < BOUND);
-    assert!(r.wait_timeout(BOUND));
+    assert_eq!(r.wait_timeout(Duration::ZERO), Err(TimedOut));
+    r.wait_timeout(BOUND).expect("ready within the bound");
     assert!(r.ready());
     assert!(r.successful().unwrap());
     assert_eq!(r.get_timeout(BOUND).unwrap(), 300);

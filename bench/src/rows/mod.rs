@@ -10,6 +10,7 @@ mod connect;
 mod event;
 mod lock;
 mod pipe;
+mod pool;
 mod process;
 mod queue;
 mod value;
@@ -24,6 +25,7 @@ pub(crate) fn all() -> Vec<Row> {
     rows.extend(value::rows());
     rows.extend(event::rows());
     rows.extend(queue::rows());
+    rows.extend(pool::rows());
     rows
 }
 

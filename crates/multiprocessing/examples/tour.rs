@@ -5,6 +5,8 @@
 
 use std::time::{Duration, Instant};
 
+use indicatif::ProgressIterator;
+
 use multiprocessing::connection::Client;
 use multiprocessing::{
     Address, Array, AuthKey, Connection, ErrorKind, Event, JoinableQueue, Listener, Lock, Pool,
@@ -354,16 +356,15 @@ fn pool() -> Result {
     assert_eq!(steps[6], 16); // 7 takes 16 steps
     println!("   map: Collatz steps of 1..13: {steps:?}");
     let inputs: Vec<u64> = (100..130).collect();
-    let mut results = pool.imap(collatz_steps, inputs)?;
+    // imap knows its length, so indicatif draws a bar with the total (on stderr, only when
+    // it is a terminal; the tour's stdout stays plain).
+    let results = pool.imap(collatz_steps, inputs)?;
     let total = results.len();
     let mut longest = 0;
-    while let Some(steps) = results.next() {
+    for steps in results.progress() {
         longest = longest.max(steps?);
-        if results.len() % 10 == 0 {
-            println!("   imap: {}/{total} done", total - results.len());
-        }
     }
-    println!("   longest run below 130: {longest} steps");
+    println!("   imap: {total}/{total} done, the longest run in 100..130: {longest} steps");
     // CPython's pool waits for ever here (gh-66587).
     let err = pool.map_chunksize(collatz_steps, 10..16, 1).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::WorkerLost);

@@ -10,6 +10,7 @@
 //! ```
 
 use multiprocessing_core::outcome::PanicInfo;
+use multiprocessing_core::time::TimedOut;
 
 pub use multiprocessing_core::ErrorKind;
 
@@ -94,7 +95,8 @@ pub enum Error {
     /// The pool was terminated or killed before the task finished.
     #[error("the pool was terminated before the task finished")]
     Terminated,
-    /// `get_timeout` or `wait_timeout` ran out (Python's `multiprocessing.TimeoutError`).
+    /// `get_timeout`, or an [`IMap`](crate::IMap)'s `next_timeout`, ran out (Python's
+    /// `multiprocessing.TimeoutError`); `wait_timeout`'s [`TimedOut`] converts to it.
     #[error("the result is not ready in time")]
     Timeout,
     /// `successful()` before the result is ready (Python's `ValueError`).
@@ -204,5 +206,13 @@ impl Error {
             Error::Connection(e) => e.kind(),
             Error::Core(e) => e.kind(),
         }
+    }
+}
+
+/// A [`TimedOut`] wait (`AsyncResult::wait_timeout`) is the pool's [`Error::Timeout`], so `?`
+/// works in a function returning the pool's `Result`.
+impl From<TimedOut> for Error {
+    fn from(_: TimedOut) -> Error {
+        Error::Timeout
     }
 }

@@ -25,7 +25,7 @@ use crate::pool::{Pool, Task};
 use crate::result::{Job, decode_chunk};
 
 /// What a chunk sends back: its index, its number of items, its results or its error.
-type Arrival<R> = (usize, usize, Result<Vec<R>>);
+pub(crate) type Arrival<R> = (usize, usize, Result<Vec<R>>);
 
 /// The iterator of [`Pool::imap`] and [`Pool::imap_unordered`]: each item's result (in input
 /// order for `imap`, as they finish for `imap_unordered`); a failed chunk gives its error once
@@ -47,14 +47,30 @@ type Arrival<R> = (usize, usize, Result<Vec<R>>);
 /// assert_eq!(rest, [1, 4, 9, 16, 25, 36, 49, 64, 81]);
 /// # Ok::<(), multiprocessing_pool::Error>(())
 /// ```
+///
+/// With [indicatif](https://docs.rs/indicatif)'s `ProgressIterator`, a progress bar over the
+/// results (drawn on stderr, and hidden when stderr is not a terminal):
+///
+/// ```
+/// use indicatif::ProgressIterator;
+/// use multiprocessing_pool::Pool;
+/// fn square(x: u64) -> u64 { x * x }
+/// let pool = Pool::new(2)?;
+/// let inputs: Vec<u64> = (0..100).collect();
+/// let mut total = 0;
+/// for result in pool.imap(square, inputs)?.progress() {
+///     total += result?;
+/// }
+/// assert_eq!(total, 328_350);
+/// # Ok::<(), multiprocessing_pool::Error>(())
+/// ```
 #[doc(alias = "IMapIterator")]
 #[doc(alias = "IMapUnorderedIterator")]
 #[must_use = "an imap submits more work only as it is iterated"]
 pub struct IMap<'p, A, R, I> {
-    pool: &'p Pool,
+    /// Where chunks run: the process pool's workers, or a thread pool's threads.
+    backend: Box<dyn Submit<A, R> + 'p>,
     input: I,
-    code: Arc<CodeWire>,
-    encode: fn(Vec<A>) -> Result<Vec<u8>>,
     chunksize: usize,
     lookahead: usize,
     ordered: bool,
@@ -157,29 +173,69 @@ impl<R> Drop for ChunkJob<R> {
     }
 }
 
+/// Queues one chunk of an [`IMap`] on a pool.
+pub(crate) trait Submit<A, R> {
+    /// Queues chunk `index` (its first item is item `start`), whose outcome goes to `tx` once
+    /// (the error [`Error::Terminated`] if it is dropped unrun); it is skipped once
+    /// `abandoned` is set. An error (the pool is not running) means nothing was queued.
+    fn submit(
+        &self,
+        index: usize,
+        start: usize,
+        chunk: Vec<A>,
+        tx: &Sender<Arrival<R>>,
+        abandoned: &Arc<AtomicBool>,
+    ) -> Result<()>;
+}
+
+/// The process pool's chunks: encoded, and run by a worker's trampoline.
+pub(crate) struct ProcessChunks<'p> {
+    pub(crate) pool: &'p Pool,
+    pub(crate) code: Arc<CodeWire>,
+}
+
+impl<A: Serialize, R: DeserializeOwned + Send + 'static> Submit<A, R> for ProcessChunks<'_> {
+    fn submit(
+        &self,
+        index: usize,
+        start: usize,
+        chunk: Vec<A>,
+        tx: &Sender<Arrival<R>>,
+        abandoned: &Arc<AtomicBool>,
+    ) -> Result<()> {
+        let len = chunk.len();
+        let args = encode_chunk(chunk)?;
+        let job: Arc<dyn Job> = Arc::new(ChunkJob::<R> {
+            tx: Mutex::new(tx.clone()),
+            index,
+            len,
+            abandoned: Arc::clone(abandoned),
+            state: Mutex::new((false, false)),
+        });
+        let task = Task::new(job, index, start..start + len, Arc::clone(&self.code), args);
+        self.pool.enqueue(std::iter::once(task))
+    }
+}
+
 impl<'p, A, R, I> IMap<'p, A, R, I>
 where
-    A: Serialize,
-    R: DeserializeOwned + Send + 'static,
     I: Iterator<Item = A>,
 {
-    #[allow(clippy::too_many_arguments)]
+    /// An iterator over `input` whose chunks go to `backend`, a pool of `processes` workers
+    /// (the caller checked that it runs).
     pub(crate) fn new(
-        pool: &'p Pool,
+        backend: Box<dyn Submit<A, R> + 'p>,
+        processes: usize,
         input: I,
-        code: CodeWire,
-        encode: fn(Vec<A>) -> Result<Vec<u8>>,
         chunksize: usize,
         ordered: bool,
-    ) -> Result<Self> {
+    ) -> Self {
         let (tx, rx) = channel();
         let mut imap = IMap {
-            pool,
+            backend,
             input,
-            code: Arc::new(code),
-            encode,
             chunksize: chunksize.max(1),
-            lookahead: 2 * pool.processes(),
+            lookahead: 2 * processes,
             ordered,
             tx,
             rx,
@@ -192,10 +248,8 @@ where
             current: VecDeque::new(),
             input_done: false,
         };
-        // A closed or broken pool is this call's error, as for `map`.
-        pool.enqueue(std::iter::empty())?;
         imap.top_up();
-        Ok(imap)
+        imap
     }
 
     /// Keeps at most `chunks` chunks' worth of items submitted and not yet yielded (at least
@@ -225,18 +279,10 @@ where
         let start = index * self.chunksize;
         self.submitted += 1;
         self.items_pending += len;
-        let queued = (self.encode)(chunk).and_then(|args| {
-            let job: Arc<dyn Job> = Arc::new(ChunkJob::<R> {
-                tx: Mutex::new(self.tx.clone()),
-                index,
-                len,
-                abandoned: Arc::clone(&self.abandoned),
-                state: Mutex::new((false, false)),
-            });
-            let task = Task::new(job, index, start..start + len, Arc::clone(&self.code), args);
-            self.pool.enqueue(std::iter::once(task))
-        });
-        match queued {
+        match self
+            .backend
+            .submit(index, start, chunk, &self.tx, &self.abandoned)
+        {
             Ok(()) => self.in_flight += 1,
             Err(e) => {
                 // This chunk's items give the error; a pool that stopped takes no more.
@@ -324,8 +370,6 @@ where
 
 impl<A, R, I> Iterator for IMap<'_, A, R, I>
 where
-    A: Serialize,
-    R: DeserializeOwned + Send + 'static,
     I: Iterator<Item = A>,
 {
     type Item = Result<R>;
@@ -348,13 +392,7 @@ where
 }
 
 /// Exact while the pool runs: a pool closed mid-iteration ends the iteration early.
-impl<A, R, I> ExactSizeIterator for IMap<'_, A, R, I>
-where
-    A: Serialize,
-    R: DeserializeOwned + Send + 'static,
-    I: ExactSizeIterator<Item = A>,
-{
-}
+impl<A, R, I> ExactSizeIterator for IMap<'_, A, R, I> where I: ExactSizeIterator<Item = A> {}
 
 impl<A, R, I> Drop for IMap<'_, A, R, I> {
     fn drop(&mut self) {

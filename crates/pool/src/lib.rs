@@ -82,7 +82,7 @@ pub use imap::IMap;
 pub use multiprocessing_core::outcome::{Location, PanicInfo};
 pub use pool::{Callbacks, Pool, PoolBuilder, default_chunksize};
 pub use result::{AsyncResult, ResultFuture};
-pub use thread::ThreadPool;
+pub use thread::{StarFn, ThreadPool};
 
 /// Python's `multiprocessing.dummy`: the pool's API over threads.
 pub mod dummy {

@@ -35,7 +35,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
-use crate::imap::{IMap, encode_chunk};
+use crate::imap::{IMap, ProcessChunks};
 use crate::result::{AsyncResult, Callback, Cell, Collector, ErrorCallback, Job};
 use crate::worker::{
     FromWorker, Reply, TaskFn, ToWorker, chunk_trampoline, init_trampoline, wire, worker_main,
@@ -578,15 +578,19 @@ impl Pool {
                  pass state through the arguments"
             )
         };
-        let code = wire(chunk_trampoline::<F, (A,)> as TaskFn);
-        IMap::new(
-            self,
+        // A closed or broken pool is this call's error, as for `map`.
+        self.enqueue(std::iter::empty())?;
+        let backend = ProcessChunks {
+            pool: self,
+            code: Arc::new(wire(chunk_trampoline::<F, (A,)> as TaskFn)),
+        };
+        Ok(IMap::new(
+            Box::new(backend),
+            self.processes(),
             items.into_iter(),
-            code,
-            encode_chunk::<A>,
             chunksize,
             ordered,
-        )
+        ))
     }
 
     /// Encodes the call's chunks here (an unencodable argument is this call's error, nothing

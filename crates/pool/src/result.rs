@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use multiprocessing_core::codec;
 use multiprocessing_core::outcome::Outcome;
-use multiprocessing_core::time::Deadline;
+use multiprocessing_core::time::{Deadline, TimedOut};
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
@@ -284,7 +284,7 @@ impl<R, T> Drop for Collector<R, T> {
 /// fn square(x: u64) -> u64 { x * x }
 /// let pool = Pool::new(2)?;
 /// let result = pool.apply_async(square, (7,))?;
-/// assert!(result.wait_timeout(Duration::from_secs(30)));
+/// result.wait_timeout(Duration::from_secs(30))?;
 /// assert!(result.successful()?);
 /// assert_eq!(result.get()?, 49);
 /// # Ok::<(), multiprocessing_pool::Error>(())
@@ -326,10 +326,27 @@ impl<T> AsyncResult<T> {
         self.cell.wait(Deadline::from_timeout(None));
     }
 
-    /// Waits at most `timeout`; whether the result is ready.
-    #[must_use]
-    pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.cell.wait(Deadline::after(timeout))
+    /// Waits at most `timeout` for the result to be ready; [`TimedOut`] when it is not
+    /// (Python's `wait(timeout)` then `ready()` is `False`). Nothing else can fail: the
+    /// call's own error is [`get`](Self::get)'s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use multiprocessing_pool::Pool;
+    /// fn nap(ms: u64) -> u64 { std::thread::sleep(Duration::from_millis(ms)); ms }
+    /// let pool = Pool::new(1)?;
+    /// let slow = pool.apply_async(nap, (60_000,))?;
+    /// assert!(slow.wait_timeout(Duration::from_millis(10)).is_err());
+    /// assert!(!slow.ready());
+    /// pool.terminate();
+    /// # Ok::<(), multiprocessing_pool::Error>(())
+    /// ```
+    pub fn wait_timeout(&self, timeout: Duration) -> std::result::Result<(), TimedOut> {
+        if self.cell.wait(Deadline::after(timeout)) {
+            Ok(())
+        } else {
+            Err(TimedOut)
+        }
     }
 
     /// Whether the result is ready (the callback, if any, has run).

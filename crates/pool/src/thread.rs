@@ -19,12 +19,15 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use multiprocessing_core::outcome::Outcome;
 
 use crate::error::{Error, Result};
+use crate::imap::{Arrival, IMap, Submit};
 use crate::pool::{Callbacks, default_chunksize};
 use crate::result::{AsyncResult, Cell};
 
@@ -115,6 +118,106 @@ impl<R, T> Gather<R, T> {
 impl<R, T> Drop for Gather<R, T> {
     fn drop(&mut self) {
         self.cell.decide(Err(Error::Terminated), false);
+    }
+}
+
+/// A function called with a tuple's items as its arguments: what [`ThreadPool::starmap`] takes
+/// (`Fn(A, B) -> R` for `(A, B)` items, up to eight). Unlike a process pool's target it may
+/// capture state, as any closure run on this process's threads may.
+pub trait StarFn<Args>: Send + Sync + 'static {
+    /// What the function returns.
+    type Output;
+    /// Calls the function with `args`' items.
+    fn call_star(&self, args: Args) -> Self::Output;
+}
+
+macro_rules! impl_star_fn {
+    ($($a:ident),*) => {
+        impl<F, R, $($a,)*> StarFn<($($a,)*)> for F
+        where
+            F: Fn($($a),*) -> R + Send + Sync + 'static,
+        {
+            type Output = R;
+            #[allow(non_snake_case, clippy::unused_unit)]
+            fn call_star(&self, ($($a,)*): ($($a,)*)) -> R {
+                self($($a),*)
+            }
+        }
+    };
+}
+
+impl_star_fn!();
+impl_star_fn!(A1);
+impl_star_fn!(A1, A2);
+impl_star_fn!(A1, A2, A3);
+impl_star_fn!(A1, A2, A3, A4);
+impl_star_fn!(A1, A2, A3, A4, A5);
+impl_star_fn!(A1, A2, A3, A4, A5, A6);
+impl_star_fn!(A1, A2, A3, A4, A5, A6, A7);
+impl_star_fn!(A1, A2, A3, A4, A5, A6, A7, A8);
+
+/// An `imap` chunk's reply: sent once; a chunk dropped unrun (by `terminate`) replies
+/// [`Error::Terminated`], so the iterator never waits for it.
+struct Reply<R> {
+    tx: Sender<Arrival<R>>,
+    index: usize,
+    len: usize,
+    sent: bool,
+}
+
+impl<R> Reply<R> {
+    fn send(mut self, result: Result<Vec<R>>) {
+        self.sent = true;
+        let _ = self.tx.send((self.index, self.len, result));
+    }
+}
+
+impl<R> Drop for Reply<R> {
+    fn drop(&mut self) {
+        if !self.sent {
+            let _ = self.tx.send((self.index, self.len, Err(Error::Terminated)));
+        }
+    }
+}
+
+/// A thread pool's `imap` chunks: run by its threads, nothing encoded.
+struct ThreadChunks<'p, A, R> {
+    pool: &'p ThreadPool,
+    f: Arc<dyn Fn(A) -> R + Send + Sync>,
+}
+
+impl<A: Send + 'static, R: Send + 'static> Submit<A, R> for ThreadChunks<'_, A, R> {
+    fn submit(
+        &self,
+        index: usize,
+        _start: usize,
+        chunk: Vec<A>,
+        tx: &Sender<Arrival<R>>,
+        abandoned: &Arc<AtomicBool>,
+    ) -> Result<()> {
+        // Built only once the pool is known to run, so a refused chunk sends nothing.
+        self.pool.push_with(|| {
+            let reply = Reply {
+                tx: tx.clone(),
+                index,
+                len: chunk.len(),
+                sent: false,
+            };
+            let (f, abandoned) = (Arc::clone(&self.f), Arc::clone(abandoned));
+            Box::new(move || {
+                if abandoned.load(Ordering::Relaxed) {
+                    return; // nobody waits for it: the reply goes nowhere
+                }
+                let result = match Outcome::catch(|| chunk.into_iter().map(|a| f(a)).collect()) {
+                    Outcome::Returned(values) => Ok(values),
+                    Outcome::Panicked(panic) => Err(Error::Panicked {
+                        worker: thread_name(),
+                        panic,
+                    }),
+                };
+                reply.send(result);
+            })
+        })
     }
 }
 
@@ -291,6 +394,187 @@ impl ThreadPool {
             self.push(work)?;
         }
         Ok(AsyncResult { cell })
+    }
+
+    /// Applies `f` to the items of every tuple, results in order (Python's `starmap`):
+    /// `pool.starmap(|a, b| a + b, [(1, 2), (3, 4)])` is `[3, 7]`.
+    ///
+    /// ```
+    /// use multiprocessing_pool::ThreadPool;
+    /// let pool = ThreadPool::new(2)?;
+    /// let scale = 10;
+    /// assert_eq!(pool.starmap(move |a: u32, b: u32| scale * a + b, [(1, 2), (3, 4)])?, [12, 34]);
+    /// # Ok::<(), multiprocessing_pool::Error>(())
+    /// ```
+    pub fn starmap<F, Args>(
+        &self,
+        f: F,
+        items: impl IntoIterator<Item = Args>,
+    ) -> Result<Vec<F::Output>>
+    where
+        F: StarFn<Args>,
+        Args: Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.starmap_async(f, items, None)?.get()
+    }
+
+    /// [`starmap`](Self::starmap) in chunks of `chunksize` items.
+    #[doc(alias = "starmap")]
+    pub fn starmap_chunksize<F, Args>(
+        &self,
+        f: F,
+        items: impl IntoIterator<Item = Args>,
+        chunksize: usize,
+    ) -> Result<Vec<F::Output>>
+    where
+        F: StarFn<Args>,
+        Args: Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.starmap_async(f, items, Some(chunksize))?.get()
+    }
+
+    /// Queues a [`starmap`](Self::starmap) (Python's `starmap_async`).
+    pub fn starmap_async<F, Args>(
+        &self,
+        f: F,
+        items: impl IntoIterator<Item = Args>,
+        chunksize: Option<usize>,
+    ) -> Result<AsyncResult<Vec<F::Output>>>
+    where
+        F: StarFn<Args>,
+        Args: Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.starmap_async_with(f, items, chunksize, Callbacks::new())
+    }
+
+    /// [`starmap_async`](Self::starmap_async) with callbacks.
+    #[doc(alias = "starmap_async")]
+    pub fn starmap_async_with<F, Args>(
+        &self,
+        f: F,
+        items: impl IntoIterator<Item = Args>,
+        chunksize: Option<usize>,
+        callbacks: Callbacks<Vec<F::Output>>,
+    ) -> Result<AsyncResult<Vec<F::Output>>>
+    where
+        F: StarFn<Args>,
+        Args: Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.map_async_with(move |args| f.call_star(args), items, chunksize, callbacks)
+    }
+
+    /// Applies `f` to every item lazily, one item per task, yielding results in input order
+    /// (Python's `imap`): the process pool's [`IMap`], with its bounded
+    /// [`lookahead`](IMap::lookahead), `next_timeout` and exact length.
+    ///
+    /// ```
+    /// use multiprocessing_pool::ThreadPool;
+    /// let pool = ThreadPool::new(2)?;
+    /// let offset = 1;
+    /// let firsts: Vec<u64> = pool.imap(move |x: u64| x * x + offset, 0..)?.take(3).collect::<Result<_, _>>()?;
+    /// assert_eq!(firsts, [1, 2, 5]);
+    /// # Ok::<(), multiprocessing_pool::Error>(())
+    /// ```
+    pub fn imap<A, R, I>(
+        &self,
+        f: impl Fn(A) -> R + Send + Sync + 'static,
+        items: I,
+    ) -> Result<IMap<'_, A, R, I::IntoIter>>
+    where
+        I: IntoIterator<Item = A>,
+        A: Send + 'static,
+        R: Send + 'static,
+    {
+        self.imap_with(f, items, 1, true)
+    }
+
+    /// [`imap`](Self::imap) in chunks of `chunksize` items.
+    #[doc(alias = "imap")]
+    pub fn imap_chunksize<A, R, I>(
+        &self,
+        f: impl Fn(A) -> R + Send + Sync + 'static,
+        items: I,
+        chunksize: usize,
+    ) -> Result<IMap<'_, A, R, I::IntoIter>>
+    where
+        I: IntoIterator<Item = A>,
+        A: Send + 'static,
+        R: Send + 'static,
+    {
+        self.imap_with(f, items, chunksize, true)
+    }
+
+    /// As [`imap`](Self::imap), yielding results as they finish (Python's `imap_unordered`).
+    pub fn imap_unordered<A, R, I>(
+        &self,
+        f: impl Fn(A) -> R + Send + Sync + 'static,
+        items: I,
+    ) -> Result<IMap<'_, A, R, I::IntoIter>>
+    where
+        I: IntoIterator<Item = A>,
+        A: Send + 'static,
+        R: Send + 'static,
+    {
+        self.imap_with(f, items, 1, false)
+    }
+
+    /// [`imap_unordered`](Self::imap_unordered) in chunks of `chunksize` items.
+    #[doc(alias = "imap_unordered")]
+    pub fn imap_unordered_chunksize<A, R, I>(
+        &self,
+        f: impl Fn(A) -> R + Send + Sync + 'static,
+        items: I,
+        chunksize: usize,
+    ) -> Result<IMap<'_, A, R, I::IntoIter>>
+    where
+        I: IntoIterator<Item = A>,
+        A: Send + 'static,
+        R: Send + 'static,
+    {
+        self.imap_with(f, items, chunksize, false)
+    }
+
+    fn imap_with<A, R, I>(
+        &self,
+        f: impl Fn(A) -> R + Send + Sync + 'static,
+        items: I,
+        chunksize: usize,
+        ordered: bool,
+    ) -> Result<IMap<'_, A, R, I::IntoIter>>
+    where
+        I: IntoIterator<Item = A>,
+        A: Send + 'static,
+        R: Send + 'static,
+    {
+        // A closed pool is this call's error, as for `map`.
+        self.push(Vec::new())?;
+        let backend = ThreadChunks {
+            pool: self,
+            f: Arc::new(f),
+        };
+        Ok(IMap::new(
+            Box::new(backend),
+            self.processes,
+            items.into_iter(),
+            chunksize,
+            ordered,
+        ))
+    }
+
+    /// Queues the work `make` builds, built only while the pool runs.
+    fn push_with(&self, make: impl FnOnce() -> Work) -> Result<()> {
+        let mut st = self.shared.lock();
+        if st.phase != Phase::Running {
+            return Err(Error::NotRunning);
+        }
+        st.work.push_back(make());
+        drop(st);
+        self.shared.cond.notify_one();
+        Ok(())
     }
 
     fn push(&self, work: Vec<Work>) -> Result<()> {
@@ -485,6 +769,119 @@ mod tests {
         assert_eq!(dropped.get().unwrap_err().kind(), ErrorKind::Closed);
         assert_eq!(ran.load(Ordering::SeqCst), 0);
         pool.join().unwrap();
+    }
+
+    #[test]
+    fn starmap_spreads_tuples_over_capturing_closures() {
+        let pool = ThreadPool::new(2).unwrap();
+        let scale = Arc::new(10u64);
+        let pairs: Vec<(u64, u64)> = (0..50).map(|i| (i, i + 1)).collect();
+        let expected: Vec<u64> = pairs.iter().map(|(a, b)| 10 * a + b).collect();
+        let s = Arc::clone(&scale);
+        assert_eq!(
+            pool.starmap(move |a: u64, b: u64| *s * a + b, pairs.clone())
+                .unwrap(),
+            expected
+        );
+        let s = Arc::clone(&scale);
+        assert_eq!(
+            pool.starmap_chunksize(move |a: u64, b: u64| *s * a + b, pairs, 3)
+                .unwrap(),
+            expected
+        );
+        assert_eq!(pool.starmap(|| 7, [(), ()]).unwrap(), [7, 7]);
+        let three = pool
+            .starmap_async(|a: u8, b: u8, c: u8| [a, b, c], [(1, 2, 3)], None)
+            .unwrap();
+        assert_eq!(three.get().unwrap(), [[1, 2, 3]]);
+    }
+
+    #[test]
+    fn imap_in_order_unordered_complete_and_endless_input_bounded() {
+        let pool = ThreadPool::new(3).unwrap();
+        let offset = Arc::new(1u64);
+        let o = Arc::clone(&offset);
+        let it = pool.imap(move |x: u64| x * x + *o, (0..40).collect::<Vec<_>>());
+        let it = it.unwrap();
+        assert_eq!(it.len(), 40);
+        let got: Vec<u64> = it.map(Result::unwrap).collect();
+        assert_eq!(got, (0..40).map(|x| x * x + 1).collect::<Vec<u64>>());
+        let got: Vec<u64> = pool
+            .imap_chunksize(|x: u64| x + 1, 0..40, 7)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(got, (1..41).collect::<Vec<u64>>());
+        let mut got: Vec<u64> = pool
+            .imap_unordered_chunksize(|x: u64| x * 2, 0..40, 3)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, (0..40).map(|x| x * 2).collect::<Vec<u64>>());
+        // An endless input: only a bounded number of items are ever taken from it.
+        let taken = Arc::new(AtomicUsize::new(0));
+        let t = Arc::clone(&taken);
+        let input = (0u64..).inspect(move |_| {
+            t.fetch_add(1, Ordering::SeqCst);
+        });
+        let firsts: Vec<u64> = pool
+            .imap_unordered(|x: u64| x, input)
+            .unwrap()
+            .take(5)
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(firsts.len(), 5);
+        assert!(taken.load(Ordering::SeqCst) <= 5 + 2 * 3, "{taken:?}");
+        // A panic is that item's error; the rest go on.
+        let results: Vec<Result<i32>> = pool
+            .imap(|x: i32| if x == 2 { panic!("two") } else { x }, 0..4)
+            .unwrap()
+            .collect();
+        assert_eq!(results[2].as_ref().unwrap_err().kind(), ErrorKind::Panicked);
+        assert_eq!(results[3].as_ref().unwrap(), &3);
+        pool.close();
+        assert_eq!(
+            pool.imap(|x: u8| x, [1]).unwrap_err().kind(),
+            ErrorKind::InvalidState
+        );
+    }
+
+    #[test]
+    fn terminate_ends_a_waiting_imap_with_terminated() {
+        let pool = ThreadPool::new(1).unwrap();
+        let gate = Arc::new(Barrier::new(2));
+        let g = Arc::clone(&gate);
+        let mut it = pool
+            .imap(
+                move |x: u32| {
+                    if x == 0 {
+                        g.wait(); // the test knows the only thread is busy
+                        g.wait(); // held until the pool is terminated
+                    }
+                    x
+                },
+                0..4,
+            )
+            .unwrap();
+        gate.wait();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                while pool.shared.lock().phase != Phase::Terminated {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                gate.wait();
+            });
+            pool.terminate();
+        });
+        assert_eq!(it.next().unwrap().unwrap(), 0);
+        let rest: Vec<ErrorKind> = it.map(|r| r.unwrap_err().kind()).collect();
+        // The queued chunk was dropped (Closed); the pool then refuses the rest (InvalidState).
+        assert_eq!(rest.first(), Some(&ErrorKind::Closed), "{rest:?}");
+        assert!(
+            rest[1..].iter().all(|k| *k == ErrorKind::InvalidState),
+            "{rest:?}"
+        );
     }
 
     #[test]
