@@ -9,7 +9,7 @@ use multiprocessing::queues::{
     Error, ErrorKind, GetError, GetTimeoutError, PutTimeoutError, TryGetError, TryPutError,
 };
 use multiprocessing::{
-    JoinableQueue, Queue, RawArray, RawValue, SimpleQueue, StartMethod, get_context,
+    JoinHandle, JoinableQueue, Queue, RawArray, RawValue, SimpleQueue, StartMethod, get_context,
 };
 use multiprocessing_tests::{BOUND, eventually, per_method};
 
@@ -701,17 +701,29 @@ fn a_consumer_killed_between_two_chunks_loses_only_that_item(method: StartMethod
         .unwrap();
     let stop = RawValue::new(0u32).unwrap();
     let seen = RawArray::<u8>::zeroed(1 << 20).unwrap();
-    let producer = ctx
-        .start(numbered_big_producer, (q.clone(), stop.clone()))
+    // Daemonic (as the victims): a failed assertion ends the test with its message, where a
+    // non-daemonic child that never stops would be joined at exit for ever.
+    let producer = JoinHandle::builder(numbered_big_producer, (q.clone(), stop.clone()))
+        .daemon(true)
+        .context(ctx.as_process())
+        .spawn()
         .unwrap();
     let mut ours = BTreeSet::new();
-    let take = |ours: &mut BTreeSet<u32>| {
-        let (id, v) = q.get_timeout(BOUND).unwrap();
+    let take = |ours: &mut BTreeSet<u32>, round: u32| {
+        let (id, v) = q
+            .get_timeout(BOUND)
+            .unwrap_or_else(|e| panic!("round {round}: {e:?}, {} lost", q.lost()));
         assert!(
             v.len() == 20_000 && v.iter().all(|&b| b == id as u8),
-            "whole"
+            "round {round}: item {id} not whole ({} bytes), {} lost",
+            v.len(),
+            q.lost()
         );
-        assert!(ours.insert(id), "{id} delivered twice");
+        assert!(
+            ours.insert(id),
+            "round {round}: item {id} delivered twice, {} lost",
+            q.lost()
+        );
     };
     // A victim reading 20-chunk items is between two chunks most of the time: rounds until one
     // was (the next reader then skips the rest of its item and counts it lost).
@@ -719,7 +731,7 @@ fn a_consumer_killed_between_two_chunks_loses_only_that_item(method: StartMethod
     while q.lost() == 0 {
         assert!(
             rounds < MAX_ROUNDS,
-            "no victim was killed in the middle of an item"
+            "no victim was killed in the middle of an item in {rounds} rounds (items taken: {ours:?})"
         );
         rounds += 1;
         let taken = RawValue::new(0u32).unwrap();
@@ -728,6 +740,7 @@ fn a_consumer_killed_between_two_chunks_loses_only_that_item(method: StartMethod
                 hungry_big_consumer,
                 (q.clone(), seen.clone(), taken.clone()),
             )
+            .daemon(true)
             .start()
             .unwrap();
         eventually("the victim consumes", || taken.get() > 0);
@@ -735,7 +748,7 @@ fn a_consumer_killed_between_two_chunks_loses_only_that_item(method: StartMethod
         let _ = victim.join();
         // The others keep consuming (and find the rest of the victim's item).
         for _ in 0..3 {
-            take(&mut ours);
+            take(&mut ours, rounds);
         }
     }
     stop.set(1);
@@ -744,19 +757,24 @@ fn a_consumer_killed_between_two_chunks_loses_only_that_item(method: StartMethod
             Ok((id, v)) => {
                 assert!(
                     v.len() == 20_000 && v.iter().all(|&b| b == id as u8),
-                    "whole"
+                    "draining: item {id} not whole ({} bytes)",
+                    v.len()
                 );
-                assert!(ours.insert(id), "{id} delivered twice");
+                assert!(ours.insert(id), "draining: item {id} delivered twice");
             }
             Err(GetTimeoutError::Disconnected) => break,
-            Err(e) => panic!("{e:?}"),
+            Err(e) => panic!("draining: {e:?}"),
         }
     }
     assert_eq!(producer.join().unwrap(), 0);
     let theirs: BTreeSet<u32> = (0..1 << 20)
         .filter(|&i| seen.get(i as usize) == Some(1))
         .collect();
-    assert!(ours.is_disjoint(&theirs), "an item delivered twice");
+    assert!(
+        ours.is_disjoint(&theirs),
+        "items delivered twice: {:?}",
+        ours.intersection(&theirs).collect::<Vec<_>>()
+    );
     let put = ours.iter().chain(&theirs).max().copied().unwrap() + 1;
     let missing = u64::from(put) - (ours.len() + theirs.len()) as u64;
     // Each victim had at most one item in its hands: the one it was reading (counted lost), or
