@@ -9,7 +9,7 @@ use multiprocessing::queues::{
     Error, ErrorKind, GetError, GetTimeoutError, PutTimeoutError, TryGetError, TryPutError,
 };
 use multiprocessing::{
-    JoinableQueue, Queue, RawArray, RawValue, SimpleQueue, StartMethod, get_context,
+    JoinHandle, JoinableQueue, Queue, RawArray, RawValue, SimpleQueue, StartMethod, get_context,
 };
 use multiprocessing_tests::{BOUND, eventually, per_method};
 
@@ -168,21 +168,30 @@ fn full_forms(q: Queue<u32>) -> i32 {
     0
 }
 
+/// A large item's text: 20,000 copies of the letter `id` picks. Text, not `Vec<u8>`: it is
+/// encoded, decoded and checked as a whole (a byte vector goes byte by byte through serde), so
+/// its consumer spends its time receiving chunks, not decoding or checking them.
+fn big_text(id: u32) -> String {
+    char::from(b'a' + (id % 26) as u8)
+        .to_string()
+        .repeat(20_000)
+}
+
 /// Puts numbered large items (20 chunks each in a 4 KiB ring) until `stop` is set.
-fn numbered_big_producer(q: Queue<(u32, Vec<u8>)>, stop: RawValue<u32>) -> i32 {
+fn numbered_big_producer(q: Queue<(u32, String)>, stop: RawValue<u32>) -> i32 {
     let mut id = 0u32;
     while stop.get() == 0 {
-        q.put((id, vec![id as u8; 20_000])).unwrap();
+        q.put((id, big_text(id))).unwrap();
         id += 1;
     }
     0
 }
 
 /// Takes large items for ever, checking each is whole and marking it in `seen`.
-fn hungry_big_consumer(q: Queue<(u32, Vec<u8>)>, seen: RawArray<u8>, taken: RawValue<u32>) -> i32 {
+fn hungry_big_consumer(q: Queue<(u32, String)>, seen: RawArray<u8>, taken: RawValue<u32>) -> i32 {
     loop {
-        let (id, v) = q.get().unwrap();
-        assert!(v.len() == 20_000 && v.iter().all(|&b| b == id as u8));
+        let (id, text) = q.get().unwrap();
+        assert!(text == big_text(id), "item {id} not whole");
         seen.set(id as usize, 1).unwrap();
         taken.set(taken.get() + 1);
     }
@@ -694,32 +703,46 @@ fn a_consumer_killed_between_two_chunks_loses_only_that_item(method: StartMethod
     const MAX_ROUNDS: u32 = 10;
     let ctx = get_context(method);
     // Bounded, so the producer writes itself; 20 kB items travel in 20 chunks of a 4 KiB ring.
-    let q = Queue::<(u32, Vec<u8>)>::builder()
+    let q = Queue::<(u32, String)>::builder()
         .capacity(4096)
         .maxsize(1_000)
         .build()
         .unwrap();
     let stop = RawValue::new(0u32).unwrap();
     let seen = RawArray::<u8>::zeroed(1 << 20).unwrap();
-    let producer = ctx
-        .start(numbered_big_producer, (q.clone(), stop.clone()))
+    // Daemonic (as the victims): a failed assertion ends the test with its message, where a
+    // non-daemonic child that never stops would be joined at exit for ever.
+    let producer = JoinHandle::builder(numbered_big_producer, (q.clone(), stop.clone()))
+        .daemon(true)
+        .context(ctx.as_process())
+        .spawn()
         .unwrap();
     let mut ours = BTreeSet::new();
-    let take = |ours: &mut BTreeSet<u32>| {
-        let (id, v) = q.get_timeout(BOUND).unwrap();
+    let take = |ours: &mut BTreeSet<u32>, round: u32| {
+        let (id, text) = q
+            .get_timeout(BOUND)
+            .unwrap_or_else(|e| panic!("round {round}: {e:?}, {} lost", q.lost()));
         assert!(
-            v.len() == 20_000 && v.iter().all(|&b| b == id as u8),
-            "whole"
+            text == big_text(id),
+            "round {round}: item {id} not whole ({} bytes), {} lost",
+            text.len(),
+            q.lost()
         );
-        assert!(ours.insert(id), "{id} delivered twice");
+        assert!(
+            ours.insert(id),
+            "round {round}: item {id} delivered twice, {} lost",
+            q.lost()
+        );
     };
-    // A victim reading 20-chunk items is between two chunks most of the time: rounds until one
-    // was (the next reader then skips the rest of its item and counts it lost).
+    // A victim reading 20-chunk items is between two chunks most of the time, as decoding and
+    // checking a text take a copy and a compare (a byte vector's bytes, one by one in a debug
+    // build, kept it between items about four kills in five): rounds until one was (the next
+    // reader then skips the rest of its item and counts it lost).
     let mut rounds = 0;
     while q.lost() == 0 {
         assert!(
             rounds < MAX_ROUNDS,
-            "no victim was killed in the middle of an item"
+            "no victim was killed in the middle of an item in {rounds} rounds (items taken: {ours:?})"
         );
         rounds += 1;
         let taken = RawValue::new(0u32).unwrap();
@@ -728,6 +751,7 @@ fn a_consumer_killed_between_two_chunks_loses_only_that_item(method: StartMethod
                 hungry_big_consumer,
                 (q.clone(), seen.clone(), taken.clone()),
             )
+            .daemon(true)
             .start()
             .unwrap();
         eventually("the victim consumes", || taken.get() > 0);
@@ -735,28 +759,33 @@ fn a_consumer_killed_between_two_chunks_loses_only_that_item(method: StartMethod
         let _ = victim.join();
         // The others keep consuming (and find the rest of the victim's item).
         for _ in 0..3 {
-            take(&mut ours);
+            take(&mut ours, rounds);
         }
     }
     stop.set(1);
     loop {
         match q.get_timeout(BOUND) {
-            Ok((id, v)) => {
+            Ok((id, text)) => {
                 assert!(
-                    v.len() == 20_000 && v.iter().all(|&b| b == id as u8),
-                    "whole"
+                    text == big_text(id),
+                    "draining: item {id} not whole ({} bytes)",
+                    text.len()
                 );
-                assert!(ours.insert(id), "{id} delivered twice");
+                assert!(ours.insert(id), "draining: item {id} delivered twice");
             }
             Err(GetTimeoutError::Disconnected) => break,
-            Err(e) => panic!("{e:?}"),
+            Err(e) => panic!("draining: {e:?}"),
         }
     }
     assert_eq!(producer.join().unwrap(), 0);
     let theirs: BTreeSet<u32> = (0..1 << 20)
         .filter(|&i| seen.get(i as usize) == Some(1))
         .collect();
-    assert!(ours.is_disjoint(&theirs), "an item delivered twice");
+    assert!(
+        ours.is_disjoint(&theirs),
+        "items delivered twice: {:?}",
+        ours.intersection(&theirs).collect::<Vec<_>>()
+    );
     let put = ours.iter().chain(&theirs).max().copied().unwrap() + 1;
     let missing = u64::from(put) - (ours.len() + theirs.len()) as u64;
     // Each victim had at most one item in its hands: the one it was reading (counted lost), or
