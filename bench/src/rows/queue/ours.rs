@@ -20,29 +20,40 @@ fn io(e: impl std::fmt::Display) -> std::io::Error {
 
 /// `queue-1to1`: the parent puts batches on a `Queue`, a forked child gets and acknowledges.
 pub(crate) fn queue_1to1(cfg: &Config) -> Samples {
-    let child_cpu = pin_parent(cfg.placement)?;
-    let q = Queue::<Small>::new().map_err(err)?;
-    let theirs = q.clone();
-    let (_child, acks) = acking_consumer(cfg, child_cpu, move || theirs.get().is_ok())?;
-    let mut ack = [0u8; 1];
-    cfg.rate_samples(|n| {
-        for _ in 0..n {
-            q.put(SMALL).map_err(io)?;
-        }
-        read_exact(&acks, &mut ack)
-    })
+    one_to_one(
+        cfg,
+        || Queue::<Small>::new().map_err(err),
+        |q| q.put(SMALL).map_err(io),
+        |q| q.get().is_ok(),
+    )
 }
 
 /// `simplequeue-1to1`: as `queue-1to1` on a `SimpleQueue`.
 pub(crate) fn simplequeue_1to1(cfg: &Config) -> Samples {
+    one_to_one(
+        cfg,
+        || SimpleQueue::<Small>::new().map_err(err),
+        |q| q.put(SMALL).map_err(io),
+        |q| q.get().is_ok(),
+    )
+}
+
+/// The 1-to-1 rows over any queue (made by `make` once the parent is pinned): the parent
+/// `put`s batches, a forked child `get`s each item and acknowledges every batch with one byte.
+fn one_to_one<Q: Clone>(
+    cfg: &Config,
+    make: impl FnOnce() -> Result<Q, String>,
+    put: impl Fn(&Q) -> std::io::Result<()>,
+    get: impl Fn(&Q) -> bool,
+) -> Samples {
     let child_cpu = pin_parent(cfg.placement)?;
-    let q = SimpleQueue::<Small>::new().map_err(err)?;
+    let q = make()?;
     let theirs = q.clone();
-    let (_child, acks) = acking_consumer(cfg, child_cpu, move || theirs.get().is_ok())?;
+    let (_child, acks) = acking_consumer(cfg, child_cpu, move || get(&theirs))?;
     let mut ack = [0u8; 1];
     cfg.rate_samples(|n| {
         for _ in 0..n {
-            q.put(SMALL).map_err(io)?;
+            put(&q)?;
         }
         read_exact(&acks, &mut ack)
     })
