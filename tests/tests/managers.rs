@@ -1,0 +1,393 @@
+//! Managers across real processes: shared dicts and lists used from children under each start
+//! method, proxies passed to children and inherited through fork, reference counts that return
+//! to their level (after the last proxy drops, after a client is SIGKILLed), the server's
+//! robustness against garbage, silent and half-finished clients, a wrong authkey, and the
+//! typed error once the server is gone.
+
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+
+use multiprocessing::connection::{Client, Connection};
+use multiprocessing::managers::{
+    Address, AuthKey, BaseManager, DictProxy, Error, ListProxy, Object, Proxy, SyncManager,
+};
+use multiprocessing::process::ProcessBuilder;
+use multiprocessing::{ErrorKind, StartMethod, get_context, pipe};
+use multiprocessing_tests::helpers::{eventually, within};
+use multiprocessing_tests::per_method;
+
+fn s(x: &str) -> Object {
+    Object::Str(x.into())
+}
+
+fn int(i: i128) -> Object {
+    Object::Int(i)
+}
+
+fn started(method: StartMethod) -> SyncManager {
+    get_context(method).manager().unwrap()
+}
+
+/// A child's side: fills the dict and list it was given.
+fn fill(d: DictProxy, l: ListProxy, id: i128) -> i32 {
+    for i in 0..20 {
+        d.set(Object::Tuple(vec![int(id), int(i)]), int(i * id))
+            .unwrap();
+        l.append(int(id)).unwrap();
+    }
+    0
+}
+
+fn dict_and_list_from_two_processes(method: StartMethod) {
+    let m = started(method);
+    let ctx = get_context(method);
+    let d = m.dict().unwrap();
+    let l = m.list(Vec::new()).unwrap();
+    let children: Vec<_> = (1..=2)
+        .map(|id| ctx.start(fill, (d.clone(), l.clone(), id)).unwrap())
+        .collect();
+    for c in children {
+        assert_eq!(c.join().unwrap(), 0);
+    }
+    assert_eq!(d.len().unwrap(), 40);
+    assert_eq!(
+        d.get_item(Object::Tuple(vec![int(2), int(7)])).unwrap(),
+        int(14)
+    );
+    assert_eq!(l.len().unwrap(), 40);
+    assert_eq!(l.count(int(1)).unwrap(), 20);
+    assert_eq!(l.count(int(2)).unwrap(), 20);
+}
+
+/// Uses the proxy it was given, after the sender dropped its own.
+fn use_after_sender_dropped(l: ListProxy, mut go: Connection) -> i32 {
+    // The parent drops its proxy, then says so.
+    let () = go.recv().unwrap();
+    l.append(s("from the child")).unwrap();
+    i32::try_from(l.len().unwrap()).unwrap()
+}
+
+fn a_proxy_in_transit_keeps_its_referent(method: StartMethod) {
+    let m = started(method);
+    let base = m.number_of_objects().unwrap();
+    let l = m.list(vec![s("first")]).unwrap();
+    let (mut tell, go) = pipe(true).unwrap();
+    let child = get_context(method)
+        .start(use_after_sender_dropped, (l.clone(), go))
+        .unwrap();
+    drop(l);
+    tell.send(&()).unwrap();
+    // The child's claimed reference kept the list alive.
+    assert_eq!(child.join().unwrap(), 2);
+    eventually("the list is freed once the child is gone", || {
+        m.number_of_objects().unwrap() == base
+    });
+}
+
+fn objects_freed_after_a_client_is_killed(method: StartMethod) {
+    let m = started(method);
+    let base = m.number_of_objects().unwrap();
+    let (mut ready, theirs) = pipe(true).unwrap();
+    let address = m.address().to_string();
+    let p = get_context(method)
+        .process(hold_objects_and_wait, (address, theirs))
+        .start()
+        .unwrap();
+    let made: usize = ready.recv().unwrap();
+    assert_eq!(made, 3);
+    assert_eq!(m.number_of_objects().unwrap(), base + 3);
+    p.kill().unwrap();
+    p.join().unwrap();
+    eventually("a killed client's objects are freed", || {
+        m.number_of_objects().unwrap() == base
+    });
+}
+
+/// Connects to the manager at `address`, makes three objects, says so, and waits to be killed.
+fn hold_objects_and_wait(address: String, mut ready: Connection) {
+    let m = BaseManager::builder()
+        .address(address.parse().unwrap())
+        .connect()
+        .unwrap();
+    let held = (
+        m.dict().unwrap(),
+        m.list(vec![int(1)]).unwrap(),
+        m.namespace().unwrap(),
+    );
+    ready.send(&3usize).unwrap();
+    // Blocks until killed (the parent never sends).
+    let _ = ready.recv::<()>();
+    drop(held);
+}
+
+per_method!(
+    dict_and_list_from_two_processes,
+    a_proxy_in_transit_keeps_its_referent,
+    objects_freed_after_a_client_is_killed,
+);
+
+#[test]
+fn a_forked_child_uses_an_inherited_proxy() {
+    let m = started(StartMethod::ForkServer);
+    let d = m.dict().unwrap();
+    d.set(s("parent"), int(1)).unwrap();
+    let inherited = d.clone();
+    let p = ProcessBuilder::closure(move || {
+        // The child's own session takes its own reference on first use.
+        inherited.set(s("child"), int(2)).unwrap();
+        assert_eq!(inherited.len().unwrap(), 2);
+    })
+    .context(get_context(StartMethod::Fork).as_process())
+    .start()
+    .unwrap();
+    assert_eq!(p.join().unwrap(), 0);
+    assert_eq!(d.get_item(s("child")).unwrap(), int(2));
+    // The parent's proxy still works, and the dict is freed when it drops.
+    let base = m.number_of_objects().unwrap();
+    drop(d);
+    assert_eq!(m.number_of_objects().unwrap(), base - 1);
+}
+
+#[test]
+fn the_documentation_dict_list_and_namespace() {
+    let m = started(StartMethod::ForkServer);
+    let d = m.dict().unwrap();
+    d.set(int(1), s("1")).unwrap();
+    d.set(s("2"), int(2)).unwrap();
+    d.set(Object::Float(0.25), Object::None).unwrap();
+    let l = m.list((0..10).map(int).collect()).unwrap();
+    l.reverse().unwrap();
+    assert_eq!(d.to_string(), "{0.25: None, 1: '1', '2': 2}");
+    assert_eq!(l.to_string(), "[9, 8, 7, 6, 5, 4, 3, 2, 1, 0]");
+    assert!(format!("{d:?}").starts_with("<DictProxy object, typeid 'dict' at 0x"));
+    let ns = m.namespace().unwrap();
+    ns.set("x", int(10)).unwrap();
+    ns.set("y", s("hello")).unwrap();
+    assert_eq!(ns.to_string(), "Namespace(x=10, y='hello')");
+    assert_eq!(
+        ns.get("z").unwrap_err().kind(),
+        ErrorKind::Unsupported,
+        "AttributeError"
+    );
+    let e = d.get_item(s("missing")).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    assert_eq!(e.to_string(), "KeyError: 'missing'");
+    assert_eq!(l.get(42).unwrap_err().kind(), ErrorKind::OutOfRange);
+    // The Proxy Objects section's slices.
+    let l = m.list((0..10).map(int).collect()).unwrap();
+    assert_eq!(
+        Object::List(l.get_slice(Some(2), Some(5), None).unwrap()),
+        Object::List((2..5).map(int).collect())
+    );
+    l.set_slice(Some(2), Some(4), None, vec![s("a"), s("b"), s("c")])
+        .unwrap();
+    assert_eq!(l.to_string(), "[0, 1, 'a', 'b', 'c', 4, 5, 6, 7, 8, 9]");
+    let v = m.value("i", int(7)).unwrap();
+    v.set(int(8)).unwrap();
+    assert_eq!(v.get().unwrap(), int(8));
+}
+
+#[test]
+fn a_proxy_inside_another_object_refers_to_its_referent() {
+    let m = started(StartMethod::ForkServer);
+    let base = m.number_of_objects().unwrap();
+    let a = m.list(Vec::new()).unwrap();
+    let b = m.list(Vec::new()).unwrap();
+    a.append(b.to_object()).unwrap();
+    assert!(
+        a.to_string()
+            .starts_with("[<ListProxy object, typeid 'list' at 0x"),
+        "{a}"
+    );
+    b.append(s("hello")).unwrap();
+    let inner = a.adopt(&a.get(0).unwrap()).unwrap();
+    assert_eq!(format!("{inner} {b}"), "['hello'] ['hello']");
+    // `b` lives while `a` holds it, and goes with `a`.
+    drop((b, inner));
+    assert_eq!(m.number_of_objects().unwrap(), base + 2);
+    drop(a);
+    assert_eq!(m.number_of_objects().unwrap(), base);
+}
+
+#[test]
+fn objects_are_freed_when_the_last_proxy_drops() {
+    let m = started(StartMethod::ForkServer);
+    let base = m.number_of_objects().unwrap();
+    let d = m.dict().unwrap();
+    let d2 = d.clone();
+    assert_eq!(m.number_of_objects().unwrap(), base + 1);
+    drop(d);
+    d2.set(int(1), int(1)).unwrap();
+    assert_eq!(m.number_of_objects().unwrap(), base + 1);
+    drop(d2);
+    assert_eq!(m.number_of_objects().unwrap(), base);
+    assert!(m.debug_info().unwrap().is_empty());
+}
+
+#[test]
+fn a_wrong_authkey_is_refused() {
+    let m = BaseManager::builder()
+        .authkey(AuthKey::new(b"right".to_vec()))
+        .start()
+        .unwrap();
+    let e = BaseManager::builder()
+        .address(m.address().clone())
+        .authkey(AuthKey::new(b"wrong".to_vec()))
+        .connect()
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Authentication, "{e}");
+    let ok = BaseManager::builder()
+        .address(m.address().clone())
+        .authkey(AuthKey::new(b"right".to_vec()))
+        .connect()
+        .unwrap();
+    ok.dict().unwrap();
+}
+
+fn raw(address: &Address) -> UnixStream {
+    use std::os::linux::net::SocketAddrExt;
+    let Address::Abstract(name) = address else {
+        panic!("the default address is abstract: {address}");
+    };
+    let a = std::os::unix::net::SocketAddr::from_abstract_name(name).unwrap();
+    UnixStream::connect_addr(&a).unwrap()
+}
+
+#[test]
+fn garbage_silence_and_half_requests_leave_the_server_serving() {
+    let m = started(StartMethod::ForkServer);
+    let d = m.dict().unwrap();
+    // A client that never says a word, kept open throughout.
+    let _silent = raw(m.address());
+    // Garbage before the handshake, and a frame announcing 2 GiB.
+    let mut g = raw(m.address());
+    g.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    let mut huge = raw(m.address());
+    huge.write_all(&0x7fff_ffffu32.to_be_bytes()).unwrap();
+    // An authenticated client that sends half a request and disconnects.
+    let mut half = Client::builder(m.address().clone())
+        .authkey(multiprocessing::runtime::identity::current().authkey)
+        .connect()
+        .unwrap();
+    half.send_bytes(&[0u8, 0]).unwrap(); // not a request: the server drops it
+    drop(half);
+    let mut cut = raw(m.address());
+    cut.write_all(&[0, 0, 1, 0, 1, 2, 3]).unwrap();
+    drop(cut);
+    // Meanwhile everyone else is served at once.
+    within("calls beside bad clients", move || {
+        for i in 0..100 {
+            d.set(int(i), int(i)).unwrap();
+        }
+        assert_eq!(d.len().unwrap(), 100);
+    });
+    drop((g, huge));
+    m.dict().unwrap().set(int(0), int(0)).unwrap();
+}
+
+#[test]
+fn manager_gone_after_the_server_is_killed() {
+    let m = started(StartMethod::ForkServer);
+    let d = m.dict().unwrap();
+    d.set(int(1), int(1)).unwrap();
+    let pid = m.pid().unwrap();
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid as i32).unwrap(),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
+    let e = within("a call to a dead server", move || d.len().unwrap_err());
+    assert!(matches!(e, Error::ManagerGone { .. }), "{e:?}");
+    assert_eq!(e.kind(), ErrorKind::WorkerLost);
+}
+
+#[test]
+fn shutdown_is_idempotent_and_later_calls_fail() {
+    let mut m = started(StartMethod::ForkServer);
+    let l = m.list(Vec::new()).unwrap();
+    m.shutdown().unwrap();
+    m.shutdown().unwrap();
+    assert!(matches!(l.len().unwrap_err(), Error::ManagerGone { .. }));
+    assert_eq!(m.dict().unwrap_err().kind(), ErrorKind::NotStarted);
+}
+
+#[test]
+fn a_server_served_in_this_process_over_tcp() {
+    let server = BaseManager::builder()
+        .address("127.0.0.1:0".parse().unwrap())
+        .get_server()
+        .unwrap();
+    let address = server.address().clone();
+    let t = std::thread::spawn(move || server.serve_forever());
+    let mut m = BaseManager::builder().address(address).connect().unwrap();
+    let d = m.dict().unwrap();
+    d.set(s("k"), s("v")).unwrap();
+    assert_eq!(d.get(s("k")).unwrap(), Some(s("v")));
+    assert_eq!(d.get(s("nope")).unwrap(), None);
+    drop(d);
+    m.shutdown().unwrap();
+    within("serve_forever returns after a shutdown", move || {
+        t.join().unwrap().unwrap();
+    });
+}
+
+fn append_many(l: ListProxy, id: i128, n: i128) -> i32 {
+    for i in 0..n {
+        l.append(Object::Tuple(vec![int(id), int(i)])).unwrap();
+    }
+    0
+}
+
+#[test]
+fn many_concurrent_clients() {
+    const PROCS: i128 = 6;
+    const THREADS: i128 = 4;
+    const N: i128 = 200;
+    let m = started(StartMethod::ForkServer);
+    let l = m.list(Vec::new()).unwrap();
+    let ctx = get_context(StartMethod::ForkServer);
+    let children: Vec<_> = (0..PROCS)
+        .map(|id| ctx.start(append_many, (l.clone(), id, N)).unwrap())
+        .collect();
+    let threads: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let l = l.clone();
+            std::thread::spawn(move || append_many(l, 100 + t, N))
+        })
+        .collect();
+    for c in children {
+        assert_eq!(c.join().unwrap(), 0);
+    }
+    for t in threads {
+        assert_eq!(t.join().unwrap(), 0);
+    }
+    let all = l.to_vec().unwrap();
+    assert_eq!(all.len() as i128, (PROCS + THREADS) * N);
+    // Each writer's items arrive in its order.
+    for id in (0..PROCS).chain(100..100 + THREADS) {
+        let mine: Vec<_> = all
+            .iter()
+            .filter_map(|o| match o {
+                Object::Tuple(v) if v[0] == int(id) => Some(v[1].clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(mine, (0..N).map(int).collect::<Vec<_>>());
+    }
+}
+
+#[test]
+fn an_untyped_proxy_calls_by_name() {
+    let m = started(StartMethod::ForkServer);
+    let p: Proxy = m.create("dict", Vec::new()).unwrap();
+    p.call_method("__setitem__", vec![s("a"), int(1)]).unwrap();
+    assert_eq!(p.get_value().unwrap(), {
+        let mut d = std::collections::BTreeMap::new();
+        d.insert(s("a"), int(1));
+        Object::Dict(d)
+    });
+    let e = p.call_method("no_such_method", Vec::new()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported);
+    let e = m.create("no_such_type", Vec::new()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Remote);
+}
