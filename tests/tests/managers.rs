@@ -4,16 +4,23 @@
 //! robustness against garbage, silent and half-finished clients, a wrong authkey, and the
 //! typed error once the server is gone.
 
-use std::io::Write;
+use std::cell::RefCell;
+use std::future::Future;
+use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use multiprocessing::connection::{Client, Connection};
 use multiprocessing::managers::{
-    Address, AuthKey, BaseManager, DictProxy, Error, ListProxy, Object, Proxy, SyncManager,
+    Address, AuthKey, BaseManager, DictProxy, Error, Exception, ListProxy, Object, Outcome, Proxy,
+    Raised, Registry, Server, Shared, SyncManager,
 };
 use multiprocessing::process::ProcessBuilder;
 use multiprocessing::{ErrorKind, StartMethod, get_context, pipe};
-use multiprocessing_tests::helpers::{eventually, within};
+use multiprocessing_tests::helpers::{BOUND, eventually, within};
 use multiprocessing_tests::per_method;
 
 fn s(x: &str) -> Object {
@@ -119,12 +126,6 @@ fn hold_objects_and_wait(address: String, mut ready: Connection) {
     let _ = ready.recv::<()>();
     drop(held);
 }
-
-per_method!(
-    dict_and_list_from_two_processes,
-    a_proxy_in_transit_keeps_its_referent,
-    objects_freed_after_a_client_is_killed,
-);
 
 #[test]
 fn a_forked_child_uses_an_inherited_proxy() {
@@ -390,4 +391,131 @@ fn an_untyped_proxy_calls_by_name() {
     assert_eq!(e.kind(), ErrorKind::Unsupported);
     let e = m.create("no_such_type", Vec::new()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Remote);
+}
+
+/// A user type whose `wait` waits in the server (without blocking it) until `open` is called.
+#[derive(Default)]
+struct Gate(Rc<RefCell<GateState>>);
+
+#[derive(Default)]
+struct GateState {
+    open: bool,
+    waiting: usize,
+    wakers: Vec<Waker>,
+}
+
+/// One caller's wait; dropping it (the caller hung up) stops counting it.
+struct WaitOpen(Rc<RefCell<GateState>>);
+
+impl Future for WaitOpen {
+    type Output = Result<Object, Raised>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut st = self.0.borrow_mut();
+        if st.open {
+            Poll::Ready(Ok(Object::Bool(true)))
+        } else {
+            st.wakers.push(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+}
+
+impl Drop for WaitOpen {
+    fn drop(&mut self) {
+        self.0.borrow_mut().waiting -= 1;
+    }
+}
+
+impl Shared for Gate {
+    fn call(&mut self, method: &str, _args: Vec<Object>) -> Result<Outcome, Raised> {
+        match method {
+            "wait" => {
+                self.0.borrow_mut().waiting += 1;
+                Ok(Outcome::Wait(Box::pin(WaitOpen(self.0.clone()))))
+            }
+            "waiting" => Ok(Outcome::Return(int(self.0.borrow().waiting as i128))),
+            "open" => {
+                let mut st = self.0.borrow_mut();
+                st.open = true;
+                st.wakers.drain(..).for_each(Waker::wake);
+                Ok(Outcome::Return(Object::None))
+            }
+            _ => Err(Raised::new(Exception::AttributeError, method)),
+        }
+    }
+
+    fn value(&self) -> Object {
+        Object::Bool(self.0.borrow().open)
+    }
+}
+
+fn make_gate(_: Vec<Object>) -> Result<Box<dyn Shared>, Raised> {
+    Ok(Box::new(Gate::default()))
+}
+
+fn wait_at(gate: Proxy) -> bool {
+    gate.call_method("wait", Vec::new()).unwrap() == Object::Bool(true)
+}
+
+fn waiting(gate: &Proxy) -> Object {
+    gate.call_method("waiting", Vec::new()).unwrap()
+}
+
+fn a_waiting_call_blocks_only_its_caller(method: StartMethod) {
+    let ctx = get_context(method);
+    let m = ctx
+        .manager_builder()
+        .register("Gate", make_gate)
+        .start()
+        .unwrap();
+    let gate = m.create("Gate", Vec::new()).unwrap();
+    let waiters: Vec<_> = (0..2)
+        .map(|_| ctx.start(wait_at, (gate.clone(),)).unwrap())
+        .collect();
+    // A killed waiter's call is cancelled: it stops being counted.
+    let doomed = ctx.process(wait_at, (gate.clone(),)).start().unwrap();
+    eventually("three callers wait", || waiting(&gate) == int(3));
+    doomed.kill().unwrap();
+    doomed.join().unwrap();
+    eventually("the killed caller's wait is dropped", || {
+        waiting(&gate) == int(2)
+    });
+    // The server serves everyone else meanwhile.
+    let d = m.dict().unwrap();
+    d.set(int(1), int(2)).unwrap();
+    assert_eq!(d.get_item(int(1)).unwrap(), int(2));
+    gate.call_method("open", Vec::new()).unwrap();
+    for w in waiters {
+        assert!(w.join().unwrap());
+    }
+}
+
+per_method!(
+    dict_and_list_from_two_processes,
+    a_proxy_in_transit_keeps_its_referent,
+    objects_freed_after_a_client_is_killed,
+    a_waiting_call_blocks_only_its_caller,
+);
+
+#[test]
+fn a_silent_client_is_dropped_at_the_handshake_deadline() {
+    let server = Server::builder()
+        .registry(Registry::builtin())
+        .handshake_timeout(Duration::from_millis(200))
+        .bind()
+        .unwrap();
+    let address = server.address().clone();
+    let t = std::thread::spawn(move || server.serve_forever());
+    let mut silent = raw(&address);
+    silent.set_read_timeout(Some(BOUND)).unwrap();
+    let start = Instant::now();
+    let mut got = Vec::new();
+    // The challenge arrives, then end of file when the deadline passes.
+    silent.read_to_end(&mut got).unwrap();
+    assert!(got.len() > 4, "the server's challenge");
+    assert!(start.elapsed() >= Duration::from_millis(150));
+    assert!(start.elapsed() < BOUND);
+    let mut m = BaseManager::builder().address(address).connect().unwrap();
+    m.shutdown().unwrap();
+    within("serve_forever returns", move || t.join().unwrap().unwrap());
 }

@@ -700,12 +700,14 @@ async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
             }
             (request, Some(id)) => match handle(st, id, request) {
                 Step::Now(r) => r,
-                Step::Wait(f) => match f.await {
-                    Ok(o) => {
+                Step::Wait(f) => match wait_or_hang_up(f, s, rb).await? {
+                    Some(Ok(o)) => {
                         st.state.borrow_mut().give(id, &o);
                         Reply::Return(o)
                     }
-                    Err(e) => Reply::Error(e),
+                    Some(Err(e)) => Reply::Error(e),
+                    // The caller is gone: its call is cancelled (the future dropped).
+                    None => return Ok(()),
                 },
             },
         };
@@ -742,6 +744,28 @@ async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
             s.flush().await?;
             st.stop.notify_one();
             return Ok(());
+        }
+    }
+}
+
+/// Awaits a waiting call while watching its connection: `None` if the caller hangs up first
+/// (the future is dropped, cancelling the call, so a dead waiter never takes a lock or an
+/// item). Bytes the caller sends meanwhile (its next requests) are kept for later.
+async fn wait_or_hang_up<S: AsyncRead + Unpin>(
+    mut f: WaitFuture,
+    s: &mut S,
+    rb: &mut ReadBuf,
+) -> io::Result<Option<std::result::Result<Object, crate::protocol::Raised>>> {
+    loop {
+        if rb.end == rb.buf.len() {
+            rb.buf.resize(rb.buf.len() + READ_BUFFER, 0);
+        }
+        tokio::select! {
+            r = &mut f => return Ok(Some(r)),
+            n = s.read(&mut rb.buf[rb.end..]) => match n? {
+                0 => return Ok(None),
+                n => rb.end += n,
+            },
         }
     }
 }
