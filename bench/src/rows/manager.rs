@@ -1,0 +1,107 @@
+//! Manager rows: one proxy call's round trip to a manager's server process (`d[7] = 'value'`,
+//! `d[7]`, `l.append(7)`), and a manager's whole life (start, first proxy, shutdown).
+//!
+//! The server runs on the child's CPU of the placement (pinned by the manager's initializer;
+//! CPython's too). The raw baseline is a round trip of a request-sized frame over a Unix
+//! socketpair to a forked echo child: what a call costs with no server work at all.
+
+use crate::harness::{Config, Effort, Placement, Row, Samples, Target, Unit};
+
+#[cfg(feature = "ours-managers")]
+mod ours;
+
+const PINNED: &[Placement] = &[Placement::OneCpu, Placement::Split];
+const UNPINNED: &[Placement] = &[Placement::Unpinned];
+
+/// A 4-byte header and about the size of our encoded `Call` request for `d[7] = 'value'`.
+const CALL_FRAME: usize = 4 + 24;
+
+const RTT: Effort = Effort {
+    iters: 1000,
+    samples: 10,
+    warmup: 200,
+};
+const RTT_QUICK: Effort = Effort {
+    iters: 200,
+    samples: 5,
+    warmup: 50,
+};
+const LIFE: Effort = Effort {
+    iters: 1,
+    samples: 10,
+    warmup: 1,
+};
+const LIFE_QUICK: Effort = Effort {
+    iters: 1,
+    samples: 3,
+    warmup: 1,
+};
+
+macro_rules! ours {
+    ($f:ident) => {{
+        #[cfg(feature = "ours-managers")]
+        let run: Option<crate::harness::Measure> = Some(ours::$f);
+        #[cfg(not(feature = "ours-managers"))]
+        let run: Option<crate::harness::Measure> = None;
+        run
+    }};
+}
+
+fn raw_call(cfg: &Config) -> Samples {
+    super::pipe::raw_rtt(cfg, CALL_FRAME)
+}
+
+/// The manager rows.
+pub(crate) fn rows() -> Vec<Row> {
+    let call = |name, about| Row {
+        name,
+        about,
+        unit: Unit::Us,
+        placements: PINNED,
+        quick_placements: PINNED,
+        full: RTT,
+        quick: RTT_QUICK,
+        targets: &[Target::FasterThanCpython(10.0), Target::AtMostRaw(1.5)],
+        ours: None,
+        ours_feature: "ours-managers",
+        raw: raw_call,
+        peer: None,
+    };
+    vec![
+        Row {
+            ours: ours!(dict_set),
+            ..call(
+                "manager-dict-set",
+                "d[7] = 'value' on a manager dict proxy: one call's round trip to the server",
+            )
+        },
+        Row {
+            ours: ours!(dict_get),
+            ..call(
+                "manager-dict-get",
+                "d[7] on a manager dict proxy: one call's round trip to the server",
+            )
+        },
+        Row {
+            ours: ours!(list_append),
+            ..call(
+                "manager-list-append",
+                "l.append(7) on a manager list proxy: one call's round trip to the server",
+            )
+        },
+        Row {
+            name: "manager-lifecycle",
+            about: "start a manager (fork), make one dict proxy, shut the manager down",
+            unit: Unit::Ms,
+            placements: UNPINNED,
+            quick_placements: UNPINNED,
+            full: LIFE,
+            quick: LIFE_QUICK,
+            targets: &[Target::FasterThanCpython(10.0)],
+            ours: ours!(lifecycle),
+            ours_feature: "ours-managers",
+            raw: |_| Err("unavailable: no raw equivalent".into()),
+            peer: None,
+        },
+    ]
+}
