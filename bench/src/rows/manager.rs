@@ -5,7 +5,10 @@
 //! CPython's too). The raw baseline is a round trip of a request-sized frame over a Unix
 //! socketpair to a forked echo child: what a call costs with no server work at all.
 
-use crate::harness::{Config, Effort, Placement, Row, Samples, Target, Unit};
+use crate::harness::{
+    Config, Effort, Placement, Row, Samples, Target, Unit, fork_child, read_exact, socketpair,
+    write_all,
+};
 
 #[cfg(feature = "ours-managers")]
 mod ours;
@@ -100,8 +103,31 @@ pub(crate) fn rows() -> Vec<Row> {
             targets: &[Target::FasterThanCpython(10.0)],
             ours: ours!(lifecycle),
             ours_feature: "ours-managers",
-            raw: |_| Err("unavailable: no raw equivalent".into()),
+            raw: raw_lifecycle,
             peer: None,
         },
     ]
+}
+
+/// A forked child answering one request-sized frame, then exiting and reaped: a server's
+/// whole life with no library.
+fn raw_lifecycle(cfg: &Config) -> Samples {
+    cfg.time_samples(Unit::Ms, |n| {
+        for _ in 0..n {
+            let (ours, theirs) = socketpair().map_err(std::io::Error::other)?;
+            let child = fork_child(None, move || {
+                let mut buf = [0u8; CALL_FRAME];
+                match read_exact(&theirs, &mut buf).and_then(|()| write_all(&theirs, &buf)) {
+                    Ok(()) => 0,
+                    Err(_) => 1,
+                }
+            })
+            .map_err(std::io::Error::other)?;
+            let mut buf = [7u8; CALL_FRAME];
+            write_all(&ours, &buf)?;
+            read_exact(&ours, &mut buf)?;
+            child.join()?;
+        }
+        Ok(())
+    })
 }
