@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use multiprocessing::connection::{Client, Connection};
 use multiprocessing::managers::{
-    Address, AuthKey, BaseManager, DictProxy, Error, Exception, ListProxy, Object, Outcome, Proxy,
-    Raised, Registry, Server, Shared, SyncManager,
+    Address, AuthKey, BaseManager, Caller, DictProxy, Error, Exception, ListProxy, Object, Outcome,
+    Proxy, Raised, Registry, Server, Shared, SyncManager,
 };
 use multiprocessing::process::ProcessBuilder;
 use multiprocessing::{ErrorKind, StartMethod, get_context, pipe};
@@ -427,7 +427,7 @@ impl Drop for WaitOpen {
 }
 
 impl Shared for Gate {
-    fn call(&mut self, method: &str, _args: Vec<Object>) -> Result<Outcome, Raised> {
+    fn call(&mut self, method: &str, _args: Vec<Object>, _: Caller) -> Result<Outcome, Raised> {
         match method {
             "wait" => {
                 self.0.borrow_mut().waiting += 1;
@@ -518,4 +518,71 @@ fn a_silent_client_is_dropped_at_the_handshake_deadline() {
     let mut m = BaseManager::builder().address(address).connect().unwrap();
     m.shutdown().unwrap();
     within("serve_forever returns", move || t.join().unwrap().unwrap());
+}
+
+/// A user type that records who joined, and forgets a client that is gone.
+#[derive(Default)]
+struct Roster(std::collections::BTreeSet<(u64, u64)>);
+
+impl Shared for Roster {
+    fn call(&mut self, method: &str, _: Vec<Object>, caller: Caller) -> Result<Outcome, Raised> {
+        match method {
+            "join" => {
+                self.0.insert((caller.session, caller.thread));
+                Ok(Outcome::Return(Object::None))
+            }
+            "sessions" => {
+                let sessions: std::collections::BTreeSet<_> = self.0.iter().map(|c| c.0).collect();
+                Ok(Outcome::Return(int(sessions.len() as i128)))
+            }
+            "callers" => Ok(Outcome::Return(int(self.0.len() as i128))),
+            _ => Err(Raised::new(Exception::AttributeError, method)),
+        }
+    }
+
+    fn client_gone(&mut self, session: u64) {
+        self.0.retain(|c| c.0 != session);
+    }
+
+    fn value(&self) -> Object {
+        int(self.0.len() as i128)
+    }
+}
+
+fn make_roster(_: Vec<Object>) -> Result<Box<dyn Shared>, Raised> {
+    Ok(Box::new(Roster::default()))
+}
+
+fn join_roster(roster: Proxy) -> i32 {
+    roster.call_method("join", Vec::new()).unwrap();
+    0
+}
+
+#[test]
+fn a_type_sees_its_callers_and_hears_when_a_client_is_gone() {
+    let ctx = get_context(StartMethod::ForkServer);
+    let m = ctx
+        .manager_builder()
+        .register("Roster", make_roster)
+        .start()
+        .unwrap();
+    let roster = m.create("Roster", Vec::new()).unwrap();
+    join_roster(roster.clone());
+    let r = roster.clone();
+    std::thread::spawn(move || join_roster(r)).join().unwrap();
+    let count = |what| roster.call_method(what, Vec::new()).unwrap();
+    // Two threads of one client: two callers, one session.
+    assert_eq!((count("callers"), count("sessions")), (int(2), int(1)));
+    assert_eq!(
+        ctx.start(join_roster, (roster.clone(),))
+            .unwrap()
+            .join()
+            .unwrap(),
+        0
+    );
+    // The child's session ended with it.
+    eventually("the exited child is forgotten", || {
+        count("sessions") == int(1)
+    });
+    assert_eq!(count("callers"), int(2));
 }

@@ -10,6 +10,7 @@
 //! connection closes, so a process that dies without dropping its proxies leaks nothing.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -20,6 +21,15 @@ use multiprocessing_core::identity;
 use crate::error::{Error, Result};
 use crate::object::Object;
 use crate::protocol::{Reply, Request, decode_reply, encode_request_into};
+
+/// This thread's number within the process (a caller's identity for types that track owners).
+pub(crate) fn thread_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        static ID: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    ID.with(|id| *id)
+}
 
 /// How long connecting and authenticating to a server may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);

@@ -57,5 +57,5 @@ pub use object::{Object, Token};
 pub use protocol::{Exception, Raised};
 pub use proxy::Proxy;
 pub use server::{Server, ServerBuilder};
-pub use shared::{Outcome, Registry, Shared};
+pub use shared::{Caller, Outcome, Registry, Shared};
 pub use typed::{DictProxy, ListProxy, NamespaceProxy, ValueProxy};

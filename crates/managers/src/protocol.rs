@@ -15,7 +15,8 @@
 //!
 //! ```
 //! use multiprocessing_managers::protocol::{Request, Reply, decode_request, encode_request};
-//! let bytes = encode_request(&Request::Call { id: 7, method: "__len__", args: Vec::new() }).unwrap();
+//! let call = Request::Call { id: 7, thread: 1, method: "__len__", args: Vec::new() };
+//! let bytes = encode_request(&call).unwrap();
 //! match decode_request(&bytes).unwrap() {
 //!     Request::Call { id, method, .. } => assert_eq!((id, method), (7, "__len__")),
 //!     _ => unreachable!(),
@@ -80,6 +81,8 @@ pub enum Request<'a> {
     Call {
         /// The object.
         id: u64,
+        /// The calling thread within the client (for types that track owners).
+        thread: u64,
         /// The method's name.
         #[serde(borrow)]
         method: &'a str,
@@ -99,8 +102,8 @@ pub enum Request<'a> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Reply {
-    /// The result (Python's `#RETURN`). Shared objects inside it ([`Object::Proxy`]) each
-    /// carry a reference already taken for the caller's session.
+    /// The result (Python's `#RETURN`). A shared object inside it ([`Object::Proxy`]) holds no
+    /// reference for the caller until a proxy adopts it (an `Incref`), as in CPython.
     Return(#[serde(with = "wire_object")] Object),
     /// A new shared object, one reference held for the caller's session (Python's `#PROXY`).
     Proxy(Token),

@@ -132,6 +132,7 @@ impl Proxy {
         let session = self.session()?;
         match session.request(&Request::Call {
             id: self.inner.token.id,
+            thread: client::thread_id(),
             method,
             args,
         })? {
@@ -145,6 +146,7 @@ impl Proxy {
         let session = self.session()?;
         session.request(&Request::Call {
             id: self.inner.token.id,
+            thread: client::thread_id(),
             method,
             args,
         })
@@ -172,12 +174,19 @@ impl Proxy {
     }
 
     /// A proxy to a shared object of the same manager that arrived inside a value this proxy's
-    /// calls returned ([`Object::Proxy`]): the reply took a reference for this process, which
-    /// the new proxy owns. (A token not adopted keeps its reference until this process's
-    /// session ends.)
+    /// calls returned ([`Object::Proxy`]): it takes a reference of its own (one round trip),
+    /// as CPython's proxies do when unpickled. An object that nothing refers to any more by
+    /// then (another client removed it from its container meanwhile) is a
+    /// [`Error::Remote`].
     pub fn adopt(&self, object: &Object) -> Result<Proxy> {
         match object {
-            Object::Proxy(t) => Ok(Proxy::adopt_token(t.clone(), self.session()?)),
+            Object::Proxy(t) => {
+                let session = self.session()?;
+                match session.request(&Request::Incref { id: t.id })? {
+                    Reply::Return(_) => Ok(Proxy::adopt_token(t.clone(), session)),
+                    other => Err(unexpected(other)),
+                }
+            }
             other => Err(Error::InvalidArgument(format!(
                 "not a shared object: {other:?}"
             ))),

@@ -52,7 +52,7 @@ use tokio::sync::Notify;
 use crate::error::{Error, Result};
 use crate::object::{Object, Token};
 use crate::protocol::{Reply, Request, decode_request};
-use crate::shared::{Outcome, Registry, Shared, WaitFuture, holds_references};
+use crate::shared::{Caller, Outcome, Registry, Shared, WaitFuture, holds_references};
 
 /// How long a client has for the whole handshake, by default.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -388,15 +388,6 @@ impl State {
         true
     }
 
-    /// Gives `session` a reference to every live shared object inside `o` (a reply's).
-    fn give(&mut self, session: u64, o: &Object) {
-        let mut ids = Vec::new();
-        crate::shared::collect_references(o, &mut ids);
-        for id in ids {
-            self.incref(session, id);
-        }
-    }
-
     fn decref(&mut self, session: u64, id: u64) -> bool {
         let Some(s) = self.sessions.get_mut(&session) else {
             return false;
@@ -472,6 +463,9 @@ impl State {
             return;
         }
         let s = self.sessions.remove(&session).unwrap_or_default();
+        for e in self.objects.values_mut() {
+            e.object.client_gone(session);
+        }
         for (id, n) in s.refs {
             self.release(id, n);
         }
@@ -701,10 +695,7 @@ async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
             (request, Some(id)) => match handle(st, id, request) {
                 Step::Now(r) => r,
                 Step::Wait(f) => match wait_or_hang_up(f, s, rb).await? {
-                    Some(Ok(o)) => {
-                        st.state.borrow_mut().give(id, &o);
-                        Reply::Return(o)
-                    }
+                    Some(Ok(o)) => Reply::Return(o),
                     Some(Err(e)) => Reply::Error(e),
                     // The caller is gone: its call is cancelled (the future dropped).
                     None => return Ok(()),
@@ -857,7 +848,12 @@ fn handle(st: &ServerState, session: u64, request: Request<'_>) -> Step {
                 Step::Now(Reply::Return(Object::Int(state.objects.len() as i128)))
             }
             Request::DebugInfo => Step::Now(Reply::Return(Object::Str(state.debug_info()))),
-            Request::Call { id, method, args } => {
+            Request::Call {
+                id,
+                thread,
+                method,
+                args,
+            } => {
                 let holds = args.iter().any(holds_references);
                 let Some(e) = state.objects.get_mut(&id) else {
                     return Step::Now(traceback(format!("KeyError: no shared object {id:x}")));
@@ -866,16 +862,13 @@ fn handle(st: &ServerState, session: u64, request: Request<'_>) -> Step {
                 let r = match method {
                     "__repr__" | "__str__" => Ok(Outcome::Return(Object::Str(e.object.repr()))),
                     "#GETVALUE" => Ok(Outcome::Return(e.object.value())),
-                    _ => e.object.call(method, args),
+                    _ => e.object.call(method, args, Caller { session, thread }),
                 };
                 if holds {
                     state.mark_holder(id);
                 }
                 let step = match r {
-                    Ok(Outcome::Return(o)) => {
-                        state.give(session, &o);
-                        Step::Now(Reply::Return(o))
-                    }
+                    Ok(Outcome::Return(o)) => Step::Now(Reply::Return(o)),
                     Ok(Outcome::Share { typeid, object }) => {
                         let new = state.insert(typeid.as_str().into(), object, session);
                         Step::Now(Reply::Proxy(Token {

@@ -11,13 +11,13 @@
 //! ```
 //! use multiprocessing_managers::Object;
 //! use multiprocessing_managers::protocol::{Exception, Raised};
-//! use multiprocessing_managers::shared::{Outcome, Shared};
+//! use multiprocessing_managers::shared::{Caller, Outcome, Shared};
 //!
 //! /// A counter, shared.
 //! struct Counter(i128);
 //!
 //! impl Shared for Counter {
-//!     fn call(&mut self, method: &str, args: Vec<Object>) -> Result<Outcome, Raised> {
+//!     fn call(&mut self, method: &str, args: Vec<Object>, _: Caller) -> Result<Outcome, Raised> {
 //!         match (method, args.as_slice()) {
 //!             ("add", [Object::Int(n)]) => {
 //!                 self.0 += n;
@@ -32,7 +32,8 @@
 //! }
 //!
 //! let mut c = Counter(1);
-//! assert!(matches!(c.call("add", vec![Object::Int(2)]), Ok(Outcome::Return(Object::Int(3)))));
+//! let me = Caller::new(1, 1);
+//! assert!(matches!(c.call("add", vec![Object::Int(2)], me), Ok(Outcome::Return(Object::Int(3)))));
 //! ```
 
 use std::collections::HashMap;
@@ -79,6 +80,26 @@ impl std::fmt::Debug for Outcome {
     }
 }
 
+/// Who makes a call: the client's session (one per process and manager) and its thread there.
+/// A type that tracks owners (a lock's holder) keys them by it, and releases what a session
+/// held when [`Shared::client_gone`] says it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Caller {
+    /// The client's session.
+    pub session: u64,
+    /// The calling thread within that client (unique within the session).
+    pub thread: u64,
+}
+
+impl Caller {
+    /// A caller (for calling a [`Shared`] type directly, in tests).
+    #[must_use]
+    pub fn new(session: u64, thread: u64) -> Caller {
+        Caller { session, thread }
+    }
+}
+
 /// A type that lives inside a manager, called by name from proxies in other processes.
 ///
 /// Besides its own methods the server answers three names for every object, as CPython's does:
@@ -89,7 +110,13 @@ pub trait Shared: 'static {
     /// (`Raised::new(Exception::AttributeError, method)`).
     ///
     /// [`AttributeError`]: crate::protocol::Exception::AttributeError
-    fn call(&mut self, method: &str, args: Vec<Object>) -> Result<Outcome, Raised>;
+    fn call(&mut self, method: &str, args: Vec<Object>, caller: Caller) -> Result<Outcome, Raised>;
+
+    /// The client `session` is gone (its process exited or was killed): a type that keeps
+    /// per-client state (a lock it holds, a waiter it counts) drops it here. By default nothing.
+    fn client_gone(&mut self, session: u64) {
+        let _ = session;
+    }
 
     /// A copy of the value (a proxy's `get_value`, Python's `_getvalue()`).
     fn value(&self) -> Object;

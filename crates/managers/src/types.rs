@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::object::Object;
 use crate::protocol::{Exception, Raised};
-use crate::shared::{Outcome, Registry, Shared, collect_references};
+use crate::shared::{Caller, Outcome, Registry, Shared, collect_references};
 
 fn type_error(m: impl Into<String>) -> Raised {
     Raised::new(Exception::TypeError, m)
@@ -140,7 +140,7 @@ fn key_error(k: &Object) -> Raised {
 }
 
 impl Shared for Dict {
-    fn call(&mut self, method: &str, args: Vec<Object>) -> Result<Outcome, Raised> {
+    fn call(&mut self, method: &str, args: Vec<Object>, _: Caller) -> Result<Outcome, Raised> {
         let mut a = args.into_iter();
         let mut next = |what: &str| {
             a.next()
@@ -337,7 +337,7 @@ fn slice_positions(len: usize, parts: &[Object]) -> Result<Vec<usize>, Raised> {
 }
 
 impl Shared for List {
-    fn call(&mut self, method: &str, args: Vec<Object>) -> Result<Outcome, Raised> {
+    fn call(&mut self, method: &str, args: Vec<Object>, _: Caller) -> Result<Outcome, Raised> {
         let mut a = args.into_iter();
         let mut next = |what: &str| {
             a.next()
@@ -532,7 +532,7 @@ impl Shared for List {
 pub struct Namespace(pub BTreeMap<String, Object>);
 
 impl Shared for Namespace {
-    fn call(&mut self, method: &str, args: Vec<Object>) -> Result<Outcome, Raised> {
+    fn call(&mut self, method: &str, args: Vec<Object>, _: Caller) -> Result<Outcome, Raised> {
         let mut a = args.into_iter();
         let name = match a.next() {
             Some(Object::Str(s)) => s,
@@ -604,7 +604,7 @@ pub struct Value {
 }
 
 impl Shared for Value {
-    fn call(&mut self, method: &str, args: Vec<Object>) -> Result<Outcome, Raised> {
+    fn call(&mut self, method: &str, args: Vec<Object>, _: Caller) -> Result<Outcome, Raised> {
         match method {
             "get" => ret(self.value.clone()),
             "set" => {
@@ -639,7 +639,7 @@ impl Shared for Value {
 fn make_dict(args: Vec<Object>) -> Result<Box<dyn Shared>, Raised> {
     let mut d = Dict::default();
     if let Some(init) = args.into_iter().next() {
-        d.call("update", vec![init])?;
+        d.call("update", vec![init], Caller::new(0, 0))?;
     }
     Ok(Box::new(d))
 }
@@ -702,7 +702,7 @@ mod tests {
     }
 
     fn call(o: &mut dyn Shared, m: &str, args: Vec<Object>) -> Result<Object, Raised> {
-        match o.call(m, args)? {
+        match o.call(m, args, Caller::new(1, 1))? {
             Outcome::Return(o) => Ok(o),
             other => panic!("unexpected {other:?}"),
         }
