@@ -586,3 +586,33 @@ fn a_type_sees_its_callers_and_hears_when_a_client_is_gone() {
     });
     assert_eq!(count("callers"), int(2));
 }
+
+#[test]
+fn a_forked_child_uses_its_parents_manager_over_its_own_connections() {
+    let m = std::sync::Arc::new(started(StartMethod::ForkServer));
+    let d = m.dict().unwrap();
+    let base = m.number_of_objects().unwrap();
+    let inherited = m.clone();
+    let p = ProcessBuilder::closure(move || {
+        // The inherited manager makes objects through the child's own session (on the
+        // parent's connections, the replies would cross).
+        let l = inherited.list(vec![int(1)]).unwrap();
+        for i in 0..100 {
+            l.append(int(i)).unwrap();
+        }
+        assert_eq!(l.len().unwrap(), 101);
+        std::mem::forget(l); // its reference goes with the child's session
+    })
+    .context(get_context(StartMethod::Fork).as_process())
+    .start()
+    .unwrap();
+    // The parent's calls meanwhile use the parent's connections.
+    for i in 0..100 {
+        d.set(int(i), int(i)).unwrap();
+    }
+    assert_eq!(p.join().unwrap(), 0);
+    assert_eq!(d.len().unwrap(), 100);
+    eventually("the child's list goes with its session", || {
+        m.number_of_objects().unwrap() == base
+    });
+}

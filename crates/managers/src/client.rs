@@ -61,6 +61,7 @@ impl std::fmt::Debug for Session {
 
 struct Sessions {
     generation: u64,
+    pid: u32,
     by_address: HashMap<String, Arc<Session>>,
 }
 
@@ -70,15 +71,19 @@ static SESSIONS: ForkMutex<Option<Sessions>> = ForkMutex::new(None);
 /// This process's session with the manager at `address`, made on first use.
 pub(crate) fn session(address: &Address, authkey: &AuthKey) -> Arc<Session> {
     let generation = fork::generation();
+    let pid = std::process::id();
     let text = address.to_string();
     let mut all = SESSIONS.lock();
     let all = match &mut *all {
-        Some(s) if s.generation == generation => s,
+        // The fork generation catches every child forked through libc; the pid, a child made
+        // some other way.
+        Some(s) if s.generation == generation && s.pid == pid => s,
         slot => {
             // Inherited sessions are the parent's: their sockets close here (the parent's
             // stay open) and nothing is sent on them.
             *slot = Some(Sessions {
                 generation,
+                pid,
                 by_address: HashMap::new(),
             });
             slot.as_mut().unwrap_or_else(|| unreachable!())

@@ -63,6 +63,10 @@ pub enum Error {
     /// started or connected.
     #[error("the manager is not running")]
     NotRunning,
+    /// Only the process that started the server shuts it down (a forked child holds a copy of
+    /// its parent's manager).
+    #[error("only the process that started the manager's server can shut it down")]
+    WrongProcess,
     /// An argument out of range or malformed.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -94,6 +98,7 @@ impl Error {
             Error::AlreadyStarted => ErrorKind::AlreadyStarted,
             Error::NotRunning => ErrorKind::NotStarted,
             Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            Error::WrongProcess => ErrorKind::WrongProcess,
             Error::Io(e) => ErrorKind::from_io(e),
         }
     }

@@ -200,6 +200,7 @@ impl ManagerBuilder {
         let session = client::session(&address, &authkey);
         Ok(BaseManager {
             address,
+            owner: multiprocessing_core::fork::generation(),
             session,
             process: Some(process),
             shutdown_timeout: self.shutdown_timeout,
@@ -218,6 +219,7 @@ impl ManagerBuilder {
         session.call(&Request::Dummy)?;
         Ok(BaseManager {
             address,
+            owner: multiprocessing_core::fork::generation(),
             session,
             process: None,
             shutdown_timeout: self.shutdown_timeout,
@@ -313,6 +315,9 @@ fn server_main(mut report: Connection, config: ServerConfig) {
 #[doc(alias = "SyncManager")]
 pub struct BaseManager {
     address: Address,
+    /// The fork generation of the process that started the server: only it shuts it down on
+    /// drop (a forked child dropping an inherited copy leaves the server alone).
+    owner: u64,
     session: Arc<Session>,
     process: Option<Process>,
     shutdown_timeout: Duration,
@@ -364,17 +369,24 @@ impl BaseManager {
         self.process.as_ref().and_then(Process::pid)
     }
 
-    fn session(&self) -> Result<&Session> {
+    /// This process's session with the server (a forked child makes its own: it never uses
+    /// its parent's connections).
+    fn session(&self) -> Result<Arc<Session>> {
         if self.shut_down {
             return Err(Error::NotRunning);
         }
-        Ok(&self.session)
+        if self.session.is_current() {
+            Ok(self.session.clone())
+        } else {
+            Ok(client::session(&self.address, self.session.authkey()))
+        }
     }
 
     /// Makes a shared object of a registered type (Python's `manager.<typeid>(*args)`).
     pub fn create(&self, typeid: &str, args: Vec<Object>) -> Result<Proxy> {
-        match self.session()?.request(&Request::Create { typeid, args })? {
-            Reply::Proxy(t) => Ok(Proxy::adopt_token(t, self.session.clone())),
+        let session = self.session()?;
+        match session.request(&Request::Create { typeid, args })? {
+            Reply::Proxy(t) => Ok(Proxy::adopt_token(t, session)),
             other => Err(unexpected(other)),
         }
     }
@@ -437,9 +449,13 @@ impl BaseManager {
         if self.shut_down {
             return Ok(());
         }
+        if self.process.is_some() && self.owner != multiprocessing_core::fork::generation() {
+            return Err(Error::WrongProcess);
+        }
+        let session = self.session()?;
         self.shut_down = true;
-        let asked = self.session.request(&Request::Shutdown);
-        client::forget(self.session.address_text());
+        let asked = session.request(&Request::Shutdown);
+        client::forget(session.address_text());
         let Some(p) = &self.process else {
             return asked.map(drop);
         };
@@ -456,7 +472,7 @@ impl BaseManager {
 
 impl Drop for BaseManager {
     fn drop(&mut self) {
-        if self.process.is_some() {
+        if self.process.is_some() && self.owner == multiprocessing_core::fork::generation() {
             let _ = self.shutdown();
         }
     }
