@@ -106,7 +106,7 @@ pub enum Reply {
     /// reference for the caller until a proxy adopts it (an `Incref`), as in CPython.
     Return(#[serde(with = "wire_object")] Object),
     /// A new shared object, one reference held for the caller's session (Python's `#PROXY`).
-    Proxy(Token),
+    Proxy(#[serde(with = "wire_token")] Token),
     /// A reference lent for transit ([`Request::Lend`]).
     Ticket(u64),
     /// The method raised one of Python's exceptions (Python's `#ERROR`).
@@ -231,6 +231,26 @@ pub(crate) mod wire_object {
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Object, D::Error> {
         Object::deserialize(d)
+    }
+}
+
+/// A [`Token`] as its three fields, whatever form `Token`'s own serde takes inside values.
+pub(crate) mod wire_token {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::object::Token;
+
+    pub(crate) fn serialize<S: Serializer>(t: &Token, s: S) -> Result<S::Ok, S::Error> {
+        (&t.typeid, &t.address, t.id).serialize(s)
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Token, D::Error> {
+        let (typeid, address, id) = <(String, String, u64)>::deserialize(d)?;
+        Ok(Token {
+            typeid,
+            address,
+            id,
+        })
     }
 }
 

@@ -241,6 +241,7 @@ impl fmt::Display for Proxy {
 /// context only) the manager's authkey.
 #[derive(Serialize, Deserialize)]
 struct Wire {
+    #[serde(with = "crate::protocol::wire_token")]
     token: Token,
     ticket: u64,
     authkey: Option<AuthKey>,
