@@ -616,3 +616,46 @@ fn a_forked_child_uses_its_parents_manager_over_its_own_connections() {
         m.number_of_objects().unwrap() == base
     });
 }
+
+/// A user type whose `make` answers with a new shared list (Python's `method_to_typeid`).
+struct Factory;
+
+impl Shared for Factory {
+    fn call(&mut self, method: &str, args: Vec<Object>, _: Caller) -> Result<Outcome, Raised> {
+        match method {
+            "make" => Ok(Outcome::Share {
+                typeid: "list".into(),
+                object: Box::new(multiprocessing::managers::types::List(args)),
+            }),
+            _ => Err(Raised::new(Exception::AttributeError, method)),
+        }
+    }
+
+    fn value(&self) -> Object {
+        Object::None
+    }
+}
+
+fn make_factory(_: Vec<Object>) -> Result<Box<dyn Shared>, Raised> {
+    Ok(Box::new(Factory))
+}
+
+#[test]
+fn a_method_can_answer_with_a_new_shared_object() {
+    let m = BaseManager::builder()
+        .register("Factory", make_factory)
+        .start()
+        .unwrap();
+    let factory = m.create("Factory", Vec::new()).unwrap();
+    let base = m.number_of_objects().unwrap();
+    let made = ListProxy::from_proxy(
+        factory
+            .call_method_proxy("make", vec![int(1), int(2)])
+            .unwrap(),
+    );
+    assert_eq!(made.to_string(), "[1, 2]");
+    assert!(format!("{made:?}").starts_with("<ListProxy object, typeid 'list'"));
+    assert_eq!(m.number_of_objects().unwrap(), base + 1);
+    drop(made);
+    assert_eq!(m.number_of_objects().unwrap(), base);
+}

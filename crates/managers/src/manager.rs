@@ -143,6 +143,10 @@ impl ManagerBuilder {
     }
 
     /// Starts the server in a child process and connects to it (Python's `start()`).
+    ///
+    /// The server process is daemonic: it dies with this process, even one killed without
+    /// running `Drop`, and so it cannot start processes of its own. It ignores SIGINT (Ctrl-C
+    /// reaches the whole process group; the owner decides when it stops), as CPython's does.
     pub fn start(self) -> Result<BaseManager> {
         let authkey = self.key();
         let config = ServerConfig {

@@ -65,6 +65,10 @@ pub enum Outcome {
     /// The result is not ready: the server awaits this future (other clients are served
     /// meanwhile) and sends its output. To touch the object's state when it resumes, the type
     /// keeps that state behind an `Rc<RefCell<..>>` the future holds too.
+    ///
+    /// The future is dropped unfinished when its caller hangs up (the process died), so it
+    /// must change the object's state only in the poll that returns `Ready` (a lock's
+    /// `acquire` takes the lock then, never before), and undo any registration in `Drop`.
     Wait(WaitFuture),
 }
 
