@@ -185,6 +185,11 @@ impl Session {
 
     fn exchange(&self, c: &mut Conn, request: &Request<'_>) -> Result<Reply> {
         encode_request_into(request, &mut c.buf).map_err(|e| Error::Codec(e.to_string()))?;
+        self.send_encoded(c)
+    }
+
+    /// Sends the request encoded in `c.buf` and reads the reply.
+    fn send_encoded(&self, c: &mut Conn) -> Result<Reply> {
         c.conn.send_bytes(&c.buf).map_err(|e| self.map_err(e))?;
         let bytes = c.conn.recv_bytes().map_err(|e| self.map_err(e))?;
         decode_reply(&bytes).map_err(|e| Error::Codec(format!("a malformed reply: {e}")))
@@ -201,7 +206,15 @@ impl Session {
             Some(c) => c,
             None => self.connect().inspect_err(|e| self.on_error(e))?,
         };
-        match self.exchange(&mut c, request) {
+        if let Err(e) = encode_request_into(request, &mut c.buf) {
+            // Nothing was sent: the connection is as good as before.
+            self.idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(c);
+            return Err(Error::Codec(e.to_string()));
+        }
+        match self.send_encoded(&mut c) {
             Ok(reply) => {
                 self.idle
                     .lock()
