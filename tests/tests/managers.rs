@@ -272,6 +272,25 @@ fn garbage_silence_and_half_requests_leave_the_server_serving() {
         .unwrap();
     half.send_bytes(&[0u8, 0]).unwrap(); // not a request: the server drops it
     drop(half);
+    // Authenticated clients sending random frames (a fixed pseudo-random sequence).
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..20 {
+        let mut c = Client::builder(m.address().clone())
+            .authkey(multiprocessing::runtime::identity::current().authkey)
+            .connect()
+            .unwrap();
+        let frame: Vec<u8> = (0..(x % 64) as usize)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        // The server answers what happens to decode and drops the connection at the first
+        // frame that does not: either way, only this connection is concerned.
+        let _ = c.send_bytes(&frame);
+    }
     let mut cut = raw(m.address());
     cut.write_all(&[0, 0, 1, 0, 1, 2, 3]).unwrap();
     drop(cut);
