@@ -45,15 +45,11 @@ pub struct Proxy {
 struct Inner {
     token: Token,
     authkey: AuthKey,
-    bound: Mutex<Bound>,
-}
-
-/// The session this proxy's reference belongs to.
-struct Bound {
-    session: Arc<Session>,
-    /// Whether `session` holds a reference for this proxy (false for a proxy inherited through
-    /// `fork` and not used since: it has nothing to release).
-    owned: bool,
+    /// The session of the process that made this proxy, which holds its reference.
+    home: Arc<Session>,
+    /// In a child forked since (with the proxy copied into it), the child's own session, which
+    /// took a reference of its own on first use; `None` until then (nothing to release).
+    forked: Mutex<Option<Arc<Session>>>,
 }
 
 impl Proxy {
@@ -65,10 +61,8 @@ impl Proxy {
             inner: Arc::new(Inner {
                 token,
                 authkey: session.authkey().clone(),
-                bound: Mutex::new(Bound {
-                    session,
-                    owned: true,
-                }),
+                home: session,
+                forked: Mutex::new(None),
             }),
         }
     }
@@ -88,13 +82,19 @@ impl Proxy {
     /// This process's session, taking a reference in it first if the proxy came through a
     /// fork.
     fn session(&self) -> Result<Arc<Session>> {
-        let mut b = self
+        // The common case takes no lock.
+        if self.inner.home.is_current() {
+            return Ok(self.inner.home.clone());
+        }
+        let mut forked = self
             .inner
-            .bound
+            .forked
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if b.session.is_current() {
-            return Ok(b.session.clone());
+        if let Some(s) = &*forked
+            && s.is_current()
+        {
+            return Ok(s.clone());
         }
         let address: Address = self
             .inner
@@ -109,8 +109,7 @@ impl Proxy {
             Reply::Return(_) => {}
             other => return Err(unexpected(other)),
         }
-        b.session = s.clone();
-        b.owned = true;
+        *forked = Some(s.clone());
         Ok(s)
     }
 
@@ -207,10 +206,18 @@ pub(crate) fn class_name(typeid: &str) -> String {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        let b = self.bound.get_mut().unwrap_or_else(PoisonError::into_inner);
-        if b.owned && b.session.is_current() {
+        let forked = self
+            .forked
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        let holder = if self.home.is_current() {
+            Some(&self.home)
+        } else {
+            forked.as_ref().filter(|s| s.is_current())
+        };
+        if let Some(s) = holder {
             // A failure means the server is gone, and the reference with it.
-            let _ = b.session.request(&Request::Decref { id: self.token.id });
+            let _ = s.request(&Request::Decref { id: self.token.id });
         }
     }
 }
