@@ -576,6 +576,23 @@ def manager_list_append(cfg):
         m.shutdown()
 
 
+def manager_new_proxy_tcp(cfg):
+    from multiprocessing.managers import SyncManager
+
+    m = SyncManager(address=("127.0.0.1", 0), ctx=FORK)
+    m.start()
+    try:
+
+        def batch(n):
+            for _ in range(n):
+                d = m.dict()
+                del d
+
+        return time_samples(cfg, US, batch)
+    finally:
+        m.shutdown()
+
+
 def manager_lifecycle(cfg):
     from multiprocessing.managers import SyncManager
 
@@ -615,6 +632,7 @@ ROWS = {
     "manager-dict-set": ("us", manager_dict_set),
     "manager-dict-get": ("us", manager_dict_get),
     "manager-list-append": ("us", manager_list_append),
+    "manager-new-proxy-tcp": ("us", manager_new_proxy_tcp),
     "manager-lifecycle": ("ms", manager_lifecycle),
 }
 

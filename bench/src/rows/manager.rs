@@ -29,6 +29,11 @@ const RTT_QUICK: Effort = Effort {
     samples: 5,
     warmup: 50,
 };
+const RTT_TCP: Effort = Effort {
+    iters: 20,
+    samples: 5,
+    warmup: 5,
+};
 const LIFE: Effort = Effort {
     iters: 1,
     samples: 10,
@@ -93,6 +98,21 @@ pub(crate) fn rows() -> Vec<Row> {
             )
         },
         Row {
+            name: "manager-new-proxy-tcp",
+            about: "d = manager.dict(); del d on a manager serving TCP on 127.0.0.1: a new \
+                    shared object and its release (CPython opens two more connections for them)",
+            unit: Unit::Us,
+            placements: UNPINNED,
+            quick_placements: UNPINNED,
+            full: RTT_TCP,
+            quick: RTT_TCP,
+            targets: &[Target::FasterThanCpython(10.0)],
+            ours: ours!(new_proxy_tcp),
+            ours_feature: "ours-managers",
+            raw: raw_two_tcp_round_trips,
+            peer: None,
+        },
+        Row {
             name: "manager-lifecycle",
             about: "start a manager (fork), make one dict proxy, shut the manager down",
             unit: Unit::Ms,
@@ -127,6 +147,37 @@ fn raw_lifecycle(cfg: &Config) -> Samples {
             write_all(&ours, &buf)?;
             read_exact(&ours, &mut buf)?;
             child.join()?;
+        }
+        Ok(())
+    })
+}
+
+/// Two round trips of a request-sized frame over a TCP connection on the loopback
+/// (`TCP_NODELAY`) to a forked echo child: a new proxy's create and release, with no server work.
+fn raw_two_tcp_round_trips(cfg: &Config) -> Samples {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let _child = fork_child(None, move || {
+        let Ok((mut s, _)) = listener.accept() else {
+            return 1;
+        };
+        let _ = s.set_nodelay(true);
+        let mut buf = [0u8; CALL_FRAME];
+        while s.read_exact(&mut buf).is_ok() {
+            if s.write_all(&buf).is_err() {
+                break;
+            }
+        }
+        0
+    })?;
+    let mut s = std::net::TcpStream::connect(address).map_err(|e| e.to_string())?;
+    s.set_nodelay(true).map_err(|e| e.to_string())?;
+    let mut buf = [7u8; CALL_FRAME];
+    cfg.time_samples(Unit::Us, |n| {
+        for _ in 0..2 * n {
+            s.write_all(&buf)?;
+            s.read_exact(&mut buf)?;
         }
         Ok(())
     })

@@ -60,6 +60,20 @@ pub(crate) fn list_append(cfg: &Config) -> Samples {
     })
 }
 
+pub(crate) fn new_proxy_tcp(cfg: &Config) -> Samples {
+    let m = BaseManager::builder()
+        .context(&get_context(StartMethod::Fork))
+        .address("127.0.0.1:0".parse().map_err(|e| format!("{e}"))?)
+        .start()
+        .map_err(|e| e.to_string())?;
+    cfg.time_samples(Unit::Us, |n| {
+        for _ in 0..n {
+            drop(m.dict().map_err(io)?);
+        }
+        Ok(())
+    })
+}
+
 pub(crate) fn lifecycle(cfg: &Config) -> Samples {
     cfg.time_samples(Unit::Ms, |n| {
         for _ in 0..n {
