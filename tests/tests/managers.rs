@@ -678,3 +678,23 @@ fn a_method_can_answer_with_a_new_shared_object() {
     drop(made);
     assert_eq!(m.number_of_objects().unwrap(), base);
 }
+
+#[test]
+fn a_ticket_nobody_claims_expires_and_frees_its_object() {
+    let m = BaseManager::builder()
+        .ticket_lifetime(Duration::from_millis(100))
+        .start()
+        .unwrap();
+    let base = m.number_of_objects().unwrap();
+    let l = m.list(vec![int(1)]).unwrap();
+    // Sent, but never received: the ticket holds the list after the sender drops its proxy.
+    let in_transit = multiprocessing::runtime::codec::encode(&l).unwrap();
+    drop(l);
+    assert_eq!(m.number_of_objects().unwrap(), base + 1);
+    eventually("the unclaimed ticket expires", || {
+        m.number_of_objects().unwrap() == base
+    });
+    // A receiver that arrives after that finds nothing to claim.
+    let late = multiprocessing::runtime::codec::decode::<ListProxy>(&in_transit);
+    assert!(late.is_err());
+}

@@ -51,6 +51,8 @@ pub struct ManagerBuilder {
     context: Option<Context>,
     initializer: Option<Result<Init>>,
     shutdown_timeout: Duration,
+    handshake_timeout: Duration,
+    ticket_lifetime: Duration,
 }
 
 impl std::fmt::Debug for ManagerBuilder {
@@ -70,6 +72,8 @@ struct ServerConfig {
     authkey: AuthKey,
     registry: Registry,
     initializer: Option<Init>,
+    handshake_timeout: Duration,
+    ticket_lifetime: Duration,
 }
 
 impl ManagerBuilder {
@@ -136,6 +140,20 @@ impl ManagerBuilder {
         self
     }
 
+    /// The server's deadline for a client's whole handshake
+    /// ([`DEFAULT_HANDSHAKE_TIMEOUT`](crate::server::DEFAULT_HANDSHAKE_TIMEOUT)).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// How long the server keeps a reference lent to a proxy in transit for its receiver
+    /// ([`ServerBuilder::ticket_lifetime`](crate::server::ServerBuilder::ticket_lifetime)).
+    pub fn ticket_lifetime(mut self, lifetime: Duration) -> Self {
+        self.ticket_lifetime = lifetime;
+        self
+    }
+
     fn key(&self) -> AuthKey {
         self.authkey
             .clone()
@@ -154,6 +172,8 @@ impl ManagerBuilder {
             authkey: authkey.clone(),
             registry: self.registry,
             initializer: self.initializer.transpose()?,
+            handshake_timeout: self.handshake_timeout,
+            ticket_lifetime: self.ticket_lifetime,
         };
         let (mut ours, theirs) = pipe(false).map_err(Error::Connection)?;
         let mut builder = Process::builder(server_main, (theirs, config))
@@ -236,6 +256,8 @@ impl ManagerBuilder {
     pub fn get_server(self) -> Result<Server> {
         let mut b = Server::builder()
             .authkey(self.key())
+            .handshake_timeout(self.handshake_timeout)
+            .ticket_lifetime(self.ticket_lifetime)
             .registry(self.registry);
         if let Some(a) = self.address {
             b = b.address(a);
@@ -285,7 +307,9 @@ fn server_main(mut report: Connection, config: ServerConfig) {
     }
     let mut b = Server::builder()
         .authkey(config.authkey)
-        .registry(config.registry);
+        .registry(config.registry)
+        .handshake_timeout(config.handshake_timeout)
+        .ticket_lifetime(config.ticket_lifetime);
     if let Some(a) = config.address {
         match a.parse() {
             Ok(a) => b = b.address(a),
@@ -358,6 +382,8 @@ impl BaseManager {
             context: None,
             initializer: None,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            handshake_timeout: crate::server::DEFAULT_HANDSHAKE_TIMEOUT,
+            ticket_lifetime: crate::server::DEFAULT_TICKET_LIFETIME,
         }
     }
 
