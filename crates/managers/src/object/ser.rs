@@ -143,14 +143,15 @@ impl ser::Serializer for ObjectSerializer {
         name: &'static str,
         value: &T,
     ) -> Result<Object, ObjectError> {
-        let inner = value.serialize(self.nested()?)?;
         if name == TOKEN_MARKER {
+            // The token's struct inside is the proxy's one level, as in `from_object`.
+            let inner = value.serialize(self)?;
             // The fields of a token (or of a proxy that serializes as one): a reference.
             return super::from_object_ref::<Token>(&inner)
                 .map(Object::Proxy)
                 .map_err(|e| ObjectError::Message(format!("a malformed manager token: {e}")));
         }
-        Ok(inner)
+        value.serialize(self.nested()?)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,

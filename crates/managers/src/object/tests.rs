@@ -578,6 +578,56 @@ fn nesting_past_the_limit_is_refused_in_every_direction() {
     assert!(err.to_string().contains("deeper than 128"), "{err}");
 }
 
+/// `inner` inside `levels` lists.
+fn nest(levels: usize, inner: Object) -> Object {
+    let mut o = inner;
+    for _ in 0..levels {
+        o = Object::List(vec![o]);
+    }
+    o
+}
+
+/// Every direction agrees on the limit: each container and proxy is a level, a tree of
+/// `MAX_DEPTH` levels passes everywhere and one of `MAX_DEPTH + 1` nowhere.
+#[test]
+fn every_direction_draws_the_depth_line_at_the_same_place() {
+    for inner in [
+        Object::list::<Object>([]),
+        Object::dict::<Object, Object>([]),
+        Object::tuple([1]),
+        Object::Proxy(token(1)),
+    ] {
+        for (levels, ok) in [(MAX_DEPTH - 1, true), (MAX_DEPTH, false)] {
+            let o = nest(levels, inner.clone());
+            let verdicts = [
+                ("to_object", to_object(&o).is_ok()),
+                ("from_object", from_object_ref::<Object>(&o).is_ok()),
+                (
+                    "from_object as JSON",
+                    from_object_ref::<serde_json::Value>(&o).is_ok(),
+                ),
+                ("to_wire", o.to_wire().is_ok()),
+            ];
+            for (what, verdict) in verdicts {
+                assert_eq!(verdict, ok, "{what} of {inner:?} inside {levels} lists");
+            }
+            flatten(o);
+        }
+        // The wire reader draws the line where the writer does.
+        let mut nodes: Vec<WireNode> = (0..MAX_DEPTH).map(|_| WireNode::List(1)).collect();
+        nodes.push(match &inner {
+            Object::Proxy(_) => WireNode::Proxy(token(1)),
+            Object::Dict(_) => WireNode::Dict(0),
+            _ => WireNode::List(0),
+        });
+        let bytes = multiprocessing_core::codec::encode(&nodes).unwrap();
+        assert_eq!(
+            Object::from_wire(&bytes).unwrap_err().to_string(),
+            "malformed object bytes: value nests deeper than 128 levels"
+        );
+    }
+}
+
 /// The wire's node tags, to hand-write hostile messages.
 #[derive(Serialize)]
 #[allow(dead_code, reason = "each variant is written by some test")]
@@ -591,6 +641,7 @@ enum WireNode {
     List(u64),
     Tuple(u64),
     Dict(u64),
+    Proxy(Token),
 }
 
 // ---- The wire form -----------------------------------------------------------------------

@@ -6,7 +6,8 @@
 //! Int(2) Str('a')`). A flat sequence keeps the message's own nesting shallow whatever the
 //! tree's depth, and the reader rebuilds the tree with an explicit stack: no recursion, so
 //! hostile bytes can neither overflow the stack nor make it reserve memory they do not carry.
-//! A tree deeper than [`MAX_DEPTH`] is refused both ways.
+//! A tree deeper than [`MAX_DEPTH`] levels (each container and proxy is one) is refused both
+//! ways, as [`to_object`](super::to_object) and [`from_object`](super::from_object) refuse it.
 //!
 //! Inside a message, use [`WireObject`], or keep a plain [`Object`] field with
 //! `#[serde(with = "wire")]`:
@@ -78,13 +79,11 @@ impl<'de> Deserialize<'de> for WireObject {
 /// The serializer's error for a tree deeper than [`MAX_DEPTH`], or the serializer's own.
 pub fn serialize<S: Serializer>(obj: &Object, s: S) -> Result<S::Ok, S::Error> {
     let mut count = 0usize;
-    let mut deepest = 0usize;
-    for (_, depth) in Preorder::new(obj) {
+    for (node, depth) in Preorder::new(obj) {
         count += 1;
-        deepest = deepest.max(depth);
-    }
-    if deepest > MAX_DEPTH {
-        return Err(S::Error::custom(ObjectError::too_deep()));
+        if node.too_deep(depth) {
+            return Err(S::Error::custom(ObjectError::too_deep()));
+        }
     }
     let mut seq = s.serialize_seq(Some(count))?;
     for (node, _) in Preorder::new(obj) {
@@ -126,7 +125,7 @@ impl Object {
     /// # Errors
     /// [`ObjectError::TooDeep`] for a tree deeper than [`MAX_DEPTH`].
     pub fn to_wire_into(&self, out: &mut Vec<u8>) -> Result<(), ObjectError> {
-        if Preorder::new(self).any(|(_, depth)| depth > MAX_DEPTH) {
+        if Preorder::new(self).any(|(node, depth)| node.too_deep(depth)) {
             return Err(ObjectError::too_deep());
         }
         multiprocessing_core::codec::encode_into(&Borrowed(self), out)
@@ -177,6 +176,19 @@ enum NodeOut<'a> {
     Tuple(u64),
     Dict(u64),
     Proxy(&'a Token),
+}
+
+impl NodeOut<'_> {
+    /// Whether this node, inside `depth` containers, is past the limit: each container and
+    /// proxy is a level, as in [`to_object`](super::to_object) and
+    /// [`from_object`](super::from_object), so a tree the wire accepts converts both ways.
+    fn too_deep(&self, depth: usize) -> bool {
+        let level = matches!(
+            self,
+            NodeOut::List(_) | NodeOut::Tuple(_) | NodeOut::Dict(_) | NodeOut::Proxy(_)
+        );
+        level && depth >= MAX_DEPTH
+    }
 }
 
 /// One node of the prefix-order sequence, as read; the same tags as [`NodeOut`].
@@ -413,13 +425,16 @@ impl<'de> Visitor<'de> for NodesVisitor {
                 NodeIn::Float(f) => Object::Float(f),
                 NodeIn::Str(s) => Object::Str(s),
                 NodeIn::Bytes(b) => Object::Bytes(b.0),
+                // Each container and proxy is a level (see `NodeOut::too_deep`).
+                NodeIn::Proxy(_) | NodeIn::List(_) | NodeIn::Tuple(_) | NodeIn::Dict(_)
+                    if stack.len() >= MAX_DEPTH =>
+                {
+                    return Err(A::Error::custom(ObjectError::too_deep()));
+                }
                 NodeIn::Proxy(t) => Object::Proxy(t),
                 NodeIn::List(len) | NodeIn::Tuple(len) | NodeIn::Dict(len) => {
                     match Frame::open(len, node) {
                         Ok(frame) => {
-                            if stack.len() >= MAX_DEPTH {
-                                return Err(A::Error::custom(ObjectError::too_deep()));
-                            }
                             stack.push(frame);
                             continue;
                         }
