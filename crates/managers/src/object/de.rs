@@ -530,6 +530,8 @@ impl<'de> DeserializeSeed<'de> for ObjectSeed {
 /// deserializer) gives an [`Object`]. From [`from_object`] it is exact (`from_object(o) == o`,
 /// tuples and proxies included); from formats with fewer shapes, a JSON array is a `List`, a
 /// JSON object a `Dict` with `Str` keys. A value nested deeper than [`MAX_DEPTH`] is refused.
+/// Formats that are not human-readable (postcard) read the [wire form](super::wire), which
+/// `Object`'s `Serialize` writes for them.
 ///
 /// ```
 /// use multiprocessing_managers::object::Object;
@@ -538,6 +540,9 @@ impl<'de> DeserializeSeed<'de> for ObjectSeed {
 /// ```
 impl<'de> Deserialize<'de> for Object {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Object, D::Error> {
+        if !d.is_human_readable() {
+            return super::wire::deserialize(d);
+        }
         ObjectSeed { depth: 0 }.deserialize(d)
     }
 }

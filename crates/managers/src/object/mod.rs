@@ -55,10 +55,12 @@
 //!
 //! # Between processes
 //!
-//! `Object` itself serializes in Python's data model (a `dict` as a map, `None` as a unit), which
-//! self-describing formats such as JSON read back. Postcard, the codec of our messages, is not
-//! self-describing: there an `Object` travels in its [wire form](wire) ([`WireObject`],
-//! `#[serde(with = "wire")]`, [`Object::to_wire`]).
+//! In human-readable formats such as JSON, `Object` serializes in Python's data model (a `dict`
+//! as a map, `None` as a unit) and reads back from it. Postcard, the codec of our messages, is
+//! not self-describing and not human-readable: there an `Object` writes and reads its flat,
+//! tagged [wire form](wire), so an `Object` field in a message needs nothing more.
+//! [`Object::to_wire`] gives the bytes alone; [`WireObject`] and `#[serde(with = "wire")]`
+//! force the wire form in any format.
 
 use std::collections::BTreeMap;
 
@@ -224,6 +226,49 @@ impl PartialEq for Object {
 }
 
 impl Eq for Object {}
+
+/// Hashing agrees with equality, as Python's `hash(1) == hash(1.0) == hash(True)`: numbers
+/// hash by value, so an `Object` can key a `HashMap` as well as a `BTreeMap`.
+///
+/// ```
+/// use std::collections::HashSet;
+/// use multiprocessing_managers::object::Object;
+/// let set: HashSet<Object> = [Object::from(1), Object::from(1.0), Object::from(true)].into();
+/// assert_eq!(set.len(), 1);
+/// ```
+impl std::hash::Hash for Object {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.rank().hash(state);
+        match self {
+            Object::None => {}
+            Object::Bool(b) => i128::from(*b).hash(state),
+            Object::Int(i) => i.hash(state),
+            Object::Float(f) => {
+                // An integral float equals the int of its value; every NaN equals every NaN.
+                let integral = f.fract() == 0.0 && (-(2f64.powi(127))..2f64.powi(127)).contains(f);
+                if integral {
+                    #[expect(clippy::cast_possible_truncation, reason = "integral, in range")]
+                    (*f as i128).hash(state);
+                } else if f.is_nan() {
+                    u64::MAX.hash(state);
+                } else {
+                    f.to_bits().hash(state);
+                }
+            }
+            Object::Str(s) => s.hash(state),
+            Object::Bytes(b) => b.hash(state),
+            Object::List(items) | Object::Tuple(items) => items.hash(state),
+            Object::Dict(map) => {
+                map.len().hash(state);
+                for (k, v) in map {
+                    k.hash(state);
+                    v.hash(state);
+                }
+            }
+            Object::Proxy(token) => token.hash(state),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests;

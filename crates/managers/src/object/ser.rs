@@ -378,17 +378,24 @@ impl ser::SerializeStructVariant for MapBuilder {
 /// `i128` that holds it, a `tuple` a tuple, a `dict` a map, a proxy its [`Token`]. So
 /// [`to_object`] gives the object back, and `serde_json` writes `[1, {"a": null}]`.
 ///
-/// Formats that are not self-describing (postcard) cannot read this back: inside their
-/// messages use the tagged [wire form](super::wire).
+/// Formats that are not human-readable (postcard, our codec; bincode) get the tagged
+/// [wire form](super::wire) instead, which they can read back without describing themselves:
+/// an `Object` field in a message just works.
 ///
 /// ```
+/// use multiprocessing_core::codec;
 /// use multiprocessing_managers::object::{Object, to_object};
 /// let o = Object::list([Object::from(1), Object::tuple([Object::from("a"), Object::None])]);
 /// assert_eq!(to_object(&o).unwrap(), o);
 /// assert_eq!(serde_json::to_string(&o).unwrap(), r#"[1,["a",null]]"#);
+/// let back: Object = codec::decode(&codec::encode(&o).unwrap()).unwrap();
+/// assert_eq!(back, o);
 /// ```
 impl Serialize for Object {
     fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if !s.is_human_readable() {
+            return super::wire::serialize(self, s);
+        }
         match self {
             Object::None => s.serialize_unit(),
             Object::Bool(b) => s.serialize_bool(*b),

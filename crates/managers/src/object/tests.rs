@@ -32,6 +32,42 @@ fn numbers_compare_by_value_across_kinds() {
     assert!(Object::Int(3) < Object::Str("2".into()));
 }
 
+/// Equal objects hash alike, over random pairs that are often equal across kinds.
+#[test]
+fn hashing_agrees_with_equality() {
+    use std::hash::{BuildHasher, RandomState};
+    let hasher = RandomState::new();
+    let mut rng = StdRng::seed_from_u64(5);
+    let numbers = |rng: &mut StdRng| match rng.random_range(0..5) {
+        0 => Object::Bool(rng.random()),
+        1 => Object::Int(rng.random_range(-3..3)),
+        2 => Object::Float(f64::from(rng.random_range(-6..6)) / 2.0),
+        3 => Object::Float([f64::NAN, -0.0, 0.0, 1e300][rng.random_range(0..4)]),
+        _ => Object::Int([i128::MAX, i128::MIN, 1 << 100][rng.random_range(0..3)]),
+    };
+    let mut equal = 0;
+    for _ in 0..5000 {
+        let (a, b) = (numbers(&mut rng), numbers(&mut rng));
+        if a == b {
+            equal += 1;
+            assert_eq!(hasher.hash_one(&a), hasher.hash_one(&b), "{a:?} and {b:?}");
+            let (a, b) = (Object::dict([(a, "v")]), Object::dict([(b, "v")]));
+            assert_eq!(hasher.hash_one(&a), hasher.hash_one(&b), "{a:?} and {b:?}");
+        }
+    }
+    assert!(
+        equal > 100,
+        "only {equal} equal pairs: the check above checked little"
+    );
+    for (f, i) in [(2f64.powi(100), 1 << 100), (-(2f64.powi(127)), i128::MIN)] {
+        assert_eq!(Object::Float(f), Object::Int(i));
+        assert_eq!(
+            hasher.hash_one(Object::Float(f)),
+            hasher.hash_one(Object::Int(i))
+        );
+    }
+}
+
 #[test]
 fn the_documentation_dict_sorts_as_printed() {
     let mut d = BTreeMap::new();
@@ -698,6 +734,7 @@ fn wire_objects_sit_inside_postcard_messages() {
         Call {
             id: u32,
             args: Vec<WireObject>,
+            plain: Vec<Object>,
             #[serde(with = "wire")]
             kwargs: Object,
         },
@@ -707,22 +744,25 @@ fn wire_objects_sit_inside_postcard_messages() {
     for _ in 0..200 {
         let args: Vec<WireObject> = (0..3).map(|_| gen_object(&mut rng, 3).into()).collect();
         let kwargs = gen_object(&mut rng, 3);
+        let plain: Vec<Object> = (0..3).map(|_| gen_object(&mut rng, 3)).collect();
         let msg = Request::Call {
             id: 9,
             args: args.clone(),
+            plain: plain.clone(),
             kwargs: kwargs.clone(),
         };
         let bytes = multiprocessing_core::codec::encode(&msg).unwrap();
         let Request::Call {
             id,
             args: a,
+            plain: p,
             kwargs: k,
         } = multiprocessing_core::codec::decode(&bytes).unwrap()
         else {
             panic!("decoded another variant");
         };
         assert_eq!(id, 9);
-        assert!(same(&a, &args) && same(&k, &kwargs));
+        assert!(same(&a, &args) && same(&p, &plain) && same(&k, &kwargs));
     }
     let bytes = multiprocessing_core::codec::encode(&Request::Ping).unwrap();
     assert!(matches!(

@@ -9,8 +9,9 @@
 //! A tree deeper than [`MAX_DEPTH`] levels (each container and proxy is one) is refused both
 //! ways, as [`to_object`](super::to_object) and [`from_object`](super::from_object) refuse it.
 //!
-//! Inside a message, use [`WireObject`], or keep a plain [`Object`] field with
-//! `#[serde(with = "wire")]`:
+//! An [`Object`] uses this form by itself in formats that are not human-readable (postcard,
+//! so inside any of our messages). [`WireObject`] and `#[serde(with = "wire")]` use it in every
+//! format, e.g. to keep tuples and proxies exact through JSON:
 //!
 //! ```
 //! use multiprocessing_core::codec;
@@ -18,13 +19,15 @@
 //!
 //! #[derive(serde::Serialize, serde::Deserialize)]
 //! enum Request {
-//!     Set { key: WireObject, #[serde(with = "wire")] value: Object },
+//!     Set { key: Object, #[serde(with = "wire")] value: Object, old: WireObject },
 //! }
 //!
-//! let key = Object::from(0.25);
-//! let bytes = codec::encode(&Request::Set { key: key.clone().into(), value: Object::None }).unwrap();
-//! let Request::Set { key: k, value } = codec::decode(&bytes).unwrap();
-//! assert_eq!((k.0, value), (key, Object::None));
+//! let (key, value) = (Object::from(0.25), Object::tuple([1]));
+//! let msg = Request::Set { key: key.clone(), value: value.clone(), old: Object::None.into() };
+//! let Request::Set { key: k, value: v, .. } = codec::decode(&codec::encode(&msg).unwrap()).unwrap();
+//! assert_eq!((k, v), (key, value));
+//! let json = serde_json::to_string(&msg).unwrap();
+//! assert_eq!(json, r#"{"Set":{"key":0.25,"value":[{"Tuple":1},{"Int":1}],"old":["None"]}}"#);
 //! ```
 
 use std::collections::BTreeMap;
