@@ -181,19 +181,27 @@ fn write_str(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
         '\''
     };
     f.write_char(quote)?;
-    for c in s.chars() {
+    // Runs of characters printed as themselves go out in one write.
+    let mut run = 0;
+    for (i, c) in s.char_indices() {
+        let plain = c != quote && c != '\\' && printable(c);
+        if plain {
+            continue;
+        }
+        f.write_str(&s[run..i])?;
+        run = i + c.len_utf8();
         match c {
             '\\' => f.write_str("\\\\")?,
             '\t' => f.write_str("\\t")?,
             '\n' => f.write_str("\\n")?,
             '\r' => f.write_str("\\r")?,
             c if c == quote => write!(f, "\\{c}")?,
-            c if printable(c) => f.write_char(c)?,
             c if u32::from(c) <= 0xff => write!(f, "\\x{:02x}", u32::from(c))?,
             c if u32::from(c) <= 0xffff => write!(f, "\\u{:04x}", u32::from(c))?,
             c => write!(f, "\\U{:08x}", u32::from(c))?,
         }
     }
+    f.write_str(&s[run..])?;
     f.write_char(quote)
 }
 
