@@ -77,8 +77,8 @@ pub use ser::to_object;
 pub use wire::WireObject;
 
 /// Deepest nesting accepted when converting to or from an [`Object`] and in its wire form:
-/// each container (and, from serde values, each `Some` and newtype) is a level. The codec's
-/// limit, [`multiprocessing_core::codec::MAX_DEPTH`].
+/// each container and proxy is a level (and, from serde values, each `Some` and newtype). The
+/// codec's limit, [`multiprocessing_core::codec::MAX_DEPTH`].
 pub const MAX_DEPTH: usize = multiprocessing_core::codec::MAX_DEPTH;
 
 /// The newtype-struct name a [`Token`] serializes under, which [`to_object`] recognizes to make

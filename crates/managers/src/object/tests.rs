@@ -458,6 +458,50 @@ fn mismatches_name_what_was_expected_and_found() {
     );
 }
 
+/// Serde's buffering (untagged and internally tagged enums, flatten) goes through
+/// `deserialize_any`, and reads Objects too.
+#[test]
+fn buffered_serde_shapes_read_from_the_tree() {
+    #[derive(Deserialize, Debug)]
+    #[serde(untagged)]
+    enum Either {
+        Number(u8),
+        Anything(Object),
+    }
+    #[derive(Deserialize, Debug)]
+    #[serde(tag = "kind")]
+    enum Tagged {
+        Point { x: i32, y: i32 },
+    }
+    #[derive(Deserialize, Debug)]
+    struct Flat {
+        name: String,
+        #[serde(flatten)]
+        rest: BTreeMap<String, Object>,
+    }
+    assert!(matches!(
+        from_object(Object::from(3)).unwrap(),
+        Either::Number(3)
+    ));
+    let Either::Anything(o) = from_object(Object::list(["a"])).unwrap() else {
+        panic!("a list read as a number");
+    };
+    assert!(same(&o, &Object::list(["a"])));
+    let t = Object::dict([
+        ("kind", Object::from("Point")),
+        ("x", 1.into()),
+        ("y", 2.into()),
+    ]);
+    assert!(matches!(
+        from_object(t).unwrap(),
+        Tagged::Point { x: 1, y: 2 }
+    ));
+    let f = Object::dict([("name", Object::from("n")), ("extra", Object::from(0.5))]);
+    let flat: Flat = from_object(f).unwrap();
+    assert_eq!(flat.name, "n");
+    assert!(same(&flat.rest["extra"], &Object::from(0.5)));
+}
+
 // ---- Tokens and proxies ------------------------------------------------------------------
 
 /// What a proxy type does: serialize as its token so that storing it stores a reference.
