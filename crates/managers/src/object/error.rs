@@ -58,6 +58,15 @@ pub enum ObjectError {
     /// object: truncated, malformed, or with bytes left over.
     #[error("malformed object bytes: {0}")]
     Wire(String),
+    /// Two values Python cannot order ([`Object::python_cmp`](super::Object::python_cmp)):
+    /// Python's `TypeError` from `<`, as `sort()` of a mixed list raises it.
+    #[error("'<' not supported between instances of '{left}' and '{right}'")]
+    Unorderable {
+        /// The left value's Python type name.
+        left: String,
+        /// The right value's Python type name.
+        right: String,
+    },
     /// Any other failure, with its message (a missing struct field, a `Serialize` impl's own
     /// error).
     #[error("{0}")]

@@ -74,6 +74,7 @@ pub mod wire;
 pub use de::{from_object, from_object_ref};
 pub use error::ObjectError;
 pub use ser::to_object;
+pub use value::DisplayStr;
 pub use wire::WireObject;
 
 /// Deepest nesting accepted when converting to or from an [`Object`] and in its wire form:

@@ -990,7 +990,10 @@ for kind, arg in json.load(sys.stdin):
     elif kind == "bytes":
         out.append(repr(bytes.fromhex(arg)))
     else:
-        out.append(repr(eval(arg, {"inf": float("inf"), "nan": float("nan")})))
+        try:
+            out.append(repr(eval(arg, {"inf": float("inf"), "nan": float("nan")})))
+        except TypeError as e:
+            out.append(str(e))
 json.dump(out, sys.stdout)
 "#;
     let child = Command::new("python3")
@@ -1065,6 +1068,45 @@ fn display_matches_cpython() {
         "only {compared} of {} compared",
         ours.len()
     );
+}
+
+/// `python_cmp` against CPython's `<` over random pairs of small values of every kind.
+#[test]
+fn python_cmp_orders_and_refuses_as_cpython() {
+    let mut rng = StdRng::seed_from_u64(13);
+    let small = |rng: &mut StdRng| match rng.random_range(0..9) {
+        0 => Object::None,
+        1 => Object::Bool(rng.random()),
+        2 => Object::Int(rng.random_range(-2..3)),
+        3 => Object::Float(f64::from(rng.random_range(-4..4)) / 2.0),
+        4 => Object::from(["", "a", "b"][rng.random_range(0..3)]),
+        5 => Object::bytes([b"" as &[u8], b"a"][rng.random_range(0..2)]),
+        6 => Object::dict::<Object, Object>([]),
+        7 => Object::list((0..rng.random_range(0..3)).map(|_| rng.random_range(0..2))),
+        _ => Object::tuple((0..rng.random_range(0..3)).map(|_| rng.random_range(0..2))),
+    };
+    let mut tasks = Vec::new();
+    let mut ours = Vec::new();
+    for _ in 0..400 {
+        let (a, b) = (small(&mut rng), small(&mut rng));
+        // Python's `(a < b, a > b)`, or the TypeError's message.
+        tasks.push(serde_json::json!([
+            "eval",
+            format!("(lambda a, b: (a < b, a > b))({a}, {b})")
+        ]));
+        ours.push(match a.python_cmp(&b) {
+            Ok(o) => format!("({}, {})", o.is_lt(), o.is_gt())
+                .replace("true", "True")
+                .replace("false", "False"),
+            Err(e) => e.to_string(),
+        });
+    }
+    let Some(theirs) = python_reprs(&serde_json::Value::Array(tasks.clone())) else {
+        return;
+    };
+    for ((task, t), o) in tasks.iter().zip(&theirs).zip(&ours) {
+        assert_eq!(t.as_deref(), Some(o.as_str()), "{task}");
+    }
 }
 
 #[test]

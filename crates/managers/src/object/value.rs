@@ -2,9 +2,11 @@
 //! containers, and accessors.
 
 use std::borrow::Cow;
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
+use std::fmt;
 
-use super::{Object, Token};
+use super::{Object, ObjectError, Token};
 
 impl Object {
     /// A `list` of the given items.
@@ -254,6 +256,75 @@ impl Object {
             Object::Dict(_) => "dict",
             Object::Proxy(t) => return t.proxy_type_name(),
         })
+    }
+}
+
+impl Object {
+    /// Python's `<` between two values, as `sorted()` and `list.sort()` use it: numbers
+    /// (bool, int, float) by value, `str` with `str`, `bytes` with `bytes`, and lists with
+    /// lists and tuples with tuples element by element. Anything else (`None`, a dict, a `str`
+    /// against an `int`) is [`ObjectError::Unorderable`], Python's `TypeError`; `Ord` instead
+    /// orders every pair, for dict keys. NaN sorts after every number rather than comparing
+    /// false both ways.
+    ///
+    /// # Errors
+    /// [`ObjectError::Unorderable`] for values Python cannot order.
+    ///
+    /// ```
+    /// use std::cmp::Ordering;
+    /// use multiprocessing_managers::object::Object;
+    /// assert_eq!(Object::from(1).python_cmp(&Object::from(0.5)).unwrap(), Ordering::Greater);
+    /// assert_eq!(Object::list([1, 2]).python_cmp(&Object::list([1])).unwrap(), Ordering::Greater);
+    /// let err = Object::from("a").python_cmp(&Object::from(1)).unwrap_err();
+    /// assert_eq!(err.to_string(), "'<' not supported between instances of 'str' and 'int'");
+    /// ```
+    pub fn python_cmp(&self, other: &Object) -> Result<Ordering, ObjectError> {
+        let number = |o: &Object| matches!(o, Object::Bool(_) | Object::Int(_) | Object::Float(_));
+        match (self, other) {
+            (a, b) if number(a) && number(b) => Ok(a.cmp(b)),
+            (Object::Str(a), Object::Str(b)) => Ok(a.cmp(b)),
+            (Object::Bytes(a), Object::Bytes(b)) => Ok(a.cmp(b)),
+            (Object::List(a), Object::List(b)) | (Object::Tuple(a), Object::Tuple(b)) => {
+                // Python skips equal elements, then orders the first pair that differs.
+                for (x, y) in a.iter().zip(b) {
+                    if x != y {
+                        return x.python_cmp(y);
+                    }
+                }
+                Ok(a.len().cmp(&b.len()))
+            }
+            (a, b) => Err(ObjectError::Unorderable {
+                left: a.type_name().into_owned(),
+                right: b.type_name().into_owned(),
+            }),
+        }
+    }
+
+    /// Python's `str(x)`, as `print(x)` shows it: a `str` as its text, anything else as its
+    /// `repr` (the [`Display`](fmt::Display) of `Object`).
+    ///
+    /// ```
+    /// use multiprocessing_managers::object::Object;
+    /// assert_eq!(Object::from("hello").display_str().to_string(), "hello");
+    /// assert_eq!(Object::list(["hello"]).display_str().to_string(), "['hello']");
+    /// ```
+    #[doc(alias = "str")]
+    #[must_use]
+    pub fn display_str(&self) -> DisplayStr<'_> {
+        DisplayStr(self)
+    }
+}
+
+/// Python's `str(x)` of an [`Object`]: see [`Object::display_str`].
+#[derive(Debug, Clone, Copy)]
+pub struct DisplayStr<'a>(&'a Object);
+
+impl fmt::Display for DisplayStr<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Object::Str(s) => f.write_str(s),
+            other => fmt::Display::fmt(other, f),
+        }
     }
 }
 
