@@ -70,9 +70,9 @@ fn unexpected(o: &Object) -> Unexpected<'_> {
     match o {
         Object::None => Unexpected::Other("None"),
         Object::Bool(b) => Unexpected::Bool(*b),
-        Object::Int(i) => match (i64::try_from(*i), u64::try_from(*i)) {
-            (Ok(v), _) => Unexpected::Signed(v),
-            (_, Ok(v)) => Unexpected::Unsigned(v),
+        Object::Int(i) => match (u64::try_from(*i), i64::try_from(*i)) {
+            (Ok(v), _) => Unexpected::Unsigned(v),
+            (_, Ok(v)) => Unexpected::Signed(v),
             _ => Unexpected::Other("an integer beyond 64 bits"),
         },
         Object::Float(f) => Unexpected::Float(*f),
@@ -135,9 +135,10 @@ impl<'de> Deserializer<'de> for ObjectRef<'de> {
         match self.obj {
             Object::None => visitor.visit_unit(),
             Object::Bool(b) => visitor.visit_bool(*b),
-            Object::Int(i) => match (i64::try_from(*i), u64::try_from(*i)) {
-                (Ok(v), _) => visitor.visit_i64(v),
-                (_, Ok(v)) => visitor.visit_u64(v),
+            // As serde_json: a visitor that takes only `u64` (a variant index) reads `0`.
+            Object::Int(i) => match (u64::try_from(*i), i64::try_from(*i)) {
+                (Ok(v), _) => visitor.visit_u64(v),
+                (_, Ok(v)) => visitor.visit_i64(v),
                 _ => visitor.visit_i128(*i),
             },
             Object::Float(f) => visitor.visit_f64(*f),

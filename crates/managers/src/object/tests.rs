@@ -409,6 +409,9 @@ fn python_natural_readings_are_accepted() {
     // A unit variant written as `{name: None}` (serde_json's other form) reads too.
     let d = Object::dict([("A", Object::None)]);
     assert_eq!(from_object::<Key>(d).unwrap(), Key::A);
+    // Non-negative ints go to `visit_u64`, as in serde_json: a variant named by its index.
+    let d = Object::dict([(1, 7)]);
+    assert_eq!(from_object::<Key>(d).unwrap(), Key::B(7));
 }
 
 #[test]
