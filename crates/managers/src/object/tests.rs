@@ -769,6 +769,15 @@ fn the_wire_form_is_flat_and_exact() {
     ])
     .unwrap();
     assert_eq!(obj.to_wire().unwrap(), expect);
+    // Appending keeps what was there, also when the tree is refused.
+    let mut out = vec![9u8];
+    obj.to_wire_into(&mut out).unwrap();
+    assert_eq!((out[0], &out[1..]), (9, &expect[..]));
+    let mut out = vec![9u8];
+    let deep = nest(MAX_DEPTH + 1, Object::None);
+    assert_eq!(deep.to_wire_into(&mut out), Err(ObjectError::too_deep()));
+    assert_eq!(out, [9]);
+    flatten(deep);
     // Equal keys are one key, whichever kind came first.
     let d = Object::dict([(Object::from(1), "a"), (Object::from(true), "b")]);
     assert!(same(&Object::from_wire(&d.to_wire().unwrap()).unwrap(), &d));

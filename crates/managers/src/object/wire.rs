@@ -123,11 +123,12 @@ impl Object {
         Ok(out)
     }
 
-    /// [`to_wire`](Object::to_wire), appending to `out`.
+    /// [`to_wire`](Object::to_wire), appending to `out` (after a frame header, say).
     ///
     /// # Errors
-    /// [`ObjectError::TooDeep`] for a tree deeper than [`MAX_DEPTH`].
+    /// [`ObjectError::TooDeep`] for a tree deeper than [`MAX_DEPTH`]; `out` is left as it was.
     pub fn to_wire_into(&self, out: &mut Vec<u8>) -> Result<(), ObjectError> {
+        // Checked first: the codec empties `out` on an error, and depth is the only one.
         if Preorder::new(self).any(|(node, depth)| node.too_deep(depth)) {
             return Err(ObjectError::too_deep());
         }
