@@ -96,6 +96,24 @@ const OBJECT_MARKER: &str = "$multiprocessing_managers::Object";
 const TUPLE_MARKER: &str = "$multiprocessing_managers::Tuple";
 
 /// One value held by a manager: Python's built-in object shapes.
+///
+/// - Build one from Rust values (`Object::from(1)`, [`Object::list`], [`Object::dict`],
+///   `collect()`) or from any serde value ([`to_object`]); read it with the accessors
+///   ([`as_int`](Object::as_int), [`as_dict`](Object::as_dict), ...) or into any serde type
+///   ([`from_object`]).
+/// - `Display` is Python's `repr`; [`display_str`](Object::display_str) is Python's `str`.
+/// - `Eq`, `Ord` and `Hash` agree with Python's dict keys: `1`, `1.0` and `True` are one key.
+///   `Ord` is total (numbers by value, then `str`, `bytes`, `tuple`, `list`, `dict`, proxy;
+///   NaN after every number), so a `Dict` keeps its keys sorted; Python's `<`, which refuses
+///   mixed kinds, is [`python_cmp`](Object::python_cmp).
+/// - Between processes it travels as itself inside postcard messages (see [`wire`]).
+///
+/// ```
+/// use multiprocessing_managers::object::Object;
+/// let o = Object::list([Object::from(1), Object::from("a"), Object::tuple([0.5])]);
+/// assert_eq!(o.to_string(), "[1, 'a', (0.5,)]");
+/// assert_eq!(o.as_list().unwrap()[0].as_int(), Some(1));
+/// ```
 #[derive(Debug, Clone, Default)]
 pub enum Object {
     /// Python's `None` (Rust's `()` and `Option::None`); the default.
