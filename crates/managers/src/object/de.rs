@@ -18,6 +18,7 @@ use super::{MAX_DEPTH, OBJECT_MARKER, Object, ObjectError, TOKEN_MARKER, TUPLE_M
 /// Besides what `to_object` produces, Python-natural readings are accepted: an `int` read as a
 /// float, a `list` read as a tuple and a `tuple` as a list, `bytes` read as a sequence of `u8`
 /// and a list of small ints as bytes. The error names what was expected and what was found.
+/// Strings and bytes are copied out of the tree; [`from_object_ref`] can borrow them instead.
 ///
 /// ```
 /// use multiprocessing_managers::object::{Object, from_object};
@@ -49,7 +50,8 @@ pub fn from_object_ref<'de, T: Deserialize<'de>>(obj: &'de Object) -> Result<T, 
     T::deserialize(ObjectRef { obj, depth: 0 })
 }
 
-/// One level further in from `depth` containers, or [`ObjectError::TooDeep`].
+/// One level further in from `depth` containers, or the format's error with
+/// [`ObjectError::TooDeep`]'s message.
 fn enter<E: de::Error>(depth: usize) -> Result<usize, E> {
     if depth >= MAX_DEPTH {
         return Err(E::custom(ObjectError::too_deep()));
