@@ -38,7 +38,7 @@
 //! | every integer type (`u128` up to `i128::MAX`)       | `Int` (`i128`)                | `int`          |
 //! | `f32`, `f64`                                        | `Float` (`f64`)               | `float`        |
 //! | `char`, `str`, `String`                             | `Str`                         | `str`          |
-//! | bytes (`serde_bytes`)                               | `Bytes`                       | `bytes`        |
+//! | bytes (`serde_bytes`; a bare `Vec<u8>` is a list)   | `Bytes`                       | `bytes`        |
 //! | sequence (`Vec`, sets, ...)                         | `List`                        | `list`         |
 //! | tuple, tuple struct                                 | `Tuple`                       | `tuple`        |
 //! | map (any key type), struct                          | `Dict` (fields as `Str` keys) | `dict`         |
