@@ -7,4 +7,4 @@
 
 pub mod object;
 
-pub use object::{Object, Token};
+pub use object::{Object, ObjectError, Token, WireObject, from_object, to_object};
