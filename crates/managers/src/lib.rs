@@ -53,7 +53,7 @@ pub mod types;
 pub use error::{Error, ErrorKind, Result};
 pub use manager::{BaseManager, ManagerBuilder, SyncManager, manager};
 pub use multiprocessing_connection::{Address, AuthKey};
-pub use object::{Object, Token};
+pub use object::{Object, ObjectError, Token, WireObject, from_object, to_object};
 pub use protocol::{Exception, Raised};
 pub use proxy::Proxy;
 pub use server::{Server, ServerBuilder};
