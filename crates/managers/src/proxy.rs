@@ -193,16 +193,7 @@ impl Proxy {
     }
 }
 
-/// Python's proxy class name for a type.
-pub(crate) fn class_name(typeid: &str) -> String {
-    match typeid {
-        "dict" => "DictProxy".into(),
-        "list" => "ListProxy".into(),
-        "Namespace" => "NamespaceProxy".into(),
-        "Value" => "ValueProxy".into(),
-        other => format!("AutoProxy[{other}]"),
-    }
-}
+
 
 impl Drop for Inner {
     fn drop(&mut self) {
@@ -227,7 +218,7 @@ impl fmt::Debug for Proxy {
         write!(
             f,
             "<{} object, typeid '{}' at {:#x}>",
-            class_name(self.typeid()),
+            self.inner.token.proxy_type_name(),
             self.typeid(),
             self.inner.token.id
         )
