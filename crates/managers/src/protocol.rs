@@ -218,7 +218,6 @@ pub fn decode_reply(bytes: &[u8]) -> Result<Reply, postcard::Error> {
     postcard::from_bytes(bytes)
 }
 
-
 /// A [`Token`] as its three fields, whatever form `Token`'s own serde takes inside values.
 pub(crate) mod wire_token {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};

@@ -193,8 +193,6 @@ impl Proxy {
     }
 }
 
-
-
 impl Drop for Inner {
     fn drop(&mut self) {
         let forked = self
