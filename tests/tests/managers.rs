@@ -194,7 +194,7 @@ fn a_proxy_inside_another_object_refers_to_its_referent() {
     let base = m.number_of_objects().unwrap();
     let a = m.list(Vec::new()).unwrap();
     let b = m.list(Vec::new()).unwrap();
-    a.append(b.to_object()).unwrap();
+    a.append(&b).unwrap(); // Python's a.append(b)
     assert!(
         a.to_string()
             .starts_with("[<ListProxy object, typeid 'list' at 0x"),

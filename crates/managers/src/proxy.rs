@@ -211,6 +211,14 @@ impl Drop for Inner {
     }
 }
 
+/// A proxy stored inside another shared object becomes a reference to its referent
+/// (Python's `a.append(b)`): `a.append(&b)`.
+impl From<&Proxy> for Object {
+    fn from(p: &Proxy) -> Object {
+        p.to_object()
+    }
+}
+
 impl fmt::Debug for Proxy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

@@ -103,6 +103,13 @@ macro_rules! typed_proxy {
             }
         }
 
+        /// Stored inside another shared object, it is a reference to its referent.
+        impl<$($p),*> From<&$name<$($p),*>> for Object {
+            fn from(p: &$name<$($p),*>) -> Object {
+                p.0.to_object()
+            }
+        }
+
         /// Travels as its [`Proxy`] (a reference held in transit).
         impl<$($p),*> Serialize for $name<$($p),*> {
             fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
