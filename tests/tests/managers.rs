@@ -195,14 +195,17 @@ fn a_proxy_inside_another_object_refers_to_its_referent() {
     let a = m.list(Vec::new()).unwrap();
     let b = m.list(Vec::new()).unwrap();
     a.append(&b).unwrap(); // Python's a.append(b)
-    assert!(
-        a.to_string()
-            .starts_with("[<ListProxy object, typeid 'list' at 0x"),
-        "{a}"
-    );
+    assert_eq!(format!("{a} {b}"), "[[]] []");
     b.append(s("hello")).unwrap();
+    assert_eq!(format!("{a} {b}"), "[['hello']] ['hello']");
+    // Read back, the element is a reference: a proxy to the same list.
     let inner = a.adopt(&a.get(0).unwrap()).unwrap();
-    assert_eq!(format!("{inner} {b}"), "['hello'] ['hello']");
+    assert!(format!("{inner:?}").starts_with("<ListProxy object, typeid 'list' at 0x"));
+    inner.call_method("append", vec![s("again")]).unwrap();
+    assert_eq!(
+        format!("{a} {b}"),
+        "[['hello', 'again']] ['hello', 'again']"
+    );
     // `b` lives while `a` holds it, and goes with `a`.
     drop((b, inner));
     assert_eq!(m.number_of_objects().unwrap(), base + 2);

@@ -479,6 +479,20 @@ impl Shared for Namespace {
         )
     }
 
+    fn repr_resolved(&self, resolve: &mut dyn FnMut(&Object) -> Object) -> String {
+        let mut s = String::from("Namespace(");
+        for (i, (k, v)) in self.0.iter().enumerate() {
+            if i > 0 {
+                s.push_str(", ");
+            }
+            s.push_str(k);
+            s.push('=');
+            write_repr(&resolve(v), &mut s);
+        }
+        s.push(')');
+        s
+    }
+
     /// `Namespace(x=10, y='hello')`.
     fn repr(&self) -> String {
         let mut s = String::from("Namespace(");
@@ -526,6 +540,14 @@ impl Shared for Value {
 
     fn value(&self) -> Object {
         self.value.clone()
+    }
+
+    fn repr_resolved(&self, resolve: &mut dyn FnMut(&Object) -> Object) -> String {
+        format!(
+            "Value({}, {})",
+            repr(&Object::Str(self.typecode.clone())),
+            repr(&resolve(&self.value))
+        )
     }
 
     /// `Value('i', 7)`.
