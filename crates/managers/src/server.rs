@@ -782,6 +782,10 @@ async fn wait_or_hang_up<S: AsyncRead + Unpin>(
     rb: &mut ReadBuf,
 ) -> io::Result<Option<std::result::Result<Object, crate::protocol::Raised>>> {
     loop {
+        if rb.end - rb.start > READ_BUFFER * 64 {
+            // A caller that pipelines a megabyte behind a waiting call waits for it unwatched.
+            return Ok(Some(f.await));
+        }
         if rb.end == rb.buf.len() {
             rb.buf.resize(rb.buf.len() + READ_BUFFER, 0);
         }
