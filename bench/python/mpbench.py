@@ -521,6 +521,91 @@ def pool_lifecycle(cfg):
     return time_samples(cfg, MS, batch)
 
 
+# --- manager rows --------------------------------------------------------------------------------
+
+
+def _manager(cfg):
+    """A started fork-context manager whose server runs on the placement's child CPU."""
+    from multiprocessing.managers import SyncManager
+
+    m = SyncManager(ctx=FORK)
+    m.start(pin, (pin_parent(cfg["placement"]),))
+    return m
+
+
+def manager_dict_set(cfg):
+    m = _manager(cfg)
+    try:
+        d = m.dict()
+
+        def batch(n):
+            for _ in range(n):
+                d[7] = "value"
+
+        return time_samples(cfg, US, batch)
+    finally:
+        m.shutdown()
+
+
+def manager_dict_get(cfg):
+    m = _manager(cfg)
+    try:
+        d = m.dict()
+        d[7] = "value"
+
+        def batch(n):
+            for _ in range(n):
+                d[7]
+
+        return time_samples(cfg, US, batch)
+    finally:
+        m.shutdown()
+
+
+def manager_list_append(cfg):
+    m = _manager(cfg)
+    try:
+        lst = m.list()
+
+        def batch(n):
+            for _ in range(n):
+                lst.append(7)
+
+        return time_samples(cfg, US, batch)
+    finally:
+        m.shutdown()
+
+
+def manager_new_proxy_tcp(cfg):
+    from multiprocessing.managers import SyncManager
+
+    m = SyncManager(address=("127.0.0.1", 0), ctx=FORK)
+    m.start()
+    try:
+
+        def batch(n):
+            for _ in range(n):
+                d = m.dict()
+                del d
+
+        return time_samples(cfg, US, batch)
+    finally:
+        m.shutdown()
+
+
+def manager_lifecycle(cfg):
+    from multiprocessing.managers import SyncManager
+
+    def batch(n):
+        for _ in range(n):
+            m = SyncManager(ctx=FORK)
+            m.start()
+            m.dict()
+            m.shutdown()
+
+    return time_samples(cfg, MS, batch)
+
+
 ROWS = {
     "pipe-rtt-value": ("us", pipe_rtt_value),
     "pipe-rtt-bytes64": ("us", pipe_rtt_bytes64),
@@ -544,6 +629,11 @@ ROWS = {
     "pool-imap-unordered-chunk1": ("Mmsg/s", lambda cfg: pool_imap_unordered(cfg, 1)),
     "pool-apply-rtt": ("us", pool_apply_rtt),
     "pool-lifecycle": ("ms", pool_lifecycle),
+    "manager-dict-set": ("us", manager_dict_set),
+    "manager-dict-get": ("us", manager_dict_get),
+    "manager-list-append": ("us", manager_list_append),
+    "manager-new-proxy-tcp": ("us", manager_new_proxy_tcp),
+    "manager-lifecycle": ("ms", manager_lifecycle),
 }
 
 

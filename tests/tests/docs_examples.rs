@@ -116,10 +116,15 @@ fn tour_visits_every_stop_and_completes() {
         "== Queue and JoinableQueue",
         "== Event and wait",
         "== Pool",
+        "== Manager",
     ] {
         assert!(out.contains(stop), "the tour skipped {stop}:\n{out}");
     }
     assert!(out.contains("= 100000 in"), "{out}");
     assert!(out.contains("imap: 30/30 done"), "{out}");
+    assert!(
+        out.contains("word counts from two children: {'be': 2, 'is': 1, 'not': 1, 'or': 1, 'question': 1, 'that': 1, 'the': 1, 'to': 2}"),
+        "{out}"
+    );
     assert!(out.ends_with("tour complete\n"), "{out}");
 }

@@ -9,6 +9,7 @@ use crate::harness::Row;
 mod connect;
 mod event;
 mod lock;
+mod manager;
 mod pipe;
 mod pool;
 mod process;
@@ -26,6 +27,7 @@ pub(crate) fn all() -> Vec<Row> {
     rows.extend(event::rows());
     rows.extend(queue::rows());
     rows.extend(pool::rows());
+    rows.extend(manager::rows());
     rows
 }
 

@@ -106,7 +106,7 @@ pub(crate) fn rows() -> Vec<Row> {
 }
 
 /// Ping-pong of `frame` bytes over a socketpair.
-fn raw_rtt(cfg: &Config, frame: usize) -> Samples {
+pub(crate) fn raw_rtt(cfg: &Config, frame: usize) -> Samples {
     let child_cpu = pin_parent(cfg.placement)?;
     let (ours, theirs) = socketpair().map_err(|e| e.to_string())?;
     let _child = fork_child(child_cpu, move || {

@@ -138,6 +138,9 @@ pub enum ErrorKind {
     /// `concurrent.futures.CancelledError`).
     #[doc(alias = "CancelledError")]
     Cancelled,
+    /// A key is not in a mapping: a manager's `dict` (Python's `KeyError`).
+    #[doc(alias = "KeyError")]
+    NotFound,
 }
 
 impl ErrorKind {
@@ -177,6 +180,7 @@ impl ErrorKind {
             ErrorKind::Exited => "exited without a result",
             ErrorKind::FingerprintMismatch => "executable fingerprint mismatch",
             ErrorKind::Cancelled => "cancelled",
+            ErrorKind::NotFound => "not found",
         }
     }
 }

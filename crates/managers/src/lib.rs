@@ -4,7 +4,58 @@
 //! on others over TCP, use them through proxies. Values inside the manager are a
 //! self-describing [`Object`] tree, so a managed `dict` holds mixed keys and values as in Python,
 //! and typed proxies are views over it.
+//!
+//! ```
+//! use multiprocessing_managers::{Object, manager};
+//! let m = manager().unwrap(); // Python's `Manager()`: a server in a child process
+//! let d = m.dict().unwrap();
+//! d.set(1, "1").unwrap();
+//! d.set("2", 2).unwrap();
+//! d.set(0.25, ()).unwrap(); // `()` is Python's None
+//! assert_eq!(d.to_string(), "{0.25: None, 1: '1', '2': 2}");
+//! let l = m.list((0..10).map(Object::Int).collect()).unwrap();
+//! l.reverse().unwrap();
+//! assert_eq!(l.to_string(), "[9, 8, 7, 6, 5, 4, 3, 2, 1, 0]");
+//! ```
+//!
+//! # When a manager is the right tool
+//!
+//! Every operation on a proxy is a round trip to the server process (tens of microseconds),
+//! and values cross as encoded copies. In exchange a manager shares *structured, growing*
+//! state (a dict that gains keys, a list of results, a namespace of settings) between
+//! processes that need not be related, even on other machines over TCP, and every method call
+//! is atomic. For a fixed-size number or array shared by related processes, a shared
+//! `Value`/`Array` is a memory access instead of a round trip; for handing items from
+//! producers to consumers, a `Queue` streams them without a server in the middle.
+//!
+//! # How it works
+//!
+//! * [`manager::BaseManager`] starts the [`server`] in a child process (or connects to one);
+//!   the server runs on one thread, so calls are serialized and atomic.
+//! * [`protocol`] defines the messages; control requests and method calls share one
+//!   authenticated connection per process (and thread at once) and manager ([`proxy`] docs).
+//! * References are tied to ownership: a proxy's clones share one reference, the last drop
+//!   releases it, a process that dies releases all of its own, and a proxy sent to another
+//!   process holds its reference in transit.
+//! * [`shared::Shared`] is what a type implements to live in a manager.
 
+mod client;
+pub mod error;
+pub mod manager;
 pub mod object;
+pub mod protocol;
+pub mod proxy;
+pub mod server;
+pub mod shared;
+pub mod typed;
+pub mod types;
 
+pub use error::{Error, ErrorKind, Result};
+pub use manager::{BaseManager, ManagerBuilder, SyncManager, manager};
+pub use multiprocessing_connection::{Address, AuthKey};
 pub use object::{Object, ObjectError, Token, WireObject, from_object, to_object};
+pub use protocol::{Exception, Raised};
+pub use proxy::Proxy;
+pub use server::{Server, ServerBuilder};
+pub use shared::{Caller, Outcome, Registry, Shared};
+pub use typed::{DictProxy, ListProxy, NamespaceProxy, ValueProxy};

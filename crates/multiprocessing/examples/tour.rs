@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use indicatif::ProgressIterator;
 
 use multiprocessing::connection::Client;
+use multiprocessing::managers::{DictProxy, Object};
 use multiprocessing::{
     Address, Array, AuthKey, Connection, ErrorKind, Event, JoinableQueue, Listener, Lock, Pool,
     Process, Queue, RawValue, StartMethod, Value, cpu_count, current_process, get_context, pipe,
@@ -27,6 +28,7 @@ fn main() -> Result {
     queues()?;
     events_and_wait()?;
     pool()?;
+    managers()?;
     println!("\ntour complete");
     Ok(())
 }
@@ -372,6 +374,44 @@ fn pool() -> Result {
     println!(
         "   the next map still runs: {:?}",
         pool.map(collatz_steps, [27])?
+    );
+    Ok(())
+}
+
+/// A child's side of the manager stop: counts words into the shared dict.
+fn count_words(counts: DictProxy, text: String) {
+    for word in text.split_whitespace() {
+        let key = Object::Str(word.into());
+        let n = counts.get(key.clone()).ok().flatten();
+        let n = match n {
+            Some(Object::Int(n)) => n,
+            _ => 0,
+        };
+        counts.set(key, Object::Int(n + 1)).expect("a manager call");
+    }
+}
+
+/// `Manager()`: a server process holding a dict that children change through proxies.
+fn managers() -> Result {
+    stop(
+        "Manager",
+        "with Manager() as m: d = m.dict(); Process(target=f, args=(d,)).start(); print(d)",
+    );
+    let m = multiprocessing::manager()?;
+    let counts = m.dict()?;
+    let texts = ["to be or not to be", "that is the question"];
+    let children = texts
+        .iter()
+        .map(|t| start(count_words, (counts.clone(), t.to_string())))
+        .collect::<Result<Vec<_>>>()?;
+    for c in children {
+        c.join()?;
+    }
+    assert_eq!(counts.get_item(Object::Str("to".into()))?, Object::Int(2));
+    println!("   word counts from two children: {counts}");
+    println!(
+        "   {counts:?}, {} objects in the server",
+        m.number_of_objects()?
     );
     Ok(())
 }

@@ -371,3 +371,30 @@ impl Context {
         multiprocessing_pool::Pool::builder().context(&self.inner)
     }
 }
+
+#[cfg(feature = "managers")]
+impl Context {
+    /// Python's `ctx.Manager()`: a started [`SyncManager`](multiprocessing_managers::SyncManager)
+    /// whose server process this context's start method starts.
+    ///
+    /// ```
+    /// use multiprocessing::{StartMethod, get_context};
+    /// use multiprocessing::managers::Object;
+    /// let m = get_context(StartMethod::Spawn).manager()?;
+    /// let l = m.list(vec![Object::Int(1)])?;
+    /// l.append(Object::Int(2))?;
+    /// assert_eq!(l.to_string(), "[1, 2]");
+    /// # Ok::<(), multiprocessing::Error>(())
+    /// ```
+    #[doc(alias = "Manager")]
+    pub fn manager(&self) -> Result<multiprocessing_managers::SyncManager, Error> {
+        Ok(self.manager_builder().start()?)
+    }
+
+    /// A builder for a manager whose server this context's start method starts, with
+    /// Python's other `BaseManager` options (address, authkey, initializer).
+    #[doc(alias = "BaseManager")]
+    pub fn manager_builder(&self) -> multiprocessing_managers::ManagerBuilder {
+        multiprocessing_managers::BaseManager::builder().context(&self.inner)
+    }
+}

@@ -46,6 +46,10 @@ pub enum Error {
     #[cfg(feature = "pool")]
     #[error(transparent)]
     Pool(#[from] multiprocessing_pool::Error),
+    /// From `multiprocessing-managers`.
+    #[cfg(feature = "managers")]
+    #[error(transparent)]
+    Managers(#[from] multiprocessing_managers::Error),
 }
 
 #[cfg(feature = "synchronize")]
@@ -120,6 +124,8 @@ pub enum PythonException {
     BrokenBarrierError,
     /// `IndexError`: an index past the end of an array.
     IndexError,
+    /// `KeyError`: a key not in a (managed) dict.
+    KeyError,
     /// `queue.Empty`.
     Empty,
     /// `queue.Full`.
@@ -166,6 +172,8 @@ impl Error {
             Error::Queues(e) => e.kind(),
             #[cfg(feature = "pool")]
             Error::Pool(e) => e.kind(),
+            #[cfg(feature = "managers")]
+            Error::Managers(e) => e.kind(),
         }
     }
 
@@ -217,6 +225,7 @@ impl Error {
                 P::ValueError
             }
             ErrorKind::OutOfRange => P::IndexError,
+            ErrorKind::NotFound => P::KeyError,
             ErrorKind::BrokenBarrier => P::BrokenBarrierError,
             ErrorKind::Empty => P::Empty,
             ErrorKind::Full => P::Full,

@@ -24,7 +24,8 @@
 //!
 //! This facade re-exports the workspace's crates, each behind a default feature: `connection`
 //! (Python's `multiprocessing.connection`), `process` (`Process`, start methods and contexts),
-//! `synchronize`, `sharedctypes`, `queues` and `pool` (a [`Pool`] of worker processes). Depend on a
+//! `synchronize`, `sharedctypes`, `queues`, `pool` (a [`Pool`] of worker processes) and `managers`
+//! (shared objects in a server process, [`manager()`]). Depend on a
 //! sub-crate instead when you need only part of it.
 //! Every sub-crate's error converts into [`enum@Error`], so `?` works across them.
 //!
@@ -85,6 +86,10 @@ pub use multiprocessing_queues as queues;
 #[cfg(feature = "queues")]
 pub use multiprocessing_queues::{JoinableQueue, Queue, SimpleQueue};
 
+/// Managers and proxies, Python's `multiprocessing.managers`: shared dicts, lists and other
+/// objects held by a server process.
+#[cfg(feature = "managers")]
+pub use multiprocessing_managers as managers;
 /// A pool of worker processes, Python's `multiprocessing.pool`.
 #[cfg(feature = "pool")]
 pub use multiprocessing_pool as pool;
@@ -93,6 +98,21 @@ pub use multiprocessing_pool as pool;
 pub use multiprocessing_pool::dummy;
 #[cfg(feature = "pool")]
 pub use multiprocessing_pool::{AsyncResult, Pool, ThreadPool};
+/// Python's `multiprocessing.Manager()`: starts a [`managers::SyncManager`] (its server in a
+/// child process, with the default start method).
+///
+/// ```
+/// let m = multiprocessing::manager()?;
+/// let ns = m.namespace()?;
+/// ns.set("x", &10)?;
+/// assert_eq!(ns.to_string(), "Namespace(x=10)");
+/// # Ok::<(), multiprocessing::Error>(())
+/// ```
+#[cfg(feature = "managers")]
+#[doc(alias = "Manager")]
+pub fn manager() -> Result<managers::SyncManager, Error> {
+    Ok(managers::manager()?)
+}
 
 #[cfg(feature = "connection")]
 pub use multiprocessing_connection as connection;

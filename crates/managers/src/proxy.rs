@@ -1,0 +1,296 @@
+//! Proxies: handles to objects that live in a manager (Python's `BaseProxy`).
+//!
+//! A [`Proxy`] names one shared object ([`Token`]) and calls its methods through this process's
+//! session with the manager. Clones share one reference held for this process; the last clone
+//! to drop releases it, and the server frees the object when no process (and no other shared
+//! object) refers to it any more.
+//!
+//! A proxy is serializable, so it passes to another process (as a process argument, through a
+//! queue or a pipe): serializing lends a reference to a *ticket* at the server, and the
+//! receiver claims it while deserializing, so the object cannot be freed while the proxy is on
+//! its way (CPython gh-119937). A ticket nobody claims expires at the server
+//! ([`ServerBuilder::ticket_lifetime`](crate::server::ServerBuilder::ticket_lifetime)); a
+//! receiver later than that takes a fresh reference instead, which works while any other
+//! reference keeps the object alive. Inside a transfer context (a process's arguments) the
+//! manager's authkey travels with the proxy; elsewhere the receiver authenticates with its own.
+//!
+//! A child made by `fork` inherits its parent's proxies as values: on first use there, the
+//! proxy takes a reference for the child's own session (with its own connections), as
+//! CPython's proxies do after a fork.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use multiprocessing_connection::{Address, AuthKey};
+use multiprocessing_core::{identity, transfer};
+use serde::{Deserialize, Serialize};
+
+use crate::client::{self, Session, unexpected};
+use crate::error::{Error, Result};
+use crate::object::{Object, Token};
+use crate::protocol::{Reply, Request};
+
+/// A handle to one object in a manager: Python's `BaseProxy` (an `AutoProxy` for types
+/// without a typed proxy).
+///
+/// `Display` shows the referent (it asks the server for its repr, as Python's `str(proxy)`
+/// does); `Debug` shows the proxy itself (Python's `repr(proxy)`).
+#[derive(Clone)]
+#[doc(alias = "BaseProxy")]
+#[doc(alias = "AutoProxy")]
+pub struct Proxy {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    token: Token,
+    authkey: AuthKey,
+    /// The session of the process that made this proxy, which holds its reference.
+    home: Arc<Session>,
+    /// In a child forked since (with the proxy copied into it), the child's own session, which
+    /// took a reference of its own on first use; `None` until then (nothing to release).
+    forked: Mutex<Option<Arc<Session>>>,
+}
+
+impl Proxy {
+    /// A proxy owning a reference `session` already holds for `token` (a `create`, a `#PROXY`
+    /// reply, a claimed ticket).
+    pub(crate) fn adopt_token(mut token: Token, session: Arc<Session>) -> Proxy {
+        token.address = session.address_text().to_string();
+        Proxy {
+            inner: Arc::new(Inner {
+                token,
+                authkey: session.authkey().clone(),
+                home: session,
+                forked: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// The shared object this proxy refers to.
+    #[must_use]
+    pub fn token(&self) -> &Token {
+        &self.inner.token
+    }
+
+    /// The registered type name of the referent.
+    #[must_use]
+    pub fn typeid(&self) -> &str {
+        &self.inner.token.typeid
+    }
+
+    /// This process's session, taking a reference in it first if the proxy came through a
+    /// fork.
+    fn session(&self) -> Result<Arc<Session>> {
+        // The common case takes no lock.
+        if self.inner.home.is_current() {
+            return Ok(self.inner.home.clone());
+        }
+        let mut forked = self
+            .inner
+            .forked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(s) = &*forked
+            && s.is_current()
+        {
+            return Ok(s.clone());
+        }
+        let address: Address = self
+            .inner
+            .token
+            .address
+            .parse()
+            .map_err(|e| Error::InvalidArgument(format!("a proxy's address: {e}")))?;
+        let s = client::session(&address, &self.inner.authkey);
+        match s.request(&Request::Incref {
+            id: self.inner.token.id,
+        })? {
+            Reply::Return(_) => {}
+            other => return Err(unexpected(other)),
+        }
+        *forked = Some(s.clone());
+        Ok(s)
+    }
+
+    /// Calls `method` of the referent with `args` (Python's `_callmethod`). A method that
+    /// makes a new shared object answers with [`Object::Proxy`]; use
+    /// [`call_method_proxy`](Self::call_method_proxy) for those.
+    #[doc(alias = "_callmethod")]
+    pub fn call_method(&self, method: &str, args: Vec<Object>) -> Result<Object> {
+        match self.call_raw(method, args)? {
+            Reply::Return(o) => Ok(o),
+            Reply::Proxy(t) => Ok(Object::Proxy(t)),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Calls a method of the referent that answers with a new shared object, and returns a
+    /// proxy to it.
+    pub fn call_method_proxy(&self, method: &str, args: Vec<Object>) -> Result<Proxy> {
+        let session = self.session()?;
+        match session.request(&Request::Call {
+            id: self.inner.token.id,
+            thread: client::thread_id(),
+            method,
+            args,
+        })? {
+            Reply::Proxy(t) => Ok(Proxy::adopt_token(t, session)),
+            Reply::Return(Object::Proxy(t)) => Ok(Proxy::adopt_token(t, session)),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    fn call_raw(&self, method: &str, args: Vec<Object>) -> Result<Reply> {
+        let session = self.session()?;
+        session.request(&Request::Call {
+            id: self.inner.token.id,
+            thread: client::thread_id(),
+            method,
+            args,
+        })
+    }
+
+    /// A copy of the referent's value (Python's `_getvalue()`).
+    #[doc(alias = "_getvalue")]
+    pub fn get_value(&self) -> Result<Object> {
+        self.call_method("#GETVALUE", Vec::new())
+    }
+
+    /// The referent's repr, as Python's `str(proxy)` shows it.
+    pub fn repr(&self) -> Result<String> {
+        match self.call_method("__repr__", Vec::new())? {
+            Object::Str(s) => Ok(s),
+            other => Err(Error::Codec(format!("a repr that is not a str: {other:?}"))),
+        }
+    }
+
+    /// This proxy as a value to store inside another shared object (a reference to the
+    /// referent).
+    #[must_use]
+    pub fn to_object(&self) -> Object {
+        Object::Proxy(self.inner.token.clone())
+    }
+
+    /// A proxy to a shared object of the same manager that arrived inside a value this proxy's
+    /// calls returned ([`Object::Proxy`]): it takes a reference of its own (one round trip),
+    /// as CPython's proxies do when unpickled. An object that nothing refers to any more by
+    /// then (another client removed it from its container meanwhile) is a
+    /// [`Error::Remote`].
+    pub fn adopt(&self, object: &Object) -> Result<Proxy> {
+        match object {
+            Object::Proxy(t) => {
+                let session = self.session()?;
+                match session.request(&Request::Incref { id: t.id })? {
+                    Reply::Return(_) => Ok(Proxy::adopt_token(t.clone(), session)),
+                    other => Err(unexpected(other)),
+                }
+            }
+            other => Err(Error::InvalidArgument(format!(
+                "not a shared object: {other:?}"
+            ))),
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let forked = self
+            .forked
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        let holder = if self.home.is_current() {
+            Some(&self.home)
+        } else {
+            forked.as_ref().filter(|s| s.is_current())
+        };
+        if let Some(s) = holder {
+            // A failure means the server is gone, and the reference with it.
+            let _ = s.request(&Request::Decref { id: self.token.id });
+        }
+    }
+}
+
+/// A proxy stored inside another shared object becomes a reference to its referent
+/// (Python's `a.append(b)`): `a.append(&b)`.
+impl From<&Proxy> for Object {
+    fn from(p: &Proxy) -> Object {
+        p.to_object()
+    }
+}
+
+impl fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "<{} object, typeid '{}' at {:#x}>",
+            self.inner.token.proxy_type_name(),
+            self.typeid(),
+            self.inner.token.id
+        )
+    }
+}
+
+/// Shows the referent (a round trip to the server); `<... (unreachable: ...)>` if it fails.
+impl fmt::Display for Proxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.repr() {
+            Ok(s) => f.write_str(&s),
+            Err(e) => write!(f, "<{:?} (unreachable: {e})>", self),
+        }
+    }
+}
+
+/// A proxy as it travels: its token, the ticket holding its reference, and (inside a transfer
+/// context only) the manager's authkey.
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    #[serde(with = "crate::protocol::wire_token")]
+    token: Token,
+    ticket: u64,
+    authkey: Option<AuthKey>,
+}
+
+impl Serialize for Proxy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::Error as _;
+        let session = self.session().map_err(S::Error::custom)?;
+        let ticket = match session
+            .request(&Request::Lend {
+                id: self.inner.token.id,
+            })
+            .map_err(S::Error::custom)?
+        {
+            Reply::Ticket(t) => t,
+            other => return Err(S::Error::custom(unexpected(other))),
+        };
+        Wire {
+            token: self.inner.token.clone(),
+            ticket,
+            authkey: transfer::in_transfer().then(|| self.inner.authkey.clone()),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Proxy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let w = Wire::deserialize(d)?;
+        let key = w.authkey.unwrap_or_else(|| identity::current().authkey);
+        let address: Address = w.token.address.parse().map_err(D::Error::custom)?;
+        let session = client::session(&address, &key);
+        let claimed = session.request(&Request::Claim { ticket: w.ticket });
+        match claimed {
+            Ok(Reply::Return(_)) => {}
+            // The ticket expired: a fresh reference, if the object is still alive.
+            Ok(_) => match session.request(&Request::Incref { id: w.token.id }) {
+                Ok(Reply::Return(_)) => {}
+                Ok(other) => return Err(D::Error::custom(unexpected(other))),
+                Err(e) => return Err(D::Error::custom(e)),
+            },
+            Err(e) => return Err(D::Error::custom(e)),
+        }
+        Ok(Proxy::adopt_token(w.token, session))
+    }
+}

@@ -1,0 +1,971 @@
+//! The manager's server: it holds the shared objects and answers proxies (Python's
+//! `multiprocessing.managers.Server`).
+//!
+//! It runs on a single-threaded tokio runtime. Each accepted connection is a task that first
+//! runs CPython's HMAC handshake (server challenges first) under one deadline for the whole
+//! exchange, reading at most a small frame before the peer is authenticated; handshakes run
+//! side by side, so a silent client stalls nobody. After that the connection carries
+//! [`Request`]s and [`Reply`]s in CPython's frames, one reply per request, in order. A
+//! connection that sends garbage, a frame too long, or disconnects in the middle of a request
+//! is dropped alone; the server goes on.
+//!
+//! Calls run one at a time on the server's thread, so each method is atomic with respect to
+//! every other call. A call that has to wait ([`Outcome::Wait`]) is awaited by its connection's
+//! task while the others are served.
+//!
+//! # References
+//!
+//! An object lives while something refers to it:
+//!
+//! - a client *session* (one process's connections to this manager) holds the references its
+//!   proxies took (`create`, `incref`, a proxy in a reply); when the session's last connection
+//!   closes, because the process exited or was killed, they are all released;
+//! - a *ticket* holds a reference lent to a proxy in transit to another process (see
+//!   [`Request::Lend`]) until the receiver claims it, or until the ticket expires
+//!   ([`ServerBuilder::ticket_lifetime`], 5 minutes by default) if no receiver ever does;
+//! - another shared object that holds it ([`Object::Proxy`] inside a list or a dict).
+//!
+//! Objects no longer reachable from a session or ticket are freed, cycles included.
+//!
+//! ```
+//! use multiprocessing_managers::server::Server;
+//! use multiprocessing_managers::{Registry, AuthKey};
+//! let server = Server::builder().authkey(AuthKey::new(b"k".to_vec())).registry(Registry::builtin()).bind().unwrap();
+//! println!("serving at {}", server.address());
+//! # drop(server);
+//! ```
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use multiprocessing_connection::auth::Handshake;
+use multiprocessing_connection::{Address, AuthKey, frame};
+use multiprocessing_core::identity;
+use multiprocessing_core::outcome::Outcome as Caught;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::Notify;
+
+use crate::error::{Error, Result};
+use crate::object::{Object, Token};
+use crate::protocol::{Reply, Request, decode_request};
+use crate::shared::{Caller, Outcome, Registry, Shared, WaitFuture, holds_references};
+
+/// How long a client has for the whole handshake, by default.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest message a client may send after authenticating, by default (1 GiB).
+pub const DEFAULT_MAX_MESSAGE: usize = 1 << 30;
+/// How long a reference lent to a proxy in transit waits for its receiver, by default.
+pub const DEFAULT_TICKET_LIFETIME: Duration = Duration::from_secs(300);
+
+const LOG: &str = "multiprocessing";
+
+/// Options for a [`Server`], made by [`Server::builder`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ServerBuilder {
+    address: Option<Address>,
+    authkey: Option<AuthKey>,
+    registry: Registry,
+    handshake_timeout: Duration,
+    max_message: usize,
+    ticket_lifetime: Duration,
+}
+
+impl ServerBuilder {
+    /// Listens at `address` (a Unix path, `@abstract` name or TCP `host:port`; port 0 picks
+    /// one). By default a fresh abstract Unix name.
+    pub fn address(mut self, address: Address) -> Self {
+        self.address = Some(address);
+        self
+    }
+
+    /// Authenticates clients with `key` (by default the current process's authkey).
+    pub fn authkey(mut self, key: AuthKey) -> Self {
+        self.authkey = Some(key);
+        self
+    }
+
+    /// The types the server can make.
+    pub fn registry(mut self, registry: Registry) -> Self {
+        self.registry = registry;
+        self
+    }
+
+    /// The deadline for a client's whole handshake ([`DEFAULT_HANDSHAKE_TIMEOUT`]).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// The longest message accepted from an authenticated client ([`DEFAULT_MAX_MESSAGE`]); a
+    /// longer one drops that client's connection.
+    pub fn max_message(mut self, bytes: usize) -> Self {
+        self.max_message = bytes;
+        self
+    }
+
+    /// How long a reference lent to a proxy in transit waits to be claimed
+    /// ([`DEFAULT_TICKET_LIFETIME`]). A receiver that arrives later finds the ticket gone and
+    /// takes a fresh reference instead, which works while any other reference keeps the object.
+    pub fn ticket_lifetime(mut self, lifetime: Duration) -> Self {
+        self.ticket_lifetime = lifetime;
+        self
+    }
+
+    /// Binds the listening socket; [`Server::serve_forever`] then serves it.
+    pub fn bind(self) -> Result<Server> {
+        let address = self.address.unwrap_or_else(fresh_address);
+        let (listener, address, unlink) = bind(&address)?;
+        Ok(Server {
+            listener: Some(listener),
+            address,
+            unlink,
+            authkey: self.authkey.unwrap_or_else(|| identity::current().authkey),
+            registry: self.registry,
+            handshake_timeout: self.handshake_timeout,
+            max_message: self.max_message,
+            ticket_lifetime: self.ticket_lifetime,
+        })
+    }
+}
+
+/// A fresh abstract Unix name: nothing to unlink, nothing left behind by a killed server.
+fn fresh_address() -> Address {
+    let r: u64 = rand::random();
+    Address::Abstract(format!("mp-manager-{}-{r:016x}", std::process::id()).into_bytes())
+}
+
+enum StdListener {
+    Unix(std::os::unix::net::UnixListener),
+    Tcp(std::net::TcpListener),
+}
+
+fn bind(address: &Address) -> Result<(StdListener, Address, Option<PathBuf>)> {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixListener};
+    let io = |e: io::Error| Error::Io(e);
+    Ok(match address {
+        Address::Unix(path) => {
+            let l = UnixListener::bind(path).map_err(io)?;
+            (StdListener::Unix(l), address.clone(), Some(path.clone()))
+        }
+        Address::Abstract(name) => {
+            let a = SocketAddr::from_abstract_name(name).map_err(io)?;
+            let l = UnixListener::bind_addr(&a).map_err(io)?;
+            (StdListener::Unix(l), address.clone(), None)
+        }
+        Address::Tcp { host, port } => {
+            let l = std::net::TcpListener::bind((host.as_str(), *port)).map_err(io)?;
+            let real = l.local_addr().map_err(io)?;
+            // Keep the host as given (a name stays a name); only a chosen port changes.
+            let address = Address::Tcp {
+                host: host.clone(),
+                port: real.port(),
+            };
+            (StdListener::Tcp(l), address, None)
+        }
+        other => {
+            return Err(Error::InvalidArgument(format!(
+                "unsupported address family for a manager: {other}"
+            )));
+        }
+    })
+}
+
+/// A bound manager server, ready to [`serve_forever`](Self::serve_forever) (Python's
+/// `BaseManager.get_server()`).
+pub struct Server {
+    listener: Option<StdListener>,
+    address: Address,
+    unlink: Option<PathBuf>,
+    authkey: AuthKey,
+    registry: Registry,
+    handshake_timeout: Duration,
+    max_message: usize,
+    ticket_lifetime: Duration,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("address", &self.address)
+            .field("registry", &self.registry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(p) = &self.unlink {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+impl Server {
+    /// Starts configuring a server.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder {
+            address: None,
+            authkey: None,
+            registry: Registry::default(),
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            max_message: DEFAULT_MAX_MESSAGE,
+            ticket_lifetime: DEFAULT_TICKET_LIFETIME,
+        }
+    }
+
+    /// Where clients connect.
+    #[must_use]
+    pub fn address(&self) -> &Address {
+        &self.address
+    }
+
+    /// Serves clients on this thread until one asks for a shutdown (Python's
+    /// `serve_forever`). Returns `Ok(())` then.
+    pub fn serve_forever(mut self) -> Result<()> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(Error::Io)?;
+        let local = tokio::task::LocalSet::new();
+        let Some(listener) = self.listener.take() else {
+            return Err(Error::InvalidArgument(
+                "the server was served already".into(),
+            ));
+        };
+        let state = Rc::new(ServerState {
+            state: RefCell::new(State::default()),
+            stop: Notify::new(),
+            authkey: self.authkey.clone(),
+            registry: std::mem::take(&mut self.registry),
+            address: self.address.to_string(),
+            handshake_timeout: self.handshake_timeout,
+            max_message: self.max_message,
+            ticket_lifetime: self.ticket_lifetime,
+        });
+        local.block_on(&rt, accept_loop(state, listener))
+    }
+}
+
+async fn accept_loop(st: Rc<ServerState>, listener: StdListener) -> Result<()> {
+    enum L {
+        Unix(tokio::net::UnixListener),
+        Tcp(tokio::net::TcpListener),
+    }
+    let l = match listener {
+        StdListener::Unix(l) => {
+            l.set_nonblocking(true).map_err(Error::Io)?;
+            L::Unix(tokio::net::UnixListener::from_std(l).map_err(Error::Io)?)
+        }
+        StdListener::Tcp(l) => {
+            l.set_nonblocking(true).map_err(Error::Io)?;
+            L::Tcp(tokio::net::TcpListener::from_std(l).map_err(Error::Io)?)
+        }
+    };
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let accepted = async {
+            match &l {
+                L::Unix(l) => l.accept().await.map(|(s, _)| {
+                    tokio::task::spawn_local(serve_connection(st.clone(), s));
+                }),
+                L::Tcp(l) => l.accept().await.map(|(s, _)| {
+                    // Small requests and replies must not wait for Nagle's algorithm.
+                    let _ = s.set_nodelay(true);
+                    tokio::task::spawn_local(serve_connection(st.clone(), s));
+                }),
+            }
+        };
+        tokio::select! {
+            () = st.stop.notified() => return Ok(()),
+            r = accepted => {
+                if let Err(e) = r {
+                    // Out of descriptors, say: wait a little rather than spin.
+                    tracing::warn!(target: LOG, "manager accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+            _ = tick.tick() => st.state.borrow_mut().expire_tickets(Instant::now()),
+        }
+    }
+}
+
+/// What every connection's task shares.
+struct ServerState {
+    state: RefCell<State>,
+    stop: Notify,
+    authkey: AuthKey,
+    registry: Registry,
+    address: String,
+    handshake_timeout: Duration,
+    max_message: usize,
+    ticket_lifetime: Duration,
+}
+
+/// One shared object.
+struct Entry {
+    typeid: Rc<str>,
+    object: Box<dyn Shared>,
+    /// References held by sessions and tickets (not by other objects).
+    refs: u64,
+    /// It was given proxies to hold, so it is walked when looking for live objects.
+    holds: bool,
+}
+
+#[derive(Default)]
+struct SessionRefs {
+    connections: usize,
+    refs: HashMap<u64, u64>,
+}
+
+struct Ticket {
+    id: u64,
+    expires: Instant,
+}
+
+#[derive(Default)]
+struct State {
+    objects: HashMap<u64, Entry>,
+    next_id: u64,
+    sessions: HashMap<u64, SessionRefs>,
+    tickets: HashMap<u64, Ticket>,
+    /// How many objects hold proxies: while none does, a reference count reaching zero frees
+    /// its object at once, without a walk.
+    holders: usize,
+}
+
+impl State {
+    fn insert(&mut self, typeid: Rc<str>, object: Box<dyn Shared>, session: u64) -> u64 {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.objects.insert(
+            id,
+            Entry {
+                typeid,
+                object,
+                refs: 1,
+                holds: false,
+            },
+        );
+        *self
+            .sessions
+            .entry(session)
+            .or_default()
+            .refs
+            .entry(id)
+            .or_default() += 1;
+        id
+    }
+
+    fn mark_holder(&mut self, id: u64) {
+        if let Some(e) = self.objects.get_mut(&id)
+            && !e.holds
+        {
+            e.holds = true;
+            self.holders += 1;
+        }
+    }
+
+    fn incref(&mut self, session: u64, id: u64) -> bool {
+        let Some(e) = self.objects.get_mut(&id) else {
+            return false;
+        };
+        e.refs += 1;
+        *self
+            .sessions
+            .entry(session)
+            .or_default()
+            .refs
+            .entry(id)
+            .or_default() += 1;
+        true
+    }
+
+    fn decref(&mut self, session: u64, id: u64) -> bool {
+        let Some(s) = self.sessions.get_mut(&session) else {
+            return false;
+        };
+        let Some(n) = s.refs.get_mut(&id) else {
+            return false;
+        };
+        *n -= 1;
+        if *n == 0 {
+            s.refs.remove(&id);
+        }
+        self.release(id, 1);
+        self.collect();
+        true
+    }
+
+    /// Drops `n` session or ticket references to `id` (the caller runs [`collect`] after).
+    fn release(&mut self, id: u64, n: u64) {
+        if let Some(e) = self.objects.get_mut(&id) {
+            e.refs = e.refs.saturating_sub(n);
+            if e.refs == 0 && self.holders == 0 {
+                self.objects.remove(&id);
+            }
+        }
+    }
+
+    /// Frees every object that no session, ticket or live holder reaches.
+    fn collect(&mut self) {
+        if self.holders == 0 {
+            return;
+        }
+        let mut live: HashSet<u64> = HashSet::new();
+        let mut stack: Vec<u64> = self
+            .objects
+            .iter()
+            .filter(|(_, e)| e.refs > 0)
+            .map(|(id, _)| *id)
+            .collect();
+        let mut found = Vec::new();
+        while let Some(id) = stack.pop() {
+            if !live.insert(id) {
+                continue;
+            }
+            if let Some(e) = self.objects.get(&id)
+                && e.holds
+            {
+                found.clear();
+                e.object.references(&mut found);
+                stack.extend(found.iter().filter(|i| !live.contains(i)));
+            }
+        }
+        let before = self.objects.len();
+        let mut freed_holders = 0;
+        self.objects.retain(|id, e| {
+            let keep = live.contains(id);
+            if !keep && e.holds {
+                freed_holders += 1;
+            }
+            keep
+        });
+        self.holders -= freed_holders;
+        if self.objects.len() != before {
+            tracing::trace!(target: LOG, "manager freed {} objects", before - self.objects.len());
+        }
+    }
+
+    fn end_session(&mut self, session: u64) {
+        let Some(s) = self.sessions.get_mut(&session) else {
+            return;
+        };
+        s.connections -= 1;
+        if s.connections > 0 {
+            return;
+        }
+        let s = self.sessions.remove(&session).unwrap_or_default();
+        for e in self.objects.values_mut() {
+            e.object.client_gone(session);
+        }
+        for (id, n) in s.refs {
+            self.release(id, n);
+        }
+        self.collect();
+    }
+
+    fn expire_tickets(&mut self, now: Instant) {
+        if self.tickets.is_empty() {
+            return;
+        }
+        let expired: Vec<u64> = self
+            .tickets
+            .iter()
+            .filter(|(_, t)| t.expires <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &expired {
+            if let Some(t) = self.tickets.remove(k) {
+                self.release(t.id, 1);
+            }
+        }
+        if !expired.is_empty() {
+            self.collect();
+        }
+    }
+
+    /// Python's repr of object `id`. Shared objects inside it show as their referents, as
+    /// Python prints a proxy stored in a manager's container (`[['hello']]`).
+    fn repr(&self, id: u64) -> Option<String> {
+        let e = self.objects.get(&id)?;
+        let r = if e.holds {
+            let mut resolve = |o: &Object| self.resolve(o, 0);
+            caught(|| e.object.repr_resolved(&mut resolve))
+        } else {
+            caught(|| e.object.repr())
+        };
+        Some(r.unwrap_or_else(|_| format!("<{} object (its repr panicked)>", e.typeid)))
+    }
+
+    /// `o` with every live shared object inside it replaced by a copy of its value (to a
+    /// bounded depth, so a cycle ends as the proxy's own repr).
+    fn resolve(&self, o: &Object, depth: usize) -> Object {
+        const MAX: usize = 32;
+        match o {
+            Object::Proxy(t) if depth < MAX => match self.objects.get(&t.id) {
+                Some(e) => self.resolve(&e.object.value(), depth + 1),
+                None => o.clone(),
+            },
+            Object::List(v) => Object::List(v.iter().map(|x| self.resolve(x, depth)).collect()),
+            Object::Tuple(v) => Object::Tuple(v.iter().map(|x| self.resolve(x, depth)).collect()),
+            Object::Dict(d) => Object::Dict(
+                d.iter()
+                    .map(|(k, v)| (self.resolve(k, depth), self.resolve(v, depth)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
+    fn debug_info(&self) -> String {
+        let mut ids: Vec<_> = self.objects.keys().copied().collect();
+        ids.sort_unstable();
+        let mut out = Vec::new();
+        for id in ids {
+            let e = &self.objects[&id];
+            let mut r = e.object.repr();
+            if r.len() > 75 {
+                let mut cut = 75;
+                while !r.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                r.truncate(cut);
+            }
+            out.push(format!(
+                "  {id:x}:       refcount={} typeid={}\n    {r}",
+                e.refs, e.typeid
+            ));
+        }
+        out.join("\n")
+    }
+}
+
+/// The buffered reader of one connection's frames.
+struct ReadBuf {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// The length of the frame last handed out, consumed by [`ReadBuf::consume`].
+    pending: usize,
+}
+
+const READ_BUFFER: usize = 16 * 1024;
+
+impl ReadBuf {
+    fn new(initial: Vec<u8>) -> ReadBuf {
+        let end = initial.len();
+        let mut buf = initial;
+        buf.resize(end.max(READ_BUFFER), 0);
+        ReadBuf {
+            buf,
+            start: 0,
+            end,
+            pending: 0,
+        }
+    }
+
+    /// The next frame's payload range, `None` at a clean end of stream.
+    async fn next<R: AsyncRead + Unpin>(
+        &mut self,
+        r: &mut R,
+        limit: usize,
+    ) -> io::Result<Option<Range<usize>>> {
+        let bad = |m: String| io::Error::new(io::ErrorKind::InvalidData, m);
+        loop {
+            let avail = &self.buf[self.start..self.end];
+            match frame::decode_frame(avail, limit) {
+                Ok(Some((h, payload, used))) => {
+                    if h.nfds > 0 {
+                        return Err(bad("descriptors sent to a manager".into()));
+                    }
+                    self.pending = used;
+                    return Ok(Some(self.start + payload.start..self.start + payload.end));
+                }
+                Ok(None) => {}
+                Err(e) => return Err(bad(e.to_string())),
+            }
+            // Room for the rest of this frame: move what we have to the front and grow up to
+            // the frame's size, at most a megabyte ahead of the bytes received.
+            let need = match frame::parse_header(avail) {
+                Ok(Some((h, hl))) => hl + h.len as usize,
+                _ => 16,
+            };
+            if self.start > 0 && self.start + need > self.buf.len() {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            if self.end == self.buf.len() {
+                let grow = (need - (self.end - self.start)).min(frame::MAX_AHEAD);
+                self.buf.resize(self.buf.len() + grow.max(READ_BUFFER), 0);
+            }
+            let n = r.read(&mut self.buf[self.end..]).await?;
+            if n == 0 {
+                return if self.start == self.end {
+                    Ok(None)
+                } else {
+                    Err(io::ErrorKind::UnexpectedEof.into())
+                };
+            }
+            self.end += n;
+        }
+    }
+
+    fn consume(&mut self) {
+        self.start += std::mem::take(&mut self.pending);
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            // A huge message's buffer is not kept for the small ones after it.
+            if self.buf.len() > 4 * READ_BUFFER {
+                self.buf.truncate(READ_BUFFER);
+                self.buf.shrink_to_fit();
+            }
+        }
+    }
+}
+
+/// Runs the server's side of the handshake; returns the bytes read past it.
+async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    key: &AuthKey,
+) -> io::Result<Vec<u8>> {
+    let mut hs = Handshake::server(key);
+    let mut buf = [0u8; 512];
+    loop {
+        let out = hs.output();
+        if !out.is_empty() {
+            let n = out.len();
+            s.write_all(out).await?;
+            hs.consume_output(n);
+        }
+        if hs.is_complete() {
+            return Ok(hs.into_unread());
+        }
+        let n = s.read(&mut buf).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        if let Err(e) = hs.feed(&buf[..n]) {
+            // The #FAILURE# verdict is a courtesy.
+            let out = hs.output().to_vec();
+            let _ = s.write_all(&out).await;
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                e.to_string(),
+            ));
+        }
+    }
+}
+
+async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(st: Rc<ServerState>, mut s: S) {
+    let unread =
+        match tokio::time::timeout(st.handshake_timeout, handshake(&mut s, &st.authkey)).await {
+            Ok(Ok(unread)) => unread,
+            Ok(Err(e)) => {
+                tracing::debug!(target: LOG, "manager handshake failed: {e}");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(target: LOG, "manager handshake timed out");
+                return;
+            }
+        };
+    let mut rb = ReadBuf::new(unread);
+    let mut out = Vec::with_capacity(256);
+    let mut session: Option<u64> = None;
+    let r = serve_requests(&st, &mut s, &mut rb, &mut out, &mut session).await;
+    if let Err(e) = r {
+        tracing::debug!(target: LOG, "manager connection dropped: {e}");
+    }
+    if let Some(id) = session {
+        st.state.borrow_mut().end_session(id);
+    }
+}
+
+async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
+    st: &ServerState,
+    s: &mut S,
+    rb: &mut ReadBuf,
+    out: &mut Vec<u8>,
+    session: &mut Option<u64>,
+) -> io::Result<()> {
+    let bad = |m: String| io::Error::new(io::ErrorKind::InvalidData, m);
+    loop {
+        let Some(range) = rb.next(s, st.max_message).await? else {
+            return Ok(());
+        };
+        let request = decode_request(&rb.buf[range]).map_err(|e| bad(e.to_string()))?;
+        let mut stop = false;
+        let reply = match (request, *session) {
+            (Request::Hello { session: id, name }, None) => {
+                tracing::trace!(target: LOG, "manager: connection from {name}");
+                st.state
+                    .borrow_mut()
+                    .sessions
+                    .entry(id)
+                    .or_default()
+                    .connections += 1;
+                *session = Some(id);
+                Reply::Return(Object::None)
+            }
+            (Request::Hello { .. }, Some(_)) => {
+                return Err(bad("a second Hello on one connection".into()));
+            }
+            (_, None) => return Err(bad("a request before Hello".into())),
+            (Request::Shutdown, Some(_)) => {
+                stop = true;
+                Reply::Return(Object::None)
+            }
+            (request, Some(id)) => match handle(st, id, request) {
+                Step::Now(r) => r,
+                Step::Wait(f) => match wait_or_hang_up(f, s, rb).await? {
+                    Some(Ok(o)) => Reply::Return(o),
+                    Some(Err(e)) => Reply::Error(e),
+                    // The caller is gone: its call is cancelled (the future dropped).
+                    None => return Ok(()),
+                },
+            },
+        };
+        out.clear();
+        out.extend_from_slice(&[0; 4]);
+        let mut body = std::mem::take(out);
+        body = match postcard::to_extend(&reply, body) {
+            Ok(b) => b,
+            Err(e) => {
+                let mut b = vec![0; 4];
+                b = postcard::to_extend(
+                    &Reply::Traceback(format!("the reply could not be encoded: {e}")),
+                    b,
+                )
+                .map_err(|e| bad(e.to_string()))?;
+                b
+            }
+        };
+        let len = body.len() - 4;
+        let (h, hl) = frame::encode_header(len, 0);
+        if hl == 4 {
+            body[..4].copy_from_slice(&h[..4]);
+            s.write_all(&body).await?;
+        } else {
+            s.write_all(&h[..hl]).await?;
+            s.write_all(&body[4..]).await?;
+        }
+        *out = body;
+        if out.capacity() > 4 * READ_BUFFER {
+            *out = Vec::with_capacity(256);
+        }
+        rb.consume();
+        if stop {
+            s.flush().await?;
+            st.stop.notify_one();
+            return Ok(());
+        }
+    }
+}
+
+/// Awaits a waiting call while watching its connection: `None` if the caller hangs up first
+/// (the future is dropped, cancelling the call, so a dead waiter never takes a lock or an
+/// item). Bytes the caller sends meanwhile (its next requests) are kept for later.
+async fn wait_or_hang_up<S: AsyncRead + Unpin>(
+    mut f: WaitFuture,
+    s: &mut S,
+    rb: &mut ReadBuf,
+) -> io::Result<Option<std::result::Result<Object, crate::protocol::Raised>>> {
+    loop {
+        if rb.end - rb.start > READ_BUFFER * 64 {
+            // A caller that pipelines a megabyte behind a waiting call waits for it unwatched.
+            return Ok(Some(f.await));
+        }
+        if rb.end == rb.buf.len() {
+            rb.buf.resize(rb.buf.len() + READ_BUFFER, 0);
+        }
+        tokio::select! {
+            r = &mut f => return Ok(Some(r)),
+            n = s.read(&mut rb.buf[rb.end..]) => match n? {
+                0 => return Ok(None),
+                n => rb.end += n,
+            },
+        }
+    }
+}
+
+/// Runs a shared type's code, turning a panic into a `#TRACEBACK` reply: the caller gets a
+/// `RemoteError`, the server goes on (CPython's server, too, answers an exception in a method
+/// with its traceback).
+fn caught<T>(f: impl FnOnce() -> T) -> Result<T, Reply> {
+    Caught::catch(f)
+        .into_result()
+        .map_err(|p| Reply::Traceback(format!("the shared object's code {p}")))
+}
+
+/// A waiting call's future whose panic (in any poll) becomes a `RuntimeError` for its caller.
+struct CatchPanic(WaitFuture);
+
+impl std::future::Future for CatchPanic {
+    type Output = std::result::Result<Object, crate::protocol::Raised>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let f = &mut self.0;
+        match Caught::catch(|| f.as_mut().poll(cx)) {
+            Caught::Returned(p) => p,
+            Caught::Panicked(p) => std::task::Poll::Ready(Err(crate::protocol::Raised::new(
+                crate::protocol::Exception::RuntimeError,
+                format!("the shared object's code {p}"),
+            ))),
+        }
+    }
+}
+
+fn traceback(m: impl Into<String>) -> Reply {
+    Reply::Traceback(m.into())
+}
+
+/// What a request comes to: a reply now, or one to wait for.
+enum Step {
+    Now(Reply),
+    Wait(WaitFuture),
+}
+
+/// Answers one request of `session` (a waiting call is awaited by the caller, outside the
+/// state's borrow).
+fn handle(st: &ServerState, session: u64, request: Request<'_>) -> Step {
+    let mut state = st.state.borrow_mut();
+    {
+        match request {
+            Request::Dummy => Step::Now(Reply::Return(Object::None)),
+            Request::Create { typeid, args } => match st.registry.get(typeid) {
+                None => Step::Now(traceback(format!(
+                    "KeyError: no type '{typeid}' registered"
+                ))),
+                Some(make) => {
+                    let holds = args.iter().any(holds_references);
+                    match caught(|| make(args)) {
+                        Err(panicked) => Step::Now(panicked),
+                        Ok(Err(e)) => Step::Now(Reply::Error(e)),
+                        Ok(Ok(object)) => {
+                            let id = state.insert(typeid.into(), object, session);
+                            if holds {
+                                state.mark_holder(id);
+                            }
+                            Step::Now(Reply::Proxy(Token {
+                                typeid: typeid.to_string(),
+                                address: st.address.clone(),
+                                id,
+                            }))
+                        }
+                    }
+                }
+            },
+            Request::Incref { id } => Step::Now(if state.incref(session, id) {
+                Reply::Return(Object::None)
+            } else {
+                traceback(format!("KeyError: no shared object {id:x}"))
+            }),
+            Request::Decref { id } => Step::Now(if state.decref(session, id) {
+                Reply::Return(Object::None)
+            } else {
+                traceback(format!("this client holds no reference to {id:x}"))
+            }),
+            Request::Lend { id } => {
+                if let Some(e) = state.objects.get_mut(&id) {
+                    e.refs += 1;
+                    let ticket = loop {
+                        let t: u64 = rand::random();
+                        if !state.tickets.contains_key(&t) {
+                            break t;
+                        }
+                    };
+                    state.tickets.insert(
+                        ticket,
+                        Ticket {
+                            id,
+                            expires: Instant::now() + st.ticket_lifetime,
+                        },
+                    );
+                    Step::Now(Reply::Ticket(ticket))
+                } else {
+                    Step::Now(traceback(format!("KeyError: no shared object {id:x}")))
+                }
+            }
+            Request::Claim { ticket } => match state.tickets.remove(&ticket) {
+                Some(t) => {
+                    *state
+                        .sessions
+                        .entry(session)
+                        .or_default()
+                        .refs
+                        .entry(t.id)
+                        .or_default() += 1;
+                    Step::Now(Reply::Return(Object::None))
+                }
+                None => Step::Now(traceback("KeyError: no such ticket (claimed or expired)")),
+            },
+            Request::NumberOfObjects => {
+                Step::Now(Reply::Return(Object::Int(state.objects.len() as i128)))
+            }
+            Request::DebugInfo => Step::Now(Reply::Return(Object::Str(state.debug_info()))),
+            Request::Call {
+                id,
+                thread,
+                method,
+                args,
+            } => {
+                let holds = args.iter().any(holds_references);
+                if matches!(method, "__repr__" | "__str__") {
+                    return Step::Now(match state.repr(id) {
+                        Some(r) => Reply::Return(Object::Str(r)),
+                        None => traceback(format!("KeyError: no shared object {id:x}")),
+                    });
+                }
+                let Some(e) = state.objects.get_mut(&id) else {
+                    return Step::Now(traceback(format!("KeyError: no shared object {id:x}")));
+                };
+                let was_holder = e.holds;
+                let r = match method {
+                    "#GETVALUE" => caught(|| Ok(Outcome::Return(e.object.value()))),
+                    _ => caught(|| e.object.call(method, args, Caller { session, thread })),
+                };
+                if holds {
+                    state.mark_holder(id);
+                }
+                let step = match r {
+                    Err(panicked) => Step::Now(panicked),
+                    Ok(r) => match r {
+                        Ok(Outcome::Return(o)) => Step::Now(Reply::Return(o)),
+                        Ok(Outcome::Share { typeid, object }) => {
+                            let new = state.insert(typeid.as_str().into(), object, session);
+                            Step::Now(Reply::Proxy(Token {
+                                typeid,
+                                address: st.address.clone(),
+                                id: new,
+                            }))
+                        }
+                        Ok(Outcome::Wait(f)) => Step::Wait(Box::pin(CatchPanic(f))),
+                        Err(e) => Step::Now(Reply::Error(e)),
+                    },
+                };
+                // An element taken out of a holder may have been the last way to reach it.
+                if was_holder {
+                    state.collect();
+                }
+                step
+            }
+            Request::Hello { .. } | Request::Shutdown => {
+                Step::Now(traceback("a connection-level request out of place"))
+            }
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! [`Shared`]: what a type must do to live inside a manager, and the [`Registry`] of types a
+//! server can make.
+//!
+//! A manager holds values behind a trait object: each call names a method and passes its
+//! arguments as [`Object`]s; the type answers at once ([`Outcome::Return`]), hands back a new
+//! shared object ([`Outcome::Share`], Python's `method_to_typeid`), or asks the server to wait
+//! for it without blocking anyone else ([`Outcome::Wait`]: a lock's `acquire`, a queue's
+//! `get`). The server runs every call on one thread, one at a time, so a method is atomic with
+//! respect to every other call on every object.
+//!
+//! ```
+//! use multiprocessing_managers::Object;
+//! use multiprocessing_managers::protocol::{Exception, Raised};
+//! use multiprocessing_managers::shared::{Caller, Outcome, Shared};
+//!
+//! /// A counter, shared.
+//! struct Counter(i128);
+//!
+//! impl Shared for Counter {
+//!     fn call(&mut self, method: &str, args: Vec<Object>, _: Caller) -> Result<Outcome, Raised> {
+//!         match (method, args.as_slice()) {
+//!             ("add", [Object::Int(n)]) => {
+//!                 self.0 += n;
+//!                 Ok(Outcome::Return(Object::Int(self.0)))
+//!             }
+//!             _ => Err(Raised::new(Exception::AttributeError, method)),
+//!         }
+//!     }
+//!     fn value(&self) -> Object {
+//!         Object::Int(self.0)
+//!     }
+//! }
+//!
+//! let mut c = Counter(1);
+//! let me = Caller::new(1, 1);
+//! assert!(matches!(c.call("add", vec![Object::Int(2)], me), Ok(Outcome::Return(Object::Int(3)))));
+//! ```
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use multiprocessing_core::code::CodeRef;
+use serde::{Deserialize, Serialize};
+
+use crate::object::Object;
+use crate::protocol::Raised;
+
+/// A future a waiting call resolves to; it runs on the server's thread, so it need not be `Send`.
+pub type WaitFuture = Pin<Box<dyn Future<Output = Result<Object, Raised>>>>;
+
+/// What a call on a shared object gives.
+#[non_exhaustive]
+pub enum Outcome {
+    /// The result, sent back as it is.
+    Return(Object),
+    /// A new shared object of type `typeid`: the caller gets a proxy to it (Python's
+    /// `method_to_typeid`).
+    Share {
+        /// The registered type name of the new object (for the caller's proxy).
+        typeid: String,
+        /// The object.
+        object: Box<dyn Shared>,
+    },
+    /// The result is not ready: the server awaits this future (other clients are served
+    /// meanwhile) and sends its output. To touch the object's state when it resumes, the type
+    /// keeps that state behind an `Rc<RefCell<..>>` the future holds too.
+    ///
+    /// The future is dropped unfinished when its caller hangs up (the process died), so it
+    /// must change the object's state only in the poll that returns `Ready` (a lock's
+    /// `acquire` takes the lock then, never before), and undo any registration in `Drop`.
+    Wait(WaitFuture),
+}
+
+impl std::fmt::Debug for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Return(o) => f.debug_tuple("Return").field(o).finish(),
+            Outcome::Share { typeid, .. } => {
+                f.debug_struct("Share").field("typeid", typeid).finish()
+            }
+            Outcome::Wait(_) => f.write_str("Wait(..)"),
+        }
+    }
+}
+
+/// Who makes a call: the client's session (one per process and manager) and its thread there.
+/// A type that tracks owners (a lock's holder) keys them by it, and releases what a session
+/// held when [`Shared::client_gone`] says it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Caller {
+    /// The client's session.
+    pub session: u64,
+    /// The calling thread within that client (unique within the session).
+    pub thread: u64,
+}
+
+impl Caller {
+    /// A caller (for calling a [`Shared`] type directly, in tests).
+    #[must_use]
+    pub fn new(session: u64, thread: u64) -> Caller {
+        Caller { session, thread }
+    }
+}
+
+/// A type that lives inside a manager, called by name from proxies in other processes.
+///
+/// Besides its own methods the server answers three names for every object, as CPython's does:
+/// `__repr__` and `__str__` (from [`repr`](Self::repr)) and `#GETVALUE` (from
+/// [`value`](Self::value), a proxy's `get_value`).
+pub trait Shared: 'static {
+    /// Calls `method` with `args`. An unknown method is an [`AttributeError`]
+    /// (`Raised::new(Exception::AttributeError, method)`).
+    ///
+    /// [`AttributeError`]: crate::protocol::Exception::AttributeError
+    fn call(&mut self, method: &str, args: Vec<Object>, caller: Caller) -> Result<Outcome, Raised>;
+
+    /// The client `session` is gone (its process exited or was killed): a type that keeps
+    /// per-client state (a lock it holds, a waiter it counts) drops it here. By default nothing.
+    fn client_gone(&mut self, session: u64) {
+        let _ = session;
+    }
+
+    /// A copy of the value (a proxy's `get_value`, Python's `_getvalue()`).
+    fn value(&self) -> Object;
+
+    /// Python's `repr()` of the value; by default the [`value`](Self::value)'s debug form.
+    fn repr(&self) -> String {
+        format!("{:?}", self.value())
+    }
+
+    /// Python's `repr()` with every shared object inside shown as its referent's value:
+    /// `resolve` turns a value holding [`Object::Proxy`]s into one holding copies of their
+    /// referents. The server uses it for values that hold proxies (Python prints
+    /// `[['hello']]` for a list holding a proxy to `['hello']`). By default, the resolved
+    /// [`value`](Self::value)'s repr.
+    fn repr_resolved(&self, resolve: &mut dyn FnMut(&Object) -> Object) -> String {
+        resolve(&self.value()).to_string()
+    }
+
+    /// Appends the ids of the shared objects this value refers to ([`Object::Proxy`] tokens
+    /// inside it), which the server keeps alive while this value lives. By default it walks
+    /// [`value`](Self::value); a container overrides it to walk its contents in place.
+    fn references(&self, out: &mut Vec<u64>) {
+        collect_references(&self.value(), out);
+    }
+}
+
+/// Appends the id of every [`Object::Proxy`] inside `o` to `out`.
+pub fn collect_references(o: &Object, out: &mut Vec<u64>) {
+    match o {
+        Object::Proxy(t) => out.push(t.id),
+        Object::List(v) | Object::Tuple(v) => v.iter().for_each(|o| collect_references(o, out)),
+        Object::Dict(d) => d.iter().for_each(|(k, v)| {
+            collect_references(k, out);
+            collect_references(v, out);
+        }),
+        _ => {}
+    }
+}
+
+/// Whether `o` holds an [`Object::Proxy`] anywhere.
+#[must_use]
+pub fn holds_references(o: &Object) -> bool {
+    match o {
+        Object::Proxy(_) => true,
+        Object::List(v) | Object::Tuple(v) => v.iter().any(holds_references),
+        Object::Dict(d) => d
+            .iter()
+            .any(|(k, v)| holds_references(k) || holds_references(v)),
+        _ => false,
+    }
+}
+
+/// Makes a shared object from a `create` request's arguments.
+pub type Constructor = fn(Vec<Object>) -> Result<Box<dyn Shared>, Raised>;
+
+/// The types a server can make, by type name (Python's `BaseManager.register` table).
+///
+/// It travels to a server started in a child process: each constructor as a checked code
+/// reference, so only functions of this executable, named by a holder of the family's authkey,
+/// are ever called.
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub struct Registry {
+    types: HashMap<String, CodeRef<Constructor>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<_> = self.types.keys().collect();
+        names.sort();
+        f.debug_struct("Registry").field("types", &names).finish()
+    }
+}
+
+impl Registry {
+    /// An empty registry.
+    #[must_use]
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    /// Registers (or replaces) `typeid`, made by `constructor`.
+    pub fn register(&mut self, typeid: impl Into<String>, constructor: Constructor) -> &mut Self {
+        self.types.insert(typeid.into(), CodeRef::new(constructor));
+        self
+    }
+
+    /// The constructor of `typeid`.
+    #[must_use]
+    pub fn get(&self, typeid: &str) -> Option<Constructor> {
+        self.types.get(typeid).map(|c| c.get())
+    }
+
+    /// Whether `typeid` is registered.
+    #[must_use]
+    pub fn contains(&self, typeid: &str) -> bool {
+        self.types.contains_key(typeid)
+    }
+}

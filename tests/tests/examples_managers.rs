@@ -1,0 +1,64 @@
+//! The manager examples print what Python's documentation says, and what their Python
+//! originals print when run beside them.
+
+use multiprocessing_tests::examples::{run_example as run, run_python_original};
+
+#[test]
+fn manager_prints_the_mixed_dict_and_the_reversed_list_like_python() {
+    // The documentation's text: keys in order. CPython 3.7+ prints its dict in insertion order
+    // instead (`{1: '1', '2': 2, 0.25: None}`); ours keeps keys sorted, as the text shows.
+    assert_eq!(
+        run("manager"),
+        "{0.25: None, 1: '1', '2': 2}\n[9, 8, 7, 6, 5, 4, 3, 2, 1, 0]\n"
+    );
+    let python = run_python_original("manager");
+    let lines: Vec<&str> = python.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "{1: '1', '2': 2, 0.25: None}",
+            "[9, 8, 7, 6, 5, 4, 3, 2, 1, 0]"
+        ]
+    );
+}
+
+#[test]
+fn namespace_prints_its_attributes_like_python() {
+    let expected = "Namespace(x=10, y='hello')\n";
+    assert_eq!(run("namespace"), expected);
+    assert_eq!(run_python_original("namespace"), expected);
+}
+
+/// `<ListProxy object, typeid 'list' at 0x...>` without its address.
+fn without_address(out: &str) -> Vec<String> {
+    out.lines()
+        .map(|l| match l.split_once(" at 0x") {
+            Some((head, _)) => format!("{head} at 0x...>"),
+            None => l.to_string(),
+        })
+        .collect()
+}
+
+#[test]
+fn proxy_objects_prints_like_the_documentation_and_python() {
+    let expected = [
+        "[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]",
+        "<ListProxy object, typeid 'list' at 0x...>",
+        "16",
+        "[4, 9, 16]",
+        "[[]] []",
+        "[['hello']] ['hello']",
+    ];
+    assert_eq!(without_address(&run("proxy_objects")), expected);
+    // CPython 3.11 keeps the proxy itself inside the list, so its last two lines show the
+    // proxy's repr where the documentation (and ours) shows the referent.
+    let python = without_address(&run_python_original("proxy_objects"));
+    assert_eq!(python[..4], expected[..4]);
+    assert_eq!(
+        python[4..],
+        [
+            "[<ListProxy object, typeid 'list' at 0x...>",
+            "[<ListProxy object, typeid 'list' at 0x...>"
+        ]
+    );
+}
