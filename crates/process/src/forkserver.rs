@@ -163,11 +163,11 @@ pub(crate) fn serve() -> i32 {
     let sigint = catch_sigint();
     // Set up here, once, what every child would otherwise set up in its own copy of memory
     // (a page fault each): the standard output every child flushes at exit, the transfer
-    // context's thread-local (registering its destructor) that decoding uses, the panic hook
-    // with its thread-local that running a target uses, and the table of children that the
-    // exit hook reads.
+    // contexts' thread-local (registering its destructor) that decoding descriptors and
+    // encoding a return value use, the panic hook with its thread-local that running a target
+    // uses, and the table of children that the exit hook reads.
     drop(std::io::stdout());
-    let _ = multiprocessing_core::transfer::decode_with_fds::<()>(&[], Vec::new());
+    let _ = multiprocessing_core::transfer::encode_with_fds(&());
     multiprocessing_core::outcome::install_hook();
     crate::registry::register_with_fork_registry();
     let thread = ThreadState::of_this_thread();
