@@ -267,14 +267,18 @@ impl Process {
             Phase::Initial(make) => make.take(),
         };
         let make = make.ok_or_else(closed)?;
-        let me = identity::current();
+        let Identity {
+            name: parent_name,
+            daemon: in_daemon,
+            ..
+        } = identity::current();
         if st.parent_pid != my_pid() {
             return Err(Error::NotCreator {
                 creator: st.parent_pid,
                 current: my_pid(),
             });
         }
-        if me.daemon {
+        if in_daemon {
             return Err(Error::DaemonicParent);
         }
         let payload = make()?;
@@ -284,18 +288,36 @@ impl Process {
             authkey: st.authkey.clone(),
             daemon: st.daemon,
             parent: Some(ParentInfo {
-                name: me.name,
+                name: parent_name,
                 pid: my_pid(),
                 start: multiprocessing_core::owner::process().start,
             }),
         };
         let ctx = st.context.clone().unwrap_or_else(default_context);
         let result = st.result.take();
-        let popen = launch(&ctx, payload, child, result)?;
-        st.phase = Phase::Started(popen);
-        drop(st);
+        // Recorded before the launch, so that after a fork the parent writes only this
+        // process's state until it waits (see `popen::Kept`); a concurrent `active_children`
+        // does not list it until it has started.
         registry::register(self.clone());
-        Ok(())
+        match launch(ctx, payload, child, result) {
+            Ok(popen) => {
+                st.phase = Phase::Started(popen);
+                Ok(())
+            }
+            Err(e) => {
+                drop(st);
+                registry::forget(self);
+                Err(e)
+            }
+        }
+    }
+
+    /// `None` before the child has started, else its exit code if it has ended.
+    pub(crate) fn started_exitcode(&self) -> Option<Option<i32>> {
+        match &mut self.lock().phase {
+            Phase::Started(popen) => Some(popen.poll().ok().flatten()),
+            _ => None,
+        }
     }
 
     fn wait(&self, deadline: Deadline) -> Result<Option<i32>> {

@@ -69,11 +69,20 @@ pub(crate) fn register(p: Process) {
     reg.children.push(p);
 }
 
-/// Forgets children that have ended (reaping them) and returns the others.
+/// Forgets children that have ended (reaping them) and returns the others. A process is
+/// recorded just before it starts: one whose start is still under way (or failing) is
+/// neither.
 fn sweep() -> Vec<Process> {
     let all = lock().children.clone();
-    let (done, running): (Vec<Process>, Vec<Process>) =
-        all.into_iter().partition(|p| p.exitcode().is_some());
+    let mut done = Vec::new();
+    let mut running = Vec::new();
+    for p in all {
+        match p.started_exitcode() {
+            Some(Some(_)) => done.push(p),
+            Some(None) => running.push(p),
+            None => {}
+        }
+    }
     if !done.is_empty() {
         lock().children.retain(|c| !done.iter().any(|d| d.same(c)));
     }
