@@ -451,7 +451,13 @@ fn daemonic_process_cannot_start_children(m: StartMethod) {
 fn a_child_cannot_join_or_start_its_parents_process_objects() {
     let ctx = get_context(StartMethod::Fork);
     let (mut release, chan) = channel();
-    let sibling = ctx.process(block_until_released, (chan,)).start().unwrap();
+    // Daemonic: a child whose exit hook took its copy of the parent's children for its own
+    // would terminate it (the check after the child's exit).
+    let sibling = ctx
+        .process(block_until_released, (chan,))
+        .daemon(true)
+        .start()
+        .unwrap();
     let unstarted = ctx.process(nothing, ()).build();
     let (mut ours, theirs) = UnixStream::pair().unwrap();
     let parent = std::process::id();

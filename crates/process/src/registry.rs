@@ -16,14 +16,14 @@
 
 use std::sync::MutexGuard;
 
-use multiprocessing_core::fork::ForkMutex;
+use multiprocessing_core::fork::{ForkMutex, generation};
 
 use crate::Process;
-use crate::forkserver::my_pid;
 
 struct Registry {
-    /// The process these children belong to (a forked child inherits a copy it must ignore).
-    owner: u32,
+    /// The fork generation these children belong to (a forked child inherits a copy it must
+    /// ignore; it learns that from the generation, a load, where its pid is a system call).
+    owner: u64,
     hook_installed: bool,
     children: Vec<Process>,
 }
@@ -38,7 +38,7 @@ static REGISTRY: ForkMutex<Registry> = ForkMutex::new(Registry {
 
 fn lock() -> MutexGuard<'static, Registry> {
     let mut guard = REGISTRY.lock();
-    let me = my_pid();
+    let me = generation();
     if guard.owner != me {
         // Not freed: the values belong to the parent's allocations, which the child's copy of
         // the heap only mirrors; forgetting them writes no page.
@@ -107,9 +107,9 @@ pub fn active_children() -> Vec<Process> {
 
 /// Python's `_exit_function`: terminate daemonic children, then join every child.
 pub(crate) fn exit_hook() {
-    // The usual child has started none: it need not even learn its pid (a system call, in a
-    // forked child) to find its copy of the table empty.
-    if REGISTRY.lock().children.is_empty() {
+    // The usual child has started none; a forked child's copy lists its parent's (this one
+    // among them: a process is recorded before it forks), which are not its own.
+    if lock().children.is_empty() {
         return;
     }
     let children = std::mem::take(&mut lock().children);
