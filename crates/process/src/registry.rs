@@ -1,9 +1,11 @@
 //! The children of this process: `active_children()` and the exit hook.
 //!
-//! Every started process is recorded here until it is known to have ended. When the process
-//! exits normally (return from `main`, `std::process::exit`, or the end of a child's target),
-//! the exit hook does what Python's `_exit_function` does: daemonic children are terminated,
-//! then every child is joined. The hook is an `atexit` handler installed with the first child.
+//! Every process is recorded here as it starts (just before it forks, so that the parent
+//! writes less memory while the new child lives; a start that fails is forgotten again) until
+//! it is known to have ended. When the process exits normally (return from `main`,
+//! `std::process::exit`, or the end of a child's target), the exit hook does what Python's
+//! `_exit_function` does: daemonic children are terminated, then every child is joined. The
+//! hook is an `atexit` handler installed with the first child.
 //!
 //! ```
 //! use multiprocessing_process::{Process, active_children};
