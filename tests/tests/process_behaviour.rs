@@ -569,3 +569,50 @@ fn process_repr_reads_like_python() {
         "{plain}"
     );
 }
+
+/// Several threads join one process at once, with and without a timeout, while another asks
+/// whether it is alive: one of them reaps the child with a blocking wait, and every one gets
+/// its exit code (a thread asking meanwhile must not reap it under the joiner's feet).
+#[test]
+fn threads_joining_one_process_at_once_all_get_its_exit_code() {
+    for _ in 0..20 {
+        let (mut release, chan) = channel();
+        let p = get_context(StartMethod::Fork)
+            .process(block_until_released, (chan,))
+            .start()
+            .unwrap();
+        let ready = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let asker = {
+            let (p, ready) = (p.clone(), ready.clone());
+            std::thread::spawn(move || {
+                ready.wait();
+                while p.is_alive() {
+                    std::thread::yield_now();
+                }
+                p.exitcode()
+            })
+        };
+        let waiters: Vec<_> = (0..6)
+            .map(|i| {
+                let (p, ready) = (p.clone(), ready.clone());
+                std::thread::spawn(move || {
+                    ready.wait();
+                    if i % 3 == 0 {
+                        p.join_timeout(BOUND)
+                    } else {
+                        p.join()
+                    }
+                })
+            })
+            .collect();
+        ready.wait();
+        release.write_all(b"x").unwrap();
+        for w in waiters {
+            assert_eq!(w.join().unwrap().unwrap(), 0);
+        }
+        assert_eq!(asker.join().unwrap(), Some(0));
+        assert_eq!(p.exitcode(), Some(0));
+        assert!(!p.is_alive());
+        assert_eq!(p.join().unwrap(), 0);
+    }
+}

@@ -38,6 +38,11 @@ pub(crate) struct Popen {
     pub(crate) pid: u32,
     pub(crate) pidfd: Arc<OwnedFd>,
     pub(crate) returncode: Option<i32>,
+    /// Set while a thread reaps the child with a blocking wait, without the process's lock.
+    reaping: bool,
+    /// Threads waiting for that thread to record what it reaped (it wakes them only if any:
+    /// a condition variable's notify is a system call every time).
+    pub(crate) awaiting_reaper: u32,
     /// Memory a forked child was started with, freed once the child is reaped (see
     /// [`Kept`]).
     kept: Option<Kept>,
@@ -66,6 +71,20 @@ impl Waitable {
     pub(crate) fn wait(&self, deadline: Deadline) -> Result<bool> {
         Ok(wait_readable(self.0.as_fd(), deadline)?)
     }
+
+    /// Waits for the child to end and reaps it: the work of a [`Popen::start_reaping`] caller,
+    /// done without the process's lock. Its result goes to [`Popen::finish_reaping`].
+    pub(crate) fn reap(&self) -> Result<Option<i32>> {
+        let status =
+            retry_on_intr(|| waitid(WaitId::PidFd(self.0.as_fd()), WaitIdOptions::EXITED))?;
+        Ok(exit_code_of(status))
+    }
+}
+
+fn exit_code_of(status: Option<rustix::process::WaitIdStatus>) -> Option<i32> {
+    status
+        .filter(|s| s.exited() || s.killed() || s.dumped())
+        .map(|s| owner::exit_code(&s))
 }
 
 impl Popen {
@@ -74,6 +93,8 @@ impl Popen {
             pid,
             pidfd: Arc::new(pidfd),
             returncode: None,
+            reaping: false,
+            awaiting_reaper: 0,
             kept: None,
         }
     }
@@ -83,9 +104,10 @@ impl Popen {
         Waitable(self.pidfd.clone())
     }
 
-    /// The exit code if the child has ended (reaping it), without blocking.
+    /// The exit code if the child has ended (reaping it), without blocking. `None` while
+    /// another thread reaps it (see [`reaping`](Self::reaping)).
     pub(crate) fn poll(&mut self) -> Result<Option<i32>> {
-        if self.returncode.is_some() {
+        if self.returncode.is_some() || self.reaping {
             return Ok(self.returncode);
         }
         let status = retry_on_intr(|| {
@@ -94,12 +116,39 @@ impl Popen {
                 WaitIdOptions::EXITED | WaitIdOptions::NOHANG,
             )
         })?;
-        self.returncode = status
-            .filter(|s| s.exited() || s.killed() || s.dumped())
-            .map(|s| owner::exit_code(&s));
-        if self.returncode.is_some() {
+        self.record(exit_code_of(status));
+        Ok(self.returncode)
+    }
+
+    fn record(&mut self, code: Option<i32>) {
+        self.returncode = code;
+        if code.is_some() {
             self.kept = None;
         }
+    }
+
+    /// Whether a thread is reaping the child with a blocking `waitid` (its result not yet
+    /// recorded): others wait for [`finish_reaping`](Self::finish_reaping) rather than ask
+    /// the kernel, which would find the child gone.
+    pub(crate) fn reaping(&self) -> bool {
+        self.reaping
+    }
+
+    /// Makes the caller the one thread that reaps the child with a blocking wait (without the
+    /// lock); `None` when another thread already does.
+    pub(crate) fn start_reaping(&mut self) -> Option<Waitable> {
+        if self.reaping {
+            return None;
+        }
+        self.reaping = true;
+        Some(self.waitable())
+    }
+
+    /// Records what the reaping thread's wait found.
+    pub(crate) fn finish_reaping(&mut self, reaped: Result<Option<i32>>) -> Result<Option<i32>> {
+        self.reaping = false;
+        let code = reaped?;
+        self.record(code);
         Ok(self.returncode)
     }
 
@@ -263,6 +312,8 @@ fn launch_fork(payload: Payload, identity: Identity, result: Option<OwnedFd>) ->
         pid: pid as u32,
         pidfd,
         returncode: None,
+        reaping: false,
+        awaiting_reaper: 0,
         kept: Some(kept),
     })
 }
