@@ -470,6 +470,8 @@ fn a_child_cannot_join_or_start_its_parents_process_objects() {
             u8::from(matches!(join, Error::NotCreator { creator, current }
                 if creator == parent && current == me)),
             u8::from(start.kind() == ErrorKind::WrongProcess),
+            // Not its child: never reported alive here.
+            u8::from(!sibling2.is_alive()),
         ];
         let mut theirs = theirs;
         theirs.write_all(&verdict).unwrap();
@@ -477,9 +479,9 @@ fn a_child_cannot_join_or_start_its_parents_process_objects() {
     .context(ctx.as_process())
     .start()
     .unwrap();
-    let mut got = [0u8; 2];
+    let mut got = [0u8; 3];
     ours.read_exact(&mut got).unwrap();
-    assert_eq!(got, [1, 1], "join, start");
+    assert_eq!(got, [1, 1, 1], "join, start, is_alive");
     assert_eq!(p.join().unwrap(), 0);
     let err = sibling.close().unwrap_err();
     assert!(matches!(err, Error::StillRunning), "{err}");

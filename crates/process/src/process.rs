@@ -430,7 +430,13 @@ impl Process {
     /// Whether the child has started and not yet ended.
     #[must_use]
     pub fn is_alive(&self) -> bool {
-        match &mut self.lock().phase {
+        let mut st = self.lock();
+        // Not a child of this process (a forked copy of its parent's object): the kernel
+        // would not say, and the parent may be reaping it right now.
+        if st.parent_pid != my_pid() {
+            return false;
+        }
+        match &mut st.phase {
             Phase::Started(popen) => matches!(popen.poll(), Ok(None)),
             _ => false,
         }
