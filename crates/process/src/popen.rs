@@ -38,8 +38,10 @@ pub(crate) struct Popen {
     pub(crate) pid: u32,
     pub(crate) pidfd: Arc<OwnedFd>,
     pub(crate) returncode: Option<i32>,
-    /// Set while a thread reaps the child with a blocking wait, without the process's lock.
-    reaping: bool,
+    /// While a thread reaps the child with a blocking wait, without the process's lock: the
+    /// pid of the process that thread belongs to (a forked child's copy of the mark is not
+    /// its own).
+    reaping: Option<u32>,
     /// Threads waiting for that thread to record what it reaped (it wakes them only if any:
     /// a condition variable's notify is a system call every time).
     pub(crate) awaiting_reaper: u32,
@@ -93,7 +95,7 @@ impl Popen {
             pid,
             pidfd: Arc::new(pidfd),
             returncode: None,
-            reaping: false,
+            reaping: None,
             awaiting_reaper: 0,
             kept: None,
         }
@@ -107,7 +109,7 @@ impl Popen {
     /// The exit code if the child has ended (reaping it), without blocking. `None` while
     /// another thread reaps it (see [`reaping`](Self::reaping)).
     pub(crate) fn poll(&mut self) -> Result<Option<i32>> {
-        if self.returncode.is_some() || self.reaping {
+        if self.returncode.is_some() || self.reaping() {
             return Ok(self.returncode);
         }
         let status = retry_on_intr(|| {
@@ -131,22 +133,22 @@ impl Popen {
     /// recorded): others wait for [`finish_reaping`](Self::finish_reaping) rather than ask
     /// the kernel, which would find the child gone.
     pub(crate) fn reaping(&self) -> bool {
-        self.reaping
+        self.reaping.is_some_and(|pid| pid == owner::pid())
     }
 
     /// Makes the caller the one thread that reaps the child with a blocking wait (without the
     /// lock); `None` when another thread already does.
     pub(crate) fn start_reaping(&mut self) -> Option<Waitable> {
-        if self.reaping {
+        if self.reaping() {
             return None;
         }
-        self.reaping = true;
+        self.reaping = Some(owner::pid());
         Some(self.waitable())
     }
 
     /// Records what the reaping thread's wait found.
     pub(crate) fn finish_reaping(&mut self, reaped: Result<Option<i32>>) -> Result<Option<i32>> {
-        self.reaping = false;
+        self.reaping = None;
         let code = reaped?;
         self.record(code);
         Ok(self.returncode)
@@ -312,7 +314,7 @@ fn launch_fork(payload: Payload, identity: Identity, result: Option<OwnedFd>) ->
         pid: pid as u32,
         pidfd,
         returncode: None,
-        reaping: false,
+        reaping: None,
         awaiting_reaper: 0,
         kept: Some(kept),
     })
