@@ -276,3 +276,29 @@ fn connection_passed_to_another_process() {
     // The child exited: its copy of the passed end is gone, so ours sees EOF.
     assert!(matches!(mine.recv_bytes(), Err(Error::Eof)));
 }
+
+#[test]
+fn descriptors_arrive_in_order_with_small_and_large_frames() {
+    let (mut a, mut b) = pipe(true).unwrap();
+    // One, the most a frame assembles on the stack, one more, and the most a message takes;
+    // with a payload that fits a small frame and one that does not.
+    for count in [1usize, 4, 5, 64] {
+        for len in [1usize, 200] {
+            let pipes: Vec<_> = (0..count).map(|_| rustix::pipe::pipe().unwrap()).collect();
+            let payload = vec![count as u8; len];
+            let ends: Vec<_> = pipes.iter().map(|(_, w)| w.as_fd()).collect();
+            a.send_bytes_with_fds(&payload, &ends).unwrap();
+            let (got, fds) = b.recv_bytes_with_fds().unwrap();
+            assert_eq!(got, payload);
+            assert_eq!(fds.len(), count);
+            for (i, fd) in fds.iter().enumerate() {
+                assert_eq!(rustix::io::write(fd, &[i as u8]).unwrap(), 1);
+            }
+            for (i, (r, _)) in pipes.iter().enumerate() {
+                let mut byte = [0u8; 1];
+                assert_eq!(rustix::io::read(r, &mut byte).unwrap(), 1);
+                assert_eq!(byte[0], i as u8, "descriptor {i} of {count} went astray");
+            }
+        }
+    }
+}

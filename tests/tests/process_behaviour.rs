@@ -451,7 +451,13 @@ fn daemonic_process_cannot_start_children(m: StartMethod) {
 fn a_child_cannot_join_or_start_its_parents_process_objects() {
     let ctx = get_context(StartMethod::Fork);
     let (mut release, chan) = channel();
-    let sibling = ctx.process(block_until_released, (chan,)).start().unwrap();
+    // Daemonic: a child whose exit hook took its copy of the parent's children for its own
+    // would terminate it (the check after the child's exit).
+    let sibling = ctx
+        .process(block_until_released, (chan,))
+        .daemon(true)
+        .start()
+        .unwrap();
     let unstarted = ctx.process(nothing, ()).build();
     let (mut ours, theirs) = UnixStream::pair().unwrap();
     let parent = std::process::id();
@@ -464,6 +470,8 @@ fn a_child_cannot_join_or_start_its_parents_process_objects() {
             u8::from(matches!(join, Error::NotCreator { creator, current }
                 if creator == parent && current == me)),
             u8::from(start.kind() == ErrorKind::WrongProcess),
+            // Not its child: never reported alive here.
+            u8::from(!sibling2.is_alive()),
         ];
         let mut theirs = theirs;
         theirs.write_all(&verdict).unwrap();
@@ -471,9 +479,9 @@ fn a_child_cannot_join_or_start_its_parents_process_objects() {
     .context(ctx.as_process())
     .start()
     .unwrap();
-    let mut got = [0u8; 2];
+    let mut got = [0u8; 3];
     ours.read_exact(&mut got).unwrap();
-    assert_eq!(got, [1, 1], "join, start");
+    assert_eq!(got, [1, 1, 1], "join, start, is_alive");
     assert_eq!(p.join().unwrap(), 0);
     let err = sibling.close().unwrap_err();
     assert!(matches!(err, Error::StillRunning), "{err}");
@@ -562,4 +570,51 @@ fn process_repr_reads_like_python() {
         plain.to_string().starts_with("<Process name='Process-"),
         "{plain}"
     );
+}
+
+/// Several threads join one process at once, with and without a timeout, while another asks
+/// whether it is alive: one of them reaps the child with a blocking wait, and every one gets
+/// its exit code (a thread asking meanwhile must not reap it under the joiner's feet).
+#[test]
+fn threads_joining_one_process_at_once_all_get_its_exit_code() {
+    for _ in 0..20 {
+        let (mut release, chan) = channel();
+        let p = get_context(StartMethod::Fork)
+            .process(block_until_released, (chan,))
+            .start()
+            .unwrap();
+        let ready = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let asker = {
+            let (p, ready) = (p.clone(), ready.clone());
+            std::thread::spawn(move || {
+                ready.wait();
+                while p.is_alive() {
+                    std::thread::yield_now();
+                }
+                p.exitcode()
+            })
+        };
+        let waiters: Vec<_> = (0..6)
+            .map(|i| {
+                let (p, ready) = (p.clone(), ready.clone());
+                std::thread::spawn(move || {
+                    ready.wait();
+                    if i % 3 == 0 {
+                        p.join_timeout(BOUND)
+                    } else {
+                        p.join()
+                    }
+                })
+            })
+            .collect();
+        ready.wait();
+        release.write_all(b"x").unwrap();
+        for w in waiters {
+            assert_eq!(w.join().unwrap().unwrap(), 0);
+        }
+        assert_eq!(asker.join().unwrap(), Some(0));
+        assert_eq!(p.exitcode(), Some(0));
+        assert!(!p.is_alive());
+        assert_eq!(p.join().unwrap(), 0);
+    }
 }

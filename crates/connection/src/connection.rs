@@ -114,6 +114,11 @@ const SPIN: Duration = Duration::from_micros(20);
 /// (a handshake) never spins.
 const SPIN_WARMUP: u32 = 16;
 
+/// Frames with descriptors up to this size (header included), and up to this many descriptors,
+/// are assembled on the stack (kept small: a deeper frame can be one more stack page).
+const SMALL_FRAME: usize = 64;
+const SMALL_FDS: usize = 4;
+
 /// Per-connection history that decides whether a receive spins before it blocks: the
 /// workspace's one adaptive spin, [`Adaptive`].
 ///
@@ -409,11 +414,32 @@ impl Connection {
             )));
         }
         let (h, n) = frame::encode_header(data.len(), fds.len());
-        let mut msg = Vec::with_capacity(n + data.len());
-        msg.extend_from_slice(&h[..n]);
-        msg.extend_from_slice(data);
-        let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(AsFd::as_fd).collect();
-        multiprocessing_core::fdpass::send_with_fds(file.as_fd(), &msg, &borrowed)
+        // A small frame and the descriptors' list are assembled on the stack: a forkserver
+        // replies this way right after each fork, when a heap write would copy a page.
+        let mut small = [0u8; SMALL_FRAME];
+        let mut large = Vec::new();
+        let msg = if n + data.len() <= SMALL_FRAME {
+            small[..n].copy_from_slice(&h[..n]);
+            small[n..n + data.len()].copy_from_slice(data);
+            &small[..n + data.len()]
+        } else {
+            large.reserve_exact(n + data.len());
+            large.extend_from_slice(&h[..n]);
+            large.extend_from_slice(data);
+            &large[..]
+        };
+        let mut few = [fds[0].as_fd(); SMALL_FDS];
+        let many: Vec<BorrowedFd<'_>>;
+        let borrowed = if fds.len() <= SMALL_FDS {
+            for (slot, fd) in few.iter_mut().zip(fds) {
+                *slot = fd.as_fd();
+            }
+            &few[..fds.len()]
+        } else {
+            many = fds.iter().map(AsFd::as_fd).collect();
+            &many[..]
+        };
+        multiprocessing_core::fdpass::send_with_fds(file.as_fd(), msg, borrowed)
             .map_err(Error::from_io)
     }
 

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::fork::ForkMutex;
 
 /// The hooks still to run, in registration order.
-static HOOKS: ForkMutex<Vec<fn()>> = ForkMutex::new(Vec::new());
+pub(crate) static HOOKS: ForkMutex<Vec<fn()>> = ForkMutex::new(Vec::new());
 /// Set once the `atexit` handler is installed (not a `Once`: see [`ForkMutex`]).
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 

@@ -109,6 +109,9 @@ pub fn ensure_handlers() {
         crate::identity::STATE.preregister();
         push(&crate::logging::STDIO);
         crate::tracker::SETTING.preregister();
+        // Locked by every child as it exits: registered here, a child's first lock of it
+        // registers nothing (which would write to its copy of the parent's heap).
+        crate::exit::HOOKS.preregister();
         push(&crate::heap::registry::HEAP_HOOK);
         // SAFETY: the three handlers are `extern "C"` functions without arguments that live as
         // long as the program and never unwind (a panicking hook aborts).

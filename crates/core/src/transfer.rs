@@ -20,7 +20,7 @@
 //! assert!(multiprocessing_core::codec::encode(&TransferFd::from(std::os::fd::OwnedFd::from(file))).is_err());
 //! ```
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use serde::de::DeserializeOwned;
@@ -34,31 +34,77 @@ enum Context {
 }
 
 thread_local! {
-    static CONTEXT: RefCell<Vec<Context>> = const { RefCell::new(Vec::new()) };
+    /// How many contexts are open on this thread, the innermost last.
+    static DEPTH: Cell<usize> = const { Cell::new(0) };
+    /// The open contexts that hold descriptors, each with its depth. A receiving context with
+    /// no descriptors is only counted in `DEPTH`: decoding most messages (a process's
+    /// arguments in a freshly forked child included) then writes to no allocation.
+    static CONTEXT: RefCell<Vec<(usize, Context)>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Pops the context pushed by [`enter`] even if encoding panics.
-struct Entered;
+/// Closes the context opened by [`enter`] even if encoding panics.
+struct Entered {
+    /// Whether the context is in `CONTEXT` (else it is a receiving one with no descriptors).
+    stacked: bool,
+}
 
 impl Drop for Entered {
     fn drop(&mut self) {
-        CONTEXT.with(|c| c.borrow_mut().pop());
+        if self.stacked {
+            CONTEXT.with(|c| c.borrow_mut().pop());
+        }
+        DEPTH.with(|d| d.set(d.get() - 1));
     }
 }
 
 fn enter(ctx: Context) -> Entered {
-    CONTEXT.with(|c| c.borrow_mut().push(ctx));
-    Entered
+    let depth = DEPTH.with(|d| {
+        d.set(d.get() + 1);
+        d.get()
+    });
+    CONTEXT.with(|c| c.borrow_mut().push((depth, ctx)));
+    Entered { stacked: true }
+}
+
+fn enter_receiving(fds: Vec<OwnedFd>) -> Entered {
+    if !fds.is_empty() {
+        return enter(Context::Receiving(fds.into_iter().map(Some).collect()));
+    }
+    DEPTH.with(|d| d.set(d.get() + 1));
+    Entered { stacked: false }
 }
 
 fn leave() -> Option<Context> {
-    CONTEXT.with(|c| c.borrow_mut().pop())
+    let ctx = CONTEXT.with(|c| c.borrow_mut().pop()).map(|(_, ctx)| ctx);
+    DEPTH.with(|d| d.set(d.get() - 1));
+    ctx
+}
+
+/// What the innermost open context is.
+enum Innermost<'a> {
+    None,
+    /// A receiving context that carried no descriptors.
+    Empty,
+    Context(&'a mut Context),
+}
+
+/// Runs `f` on the innermost open context.
+fn with_innermost<R>(f: impl FnOnce(Innermost<'_>) -> R) -> R {
+    let depth = DEPTH.with(Cell::get);
+    CONTEXT.with(|c| {
+        let mut stack = c.borrow_mut();
+        match stack.last_mut() {
+            Some((d, ctx)) if *d == depth => f(Innermost::Context(ctx)),
+            _ if depth > 0 => f(Innermost::Empty),
+            _ => f(Innermost::None),
+        }
+    })
 }
 
 /// Whether the current thread is encoding or decoding inside a transfer context.
 #[must_use]
 pub fn in_transfer() -> bool {
-    CONTEXT.with(|c| !c.borrow().is_empty())
+    DEPTH.with(Cell::get) > 0
 }
 
 /// Encodes `value`, moving the descriptors of the handles inside it into a side list.
@@ -77,7 +123,7 @@ pub fn encode_with_fds<T: Serialize + ?Sized>(value: &T) -> Result<(Vec<u8>, Vec
 ///
 /// Descriptors the message does not refer to are closed.
 pub fn decode_with_fds<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<T> {
-    let _guard = enter(Context::Receiving(fds.into_iter().map(Some).collect()));
+    let _guard = enter_receiving(fds);
     codec::decode(bytes)
 }
 
@@ -116,21 +162,18 @@ impl AsRawFd for TransferFd {
 /// Inside an encoding transfer context a duplicate goes into the side list and its index is
 /// written; anywhere else this fails with a message that names the fix.
 pub fn serialize_fd<S: Serializer>(fd: BorrowedFd<'_>, s: S) -> Result<S::Ok, S::Error> {
-    let index = CONTEXT.with(|c| {
-        let mut stack = c.borrow_mut();
-        match stack.last_mut() {
-            Some(Context::Sending(fds)) => {
-                let dup = fd
-                    .try_clone_to_owned()
-                    .map_err(codec::transfer_ser_error::<S::Error>)?;
-                fds.push(dup);
-                Ok(u32::try_from(fds.len() - 1).map_err(codec::transfer_ser_error::<S::Error>)?)
-            }
-            _ => Err(codec::transfer_ser_error(
-                "a handle owning a file descriptor can only be sent through a Connection, \
-                 a Queue or as a process argument (a transfer context), not encoded on its own",
-            )),
+    let index = with_innermost(|innermost| match innermost {
+        Innermost::Context(Context::Sending(fds)) => {
+            let dup = fd
+                .try_clone_to_owned()
+                .map_err(codec::transfer_ser_error::<S::Error>)?;
+            fds.push(dup);
+            Ok(u32::try_from(fds.len() - 1).map_err(codec::transfer_ser_error::<S::Error>)?)
         }
+        _ => Err(codec::transfer_ser_error(
+            "a handle owning a file descriptor can only be sent through a Connection, \
+             a Queue or as a process argument (a transfer context), not encoded on its own",
+        )),
     })?;
     s.serialize_u32(index)
 }
@@ -138,20 +181,20 @@ pub fn serialize_fd<S: Serializer>(fd: BorrowedFd<'_>, s: S) -> Result<S::Ok, S:
 /// Deserializes a descriptor written by [`serialize_fd`].
 pub fn deserialize_fd<'de, D: Deserializer<'de>>(d: D) -> Result<OwnedFd, D::Error> {
     let index = u32::deserialize(d)? as usize;
-    CONTEXT.with(|c| {
-        let mut stack = c.borrow_mut();
-        match stack.last_mut() {
-            Some(Context::Receiving(fds)) => {
-                fds.get_mut(index).and_then(Option::take).ok_or_else(|| {
-                    codec::transfer_de_error(format!(
-                        "message refers to file descriptor #{index} it did not carry"
-                    ))
-                })
-            }
-            _ => Err(codec::transfer_de_error(
-                "a handle owning a file descriptor can only be received through a transfer context",
-            )),
-        }
+    let missing = || {
+        codec::transfer_de_error(format!(
+            "message refers to file descriptor #{index} it did not carry"
+        ))
+    };
+    with_innermost(|innermost| match innermost {
+        Innermost::Context(Context::Receiving(fds)) => fds
+            .get_mut(index)
+            .and_then(Option::take)
+            .ok_or_else(missing),
+        Innermost::Empty => Err(missing()),
+        _ => Err(codec::transfer_de_error(
+            "a handle owning a file descriptor can only be received through a transfer context",
+        )),
     })
 }
 
@@ -195,6 +238,40 @@ mod tests {
         let (bytes, _fds) = encode_with_fds(&TransferFd::from(devnull())).unwrap();
         let err = decode_with_fds::<TransferFd>(&bytes, Vec::new()).unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::Transfer, "{err}");
+    }
+
+    /// Decodes, while its own message is being decoded, an inner message that carried no
+    /// descriptors but names one.
+    struct DecodesInner {
+        inner_failed: bool,
+        in_transfer: bool,
+    }
+
+    impl<'de> Deserialize<'de> for DecodesInner {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let inner = Vec::<u8>::deserialize(d)?;
+            let result = decode_with_fds::<TransferFd>(&inner, Vec::new());
+            Ok(DecodesInner {
+                inner_failed: result.is_err_and(|e| e.kind() == crate::ErrorKind::Transfer),
+                in_transfer: in_transfer(),
+            })
+        }
+    }
+
+    #[test]
+    fn a_message_without_descriptors_cannot_take_the_enclosing_ones() {
+        let (inner, inner_fds) = encode_with_fds(&TransferFd::from(devnull())).unwrap();
+        drop(inner_fds);
+        let (bytes, fds) = encode_with_fds(&(inner, TransferFd::from(devnull()))).unwrap();
+        assert_eq!(fds.len(), 1);
+        let (nested, outer): (DecodesInner, TransferFd) = decode_with_fds(&bytes, fds).unwrap();
+        assert!(
+            nested.inner_failed,
+            "the inner message took the outer one's descriptor"
+        );
+        assert!(nested.in_transfer);
+        drop(outer);
+        assert!(!in_transfer());
     }
 
     #[test]

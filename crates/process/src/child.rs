@@ -238,6 +238,15 @@ pub(crate) fn prepare_request(
     Ok(Prepared { req, trampoline })
 }
 
+impl Prepared {
+    /// Closes the request's descriptors (the server's copies, once its child has them).
+    pub(crate) fn release_descriptors(&mut self) {
+        self.req.fds.clear();
+        self.req.result = None;
+        self.req.tracker = None;
+    }
+}
+
 /// Runs a prepared request in this (freshly spawned or forked) child; returns the exit code.
 ///
 /// The child's parent process is the one that asked for it under both spawn and forkserver
@@ -250,13 +259,29 @@ pub(crate) fn run_prepared(prepared: std::result::Result<Prepared, String>) -> i
             return 1;
         }
     };
-    if !prepare_child(&req.identity, req.method) {
+    let ChildRequest {
+        identity,
+        target,
+        args,
+        fds,
+        result,
+        method,
+        log_level,
+        tracker,
+    } = req;
+    let forked = method == StartMethod::ForkServer;
+    if forked {
+        // The forkserver's child: what it inherited from the server is never freed, as in a
+        // fork child (freeing writes to, and so copies, the allocator's pages).
+        std::mem::forget(target);
+    }
+    if !prepare_child(&identity, method) {
         return 1;
     }
-    if let Some(fd) = req.tracker {
+    if let Some(fd) = tracker {
         let _ = multiprocessing_core::tracker::adopt(fd.into_inner());
     }
-    if let Some(level) = req.log_level {
+    if let Some(level) = log_level {
         use tracing::Level;
         let levels = [
             Level::ERROR,
@@ -267,11 +292,15 @@ pub(crate) fn run_prepared(prepared: std::result::Result<Prepared, String>) -> i
         ];
         multiprocessing_core::logging::log_to_stderr(levels[usize::from(level.min(4))]);
     }
-    identity::set_current(req.identity);
+    if forked {
+        identity::set_current_in_forked_child(identity);
+    } else {
+        identity::set_current(identity);
+    }
     trampoline(Invocation {
-        args: req.args,
-        fds: req.fds.into_iter().map(TransferFd::into_inner).collect(),
-        result: req.result.map(TransferFd::into_inner),
+        args,
+        fds: fds.into_iter().map(TransferFd::into_inner).collect(),
+        result: result.map(TransferFd::into_inner),
     })
 }
 

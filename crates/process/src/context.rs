@@ -82,7 +82,11 @@ fn method_of(code: u8) -> StartMethod {
 /// In a child: the default start method is the one that started it (Python's `_bootstrap`
 /// forces it the same way).
 pub(crate) fn set_child_default(method: StartMethod) {
-    DEFAULT.store(code(method), Ordering::Relaxed);
+    // Stored only when it changes: a forked child then writes nothing to this page when its
+    // parent (or its forkserver) already had the same default.
+    if DEFAULT.load(Ordering::Relaxed) != code(method) {
+        DEFAULT.store(code(method), Ordering::Relaxed);
+    }
 }
 
 impl Context {

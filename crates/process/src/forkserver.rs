@@ -162,23 +162,29 @@ pub(crate) fn serve() -> i32 {
     }
     let sigint = catch_sigint();
     // Set up here, once, what every child would otherwise set up in its own copy of memory
-    // (a page fault each): the standard output every child flushes at exit, the transfer
-    // context's thread-local (registering its destructor) that decoding uses, the panic hook
-    // with its thread-local that running a target uses, and the table of children that the
-    // exit hook reads.
-    drop(std::io::stdout());
-    let _ = multiprocessing_core::transfer::decode_with_fds::<()>(&[], Vec::new());
+    // (a page fault each): the standard output every child flushes at exit (its lock numbers
+    // the thread the first time), the transfer contexts' thread-local (registering its
+    // destructor) that decoding descriptors and encoding a return value use, the panic hook
+    // with its thread-local that running a target uses, the table of children that the exit
+    // hook reads, and the default start method each child takes.
+    drop(std::io::stdout().lock());
+    let _ = multiprocessing_core::transfer::encode_with_fds(&());
     multiprocessing_core::outcome::install_hook();
     crate::registry::register_with_fork_registry();
+    crate::context::set_child_default(crate::StartMethod::ForkServer);
     let thread = ThreadState::of_this_thread();
+    // The last request's memory, freed when the next one arrives rather than right after its
+    // fork: until the child ends, each heap page the server writes is copied for it.
+    let mut previous = None;
     loop {
         let Ok((request, fds)) = sock.recv_bytes_with_fds() else {
             return 0; // the client is gone
         };
+        drop(previous.take());
         // Decoded and checked here, before the fork: the server's pages for that code are
         // mapped already, where each child would fault them in again. A request that cannot
         // run still gets its child, which reports why and exits with 1, as under spawn.
-        let prepared = prepare_request(&request, fds);
+        let mut prepared = prepare_request(&request, fds);
         match fork_for_parent(&thread) {
             Ok(Forked::Child { handlers_reset }) => {
                 thread.restore_in_child();
@@ -194,7 +200,12 @@ pub(crate) fn serve() -> i32 {
                 let mut reply = [0u8; 5];
                 reply[1..].copy_from_slice(&pid.to_le_bytes());
                 let sent = sock.send_bytes_with_fds(&reply, &[pidfd]);
-                drop(prepared);
+                // The child's descriptors (its arguments', its result channel) close now, as
+                // they did: only memory waits.
+                if let Ok(p) = &mut prepared {
+                    p.release_descriptors();
+                }
+                previous = Some((request, prepared));
                 if sent.is_err() {
                     return 1;
                 }

@@ -38,6 +38,31 @@ pub(crate) struct Popen {
     pub(crate) pid: u32,
     pub(crate) pidfd: Arc<OwnedFd>,
     pub(crate) returncode: Option<i32>,
+    /// While a thread reaps the child with a blocking wait, without the process's lock: the
+    /// pid of the process that thread belongs to (a forked child's copy of the mark is not
+    /// its own).
+    reaping: Option<u32>,
+    /// Threads waiting for that thread to record what it reaped (it wakes them only if any:
+    /// a condition variable's notify is a system call every time).
+    pub(crate) awaiting_reaper: u32,
+    /// Memory a forked child was started with, freed once the child is reaped (see
+    /// [`Kept`]).
+    kept: Option<Kept>,
+}
+
+/// The heap memory of a fork start's request (the identity, the encoded arguments), kept by
+/// the parent until the child has ended.
+///
+/// After `fork` every private page is shared copy-on-write, and the first write to one copies
+/// it while the child lives. Freeing this memory right after the fork would write to the
+/// allocator's pages (its free lists and the chunks themselves) and to `errno`'s (glibc's
+/// `free` saves it), three or four pages copied on every start, where freeing it once the
+/// child is reaped finds the pages the parent's own again. Descriptors are not kept: they are
+/// closed right after the fork, as before.
+struct Kept {
+    _identity: Identity,
+    _args: Vec<u8>,
+    _fds: Vec<OwnedFd>,
 }
 
 /// Something to wait on without holding the process's lock.
@@ -48,6 +73,20 @@ impl Waitable {
     pub(crate) fn wait(&self, deadline: Deadline) -> Result<bool> {
         Ok(wait_readable(self.0.as_fd(), deadline)?)
     }
+
+    /// Waits for the child to end and reaps it: the work of a [`Popen::start_reaping`] caller,
+    /// done without the process's lock. Its result goes to [`Popen::finish_reaping`].
+    pub(crate) fn reap(&self) -> Result<Option<i32>> {
+        let status =
+            retry_on_intr(|| waitid(WaitId::PidFd(self.0.as_fd()), WaitIdOptions::EXITED))?;
+        Ok(exit_code_of(status))
+    }
+}
+
+fn exit_code_of(status: Option<rustix::process::WaitIdStatus>) -> Option<i32> {
+    status
+        .filter(|s| s.exited() || s.killed() || s.dumped())
+        .map(|s| owner::exit_code(&s))
 }
 
 impl Popen {
@@ -56,6 +95,9 @@ impl Popen {
             pid,
             pidfd: Arc::new(pidfd),
             returncode: None,
+            reaping: None,
+            awaiting_reaper: 0,
+            kept: None,
         }
     }
 
@@ -64,9 +106,10 @@ impl Popen {
         Waitable(self.pidfd.clone())
     }
 
-    /// The exit code if the child has ended (reaping it), without blocking.
+    /// The exit code if the child has ended (reaping it), without blocking. `None` while
+    /// another thread reaps it (see [`reaping`](Self::reaping)).
     pub(crate) fn poll(&mut self) -> Result<Option<i32>> {
-        if self.returncode.is_some() {
+        if self.returncode.is_some() || self.reaping() {
             return Ok(self.returncode);
         }
         let status = retry_on_intr(|| {
@@ -75,9 +118,39 @@ impl Popen {
                 WaitIdOptions::EXITED | WaitIdOptions::NOHANG,
             )
         })?;
-        self.returncode = status
-            .filter(|s| s.exited() || s.killed() || s.dumped())
-            .map(|s| owner::exit_code(&s));
+        self.record(exit_code_of(status));
+        Ok(self.returncode)
+    }
+
+    fn record(&mut self, code: Option<i32>) {
+        self.returncode = code;
+        if code.is_some() {
+            self.kept = None;
+        }
+    }
+
+    /// Whether a thread is reaping the child with a blocking `waitid` (its result not yet
+    /// recorded): others wait for [`finish_reaping`](Self::finish_reaping) rather than ask
+    /// the kernel, which would find the child gone.
+    pub(crate) fn reaping(&self) -> bool {
+        self.reaping.is_some_and(|pid| pid == owner::pid())
+    }
+
+    /// Makes the caller the one thread that reaps the child with a blocking wait (without the
+    /// lock); `None` when another thread already does.
+    pub(crate) fn start_reaping(&mut self) -> Option<Waitable> {
+        if self.reaping() {
+            return None;
+        }
+        self.reaping = Some(owner::pid());
+        Some(self.waitable())
+    }
+
+    /// Records what the reaping thread's wait found.
+    pub(crate) fn finish_reaping(&mut self, reaped: Result<Option<i32>>) -> Result<Option<i32>> {
+        self.reaping = None;
+        let code = reaped?;
+        self.record(code);
         Ok(self.returncode)
     }
 
@@ -108,13 +181,17 @@ fn pidfd_of(pid: i32) -> Result<OwnedFd> {
 
 /// Starts a child running `payload` as `identity` by the context's method.
 pub(crate) fn launch(
-    ctx: &Context,
+    ctx: Context,
     payload: Payload,
     identity: Identity,
     result: Option<OwnedFd>,
 ) -> Result<Popen> {
     match ctx.get_start_method() {
-        StartMethod::Fork => launch_fork(payload, identity, result),
+        StartMethod::Fork => {
+            // Released before the fork rather than after (see `Kept`).
+            drop(ctx);
+            launch_fork(payload, identity, result)
+        }
         method => {
             let Payload::Target {
                 trampoline,
@@ -177,6 +254,9 @@ fn launch_fork(payload: Payload, identity: Identity, result: Option<OwnedFd>) ->
     // failure there (a full descriptor table) ends a child that ran nothing: the error means
     // nothing ran.
     let gate = Gate::arm()?;
+    // Allocated before the fork, like everything the parent writes until it waits: a write to
+    // the heap between the fork and the child's end copies the page it falls on (see `Kept`).
+    let mut pidfd_slot = Arc::<OwnedFd>::new_uninit();
     // The fork registry (multiprocessing_core::fork) holds every global lock across the fork,
     // the standard streams' included (stdout flushed first), so the child inherits none locked.
     multiprocessing_core::fork::ensure_handlers();
@@ -184,22 +264,7 @@ fn launch_fork(payload: Payload, identity: Identity, result: Option<OwnedFd>) ->
     // (`_exit`), never returning into the caller's frames.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
-        if !gate.wait() {
-            finish(1, Exit::Immediate); // the parent gave up on this start
-        }
-        if !prepare_child(&identity, StartMethod::Fork) {
-            finish(1, Exit::Immediate);
-        }
-        identity::set_current_in_forked_child(identity);
-        let code = match payload {
-            Payload::Target {
-                trampoline,
-                args,
-                fds,
-            } => trampoline(Invocation { args, fds, result }),
-            Payload::Closure(f) => catch_unwind(AssertUnwindSafe(f)).map_or(1, |()| 0),
-        };
-        finish(code, Exit::Immediate);
+        run_forked_child(&gate, payload, identity, result);
     }
     if pid < 0 {
         return Err(std::io::Error::last_os_error().into());
@@ -214,5 +279,69 @@ fn launch_fork(payload: Payload, identity: Identity, result: Option<OwnedFd>) ->
         }
     };
     gate.open(true);
-    Ok(Popen::new(pid as u32, pidfd))
+    // The child's copies are its own; the parent's descriptors close now, its memory waits.
+    drop(result);
+    let kept = match payload {
+        Payload::Target { args, mut fds, .. } => {
+            fds.clear();
+            Kept {
+                _identity: identity,
+                _args: args,
+                _fds: fds,
+            }
+        }
+        Payload::Closure(f) => {
+            // Dropped now: what the closure captured (descriptors among it) is released when it
+            // was before.
+            drop(f);
+            Kept {
+                _identity: identity,
+                _args: Vec::new(),
+                _fds: Vec::new(),
+            }
+        }
+    };
+    let pidfd = match Arc::get_mut(&mut pidfd_slot) {
+        Some(slot) => {
+            slot.write(pidfd);
+            // SAFETY: written just above.
+            unsafe { pidfd_slot.assume_init() }
+        }
+        // Unreachable: the slot was made above and never shared.
+        None => Arc::new(pidfd),
+    };
+    Ok(Popen {
+        pid: pid as u32,
+        pidfd,
+        returncode: None,
+        reaping: None,
+        awaiting_reaper: 0,
+        kept: Some(kept),
+    })
+}
+
+/// The forked child's path: waits at the gate, becomes the child and runs the payload; never
+/// returns.
+fn run_forked_child(
+    gate: &Gate,
+    payload: Payload,
+    identity: Identity,
+    result: Option<OwnedFd>,
+) -> ! {
+    if !gate.wait() {
+        finish(1, Exit::Immediate); // the parent gave up on this start
+    }
+    if !prepare_child(&identity, StartMethod::Fork) {
+        finish(1, Exit::Immediate);
+    }
+    identity::set_current_in_forked_child(identity);
+    let code = match payload {
+        Payload::Target {
+            trampoline,
+            args,
+            fds,
+        } => trampoline(Invocation { args, fds, result }),
+        Payload::Closure(f) => catch_unwind(AssertUnwindSafe(f)).map_or(1, |()| 0),
+    };
+    finish(code, Exit::Immediate);
 }

@@ -19,7 +19,7 @@
 
 use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use multiprocessing_core::AuthKey;
@@ -54,7 +54,13 @@ type MakePayload = Box<dyn FnOnce() -> Result<Payload> + Send>;
 /// ```
 #[derive(Clone)]
 pub struct Process {
-    inner: Arc<Mutex<State>>,
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Signalled when a thread that reaped the child with a blocking wait has recorded it.
+    reaped: Condvar,
 }
 
 enum Phase {
@@ -176,17 +182,20 @@ impl ProcessBuilder {
         let digits: Vec<String> = path.iter().map(u32::to_string).collect();
         let default_name = format!("{class}-{}", digits.join(":"));
         Process {
-            inner: Arc::new(Mutex::new(State {
-                name: self.name.unwrap_or(default_name),
-                daemon,
-                authkey: self.authkey.unwrap_or_else(|| identity::current().authkey),
-                path,
-                parent_pid: my_pid(),
-                context: self.context,
-                class,
-                result: self.result,
-                phase: Phase::Initial(Some(self.make)),
-            })),
+            inner: Arc::new(Shared {
+                reaped: Condvar::new(),
+                state: Mutex::new(State {
+                    name: self.name.unwrap_or(default_name),
+                    daemon,
+                    authkey: self.authkey.unwrap_or_else(|| identity::current().authkey),
+                    path,
+                    parent_pid: my_pid(),
+                    context: self.context,
+                    class,
+                    result: self.result,
+                    phase: Phase::Initial(Some(self.make)),
+                }),
+            }),
         }
     }
 
@@ -248,7 +257,7 @@ impl Process {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(crate) fn same(&self, other: &Process) -> bool {
@@ -267,14 +276,18 @@ impl Process {
             Phase::Initial(make) => make.take(),
         };
         let make = make.ok_or_else(closed)?;
-        let me = identity::current();
+        let Identity {
+            name: parent_name,
+            daemon: in_daemon,
+            ..
+        } = identity::current();
         if st.parent_pid != my_pid() {
             return Err(Error::NotCreator {
                 creator: st.parent_pid,
                 current: my_pid(),
             });
         }
-        if me.daemon {
+        if in_daemon {
             return Err(Error::DaemonicParent);
         }
         let payload = make()?;
@@ -284,22 +297,40 @@ impl Process {
             authkey: st.authkey.clone(),
             daemon: st.daemon,
             parent: Some(ParentInfo {
-                name: me.name,
+                name: parent_name,
                 pid: my_pid(),
                 start: multiprocessing_core::owner::process().start,
             }),
         };
         let ctx = st.context.clone().unwrap_or_else(default_context);
         let result = st.result.take();
-        let popen = launch(&ctx, payload, child, result)?;
-        st.phase = Phase::Started(popen);
-        drop(st);
+        // Recorded before the launch, so that after a fork the parent writes only this
+        // process's state until it waits (see `popen::Kept`); a concurrent `active_children`
+        // does not list it until it has started.
         registry::register(self.clone());
-        Ok(())
+        match launch(ctx, payload, child, result) {
+            Ok(popen) => {
+                st.phase = Phase::Started(popen);
+                Ok(())
+            }
+            Err(e) => {
+                drop(st);
+                registry::forget(self);
+                Err(e)
+            }
+        }
+    }
+
+    /// `None` before the child has started, else its exit code if it has ended.
+    pub(crate) fn started_exitcode(&self) -> Option<Option<i32>> {
+        match &mut self.lock().phase {
+            Phase::Started(popen) => Some(popen.poll().ok().flatten()),
+            _ => None,
+        }
     }
 
     fn wait(&self, deadline: Deadline) -> Result<Option<i32>> {
-        let waitable = {
+        let (waitable, reaper) = {
             let mut st = self.lock();
             if st.parent_pid != my_pid() {
                 return Err(Error::NotCreator {
@@ -320,15 +351,58 @@ impl Process {
                 registry::forget(self);
                 return Ok(Some(code));
             }
-            popen.waitable()
+            // Without a deadline, one blocking `waitid` both waits and reaps (as CPython's
+            // `join` does with `waitpid`), where polling the pidfd first is one system call
+            // more; the other threads that wait meanwhile take the code it records.
+            let reaper = if deadline.instant().is_none() {
+                popen.start_reaping()
+            } else {
+                None
+            };
+            match reaper {
+                Some(waitable) => (waitable, true),
+                None => (popen.waitable(), false),
+            }
         };
+        if reaper {
+            let reaped = waitable.reap();
+            let mut st = self.lock();
+            let (code, awaited) = match &mut st.phase {
+                Phase::Started(popen) => (popen.finish_reaping(reaped), popen.awaiting_reaper > 0),
+                _ => (Err(closed()), false),
+            };
+            drop(st);
+            if awaited {
+                self.inner.reaped.notify_all();
+            }
+            if matches!(code, Ok(Some(_))) {
+                registry::forget(self);
+            }
+            return code;
+        }
         if !waitable.wait(deadline)? {
             return Ok(None);
         }
-        let code = match &mut self.lock().phase {
-            Phase::Started(popen) => popen.poll()?,
-            _ => return Err(closed()),
+        let mut st = self.lock();
+        let code = loop {
+            match &mut st.phase {
+                // The child has ended and another thread is recording its code: a moment.
+                Phase::Started(popen) if popen.reaping() => {
+                    popen.awaiting_reaper += 1;
+                    st = self
+                        .inner
+                        .reaped
+                        .wait(st)
+                        .unwrap_or_else(|p| p.into_inner());
+                    if let Phase::Started(popen) = &mut st.phase {
+                        popen.awaiting_reaper -= 1;
+                    }
+                }
+                Phase::Started(popen) => break popen.poll()?,
+                _ => return Err(closed()),
+            }
         };
+        drop(st);
         if code.is_some() {
             registry::forget(self);
         }
@@ -356,7 +430,13 @@ impl Process {
     /// Whether the child has started and not yet ended.
     #[must_use]
     pub fn is_alive(&self) -> bool {
-        match &mut self.lock().phase {
+        let mut st = self.lock();
+        // Not a child of this process (a forked copy of its parent's object): the kernel
+        // would not say, and the parent may be reaping it right now.
+        if st.parent_pid != my_pid() {
+            return false;
+        }
+        match &mut st.phase {
             Phase::Started(popen) => matches!(popen.poll(), Ok(None)),
             _ => false,
         }

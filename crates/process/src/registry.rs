@@ -1,9 +1,11 @@
 //! The children of this process: `active_children()` and the exit hook.
 //!
-//! Every started process is recorded here until it is known to have ended. When the process
-//! exits normally (return from `main`, `std::process::exit`, or the end of a child's target),
-//! the exit hook does what Python's `_exit_function` does: daemonic children are terminated,
-//! then every child is joined. The hook is an `atexit` handler installed with the first child.
+//! Every process is recorded here as it starts (just before it forks, so that the parent
+//! writes less memory while the new child lives; a start that fails is forgotten again) until
+//! it is known to have ended. When the process exits normally (return from `main`,
+//! `std::process::exit`, or the end of a child's target), the exit hook does what Python's
+//! `_exit_function` does: daemonic children are terminated, then every child is joined. The
+//! hook is an `atexit` handler installed with the first child.
 //!
 //! ```
 //! use multiprocessing_process::{Process, active_children};
@@ -16,14 +18,14 @@
 
 use std::sync::MutexGuard;
 
-use multiprocessing_core::fork::ForkMutex;
+use multiprocessing_core::fork::{ForkMutex, generation};
 
 use crate::Process;
-use crate::forkserver::my_pid;
 
 struct Registry {
-    /// The process these children belong to (a forked child inherits a copy it must ignore).
-    owner: u32,
+    /// The fork generation these children belong to (a forked child inherits a copy it must
+    /// ignore; it learns that from the generation, a load, where its pid is a system call).
+    owner: u64,
     hook_installed: bool,
     children: Vec<Process>,
 }
@@ -38,7 +40,7 @@ static REGISTRY: ForkMutex<Registry> = ForkMutex::new(Registry {
 
 fn lock() -> MutexGuard<'static, Registry> {
     let mut guard = REGISTRY.lock();
-    let me = my_pid();
+    let me = generation();
     if guard.owner != me {
         // Not freed: the values belong to the parent's allocations, which the child's copy of
         // the heap only mirrors; forgetting them writes no page.
@@ -69,11 +71,20 @@ pub(crate) fn register(p: Process) {
     reg.children.push(p);
 }
 
-/// Forgets children that have ended (reaping them) and returns the others.
+/// Forgets children that have ended (reaping them) and returns the others. A process is
+/// recorded just before it starts: one whose start is still under way (or failing) is
+/// neither.
 fn sweep() -> Vec<Process> {
     let all = lock().children.clone();
-    let (done, running): (Vec<Process>, Vec<Process>) =
-        all.into_iter().partition(|p| p.exitcode().is_some());
+    let mut done = Vec::new();
+    let mut running = Vec::new();
+    for p in all {
+        match p.started_exitcode() {
+            Some(Some(_)) => done.push(p),
+            Some(None) => running.push(p),
+            None => {}
+        }
+    }
     if !done.is_empty() {
         lock().children.retain(|c| !done.iter().any(|d| d.same(c)));
     }
@@ -98,9 +109,9 @@ pub fn active_children() -> Vec<Process> {
 
 /// Python's `_exit_function`: terminate daemonic children, then join every child.
 pub(crate) fn exit_hook() {
-    // The usual child has started none: it need not even learn its pid (a system call, in a
-    // forked child) to find its copy of the table empty.
-    if REGISTRY.lock().children.is_empty() {
+    // The usual child has started none; a forked child's copy lists its parent's (this one
+    // among them: a process is recorded before it forks), which are not its own.
+    if lock().children.is_empty() {
         return;
     }
     let children = std::mem::take(&mut lock().children);

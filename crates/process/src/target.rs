@@ -16,6 +16,7 @@
 //! assert_eq!(Target::call(add, (2, 3)), 5);
 //! ```
 
+use std::any::Any;
 use std::os::fd::OwnedFd;
 
 use multiprocessing_core::outcome::{Outcome, PanicInfo};
@@ -99,7 +100,7 @@ impl Payload {
     pub(crate) fn new<F, Args>(_target: F, args: &Args) -> crate::Result<Payload>
     where
         F: Target<Args>,
-        Args: Serialize + DeserializeOwned,
+        Args: Serialize + DeserializeOwned + 'static,
     {
         const {
             assert!(
@@ -122,7 +123,7 @@ impl Payload {
     pub(crate) fn typed<F, Args>(target: F, args: &Args) -> crate::Result<Payload>
     where
         F: Target<Args>,
-        Args: Serialize + DeserializeOwned,
+        Args: Serialize + DeserializeOwned + 'static,
         F::Output: Serialize,
     {
         let mut payload = Payload::new(target, args)?;
@@ -146,9 +147,9 @@ fn conjure<F: Copy>() -> F {
 fn run<F, Args>(args: &[u8], fds: Vec<OwnedFd>) -> Result<F::Output, (i32, Option<PanicInfo>)>
 where
     F: Target<Args>,
-    Args: DeserializeOwned,
+    Args: DeserializeOwned + 'static,
 {
-    let args: Args = match decode_with_fds(args, fds) {
+    let args: Args = match no_arguments(args, &fds).map_or_else(|| decode_with_fds(args, fds), Ok) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("multiprocessing: could not decode the process arguments: {e}");
@@ -161,10 +162,21 @@ where
         .map_err(|p| (1, Some(p)))
 }
 
+/// `()` for a target that takes no arguments when none were sent (`()` encodes to nothing), so
+/// that such a child runs no decoder: its code is a page or two more to fault in, in a forked
+/// child.
+fn no_arguments<Args: 'static>(bytes: &[u8], fds: &[OwnedFd]) -> Option<Args> {
+    if !bytes.is_empty() || !fds.is_empty() {
+        return None;
+    }
+    let unit: Box<dyn Any> = Box::new(());
+    unit.downcast::<Args>().ok().map(|args| *args)
+}
+
 fn plain_trampoline<F, Args>(inv: Invocation) -> i32
 where
     F: Target<Args>,
-    Args: DeserializeOwned,
+    Args: DeserializeOwned + 'static,
 {
     match run::<F, Args>(&inv.args, inv.fds) {
         Ok(_) => 0,
@@ -175,7 +187,7 @@ where
 fn typed_trampoline<F, Args>(inv: Invocation) -> i32
 where
     F: Target<Args>,
-    Args: DeserializeOwned,
+    Args: DeserializeOwned + 'static,
     F::Output: Serialize,
 {
     let outcome = run::<F, Args>(&inv.args, inv.fds);
@@ -205,5 +217,19 @@ where
             code
         }
         Err((code, None)) => code,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_unit_with_nothing_sent_skips_the_decoder() {
+        assert_eq!(no_arguments::<()>(&[], &[]), Some(()));
+        assert_eq!(no_arguments::<(u8,)>(&[], &[]), None);
+        assert_eq!(no_arguments::<()>(&[0], &[]), None);
+        let fd = OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
+        assert_eq!(no_arguments::<()>(&[], &[fd]), None);
     }
 }
