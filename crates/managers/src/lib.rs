@@ -47,6 +47,8 @@ pub mod protocol;
 pub mod proxy;
 pub mod server;
 pub mod shared;
+pub mod sync_typed;
+pub mod sync_types;
 pub mod typed;
 pub mod types;
 
@@ -58,4 +60,8 @@ pub use protocol::{Exception, Raised};
 pub use proxy::Proxy;
 pub use server::{Server, ServerBuilder};
 pub use shared::{Caller, Outcome, Registry, Shared};
+pub use sync_typed::{
+    AcquirerGuard, AcquirerProxy, ArrayProxy, BarrierProxy, ConditionProxy, EventProxy,
+    JoinableQueueProxy, QueueProxy,
+};
 pub use typed::{DictProxy, ListProxy, NamespaceProxy, ValueProxy};

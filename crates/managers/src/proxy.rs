@@ -200,7 +200,7 @@ pub(crate) fn class_name(typeid: &str) -> String {
         "list" => "ListProxy".into(),
         "Namespace" => "NamespaceProxy".into(),
         "Value" => "ValueProxy".into(),
-        other => format!("AutoProxy[{other}]"),
+        other => crate::sync_types::class_name(other),
     }
 }
 

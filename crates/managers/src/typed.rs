@@ -98,6 +98,8 @@ macro_rules! typed_proxy {
     };
 }
 
+pub(crate) use typed_proxy;
+
 typed_proxy!(
     /// A shared `dict` (Python's `DictProxy`): keys and values are [`Object`]s, so keys of
     /// mixed kinds live side by side as in Python.

@@ -689,6 +689,7 @@ impl Registry {
             .register("list", make_list)
             .register("Namespace", make_namespace)
             .register("Value", make_value);
+        crate::sync_types::register(&mut r);
         r
     }
 }
