@@ -448,6 +448,8 @@ impl Shared for Lock {
             }
             "locked" => ret(Object::Bool(self.state.borrow().owner.is_some())),
             "_sync_id" => ret(Object::Int(i128::from(self.sync_id))),
+            // How many callers wait for it (for tests and debugging; not in Python).
+            "_waiters" => ret(Object::Int(self.state.borrow().waiters.len() as i128)),
             _ => Err(no_method(
                 if self.state.borrow().recursive {
                     "RLock"
@@ -558,6 +560,7 @@ impl Shared for Semaphore {
                 ret(Object::None)
             }
             "get_value" | "_value" => ret(Object::Int(i128::from(self.0.borrow().value))),
+            "_waiters" => ret(Object::Int(self.0.borrow().waiters.len() as i128)),
             _ => Err(no_method("Semaphore", method)),
         }
     }
