@@ -28,3 +28,37 @@ fn namespace_prints_its_attributes_like_python() {
     assert_eq!(run("namespace"), expected);
     assert_eq!(run_python_original("namespace"), expected);
 }
+
+/// `<ListProxy object, typeid 'list' at 0x...>` without its address.
+fn without_address(out: &str) -> Vec<String> {
+    out.lines()
+        .map(|l| match l.split_once(" at 0x") {
+            Some((head, _)) => format!("{head} at 0x...>"),
+            None => l.to_string(),
+        })
+        .collect()
+}
+
+#[test]
+fn proxy_objects_prints_like_the_documentation_and_python() {
+    let expected = [
+        "[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]",
+        "<ListProxy object, typeid 'list' at 0x...>",
+        "16",
+        "[4, 9, 16]",
+        "[[]] []",
+        "[['hello']] ['hello']",
+    ];
+    assert_eq!(without_address(&run("proxy_objects")), expected);
+    // CPython 3.11 keeps the proxy itself inside the list, so its last two lines show the
+    // proxy's repr where the documentation (and ours) shows the referent.
+    let python = without_address(&run_python_original("proxy_objects"));
+    assert_eq!(python[..4], expected[..4]);
+    assert_eq!(
+        python[4..],
+        [
+            "[<ListProxy object, typeid 'list' at 0x...>",
+            "[<ListProxy object, typeid 'list' at 0x...>"
+        ]
+    );
+}

@@ -162,11 +162,11 @@ fn the_documentation_dict_list_and_namespace() {
     assert_eq!(l.to_string(), "[9, 8, 7, 6, 5, 4, 3, 2, 1, 0]");
     assert!(format!("{d:?}").starts_with("<DictProxy object, typeid 'dict' at 0x"));
     let ns = m.namespace().unwrap();
-    ns.set("x", int(10)).unwrap();
-    ns.set("y", s("hello")).unwrap();
+    ns.set("x", &10).unwrap();
+    ns.set("y", "hello").unwrap();
     assert_eq!(ns.to_string(), "Namespace(x=10, y='hello')");
     assert_eq!(
-        ns.get("z").unwrap_err().kind(),
+        ns.get::<Object>("z").unwrap_err().kind(),
         ErrorKind::Unsupported,
         "AttributeError"
     );
@@ -194,15 +194,18 @@ fn a_proxy_inside_another_object_refers_to_its_referent() {
     let base = m.number_of_objects().unwrap();
     let a = m.list(Vec::new()).unwrap();
     let b = m.list(Vec::new()).unwrap();
-    a.append(b.to_object()).unwrap();
-    assert!(
-        a.to_string()
-            .starts_with("[<ListProxy object, typeid 'list' at 0x"),
-        "{a}"
-    );
+    a.append(&b).unwrap(); // Python's a.append(b)
+    assert_eq!(format!("{a} {b}"), "[[]] []");
     b.append(s("hello")).unwrap();
+    assert_eq!(format!("{a} {b}"), "[['hello']] ['hello']");
+    // Read back, the element is a reference: a proxy to the same list.
     let inner = a.adopt(&a.get(0).unwrap()).unwrap();
-    assert_eq!(format!("{inner} {b}"), "['hello'] ['hello']");
+    assert!(format!("{inner:?}").starts_with("<ListProxy object, typeid 'list' at 0x"));
+    inner.call_method("append", vec![s("again")]).unwrap();
+    assert_eq!(
+        format!("{a} {b}"),
+        "[['hello', 'again']] ['hello', 'again']"
+    );
     // `b` lives while `a` holds it, and goes with `a`.
     drop((b, inner));
     assert_eq!(m.number_of_objects().unwrap(), base + 2);
@@ -514,6 +517,7 @@ per_method!(
     a_proxy_in_transit_keeps_its_referent,
     objects_freed_after_a_client_is_killed,
     a_waiting_call_blocks_only_its_caller,
+    typed_proxies_are_views_of_the_same_objects,
 );
 
 #[test]
@@ -667,7 +671,7 @@ fn a_method_can_answer_with_a_new_shared_object() {
         .unwrap();
     let factory = m.create("Factory", Vec::new()).unwrap();
     let base = m.number_of_objects().unwrap();
-    let made = ListProxy::from_proxy(
+    let made: ListProxy = ListProxy::from_proxy(
         factory
             .call_method_proxy("make", vec![int(1), int(2)])
             .unwrap(),
@@ -697,4 +701,36 @@ fn a_ticket_nobody_claims_expires_and_frees_its_object() {
     // A receiver that arrives after that finds nothing to claim.
     let late = multiprocessing::runtime::codec::decode::<ListProxy>(&in_transit);
     assert!(late.is_err());
+}
+
+/// A child's side of the typed test: the same dict and list, seen with Rust types.
+fn typed_child(scores: DictProxy<String, u32>, log: ListProxy<(u32, String)>) -> u32 {
+    let before = scores.get("ada").unwrap().unwrap_or(0);
+    scores.set("ada", before + 1).unwrap();
+    log.append((std::process::id(), "bumped ada".to_string()))
+        .unwrap();
+    scores.get_item("ada").unwrap()
+}
+
+fn typed_proxies_are_views_of_the_same_objects(method: StartMethod) {
+    let m = started(method);
+    let scores: DictProxy<String, u32> = m.dict_of().unwrap();
+    scores.set("ada", 36u32).unwrap();
+    let log = m.list_of::<(u32, String)>([]).unwrap();
+    let child = get_context(method)
+        .start(typed_child, (scores.clone(), log.clone()))
+        .unwrap();
+    assert_eq!(child.join().unwrap(), 37);
+    assert_eq!(scores.items().unwrap(), [("ada".to_string(), 37)]);
+    assert_eq!(log.get(0).unwrap().1, "bumped ada");
+    // The untyped view of the same dict takes keys of any kind; the typed view then refuses
+    // the entry it cannot read, with a codec error, and reads the others.
+    let any: DictProxy = DictProxy::from_proxy(scores.clone().into_proxy());
+    any.set(0.25, ()).unwrap();
+    assert_eq!(any.to_string(), "{0.25: None, 'ada': 37}");
+    assert_eq!(scores.keys().unwrap_err().kind(), ErrorKind::Codec);
+    assert_eq!(scores.get_item("ada").unwrap(), 37);
+    let v = m.value_of("d", &2.5f64).unwrap();
+    v.set(3.5).unwrap();
+    assert_eq!(v.get().unwrap(), 3.5);
 }

@@ -36,31 +36,26 @@ fn started(method: StartMethod) -> SyncManager {
 }
 
 /// Puts `n` numbered items, then `None` as the end.
-fn produce(q: QueueProxy, n: i128) -> i32 {
+fn produce(q: QueueProxy<Option<(String, u32)>>, n: u32) -> i32 {
     for i in 0..n {
-        q.put(Object::Tuple(vec![s("item"), int(i)])).unwrap();
+        q.put(Some(("item".to_string(), i))).unwrap();
     }
-    q.put(Object::None).unwrap();
+    q.put(None).unwrap();
     0
 }
 
 fn a_queue_filled_in_one_process_is_drained_in_another(method: StartMethod) {
     let m = started(method);
     // Bounded, so the producer also waits for room.
-    let q = m.queue(3).unwrap();
+    let q = m.queue_of::<Option<(String, u32)>>(3).unwrap();
     assert_eq!(q.maxsize().unwrap(), 3);
     let producer = get_context(method).start(produce, (q.clone(), 50)).unwrap();
     let mut got = Vec::new();
-    loop {
-        match q.get().unwrap() {
-            Object::None => break,
-            item => got.push(item),
-        }
+    while let Some(item) = q.get().unwrap() {
+        got.push(item);
     }
     assert_eq!(producer.join().unwrap(), 0);
-    let expected: Vec<_> = (0..50)
-        .map(|i| Object::Tuple(vec![s("item"), int(i)]))
-        .collect();
+    let expected: Vec<_> = (0..50).map(|i| ("item".to_string(), i)).collect();
     assert_eq!(got, expected);
     assert!(q.empty().unwrap());
 }
@@ -326,19 +321,19 @@ fn an_rlock_from_two_processes(method: StartMethod) {
     assert_eq!(e.kind(), ErrorKind::NotOwner);
 }
 
-fn fill_array(a: ArrayProxy) -> i32 {
+fn fill_array(a: ArrayProxy<i32>) -> i32 {
     for i in 0..a.len().unwrap() as i64 {
-        a.set(i, int(i128::from(i) * 10)).unwrap();
+        a.set(i, i as i32 * 10).unwrap();
     }
-    a.set_slice(Some(0), Some(2), None, vec![int(-1), int(-2)])
-        .unwrap();
+    a.set_slice(Some(0), Some(2), None, [-1, -2]).unwrap();
     0
 }
 
 fn an_array_from_two_processes(method: StartMethod) {
     let m = started(method);
     let a = m.array("i", vec![int(0); 5]).unwrap();
-    let child = get_context(method).start(fill_array, (a.clone(),)).unwrap();
+    let typed = ArrayProxy::<i32>::from_proxy(a.clone().into_proxy());
+    let child = get_context(method).start(fill_array, (typed,)).unwrap();
     assert_eq!(child.join().unwrap(), 0);
     assert_eq!(a.to_string(), "array('i', [-1, -2, 20, 30, 40])");
     assert_eq!(a.get(-1).unwrap(), int(40));
@@ -446,11 +441,14 @@ fn python_errors_and_names() {
         ErrorKind::InvalidArgument
     );
     // A plain Queue has no task_done.
-    let e = JoinableQueueProxy::from_proxy(q.clone().into_proxy())
+    let e = JoinableQueueProxy::<Object>::from_proxy(q.clone().into_proxy())
         .task_done()
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unsupported);
     assert_eq!(m.barrier(0).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    let d = m.array_of("d", [0.5f64, 2.0]).unwrap();
+    assert_eq!(d.to_vec().unwrap(), [0.5, 2.0]);
+    assert_eq!(d.to_string(), "array('d', [0.5, 2.0])");
     assert_eq!(
         m.array("z", Vec::new()).unwrap_err().kind(),
         ErrorKind::InvalidArgument

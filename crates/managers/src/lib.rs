@@ -9,9 +9,9 @@
 //! use multiprocessing_managers::{Object, manager};
 //! let m = manager().unwrap(); // Python's `Manager()`: a server in a child process
 //! let d = m.dict().unwrap();
-//! d.set(Object::Int(1), Object::Str("1".into())).unwrap();
-//! d.set(Object::Str("2".into()), Object::Int(2)).unwrap();
-//! d.set(Object::Float(0.25), Object::None).unwrap();
+//! d.set(1, "1").unwrap();
+//! d.set("2", 2).unwrap();
+//! d.set(0.25, ()).unwrap(); // `()` is Python's None
 //! assert_eq!(d.to_string(), "{0.25: None, 1: '1', '2': 2}");
 //! let l = m.list((0..10).map(Object::Int).collect()).unwrap();
 //! l.reverse().unwrap();
@@ -55,7 +55,7 @@ pub mod types;
 pub use error::{Error, ErrorKind, Result};
 pub use manager::{BaseManager, ManagerBuilder, SyncManager, manager};
 pub use multiprocessing_connection::{Address, AuthKey};
-pub use object::{Object, Token};
+pub use object::{Object, ObjectError, Token, WireObject, from_object, to_object};
 pub use protocol::{Exception, Raised};
 pub use proxy::Proxy;
 pub use server::{Server, ServerBuilder};

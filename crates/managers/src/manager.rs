@@ -421,13 +421,32 @@ impl BaseManager {
         }
     }
 
-    /// A shared, empty `dict`.
+    /// A shared, empty `dict` of [`Object`] keys and values (mixed kinds, as in Python).
     pub fn dict(&self) -> Result<DictProxy> {
+        self.dict_of()
+    }
+
+    /// A shared, empty `dict` seen with keys `K` and values `V` (Python's `dict()`, typed).
+    pub fn dict_of<K, V>(&self) -> Result<DictProxy<K, V>> {
         Ok(DictProxy::from_proxy(self.create("dict", Vec::new())?))
     }
 
-    /// A shared `list` holding `items`.
+    /// A shared `list` holding `items` ([`Object`]s).
     pub fn list(&self, items: Vec<Object>) -> Result<ListProxy> {
+        Ok(ListProxy::from_proxy(
+            self.create("list", vec![Object::List(items)])?,
+        ))
+    }
+
+    /// A shared `list` of `T` holding `items` (Python's `list(seq)`, typed).
+    pub fn list_of<T: Serialize>(
+        &self,
+        items: impl IntoIterator<Item = T>,
+    ) -> Result<ListProxy<T>> {
+        let items = items
+            .into_iter()
+            .map(|i| crate::object::to_object(&i).map_err(|e| Error::Codec(e.to_string())))
+            .collect::<Result<Vec<_>>>()?;
         Ok(ListProxy::from_proxy(
             self.create("list", vec![Object::List(items)])?,
         ))
@@ -444,6 +463,16 @@ impl BaseManager {
     /// A shared `Value` with a type code (`"i"`, `"d"`, ...) and an initial value.
     #[doc(alias = "Value")]
     pub fn value(&self, typecode: &str, value: Object) -> Result<ValueProxy> {
+        Ok(ValueProxy::from_proxy(self.create(
+            "Value",
+            vec![Object::Str(typecode.into()), value],
+        )?))
+    }
+
+    /// A shared `Value` holding a `T` (the type code is informative, as in Python's manager).
+    #[doc(alias = "Value")]
+    pub fn value_of<T: Serialize>(&self, typecode: &str, value: &T) -> Result<ValueProxy<T>> {
+        let value = crate::object::to_object(value).map_err(|e| Error::Codec(e.to_string()))?;
         Ok(ValueProxy::from_proxy(self.create(
             "Value",
             vec![Object::Str(typecode.into()), value],

@@ -104,7 +104,7 @@ pub enum Request<'a> {
 pub enum Reply {
     /// The result (Python's `#RETURN`). A shared object inside it ([`Object::Proxy`]) holds no
     /// reference for the caller until a proxy adopts it (an `Incref`), as in CPython.
-    Return(#[serde(with = "wire_object")] Object),
+    Return(#[serde(with = "crate::object::wire")] Object),
     /// A new shared object, one reference held for the caller's session (Python's `#PROXY`).
     Proxy(#[serde(with = "wire_token")] Token),
     /// A reference lent for transit ([`Request::Lend`]).
@@ -230,22 +230,6 @@ pub fn decode_reply(bytes: &[u8]) -> Result<Reply, postcard::Error> {
     postcard::from_bytes(bytes)
 }
 
-/// How an [`Object`] travels inside a message: postcard cannot decode a self-describing tree
-/// through serde's `deserialize_any`, so the tree goes in its tagged form.
-pub(crate) mod wire_object {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    use crate::object::Object;
-
-    pub(crate) fn serialize<S: Serializer>(o: &Object, s: S) -> Result<S::Ok, S::Error> {
-        o.serialize(s)
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Object, D::Error> {
-        Object::deserialize(d)
-    }
-}
-
 /// A [`Token`] as its three fields, whatever form `Token`'s own serde takes inside values.
 pub(crate) mod wire_token {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -266,18 +250,32 @@ pub(crate) mod wire_token {
     }
 }
 
-/// A sequence of [`Object`]s in their wire form (see [`wire_object`]).
+/// A sequence of [`Object`]s, each in its [wire form](crate::object::wire) (postcard cannot
+/// read a self-describing tree back through serde's `deserialize_any`).
 pub(crate) mod wire_objects {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    use crate::object::Object;
+    use crate::object::{Object, WireObject, wire};
+
+    /// One borrowed element, written in its wire form.
+    struct Borrowed<'a>(&'a Object);
+
+    impl Serialize for Borrowed<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            wire::serialize(self.0, s)
+        }
+    }
 
     pub(crate) fn serialize<S: Serializer>(o: &[Object], s: S) -> Result<S::Ok, S::Error> {
-        o.serialize(s)
+        s.collect_seq(o.iter().map(Borrowed))
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Object>, D::Error> {
-        Vec::<Object>::deserialize(d)
+        // `WireObject` is a newtype of `Object`: the collect reuses the vector in place.
+        Ok(Vec::<WireObject>::deserialize(d)?
+            .into_iter()
+            .map(|w| w.0)
+            .collect())
     }
 }
 

@@ -193,17 +193,6 @@ impl Proxy {
     }
 }
 
-/// Python's proxy class name for a type.
-pub(crate) fn class_name(typeid: &str) -> String {
-    match typeid {
-        "dict" => "DictProxy".into(),
-        "list" => "ListProxy".into(),
-        "Namespace" => "NamespaceProxy".into(),
-        "Value" => "ValueProxy".into(),
-        other => crate::sync_types::class_name(other),
-    }
-}
-
 impl Drop for Inner {
     fn drop(&mut self) {
         let forked = self
@@ -222,12 +211,20 @@ impl Drop for Inner {
     }
 }
 
+/// A proxy stored inside another shared object becomes a reference to its referent
+/// (Python's `a.append(b)`): `a.append(&b)`.
+impl From<&Proxy> for Object {
+    fn from(p: &Proxy) -> Object {
+        p.to_object()
+    }
+}
+
 impl fmt::Debug for Proxy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "<{} object, typeid '{}' at {:#x}>",
-            class_name(self.typeid()),
+            self.inner.token.proxy_type_name(),
             self.typeid(),
             self.inner.token.id
         )

@@ -492,6 +492,37 @@ impl State {
         }
     }
 
+    /// Python's repr of object `id`. Shared objects inside it show as their referents, as
+    /// Python prints a proxy stored in a manager's container (`[['hello']]`).
+    fn repr(&self, id: u64) -> Option<String> {
+        let e = self.objects.get(&id)?;
+        if !e.holds {
+            return Some(e.object.repr());
+        }
+        let mut resolve = |o: &Object| self.resolve(o, 0);
+        Some(e.object.repr_resolved(&mut resolve))
+    }
+
+    /// `o` with every live shared object inside it replaced by a copy of its value (to a
+    /// bounded depth, so a cycle ends as the proxy's own repr).
+    fn resolve(&self, o: &Object, depth: usize) -> Object {
+        const MAX: usize = 32;
+        match o {
+            Object::Proxy(t) if depth < MAX => match self.objects.get(&t.id) {
+                Some(e) => self.resolve(&e.object.value(), depth + 1),
+                None => o.clone(),
+            },
+            Object::List(v) => Object::List(v.iter().map(|x| self.resolve(x, depth)).collect()),
+            Object::Tuple(v) => Object::Tuple(v.iter().map(|x| self.resolve(x, depth)).collect()),
+            Object::Dict(d) => Object::Dict(
+                d.iter()
+                    .map(|(k, v)| (self.resolve(k, depth), self.resolve(v, depth)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
     fn debug_info(&self) -> String {
         let mut ids: Vec<_> = self.objects.keys().copied().collect();
         ids.sort_unstable();
@@ -855,12 +886,17 @@ fn handle(st: &ServerState, session: u64, request: Request<'_>) -> Step {
                 args,
             } => {
                 let holds = args.iter().any(holds_references);
+                if matches!(method, "__repr__" | "__str__") {
+                    return Step::Now(match state.repr(id) {
+                        Some(r) => Reply::Return(Object::Str(r)),
+                        None => traceback(format!("KeyError: no shared object {id:x}")),
+                    });
+                }
                 let Some(e) = state.objects.get_mut(&id) else {
                     return Step::Now(traceback(format!("KeyError: no shared object {id:x}")));
                 };
                 let was_holder = e.holds;
                 let r = match method {
-                    "__repr__" | "__str__" => Ok(Outcome::Return(Object::Str(e.object.repr()))),
                     "#GETVALUE" => Ok(Outcome::Return(e.object.value())),
                     _ => e.object.call(method, args, Caller { session, thread }),
                 };

@@ -130,6 +130,15 @@ pub trait Shared: 'static {
         format!("{:?}", self.value())
     }
 
+    /// Python's `repr()` with every shared object inside shown as its referent's value:
+    /// `resolve` turns a value holding [`Object::Proxy`]s into one holding copies of their
+    /// referents. The server uses it for values that hold proxies (Python prints
+    /// `[['hello']]` for a list holding a proxy to `['hello']`). By default, the resolved
+    /// [`value`](Self::value)'s repr.
+    fn repr_resolved(&self, resolve: &mut dyn FnMut(&Object) -> Object) -> String {
+        resolve(&self.value()).to_string()
+    }
+
     /// Appends the ids of the shared objects this value refers to ([`Object::Proxy`] tokens
     /// inside it), which the server keeps alive while this value lives. By default it walks
     /// [`value`](Self::value); a container overrides it to walk its contents in place.

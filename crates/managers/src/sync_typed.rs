@@ -33,14 +33,25 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 use std::time::{Duration, Instant};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::manager::BaseManager;
-use crate::object::Object;
+use crate::object::{Object, from_object, to_object};
 use crate::protocol::{Exception, Raised};
 use crate::proxy::Proxy;
 use crate::typed::typed_proxy;
+
+/// Converts a value for the server.
+fn obj<T: Serialize + ?Sized>(v: &T) -> Result<Object> {
+    to_object(v).map_err(|e| Error::Codec(e.to_string()))
+}
+
+/// Converts a value from the server.
+fn val<T: DeserializeOwned>(o: Object) -> Result<T> {
+    from_object(o).map_err(|e| Error::Codec(e.to_string()))
+}
 
 fn secs(d: Duration) -> Object {
     Object::Float(d.as_secs_f64())
@@ -68,64 +79,67 @@ fn timed_out(what: &str, d: Duration) -> Error {
 }
 
 typed_proxy!(
-    /// A shared `Queue` or `JoinableQueue` (Python's `AutoProxy[Queue]`): items are
-    /// [`Object`]s. Use [`JoinableQueueProxy`] for `task_done`/`join`.
-    QueueProxy
+    /// A shared `Queue` or `JoinableQueue` (Python's `AutoProxy[Queue]`) of `T`, [`Object`]s
+    /// by default. Use [`JoinableQueueProxy`] for `task_done`/`join`.
+    QueueProxy<T>
 );
 typed_proxy!(
     /// A shared `Lock`, `RLock`, `Semaphore` or `BoundedSemaphore` (Python's
     /// `AcquirerProxy`).
-    AcquirerProxy
+    AcquirerProxy<>
 );
 typed_proxy!(
     /// A shared `Condition` (Python's `ConditionProxy`).
-    ConditionProxy
+    ConditionProxy<>
 );
 typed_proxy!(
     /// A shared `Event` (Python's `EventProxy`).
-    EventProxy
+    EventProxy<>
 );
 typed_proxy!(
     /// A shared `Barrier` (Python's `BarrierProxy`).
-    BarrierProxy
+    BarrierProxy<>
 );
 typed_proxy!(
-    /// A shared `Array` (Python's `ArrayProxy` over an `array.array`).
-    ArrayProxy
+    /// A shared `Array` (Python's `ArrayProxy` over an `array.array`) of `T`, [`Object`]s by
+    /// default.
+    ArrayProxy<T>
 );
 
-impl QueueProxy {
+impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
     /// `q.put(item)`: waits while a bounded queue is full.
-    pub fn put(&self, item: Object) -> Result<()> {
-        self.call_method("put", vec![item]).map(drop)
+    pub fn put(&self, item: impl Into<T>) -> Result<()> {
+        self.call_method("put", vec![obj(&item.into())?]).map(drop)
     }
 
     /// `q.put(item, timeout=t)`: still full after `timeout` is an error of kind `Full`
     /// (Python's `queue.Full`).
-    pub fn put_timeout(&self, item: Object, timeout: Duration) -> Result<()> {
+    pub fn put_timeout(&self, item: impl Into<T>, timeout: Duration) -> Result<()> {
+        let item = obj(&item.into())?;
         self.call_method("put", vec![item, Object::Bool(true), secs(timeout)])
             .map(drop)
     }
 
     /// `q.put_nowait(item)`: a full queue is an error of kind `Full`.
-    pub fn put_nowait(&self, item: Object) -> Result<()> {
-        self.call_method("put_nowait", vec![item]).map(drop)
+    pub fn put_nowait(&self, item: impl Into<T>) -> Result<()> {
+        self.call_method("put_nowait", vec![obj(&item.into())?])
+            .map(drop)
     }
 
     /// `q.get()`: waits for an item.
-    pub fn get(&self) -> Result<Object> {
-        self.call_method("get", Vec::new())
+    pub fn get(&self) -> Result<T> {
+        val(self.call_method("get", Vec::new())?)
     }
 
     /// `q.get(timeout=t)`: still empty after `timeout` is an error of kind `Empty` (Python's
     /// `queue.Empty`).
-    pub fn get_timeout(&self, timeout: Duration) -> Result<Object> {
-        self.call_method("get", vec![Object::Bool(true), secs(timeout)])
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
+        val(self.call_method("get", vec![Object::Bool(true), secs(timeout)])?)
     }
 
     /// `q.get_nowait()`: an empty queue is an error of kind `Empty`.
-    pub fn get_nowait(&self) -> Result<Object> {
-        self.call_method("get_nowait", Vec::new())
+    pub fn get_nowait(&self) -> Result<T> {
+        val(self.call_method("get_nowait", Vec::new())?)
     }
 
     /// `q.qsize()`.
@@ -151,11 +165,28 @@ impl QueueProxy {
 
 /// A shared `JoinableQueue`: a [`QueueProxy`] (`Deref` reaches it) that also counts
 /// unfinished tasks.
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct JoinableQueueProxy(QueueProxy);
+pub struct JoinableQueueProxy<T = Object>(QueueProxy<T>);
 
-impl JoinableQueueProxy {
+impl<T> Clone for JoinableQueueProxy<T> {
+    fn clone(&self) -> Self {
+        JoinableQueueProxy(self.0.clone())
+    }
+}
+
+/// Travels as its [`Proxy`] (a reference held in transit).
+impl<T> Serialize for JoinableQueueProxy<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de, T> Deserialize<'de> for JoinableQueueProxy<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        QueueProxy::deserialize(d).map(JoinableQueueProxy)
+    }
+}
+
+impl<T> JoinableQueueProxy<T> {
     /// A typed view of `proxy` (its referent must be a `JoinableQueue`).
     #[must_use]
     pub fn from_proxy(proxy: Proxy) -> Self {
@@ -185,21 +216,21 @@ impl JoinableQueueProxy {
     }
 }
 
-impl Deref for JoinableQueueProxy {
-    type Target = QueueProxy;
-    fn deref(&self) -> &QueueProxy {
+impl<T> Deref for JoinableQueueProxy<T> {
+    type Target = QueueProxy<T>;
+    fn deref(&self) -> &QueueProxy<T> {
         &self.0
     }
 }
 
-impl fmt::Debug for JoinableQueueProxy {
+impl<T> fmt::Debug for JoinableQueueProxy<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&self.0, f)
     }
 }
 
 /// Shows the referent, as Python's `str(proxy)`.
-impl fmt::Display for JoinableQueueProxy {
+impl<T> fmt::Display for JoinableQueueProxy<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&self.0, f)
     }
@@ -442,14 +473,7 @@ fn slice(start: Option<i64>, stop: Option<i64>, step: Option<i64>) -> Object {
     Object::Tuple(vec![f(start), f(stop), f(step)])
 }
 
-fn list(o: Object) -> Result<Vec<Object>> {
-    match o {
-        Object::List(v) => Ok(v),
-        other => Err(Error::Codec(format!("expected a list, got {other:?}"))),
-    }
-}
-
-impl ArrayProxy {
+impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
     /// `len(a)`.
     #[doc(alias = "__len__")]
     pub fn len(&self) -> Result<usize> {
@@ -463,13 +487,14 @@ impl ArrayProxy {
 
     /// `a[index]` (negative counts from the end); past the end is `OutOfRange`.
     #[doc(alias = "__getitem__")]
-    pub fn get(&self, index: i64) -> Result<Object> {
-        self.call_method("__getitem__", vec![Object::Int(index.into())])
+    pub fn get(&self, index: i64) -> Result<T> {
+        val(self.call_method("__getitem__", vec![Object::Int(index.into())])?)
     }
 
     /// `a[index] = value`; a value that does not fit the type code is `InvalidArgument`.
     #[doc(alias = "__setitem__")]
-    pub fn set(&self, index: i64, value: Object) -> Result<()> {
+    pub fn set(&self, index: i64, value: impl Into<T>) -> Result<()> {
+        let value = obj(&value.into())?;
         self.call_method("__setitem__", vec![Object::Int(index.into()), value])
             .map(drop)
     }
@@ -480,8 +505,8 @@ impl ArrayProxy {
         start: Option<i64>,
         stop: Option<i64>,
         step: Option<i64>,
-    ) -> Result<Vec<Object>> {
-        list(self.call_method("__getitem__", vec![slice(start, stop, step)])?)
+    ) -> Result<Vec<T>> {
+        val(self.call_method("__getitem__", vec![slice(start, stop, step)])?)
     }
 
     /// `a[start:stop:step] = values`.
@@ -490,8 +515,9 @@ impl ArrayProxy {
         start: Option<i64>,
         stop: Option<i64>,
         step: Option<i64>,
-        values: Vec<Object>,
+        values: impl IntoIterator<Item = T>,
     ) -> Result<()> {
+        let values = values.into_iter().map(|v| obj(&v)).collect::<Result<_>>()?;
         self.call_method(
             "__setitem__",
             vec![slice(start, stop, step), Object::List(values)],
@@ -500,8 +526,8 @@ impl ArrayProxy {
     }
 
     /// A local copy of every item (Python's `a[:]`).
-    pub fn to_vec(&self) -> Result<Vec<Object>> {
-        list(self.get_value()?)
+    pub fn to_vec(&self) -> Result<Vec<T>> {
+        val(self.get_value()?)
     }
 }
 
@@ -515,9 +541,24 @@ impl BaseManager {
         ))
     }
 
+    /// A shared `Queue` of `T` (a typed view; the queue holds [`Object`]s, as any other).
+    pub fn queue_of<T>(&self, maxsize: usize) -> Result<QueueProxy<T>> {
+        Ok(QueueProxy::from_proxy(
+            self.create("Queue", vec![Object::Int(maxsize as i128)])?,
+        ))
+    }
+
     /// A shared `JoinableQueue` holding at most `maxsize` items (0: no bound).
     #[doc(alias = "JoinableQueue")]
     pub fn joinable_queue(&self, maxsize: usize) -> Result<JoinableQueueProxy> {
+        Ok(JoinableQueueProxy::from_proxy(self.create(
+            "JoinableQueue",
+            vec![Object::Int(maxsize as i128)],
+        )?))
+    }
+
+    /// A shared `JoinableQueue` of `T`.
+    pub fn joinable_queue_of<T>(&self, maxsize: usize) -> Result<JoinableQueueProxy<T>> {
         Ok(JoinableQueueProxy::from_proxy(self.create(
             "JoinableQueue",
             vec![Object::Int(maxsize as i128)],
@@ -588,6 +629,20 @@ impl BaseManager {
     /// `values`.
     #[doc(alias = "Array")]
     pub fn array(&self, typecode: &str, values: Vec<Object>) -> Result<ArrayProxy> {
+        Ok(ArrayProxy::from_proxy(self.create(
+            "Array",
+            vec![Object::Str(typecode.into()), Object::List(values)],
+        )?))
+    }
+
+    /// A shared `Array` of `typecode` holding `values` of a Rust type (`i32` for `"i"`, `f64`
+    /// for `"d"`, ...), read and written as `T`.
+    pub fn array_of<T: Serialize>(
+        &self,
+        typecode: &str,
+        values: impl IntoIterator<Item = T>,
+    ) -> Result<ArrayProxy<T>> {
+        let values = values.into_iter().map(|v| obj(&v)).collect::<Result<_>>()?;
         Ok(ArrayProxy::from_proxy(self.create(
             "Array",
             vec![Object::Str(typecode.into()), Object::List(values)],

@@ -51,18 +51,6 @@ pub(crate) fn register(r: &mut Registry) {
         .register("Array", make_array);
 }
 
-/// Python's proxy class name for a type of this module, `AutoProxy[..]` for the others.
-pub(crate) fn class_name(typeid: &str) -> String {
-    match typeid {
-        "Lock" | "RLock" | "Semaphore" | "BoundedSemaphore" => "AcquirerProxy".into(),
-        "Condition" => "ConditionProxy".into(),
-        "Event" => "EventProxy".into(),
-        "Barrier" => "BarrierProxy".into(),
-        "Array" => "ArrayProxy".into(),
-        other => format!("AutoProxy[{other}]"),
-    }
-}
-
 fn type_error(m: impl Into<String>) -> Raised {
     Raised::new(Exception::TypeError, m)
 }

@@ -1,51 +1,54 @@
 //! Proxies for the built-in types, with Python's methods as Rust methods: [`DictProxy`],
 //! [`ListProxy`], [`NamespaceProxy`], [`ValueProxy`]. Each is a thin view over a [`Proxy`]
 //! (`Deref` reaches it): cloning, sending to another process and dropping work the same.
+//!
+//! The referent holds [`Object`]s; a typed proxy converts its keys, values and items with the
+//! serde bridge ([`to_object`], [`from_object`]), so `DictProxy<String, u64>` reads and writes
+//! the same dict another process sees as `DictProxy<Object, Object>` (the default). Arguments
+//! take `impl Into<K>`, so `d.set(1, "one")` works on the default `Object` view.
+//!
+//! ```
+//! use multiprocessing_managers::{DictProxy, ListProxy, Object, manager};
+//! let m = manager().unwrap();
+//! let scores: DictProxy<String, u32> = m.dict_of().unwrap();
+//! scores.set("ada", 36u32).unwrap();
+//! assert_eq!(scores.get("ada").unwrap(), Some(36));
+//! // The same object, untyped: mixed kinds of keys, as in Python.
+//! let any = DictProxy::<Object, Object>::from_proxy(scores.clone().into_proxy());
+//! any.set(0.25, ()).unwrap();
+//! assert_eq!(any.to_string(), "{0.25: None, 'ada': 36}");
+//! let l: ListProxy<(u8, String)> = m.list_of([(1, "one".to_string())]).unwrap();
+//! assert_eq!(l.get(0).unwrap(), (1, "one".to_string()));
+//! ```
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::marker::PhantomData;
 use std::ops::Deref;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::object::Object;
+use crate::object::{Object, from_object, to_object};
 use crate::proxy::Proxy;
 
-fn int(o: Object) -> Result<usize> {
-    match o {
-        Object::Int(n) if n >= 0 => Ok(n as usize),
-        other => Err(Error::Codec(format!("expected a count, got {other:?}"))),
-    }
+/// Converts a value for the server.
+fn obj<T: Serialize + ?Sized>(v: &T) -> Result<Object> {
+    to_object(v).map_err(|e| Error::Codec(e.to_string()))
 }
 
-fn boolean(o: Object) -> Result<bool> {
-    match o {
-        Object::Bool(b) => Ok(b),
-        other => Err(Error::Codec(format!("expected a bool, got {other:?}"))),
-    }
+/// Converts a value from the server.
+fn val<T: DeserializeOwned>(o: Object) -> Result<T> {
+    from_object(o).map_err(|e| Error::Codec(e.to_string()))
 }
 
-fn list(o: Object) -> Result<Vec<Object>> {
-    match o {
-        Object::List(v) => Ok(v),
-        other => Err(Error::Codec(format!("expected a list, got {other:?}"))),
-    }
+fn count(o: Object) -> Result<usize> {
+    val::<u64>(o).map(|n| n as usize)
 }
 
-fn pairs(o: Object) -> Result<Vec<(Object, Object)>> {
-    list(o)?
-        .into_iter()
-        .map(|kv| match kv {
-            Object::Tuple(kv) if kv.len() == 2 => {
-                let mut kv = kv.into_iter();
-                match (kv.next(), kv.next()) {
-                    (Some(k), Some(v)) => Ok((k, v)),
-                    _ => unreachable!("two elements"),
-                }
-            }
-            other => Err(Error::Codec(format!("expected a pair, got {other:?}"))),
-        })
-        .collect()
+fn index_arg(index: i64) -> Object {
+    Object::Int(index.into())
 }
 
 /// A slice `start:stop:step` as a list method takes it (each part optional, as in Python).
@@ -55,18 +58,16 @@ fn slice(start: Option<i64>, stop: Option<i64>, step: Option<i64>) -> Object {
 }
 
 macro_rules! typed_proxy {
-    ($(#[$m:meta])* $name:ident) => {
+    ($(#[$m:meta])* $name:ident < $($p:ident),* >) => {
         $(#[$m])*
-        #[derive(Clone, Serialize, Deserialize)]
-        #[serde(transparent)]
-        pub struct $name(Proxy);
+        pub struct $name<$($p = Object),*>(Proxy, PhantomData<fn() -> ($($p,)*)>);
 
-        impl $name {
+        impl<$($p),*> $name<$($p),*> {
             /// A typed view of `proxy` (its referent must be of this type for the calls to
             /// succeed).
             #[must_use]
             pub fn from_proxy(proxy: Proxy) -> Self {
-                $name(proxy)
+                $name(proxy, PhantomData)
             }
 
             /// The untyped proxy.
@@ -76,23 +77,49 @@ macro_rules! typed_proxy {
             }
         }
 
-        impl Deref for $name {
+        impl<$($p),*> Clone for $name<$($p),*> {
+            fn clone(&self) -> Self {
+                $name(self.0.clone(), PhantomData)
+            }
+        }
+
+        impl<$($p),*> Deref for $name<$($p),*> {
             type Target = Proxy;
             fn deref(&self) -> &Proxy {
                 &self.0
             }
         }
 
-        impl fmt::Debug for $name {
+        impl<$($p),*> fmt::Debug for $name<$($p),*> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 fmt::Debug::fmt(&self.0, f)
             }
         }
 
         /// Shows the referent, as Python's `str(proxy)`.
-        impl fmt::Display for $name {
+        impl<$($p),*> fmt::Display for $name<$($p),*> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 fmt::Display::fmt(&self.0, f)
+            }
+        }
+
+        /// Stored inside another shared object, it is a reference to its referent.
+        impl<$($p),*> From<&$name<$($p),*>> for Object {
+            fn from(p: &$name<$($p),*>) -> Object {
+                p.0.to_object()
+            }
+        }
+
+        /// Travels as its [`Proxy`] (a reference held in transit).
+        impl<$($p),*> Serialize for $name<$($p),*> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                self.0.serialize(s)
+            }
+        }
+
+        impl<'de, $($p),*> Deserialize<'de> for $name<$($p),*> {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                Proxy::deserialize(d).map(Self::from_proxy)
             }
         }
     };
@@ -101,32 +128,33 @@ macro_rules! typed_proxy {
 pub(crate) use typed_proxy;
 
 typed_proxy!(
-    /// A shared `dict` (Python's `DictProxy`): keys and values are [`Object`]s, so keys of
-    /// mixed kinds live side by side as in Python.
-    DictProxy
+    /// A shared `dict` (Python's `DictProxy`) with keys `K` and values `V`, [`Object`]s by
+    /// default, so keys of mixed kinds live side by side as in Python.
+    DictProxy<K, V>
 );
 typed_proxy!(
-    /// A shared `list` (Python's `ListProxy`).
-    ListProxy
+    /// A shared `list` (Python's `ListProxy`) of `T`, [`Object`]s by default.
+    ListProxy<T>
 );
 typed_proxy!(
-    /// A shared `Namespace` (Python's `NamespaceProxy`): named attributes.
-    NamespaceProxy
-);
-typed_proxy!(
-    /// A shared `Value` (Python's `ValueProxy`).
-    ValueProxy
+    /// A shared `Value` (Python's `ValueProxy`) holding a `T`, an [`Object`] by default.
+    ValueProxy<T>
 );
 
-impl DictProxy {
+typed_proxy!(
+    /// A shared `Namespace` (Python's `NamespaceProxy`): named attributes of any serde type.
+    NamespaceProxy<>
+);
+
+impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy<K, V> {
     /// `d[key]`; a missing key is an error of kind `NotFound` (Python's `KeyError`).
     #[doc(alias = "__getitem__")]
-    pub fn get_item(&self, key: Object) -> Result<Object> {
-        self.call_method("__getitem__", vec![key])
+    pub fn get_item(&self, key: impl Into<K>) -> Result<V> {
+        val(self.call_method("__getitem__", vec![obj(&key.into())?])?)
     }
 
     /// `d.get(key)`: `None` for a missing key.
-    pub fn get(&self, key: Object) -> Result<Option<Object>> {
+    pub fn get(&self, key: impl Into<K>) -> Result<Option<V>> {
         match self.get_item(key) {
             Ok(v) => Ok(Some(v)),
             Err(e) if e.kind() == crate::ErrorKind::NotFound => Ok(None),
@@ -136,26 +164,28 @@ impl DictProxy {
 
     /// `d[key] = value`.
     #[doc(alias = "__setitem__")]
-    pub fn set(&self, key: Object, value: Object) -> Result<()> {
-        self.call_method("__setitem__", vec![key, value]).map(drop)
+    pub fn set(&self, key: impl Into<K>, value: impl Into<V>) -> Result<()> {
+        let args = vec![obj(&key.into())?, obj(&value.into())?];
+        self.call_method("__setitem__", args).map(drop)
     }
 
     /// `del d[key]`; a missing key is `NotFound`.
     #[doc(alias = "__delitem__")]
-    pub fn del(&self, key: Object) -> Result<()> {
-        self.call_method("__delitem__", vec![key]).map(drop)
+    pub fn del(&self, key: impl Into<K>) -> Result<()> {
+        self.call_method("__delitem__", vec![obj(&key.into())?])
+            .map(drop)
     }
 
     /// `key in d`.
     #[doc(alias = "__contains__")]
-    pub fn contains(&self, key: Object) -> Result<bool> {
-        boolean(self.call_method("__contains__", vec![key])?)
+    pub fn contains(&self, key: impl Into<K>) -> Result<bool> {
+        val(self.call_method("__contains__", vec![obj(&key.into())?])?)
     }
 
     /// `len(d)`.
     #[doc(alias = "__len__")]
     pub fn len(&self) -> Result<usize> {
-        int(self.call_method("__len__", Vec::new())?)
+        count(self.call_method("__len__", Vec::new())?)
     }
 
     /// `len(d) == 0`.
@@ -164,39 +194,44 @@ impl DictProxy {
     }
 
     /// `list(d.keys())`, in key order.
-    pub fn keys(&self) -> Result<Vec<Object>> {
-        list(self.call_method("keys", Vec::new())?)
+    pub fn keys(&self) -> Result<Vec<K>> {
+        val(self.call_method("keys", Vec::new())?)
     }
 
     /// `list(d.values())`, in key order.
-    pub fn values(&self) -> Result<Vec<Object>> {
-        list(self.call_method("values", Vec::new())?)
+    pub fn values(&self) -> Result<Vec<V>> {
+        val(self.call_method("values", Vec::new())?)
     }
 
     /// `list(d.items())`, in key order.
-    pub fn items(&self) -> Result<Vec<(Object, Object)>> {
-        pairs(self.call_method("items", Vec::new())?)
+    pub fn items(&self) -> Result<Vec<(K, V)>> {
+        val(self.call_method("items", Vec::new())?)
     }
 
     /// `d.pop(key)`; a missing key is `NotFound`.
-    pub fn pop(&self, key: Object) -> Result<Object> {
-        self.call_method("pop", vec![key])
+    pub fn pop(&self, key: impl Into<K>) -> Result<V> {
+        val(self.call_method("pop", vec![obj(&key.into())?])?)
     }
 
     /// `d.pop(key, default)`.
-    pub fn pop_or(&self, key: Object, default: Object) -> Result<Object> {
-        self.call_method("pop", vec![key, default])
+    pub fn pop_or(&self, key: impl Into<K>, default: impl Into<V>) -> Result<V> {
+        let args = vec![obj(&key.into())?, obj(&default.into())?];
+        val(self.call_method("pop", args)?)
     }
 
     /// `d.update(pairs)`.
-    pub fn update(&self, pairs: impl IntoIterator<Item = (Object, Object)>) -> Result<()> {
-        let d = Object::Dict(pairs.into_iter().collect());
-        self.call_method("update", vec![d]).map(drop)
+    pub fn update(&self, pairs: impl IntoIterator<Item = (K, V)>) -> Result<()> {
+        let d = pairs
+            .into_iter()
+            .map(|(k, v)| Ok((obj(&k)?, obj(&v)?)))
+            .collect::<Result<BTreeMap<_, _>>>()?;
+        self.call_method("update", vec![Object::Dict(d)]).map(drop)
     }
 
     /// `d.setdefault(key, default)`: the value at `key`, set to `default` first if missing.
-    pub fn setdefault(&self, key: Object, default: Object) -> Result<Object> {
-        self.call_method("setdefault", vec![key, default])
+    pub fn setdefault(&self, key: impl Into<K>, default: impl Into<V>) -> Result<V> {
+        let args = vec![obj(&key.into())?, obj(&default.into())?];
+        val(self.call_method("setdefault", args)?)
     }
 
     /// `d.clear()`.
@@ -205,58 +240,67 @@ impl DictProxy {
     }
 
     /// `d.copy()`: a local copy of the whole dict.
-    pub fn copy(&self) -> Result<Object> {
-        self.call_method("copy", Vec::new())
+    pub fn copy(&self) -> Result<BTreeMap<K, V>>
+    where
+        K: Ord,
+    {
+        val(self.call_method("copy", Vec::new())?)
     }
 }
 
-impl ListProxy {
+impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// `l.append(item)`.
-    pub fn append(&self, item: Object) -> Result<()> {
-        self.call_method("append", vec![item]).map(drop)
+    pub fn append(&self, item: impl Into<T>) -> Result<()> {
+        self.call_method("append", vec![obj(&item.into())?])
+            .map(drop)
     }
 
     /// `l.extend(items)`.
-    pub fn extend(&self, items: Vec<Object>) -> Result<()> {
+    pub fn extend(&self, items: impl IntoIterator<Item = T>) -> Result<()> {
+        let items = items
+            .into_iter()
+            .map(|i| obj(&i))
+            .collect::<Result<Vec<_>>>()?;
         self.call_method("extend", vec![Object::List(items)])
             .map(drop)
     }
 
     /// `l.insert(index, item)`.
-    pub fn insert(&self, index: i64, item: Object) -> Result<()> {
-        self.call_method("insert", vec![Object::Int(index.into()), item])
+    pub fn insert(&self, index: i64, item: impl Into<T>) -> Result<()> {
+        self.call_method("insert", vec![index_arg(index), obj(&item.into())?])
             .map(drop)
     }
 
     /// `l.pop()`: the last item; an empty list is `OutOfRange` (Python's `IndexError`).
-    pub fn pop(&self) -> Result<Object> {
-        self.call_method("pop", Vec::new())
+    pub fn pop(&self) -> Result<T> {
+        val(self.call_method("pop", Vec::new())?)
     }
 
     /// `l.pop(index)`.
-    pub fn pop_at(&self, index: i64) -> Result<Object> {
-        self.call_method("pop", vec![Object::Int(index.into())])
+    pub fn pop_at(&self, index: i64) -> Result<T> {
+        val(self.call_method("pop", vec![index_arg(index)])?)
     }
 
     /// `l.remove(item)`: the first equal item; none is `InvalidArgument` (`ValueError`).
-    pub fn remove(&self, item: Object) -> Result<()> {
-        self.call_method("remove", vec![item]).map(drop)
+    pub fn remove(&self, item: impl Into<T>) -> Result<()> {
+        self.call_method("remove", vec![obj(&item.into())?])
+            .map(drop)
     }
 
     /// `l.index(item)`.
-    pub fn index(&self, item: Object) -> Result<usize> {
-        int(self.call_method("index", vec![item])?)
+    pub fn index(&self, item: impl Into<T>) -> Result<usize> {
+        count(self.call_method("index", vec![obj(&item.into())?])?)
     }
 
     /// `l.count(item)`.
-    pub fn count(&self, item: Object) -> Result<usize> {
-        int(self.call_method("count", vec![item])?)
+    pub fn count(&self, item: impl Into<T>) -> Result<usize> {
+        count(self.call_method("count", vec![obj(&item.into())?])?)
     }
 
     /// `len(l)`.
     #[doc(alias = "__len__")]
     pub fn len(&self) -> Result<usize> {
-        int(self.call_method("__len__", Vec::new())?)
+        count(self.call_method("__len__", Vec::new())?)
     }
 
     /// `len(l) == 0`.
@@ -266,14 +310,14 @@ impl ListProxy {
 
     /// `l[index]` (negative counts from the end); past the end is `OutOfRange`.
     #[doc(alias = "__getitem__")]
-    pub fn get(&self, index: i64) -> Result<Object> {
-        self.call_method("__getitem__", vec![Object::Int(index.into())])
+    pub fn get(&self, index: i64) -> Result<T> {
+        val(self.call_method("__getitem__", vec![index_arg(index)])?)
     }
 
     /// `l[index] = item`.
     #[doc(alias = "__setitem__")]
-    pub fn set(&self, index: i64, item: Object) -> Result<()> {
-        self.call_method("__setitem__", vec![Object::Int(index.into()), item])
+    pub fn set(&self, index: i64, item: impl Into<T>) -> Result<()> {
+        self.call_method("__setitem__", vec![index_arg(index), obj(&item.into())?])
             .map(drop)
     }
 
@@ -283,8 +327,8 @@ impl ListProxy {
         start: Option<i64>,
         stop: Option<i64>,
         step: Option<i64>,
-    ) -> Result<Vec<Object>> {
-        list(self.call_method("__getitem__", vec![slice(start, stop, step)])?)
+    ) -> Result<Vec<T>> {
+        val(self.call_method("__getitem__", vec![slice(start, stop, step)])?)
     }
 
     /// `l[start:stop:step] = items`.
@@ -293,8 +337,12 @@ impl ListProxy {
         start: Option<i64>,
         stop: Option<i64>,
         step: Option<i64>,
-        items: Vec<Object>,
+        items: impl IntoIterator<Item = T>,
     ) -> Result<()> {
+        let items = items
+            .into_iter()
+            .map(|i| obj(&i))
+            .collect::<Result<Vec<_>>>()?;
         self.call_method(
             "__setitem__",
             vec![slice(start, stop, step), Object::List(items)],
@@ -318,28 +366,28 @@ impl ListProxy {
         self.call_method("reverse", Vec::new()).map(drop)
     }
 
-    /// `l.sort()` (Python's order across kinds where it has one).
+    /// `l.sort()` (the order of [`Object`]: numbers by value, then by kind).
     pub fn sort(&self) -> Result<()> {
         self.call_method("sort", Vec::new()).map(drop)
     }
 
     /// A local copy of the whole list (Python's `l[:]`).
-    pub fn to_vec(&self) -> Result<Vec<Object>> {
-        list(self.get_value()?)
+    pub fn to_vec(&self) -> Result<Vec<T>> {
+        val(self.get_value()?)
     }
 }
 
 impl NamespaceProxy {
     /// `ns.name`; a missing attribute is `Unsupported` (Python's `AttributeError`).
     #[doc(alias = "__getattribute__")]
-    pub fn get(&self, name: &str) -> Result<Object> {
-        self.call_method("__getattribute__", vec![Object::Str(name.into())])
+    pub fn get<T: DeserializeOwned>(&self, name: &str) -> Result<T> {
+        val(self.call_method("__getattribute__", vec![Object::Str(name.into())])?)
     }
 
     /// `ns.name = value`.
     #[doc(alias = "__setattr__")]
-    pub fn set(&self, name: &str, value: Object) -> Result<()> {
-        self.call_method("__setattr__", vec![Object::Str(name.into()), value])
+    pub fn set<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<()> {
+        self.call_method("__setattr__", vec![Object::Str(name.into()), obj(value)?])
             .map(drop)
     }
 
@@ -351,14 +399,14 @@ impl NamespaceProxy {
     }
 }
 
-impl ValueProxy {
+impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
     /// `v.value`.
-    pub fn get(&self) -> Result<Object> {
-        self.call_method("get", Vec::new())
+    pub fn get(&self) -> Result<T> {
+        val(self.call_method("get", Vec::new())?)
     }
 
     /// `v.value = value`.
-    pub fn set(&self, value: Object) -> Result<()> {
-        self.call_method("set", vec![value]).map(drop)
+    pub fn set(&self, value: impl Into<T>) -> Result<()> {
+        self.call_method("set", vec![obj(&value.into())?]).map(drop)
     }
 }

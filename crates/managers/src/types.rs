@@ -26,109 +26,15 @@ fn none() -> Result<Outcome, Raised> {
     ret(Object::None)
 }
 
-/// Python's `repr()` of an object.
+/// Python's `repr()` of an object (its `Display`).
 pub(crate) fn repr(o: &Object) -> String {
-    let mut s = String::new();
-    write_repr(o, &mut s);
-    s
+    o.to_string()
 }
 
+/// Appends Python's `repr()` of `o` to `out`.
 fn write_repr(o: &Object, out: &mut String) {
     use std::fmt::Write;
-    let seq = |v: &[Object], open: &str, close: &str, out: &mut String| {
-        out.push_str(open);
-        for (i, o) in v.iter().enumerate() {
-            if i > 0 {
-                out.push_str(", ");
-            }
-            write_repr(o, out);
-        }
-        if open == "(" && v.len() == 1 {
-            out.push(',');
-        }
-        out.push_str(close);
-    };
-    match o {
-        Object::None => out.push_str("None"),
-        Object::Bool(true) => out.push_str("True"),
-        Object::Bool(false) => out.push_str("False"),
-        Object::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
-        Object::Float(f) if f.is_nan() => out.push_str("nan"),
-        Object::Float(f) if f.is_infinite() => out.push_str(if *f > 0.0 { "inf" } else { "-inf" }),
-        Object::Float(f) if *f == f.trunc() && f.abs() < 1e16 => {
-            let _ = write!(out, "{f:.1}");
-        }
-        Object::Float(f) => {
-            let _ = write!(out, "{f}");
-        }
-        Object::Str(s) => {
-            let q = if s.contains('\'') && !s.contains('"') {
-                '"'
-            } else {
-                '\''
-            };
-            out.push(q);
-            for c in s.chars() {
-                match c {
-                    '\\' => out.push_str("\\\\"),
-                    '\n' => out.push_str("\\n"),
-                    '\r' => out.push_str("\\r"),
-                    '\t' => out.push_str("\\t"),
-                    c if c == q => {
-                        out.push('\\');
-                        out.push(c);
-                    }
-                    c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                        let _ = write!(out, "\\x{:02x}", c as u32);
-                    }
-                    c => out.push(c),
-                }
-            }
-            out.push(q);
-        }
-        Object::Bytes(b) => {
-            out.push_str("b'");
-            for &c in b {
-                match c {
-                    b'\\' => out.push_str("\\\\"),
-                    b'\'' => out.push_str("\\'"),
-                    b'\n' => out.push_str("\\n"),
-                    b'\r' => out.push_str("\\r"),
-                    b'\t' => out.push_str("\\t"),
-                    0x20..=0x7e => out.push(c as char),
-                    c => {
-                        let _ = write!(out, "\\x{c:02x}");
-                    }
-                }
-            }
-            out.push('\'');
-        }
-        Object::List(v) => seq(v, "[", "]", out),
-        Object::Tuple(v) => seq(v, "(", ")", out),
-        Object::Dict(d) => {
-            out.push('{');
-            for (i, (k, v)) in d.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_repr(k, out);
-                out.push_str(": ");
-                write_repr(v, out);
-            }
-            out.push('}');
-        }
-        Object::Proxy(t) => {
-            let _ = write!(
-                out,
-                "<{} object, typeid '{}' at {:#x}>",
-                crate::proxy::class_name(&t.typeid),
-                t.typeid,
-                t.id
-            );
-        }
-    }
+    let _ = write!(out, "{o}");
 }
 
 /// A `dict`: keys in order (numbers by value across int, float and bool, as in Python).
@@ -573,6 +479,20 @@ impl Shared for Namespace {
         )
     }
 
+    fn repr_resolved(&self, resolve: &mut dyn FnMut(&Object) -> Object) -> String {
+        let mut s = String::from("Namespace(");
+        for (i, (k, v)) in self.0.iter().enumerate() {
+            if i > 0 {
+                s.push_str(", ");
+            }
+            s.push_str(k);
+            s.push('=');
+            write_repr(&resolve(v), &mut s);
+        }
+        s.push(')');
+        s
+    }
+
     /// `Namespace(x=10, y='hello')`.
     fn repr(&self) -> String {
         let mut s = String::from("Namespace(");
@@ -620,6 +540,14 @@ impl Shared for Value {
 
     fn value(&self) -> Object {
         self.value.clone()
+    }
+
+    fn repr_resolved(&self, resolve: &mut dyn FnMut(&Object) -> Object) -> String {
+        format!(
+            "Value({}, {})",
+            repr(&Object::Str(self.typecode.clone())),
+            repr(&resolve(&self.value))
+        )
     }
 
     /// `Value('i', 7)`.

@@ -33,9 +33,9 @@ use multiprocessing::Process;
 use multiprocessing::managers::{DictProxy, ListProxy, Object};
 
 fn f(d: DictProxy, l: ListProxy) -> Result<(), multiprocessing::managers::Error> {
-    d.set(Object::Int(1), Object::Str("1".into()))?;
-    d.set(Object::Str("2".into()), Object::Int(2))?;
-    d.set(Object::Float(0.25), Object::None)?;
+    d.set(1, "1")?;
+    d.set("2", 2)?;
+    d.set(0.25, ())?; // `()` is Python's None
     l.reverse()
 }
 
@@ -46,7 +46,7 @@ fn child(d: DictProxy, l: ListProxy) {
 fn main() -> Result<(), multiprocessing::Error> {
     let manager = multiprocessing::manager()?;
     let d = manager.dict()?;
-    let l = manager.list((0..10).map(Object::Int).collect())?;
+    let l = manager.list((0..10).map(Object::from).collect())?;
 
     let p = Process::new(child, (d.clone(), l.clone()));
     p.start()?;

@@ -13,13 +13,11 @@
 //! Prints `Namespace(x=10, y='hello')`. A Rust proxy has no attributes of its own to set, so the
 //! `_z` line has no twin; `set` always reaches the referent.
 
-use multiprocessing::managers::Object;
-
 fn main() -> Result<(), multiprocessing::Error> {
     let manager = multiprocessing::manager()?;
     let global = manager.namespace()?;
-    global.set("x", Object::Int(10))?;
-    global.set("y", Object::Str("hello".into()))?;
+    global.set("x", &10)?;
+    global.set("y", "hello")?;
     println!("{global}");
     Ok(())
 }

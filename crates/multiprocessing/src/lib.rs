@@ -104,7 +104,7 @@ pub use multiprocessing_pool::{AsyncResult, Pool, ThreadPool};
 /// ```
 /// let m = multiprocessing::manager()?;
 /// let ns = m.namespace()?;
-/// ns.set("x", multiprocessing::managers::Object::Int(10))?;
+/// ns.set("x", &10)?;
 /// assert_eq!(ns.to_string(), "Namespace(x=10)");
 /// # Ok::<(), multiprocessing::Error>(())
 /// ```
