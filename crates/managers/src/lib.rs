@@ -38,6 +38,9 @@
 //!   releases it, a process that dies releases all of its own, and a proxy sent to another
 //!   process holds its reference in transit.
 //! * [`shared::Shared`] is what a type implements to live in a manager.
+//! * [`sync_types`] holds the queues, locks, semaphores, conditions, events, barriers and arrays
+//!   (their waits block only their caller; a lock whose holder's process dies is released), and
+//!   [`sync_typed`] their proxies.
 
 mod client;
 pub mod error;
