@@ -7,9 +7,10 @@
 use std::time::{Duration, Instant};
 
 use multiprocessing::connection::Connection;
+use multiprocessing::managers::sync_types::Queue;
 use multiprocessing::managers::{
-    AcquirerProxy, ArrayProxy, BarrierProxy, ConditionProxy, EventProxy, JoinableQueueProxy,
-    Object, QueueProxy, SyncManager, ValueProxy,
+    AcquirerProxy, ArrayProxy, BarrierProxy, BaseManager, ConditionProxy, EventProxy,
+    JoinableQueueProxy, Object, QueueProxy, Raised, Shared, SyncManager, ValueProxy,
 };
 use multiprocessing::{ErrorKind, StartMethod, get_context, pipe};
 use multiprocessing_tests::helpers::{BOUND, within};
@@ -475,4 +476,55 @@ fn a_condition_over_a_manager_lock_shares_it() {
     eventually("the condition and its lock are freed", || {
         m.number_of_objects().unwrap() == before - 2
     });
+}
+
+thread_local! {
+    /// The one queue of a server, handed out by every `get_queue` (a server is one thread).
+    static QUEUE: Queue = Queue::new(0, false);
+}
+
+/// The documentation's `QueueManager.register('get_queue', callable=lambda: queue)`.
+fn get_queue(_: Vec<Object>) -> Result<Box<dyn Shared>, Raised> {
+    Ok(Box::new(QUEUE.with(Queue::clone)))
+}
+
+/// Connects to the queue server at `address` and puts `hello`.
+fn put_hello(address: String) -> i32 {
+    let m = BaseManager::builder()
+        .address(address.parse().unwrap())
+        .register("get_queue", get_queue)
+        .connect()
+        .unwrap();
+    QueueProxy::<String>::from_proxy(m.create("get_queue", Vec::new()).unwrap())
+        .put("hello")
+        .unwrap();
+    0
+}
+
+/// Connects to the queue server at `address` and gets one item.
+fn get_one(address: String) -> String {
+    let m = BaseManager::builder()
+        .address(address.parse().unwrap())
+        .connect()
+        .unwrap();
+    QueueProxy::<String>::from_proxy(m.create("get_queue", Vec::new()).unwrap())
+        .get()
+        .unwrap()
+}
+
+/// The documentation's remote queue server: a process-local queue served over TCP, one client
+/// process puts `hello`, another gets it.
+#[test]
+fn a_process_local_queue_served_through_a_manager_over_tcp() {
+    let ctx = get_context(StartMethod::Spawn);
+    let m = ctx
+        .manager_builder()
+        .address("127.0.0.1:0".parse().unwrap())
+        .register("get_queue", get_queue)
+        .start()
+        .unwrap();
+    let address = m.address().to_string();
+    let getter = ctx.start(get_one, (address.clone(),)).unwrap();
+    assert_eq!(ctx.start(put_hello, (address,)).unwrap().join().unwrap(), 0);
+    assert_eq!(getter.join().unwrap(), "hello");
 }

@@ -478,7 +478,9 @@ impl SemaphoreState {
 }
 
 /// A `Semaphore`, or with a bound a `BoundedSemaphore` (releasing past its initial value is a
-/// `ValueError`).
+/// `ValueError`). Its permits have no owner, as in Python: a process that dies holding one
+/// does not give it back. Clones share one semaphore.
+#[derive(Clone)]
 pub struct Semaphore(Rc<RefCell<SemaphoreState>>);
 
 impl Semaphore {
@@ -720,8 +722,8 @@ impl EventState {
     }
 }
 
-/// An `Event`: a flag that callers wait to see set.
-#[derive(Default)]
+/// An `Event`: a flag that callers wait to see set. Clones share one event.
+#[derive(Default, Clone)]
 pub struct Event(Rc<RefCell<EventState>>);
 
 impl Shared for Event {
@@ -809,7 +811,8 @@ impl BarrierState {
 }
 
 /// A `Barrier` of `parties` callers (Python's `action` is not supported: it would run in the
-/// server).
+/// server). Clones share one barrier.
+#[derive(Clone)]
 pub struct Barrier(Rc<RefCell<BarrierState>>);
 
 impl Barrier {
@@ -955,6 +958,23 @@ fn full() -> Raised {
 }
 
 /// A `Queue` (Python's `queue.Queue`), or a `JoinableQueue` that also counts unfinished tasks.
+///
+/// Clones share one queue, so a registered constructor can hand out the same queue every time
+/// (the documentation's `QueueManager.register('get_queue', callable=lambda: queue)`):
+///
+/// ```
+/// use multiprocessing_managers::sync_types::Queue;
+/// use multiprocessing_managers::{Object, Raised, Shared};
+/// thread_local! {
+///     // The server's thread owns it.
+///     static QUEUE: Queue = Queue::new(0, false);
+/// }
+/// fn get_queue(_: Vec<Object>) -> Result<Box<dyn Shared>, Raised> {
+///     Ok(Box::new(QUEUE.with(Queue::clone)))
+/// }
+/// # let _ = get_queue;
+/// ```
+#[derive(Clone)]
 pub struct Queue(Rc<RefCell<QueueState>>);
 
 impl Queue {
