@@ -61,6 +61,30 @@ fn a_queue_filled_in_one_process_is_drained_in_another(method: StartMethod) {
     assert!(q.empty().unwrap());
 }
 
+/// Says it is about to wait, then waits for an item (until killed).
+fn get_until_killed(q: QueueProxy, mut waiting: Connection) {
+    waiting.send(&()).unwrap();
+    let _ = q.get();
+}
+
+fn a_getter_killed_while_waiting_takes_nothing(method: StartMethod) {
+    let m = started(method);
+    let q = m.queue(0).unwrap();
+    let getters = || q.call_method("_getters", Vec::new()).unwrap();
+    let (mut waiting, theirs) = pipe(true).unwrap();
+    let child = get_context(method)
+        .process(get_until_killed, (q.clone(), theirs))
+        .start()
+        .unwrap();
+    let () = waiting.recv().unwrap();
+    eventually("the child waits for an item", || getters() == int(1));
+    child.kill().unwrap();
+    child.join().unwrap();
+    eventually("the dead getter's wait is dropped", || getters() == int(0));
+    q.put(s("for the living")).unwrap();
+    assert_eq!(q.get_nowait().unwrap(), s("for the living"));
+}
+
 /// Takes every item and marks it done, then says how many.
 fn consume_and_mark_done(q: JoinableQueueProxy, n: usize) -> usize {
     for _ in 0..n {
@@ -351,6 +375,7 @@ fn an_array_from_two_processes(method: StartMethod) {
 
 per_method!(
     a_queue_filled_in_one_process_is_drained_in_another,
+    a_getter_killed_while_waiting_takes_nothing,
     a_joinable_queue_is_joined_across_processes,
     a_lock_held_by_a_killed_client_goes_to_the_next_waiter,
     an_event_wakes_a_waiter_in_another_process,

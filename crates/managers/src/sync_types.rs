@@ -1057,6 +1057,8 @@ impl Shared for Queue {
             "empty" => ret(Object::Bool(self.0.borrow().items.is_empty())),
             "full" => ret(Object::Bool(self.0.borrow().full())),
             "maxsize" => ret(Object::Int(self.0.borrow().maxsize as i128)),
+            // How many callers wait to get (for tests and debugging; not in Python).
+            "_getters" => ret(Object::Int(self.0.borrow().getters.len() as i128)),
             "task_done" if joinable => {
                 let mut s = self.0.borrow_mut();
                 if s.unfinished == 0 {
