@@ -553,3 +553,43 @@ fn a_process_local_queue_served_through_a_manager_over_tcp() {
     assert_eq!(ctx.start(put_hello, (address,)).unwrap().join().unwrap(), 0);
     assert_eq!(getter.join().unwrap(), "hello");
 }
+
+/// Waits once on the condition, then counts itself woken.
+fn wait_once(cond: ConditionProxy, woken: ValueProxy) -> i32 {
+    let _g = cond.lock().unwrap();
+    cond.wait().unwrap();
+    let Object::Int(n) = woken.get().unwrap() else {
+        panic!("not an int")
+    };
+    woken.set(int(n + 1)).unwrap();
+    0
+}
+
+#[test]
+fn notify_wakes_as_many_waiters_as_asked() {
+    let ctx = get_context(StartMethod::ForkServer);
+    let m = ctx.manager().unwrap();
+    let cond = m.condition().unwrap();
+    let woken = m.value("i", int(0)).unwrap();
+    let waiters: Vec<_> = (0..3)
+        .map(|_| ctx.start(wait_once, (cond.clone(), woken.clone())).unwrap())
+        .collect();
+    // The repr counts the waiters: `<Condition(<lock>, 3)>`.
+    let waiting = |n: usize| cond.to_string().ends_with(&format!(", {n})>"));
+    eventually("three waiters wait", || waiting(3));
+    {
+        let _g = cond.lock().unwrap();
+        cond.notify(1).unwrap();
+    }
+    eventually("one waiter was woken", || {
+        woken.get().unwrap() == int(1) && waiting(2)
+    });
+    {
+        let _g = cond.lock().unwrap();
+        cond.notify_all().unwrap();
+    }
+    for w in waiters {
+        assert_eq!(w.join().unwrap(), 0);
+    }
+    assert_eq!(woken.get().unwrap(), int(3));
+}
