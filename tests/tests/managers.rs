@@ -734,3 +734,44 @@ fn typed_proxies_are_views_of_the_same_objects(method: StartMethod) {
     v.set(3.5).unwrap();
     assert_eq!(v.get().unwrap(), 3.5);
 }
+
+/// A user type whose methods panic, at once or while waiting.
+struct Faulty;
+
+impl Shared for Faulty {
+    fn call(&mut self, method: &str, _: Vec<Object>, _: Caller) -> Result<Outcome, Raised> {
+        match method {
+            "boom" => panic!("the faulty type gives up"),
+            "boom_later" => Ok(Outcome::Wait(Box::pin(async {
+                panic!("the faulty type gives up while waiting")
+            }))),
+            "ok" => Ok(Outcome::Return(int(1))),
+            _ => Err(Raised::new(Exception::AttributeError, method)),
+        }
+    }
+
+    fn value(&self) -> Object {
+        Object::None
+    }
+}
+
+fn make_faulty(_: Vec<Object>) -> Result<Box<dyn Shared>, Raised> {
+    Ok(Box::new(Faulty))
+}
+
+#[test]
+fn a_panicking_method_is_the_callers_error_and_the_server_goes_on() {
+    let m = BaseManager::builder()
+        .register("Faulty", make_faulty)
+        .start()
+        .unwrap();
+    let f = m.create("Faulty", Vec::new()).unwrap();
+    let e = f.call_method("boom", Vec::new()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Remote);
+    assert!(e.to_string().contains("the faulty type gives up"), "{e}");
+    let e = f.call_method("boom_later", Vec::new()).unwrap_err();
+    assert_eq!(e.exception(), Some(Exception::RuntimeError), "{e}");
+    // The same connection and object still answer.
+    assert_eq!(f.call_method("ok", Vec::new()).unwrap(), int(1));
+    assert_eq!(m.number_of_objects().unwrap(), 1);
+}

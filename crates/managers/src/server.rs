@@ -46,6 +46,7 @@ use std::time::{Duration, Instant};
 use multiprocessing_connection::auth::Handshake;
 use multiprocessing_connection::{Address, AuthKey, frame};
 use multiprocessing_core::identity;
+use multiprocessing_core::outcome::Outcome as Caught;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 
@@ -496,11 +497,13 @@ impl State {
     /// Python prints a proxy stored in a manager's container (`[['hello']]`).
     fn repr(&self, id: u64) -> Option<String> {
         let e = self.objects.get(&id)?;
-        if !e.holds {
-            return Some(e.object.repr());
-        }
-        let mut resolve = |o: &Object| self.resolve(o, 0);
-        Some(e.object.repr_resolved(&mut resolve))
+        let r = if e.holds {
+            let mut resolve = |o: &Object| self.resolve(o, 0);
+            caught(|| e.object.repr_resolved(&mut resolve))
+        } else {
+            caught(|| e.object.repr())
+        };
+        Some(r.unwrap_or_else(|_| format!("<{} object (its repr panicked)>", e.typeid)))
     }
 
     /// `o` with every live shared object inside it replaced by a copy of its value (to a
@@ -779,6 +782,10 @@ async fn wait_or_hang_up<S: AsyncRead + Unpin>(
     rb: &mut ReadBuf,
 ) -> io::Result<Option<std::result::Result<Object, crate::protocol::Raised>>> {
     loop {
+        if rb.end - rb.start > READ_BUFFER * 64 {
+            // A caller that pipelines a megabyte behind a waiting call waits for it unwatched.
+            return Ok(Some(f.await));
+        }
         if rb.end == rb.buf.len() {
             rb.buf.resize(rb.buf.len() + READ_BUFFER, 0);
         }
@@ -791,6 +798,36 @@ async fn wait_or_hang_up<S: AsyncRead + Unpin>(
                 n => rb.end += n,
             },
             r = &mut f => return Ok(Some(r)),
+        }
+    }
+}
+
+/// Runs a shared type's code, turning a panic into a `#TRACEBACK` reply: the caller gets a
+/// `RemoteError`, the server goes on (CPython's server, too, answers an exception in a method
+/// with its traceback).
+fn caught<T>(f: impl FnOnce() -> T) -> Result<T, Reply> {
+    Caught::catch(f)
+        .into_result()
+        .map_err(|p| Reply::Traceback(format!("the shared object's code {p}")))
+}
+
+/// A waiting call's future whose panic (in any poll) becomes a `RuntimeError` for its caller.
+struct CatchPanic(WaitFuture);
+
+impl std::future::Future for CatchPanic {
+    type Output = std::result::Result<Object, crate::protocol::Raised>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let f = &mut self.0;
+        match Caught::catch(|| f.as_mut().poll(cx)) {
+            Caught::Returned(p) => p,
+            Caught::Panicked(p) => std::task::Poll::Ready(Err(crate::protocol::Raised::new(
+                crate::protocol::Exception::RuntimeError,
+                format!("the shared object's code {p}"),
+            ))),
         }
     }
 }
@@ -818,8 +855,10 @@ fn handle(st: &ServerState, session: u64, request: Request<'_>) -> Step {
                 ))),
                 Some(make) => {
                     let holds = args.iter().any(holds_references);
-                    match make(args) {
-                        Ok(object) => {
+                    match caught(|| make(args)) {
+                        Err(panicked) => Step::Now(panicked),
+                        Ok(Err(e)) => Step::Now(Reply::Error(e)),
+                        Ok(Ok(object)) => {
                             let id = state.insert(typeid.into(), object, session);
                             if holds {
                                 state.mark_holder(id);
@@ -830,7 +869,6 @@ fn handle(st: &ServerState, session: u64, request: Request<'_>) -> Step {
                                 id,
                             }))
                         }
-                        Err(e) => Step::Now(Reply::Error(e)),
                     }
                 }
             },
@@ -900,24 +938,27 @@ fn handle(st: &ServerState, session: u64, request: Request<'_>) -> Step {
                 };
                 let was_holder = e.holds;
                 let r = match method {
-                    "#GETVALUE" => Ok(Outcome::Return(e.object.value())),
-                    _ => e.object.call(method, args, Caller { session, thread }),
+                    "#GETVALUE" => caught(|| Ok(Outcome::Return(e.object.value()))),
+                    _ => caught(|| e.object.call(method, args, Caller { session, thread })),
                 };
                 if holds {
                     state.mark_holder(id);
                 }
                 let step = match r {
-                    Ok(Outcome::Return(o)) => Step::Now(Reply::Return(o)),
-                    Ok(Outcome::Share { typeid, object }) => {
-                        let new = state.insert(typeid.as_str().into(), object, session);
-                        Step::Now(Reply::Proxy(Token {
-                            typeid,
-                            address: st.address.clone(),
-                            id: new,
-                        }))
-                    }
-                    Ok(Outcome::Wait(f)) => Step::Wait(f),
-                    Err(e) => Step::Now(Reply::Error(e)),
+                    Err(panicked) => Step::Now(panicked),
+                    Ok(r) => match r {
+                        Ok(Outcome::Return(o)) => Step::Now(Reply::Return(o)),
+                        Ok(Outcome::Share { typeid, object }) => {
+                            let new = state.insert(typeid.as_str().into(), object, session);
+                            Step::Now(Reply::Proxy(Token {
+                                typeid,
+                                address: st.address.clone(),
+                                id: new,
+                            }))
+                        }
+                        Ok(Outcome::Wait(f)) => Step::Wait(Box::pin(CatchPanic(f))),
+                        Err(e) => Step::Now(Reply::Error(e)),
+                    },
                 };
                 // An element taken out of a holder may have been the last way to reach it.
                 if was_holder {
