@@ -593,3 +593,29 @@ fn notify_wakes_as_many_waiters_as_asked() {
     }
     assert_eq!(woken.get().unwrap(), int(3));
 }
+
+/// Waits at the barrier: 0 if it passed, 1 if the barrier broke, 2 for another error.
+fn wait_for_break(b: BarrierProxy) -> i32 {
+    match b.wait() {
+        Ok(_) => 0,
+        Err(e) if e.kind() == ErrorKind::BrokenBarrier => 1,
+        Err(_) => 2,
+    }
+}
+
+#[test]
+fn an_aborted_barrier_breaks_a_waiter_in_another_process() {
+    let ctx = get_context(StartMethod::ForkServer);
+    let m = ctx.manager().unwrap();
+    let b = m.barrier(2).unwrap();
+    let child = ctx.start(wait_for_break, (b.clone(),)).unwrap();
+    eventually("the child waits", || b.n_waiting().unwrap() == 1);
+    b.abort().unwrap();
+    assert_eq!(child.join().unwrap(), 1);
+    assert!(b.broken().unwrap());
+    b.reset().unwrap();
+    // Usable again after a reset: two parties pass.
+    let child = ctx.start(wait_for_break, (b.clone(),)).unwrap();
+    assert!(b.wait().is_ok());
+    assert_eq!(child.join().unwrap(), 0);
+}
