@@ -425,6 +425,17 @@ fn timeouts_expire_within_generous_bounds() {
 
     let e = m.event().unwrap();
     expires(ErrorKind::Timeout, d, || e.wait_timeout(d));
+    // A timeout beyond the end of time waits as long as it takes, and a huge one is refused.
+    let b = m.barrier(2).unwrap();
+    let b2 = b.clone();
+    let far = std::thread::spawn(move || b2.wait_timeout(Duration::from_secs(u64::MAX / 2)));
+    eventually("the far waiter waits", || b.n_waiting().unwrap() == 1);
+    b.wait().unwrap();
+    far.join().unwrap().unwrap();
+    assert_eq!(
+        e.wait_timeout(Duration::MAX).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
 
     let cond = m.condition().unwrap();
     let g = cond.lock().unwrap();

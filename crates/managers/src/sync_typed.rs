@@ -375,7 +375,9 @@ impl ConditionProxy {
         mut predicate: impl FnMut() -> bool,
         timeout: Duration,
     ) -> Result<()> {
-        let deadline = Instant::now() + timeout;
+        let Some(deadline) = Instant::now().checked_add(timeout) else {
+            return self.wait_for(predicate);
+        };
         while !predicate() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {

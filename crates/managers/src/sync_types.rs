@@ -199,8 +199,9 @@ impl<S: 'static> Waiting<S> {
             registered: false,
             done: false,
             attempt,
-            // The deadline counts from the call, not from the first poll.
-            deadline: timeout.map(|t| Instant::now() + t),
+            // The deadline counts from the call, not from the first poll; one past the end of
+            // time is no deadline.
+            deadline: timeout.and_then(|t| Instant::now().checked_add(t)),
             sleep: None,
             expired: Some(expired),
             cancel: None,
