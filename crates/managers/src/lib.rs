@@ -38,6 +38,9 @@
 //!   releases it, a process that dies releases all of its own, and a proxy sent to another
 //!   process holds its reference in transit.
 //! * [`shared::Shared`] is what a type implements to live in a manager.
+//! * [`sync_types`] holds the queues, locks, semaphores, conditions, events, barriers and arrays
+//!   (their waits block only their caller; a lock whose holder's process dies is released), and
+//!   [`sync_typed`] their proxies.
 
 mod client;
 pub mod error;
@@ -47,6 +50,8 @@ pub mod protocol;
 pub mod proxy;
 pub mod server;
 pub mod shared;
+pub mod sync_typed;
+pub mod sync_types;
 pub mod typed;
 pub mod types;
 
@@ -58,4 +63,8 @@ pub use protocol::{Exception, Raised};
 pub use proxy::Proxy;
 pub use server::{Server, ServerBuilder};
 pub use shared::{Caller, Outcome, Registry, Shared};
+pub use sync_typed::{
+    AcquirerGuard, AcquirerProxy, ArrayProxy, BarrierProxy, ConditionProxy, EventProxy,
+    JoinableQueueProxy, QueueProxy,
+};
 pub use typed::{DictProxy, ListProxy, NamespaceProxy, ValueProxy};

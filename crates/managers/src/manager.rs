@@ -92,8 +92,7 @@ impl ManagerBuilder {
     }
 
     /// Registers a type the server can make (Python's `BaseManager.register(typeid,
-    /// callable)`). The built-in types (`dict`, `list`, `Namespace`, `Value`) are registered
-    /// already.
+    /// callable)`). The built-in types ([`Registry::builtin`]) are registered already.
     pub fn register(mut self, typeid: impl Into<String>, constructor: Constructor) -> Self {
         self.registry.register(typeid, constructor);
         self

@@ -136,6 +136,15 @@ pub enum Exception {
     TimeoutError,
     /// Anything else.
     RuntimeError,
+    /// A queue had nothing to take (Python's `queue.Empty`).
+    Empty,
+    /// A bounded queue had no room (Python's `queue.Full`).
+    Full,
+    /// A barrier is broken (Python's `threading.BrokenBarrierError`).
+    BrokenBarrierError,
+    /// A lock released by a caller that does not hold it (Python's `RuntimeError`, and its
+    /// name here, for `release unlocked lock` / `cannot release un-acquired lock`).
+    NotOwner,
 }
 
 impl Exception {
@@ -150,7 +159,10 @@ impl Exception {
             Exception::AttributeError => "AttributeError",
             Exception::StopIteration => "StopIteration",
             Exception::TimeoutError => "TimeoutError",
-            Exception::RuntimeError => "RuntimeError",
+            Exception::RuntimeError | Exception::NotOwner => "RuntimeError",
+            Exception::Empty => "Empty",
+            Exception::Full => "Full",
+            Exception::BrokenBarrierError => "BrokenBarrierError",
         }
     }
 }

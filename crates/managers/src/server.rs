@@ -790,11 +790,14 @@ async fn wait_or_hang_up<S: AsyncRead + Unpin>(
             rb.buf.resize(rb.buf.len() + READ_BUFFER, 0);
         }
         tokio::select! {
-            r = &mut f => return Ok(Some(r)),
+            // A hang-up known in the same wake-up as the result wins: the dead caller takes
+            // nothing (an item it would have got stays in the queue).
+            biased;
             n = s.read(&mut rb.buf[rb.end..]) => match n? {
                 0 => return Ok(None),
                 n => rb.end += n,
             },
+            r = &mut f => return Ok(Some(r)),
         }
     }
 }

@@ -125,6 +125,8 @@ macro_rules! typed_proxy {
     };
 }
 
+pub(crate) use typed_proxy;
+
 typed_proxy!(
     /// A shared `dict` (Python's `DictProxy`) with keys `K` and values `V`, [`Object`]s by
     /// default, so keys of mixed kinds live side by side as in Python.

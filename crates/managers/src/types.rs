@@ -609,7 +609,8 @@ fn make_value(args: Vec<Object>) -> Result<Box<dyn Shared>, Raised> {
 
 impl Registry {
     /// The built-in types of a [`SyncManager`](crate::SyncManager): `dict`, `list`,
-    /// `Namespace` and `Value`.
+    /// `Namespace` and `Value`, and [`sync_types`](crate::sync_types)' queues, locks,
+    /// semaphores, conditions, events, barriers and arrays.
     #[must_use]
     pub fn builtin() -> Registry {
         let mut r = Registry::new();
@@ -617,6 +618,7 @@ impl Registry {
             .register("list", make_list)
             .register("Namespace", make_namespace)
             .register("Value", make_value);
+        crate::sync_types::register(&mut r);
         r
     }
 }
