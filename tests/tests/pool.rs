@@ -105,6 +105,91 @@ fn pool_owner(path: String, method: StartMethod) {
     std::thread::sleep(Duration::from_secs(60));
 }
 
+/// Writes `dir/worker-<pid>` (by rename, so it is whole), then runs for a minute.
+fn announce_and_sleep(dir: String, _x: u32) -> u32 {
+    let path = format!("{dir}/worker-{}", std::process::id());
+    std::fs::write(format!("{path}.tmp"), "").unwrap();
+    std::fs::rename(format!("{path}.tmp"), &path).unwrap();
+    std::thread::sleep(Duration::from_secs(60));
+    0
+}
+
+/// The pids of the workers that announced themselves in `dir`.
+fn announced_workers(dir: &std::path::Path) -> Vec<u32> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.strip_prefix("worker-")?.parse().ok()
+        })
+        .collect()
+}
+
+/// A process whose pool stops on Ctrl-C: maps slow tasks until SIGINT stops it, then writes
+/// to `dir/result` the error's kind and which of its workers still exist (none should: they
+/// are reaped before the call returns), and exits normally.
+fn interrupted_owner(dir: String, method: StartMethod) {
+    let pool = get_context(method)
+        .pool_builder()
+        .processes(2)
+        .stop_on_interrupt(true)
+        .build()
+        .unwrap();
+    let items = (0..8).map(|x| (dir.clone(), x));
+    let err = pool
+        .starmap_chunksize(announce_and_sleep, items, 1)
+        .unwrap_err();
+    let alive: Vec<u32> = announced_workers(std::path::Path::new(&dir))
+        .into_iter()
+        .filter(|&pid| exists(pid))
+        .collect();
+    // Every blocking call of the stopped pool says so, and new calls are refused the same way.
+    let join = pool.join().unwrap_err().kind();
+    let apply = pool.apply(square, (2,)).unwrap_err().kind();
+    let result = format!("{:?} {join:?} {apply:?} alive {alive:?}", err.kind());
+    std::fs::write(format!("{dir}/result.tmp"), result).unwrap();
+    std::fs::rename(format!("{dir}/result.tmp"), format!("{dir}/result")).unwrap();
+}
+
+/// The SIGINT disposition's handler address (`SIG_DFL` is 0).
+fn sigint_handler() -> usize {
+    // SAFETY: an all-zero `sigaction` is valid; this only reads the disposition.
+    unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        assert_eq!(
+            libc::sigaction(libc::SIGINT, std::ptr::null(), &mut current),
+            0
+        );
+        current.sa_sigaction
+    }
+}
+
+/// Without the opt-in a pool leaves SIGINT alone; with it the handler is installed, and once
+/// that pool has ended a SIGINT has its default effect again: this process dies of it.
+fn sigint_owner(path: String) {
+    let pool = Pool::new(2).unwrap();
+    assert_eq!(pool.map(square, 0..10).unwrap().len(), 10);
+    let without = sigint_handler();
+    pool.close();
+    pool.join().unwrap();
+    drop(pool);
+    let after_plain = sigint_handler();
+    let pool = Pool::builder()
+        .processes(1)
+        .stop_on_interrupt(true)
+        .build()
+        .unwrap();
+    let with = sigint_handler();
+    pool.close();
+    pool.join().unwrap();
+    let tmp = format!("{path}.tmp");
+    std::fs::write(&tmp, format!("{without} {after_plain} {}", with != 0)).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    // SAFETY: a signal to this very process, whose handler gives it the default action.
+    unsafe { libc::raise(libc::SIGINT) };
+    std::thread::sleep(Duration::from_secs(60));
+}
+
 fn exit_with(code: i32) -> i32 {
     std::process::exit(code)
 }
@@ -530,6 +615,58 @@ fn workers_ignore_ctrl_c(method: StartMethod) {
     assert_eq!(within("the task after SIGINT", move || r.get()).unwrap(), 7);
 }
 
+fn ctrl_c_stops_a_pool_that_opted_in(method: StartMethod) {
+    let dir = tempfile::tempdir().unwrap();
+    let arg = dir.path().to_str().unwrap().to_string();
+    let owner = get_context(method)
+        .process(interrupted_owner, (arg, method))
+        .start()
+        .unwrap();
+    // Both workers run a task of the map: the call is under way.
+    eventually("both workers start a task", || {
+        announced_workers(dir.path()).len() == 2
+    });
+    let workers = announced_workers(dir.path());
+    let pid = owner.pid().unwrap() as i32;
+    // SAFETY: a plain signal to the child this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let start = Instant::now();
+    let code = within("the pool's owner after Ctrl-C", move || {
+        owner.join().unwrap()
+    });
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(code, 0, "the owner did not exit cleanly");
+    let result = std::fs::read_to_string(dir.path().join("result")).unwrap();
+    assert_eq!(result, "Interrupted Interrupted Interrupted alive []");
+    for pid in workers {
+        assert!(exited(pid), "worker {pid} outlived its pool");
+    }
+}
+
+#[test]
+fn without_the_opt_in_a_pool_leaves_sigint_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dispositions");
+    let owner = get_context(StartMethod::Spawn)
+        .process(sigint_owner, (path.to_str().unwrap().to_string(),))
+        .start()
+        .unwrap();
+    let code = within("the owner raising SIGINT", move || owner.join().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        format!("{} {} true", libc::SIG_DFL, libc::SIG_DFL)
+    );
+    assert_eq!(
+        code,
+        -libc::SIGINT,
+        "the second SIGINT did not end the owner"
+    );
+}
+
 fn imap_yields_in_order_and_imap_unordered_yields_everything(method: StartMethod) {
     let pool = pool(method, 2);
     let squares: Vec<u64> = (0..50).map(|x| x * x).collect();
@@ -715,6 +852,7 @@ per_method!(
     tasks_waiting_behind_a_killed_workers_task_complete_elsewhere,
     workers_exit_when_the_pools_owner_is_killed,
     workers_ignore_ctrl_c,
+    ctrl_c_stops_a_pool_that_opted_in,
     results_that_cannot_travel_fail_only_their_task,
     imap_yields_in_order_and_imap_unordered_yields_everything,
     imap_gives_a_failed_chunks_error_for_each_of_its_items,

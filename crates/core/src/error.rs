@@ -138,6 +138,10 @@ pub enum ErrorKind {
     /// `concurrent.futures.CancelledError`).
     #[doc(alias = "CancelledError")]
     Cancelled,
+    /// The user pressed Ctrl-C (SIGINT) and the work was stopped: a pool that opted in to
+    /// stopping on it (Python's `KeyboardInterrupt`).
+    #[doc(alias = "KeyboardInterrupt")]
+    Interrupted,
 }
 
 impl ErrorKind {
@@ -177,6 +181,7 @@ impl ErrorKind {
             ErrorKind::Exited => "exited without a result",
             ErrorKind::FingerprintMismatch => "executable fingerprint mismatch",
             ErrorKind::Cancelled => "cancelled",
+            ErrorKind::Interrupted => "interrupted",
         }
     }
 }

@@ -286,7 +286,7 @@ where
             Ok(()) => self.in_flight += 1,
             Err(e) => {
                 // This chunk's items give the error; a pool that stopped takes no more.
-                if matches!(e, Error::NotRunning | Error::Broken(_)) {
+                if matches!(e, Error::NotRunning | Error::Broken(_) | Error::Interrupted) {
                     self.input_done = true;
                 }
                 self.arrive(index, len, Err(e));

@@ -58,6 +58,14 @@
 //! # Ok::<(), multiprocessing_pool::Error>(())
 //! ```
 //!
+//! # Ctrl-C
+//!
+//! Workers ignore SIGINT. By default the pool installs nothing, so Ctrl-C ends the program as
+//! usual and the workers exit with it. A pool built with
+//! [`stop_on_interrupt(true)`](PoolBuilder::stop_on_interrupt) stops instead, as Python's
+//! `KeyboardInterrupt` unwinding through `with Pool() as p:` does: its workers are terminated
+//! and reaped, and its blocking calls return [`Error::Interrupted`].
+//!
 //! # How it works
 //!
 //! Each worker has its own connection to the parent; no lock is shared by the workers, so a
@@ -72,6 +80,7 @@
 
 mod error;
 mod imap;
+mod interrupt;
 mod pool;
 mod result;
 mod thread;

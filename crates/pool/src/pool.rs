@@ -19,7 +19,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::ops::Range;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -36,6 +36,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 use crate::imap::{IMap, ProcessChunks};
+use crate::interrupt::Registration;
 use crate::result::{AsyncResult, Callback, Cell, Collector, ErrorCallback, Job};
 use crate::worker::{
     FromWorker, Reply, TaskFn, ToWorker, chunk_trampoline, init_trampoline, wire, worker_main,
@@ -143,6 +144,7 @@ pub struct PoolBuilder {
     maxtasksperchild: Option<usize>,
     task_timeout: Option<Duration>,
     context: Option<Context>,
+    stop_on_interrupt: bool,
 }
 
 impl fmt::Debug for PoolBuilder {
@@ -153,6 +155,7 @@ impl fmt::Debug for PoolBuilder {
             .field("maxtasksperchild", &self.maxtasksperchild)
             .field("task_timeout", &self.task_timeout)
             .field("context", &self.context)
+            .field("stop_on_interrupt", &self.stop_on_interrupt)
             .finish()
     }
 }
@@ -210,6 +213,39 @@ impl PoolBuilder {
         self
     }
 
+    /// Stops the pool on Ctrl-C (SIGINT), as Python's `KeyboardInterrupt` unwinding through
+    /// `with Pool() as p:` does: every blocking call of the pool (`map`, `apply`,
+    /// [`AsyncResult::get`] and `wait`, an [`IMap`]'s `next`, `join`) then returns
+    /// [`Error::Interrupted`] promptly, queued work is dropped, and the workers are terminated
+    /// and reaped before the waiting calls return. Off by default: without it the pool installs
+    /// nothing and Ctrl-C keeps its default (the program ends; the workers, which ignore
+    /// SIGINT, exit as their parent goes).
+    ///
+    /// The first pool that opts in installs a SIGINT handler for the process, once, that only
+    /// wakes such pools; Ctrl-C then stops them instead of ending the program, which learns of
+    /// it from the pools' calls. A handler the program installed before is still called on
+    /// every SIGINT; a SIGINT ignored before (a background job) stays ignored; and once no
+    /// opted-in pool runs (each stops listening when it ends, interrupted or not), a SIGINT
+    /// whose disposition was the default has its default effect again, so a second Ctrl-C ends
+    /// a program that is not done yet.
+    ///
+    /// ```no_run
+    /// use multiprocessing_pool::{ErrorKind, Pool};
+    /// fn slow(x: u64) -> u64 { std::thread::sleep(std::time::Duration::from_secs(1)); x }
+    /// let pool = Pool::builder().processes(2).stop_on_interrupt(true).build()?;
+    /// match pool.map(slow, 0..100) {
+    ///     Ok(results) => println!("{results:?}"),
+    ///     Err(e) if e.kind() == ErrorKind::Interrupted => eprintln!("stopped by Ctrl-C"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok::<(), multiprocessing_pool::Error>(())
+    /// ```
+    #[doc(alias = "KeyboardInterrupt")]
+    pub fn stop_on_interrupt(mut self, stop: bool) -> Self {
+        self.stop_on_interrupt = stop;
+        self
+    }
+
     /// Starts the workers and the pool's result handler.
     pub fn build(self) -> Result<Pool> {
         let processes = match self.processes {
@@ -226,15 +262,22 @@ impl PoolBuilder {
         multiprocessing_core::outcome::install_hook();
         let wake = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
             .map_err(multiprocessing_core::Error::from)?;
+        let interrupt = if self.stop_on_interrupt {
+            Some(Registration::new(wake.as_fd())?)
+        } else {
+            None
+        };
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
                 pending: VecDeque::new(),
                 phase: Phase::Running,
                 broken: None,
+                interrupted: false,
             }),
             wake,
         });
         let mut handler = Handler {
+            interrupt,
             shared: Arc::clone(&shared),
             processes,
             init,
@@ -248,7 +291,7 @@ impl PoolBuilder {
         };
         for _ in 0..processes {
             if let Err(e) = handler.start_worker() {
-                handler.stop_all(true);
+                handler.stop_all(true, || Error::Terminated);
                 return Err(e);
             }
         }
@@ -654,6 +697,9 @@ impl Pool {
             if let Some(broken) = &q.broken {
                 return Err(broken.error());
             }
+            if q.interrupted {
+                return Err(Error::Interrupted);
+            }
             if q.phase != Phase::Running {
                 return Err(Error::NotRunning);
             }
@@ -700,12 +746,25 @@ impl Pool {
 
     /// Waits for the workers to exit after [`close`](Self::close) (every queued call has
     /// finished) or [`terminate`](Self::terminate); [`Error::StillRunning`] before either
-    /// (Python's `join` raises `ValueError`).
+    /// (Python's `join` raises `ValueError`). With
+    /// [`stop_on_interrupt`](PoolBuilder::stop_on_interrupt), a Ctrl-C before or while it
+    /// waits stops the pool and makes it [`Error::Interrupted`].
     pub fn join(&self) -> Result<()> {
-        if self.shared.lock().phase == Phase::Running {
-            return Err(Error::StillRunning);
+        {
+            let q = self.shared.lock();
+            if q.interrupted {
+                drop(q);
+                self.join_handler();
+                return Err(Error::Interrupted);
+            }
+            if q.phase == Phase::Running {
+                return Err(Error::StillRunning);
+            }
         }
         self.join_handler();
+        if self.shared.lock().interrupted {
+            return Err(Error::Interrupted);
+        }
         Ok(())
     }
 
@@ -760,6 +819,8 @@ struct Queue {
     pending: VecDeque<Task>,
     phase: Phase,
     broken: Option<Broken>,
+    /// Ctrl-C stopped the pool (`stop_on_interrupt`).
+    interrupted: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -848,6 +909,9 @@ struct Worker {
 
 /// The result handler: owns the workers.
 struct Handler {
+    /// Listening for Ctrl-C (`stop_on_interrupt`); first, so it is dropped (unregistered)
+    /// before the eventfd it names can close.
+    interrupt: Option<Registration>,
     shared: Arc<Shared>,
     processes: usize,
     init: Option<(CodeWire, Vec<u8>)>,
@@ -907,8 +971,17 @@ impl Handler {
                 }
             }
             let broken = broken.is_some();
+            if self.interrupt.as_ref().is_some_and(Registration::fired) {
+                {
+                    let mut q = self.shared.lock();
+                    q.interrupted = true;
+                    q.phase = Phase::Terminate { kill: false };
+                }
+                self.stop_all(false, || Error::Interrupted);
+                return;
+            }
             if let Phase::Terminate { kill } = phase {
-                self.stop_all(kill);
+                self.stop_all(kill, || Error::Terminated);
                 return;
             }
             let pending = !self.shared.lock().pending.is_empty();
@@ -1247,8 +1320,9 @@ impl Handler {
     }
 
     /// Stops every worker (SIGTERM, or SIGKILL when `kill`), reaps them all within a bounded
-    /// time, and fails what is unfinished with [`Error::Terminated`].
-    fn stop_all(&mut self, kill: bool) {
+    /// time, and then fails what is unfinished with `error()` ([`Error::Terminated`], or
+    /// [`Error::Interrupted`] after Ctrl-C).
+    fn stop_all(&mut self, kill: bool, error: fn() -> Error) {
         for w in &self.workers {
             let _ = if kill {
                 w.process.kill()
@@ -1257,19 +1331,18 @@ impl Handler {
             };
         }
         let deadline = Deadline::after(TERMINATE_GRACE);
+        let mut unfinished = Vec::new();
         for w in self.workers.drain(..) {
             let left = deadline.remaining().unwrap_or(Duration::ZERO);
             if w.process.join_timeout(left).is_err() {
                 let _ = w.process.kill();
                 let _ = w.process.join();
             }
-            for r in w.running {
-                r.task.job.fail(Error::Terminated);
-            }
+            unfinished.extend(w.running.into_iter().map(|r| r.task));
         }
-        let pending: Vec<Task> = self.shared.lock().pending.drain(..).collect();
-        for task in pending {
-            task.job.fail(Error::Terminated);
+        unfinished.extend(self.shared.lock().pending.drain(..));
+        for task in unfinished {
+            task.job.fail(error());
         }
     }
 }
