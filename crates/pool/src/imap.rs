@@ -3,9 +3,13 @@
 //! Python's `imap` feeds the whole input to the pool from a thread, so an endless input fills
 //! memory. Here the iterator itself submits chunks as results are consumed: at most
 //! [`lookahead`](IMap::lookahead) chunks' worth of items are submitted and not yet yielded (by
-//! default two chunks per worker), so an endless input runs in bounded memory. Dropping the iterator drops the chunks
-//! no worker has taken; `close`, `join` and `Drop` of the pool never wait for it.
+//! default two chunks per worker, and at least 64 items per worker), so an
+//! endless input runs in bounded memory. It submits in batches (once a quarter of the
+//! lookahead is free), so small chunks cost one wake-up of the pool per batch, not per item.
+//! Dropping the iterator drops the chunks no worker has taken; `close`, `join` and `Drop` of
+//! the pool never wait for it.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::ops::Range;
@@ -23,6 +27,10 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, Result};
 use crate::pool::{Pool, Task};
 use crate::result::{Job, decode_chunk};
+
+/// The default lookahead covers at least this many items per worker, so one-item chunks
+/// keep every worker's window of short tasks full.
+pub(crate) const MIN_LOOKAHEAD_ITEMS: usize = 64;
 
 /// What a chunk sends back: its index, its number of items, its results or its error.
 pub(crate) type Arrival<R> = (usize, usize, Result<Vec<R>>);
@@ -137,9 +145,10 @@ impl<R: DeserializeOwned + Send> Job for ChunkJob<R> {
         !st.1
     }
 
+    /// Always: a chunk of an `imap` cannot be cancelled on its own (a dropped iterator skips
+    /// what is still queued), so it may wait in a worker's window behind other tasks.
     fn claimed(&self) -> bool {
-        let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        st.0 || st.1
+        true
     }
 
     fn deliver(&self, index: usize, items: Range<usize>, bytes: &[u8], worker: &str) {
@@ -186,12 +195,20 @@ pub(crate) trait Submit<A, R> {
         tx: &Sender<Arrival<R>>,
         abandoned: &Arc<AtomicBool>,
     ) -> Result<()>;
+
+    /// Queues what [`submit`](Self::submit) may have held back, at once; on an error (the pool
+    /// is not running) those chunks fail with it.
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
-/// The process pool's chunks: encoded, and run by a worker's trampoline.
+/// The process pool's chunks: encoded, and run by a worker's trampoline; queued a batch at a
+/// time.
 pub(crate) struct ProcessChunks<'p> {
     pub(crate) pool: &'p Pool,
     pub(crate) code: Arc<CodeWire>,
+    pub(crate) batch: RefCell<Vec<Task>>,
 }
 
 impl<A: Serialize, R: DeserializeOwned + Send + 'static> Submit<A, R> for ProcessChunks<'_> {
@@ -213,7 +230,23 @@ impl<A: Serialize, R: DeserializeOwned + Send + 'static> Submit<A, R> for Proces
             state: Mutex::new((false, false)),
         });
         let task = Task::new(job, index, start..start + len, Arc::clone(&self.code), args);
-        self.pool.enqueue(std::iter::once(task))
+        self.batch.borrow_mut().push(task);
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<()> {
+        let tasks = std::mem::take(&mut *self.batch.borrow_mut());
+        if tasks.is_empty() {
+            return Ok(());
+        }
+        let mut tasks = tasks.into_iter();
+        let queued = self.pool.enqueue(tasks.by_ref());
+        if let Err(e) = &queued {
+            for task in tasks {
+                task.fail(e.duplicate());
+            }
+        }
+        queued
     }
 }
 
@@ -235,7 +268,8 @@ where
             backend,
             input,
             chunksize: chunksize.max(1),
-            lookahead: 2 * processes,
+            lookahead: (2 * processes)
+                .max((MIN_LOOKAHEAD_ITEMS * processes).div_ceil(chunksize.max(1))),
             ordered,
             tx,
             rx,
@@ -253,8 +287,9 @@ where
     }
 
     /// Keeps at most `chunks` chunks' worth of items submitted and not yet yielded (at least
-    /// one chunk); by default two chunks per worker. `usize::MAX` submits the whole input as fast as the iterator is polled,
-    /// as Python does (an endless input then grows without bound).
+    /// one chunk); by default two chunks per worker, and at least 64 items per
+    /// worker. `usize::MAX` submits the whole input as fast as the iterator is polled, as
+    /// Python does (an endless input then grows without bound).
     pub fn lookahead(mut self, chunks: usize) -> Self {
         self.lookahead = chunks.max(1);
         self.top_up();
@@ -295,11 +330,24 @@ where
         true
     }
 
+    /// Submits up to the lookahead, once a quarter of it (at least a chunk) is free.
     fn top_up(&mut self) {
+        let cap = self.lookahead.saturating_mul(self.chunksize);
+        let used = self.items_pending + self.current.len();
+        let free = cap.saturating_sub(used);
+        if self.input_done || (used > 0 && free < (cap / 4).max(self.chunksize)) {
+            return;
+        }
         while !self.input_done && self.has_room() {
             if !self.submit_one() {
                 break;
             }
+        }
+        if let Err(e) = self.backend.flush()
+            && matches!(e, Error::NotRunning | Error::Broken(_) | Error::Interrupted)
+        {
+            // The chunks held back got the error; a pool that stopped takes no more.
+            self.input_done = true;
         }
     }
 

@@ -70,8 +70,9 @@
 //!
 //! Each worker has its own connection to the parent; no lock is shared by the workers, so a
 //! worker dying anywhere cannot wedge the others. A thread of the parent (the result handler)
-//! sends each worker its tasks (the one it runs and at most one more), and a worker
-//! acknowledges a task before running it, so when a worker's sentinel reports its exit the
+//! sends each worker its tasks (the one it runs and at least one more; a window of up to 64
+//! when tasks take microseconds, sent in one message), and a worker acknowledges each task
+//! before running it (with the previous task's reply, in one message), so when a worker's sentinel reports its exit the
 //! parent knows which task it died running (that task fails) and which it never started (they
 //! are queued again). The same thread
 //! decodes results and runs callbacks, and counts each worker's tasks for `maxtasksperchild`.

@@ -5,8 +5,11 @@
 //! worker's connection, every worker's sentinel and a wake-up eventfd, and:
 //!
 //! - hands the next queued task to an idle worker over that worker's own connection, and to
-//!   a busy worker at most one more, of a call already started (so a worker does not wait for
-//!   the parent between tasks, and a call no worker has taken stays cancellable);
+//!   a busy worker more of a call already started (so a worker does not wait for the parent
+//!   between tasks, and a call no worker has taken stays cancellable): one more when tasks
+//!   take long, a window of up to 64 in one message when they take microseconds (about 2 ms
+//!   of work at the recent average task time, as the workers time them), within what the
+//!   connection buffers so a send never waits;
 //! - records each acknowledgement, then each reply, and completes the call;
 //! - on a sentinel (the worker exited): the task the worker had acknowledged fails with
 //!   [`Error::WorkerLost`]; one it had not yet acknowledged is queued again; the worker is
@@ -16,6 +19,7 @@
 //!
 //! No lock is shared by the workers, so a worker dying anywhere cannot wedge the pool.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::ops::Range;
@@ -39,16 +43,29 @@ use crate::imap::{IMap, ProcessChunks};
 use crate::interrupt::Registration;
 use crate::result::{AsyncResult, Callback, Cell, Collector, ErrorCallback, Job};
 use crate::worker::{
-    FromWorker, Reply, TaskFn, ToWorker, chunk_trampoline, init_trampoline, wire, worker_main,
+    BytesRef, FromWorker, Reply, TaskFn, ToWorker, chunk_trampoline, init_trampoline, wire,
+    worker_main,
 };
 
 /// How long `terminate` lets workers end after SIGTERM before it kills them.
 const TERMINATE_GRACE: Duration = Duration::from_secs(2);
-/// Tasks sent to a worker and not yet answered: the one it runs and the next.
+/// Tasks sent to a worker and not yet answered, at least: the one it runs and the next (so
+/// it never waits for the parent between two tasks, and a long task holds back at most one
+/// other).
 const IN_FLIGHT: usize = 2;
-/// A busy worker is sent its next task only when the task's arguments are at most this many
-/// bytes, so the send never waits for the worker to finish the task it runs.
+/// Tasks sent to a worker and not yet answered, at most: for short tasks, a window of them
+/// leaves in one write and their answers come back several to a read.
+const IN_FLIGHT_SHORT: usize = 64;
+/// The work a worker's window may hold at the recent average task time: between
+/// [`IN_FLIGHT`] and [`IN_FLIGHT_SHORT`] tasks, so tasks that wait in one worker while another
+/// runs out of work delay the call by at most about this much.
+const WINDOW_WORK: Duration = Duration::from_millis(2);
+/// A busy worker is sent more tasks only while the arguments it has not yet read are at most
+/// this many bytes, so the send never waits for the worker to finish the task it runs.
 const PREFETCH_MAX_BYTES: usize = 32 * 1024;
+/// What a task adds to a message besides its arguments (its id, the length), counted against
+/// [`PREFETCH_MAX_BYTES`].
+const TASK_OVERHEAD: usize = 24;
 /// A task queued again after this many workers died before acknowledging it fails instead.
 const MAX_UNSTARTED_LOSSES: u8 = 3;
 /// After this many workers in a row (per worker slot) die before they are ready (their
@@ -288,6 +305,7 @@ impl PoolBuilder {
             next_id: 0,
             started: 0,
             early_deaths: 0,
+            task_time: WINDOW_WORK,
         };
         for _ in 0..processes {
             if let Err(e) = handler.start_worker() {
@@ -626,6 +644,7 @@ impl Pool {
         let backend = ProcessChunks {
             pool: self,
             code: Arc::new(wire(chunk_trampoline::<F, (A,)> as TaskFn)),
+            batch: RefCell::new(Vec::new()),
         };
         Ok(IMap::new(
             Box::new(backend),
@@ -860,6 +879,11 @@ pub(crate) struct Task {
 }
 
 impl Task {
+    /// Fails the task's call (a task that could not be queued).
+    pub(crate) fn fail(self, error: Error) {
+        self.job.fail(error);
+    }
+
     /// Chunk `index` of a call, covering the call's `items`, with its encoded arguments.
     pub(crate) fn new(
         job: Arc<dyn Job>,
@@ -905,6 +929,8 @@ struct Worker {
     timed_out: Option<u64>,
     /// Its initializer ran: it reads its connection, so a send to it cannot wait long.
     ready: bool,
+    /// Bytes of tasks sent to it and not yet acknowledged (so perhaps not yet read).
+    unread_bytes: usize,
 }
 
 /// The result handler: owns the workers.
@@ -922,6 +948,8 @@ struct Handler {
     next_id: u64,
     started: usize,
     early_deaths: usize,
+    /// The recent average time from a task's acknowledgement to its reply.
+    task_time: Duration,
 }
 
 impl Handler {
@@ -950,6 +978,7 @@ impl Handler {
             hung_up: false,
             timed_out: None,
             ready: false,
+            unread_bytes: 0,
         });
         Ok(())
     }
@@ -998,7 +1027,7 @@ impl Handler {
                 for w in &mut self.workers {
                     if w.running.is_empty() && !w.stopping {
                         w.stopping = true;
-                        if w.conn.send(&ToWorker::<&[u8]>::Stop).is_err() {
+                        if w.conn.send(&ToWorker::<BytesRef<'_>>::Stop).is_err() {
                             w.hung_up = true;
                         }
                     }
@@ -1024,60 +1053,105 @@ impl Handler {
             && !w.stopping
             && !w.hung_up
             && w.timed_out.is_none()
-            && w.running.len() < IN_FLIGHT
+            && w.running.len() < self.window()
             && self
                 .maxtasksperchild
                 .is_none_or(|max| w.tasks_done + w.running.len() < max)
     }
 
-    /// Hands queued tasks to workers: any task to an idle worker; to a busy one, only the next
-    /// task of a call already started and only when small enough to sit in the connection's
-    /// buffer, so a call nobody started stays cancellable and a send never waits for a task.
+    /// How many tasks a worker may hold: about [`WINDOW_WORK`] of them at the recent average
+    /// task time, at least two.
+    fn window(&self) -> usize {
+        let micros = self.task_time.as_micros().max(1);
+        usize::try_from(WINDOW_WORK.as_micros() / micros)
+            .unwrap_or(usize::MAX)
+            .clamp(IN_FLIGHT, IN_FLIGHT_SHORT)
+    }
+
+    /// Hands queued tasks to workers: any task to an idle worker; to a busy one, only tasks of
+    /// a call already started and only while they fit in the connection's buffer, so a call
+    /// nobody started stays cancellable and a send never waits for a task. What one worker
+    /// gets in one round leaves in one message per target; a worker is topped up once half
+    /// its window is free, so those messages carry several tasks.
     fn dispatch(&mut self) {
-        loop {
-            let Some(w) = (0..self.workers.len())
-                .filter(|&i| self.can_take(&self.workers[i]))
-                .min_by_key(|&i| self.workers[i].running.len())
-            else {
-                return;
-            };
-            let busy = !self.workers[w].running.is_empty();
+        let mut assigned = vec![0usize; self.workers.len()];
+        let half = self.window() / 2;
+        let open: Vec<bool> = self
+            .workers
+            .iter()
+            .map(|w| w.running.len() <= half)
+            .collect();
+        // The least busy worker first: an idle one takes any task.
+        while let Some(w) = (0..self.workers.len())
+            .filter(|&i| open[i] && self.can_take(&self.workers[i]))
+            .min_by_key(|&i| self.workers[i].running.len())
+        {
+            let worker = &self.workers[w];
+            let busy = !worker.running.is_empty();
+            let unread = worker.unread_bytes;
             let task = {
                 let mut q = self.shared.lock();
                 loop {
                     let Some(front) = q.pending.front() else {
-                        return;
+                        break None;
                     };
-                    if busy && (!front.job.claimed() || front.args.len() > PREFETCH_MAX_BYTES) {
-                        return;
+                    if busy
+                        && (!front.job.claimed()
+                            || unread + front.args.len() + TASK_OVERHEAD > PREFETCH_MAX_BYTES)
+                    {
+                        break None;
                     }
                     let Some(t) = q.pending.pop_front() else {
-                        return;
+                        break None;
                     };
                     if t.job.start() {
-                        break t;
+                        break Some(t);
                     }
                     // The call is decided already (failed, cancelled): skip its task.
                 }
             };
+            let Some(task) = task else { break };
             self.next_id += 1;
-            let id = self.next_id;
             let worker = &mut self.workers[w];
-            let msg = ToWorker::Task {
-                id,
-                code: (*task.code).clone(),
-                args: &task.args[..],
-            };
-            if worker.conn.send(&msg).is_err() {
-                // It died: its sentinel will say so, and the task goes back to the queue.
-                worker.hung_up = true;
-            }
+            worker.unread_bytes += task.args.len() + TASK_OVERHEAD;
             worker.running.push_back(Running {
-                id,
+                id: self.next_id,
                 task,
                 acked: false,
                 since: None,
             });
+            assigned[w] += 1;
+        }
+        for (w, n) in assigned.into_iter().enumerate() {
+            if n > 0 {
+                self.send_tasks(w, n);
+            }
+        }
+    }
+
+    /// Sends worker `w` its last `n` tasks, one message per run of tasks of one target.
+    fn send_tasks(&mut self, w: usize, n: usize) {
+        let worker = &mut self.workers[w];
+        let first = worker.running.len() - n;
+        let mut at = first;
+        while at < worker.running.len() {
+            let code = Arc::clone(&worker.running[at].task.code);
+            let tasks: Vec<(u64, BytesRef<'_>)> = worker
+                .running
+                .range(at..)
+                .take_while(|r| Arc::ptr_eq(&r.task.code, &code))
+                .map(|r| (r.id, BytesRef(&r.task.args)))
+                .collect();
+            at += tasks.len();
+            let msg = ToWorker::Tasks {
+                code: (*code).clone(),
+                tasks,
+            };
+            if worker.conn.send(&msg).is_err() {
+                // It died: its sentinel will say so, and the tasks go back to the queue.
+                worker.hung_up = true;
+                return;
+            }
         }
     }
 
@@ -1193,10 +1267,11 @@ impl Handler {
             FromWorker::DoneAck {
                 id,
                 reply,
+                micros,
                 next,
                 pid,
             } => {
-                self.on_message(i, FromWorker::Done { id, reply });
+                self.on_message(i, FromWorker::Done { id, reply, micros });
                 self.on_message(i, FromWorker::Ack { id: next, pid });
             }
             FromWorker::Ready => {
@@ -1207,10 +1282,13 @@ impl Handler {
                 if let Some(r) = w.running.iter_mut().find(|r| r.id == id) {
                     r.acked = true;
                     r.since = Some(Instant::now());
+                    w.unread_bytes = w
+                        .unread_bytes
+                        .saturating_sub(r.task.args.len() + TASK_OVERHEAD);
                     w.pid = pid;
                 }
             }
-            FromWorker::Done { id, reply } => {
+            FromWorker::Done { id, reply, micros } => {
                 let Some(r) = w
                     .running
                     .iter()
@@ -1220,17 +1298,25 @@ impl Handler {
                     return;
                 };
                 w.tasks_done += 1;
+                if !r.acked {
+                    // Answered unacknowledged (never, from a sound worker): it was read.
+                    w.unread_bytes = w
+                        .unread_bytes
+                        .saturating_sub(r.task.args.len() + TASK_OVERHEAD);
+                }
+                // A running average over about eight tasks, as the worker timed them.
+                self.task_time = (self.task_time * 7 + Duration::from_micros(micros)) / 8;
                 let task = r.task;
                 let worker = w.name.clone();
                 if self.maxtasksperchild.is_some_and(|max| w.tasks_done >= max) {
                     w.stopping = true;
-                    if w.conn.send(&ToWorker::<&[u8]>::Stop).is_err() {
+                    if w.conn.send(&ToWorker::<BytesRef<'_>>::Stop).is_err() {
                         w.hung_up = true;
                     }
                 }
                 match reply {
                     Reply::Ok(bytes) => {
-                        task.job.deliver(task.index, task.items, &bytes, &worker);
+                        task.job.deliver(task.index, task.items, &bytes.0, &worker);
                     }
                     Reply::Codec(m) => task
                         .job
