@@ -226,6 +226,29 @@ impl<'de> Deserialize<'de> for Undecodable {
     }
 }
 
+/// A number, or (`None`) a value whose encoding fails.
+#[derive(Debug)]
+struct Picky(Option<u64>);
+
+impl Serialize for Picky {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(x) => x.serialize(s),
+            None => Err(S::Error::custom("refuses to be encoded")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Picky {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        u64::deserialize(d).map(|x| Picky(Some(x)))
+    }
+}
+
+fn unpick(p: Picky) -> u64 {
+    p.0.unwrap_or_default()
+}
+
 fn make_unencodable() -> Unencodable {
     Unencodable
 }
@@ -834,6 +857,22 @@ fn results_that_cannot_travel_fail_only_their_task(method: StartMethod) {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Codec);
     assert_eq!(pool.apply(square, (6,)).unwrap(), 36);
+    // An unencodable item in a late chunk (earlier chunks are queued as they are encoded):
+    // the call fails in the caller, and its callbacks never run.
+    let (tx, rx) = mpsc::channel();
+    let err_tx = tx.clone();
+    let items = (0..100).map(|x| Picky((x != 70).then_some(x)));
+    let callbacks = Callbacks::new()
+        .callback(move |_: &Vec<u64>| tx.send("callback").unwrap())
+        .error_callback(move |_| err_tx.send("error callback").unwrap());
+    let err = pool
+        .map_async_with(unpick, items, Some(10), callbacks)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Codec);
+    assert!(err.to_string().contains("task 7"), "{err}");
+    assert_eq!(pool.map(square, 0..20).unwrap().len(), 20);
+    // The handler has served every earlier chunk by now; none ran a callback.
+    assert_eq!(rx.try_recv(), Err(mpsc::TryRecvError::Disconnected));
 }
 
 per_method!(

@@ -66,6 +66,11 @@ const PREFETCH_MAX_BYTES: usize = 32 * 1024;
 /// What a task adds to a message besides its arguments (its id, the length), counted against
 /// [`PREFETCH_MAX_BYTES`].
 const TASK_OVERHEAD: usize = 24;
+/// A call's chunks are queued as they are encoded, in batches of at least this many bytes
+/// (the first chunk alone), so workers start on a long call before it is all encoded.
+const STREAM_BATCH_BYTES: usize = 64 * 1024;
+/// Room reserved for a chunk's encoding at most (about a byte more than each item's size).
+const ENCODE_RESERVE_MAX: usize = 4 << 20;
 /// A task queued again after this many workers died before acknowledging it fails instead.
 const MAX_UNSTARTED_LOSSES: u8 = 3;
 /// After this many workers in a row (per worker slot) die before they are ready (their
@@ -306,6 +311,7 @@ impl PoolBuilder {
             started: 0,
             early_deaths: 0,
             task_time: WINDOW_WORK,
+            replies: Vec::new(),
         };
         for _ in 0..processes {
             if let Err(e) = handler.start_worker() {
@@ -655,8 +661,9 @@ impl Pool {
         ))
     }
 
-    /// Encodes the call's chunks here (an unencodable argument is this call's error, nothing
-    /// is queued) and queues them.
+    /// Encodes the call's chunks here and queues them as they are encoded: an unencodable
+    /// argument is this call's error, returned here (its callbacks do not run; chunks queued
+    /// before it are skipped, or their results dropped if a worker took them already).
     fn submit<F, Args, T>(
         &self,
         _f: F,
@@ -682,29 +689,54 @@ impl Pool {
         let chunksize = chunksize
             .unwrap_or_else(|| default_chunksize(n, self.processes))
             .max(1);
-        let mut chunks = Vec::with_capacity(n.div_ceil(chunksize));
-        for (index, chunk) in items.chunks(chunksize).enumerate() {
-            let args = codec::encode(chunk).map_err(|e| {
-                Error::Codec(format!(
-                    "could not encode the arguments of task {index}: {e}"
-                ))
-            })?;
-            let start = index * chunksize;
-            chunks.push((index, start..start + chunk.len(), args));
-        }
         let cell = Arc::new(Cell::new(callbacks.callback, callbacks.error_callback));
         let job: Arc<dyn Job> = Arc::new(Collector::<F::Output, T>::new(
             Arc::clone(&cell),
             n,
-            chunks.len(),
+            n.div_ceil(chunksize),
             finish,
         ));
-        let code = Arc::new(wire(chunk_trampoline::<F, Args> as TaskFn));
-        self.enqueue(chunks.into_iter().map(|(index, items, args)| {
-            Task::new(Arc::clone(&job), index, items, Arc::clone(&code), args)
-        }))?;
         if n == 0 {
+            // A closed or broken pool is this call's error, as for any call.
+            self.enqueue(std::iter::empty())?;
             job.finish_empty();
+            return Ok(AsyncResult { cell });
+        }
+        let code = Arc::new(wire(chunk_trampoline::<F, Args> as TaskFn));
+        // Queued as they are encoded, the first at once, so workers start while the rest
+        // is encoded.
+        let mut batch = Vec::new();
+        let mut batch_bytes = 0;
+        for (index, chunk) in items.chunks(chunksize).enumerate() {
+            let mut args =
+                Vec::with_capacity((chunk.len() * (size_of::<Args>() + 1)).min(ENCODE_RESERVE_MAX));
+            if let Err(e) = codec::encode_into(chunk, &mut args) {
+                // Chunks queued already are skipped (or their results dropped).
+                cell.abandon();
+                return Err(Error::Codec(format!(
+                    "could not encode the arguments of task {index}: {e}"
+                )));
+            }
+            batch_bytes += args.len();
+            let start = index * chunksize;
+            batch.push(Task::new(
+                Arc::clone(&job),
+                index,
+                start..start + chunk.len(),
+                Arc::clone(&code),
+                args,
+            ));
+            if index == 0 || batch_bytes >= STREAM_BATCH_BYTES {
+                if let Err(e) = self.enqueue(batch.drain(..)) {
+                    cell.abandon();
+                    return Err(e);
+                }
+                batch_bytes = 0;
+            }
+        }
+        if let Err(e) = self.enqueue(batch.into_iter()) {
+            cell.abandon();
+            return Err(e);
         }
         Ok(AsyncResult { cell })
     }
@@ -948,8 +980,10 @@ struct Handler {
     next_id: u64,
     started: usize,
     early_deaths: usize,
-    /// The recent average time from a task's acknowledgement to its reply.
+    /// The recent average time a task runs, as the workers time it.
     task_time: Duration,
+    /// Replies read and not yet handed to their calls: each task, its reply, its worker.
+    replies: Vec<(Task, Reply, String)>,
 }
 
 impl Handler {
@@ -1023,6 +1057,8 @@ impl Handler {
                 }
             }
             self.dispatch();
+            // Decoded only now, so the workers already have their next tasks.
+            self.deliver_replies();
             if phase == Phase::Closed && self.shared.lock().pending.is_empty() {
                 for w in &mut self.workers {
                     if w.running.is_empty() && !w.stopping {
@@ -1314,21 +1350,28 @@ impl Handler {
                         w.hung_up = true;
                     }
                 }
-                match reply {
-                    Reply::Ok(bytes) => {
-                        task.job.deliver(task.index, task.items, &bytes.0, &worker);
-                    }
-                    Reply::Codec(m) => task
-                        .job
-                        .fail(Error::Codec(format!("task {}: {m}", task.index))),
-                    Reply::Refused(m) => task.job.fail(Error::Refused(m)),
-                    Reply::Panicked(panic) => task.job.fail(Error::Panicked { worker, panic }),
-                }
+                self.replies.push((task, reply, worker));
             }
             FromWorker::InitFailed(panic) => {
                 w.stopping = true;
                 let worker = w.name.clone();
                 self.set_broken(Broken::Initializer { worker, panic });
+            }
+        }
+    }
+
+    /// Hands the replies read so far to their calls (decoding results, running callbacks).
+    fn deliver_replies(&mut self) {
+        for (task, reply, worker) in std::mem::take(&mut self.replies) {
+            match reply {
+                Reply::Ok(bytes) => {
+                    task.job.deliver(task.index, task.items, &bytes.0, &worker);
+                }
+                Reply::Codec(m) => task
+                    .job
+                    .fail(Error::Codec(format!("task {}: {m}", task.index))),
+                Reply::Refused(m) => task.job.fail(Error::Refused(m)),
+                Reply::Panicked(panic) => task.job.fail(Error::Panicked { worker, panic }),
             }
         }
     }
@@ -1409,6 +1452,7 @@ impl Handler {
     /// time, and then fails what is unfinished with `error()` ([`Error::Terminated`], or
     /// [`Error::Interrupted`] after Ctrl-C).
     fn stop_all(&mut self, kill: bool, error: fn() -> Error) {
+        self.deliver_replies();
         for w in &self.workers {
             let _ = if kill {
                 w.process.kill()
