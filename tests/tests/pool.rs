@@ -335,6 +335,24 @@ fn chunksize_is_respected(method: StartMethod) {
     let results = pool.map(pid_of, 0..20u32).unwrap();
     let sizes: Vec<usize> = chunks_seen(&results).iter().map(Vec::len).collect();
     assert_eq!(sizes, [3, 3, 3, 3, 3, 3, 2]);
+    // imap and imap_unordered too.
+    let expected: Vec<Vec<u32>> = (0..5).map(|c| (c * 4..c * 4 + 4).collect()).collect();
+    let results: Vec<(u32, u32)> = pool
+        .imap_chunksize(pid_of, 0..20u32, 4)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        results.iter().map(|r| r.1).collect::<Vec<_>>(),
+        (0..20).collect::<Vec<_>>()
+    );
+    assert_eq!(chunks_seen(&results), expected);
+    let results: Vec<(u32, u32)> = pool
+        .imap_unordered_chunksize(pid_of, 0..20u32, 4)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(chunks_seen(&results), expected);
 }
 
 fn initializer_runs_once_per_worker(method: StartMethod) {

@@ -29,6 +29,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use multiprocessing_connection::{Connection, pipe};
+use multiprocessing_core::backoff::Adaptive;
 use multiprocessing_core::code::CodeWire;
 use multiprocessing_core::codec;
 use multiprocessing_core::outcome::PanicInfo;
@@ -60,12 +61,17 @@ const IN_FLIGHT_SHORT: usize = 64;
 /// [`IN_FLIGHT`] and [`IN_FLIGHT_SHORT`] tasks, so tasks that wait in one worker while another
 /// runs out of work delay the call by at most about this much.
 const WINDOW_WORK: Duration = Duration::from_millis(2);
-/// A busy worker is sent more tasks only while the arguments it has not yet read are at most
-/// this many bytes, so the send never waits for the worker to finish the task it runs.
-const PREFETCH_MAX_BYTES: usize = 32 * 1024;
+/// A busy worker is sent more tasks only while the bytes it has not yet read stay within half
+/// its connection's send buffer (so a send never waits for the worker to finish the task it
+/// runs): the parent asks for this much buffer (the kernel may grant less, and doubles it).
+const SEND_BUFFER: usize = 1 << 20;
+/// The prefetch limit when the buffer's size cannot be read: well within any default.
+const PREFETCH_MIN_BYTES: usize = 32 * 1024;
 /// What a task adds to a message besides its arguments (its id, the length), counted against
-/// [`PREFETCH_MAX_BYTES`].
+/// the prefetch limit.
 const TASK_OVERHEAD: usize = 24;
+/// How long the result handler polls before it sleeps, while that catches what it waits for.
+const HANDLER_SPIN: Duration = Duration::from_micros(30);
 /// A call's chunks are queued as they are encoded, in batches of at least this many bytes
 /// (the first chunk alone), so workers start on a long call before it is all encoded.
 const STREAM_BATCH_BYTES: usize = 64 * 1024;
@@ -312,6 +318,7 @@ impl PoolBuilder {
             early_deaths: 0,
             task_time: WINDOW_WORK,
             replies: Vec::new(),
+            spin: Adaptive::new(0),
         };
         for _ in 0..processes {
             if let Err(e) = handler.start_worker() {
@@ -963,6 +970,8 @@ struct Worker {
     ready: bool,
     /// Bytes of tasks sent to it and not yet acknowledged (so perhaps not yet read).
     unread_bytes: usize,
+    /// At most this many unread bytes while it is busy: half its connection's send buffer.
+    prefetch_limit: usize,
 }
 
 /// The result handler: owns the workers.
@@ -984,11 +993,18 @@ struct Handler {
     task_time: Duration,
     /// Replies read and not yet handed to their calls: each task, its reply, its worker.
     replies: Vec<(Task, Reply, String)>,
+    /// Whether waiting spins before it sleeps.
+    spin: Adaptive,
 }
 
 impl Handler {
     fn start_worker(&mut self) -> Result<()> {
         let (ours, theirs) = pipe(true)?;
+        // Room for a busy worker's next chunks, so a long map's workers never wait for the
+        // parent between chunks. Best effort: the limit follows what the kernel granted.
+        let _ = rustix::net::sockopt::set_socket_send_buffer_size(&ours, SEND_BUFFER);
+        let prefetch_limit = rustix::net::sockopt::socket_send_buffer_size(&ours)
+            .map_or(PREFETCH_MIN_BYTES, |granted| granted / 2);
         self.started += 1;
         let name = format!("PoolWorker-{}", self.started);
         let mut builder = Process::builder(worker_main, (theirs, self.init.clone()))
@@ -1013,6 +1029,7 @@ impl Handler {
             timed_out: None,
             ready: false,
             unread_bytes: 0,
+            prefetch_limit,
         });
         Ok(())
     }
@@ -1125,6 +1142,7 @@ impl Handler {
             let worker = &self.workers[w];
             let busy = !worker.running.is_empty();
             let unread = worker.unread_bytes;
+            let limit = worker.prefetch_limit;
             let task = {
                 let mut q = self.shared.lock();
                 loop {
@@ -1133,7 +1151,7 @@ impl Handler {
                     };
                     if busy
                         && (!front.job.claimed()
-                            || unread + front.args.len() + TASK_OVERHEAD > PREFETCH_MAX_BYTES)
+                            || unread + front.args.len() + TASK_OVERHEAD > limit)
                     {
                         break None;
                     }
@@ -1210,7 +1228,14 @@ impl Handler {
                     fds.push(PollFd::new(&w.conn, PollFlags::IN));
                 }
             }
-            if let Err(e) = multiprocessing_core::time::poll(&mut fds, deadline) {
+            // A reply or a call due within microseconds is caught without sleeping, while
+            // that keeps paying (a prompt worker on another CPU, a caller waiting on a result).
+            let caught = !buffered
+                && self.spin.spin_until(HANDLER_SPIN, deadline, || {
+                    let now = Deadline::after(Duration::ZERO);
+                    matches!(multiprocessing_core::time::poll(&mut fds, now), Ok(n) if n > 0)
+                });
+            if !caught && let Err(e) = multiprocessing_core::time::poll(&mut fds, deadline) {
                 tracing::error!("the pool's result handler could not poll: {e}");
                 std::thread::sleep(Duration::from_millis(10));
             }
