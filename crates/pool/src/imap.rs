@@ -88,15 +88,18 @@ pub struct IMap<'p, A, R, I> {
     abandoned: Arc<AtomicBool>,
     /// Chunks submitted so far (the next chunk's index).
     submitted: usize,
-    /// Chunks sent back and not yet expanded into `current`, by index (`imap` only).
+    /// Chunks sent back and not yet moved to `ready`, by index (`imap` only).
     arrived: BTreeMap<usize, (usize, Result<Vec<R>>)>,
     /// The next chunk to yield (`imap` only).
     next_chunk: usize,
     /// Chunks submitted and not yet sent back.
     in_flight: usize,
-    /// Items in chunks submitted and not yet expanded into `current`.
+    /// Items in chunks submitted and not yet moved to `ready`.
     items_pending: usize,
-    current: VecDeque<Result<R>>,
+    /// Chunks to yield from, in order, kept whole (not item by item).
+    ready: VecDeque<Ready<R>>,
+    /// Items left in `ready`.
+    ready_len: usize,
     input_done: bool,
 }
 
@@ -109,6 +112,12 @@ impl<A, R, I> fmt::Debug for IMap<'_, A, R, I> {
             .field("in_flight", &self.in_flight)
             .finish_non_exhaustive()
     }
+}
+
+/// A chunk's outcome waiting to be yielded: its values, or its error once per item.
+enum Ready<R> {
+    Values(std::vec::IntoIter<R>),
+    Failed { error: Error, left: usize },
 }
 
 /// One chunk of an `imap`: sends its outcome to the iterator, once.
@@ -279,7 +288,8 @@ where
             next_chunk: 0,
             in_flight: 0,
             items_pending: 0,
-            current: VecDeque::new(),
+            ready: VecDeque::new(),
+            ready_len: 0,
             input_done: false,
         };
         imap.top_up();
@@ -299,7 +309,7 @@ where
     /// Whether more may be submitted: fewer than `lookahead` chunks' worth of items are
     /// submitted and not yet yielded.
     fn has_room(&self) -> bool {
-        self.items_pending + self.current.len() < self.lookahead.saturating_mul(self.chunksize)
+        self.items_pending + self.ready_len < self.lookahead.saturating_mul(self.chunksize)
     }
 
     /// Submits the next chunk of the input; `false` when the input is exhausted.
@@ -333,7 +343,7 @@ where
     /// Submits up to the lookahead, once a quarter of it (at least a chunk) is free.
     fn top_up(&mut self) {
         let cap = self.lookahead.saturating_mul(self.chunksize);
-        let used = self.items_pending + self.current.len();
+        let used = self.items_pending + self.ready_len;
         let free = cap.saturating_sub(used);
         if self.input_done || (used > 0 && free < (cap / 4).max(self.chunksize)) {
             return;
@@ -367,19 +377,50 @@ where
     fn expand(&mut self, len: usize, result: Result<Vec<R>>) {
         self.items_pending -= len;
         match result {
-            Ok(values) => self.current.extend(values.into_iter().map(Ok)),
-            Err(e) => {
-                for _ in 1..len {
-                    self.current.push_back(Err(e.duplicate()));
+            Ok(values) => {
+                self.ready_len += values.len();
+                self.ready.push_back(Ready::Values(values.into_iter()));
+            }
+            Err(error) if len > 0 => {
+                self.ready_len += len;
+                self.ready.push_back(Ready::Failed { error, left: len });
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// The next item of the chunks ready to yield.
+    fn pop_ready(&mut self) -> Option<Result<R>> {
+        loop {
+            let item = match self.ready.front_mut()? {
+                Ready::Values(values) => values.next().map(Ok),
+                Ready::Failed { error, left } if *left > 1 => {
+                    *left -= 1;
+                    Some(Err(error.duplicate()))
                 }
-                self.current.push_back(Err(e));
+                Ready::Failed { .. } => match self.ready.pop_front() {
+                    Some(Ready::Failed { error, .. }) => {
+                        self.ready_len -= 1;
+                        return Some(Err(error));
+                    }
+                    _ => None,
+                },
+            };
+            match item {
+                Some(item) => {
+                    self.ready_len -= 1;
+                    return Some(item);
+                }
+                None => {
+                    self.ready.pop_front();
+                }
             }
         }
     }
 
     fn next_until(&mut self, deadline: Deadline) -> Option<Result<R>> {
         loop {
-            if let Some(item) = self.current.pop_front() {
+            if let Some(item) = self.pop_ready() {
                 self.top_up();
                 return Some(item);
             }
@@ -427,7 +468,7 @@ where
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let known = self.current.len() + self.items_pending;
+        let known = self.ready_len + self.items_pending;
         if self.input_done {
             return (known, Some(known));
         }
@@ -448,8 +489,15 @@ impl<A, R, I> Drop for IMap<'_, A, R, I> {
     }
 }
 
-/// Encodes a chunk of one-argument items as the worker's trampoline reads it.
+/// Encodes a chunk of one-argument items as the worker's trampoline reads it (a sequence of
+/// one-element tuples), without building the tuples.
 pub(crate) fn encode_chunk<A: Serialize>(chunk: Vec<A>) -> Result<Vec<u8>> {
-    let items: Vec<(A,)> = chunk.into_iter().map(|a| (a,)).collect();
-    codec::encode(&items).map_err(|e| Error::Codec(format!("could not encode the arguments: {e}")))
+    struct Tuples<'a, A>(&'a [A]);
+    impl<A: Serialize> Serialize for Tuples<'_, A> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            s.collect_seq(self.0.iter().map(|a| (a,)))
+        }
+    }
+    codec::encode(&Tuples(&chunk))
+        .map_err(|e| Error::Codec(format!("could not encode the arguments: {e}")))
 }
