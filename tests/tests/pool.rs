@@ -125,9 +125,10 @@ fn announced_workers(dir: &std::path::Path) -> Vec<u32> {
         .collect()
 }
 
-/// A process whose pool stops on Ctrl-C: maps slow tasks until SIGINT stops it, then writes
-/// to `dir/result` the error's kind and which of its workers still exist (none should: they
-/// are reaped before the call returns), and exits normally.
+/// A process whose pool stops on Ctrl-C: maps slow tasks until SIGINT stops it, checks that
+/// the calls queued behind them (an `apply`, an `imap`) fail the same way, then writes to
+/// `dir/result` the error's kind and which of its workers still exist (none should: they are
+/// reaped before the call returns), and exits normally.
 fn interrupted_owner(dir: String, method: StartMethod) {
     let pool = get_context(method)
         .pool_builder()
@@ -136,9 +137,18 @@ fn interrupted_owner(dir: String, method: StartMethod) {
         .build()
         .unwrap();
     let items = (0..8).map(|x| (dir.clone(), x));
-    let err = pool
-        .starmap_chunksize(announce_and_sleep, items, 1)
-        .unwrap_err();
+    let map = pool
+        .starmap_async(announce_and_sleep, items, Some(1))
+        .unwrap();
+    // Queued behind the map's tasks, which hold both workers.
+    let apply = pool.apply_async(square, (3,)).unwrap();
+    let mut imap = pool.imap(square, 0..4).unwrap();
+    let err = map.get().unwrap_err();
+    let queued = (
+        apply.get().unwrap_err().kind(),
+        imap.next().unwrap().unwrap_err().kind(),
+    );
+    assert_eq!(queued, (ErrorKind::Interrupted, ErrorKind::Interrupted));
     let alive: Vec<u32> = announced_workers(std::path::Path::new(&dir))
         .into_iter()
         .filter(|&pid| exists(pid))
