@@ -489,15 +489,8 @@ impl<A, R, I> Drop for IMap<'_, A, R, I> {
     }
 }
 
-/// Encodes a chunk of one-argument items as the worker's trampoline reads it (a sequence of
-/// one-element tuples), without building the tuples.
+/// Encodes a chunk of one-argument items as the worker's trampoline reads it (the items
+/// themselves, see `map_trampoline`).
 pub(crate) fn encode_chunk<A: Serialize>(chunk: Vec<A>) -> Result<Vec<u8>> {
-    struct Tuples<'a, A>(&'a [A]);
-    impl<A: Serialize> Serialize for Tuples<'_, A> {
-        fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-            s.collect_seq(self.0.iter().map(|a| (a,)))
-        }
-    }
-    codec::encode(&Tuples(&chunk))
-        .map_err(|e| Error::Codec(format!("could not encode the arguments: {e}")))
+    codec::encode(&chunk).map_err(|e| Error::Codec(format!("could not encode the arguments: {e}")))
 }

@@ -44,8 +44,8 @@ use crate::imap::{IMap, ProcessChunks};
 use crate::interrupt::Registration;
 use crate::result::{AsyncResult, Callback, Cell, Collector, ErrorCallback, Job};
 use crate::worker::{
-    BytesRef, FromWorker, Reply, TaskFn, ToWorker, chunk_trampoline, init_trampoline, wire,
-    worker_main,
+    BytesRef, FromWorker, Reply, TaskFn, ToWorker, chunk_trampoline, init_trampoline,
+    map_trampoline, wire, worker_main,
 };
 
 /// How long `terminate` lets workers end after SIGTERM before it kills them.
@@ -443,7 +443,14 @@ impl Pool {
         Args: Serialize + DeserializeOwned,
         F::Output: Serialize + DeserializeOwned + Send + 'static,
     {
-        self.submit(f, vec![args], Some(1), first, callbacks)
+        self.submit(
+            f,
+            chunk_trampoline::<F, Args>,
+            vec![args],
+            Some(1),
+            first,
+            callbacks,
+        )
     }
 
     /// Applies `f` to every item, in chunks of Python's default size, and returns the results
@@ -502,8 +509,8 @@ impl Pool {
         A: Serialize + DeserializeOwned,
         F::Output: Serialize + DeserializeOwned + Send + 'static,
     {
-        let items: Vec<(A,)> = items.into_iter().map(|a| (a,)).collect();
-        self.submit(f, items, chunksize, Some, callbacks)
+        let items: Vec<A> = items.into_iter().collect();
+        self.submit(f, map_trampoline::<F, A>, items, chunksize, Some, callbacks)
     }
 
     /// Calls `f` with each item's tuple as its arguments, results in order (Python's
@@ -566,7 +573,14 @@ impl Pool {
         Args: Serialize + DeserializeOwned,
         F::Output: Serialize + DeserializeOwned + Send + 'static,
     {
-        self.submit(f, items.into_iter().collect(), chunksize, Some, callbacks)
+        self.submit(
+            f,
+            chunk_trampoline::<F, Args>,
+            items.into_iter().collect(),
+            chunksize,
+            Some,
+            callbacks,
+        )
     }
 
     /// Applies `f` to every item lazily, one item per task, yielding results in input order
@@ -656,7 +670,7 @@ impl Pool {
         self.enqueue(std::iter::empty())?;
         let backend = ProcessChunks {
             pool: self,
-            code: Arc::new(wire(chunk_trampoline::<F, (A,)> as TaskFn)),
+            code: Arc::new(wire(map_trampoline::<F, A> as TaskFn)),
             batch: RefCell::new(Vec::new()),
         };
         Ok(IMap::new(
@@ -671,17 +685,18 @@ impl Pool {
     /// Encodes the call's chunks here and queues them as they are encoded: an unencodable
     /// argument is this call's error, returned here (its callbacks do not run; chunks queued
     /// before it are skipped, or their results dropped if a worker took them already).
-    fn submit<F, Args, T>(
+    fn submit<F, Args, Item, T>(
         &self,
         _f: F,
-        items: Vec<Args>,
+        trampoline: TaskFn,
+        items: Vec<Item>,
         chunksize: Option<usize>,
         finish: fn(Vec<F::Output>) -> Option<T>,
         callbacks: Callbacks<T>,
     ) -> Result<AsyncResult<T>>
     where
         F: Target<Args>,
-        Args: Serialize + DeserializeOwned,
+        Item: Serialize,
         F::Output: Serialize + DeserializeOwned + Send + 'static,
         T: Send + 'static,
     {
@@ -709,14 +724,14 @@ impl Pool {
             job.finish_empty();
             return Ok(AsyncResult { cell });
         }
-        let code = Arc::new(wire(chunk_trampoline::<F, Args> as TaskFn));
+        let code = Arc::new(wire(trampoline));
         // Queued as they are encoded, the first at once, so workers start while the rest
         // is encoded.
         let mut batch = Vec::new();
         let mut batch_bytes = 0;
         for (index, chunk) in items.chunks(chunksize).enumerate() {
             let mut args =
-                Vec::with_capacity((chunk.len() * (size_of::<Args>() + 1)).min(ENCODE_RESERVE_MAX));
+                Vec::with_capacity((chunk.len() * (size_of::<Item>() + 1)).min(ENCODE_RESERVE_MAX));
             if let Err(e) = codec::encode_into(chunk, &mut args) {
                 // Chunks queued already are skipped (or their results dropped).
                 cell.abandon();

@@ -134,6 +134,22 @@ where
     codec::encode(&outcome).map_err(|e| format!("could not encode the result: {e}"))
 }
 
+/// The trampoline of a one-argument target `F(A)` over a chunk of plain `A`s (`map`,
+/// `imap`): as [`chunk_trampoline`] over `(A,)`s, without a tuple around each item on the wire.
+pub(crate) fn map_trampoline<F, A>(input: Vec<u8>) -> Result<Vec<u8>, String>
+where
+    F: Target<(A,)>,
+    A: DeserializeOwned,
+    F::Output: Serialize,
+{
+    let items: Vec<A> =
+        codec::decode(&input).map_err(|e| format!("could not decode the arguments: {e}"))?;
+    let f = conjure::<F>();
+    let outcome: Outcome<Vec<F::Output>> =
+        Outcome::catch(|| items.into_iter().map(|a| f.call((a,))).collect());
+    codec::encode(&outcome).map_err(|e| format!("could not encode the result: {e}"))
+}
+
 /// The trampoline of an initializer `F(Args)`; its return value is dropped.
 pub(crate) fn init_trampoline<F, Args>(input: Vec<u8>) -> Result<Vec<u8>, String>
 where
