@@ -45,7 +45,7 @@ use crate::interrupt::Registration;
 use crate::result::{AsyncResult, Callback, Cell, Collector, ErrorCallback, Job};
 use crate::worker::{
     BytesRef, FromWorker, Reply, TaskFn, ToWorker, chunk_trampoline, init_trampoline,
-    map_trampoline, wire, worker_main,
+    map_trampoline, send_reserved, wire, worker_main,
 };
 
 /// How long `terminate` lets workers end after SIGTERM before it kills them.
@@ -1212,11 +1212,12 @@ impl Handler {
                 .map(|r| (r.id, BytesRef(&r.task.args)))
                 .collect();
             at += tasks.len();
+            let reserve = 256 + tasks.iter().map(|t| t.1.0.len() + 16).sum::<usize>();
             let msg = ToWorker::Tasks {
                 code: (*code).clone(),
                 tasks,
             };
-            if worker.conn.send(&msg).is_err() {
+            if send_reserved(&mut worker.conn, &msg, reserve).is_err() {
                 // It died: its sentinel will say so, and the tasks go back to the queue.
                 worker.hung_up = true;
                 return;

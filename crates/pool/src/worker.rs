@@ -109,6 +109,30 @@ pub(crate) enum Reply {
     Panicked(PanicInfo),
 }
 
+/// Room reserved for an encoding at most (a guess from the items' count and size).
+const RESERVE_MAX: usize = 4 << 20;
+
+/// Encodes a chunk's outcome into a buffer reserved for `len` values of `R` (growing it by
+/// doubling copies a large chunk's results several times).
+fn encode_outcome<R: Serialize>(outcome: &Outcome<Vec<R>>, len: usize) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity((len * (size_of::<R>() + 1) + 16).min(RESERVE_MAX));
+    codec::encode_into(outcome, &mut out)
+        .map_err(|e| format!("could not encode the result: {e}"))?;
+    Ok(out)
+}
+
+/// Sends `msg` as one message, encoded once into a buffer of `reserve` bytes (a window of
+/// tasks or a large reply is then not regrown and copied on the way).
+pub(crate) fn send_reserved<T: Serialize>(
+    conn: &mut Connection,
+    msg: &T,
+    reserve: usize,
+) -> Result<(), multiprocessing_connection::Error> {
+    let mut buf = Vec::with_capacity(reserve.min(RESERVE_MAX));
+    codec::encode_into(msg, &mut buf)?;
+    conn.send_bytes(&buf)
+}
+
 /// Makes the value of a zero-sized target type (checked at compile time by the callers).
 fn conjure<F: Copy>() -> F {
     const { assert!(size_of::<F>() == 0) };
@@ -128,10 +152,11 @@ where
 {
     let items: Vec<Args> =
         codec::decode(&input).map_err(|e| format!("could not decode the arguments: {e}"))?;
+    let len = items.len();
     let f = conjure::<F>();
     let outcome: Outcome<Vec<F::Output>> =
         Outcome::catch(|| items.into_iter().map(|args| f.call(args)).collect());
-    codec::encode(&outcome).map_err(|e| format!("could not encode the result: {e}"))
+    encode_outcome(&outcome, len)
 }
 
 /// The trampoline of a one-argument target `F(A)` over a chunk of plain `A`s (`map`,
@@ -144,10 +169,11 @@ where
 {
     let items: Vec<A> =
         codec::decode(&input).map_err(|e| format!("could not decode the arguments: {e}"))?;
+    let len = items.len();
     let f = conjure::<F>();
     let outcome: Outcome<Vec<F::Output>> =
         Outcome::catch(|| items.into_iter().map(|a| f.call((a,))).collect());
-    codec::encode(&outcome).map_err(|e| format!("could not encode the result: {e}"))
+    encode_outcome(&outcome, len)
 }
 
 /// The trampoline of an initializer `F(Args)`; its return value is dropped.
@@ -247,7 +273,18 @@ pub(crate) fn worker_main(mut conn: Connection, init: Option<(CodeWire, Vec<u8>)
             None => FromWorker::Done { id, reply, micros },
         };
         acked = queue.front().is_some();
-        if conn.send(&answer).is_err() || hung_up {
+        let reserve = match &answer {
+            FromWorker::Done {
+                reply: Reply::Ok(bytes),
+                ..
+            }
+            | FromWorker::DoneAck {
+                reply: Reply::Ok(bytes),
+                ..
+            } => bytes.0.len() + 64,
+            _ => 256,
+        };
+        if send_reserved(&mut conn, &answer, reserve).is_err() || hung_up {
             return;
         }
     }
