@@ -105,6 +105,101 @@ fn pool_owner(path: String, method: StartMethod) {
     std::thread::sleep(Duration::from_secs(60));
 }
 
+/// Writes `dir/worker-<pid>` (by rename, so it is whole), then runs for a minute.
+fn announce_and_sleep(dir: String, _x: u32) -> u32 {
+    let path = format!("{dir}/worker-{}", std::process::id());
+    std::fs::write(format!("{path}.tmp"), "").unwrap();
+    std::fs::rename(format!("{path}.tmp"), &path).unwrap();
+    std::thread::sleep(Duration::from_secs(60));
+    0
+}
+
+/// The pids of the workers that announced themselves in `dir`.
+fn announced_workers(dir: &std::path::Path) -> Vec<u32> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.strip_prefix("worker-")?.parse().ok()
+        })
+        .collect()
+}
+
+/// A process whose pool stops on Ctrl-C: maps slow tasks until SIGINT stops it, checks that
+/// the calls queued behind them (an `apply`, an `imap`) fail the same way, then writes to
+/// `dir/result` the error's kind and which of its workers still exist (none should: they are
+/// reaped before the call returns), and exits normally.
+fn interrupted_owner(dir: String, method: StartMethod) {
+    let pool = get_context(method)
+        .pool_builder()
+        .processes(2)
+        .stop_on_interrupt(true)
+        .build()
+        .unwrap();
+    let items = (0..8).map(|x| (dir.clone(), x));
+    let map = pool
+        .starmap_async(announce_and_sleep, items, Some(1))
+        .unwrap();
+    // Queued behind the map's tasks, which hold both workers.
+    let apply = pool.apply_async(square, (3,)).unwrap();
+    let mut imap = pool.imap(square, 0..4).unwrap();
+    let err = map.get().unwrap_err();
+    let queued = (
+        apply.get().unwrap_err().kind(),
+        imap.next().unwrap().unwrap_err().kind(),
+    );
+    assert_eq!(queued, (ErrorKind::Interrupted, ErrorKind::Interrupted));
+    let alive: Vec<u32> = announced_workers(std::path::Path::new(&dir))
+        .into_iter()
+        .filter(|&pid| exists(pid))
+        .collect();
+    // Every blocking call of the stopped pool says so, and new calls are refused the same way.
+    let join = pool.join().unwrap_err().kind();
+    let apply = pool.apply(square, (2,)).unwrap_err().kind();
+    let result = format!("{:?} {join:?} {apply:?} alive {alive:?}", err.kind());
+    std::fs::write(format!("{dir}/result.tmp"), result).unwrap();
+    std::fs::rename(format!("{dir}/result.tmp"), format!("{dir}/result")).unwrap();
+}
+
+/// The SIGINT disposition's handler address (`SIG_DFL` is 0).
+fn sigint_handler() -> usize {
+    // SAFETY: an all-zero `sigaction` is valid; this only reads the disposition.
+    unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        assert_eq!(
+            libc::sigaction(libc::SIGINT, std::ptr::null(), &mut current),
+            0
+        );
+        current.sa_sigaction
+    }
+}
+
+/// Without the opt-in a pool leaves SIGINT alone; with it the handler is installed, and once
+/// that pool has ended a SIGINT has its default effect again: this process dies of it.
+fn sigint_owner(path: String) {
+    let pool = Pool::new(2).unwrap();
+    assert_eq!(pool.map(square, 0..10).unwrap().len(), 10);
+    let without = sigint_handler();
+    pool.close();
+    pool.join().unwrap();
+    drop(pool);
+    let after_plain = sigint_handler();
+    let pool = Pool::builder()
+        .processes(1)
+        .stop_on_interrupt(true)
+        .build()
+        .unwrap();
+    let with = sigint_handler();
+    pool.close();
+    pool.join().unwrap();
+    let tmp = format!("{path}.tmp");
+    std::fs::write(&tmp, format!("{without} {after_plain} {}", with != 0)).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    // SAFETY: a signal to this very process, whose handler gives it the default action.
+    unsafe { libc::raise(libc::SIGINT) };
+    std::thread::sleep(Duration::from_secs(60));
+}
+
 fn exit_with(code: i32) -> i32 {
     std::process::exit(code)
 }
@@ -139,6 +234,29 @@ impl<'de> Deserialize<'de> for Undecodable {
     fn deserialize<D: Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
         Err(D::Error::custom("refuses to be decoded"))
     }
+}
+
+/// A number, or (`None`) a value whose encoding fails.
+#[derive(Debug)]
+struct Picky(Option<u64>);
+
+impl Serialize for Picky {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(x) => x.serialize(s),
+            None => Err(S::Error::custom("refuses to be encoded")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Picky {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        u64::deserialize(d).map(|x| Picky(Some(x)))
+    }
+}
+
+fn unpick(p: Picky) -> u64 {
+    p.0.unwrap_or_default()
 }
 
 fn make_unencodable() -> Unencodable {
@@ -227,6 +345,24 @@ fn chunksize_is_respected(method: StartMethod) {
     let results = pool.map(pid_of, 0..20u32).unwrap();
     let sizes: Vec<usize> = chunks_seen(&results).iter().map(Vec::len).collect();
     assert_eq!(sizes, [3, 3, 3, 3, 3, 3, 2]);
+    // imap and imap_unordered too.
+    let expected: Vec<Vec<u32>> = (0..5).map(|c| (c * 4..c * 4 + 4).collect()).collect();
+    let results: Vec<(u32, u32)> = pool
+        .imap_chunksize(pid_of, 0..20u32, 4)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        results.iter().map(|r| r.1).collect::<Vec<_>>(),
+        (0..20).collect::<Vec<_>>()
+    );
+    assert_eq!(chunks_seen(&results), expected);
+    let results: Vec<(u32, u32)> = pool
+        .imap_unordered_chunksize(pid_of, 0..20u32, 4)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(chunks_seen(&results), expected);
 }
 
 fn initializer_runs_once_per_worker(method: StartMethod) {
@@ -530,6 +666,58 @@ fn workers_ignore_ctrl_c(method: StartMethod) {
     assert_eq!(within("the task after SIGINT", move || r.get()).unwrap(), 7);
 }
 
+fn ctrl_c_stops_a_pool_that_opted_in(method: StartMethod) {
+    let dir = tempfile::tempdir().unwrap();
+    let arg = dir.path().to_str().unwrap().to_string();
+    let owner = get_context(method)
+        .process(interrupted_owner, (arg, method))
+        .start()
+        .unwrap();
+    // Both workers run a task of the map: the call is under way.
+    eventually("both workers start a task", || {
+        announced_workers(dir.path()).len() == 2
+    });
+    let workers = announced_workers(dir.path());
+    let pid = owner.pid().unwrap() as i32;
+    // SAFETY: a plain signal to the child this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let start = Instant::now();
+    let code = within("the pool's owner after Ctrl-C", move || {
+        owner.join().unwrap()
+    });
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(code, 0, "the owner did not exit cleanly");
+    let result = std::fs::read_to_string(dir.path().join("result")).unwrap();
+    assert_eq!(result, "Interrupted Interrupted Interrupted alive []");
+    for pid in workers {
+        assert!(exited(pid), "worker {pid} outlived its pool");
+    }
+}
+
+#[test]
+fn without_the_opt_in_a_pool_leaves_sigint_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dispositions");
+    let owner = get_context(StartMethod::Spawn)
+        .process(sigint_owner, (path.to_str().unwrap().to_string(),))
+        .start()
+        .unwrap();
+    let code = within("the owner raising SIGINT", move || owner.join().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        format!("{} {} true", libc::SIG_DFL, libc::SIG_DFL)
+    );
+    assert_eq!(
+        code,
+        -libc::SIGINT,
+        "the second SIGINT did not end the owner"
+    );
+}
+
 fn imap_yields_in_order_and_imap_unordered_yields_everything(method: StartMethod) {
     let pool = pool(method, 2);
     let squares: Vec<u64> = (0..50).map(|x| x * x).collect();
@@ -591,9 +779,10 @@ fn an_endless_imap_runs_in_bounded_memory_and_can_be_dropped(method: StartMethod
     for x in 0..20u64 {
         assert_eq!(results.next().unwrap().unwrap(), x * x);
     }
-    // Twenty yielded, and at most the default lookahead (two chunks per worker) beyond.
+    // Twenty yielded, and at most the default lookahead (64 one-item chunks per worker)
+    // beyond.
     let taken = pulled.load(Ordering::SeqCst);
-    assert!((20..=24).contains(&taken), "{taken} items pulled");
+    assert!((20..=20 + 2 * 64).contains(&taken), "{taken} items pulled");
     drop(results);
     assert_eq!(pool.map(square, [3]).unwrap(), [9]);
     pool.close();
@@ -696,6 +885,22 @@ fn results_that_cannot_travel_fail_only_their_task(method: StartMethod) {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Codec);
     assert_eq!(pool.apply(square, (6,)).unwrap(), 36);
+    // An unencodable item in a late chunk (earlier chunks are queued as they are encoded):
+    // the call fails in the caller, and its callbacks never run.
+    let (tx, rx) = mpsc::channel();
+    let err_tx = tx.clone();
+    let items = (0..100).map(|x| Picky((x != 70).then_some(x)));
+    let callbacks = Callbacks::new()
+        .callback(move |_: &Vec<u64>| tx.send("callback").unwrap())
+        .error_callback(move |_| err_tx.send("error callback").unwrap());
+    let err = pool
+        .map_async_with(unpick, items, Some(10), callbacks)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Codec);
+    assert!(err.to_string().contains("task 7"), "{err}");
+    assert_eq!(pool.map(square, 0..20).unwrap().len(), 20);
+    // The handler has served every earlier chunk by now; none ran a callback.
+    assert_eq!(rx.try_recv(), Err(mpsc::TryRecvError::Disconnected));
 }
 
 per_method!(
@@ -715,6 +920,7 @@ per_method!(
     tasks_waiting_behind_a_killed_workers_task_complete_elsewhere,
     workers_exit_when_the_pools_owner_is_killed,
     workers_ignore_ctrl_c,
+    ctrl_c_stops_a_pool_that_opted_in,
     results_that_cannot_travel_fail_only_their_task,
     imap_yields_in_order_and_imap_unordered_yields_everything,
     imap_gives_a_failed_chunks_error_for_each_of_its_items,

@@ -141,6 +141,10 @@ pub enum ErrorKind {
     /// A key is not in a mapping: a manager's `dict` (Python's `KeyError`).
     #[doc(alias = "KeyError")]
     NotFound,
+    /// The user pressed Ctrl-C (SIGINT) and the work was stopped: a pool that opted in to
+    /// stopping on it (Python's `KeyboardInterrupt`).
+    #[doc(alias = "KeyboardInterrupt")]
+    Interrupted,
 }
 
 impl ErrorKind {
@@ -181,6 +185,7 @@ impl ErrorKind {
             ErrorKind::FingerprintMismatch => "executable fingerprint mismatch",
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::NotFound => "not found",
+            ErrorKind::Interrupted => "interrupted",
         }
     }
 }

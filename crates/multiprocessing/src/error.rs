@@ -136,6 +136,8 @@ pub enum PythonException {
     RemoteError,
     /// `pickle.PicklingError` / `UnpicklingError`: a value could not be encoded or decoded.
     PicklingError,
+    /// `KeyboardInterrupt`: Ctrl-C stopped a pool built with `stop_on_interrupt`.
+    KeyboardInterrupt,
     /// No Python exception: Python deadlocks or crashes where Rust reports this, or returns a
     /// flag (`acquire(block=False)` returning `False` for [`ErrorKind::WouldBlock`]).
     RustOnly,
@@ -237,6 +239,7 @@ impl Error {
             | ErrorKind::StillRunning
             | ErrorKind::WrongProcess
             | ErrorKind::WorkerLost => P::ProcessError,
+            ErrorKind::Interrupted => P::KeyboardInterrupt,
             ErrorKind::OwnerDied | ErrorKind::WouldBlock => P::RustOnly,
             _ => P::RustOnly,
         }
@@ -280,6 +283,12 @@ mod tests {
             let e = Error::from(lock.try_lock().unwrap_err());
             assert_eq!(e.kind(), ErrorKind::WouldBlock);
             assert_eq!(e.python_exception(), P::RustOnly);
+        }
+        #[cfg(feature = "pool")]
+        {
+            let e = Error::from(multiprocessing_pool::Error::Interrupted);
+            assert_eq!(e.kind(), ErrorKind::Interrupted);
+            assert_eq!(e.python_exception(), P::KeyboardInterrupt);
         }
         #[cfg(feature = "sharedctypes")]
         {

@@ -95,6 +95,13 @@ pub enum Error {
     /// The pool was terminated or killed before the task finished.
     #[error("the pool was terminated before the task finished")]
     Terminated,
+    /// Ctrl-C (SIGINT) stopped the pool, which was built with
+    /// [`stop_on_interrupt`](crate::PoolBuilder::stop_on_interrupt): its workers were
+    /// terminated and reaped, and every unfinished call fails with this (Python's
+    /// `KeyboardInterrupt` unwinding through `with Pool() as p:`).
+    #[doc(alias = "KeyboardInterrupt")]
+    #[error("the pool was stopped by Ctrl-C (SIGINT)")]
+    Interrupted,
     /// `get_timeout`, or an [`IMap`](crate::IMap)'s `next_timeout`, ran out (Python's
     /// `multiprocessing.TimeoutError`); `wait_timeout`'s [`TimedOut`] converts to it.
     #[error("the result is not ready in time")]
@@ -170,6 +177,7 @@ impl Error {
             Error::InvalidArgument(m) => Error::InvalidArgument(m.clone()),
             Error::NotRunning => Error::NotRunning,
             Error::Terminated => Error::Terminated,
+            Error::Interrupted => Error::Interrupted,
             Error::Timeout => Error::Timeout,
             Error::NotReady => Error::NotReady,
             Error::Taken => Error::Taken,
@@ -202,6 +210,7 @@ impl Error {
             Error::Terminated => ErrorKind::Closed,
             Error::Timeout | Error::TaskTimeout { .. } => ErrorKind::Timeout,
             Error::Cancelled => ErrorKind::Cancelled,
+            Error::Interrupted => ErrorKind::Interrupted,
             Error::Process(e) => e.kind(),
             Error::Connection(e) => e.kind(),
             Error::Core(e) => e.kind(),

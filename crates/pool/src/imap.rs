@@ -3,9 +3,13 @@
 //! Python's `imap` feeds the whole input to the pool from a thread, so an endless input fills
 //! memory. Here the iterator itself submits chunks as results are consumed: at most
 //! [`lookahead`](IMap::lookahead) chunks' worth of items are submitted and not yet yielded (by
-//! default two chunks per worker), so an endless input runs in bounded memory. Dropping the iterator drops the chunks
-//! no worker has taken; `close`, `join` and `Drop` of the pool never wait for it.
+//! default two chunks per worker, and at least 64 items per worker), so an
+//! endless input runs in bounded memory. It submits in batches (once a quarter of the
+//! lookahead is free), so small chunks cost one wake-up of the pool per batch, not per item.
+//! Dropping the iterator drops the chunks no worker has taken; `close`, `join` and `Drop` of
+//! the pool never wait for it.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::ops::Range;
@@ -23,6 +27,10 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, Result};
 use crate::pool::{Pool, Task};
 use crate::result::{Job, decode_chunk};
+
+/// The default lookahead covers at least this many items per worker, so one-item chunks
+/// keep every worker's window of short tasks full.
+pub(crate) const MIN_LOOKAHEAD_ITEMS: usize = 64;
 
 /// What a chunk sends back: its index, its number of items, its results or its error.
 pub(crate) type Arrival<R> = (usize, usize, Result<Vec<R>>);
@@ -80,15 +88,18 @@ pub struct IMap<'p, A, R, I> {
     abandoned: Arc<AtomicBool>,
     /// Chunks submitted so far (the next chunk's index).
     submitted: usize,
-    /// Chunks sent back and not yet expanded into `current`, by index (`imap` only).
+    /// Chunks sent back and not yet moved to `ready`, by index (`imap` only).
     arrived: BTreeMap<usize, (usize, Result<Vec<R>>)>,
     /// The next chunk to yield (`imap` only).
     next_chunk: usize,
     /// Chunks submitted and not yet sent back.
     in_flight: usize,
-    /// Items in chunks submitted and not yet expanded into `current`.
+    /// Items in chunks submitted and not yet moved to `ready`.
     items_pending: usize,
-    current: VecDeque<Result<R>>,
+    /// Chunks to yield from, in order, kept whole (not item by item).
+    ready: VecDeque<Ready<R>>,
+    /// Items left in `ready`.
+    ready_len: usize,
     input_done: bool,
 }
 
@@ -101,6 +112,12 @@ impl<A, R, I> fmt::Debug for IMap<'_, A, R, I> {
             .field("in_flight", &self.in_flight)
             .finish_non_exhaustive()
     }
+}
+
+/// A chunk's outcome waiting to be yielded: its values, or its error once per item.
+enum Ready<R> {
+    Values(std::vec::IntoIter<R>),
+    Failed { error: Error, left: usize },
 }
 
 /// One chunk of an `imap`: sends its outcome to the iterator, once.
@@ -137,9 +154,10 @@ impl<R: DeserializeOwned + Send> Job for ChunkJob<R> {
         !st.1
     }
 
+    /// Always: a chunk of an `imap` cannot be cancelled on its own (a dropped iterator skips
+    /// what is still queued), so it may wait in a worker's window behind other tasks.
     fn claimed(&self) -> bool {
-        let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        st.0 || st.1
+        true
     }
 
     fn deliver(&self, index: usize, items: Range<usize>, bytes: &[u8], worker: &str) {
@@ -186,12 +204,20 @@ pub(crate) trait Submit<A, R> {
         tx: &Sender<Arrival<R>>,
         abandoned: &Arc<AtomicBool>,
     ) -> Result<()>;
+
+    /// Queues what [`submit`](Self::submit) may have held back, at once; on an error (the pool
+    /// is not running) those chunks fail with it.
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
-/// The process pool's chunks: encoded, and run by a worker's trampoline.
+/// The process pool's chunks: encoded, and run by a worker's trampoline; queued a batch at a
+/// time.
 pub(crate) struct ProcessChunks<'p> {
     pub(crate) pool: &'p Pool,
     pub(crate) code: Arc<CodeWire>,
+    pub(crate) batch: RefCell<Vec<Task>>,
 }
 
 impl<A: Serialize, R: DeserializeOwned + Send + 'static> Submit<A, R> for ProcessChunks<'_> {
@@ -213,7 +239,23 @@ impl<A: Serialize, R: DeserializeOwned + Send + 'static> Submit<A, R> for Proces
             state: Mutex::new((false, false)),
         });
         let task = Task::new(job, index, start..start + len, Arc::clone(&self.code), args);
-        self.pool.enqueue(std::iter::once(task))
+        self.batch.borrow_mut().push(task);
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<()> {
+        let tasks = std::mem::take(&mut *self.batch.borrow_mut());
+        if tasks.is_empty() {
+            return Ok(());
+        }
+        let mut tasks = tasks.into_iter();
+        let queued = self.pool.enqueue(tasks.by_ref());
+        if let Err(e) = &queued {
+            for task in tasks {
+                task.fail(e.duplicate());
+            }
+        }
+        queued
     }
 }
 
@@ -235,7 +277,8 @@ where
             backend,
             input,
             chunksize: chunksize.max(1),
-            lookahead: 2 * processes,
+            lookahead: (2 * processes)
+                .max((MIN_LOOKAHEAD_ITEMS * processes).div_ceil(chunksize.max(1))),
             ordered,
             tx,
             rx,
@@ -245,7 +288,8 @@ where
             next_chunk: 0,
             in_flight: 0,
             items_pending: 0,
-            current: VecDeque::new(),
+            ready: VecDeque::new(),
+            ready_len: 0,
             input_done: false,
         };
         imap.top_up();
@@ -253,8 +297,9 @@ where
     }
 
     /// Keeps at most `chunks` chunks' worth of items submitted and not yet yielded (at least
-    /// one chunk); by default two chunks per worker. `usize::MAX` submits the whole input as fast as the iterator is polled,
-    /// as Python does (an endless input then grows without bound).
+    /// one chunk); by default two chunks per worker, and at least 64 items per
+    /// worker. `usize::MAX` submits the whole input as fast as the iterator is polled, as
+    /// Python does (an endless input then grows without bound).
     pub fn lookahead(mut self, chunks: usize) -> Self {
         self.lookahead = chunks.max(1);
         self.top_up();
@@ -264,7 +309,7 @@ where
     /// Whether more may be submitted: fewer than `lookahead` chunks' worth of items are
     /// submitted and not yet yielded.
     fn has_room(&self) -> bool {
-        self.items_pending + self.current.len() < self.lookahead.saturating_mul(self.chunksize)
+        self.items_pending + self.ready_len < self.lookahead.saturating_mul(self.chunksize)
     }
 
     /// Submits the next chunk of the input; `false` when the input is exhausted.
@@ -286,7 +331,7 @@ where
             Ok(()) => self.in_flight += 1,
             Err(e) => {
                 // This chunk's items give the error; a pool that stopped takes no more.
-                if matches!(e, Error::NotRunning | Error::Broken(_)) {
+                if matches!(e, Error::NotRunning | Error::Broken(_) | Error::Interrupted) {
                     self.input_done = true;
                 }
                 self.arrive(index, len, Err(e));
@@ -295,11 +340,24 @@ where
         true
     }
 
+    /// Submits up to the lookahead, once a quarter of it (at least a chunk) is free.
     fn top_up(&mut self) {
+        let cap = self.lookahead.saturating_mul(self.chunksize);
+        let used = self.items_pending + self.ready_len;
+        let free = cap.saturating_sub(used);
+        if self.input_done || (used > 0 && free < (cap / 4).max(self.chunksize)) {
+            return;
+        }
         while !self.input_done && self.has_room() {
             if !self.submit_one() {
                 break;
             }
+        }
+        if let Err(e) = self.backend.flush()
+            && matches!(e, Error::NotRunning | Error::Broken(_) | Error::Interrupted)
+        {
+            // The chunks held back got the error; a pool that stopped takes no more.
+            self.input_done = true;
         }
     }
 
@@ -319,19 +377,50 @@ where
     fn expand(&mut self, len: usize, result: Result<Vec<R>>) {
         self.items_pending -= len;
         match result {
-            Ok(values) => self.current.extend(values.into_iter().map(Ok)),
-            Err(e) => {
-                for _ in 1..len {
-                    self.current.push_back(Err(e.duplicate()));
+            Ok(values) => {
+                self.ready_len += values.len();
+                self.ready.push_back(Ready::Values(values.into_iter()));
+            }
+            Err(error) if len > 0 => {
+                self.ready_len += len;
+                self.ready.push_back(Ready::Failed { error, left: len });
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// The next item of the chunks ready to yield.
+    fn pop_ready(&mut self) -> Option<Result<R>> {
+        loop {
+            let item = match self.ready.front_mut()? {
+                Ready::Values(values) => values.next().map(Ok),
+                Ready::Failed { error, left } if *left > 1 => {
+                    *left -= 1;
+                    Some(Err(error.duplicate()))
                 }
-                self.current.push_back(Err(e));
+                Ready::Failed { .. } => match self.ready.pop_front() {
+                    Some(Ready::Failed { error, .. }) => {
+                        self.ready_len -= 1;
+                        return Some(Err(error));
+                    }
+                    _ => None,
+                },
+            };
+            match item {
+                Some(item) => {
+                    self.ready_len -= 1;
+                    return Some(item);
+                }
+                None => {
+                    self.ready.pop_front();
+                }
             }
         }
     }
 
     fn next_until(&mut self, deadline: Deadline) -> Option<Result<R>> {
         loop {
-            if let Some(item) = self.current.pop_front() {
+            if let Some(item) = self.pop_ready() {
                 self.top_up();
                 return Some(item);
             }
@@ -379,7 +468,7 @@ where
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let known = self.current.len() + self.items_pending;
+        let known = self.ready_len + self.items_pending;
         if self.input_done {
             return (known, Some(known));
         }
@@ -400,8 +489,8 @@ impl<A, R, I> Drop for IMap<'_, A, R, I> {
     }
 }
 
-/// Encodes a chunk of one-argument items as the worker's trampoline reads it.
+/// Encodes a chunk of one-argument items as the worker's trampoline reads it (the items
+/// themselves, see `map_trampoline`).
 pub(crate) fn encode_chunk<A: Serialize>(chunk: Vec<A>) -> Result<Vec<u8>> {
-    let items: Vec<(A,)> = chunk.into_iter().map(|a| (a,)).collect();
-    codec::encode(&items).map_err(|e| Error::Codec(format!("could not encode the arguments: {e}")))
+    codec::encode(&chunk).map_err(|e| Error::Codec(format!("could not encode the arguments: {e}")))
 }

@@ -58,12 +58,21 @@
 //! # Ok::<(), multiprocessing_pool::Error>(())
 //! ```
 //!
+//! # Ctrl-C
+//!
+//! Workers ignore SIGINT. By default the pool installs nothing, so Ctrl-C ends the program as
+//! usual and the workers exit with it. A pool built with
+//! [`stop_on_interrupt(true)`](PoolBuilder::stop_on_interrupt) stops instead, as Python's
+//! `KeyboardInterrupt` unwinding through `with Pool() as p:` does: its workers are terminated
+//! and reaped, and its blocking calls return [`Error::Interrupted`].
+//!
 //! # How it works
 //!
 //! Each worker has its own connection to the parent; no lock is shared by the workers, so a
 //! worker dying anywhere cannot wedge the others. A thread of the parent (the result handler)
-//! sends each worker its tasks (the one it runs and at most one more), and a worker
-//! acknowledges a task before running it, so when a worker's sentinel reports its exit the
+//! sends each worker its tasks (the one it runs and at least one more; a window of up to 64
+//! when tasks take microseconds, sent in one message), and a worker acknowledges each task
+//! before running it (with the previous task's reply, in one message), so when a worker's sentinel reports its exit the
 //! parent knows which task it died running (that task fails) and which it never started (they
 //! are queued again). The same thread
 //! decodes results and runs callbacks, and counts each worker's tasks for `maxtasksperchild`.
@@ -72,6 +81,7 @@
 
 mod error;
 mod imap;
+mod interrupt;
 mod pool;
 mod result;
 mod thread;

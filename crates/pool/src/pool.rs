@@ -5,8 +5,11 @@
 //! worker's connection, every worker's sentinel and a wake-up eventfd, and:
 //!
 //! - hands the next queued task to an idle worker over that worker's own connection, and to
-//!   a busy worker at most one more, of a call already started (so a worker does not wait for
-//!   the parent between tasks, and a call no worker has taken stays cancellable);
+//!   a busy worker more of a call already started (so a worker does not wait for the parent
+//!   between tasks, and a call no worker has taken stays cancellable): one more when tasks
+//!   take long, a window of up to 64 in one message when they take microseconds (about 2 ms
+//!   of work at the recent average task time, as the workers time them), within what the
+//!   connection buffers so a send never waits;
 //! - records each acknowledgement, then each reply, and completes the call;
 //! - on a sentinel (the worker exited): the task the worker had acknowledged fails with
 //!   [`Error::WorkerLost`]; one it had not yet acknowledged is queued again; the worker is
@@ -16,15 +19,17 @@
 //!
 //! No lock is shared by the workers, so a worker dying anywhere cannot wedge the pool.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::ops::Range;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use multiprocessing_connection::{Connection, pipe};
+use multiprocessing_core::backoff::Adaptive;
 use multiprocessing_core::code::CodeWire;
 use multiprocessing_core::codec;
 use multiprocessing_core::outcome::PanicInfo;
@@ -36,18 +41,42 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 use crate::imap::{IMap, ProcessChunks};
+use crate::interrupt::Registration;
 use crate::result::{AsyncResult, Callback, Cell, Collector, ErrorCallback, Job};
 use crate::worker::{
-    FromWorker, Reply, TaskFn, ToWorker, chunk_trampoline, init_trampoline, wire, worker_main,
+    BytesRef, FromWorker, Reply, TaskFn, ToWorker, chunk_trampoline, init_trampoline,
+    map_trampoline, send_reserved, wire, worker_main,
 };
 
 /// How long `terminate` lets workers end after SIGTERM before it kills them.
 const TERMINATE_GRACE: Duration = Duration::from_secs(2);
-/// Tasks sent to a worker and not yet answered: the one it runs and the next.
+/// Tasks sent to a worker and not yet answered, at least: the one it runs and the next (so
+/// it never waits for the parent between two tasks, and a long task holds back at most one
+/// other).
 const IN_FLIGHT: usize = 2;
-/// A busy worker is sent its next task only when the task's arguments are at most this many
-/// bytes, so the send never waits for the worker to finish the task it runs.
-const PREFETCH_MAX_BYTES: usize = 32 * 1024;
+/// Tasks sent to a worker and not yet answered, at most: for short tasks, a window of them
+/// leaves in one write and their answers come back several to a read.
+const IN_FLIGHT_SHORT: usize = 64;
+/// The work a worker's window may hold at the recent average task time: between
+/// [`IN_FLIGHT`] and [`IN_FLIGHT_SHORT`] tasks, so tasks that wait in one worker while another
+/// runs out of work delay the call by at most about this much.
+const WINDOW_WORK: Duration = Duration::from_millis(2);
+/// A busy worker is sent more tasks only while the bytes it has not yet read stay within half
+/// its connection's send buffer (so a send never waits for the worker to finish the task it
+/// runs): the parent asks for this much buffer (the kernel may grant less, and doubles it).
+const SEND_BUFFER: usize = 1 << 20;
+/// The prefetch limit when the buffer's size cannot be read: well within any default.
+const PREFETCH_MIN_BYTES: usize = 32 * 1024;
+/// What a task adds to a message besides its arguments (its id, the length), counted against
+/// the prefetch limit.
+const TASK_OVERHEAD: usize = 24;
+/// How long the result handler polls before it sleeps, while that catches what it waits for.
+const HANDLER_SPIN: Duration = Duration::from_micros(30);
+/// A call's chunks are queued as they are encoded, in batches of at least this many bytes
+/// (the first chunk alone), so workers start on a long call before it is all encoded.
+const STREAM_BATCH_BYTES: usize = 64 * 1024;
+/// Room reserved for a chunk's encoding at most (about a byte more than each item's size).
+const ENCODE_RESERVE_MAX: usize = 4 << 20;
 /// A task queued again after this many workers died before acknowledging it fails instead.
 const MAX_UNSTARTED_LOSSES: u8 = 3;
 /// After this many workers in a row (per worker slot) die before they are ready (their
@@ -143,6 +172,7 @@ pub struct PoolBuilder {
     maxtasksperchild: Option<usize>,
     task_timeout: Option<Duration>,
     context: Option<Context>,
+    stop_on_interrupt: bool,
 }
 
 impl fmt::Debug for PoolBuilder {
@@ -153,6 +183,7 @@ impl fmt::Debug for PoolBuilder {
             .field("maxtasksperchild", &self.maxtasksperchild)
             .field("task_timeout", &self.task_timeout)
             .field("context", &self.context)
+            .field("stop_on_interrupt", &self.stop_on_interrupt)
             .finish()
     }
 }
@@ -210,6 +241,39 @@ impl PoolBuilder {
         self
     }
 
+    /// Stops the pool on Ctrl-C (SIGINT), as Python's `KeyboardInterrupt` unwinding through
+    /// `with Pool() as p:` does: every blocking call of the pool (`map`, `apply`,
+    /// [`AsyncResult::get`] and `wait`, an [`IMap`]'s `next`, `join`) then returns
+    /// [`Error::Interrupted`] promptly, queued work is dropped, and the workers are terminated
+    /// and reaped before the waiting calls return. Off by default: without it the pool installs
+    /// nothing and Ctrl-C keeps its default (the program ends; the workers, which ignore
+    /// SIGINT, exit as their parent goes).
+    ///
+    /// The first pool that opts in installs a SIGINT handler for the process, once, that only
+    /// wakes such pools; Ctrl-C then stops them instead of ending the program, which learns of
+    /// it from the pools' calls. A handler the program installed before is still called on
+    /// every SIGINT; a SIGINT ignored before (a background job) stays ignored; and once no
+    /// opted-in pool runs (each stops listening when it ends, interrupted or not), a SIGINT
+    /// whose disposition was the default has its default effect again, so a second Ctrl-C ends
+    /// a program that is not done yet.
+    ///
+    /// ```no_run
+    /// use multiprocessing_pool::{ErrorKind, Pool};
+    /// fn slow(x: u64) -> u64 { std::thread::sleep(std::time::Duration::from_secs(1)); x }
+    /// let pool = Pool::builder().processes(2).stop_on_interrupt(true).build()?;
+    /// match pool.map(slow, 0..100) {
+    ///     Ok(results) => println!("{results:?}"),
+    ///     Err(e) if e.kind() == ErrorKind::Interrupted => eprintln!("stopped by Ctrl-C"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok::<(), multiprocessing_pool::Error>(())
+    /// ```
+    #[doc(alias = "KeyboardInterrupt")]
+    pub fn stop_on_interrupt(mut self, stop: bool) -> Self {
+        self.stop_on_interrupt = stop;
+        self
+    }
+
     /// Starts the workers and the pool's result handler.
     pub fn build(self) -> Result<Pool> {
         let processes = match self.processes {
@@ -226,15 +290,22 @@ impl PoolBuilder {
         multiprocessing_core::outcome::install_hook();
         let wake = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
             .map_err(multiprocessing_core::Error::from)?;
+        let interrupt = if self.stop_on_interrupt {
+            Some(Registration::new(wake.as_fd())?)
+        } else {
+            None
+        };
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
                 pending: VecDeque::new(),
                 phase: Phase::Running,
                 broken: None,
+                interrupted: false,
             }),
             wake,
         });
         let mut handler = Handler {
+            interrupt,
             shared: Arc::clone(&shared),
             processes,
             init,
@@ -245,10 +316,13 @@ impl PoolBuilder {
             next_id: 0,
             started: 0,
             early_deaths: 0,
+            task_time: WINDOW_WORK,
+            replies: Vec::new(),
+            spin: Adaptive::new(0),
         };
         for _ in 0..processes {
             if let Err(e) = handler.start_worker() {
-                handler.stop_all(true);
+                handler.stop_all(true, || Error::Terminated);
                 return Err(e);
             }
         }
@@ -369,7 +443,14 @@ impl Pool {
         Args: Serialize + DeserializeOwned,
         F::Output: Serialize + DeserializeOwned + Send + 'static,
     {
-        self.submit(f, vec![args], Some(1), first, callbacks)
+        self.submit(
+            f,
+            chunk_trampoline::<F, Args>,
+            vec![args],
+            Some(1),
+            first,
+            callbacks,
+        )
     }
 
     /// Applies `f` to every item, in chunks of Python's default size, and returns the results
@@ -428,8 +509,8 @@ impl Pool {
         A: Serialize + DeserializeOwned,
         F::Output: Serialize + DeserializeOwned + Send + 'static,
     {
-        let items: Vec<(A,)> = items.into_iter().map(|a| (a,)).collect();
-        self.submit(f, items, chunksize, Some, callbacks)
+        let items: Vec<A> = items.into_iter().collect();
+        self.submit(f, map_trampoline::<F, A>, items, chunksize, Some, callbacks)
     }
 
     /// Calls `f` with each item's tuple as its arguments, results in order (Python's
@@ -492,7 +573,14 @@ impl Pool {
         Args: Serialize + DeserializeOwned,
         F::Output: Serialize + DeserializeOwned + Send + 'static,
     {
-        self.submit(f, items.into_iter().collect(), chunksize, Some, callbacks)
+        self.submit(
+            f,
+            chunk_trampoline::<F, Args>,
+            items.into_iter().collect(),
+            chunksize,
+            Some,
+            callbacks,
+        )
     }
 
     /// Applies `f` to every item lazily, one item per task, yielding results in input order
@@ -582,7 +670,8 @@ impl Pool {
         self.enqueue(std::iter::empty())?;
         let backend = ProcessChunks {
             pool: self,
-            code: Arc::new(wire(chunk_trampoline::<F, (A,)> as TaskFn)),
+            code: Arc::new(wire(map_trampoline::<F, A> as TaskFn)),
+            batch: RefCell::new(Vec::new()),
         };
         Ok(IMap::new(
             Box::new(backend),
@@ -593,19 +682,21 @@ impl Pool {
         ))
     }
 
-    /// Encodes the call's chunks here (an unencodable argument is this call's error, nothing
-    /// is queued) and queues them.
-    fn submit<F, Args, T>(
+    /// Encodes the call's chunks here and queues them as they are encoded: an unencodable
+    /// argument is this call's error, returned here (its callbacks do not run; chunks queued
+    /// before it are skipped, or their results dropped if a worker took them already).
+    fn submit<F, Args, Item, T>(
         &self,
         _f: F,
-        items: Vec<Args>,
+        trampoline: TaskFn,
+        items: Vec<Item>,
         chunksize: Option<usize>,
         finish: fn(Vec<F::Output>) -> Option<T>,
         callbacks: Callbacks<T>,
     ) -> Result<AsyncResult<T>>
     where
         F: Target<Args>,
-        Args: Serialize + DeserializeOwned,
+        Item: Serialize,
         F::Output: Serialize + DeserializeOwned + Send + 'static,
         T: Send + 'static,
     {
@@ -620,29 +711,54 @@ impl Pool {
         let chunksize = chunksize
             .unwrap_or_else(|| default_chunksize(n, self.processes))
             .max(1);
-        let mut chunks = Vec::with_capacity(n.div_ceil(chunksize));
-        for (index, chunk) in items.chunks(chunksize).enumerate() {
-            let args = codec::encode(chunk).map_err(|e| {
-                Error::Codec(format!(
-                    "could not encode the arguments of task {index}: {e}"
-                ))
-            })?;
-            let start = index * chunksize;
-            chunks.push((index, start..start + chunk.len(), args));
-        }
         let cell = Arc::new(Cell::new(callbacks.callback, callbacks.error_callback));
         let job: Arc<dyn Job> = Arc::new(Collector::<F::Output, T>::new(
             Arc::clone(&cell),
             n,
-            chunks.len(),
+            n.div_ceil(chunksize),
             finish,
         ));
-        let code = Arc::new(wire(chunk_trampoline::<F, Args> as TaskFn));
-        self.enqueue(chunks.into_iter().map(|(index, items, args)| {
-            Task::new(Arc::clone(&job), index, items, Arc::clone(&code), args)
-        }))?;
         if n == 0 {
+            // A closed or broken pool is this call's error, as for any call.
+            self.enqueue(std::iter::empty())?;
             job.finish_empty();
+            return Ok(AsyncResult { cell });
+        }
+        let code = Arc::new(wire(trampoline));
+        // Queued as they are encoded, the first at once, so workers start while the rest
+        // is encoded.
+        let mut batch = Vec::new();
+        let mut batch_bytes = 0;
+        for (index, chunk) in items.chunks(chunksize).enumerate() {
+            let mut args =
+                Vec::with_capacity((chunk.len() * (size_of::<Item>() + 1)).min(ENCODE_RESERVE_MAX));
+            if let Err(e) = codec::encode_into(chunk, &mut args) {
+                // Chunks queued already are skipped (or their results dropped).
+                cell.abandon();
+                return Err(Error::Codec(format!(
+                    "could not encode the arguments of task {index}: {e}"
+                )));
+            }
+            batch_bytes += args.len();
+            let start = index * chunksize;
+            batch.push(Task::new(
+                Arc::clone(&job),
+                index,
+                start..start + chunk.len(),
+                Arc::clone(&code),
+                args,
+            ));
+            if index == 0 || batch_bytes >= STREAM_BATCH_BYTES {
+                if let Err(e) = self.enqueue(batch.drain(..)) {
+                    cell.abandon();
+                    return Err(e);
+                }
+                batch_bytes = 0;
+            }
+        }
+        if let Err(e) = self.enqueue(batch.into_iter()) {
+            cell.abandon();
+            return Err(e);
         }
         Ok(AsyncResult { cell })
     }
@@ -653,6 +769,9 @@ impl Pool {
             let mut q = self.shared.lock();
             if let Some(broken) = &q.broken {
                 return Err(broken.error());
+            }
+            if q.interrupted {
+                return Err(Error::Interrupted);
             }
             if q.phase != Phase::Running {
                 return Err(Error::NotRunning);
@@ -700,12 +819,25 @@ impl Pool {
 
     /// Waits for the workers to exit after [`close`](Self::close) (every queued call has
     /// finished) or [`terminate`](Self::terminate); [`Error::StillRunning`] before either
-    /// (Python's `join` raises `ValueError`).
+    /// (Python's `join` raises `ValueError`). With
+    /// [`stop_on_interrupt`](PoolBuilder::stop_on_interrupt), a Ctrl-C before or while it
+    /// waits stops the pool and makes it [`Error::Interrupted`].
     pub fn join(&self) -> Result<()> {
-        if self.shared.lock().phase == Phase::Running {
-            return Err(Error::StillRunning);
+        {
+            let q = self.shared.lock();
+            if q.interrupted {
+                drop(q);
+                self.join_handler();
+                return Err(Error::Interrupted);
+            }
+            if q.phase == Phase::Running {
+                return Err(Error::StillRunning);
+            }
         }
         self.join_handler();
+        if self.shared.lock().interrupted {
+            return Err(Error::Interrupted);
+        }
         Ok(())
     }
 
@@ -760,6 +892,8 @@ struct Queue {
     pending: VecDeque<Task>,
     phase: Phase,
     broken: Option<Broken>,
+    /// Ctrl-C stopped the pool (`stop_on_interrupt`).
+    interrupted: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -799,6 +933,11 @@ pub(crate) struct Task {
 }
 
 impl Task {
+    /// Fails the task's call (a task that could not be queued).
+    pub(crate) fn fail(self, error: Error) {
+        self.job.fail(error);
+    }
+
     /// Chunk `index` of a call, covering the call's `items`, with its encoded arguments.
     pub(crate) fn new(
         job: Arc<dyn Job>,
@@ -844,10 +983,17 @@ struct Worker {
     timed_out: Option<u64>,
     /// Its initializer ran: it reads its connection, so a send to it cannot wait long.
     ready: bool,
+    /// Bytes of tasks sent to it and not yet acknowledged (so perhaps not yet read).
+    unread_bytes: usize,
+    /// At most this many unread bytes while it is busy: half its connection's send buffer.
+    prefetch_limit: usize,
 }
 
 /// The result handler: owns the workers.
 struct Handler {
+    /// Listening for Ctrl-C (`stop_on_interrupt`); first, so it is dropped (unregistered)
+    /// before the eventfd it names can close.
+    interrupt: Option<Registration>,
     shared: Arc<Shared>,
     processes: usize,
     init: Option<(CodeWire, Vec<u8>)>,
@@ -858,11 +1004,22 @@ struct Handler {
     next_id: u64,
     started: usize,
     early_deaths: usize,
+    /// The recent average time a task runs, as the workers time it.
+    task_time: Duration,
+    /// Replies read and not yet handed to their calls: each task, its reply, its worker.
+    replies: Vec<(Task, Reply, String)>,
+    /// Whether waiting spins before it sleeps.
+    spin: Adaptive,
 }
 
 impl Handler {
     fn start_worker(&mut self) -> Result<()> {
         let (ours, theirs) = pipe(true)?;
+        // Room for a busy worker's next chunks, so a long map's workers never wait for the
+        // parent between chunks. Best effort: the limit follows what the kernel granted.
+        let _ = rustix::net::sockopt::set_socket_send_buffer_size(&ours, SEND_BUFFER);
+        let prefetch_limit = rustix::net::sockopt::socket_send_buffer_size(&ours)
+            .map_or(PREFETCH_MIN_BYTES, |granted| granted / 2);
         self.started += 1;
         let name = format!("PoolWorker-{}", self.started);
         let mut builder = Process::builder(worker_main, (theirs, self.init.clone()))
@@ -886,6 +1043,8 @@ impl Handler {
             hung_up: false,
             timed_out: None,
             ready: false,
+            unread_bytes: 0,
+            prefetch_limit,
         });
         Ok(())
     }
@@ -907,8 +1066,17 @@ impl Handler {
                 }
             }
             let broken = broken.is_some();
+            if self.interrupt.as_ref().is_some_and(Registration::fired) {
+                {
+                    let mut q = self.shared.lock();
+                    q.interrupted = true;
+                    q.phase = Phase::Terminate { kill: false };
+                }
+                self.stop_all(false, || Error::Interrupted);
+                return;
+            }
             if let Phase::Terminate { kill } = phase {
-                self.stop_all(kill);
+                self.stop_all(kill, || Error::Terminated);
                 return;
             }
             let pending = !self.shared.lock().pending.is_empty();
@@ -921,11 +1089,13 @@ impl Handler {
                 }
             }
             self.dispatch();
+            // Decoded only now, so the workers already have their next tasks.
+            self.deliver_replies();
             if phase == Phase::Closed && self.shared.lock().pending.is_empty() {
                 for w in &mut self.workers {
                     if w.running.is_empty() && !w.stopping {
                         w.stopping = true;
-                        if w.conn.send(&ToWorker::<&[u8]>::Stop).is_err() {
+                        if w.conn.send(&ToWorker::<BytesRef<'_>>::Stop).is_err() {
                             w.hung_up = true;
                         }
                     }
@@ -951,60 +1121,107 @@ impl Handler {
             && !w.stopping
             && !w.hung_up
             && w.timed_out.is_none()
-            && w.running.len() < IN_FLIGHT
+            && w.running.len() < self.window()
             && self
                 .maxtasksperchild
                 .is_none_or(|max| w.tasks_done + w.running.len() < max)
     }
 
-    /// Hands queued tasks to workers: any task to an idle worker; to a busy one, only the next
-    /// task of a call already started and only when small enough to sit in the connection's
-    /// buffer, so a call nobody started stays cancellable and a send never waits for a task.
+    /// How many tasks a worker may hold: about [`WINDOW_WORK`] of them at the recent average
+    /// task time, at least two.
+    fn window(&self) -> usize {
+        let micros = self.task_time.as_micros().max(1);
+        usize::try_from(WINDOW_WORK.as_micros() / micros)
+            .unwrap_or(usize::MAX)
+            .clamp(IN_FLIGHT, IN_FLIGHT_SHORT)
+    }
+
+    /// Hands queued tasks to workers: any task to an idle worker; to a busy one, only tasks of
+    /// a call already started and only while they fit in the connection's buffer, so a call
+    /// nobody started stays cancellable and a send never waits for a task. What one worker
+    /// gets in one round leaves in one message per target; a worker is topped up once half
+    /// its window is free, so those messages carry several tasks.
     fn dispatch(&mut self) {
-        loop {
-            let Some(w) = (0..self.workers.len())
-                .filter(|&i| self.can_take(&self.workers[i]))
-                .min_by_key(|&i| self.workers[i].running.len())
-            else {
-                return;
-            };
-            let busy = !self.workers[w].running.is_empty();
+        let mut assigned = vec![0usize; self.workers.len()];
+        let half = self.window() / 2;
+        let open: Vec<bool> = self
+            .workers
+            .iter()
+            .map(|w| w.running.len() <= half)
+            .collect();
+        // The least busy worker first: an idle one takes any task.
+        while let Some(w) = (0..self.workers.len())
+            .filter(|&i| open[i] && self.can_take(&self.workers[i]))
+            .min_by_key(|&i| self.workers[i].running.len())
+        {
+            let worker = &self.workers[w];
+            let busy = !worker.running.is_empty();
+            let unread = worker.unread_bytes;
+            let limit = worker.prefetch_limit;
             let task = {
                 let mut q = self.shared.lock();
                 loop {
                     let Some(front) = q.pending.front() else {
-                        return;
+                        break None;
                     };
-                    if busy && (!front.job.claimed() || front.args.len() > PREFETCH_MAX_BYTES) {
-                        return;
+                    if busy
+                        && (!front.job.claimed()
+                            || unread + front.args.len() + TASK_OVERHEAD > limit)
+                    {
+                        break None;
                     }
                     let Some(t) = q.pending.pop_front() else {
-                        return;
+                        break None;
                     };
                     if t.job.start() {
-                        break t;
+                        break Some(t);
                     }
                     // The call is decided already (failed, cancelled): skip its task.
                 }
             };
+            let Some(task) = task else { break };
             self.next_id += 1;
-            let id = self.next_id;
             let worker = &mut self.workers[w];
-            let msg = ToWorker::Task {
-                id,
-                code: (*task.code).clone(),
-                args: &task.args[..],
-            };
-            if worker.conn.send(&msg).is_err() {
-                // It died: its sentinel will say so, and the task goes back to the queue.
-                worker.hung_up = true;
-            }
+            worker.unread_bytes += task.args.len() + TASK_OVERHEAD;
             worker.running.push_back(Running {
-                id,
+                id: self.next_id,
                 task,
                 acked: false,
                 since: None,
             });
+            assigned[w] += 1;
+        }
+        for (w, n) in assigned.into_iter().enumerate() {
+            if n > 0 {
+                self.send_tasks(w, n);
+            }
+        }
+    }
+
+    /// Sends worker `w` its last `n` tasks, one message per run of tasks of one target.
+    fn send_tasks(&mut self, w: usize, n: usize) {
+        let worker = &mut self.workers[w];
+        let first = worker.running.len() - n;
+        let mut at = first;
+        while at < worker.running.len() {
+            let code = Arc::clone(&worker.running[at].task.code);
+            let tasks: Vec<(u64, BytesRef<'_>)> = worker
+                .running
+                .range(at..)
+                .take_while(|r| Arc::ptr_eq(&r.task.code, &code))
+                .map(|r| (r.id, BytesRef(&r.task.args)))
+                .collect();
+            at += tasks.len();
+            let reserve = 256 + tasks.iter().map(|t| t.1.0.len() + 16).sum::<usize>();
+            let msg = ToWorker::Tasks {
+                code: (*code).clone(),
+                tasks,
+            };
+            if send_reserved(&mut worker.conn, &msg, reserve).is_err() {
+                // It died: its sentinel will say so, and the tasks go back to the queue.
+                worker.hung_up = true;
+                return;
+            }
         }
     }
 
@@ -1027,7 +1244,14 @@ impl Handler {
                     fds.push(PollFd::new(&w.conn, PollFlags::IN));
                 }
             }
-            if let Err(e) = multiprocessing_core::time::poll(&mut fds, deadline) {
+            // A reply or a call due within microseconds is caught without sleeping, while
+            // that keeps paying (a prompt worker on another CPU, a caller waiting on a result).
+            let caught = !buffered
+                && self.spin.spin_until(HANDLER_SPIN, deadline, || {
+                    let now = Deadline::after(Duration::ZERO);
+                    matches!(multiprocessing_core::time::poll(&mut fds, now), Ok(n) if n > 0)
+                });
+            if !caught && let Err(e) = multiprocessing_core::time::poll(&mut fds, deadline) {
                 tracing::error!("the pool's result handler could not poll: {e}");
                 std::thread::sleep(Duration::from_millis(10));
             }
@@ -1120,10 +1344,11 @@ impl Handler {
             FromWorker::DoneAck {
                 id,
                 reply,
+                micros,
                 next,
                 pid,
             } => {
-                self.on_message(i, FromWorker::Done { id, reply });
+                self.on_message(i, FromWorker::Done { id, reply, micros });
                 self.on_message(i, FromWorker::Ack { id: next, pid });
             }
             FromWorker::Ready => {
@@ -1134,10 +1359,13 @@ impl Handler {
                 if let Some(r) = w.running.iter_mut().find(|r| r.id == id) {
                     r.acked = true;
                     r.since = Some(Instant::now());
+                    w.unread_bytes = w
+                        .unread_bytes
+                        .saturating_sub(r.task.args.len() + TASK_OVERHEAD);
                     w.pid = pid;
                 }
             }
-            FromWorker::Done { id, reply } => {
+            FromWorker::Done { id, reply, micros } => {
                 let Some(r) = w
                     .running
                     .iter()
@@ -1147,29 +1375,44 @@ impl Handler {
                     return;
                 };
                 w.tasks_done += 1;
+                if !r.acked {
+                    // Answered unacknowledged (never, from a sound worker): it was read.
+                    w.unread_bytes = w
+                        .unread_bytes
+                        .saturating_sub(r.task.args.len() + TASK_OVERHEAD);
+                }
+                // A running average over about eight tasks, as the worker timed them.
+                self.task_time = (self.task_time * 7 + Duration::from_micros(micros)) / 8;
                 let task = r.task;
                 let worker = w.name.clone();
                 if self.maxtasksperchild.is_some_and(|max| w.tasks_done >= max) {
                     w.stopping = true;
-                    if w.conn.send(&ToWorker::<&[u8]>::Stop).is_err() {
+                    if w.conn.send(&ToWorker::<BytesRef<'_>>::Stop).is_err() {
                         w.hung_up = true;
                     }
                 }
-                match reply {
-                    Reply::Ok(bytes) => {
-                        task.job.deliver(task.index, task.items, &bytes, &worker);
-                    }
-                    Reply::Codec(m) => task
-                        .job
-                        .fail(Error::Codec(format!("task {}: {m}", task.index))),
-                    Reply::Refused(m) => task.job.fail(Error::Refused(m)),
-                    Reply::Panicked(panic) => task.job.fail(Error::Panicked { worker, panic }),
-                }
+                self.replies.push((task, reply, worker));
             }
             FromWorker::InitFailed(panic) => {
                 w.stopping = true;
                 let worker = w.name.clone();
                 self.set_broken(Broken::Initializer { worker, panic });
+            }
+        }
+    }
+
+    /// Hands the replies read so far to their calls (decoding results, running callbacks).
+    fn deliver_replies(&mut self) {
+        for (task, reply, worker) in std::mem::take(&mut self.replies) {
+            match reply {
+                Reply::Ok(bytes) => {
+                    task.job.deliver(task.index, task.items, &bytes.0, &worker);
+                }
+                Reply::Codec(m) => task
+                    .job
+                    .fail(Error::Codec(format!("task {}: {m}", task.index))),
+                Reply::Refused(m) => task.job.fail(Error::Refused(m)),
+                Reply::Panicked(panic) => task.job.fail(Error::Panicked { worker, panic }),
             }
         }
     }
@@ -1247,8 +1490,10 @@ impl Handler {
     }
 
     /// Stops every worker (SIGTERM, or SIGKILL when `kill`), reaps them all within a bounded
-    /// time, and fails what is unfinished with [`Error::Terminated`].
-    fn stop_all(&mut self, kill: bool) {
+    /// time, and then fails what is unfinished with `error()` ([`Error::Terminated`], or
+    /// [`Error::Interrupted`] after Ctrl-C).
+    fn stop_all(&mut self, kill: bool, error: fn() -> Error) {
+        self.deliver_replies();
         for w in &self.workers {
             let _ = if kill {
                 w.process.kill()
@@ -1257,19 +1502,18 @@ impl Handler {
             };
         }
         let deadline = Deadline::after(TERMINATE_GRACE);
+        let mut unfinished = Vec::new();
         for w in self.workers.drain(..) {
             let left = deadline.remaining().unwrap_or(Duration::ZERO);
             if w.process.join_timeout(left).is_err() {
                 let _ = w.process.kill();
                 let _ = w.process.join();
             }
-            for r in w.running {
-                r.task.job.fail(Error::Terminated);
-            }
+            unfinished.extend(w.running.into_iter().map(|r| r.task));
         }
-        let pending: Vec<Task> = self.shared.lock().pending.drain(..).collect();
-        for task in pending {
-            task.job.fail(Error::Terminated);
+        unfinished.extend(self.shared.lock().pending.drain(..));
+        for task in unfinished {
+            task.job.fail(error());
         }
     }
 }

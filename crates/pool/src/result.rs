@@ -115,6 +115,17 @@ impl<T> Cell<T> {
         true
     }
 
+    /// Decides a call its caller never saw (its arguments could not be queued): no callback
+    /// runs, and tasks of it still queued are skipped.
+    pub(crate) fn abandon(&self) {
+        {
+            let mut st = self.lock();
+            st.callback = None;
+            st.error_callback = None;
+        }
+        self.decide(Err(Error::Cancelled), false);
+    }
+
     /// Waits until decided; `false` when `deadline` passed first.
     fn wait(&self, deadline: Deadline) -> bool {
         let mut st = self.lock();
@@ -186,7 +197,9 @@ pub(crate) struct Collector<R, T> {
 }
 
 struct Parts<R> {
-    slots: Vec<Option<R>>,
+    /// Each task's results, by task index (a task covers the items after the previous one's).
+    chunks: Vec<Option<Vec<R>>>,
+    items: usize,
     tasks_left: usize,
 }
 
@@ -200,7 +213,8 @@ impl<R, T> Collector<R, T> {
         Collector {
             cell,
             parts: Mutex::new(Parts {
-                slots: (0..items).map(|_| None).collect(),
+                chunks: (0..tasks).map(|_| None).collect(),
+                items,
                 tasks_left: tasks,
             }),
             finish,
@@ -228,14 +242,25 @@ where
             Err(e) => return self.fail(e),
         };
         let mut parts = self.parts.lock().unwrap_or_else(|p| p.into_inner());
-        for (slot, value) in parts.slots[items].iter_mut().zip(values) {
-            *slot = Some(value);
+        match parts.chunks.get_mut(index) {
+            Some(slot @ None) => *slot = Some(values),
+            _ => {
+                drop(parts);
+                return self.fail(Error::Codec(format!("task {index} answered twice")));
+            }
         }
         parts.tasks_left -= 1;
         if parts.tasks_left == 0 {
-            let values: Option<Vec<R>> = parts.slots.iter_mut().map(Option::take).collect();
+            let mut values = Vec::with_capacity(parts.items);
+            let mut whole = true;
+            for chunk in parts.chunks.drain(..) {
+                match chunk {
+                    Some(chunk) => values.extend(chunk),
+                    None => whole = false,
+                }
+            }
             drop(parts);
-            match values.and_then(self.finish) {
+            match whole.then_some(values).and_then(self.finish) {
                 Some(v) => {
                     self.cell.decide(Ok(v), false);
                 }

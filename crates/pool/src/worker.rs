@@ -6,6 +6,10 @@
 //! and the chunk's encoded arguments. The worker acknowledges a task with its pid before
 //! running it, so the parent knows exactly which task a worker that dies was running.
 
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
 use multiprocessing_connection::Connection;
 use multiprocessing_core::code::{CodeRef, CodeWire};
 use multiprocessing_core::outcome::{Outcome, PanicInfo};
@@ -21,10 +25,53 @@ pub(crate) type TaskFn = fn(Vec<u8>) -> Result<Vec<u8>, String>;
 /// Parent to worker.
 #[derive(Serialize, Deserialize)]
 pub(crate) enum ToWorker<A> {
-    /// Run this task and answer with `Ack` then `Done`.
-    Task { id: u64, code: CodeWire, args: A },
+    /// Run these tasks of one target, in order, after those already sent: each is
+    /// acknowledged before it runs (`Ack`, or `DoneAck` with the previous one's reply) and
+    /// answered after (`Done`). Several in one message: one write for a window of small tasks.
+    Tasks {
+        code: CodeWire,
+        tasks: Vec<(u64, A)>,
+    },
     /// Exit once idle (`close`, `maxtasksperchild`).
     Stop,
+}
+
+/// Bytes inside a message, encoded as one byte string (serde would otherwise visit a
+/// `Vec<u8>` byte by byte).
+pub(crate) struct Bytes(pub(crate) Vec<u8>);
+
+/// The sending side's [`Bytes`], borrowed.
+pub(crate) struct BytesRef<'a>(pub(crate) &'a [u8]);
+
+impl Serialize for Bytes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl Serialize for BytesRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Bytes;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a byte string")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Bytes, E> {
+                Ok(Bytes(v.to_vec()))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Bytes, E> {
+                Ok(Bytes(v))
+            }
+        }
+        d.deserialize_byte_buf(V)
+    }
 }
 
 /// Worker to parent.
@@ -34,13 +81,14 @@ pub(crate) enum FromWorker {
     Ready,
     /// The worker took task `id` and is about to run it.
     Ack { id: u64, pid: u32 },
-    /// Task `id` ended.
-    Done { id: u64, reply: Reply },
+    /// Task `id` ended, after running for `micros` microseconds.
+    Done { id: u64, reply: Reply, micros: u64 },
     /// Task `id` ended, and the worker took task `next` (already sent to it) and is about to
     /// run it: `Done` and `Ack` in one message.
     DoneAck {
         id: u64,
         reply: Reply,
+        micros: u64,
         next: u64,
         pid: u32,
     },
@@ -52,13 +100,37 @@ pub(crate) enum FromWorker {
 #[derive(Serialize, Deserialize)]
 pub(crate) enum Reply {
     /// The encoded `Outcome<Vec<R>>`: the chunk's results, or its first panic.
-    Ok(Vec<u8>),
+    Ok(Bytes),
     /// The arguments could not be decoded or a result encoded.
     Codec(String),
     /// The code reference was refused; nothing ran.
     Refused(String),
     /// The trampoline itself panicked (a `Serialize` implementation, say).
     Panicked(PanicInfo),
+}
+
+/// Room reserved for an encoding at most (a guess from the items' count and size).
+const RESERVE_MAX: usize = 4 << 20;
+
+/// Encodes a chunk's outcome into a buffer reserved for `len` values of `R` (growing it by
+/// doubling copies a large chunk's results several times).
+fn encode_outcome<R: Serialize>(outcome: &Outcome<Vec<R>>, len: usize) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity((len * (size_of::<R>() + 1) + 16).min(RESERVE_MAX));
+    codec::encode_into(outcome, &mut out)
+        .map_err(|e| format!("could not encode the result: {e}"))?;
+    Ok(out)
+}
+
+/// Sends `msg` as one message, encoded once into a buffer of `reserve` bytes (a window of
+/// tasks or a large reply is then not regrown and copied on the way).
+pub(crate) fn send_reserved<T: Serialize>(
+    conn: &mut Connection,
+    msg: &T,
+    reserve: usize,
+) -> Result<(), multiprocessing_connection::Error> {
+    let mut buf = Vec::with_capacity(reserve.min(RESERVE_MAX));
+    codec::encode_into(msg, &mut buf)?;
+    conn.send_bytes(&buf)
 }
 
 /// Makes the value of a zero-sized target type (checked at compile time by the callers).
@@ -80,10 +152,28 @@ where
 {
     let items: Vec<Args> =
         codec::decode(&input).map_err(|e| format!("could not decode the arguments: {e}"))?;
+    let len = items.len();
     let f = conjure::<F>();
     let outcome: Outcome<Vec<F::Output>> =
         Outcome::catch(|| items.into_iter().map(|args| f.call(args)).collect());
-    codec::encode(&outcome).map_err(|e| format!("could not encode the result: {e}"))
+    encode_outcome(&outcome, len)
+}
+
+/// The trampoline of a one-argument target `F(A)` over a chunk of plain `A`s (`map`,
+/// `imap`): as [`chunk_trampoline`] over `(A,)`s, without a tuple around each item on the wire.
+pub(crate) fn map_trampoline<F, A>(input: Vec<u8>) -> Result<Vec<u8>, String>
+where
+    F: Target<(A,)>,
+    A: DeserializeOwned,
+    F::Output: Serialize,
+{
+    let items: Vec<A> =
+        codec::decode(&input).map_err(|e| format!("could not decode the arguments: {e}"))?;
+    let len = items.len();
+    let f = conjure::<F>();
+    let outcome: Outcome<Vec<F::Output>> =
+        Outcome::catch(|| items.into_iter().map(|a| f.call((a,))).collect());
+    encode_outcome(&outcome, len)
 }
 
 /// The trampoline of an initializer `F(Args)`; its return value is dropped.
@@ -114,7 +204,7 @@ fn call(code: &CodeWire, input: Vec<u8>) -> Reply {
 /// Runs a verified entry, catching a panic.
 fn run(f: TaskFn, input: Vec<u8>) -> Reply {
     match Outcome::catch(|| f(input)) {
-        Outcome::Returned(Ok(bytes)) => Reply::Ok(bytes),
+        Outcome::Returned(Ok(bytes)) => Reply::Ok(Bytes(bytes)),
         Outcome::Returned(Err(message)) => Reply::Codec(message),
         Outcome::Panicked(p) => Reply::Panicked(p),
     }
@@ -144,72 +234,98 @@ pub(crate) fn worker_main(mut conn: Connection, init: Option<(CodeWire, Vec<u8>)
     // blocking receive cannot outlive the pool's owner.
     let pid = std::process::id();
     let mut verified: Option<(CodeWire, TaskFn)> = None;
-    // A task read while answering the previous one, already acknowledged.
-    let mut next: Option<ToWorker<Vec<u8>>> = None;
+    // Tasks received and not yet run, each with its target's reference.
+    let mut queue: VecDeque<(u64, Rc<CodeWire>, Vec<u8>)> = VecDeque::new();
+    // The front task was acknowledged already (with the previous one's reply).
+    let mut acked = false;
+    // `Stop` arrived: exit once the queue is run.
+    let mut stopping = false;
     loop {
-        let acked = next.is_some();
-        let msg = match next.take() {
-            Some(m) => m,
-            None => match conn.recv() {
-                Ok(m) => m,
-                Err(_) => return,
-            },
-        };
-        let (id, code, args) = match msg {
-            ToWorker::Stop => return,
-            ToWorker::Task { id, code, args } => (id, code, args),
+        if queue.is_empty() {
+            if stopping || !receive(&mut conn, &mut queue, &mut stopping) {
+                return;
+            }
+            continue;
+        }
+        let Some((id, code, args)) = queue.pop_front() else {
+            continue;
         };
         if !acked && conn.send(&FromWorker::Ack { id, pid }).is_err() {
             return;
         }
-        let reply = call_cached(&mut verified, code, args);
-        // When the next task is here already, one message answers this one and acknowledges
-        // that one, before it runs.
-        let answer = match conn.poll(Some(std::time::Duration::ZERO)) {
-            Ok(true) => match conn.recv::<ToWorker<Vec<u8>>>() {
-                Ok(ToWorker::Task {
-                    id: next_id,
-                    code,
-                    args,
-                }) => {
-                    next = Some(ToWorker::Task {
-                        id: next_id,
-                        code,
-                        args,
-                    });
-                    FromWorker::DoneAck {
-                        id,
-                        reply,
-                        next: next_id,
-                        pid,
-                    }
-                }
-                Ok(ToWorker::Stop) => {
-                    next = Some(ToWorker::Stop);
-                    FromWorker::Done { id, reply }
-                }
-                Err(_) => FromWorker::Done { id, reply },
+        let began = Instant::now();
+        let reply = call_cached(&mut verified, &code, args);
+        let micros = u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX);
+        // More tasks may have arrived while this one ran: if one is here, one message
+        // answers this task and acknowledges that one, before it runs.
+        let mut hung_up = false;
+        if queue.is_empty() && !stopping && matches!(conn.poll(Some(Duration::ZERO)), Ok(true)) {
+            hung_up = !receive(&mut conn, &mut queue, &mut stopping);
+        }
+        let answer = match queue.front() {
+            Some(&(next, ..)) => FromWorker::DoneAck {
+                id,
+                reply,
+                micros,
+                next,
+                pid,
             },
-            _ => FromWorker::Done { id, reply },
+            None => FromWorker::Done { id, reply, micros },
         };
-        if conn.send(&answer).is_err() {
+        acked = queue.front().is_some();
+        let reserve = match &answer {
+            FromWorker::Done {
+                reply: Reply::Ok(bytes),
+                ..
+            }
+            | FromWorker::DoneAck {
+                reply: Reply::Ok(bytes),
+                ..
+            } => bytes.0.len() + 64,
+            _ => 256,
+        };
+        if send_reserved(&mut conn, &answer, reserve).is_err() || hung_up {
             return;
         }
     }
 }
 
+/// Receives one message into `queue` (or sets `stopping`); `false` when the parent hung up.
+fn receive(
+    conn: &mut Connection,
+    queue: &mut VecDeque<(u64, Rc<CodeWire>, Vec<u8>)>,
+    stopping: &mut bool,
+) -> bool {
+    match conn.recv::<ToWorker<Bytes>>() {
+        Ok(ToWorker::Tasks { code, tasks }) => {
+            let code = Rc::new(code);
+            queue.extend(
+                tasks
+                    .into_iter()
+                    .map(|(id, args)| (id, Rc::clone(&code), args.0)),
+            );
+            true
+        }
+        Ok(ToWorker::Stop) => {
+            *stopping = true;
+            true
+        }
+        Err(_) => false,
+    }
+}
+
 /// [`call`], verifying a code reference once: the same reference again (byte for byte) is
 /// the same function.
-fn call_cached(verified: &mut Option<(CodeWire, TaskFn)>, code: CodeWire, args: Vec<u8>) -> Reply {
+fn call_cached(verified: &mut Option<(CodeWire, TaskFn)>, code: &CodeWire, args: Vec<u8>) -> Reply {
     if let Some((wire, f)) = verified
-        && *wire == code
+        && wire == code
     {
         return run(*f, args);
     }
     match code.resolve::<TaskFn>(&identity::current().authkey) {
         Ok(f) => {
             let f = f.get();
-            *verified = Some((code, f));
+            *verified = Some((code.clone(), f));
             run(f, args)
         }
         Err(e) => Reply::Refused(e.to_string()),
@@ -243,7 +359,7 @@ mod tests {
         let code = wire(trampoline_of(check));
         let args = codec::encode(&vec![(1u32,), (2,), (3,)]).unwrap();
         let bytes = match call(&code, args) {
-            Reply::Ok(bytes) => bytes,
+            Reply::Ok(bytes) => bytes.0,
             Reply::Codec(m) | Reply::Refused(m) => panic!("the chunk did not run: {m}"),
             Reply::Panicked(p) => panic!("the chunk did not run: {p}"),
         };
@@ -253,7 +369,7 @@ mod tests {
         let Reply::Ok(bytes) = call(&code, args) else {
             panic!("the chunk did not run")
         };
-        let outcome: Outcome<Vec<u32>> = codec::decode(&bytes).unwrap();
+        let outcome: Outcome<Vec<u32>> = codec::decode(&bytes.0).unwrap();
         assert_eq!(outcome, Outcome::Returned(vec![2, 6]));
         // Arguments of another type are a codec error, not a call.
         let wrong = codec::encode(&vec![("text".to_string(),)]).unwrap();
@@ -276,15 +392,15 @@ mod tests {
         let mut verified = None;
         let good = wire(trampoline_of(check));
         assert!(matches!(
-            call_cached(&mut verified, good.clone(), args.clone()),
+            call_cached(&mut verified, &good, args.clone()),
             Reply::Ok(_)
         ));
         assert!(matches!(
-            call_cached(&mut verified, good, args.clone()),
+            call_cached(&mut verified, &good, args.clone()),
             Reply::Ok(_)
         ));
         assert!(matches!(
-            call_cached(&mut verified, forged, args),
+            call_cached(&mut verified, &forged, args),
             Reply::Refused(_)
         ));
     }
