@@ -96,6 +96,32 @@ pub enum CodeRefError {
     OutOfImage,
 }
 
+/// Makes a value of the zero-sized type `F`: a `fn` item or a closure that captures nothing,
+/// as a trampoline does to call the target it was instantiated for. Such a type has no bytes,
+/// so its value is the type itself.
+///
+/// ```
+/// fn call_it<F: Fn() -> u32 + Copy>(_: F) -> u32 {
+///     // SAFETY: a value of F exists (the argument); F only names a closure.
+///     let f: F = unsafe { multiprocessing_core::code::conjure() };
+///     f()
+/// }
+/// assert_eq!(call_it(|| 7), 7);
+/// ```
+///
+/// # Safety
+///
+/// A value of `F` must have existed in a process running this executable (the trampoline that
+/// calls this was reached through a checked [`CodeRef`] made where that value was), and `F`
+/// must be a type whose only meaning is the function it names (no token type whose existence
+/// proves something). That `F` is zero-sized is checked at compile time.
+#[must_use]
+pub unsafe fn conjure<F: Copy>() -> F {
+    const { assert!(size_of::<F>() == 0) };
+    // SAFETY: F has no bytes to initialize; the caller vouches that a value of it may exist.
+    unsafe { std::mem::zeroed::<F>() }
+}
+
 /// A function of this executable, ready to cross to another process of the same family.
 ///
 /// Serializing signs it with the current process's authkey

@@ -276,12 +276,11 @@ where
     F: Target<Args>,
     Args: DeserializeOwned,
 {
-    const { assert!(size_of::<F>() == 0) };
     let args: Args =
         codec::decode(&input).map_err(|e| format!("the initializer's arguments: {e}"))?;
-    // SAFETY: F is a zero-sized `Copy` type (checked above) with no bytes to initialize; a
-    // value of it existed in the parent, which runs this same executable.
-    let f: F = unsafe { std::mem::zeroed() };
+    // SAFETY: F is the target type this trampoline was instantiated for, reached through a
+    // checked code reference made in a process of this executable that held a value of F.
+    let f: F = unsafe { multiprocessing_core::code::conjure() };
     drop(f.call(args));
     Ok(())
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use multiprocessing_connection::Connection;
 use multiprocessing_core::code::{CodeRef, CodeWire};
 use multiprocessing_core::outcome::{Outcome, PanicInfo};
-use multiprocessing_core::{codec, identity};
+use multiprocessing_core::{code, codec, identity};
 use multiprocessing_process::Target;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -133,14 +133,6 @@ pub(crate) fn send_reserved<T: Serialize>(
     conn.send_bytes(&buf)
 }
 
-/// Makes the value of a zero-sized target type (checked at compile time by the callers).
-fn conjure<F: Copy>() -> F {
-    const { assert!(size_of::<F>() == 0) };
-    // SAFETY: F is a zero-sized `Copy` type with no bytes to initialize, and a value of it
-    // existed in the parent, which runs this same executable: making another copies it.
-    unsafe { std::mem::zeroed::<F>() }
-}
-
 /// The trampoline of target `F` over a chunk of `Args`: the chunk's results, or the first
 /// panic among its items (Python's worker, too, answers a chunk with its results or the first
 /// exception).
@@ -153,7 +145,9 @@ where
     let items: Vec<Args> =
         codec::decode(&input).map_err(|e| format!("could not decode the arguments: {e}"))?;
     let len = items.len();
-    let f = conjure::<F>();
+    // SAFETY: F is the target type this trampoline was instantiated for, reached through a
+    // checked code reference made in a process of this executable that held a value of F.
+    let f = unsafe { code::conjure::<F>() };
     let outcome: Outcome<Vec<F::Output>> =
         Outcome::catch(|| items.into_iter().map(|args| f.call(args)).collect());
     encode_outcome(&outcome, len)
@@ -170,7 +164,9 @@ where
     let items: Vec<A> =
         codec::decode(&input).map_err(|e| format!("could not decode the arguments: {e}"))?;
     let len = items.len();
-    let f = conjure::<F>();
+    // SAFETY: F is the target type this trampoline was instantiated for, reached through a
+    // checked code reference made in a process of this executable that held a value of F.
+    let f = unsafe { code::conjure::<F>() };
     let outcome: Outcome<Vec<F::Output>> =
         Outcome::catch(|| items.into_iter().map(|a| f.call((a,))).collect());
     encode_outcome(&outcome, len)
@@ -184,7 +180,9 @@ where
 {
     let args: Args = codec::decode(&input)
         .map_err(|e| format!("could not decode the initializer's arguments: {e}"))?;
-    drop(conjure::<F>().call(args));
+    // SAFETY: F is the target type this trampoline was instantiated for, reached through a
+    // checked code reference made in a process of this executable that held a value of F.
+    drop(unsafe { code::conjure::<F>() }.call(args));
     Ok(Vec::new())
 }
 

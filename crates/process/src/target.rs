@@ -134,14 +134,6 @@ impl Payload {
     }
 }
 
-/// Makes the target value of a zero-sized target type.
-fn conjure<F: Copy>() -> F {
-    const { assert!(size_of::<F>() == 0) };
-    // SAFETY: F is a zero-sized `Copy` type with no bytes to initialize, and a value of it
-    // existed in the parent (the same executable): making another one copies that value.
-    unsafe { std::mem::zeroed::<F>() }
-}
-
 /// Decodes the arguments and runs the target, catching a panic with its message and location;
 /// `Err` holds the exit code and, for a panic, the panic.
 fn run<F, Args>(args: &[u8], fds: Vec<OwnedFd>) -> Result<F::Output, (i32, Option<PanicInfo>)>
@@ -156,7 +148,9 @@ where
             return Err((1, None));
         }
     };
-    let f: F = conjure();
+    // SAFETY: F is the target type this trampoline was instantiated for, reached through a
+    // checked code reference made in a process of this executable that held a value of F.
+    let f: F = unsafe { multiprocessing_core::code::conjure() };
     Outcome::catch(|| f.call(args))
         .into_result()
         .map_err(|p| (1, Some(p)))
