@@ -62,3 +62,10 @@ fn proxy_objects_prints_like_the_documentation_and_python() {
         ]
     );
 }
+
+#[test]
+fn remote_manager_serves_one_queue_to_two_clients_and_a_local_queue_like_python() {
+    let expected = "'hello'\n'local hello'\n";
+    assert_eq!(run("remote_manager"), expected);
+    assert_eq!(run_python_original("remote_manager"), expected);
+}
