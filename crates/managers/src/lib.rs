@@ -41,6 +41,8 @@
 //! * [`sync_types`] holds the queues, locks, semaphores, conditions, events, barriers and arrays
 //!   (their waits block only their caller; a lock whose holder's process dies is released), and
 //!   [`sync_typed`] their proxies.
+//! * Beyond Python, [`update`]: a dict value changed by a named operation in the server
+//!   (`d.update_with("hits", Op::add(1))`), a read-modify-write in one round trip, no lock.
 
 mod client;
 pub mod error;
@@ -54,6 +56,7 @@ pub mod sync_typed;
 pub mod sync_types;
 pub mod typed;
 pub mod types;
+pub mod update;
 
 pub use error::{Error, ErrorKind, Result};
 pub use manager::{BaseManager, ManagerBuilder, SyncManager, manager};
