@@ -425,6 +425,17 @@ fn timeouts_expire_within_generous_bounds() {
 
     let e = m.event().unwrap();
     expires(ErrorKind::Timeout, d, || e.wait_timeout(d));
+    // A timeout beyond the end of time waits as long as it takes, and a huge one is refused.
+    let b = m.barrier(2).unwrap();
+    let b2 = b.clone();
+    let far = std::thread::spawn(move || b2.wait_timeout(Duration::from_secs(u64::MAX / 2)));
+    eventually("the far waiter waits", || b.n_waiting().unwrap() == 1);
+    b.wait().unwrap();
+    far.join().unwrap().unwrap();
+    assert_eq!(
+        e.wait_timeout(Duration::MAX).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
 
     let cond = m.condition().unwrap();
     let g = cond.lock().unwrap();
@@ -592,4 +603,30 @@ fn notify_wakes_as_many_waiters_as_asked() {
         assert_eq!(w.join().unwrap(), 0);
     }
     assert_eq!(woken.get().unwrap(), int(3));
+}
+
+/// Waits at the barrier: 0 if it passed, 1 if the barrier broke, 2 for another error.
+fn wait_for_break(b: BarrierProxy) -> i32 {
+    match b.wait() {
+        Ok(_) => 0,
+        Err(e) if e.kind() == ErrorKind::BrokenBarrier => 1,
+        Err(_) => 2,
+    }
+}
+
+#[test]
+fn an_aborted_barrier_breaks_a_waiter_in_another_process() {
+    let ctx = get_context(StartMethod::ForkServer);
+    let m = ctx.manager().unwrap();
+    let b = m.barrier(2).unwrap();
+    let child = ctx.start(wait_for_break, (b.clone(),)).unwrap();
+    eventually("the child waits", || b.n_waiting().unwrap() == 1);
+    b.abort().unwrap();
+    assert_eq!(child.join().unwrap(), 1);
+    assert!(b.broken().unwrap());
+    b.reset().unwrap();
+    // Usable again after a reset: two parties pass.
+    let child = ctx.start(wait_for_break, (b.clone(),)).unwrap();
+    assert!(b.wait().is_ok());
+    assert_eq!(child.join().unwrap(), 0);
 }

@@ -8,15 +8,26 @@
 //! a barrier, as in Python). A lock's owner is the calling thread of the calling process;
 //! if that process dies holding the lock, the server releases it for the next waiter.
 //!
+//! Each call is a round trip to the server. Between processes of one family on one machine the
+//! `synchronize` crate's locks and the `queues` crate's queues work in shared memory instead;
+//! the manager's are for processes that are unrelated, on other machines, or that already
+//! share state through this manager.
+//!
 //! ```
 //! use std::time::Duration;
 //! use multiprocessing_managers::{ErrorKind, Object, manager};
 //! let m = manager().unwrap();
+//! // Items are `Object`s by default (any mix of kinds, as in Python) ...
 //! let q = m.queue(2).unwrap();
-//! q.put(Object::Str("hello".into())).unwrap();
-//! assert_eq!(q.get().unwrap(), Object::Str("hello".into()));
-//! let e = q.get_timeout(Duration::from_millis(10)).unwrap_err();
-//! assert_eq!(e.kind(), ErrorKind::Empty);
+//! q.put("hello").unwrap();
+//! q.put(42).unwrap();
+//! assert_eq!(q.get().unwrap(), Object::from("hello"));
+//! // ... or of one serde type through a typed view.
+//! let jobs = m.queue_of::<(u32, String)>(0).unwrap();
+//! jobs.put((1, "build".to_string())).unwrap();
+//! assert_eq!(jobs.get().unwrap(), (1, "build".to_string()));
+//! let e = jobs.get_timeout(Duration::from_millis(10)).unwrap_err();
+//! assert_eq!(e.kind(), ErrorKind::Empty); // Python's queue.Empty
 //!
 //! let lock = m.lock().unwrap();
 //! {
@@ -364,7 +375,9 @@ impl ConditionProxy {
         mut predicate: impl FnMut() -> bool,
         timeout: Duration,
     ) -> Result<()> {
-        let deadline = Instant::now() + timeout;
+        let Some(deadline) = Instant::now().checked_add(timeout) else {
+            return self.wait_for(predicate);
+        };
         while !predicate() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {

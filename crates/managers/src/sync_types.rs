@@ -181,6 +181,8 @@ struct Waiting<S: 'static> {
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
     expired: Option<Expired<S>>,
     cancel: Option<Cancel<S>>,
+    /// Whether a wake-up received and not used goes to the next waiter.
+    pass_on: bool,
 }
 
 impl<S: 'static> Waiting<S> {
@@ -199,11 +201,13 @@ impl<S: 'static> Waiting<S> {
             registered: false,
             done: false,
             attempt,
-            // The deadline counts from the call, not from the first poll.
-            deadline: timeout.map(|t| Instant::now() + t),
+            // The deadline counts from the call, not from the first poll; one past the end of
+            // time is no deadline.
+            deadline: timeout.and_then(|t| Instant::now().checked_add(t)),
             sleep: None,
             expired: Some(expired),
             cancel: None,
+            pass_on: true,
         }
     }
 
@@ -212,10 +216,16 @@ impl<S: 'static> Waiting<S> {
         self
     }
 
+    /// A condition's wake-up is a notification, which `cancel` passes on itself.
+    fn without_pass_on(mut self) -> Self {
+        self.pass_on = false;
+        self
+    }
+
     /// Leaves the queue; a wake-up already received goes to the next waiter.
     fn leave(&self, s: &mut S) {
         let q = (self.queue)(s);
-        if !q.remove(self.id) && self.registered {
+        if !q.remove(self.id) && self.registered && self.pass_on {
             q.wake_one();
         }
     }
@@ -632,9 +642,16 @@ impl Condition {
             );
             id_cell.set(w.id);
             let id = w.id;
-            w.on_cancel(Box::new(move |s: &mut ConditionState| {
-                s.notified.remove(&id);
-            }))
+            w.without_pass_on()
+                .on_cancel(Box::new(move |s: &mut ConditionState| {
+                    // A notification its dead receiver never used goes to the next waiter.
+                    if s.notified.remove(&id)
+                        && let Some((next, w)) = s.waiters.queue.pop_front()
+                    {
+                        s.notified.insert(next);
+                        w.wake();
+                    }
+                }))
         };
         let lock = self.lock.clone();
         Ok(Outcome::Wait(Box::pin(async move {
@@ -1402,6 +1419,39 @@ mod tests {
             panic!("a held lock waits")
         };
         assert_eq!(finish(f), Ok(Object::Bool(false)));
+    }
+
+    /// Polls `f` once, in a runtime (its waker is a no-op).
+    fn poll_once(f: &mut crate::shared::WaitFuture) -> Poll<Result<Object, Raised>> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("a runtime");
+        let _in_rt = rt.enter();
+        f.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    #[test]
+    fn a_notification_of_a_waiter_that_hung_up_goes_to_the_next() {
+        let (a, b, c) = (Caller::new(1, 1), Caller::new(2, 1), Caller::new(3, 1));
+        let mut cond = make_condition(Vec::new()).unwrap();
+        let mut wait = |who: Caller| {
+            returned(call(&mut *cond, "acquire", vec![], who));
+            match call(&mut *cond, "wait", vec![], who) {
+                Outcome::Wait(f) => f,
+                other => panic!("unexpected {other:?}"),
+            }
+        };
+        let mut first = wait(a);
+        let mut second = wait(b);
+        assert!(poll_once(&mut first).is_pending());
+        assert!(poll_once(&mut second).is_pending());
+        returned(call(&mut *cond, "acquire", vec![], c));
+        returned(call(&mut *cond, "notify", vec![Object::Int(1)], c));
+        returned(call(&mut *cond, "release", vec![], c));
+        // The notified waiter's caller hangs up before it resumes.
+        drop(first);
+        assert_eq!(poll_once(&mut second), Poll::Ready(Ok(Object::Bool(true))));
     }
 
     #[test]
