@@ -25,7 +25,7 @@
 //! `callable=lambda: queue`.
 //!
 //! Each role also runs alone, for servers and clients on different hosts:
-//! `remote_manager serve HOST:PORT` (prints the bound address, serves until asked to stop),
+//! `remote_manager serve HOST:PORT` (prints `serving at ADDRESS`, serves until asked to stop),
 //! `remote_manager put ADDRESS ITEM`, `remote_manager get ADDRESS` (prints the item's repr),
 //! `remote_manager shutdown ADDRESS`.
 
@@ -234,7 +234,7 @@ fn main() -> Result<()> {
                 .authkey(authkey())
                 .register("get_queue", get_queue)
                 .get_server()?;
-            println!("{}", server.address());
+            println!("serving at {}", server.address());
             std::io::Write::flush(&mut std::io::stdout())?;
             server.serve_forever()?;
             Ok(())
