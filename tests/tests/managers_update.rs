@@ -3,7 +3,7 @@
 //! an operation that does not fit the value is refused and leaves it unchanged.
 
 use multiprocessing::managers::update::Op;
-use multiprocessing::managers::{DictProxy, Object};
+use multiprocessing::managers::{DictProxy, Object, ValueProxy};
 use multiprocessing::{ErrorKind, StartMethod, get_context};
 use multiprocessing_tests::per_method;
 
@@ -89,4 +89,29 @@ fn an_operation_that_does_not_fit_leaves_the_value_unchanged() {
         Object::Float(1.5)
     );
     assert_eq!(d.update_with("n", Op::min(0)).unwrap(), Object::Int(0));
+}
+
+/// Adds 1 to a shared `Value` `n` times.
+fn bump(v: ValueProxy<i64>, n: usize) -> i32 {
+    for _ in 0..n {
+        v.update_with(Op::add(1)).unwrap();
+    }
+    0
+}
+
+#[test]
+fn a_value_incremented_from_processes_loses_no_update() {
+    let ctx = get_context(StartMethod::Fork);
+    let m = ctx.manager().unwrap();
+    let v = m.value_of("i", &0i64).unwrap();
+    let children: Vec<_> = (0..3)
+        .map(|_| ctx.start(bump, (v.clone(), 300)).unwrap())
+        .collect();
+    for c in children {
+        assert_eq!(c.join().unwrap(), 0);
+    }
+    assert_eq!(v.get().unwrap(), 900);
+    let e = v.update_with(Op::append(1)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    assert_eq!(v.get().unwrap(), 900);
 }

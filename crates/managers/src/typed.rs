@@ -428,4 +428,20 @@ impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
     pub fn set(&self, value: impl Into<T>) -> Result<()> {
         self.call_method("set", vec![obj(&value.into())?]).map(drop)
     }
+
+    /// Beyond Python: applies `op` to the value in the server, atomically, and returns the new
+    /// value (`v.value += 1` in one round trip, with no lock; see [`update`](crate::update)).
+    /// An op that does not fit the value is an error of kind `InvalidArgument` and leaves it
+    /// unchanged.
+    ///
+    /// ```
+    /// use multiprocessing_managers::{manager, update::Op};
+    /// let m = manager().unwrap();
+    /// let counter = m.value_of("i", &0i64).unwrap();
+    /// assert_eq!(counter.update_with(Op::add(1)).unwrap(), 1);
+    /// ```
+    pub fn update_with(&self, op: crate::update::Op) -> Result<T> {
+        let args = vec![Object::Str(op.name().into()), op.into_argument()];
+        val(self.call_method("update_with", args)?)
+    }
 }

@@ -546,6 +546,20 @@ impl Shared for Value {
                     .ok_or_else(|| type_error("set() needs a value"))?;
                 none()
             }
+            // Beyond Python: one named read-modify-write, atomic (see `crate::update`).
+            "update_with" => {
+                let mut a = args.into_iter();
+                let name = match a.next() {
+                    Some(Object::Str(name)) => name,
+                    other => return Err(type_error(format!("an operation name, not {other:?}"))),
+                };
+                let argument = a
+                    .next()
+                    .ok_or_else(|| type_error("update_with() needs an argument"))?;
+                let op = crate::update::Op::from_wire(&name, argument)?;
+                self.value = op.apply(Some(self.value.clone()))?;
+                ret(self.value.clone())
+            }
             _ => Err(no_method("Value", method)),
         }
     }

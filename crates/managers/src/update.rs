@@ -4,7 +4,8 @@
 //! In Python, `d[k] += 1` on a manager `dict` is two calls (`__getitem__`, then
 //! `__setitem__`) and loses updates when processes race, unless every caller takes a manager
 //! `Lock` around it (two more round trips). [`DictProxy::update_with`] sends the key and an
-//! [`Op`]; the server applies it in one call, which no other call interleaves. No code travels:
+//! [`Op`] ([`ValueProxy::update_with`] just the op); the server applies it in one call, which
+//! no other call interleaves. No code travels:
 //! the op is a name and an argument, from the fixed list below.
 //!
 //! ```
@@ -20,6 +21,7 @@
 //! ```
 //!
 //! [`DictProxy::update_with`]: crate::DictProxy::update_with
+//! [`ValueProxy::update_with`]: crate::ValueProxy::update_with
 
 use crate::object::Object;
 use crate::protocol::{Exception, Raised};
