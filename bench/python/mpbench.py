@@ -576,6 +576,25 @@ def manager_list_append(cfg):
         m.shutdown()
 
 
+def manager_dict_increment(cfg):
+    """A read-modify-write of one dict value, safe against other processes: Python's manager
+    needs a manager Lock around `d[7] += 1` (four round trips)."""
+    m = _manager(cfg)
+    try:
+        d = m.dict()
+        lock = m.Lock()
+        d[7] = 0
+
+        def batch(n):
+            for _ in range(n):
+                with lock:
+                    d[7] += 1
+
+        return time_samples(cfg, US, batch)
+    finally:
+        m.shutdown()
+
+
 def manager_new_proxy_tcp(cfg):
     from multiprocessing.managers import SyncManager
 
@@ -632,6 +651,7 @@ ROWS = {
     "manager-dict-set": ("us", manager_dict_set),
     "manager-dict-get": ("us", manager_dict_get),
     "manager-list-append": ("us", manager_list_append),
+    "manager-dict-increment": ("us", manager_dict_increment),
     "manager-new-proxy-tcp": ("us", manager_new_proxy_tcp),
     "manager-lifecycle": ("ms", manager_lifecycle),
 }

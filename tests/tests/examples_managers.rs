@@ -62,3 +62,78 @@ fn proxy_objects_prints_like_the_documentation_and_python() {
         ]
     );
 }
+
+#[test]
+fn remote_manager_serves_one_queue_to_two_clients_and_a_local_queue_like_python() {
+    let expected = "'hello'\n'local hello'\n";
+    assert_eq!(run("remote_manager"), expected);
+    assert_eq!(run_python_original("remote_manager"), expected);
+}
+
+/// Standard error of a program, each line with the process number and the quoted address
+/// masked: `[INFO/SyncManager-...] manager serving at '...'`.
+fn masked_stderr(mut cmd: std::process::Command) -> Vec<String> {
+    let out = cmd.output().expect("runs");
+    assert!(out.status.success(), "{cmd:?} failed");
+    String::from_utf8(out.stderr)
+        .expect("UTF-8")
+        .lines()
+        .map(|l| {
+            let l = match l.split_once("SyncManager-") {
+                Some((head, tail)) => {
+                    let rest = tail.trim_start_matches(|c: char| c.is_ascii_digit());
+                    format!("{head}SyncManager-...{rest}")
+                }
+                None => l.to_string(),
+            };
+            match l.split_once(" at '") {
+                Some((head, _)) => format!("{head} at '...'"),
+                None => l,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn logging_manager_logs_the_documentation_session() {
+    let ours = masked_stderr(std::process::Command::new(
+        multiprocessing_tests::examples::example("logging_manager"),
+    ));
+    // The documentation's lines, less its temporary directory (an abstract socket needs none).
+    let session = [
+        "[WARNING/MainProcess] doomed",
+        "[INFO/SyncManager-...] child process calling self.run()",
+        "[INFO/SyncManager-...] manager serving at '...'",
+        "[INFO/MainProcess] sending shutdown message to manager",
+        "[INFO/SyncManager-...] manager exiting with exitcode 0",
+    ];
+    // Ours logs "serving" before reporting the address, so the lines keep this order.
+    assert_eq!(ours, session);
+    // CPython 3.11 logs the same lines, but its server logs "serving" after reporting its
+    // address (so on a loaded machine after the owner's shutdown message), words its exit as
+    // "process exiting with exitcode 0", and loses that line when the owner terminates it after
+    // its 1 s shutdown timeout: compare each process's lines, up to the exit.
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/docs/logging_manager.py");
+    let mut python = std::process::Command::new("python3");
+    python.arg(script);
+    let python: Vec<String> = masked_stderr(python)
+        .into_iter()
+        .filter(|l| {
+            !l.contains("created temp directory")
+                && !l.contains("shutting down")
+                && !l.contains("exiting with exitcode")
+        })
+        .collect();
+    let of = |lines: &[&str], who: &str| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|l| l.contains(who))
+            .map(|l| l.to_string())
+            .collect()
+    };
+    let python: Vec<&str> = python.iter().map(String::as_str).collect();
+    for who in ["/MainProcess]", "/SyncManager-...]"] {
+        assert_eq!(of(&python, who), of(&session[..4], who));
+    }
+}

@@ -28,6 +28,51 @@
 //! `Value`/`Array` is a memory access instead of a round trip; for handing items from
 //! producers to consumers, a `Queue` streams them without a server in the middle.
 //!
+//! # Remote managers
+//!
+//! A server on a TCP address serves clients on other machines that know its authkey (the
+//! documentation's "Using a remote manager"). A registered constructor is a plain `fn` run in
+//! the server; to hand every client the *same* object (Python's `callable=lambda: queue`) it
+//! clones one made by the serving thread, as the clones of a [`sync_types::Queue`] share their
+//! items:
+//!
+//! ```
+//! use multiprocessing_managers::sync_types::Queue;
+//! use multiprocessing_managers::{AuthKey, BaseManager, Object, QueueProxy, Raised, Shared};
+//!
+//! thread_local! {
+//!     static QUEUE: Queue = Queue::new(0, false); // made by the thread that serves
+//! }
+//! fn get_queue(_: Vec<Object>) -> Result<Box<dyn Shared>, Raised> {
+//!     Ok(Box::new(QUEUE.with(Queue::clone)))
+//! }
+//! let key = AuthKey::new(b"abracadabra".to_vec());
+//! let server = BaseManager::builder()
+//!     .address("127.0.0.1:0".parse().unwrap()) // port 0: any free port
+//!     .authkey(key.clone())
+//!     .register("get_queue", get_queue)
+//!     .get_server()
+//!     .unwrap();
+//! let address = server.address().clone();
+//! let serving = std::thread::spawn(move || server.serve_forever());
+//!
+//! // Clients (in other processes, on other hosts) connect with the address and the key.
+//! let client = |key: &AuthKey| {
+//!     let m = BaseManager::builder().address(address.clone()).authkey(key.clone()).connect().unwrap();
+//!     let q = QueueProxy::<String>::from_proxy(m.create("get_queue", Vec::new()).unwrap());
+//!     (m, q)
+//! };
+//! let (_a, q1) = client(&key);
+//! let (mut b, q2) = client(&key);
+//! q1.put("hello").unwrap();
+//! assert_eq!(q2.get().unwrap(), "hello"); // one queue behind both proxies
+//! b.shutdown().unwrap(); // asks the server to stop
+//! serving.join().unwrap().unwrap();
+//! ```
+//!
+//! The example `remote_manager` runs the documentation's sessions across processes, and serves a
+//! process-local `multiprocessing::Queue` the same way.
+//!
 //! # How it works
 //!
 //! * [`manager::BaseManager`] starts the [`server`] in a child process (or connects to one);
@@ -41,6 +86,8 @@
 //! * [`sync_types`] holds the queues, locks, semaphores, conditions, events, barriers and arrays
 //!   (their waits block only their caller; a lock whose holder's process dies is released), and
 //!   [`sync_typed`] their proxies.
+//! * Beyond Python, [`update`]: a dict value changed by a named operation in the server
+//!   (`d.update_with("hits", Op::add(1))`), a read-modify-write in one round trip, no lock.
 
 mod client;
 pub mod error;
@@ -54,6 +101,7 @@ pub mod sync_typed;
 pub mod sync_types;
 pub mod typed;
 pub mod types;
+pub mod update;
 
 pub use error::{Error, ErrorKind, Result};
 pub use manager::{BaseManager, ManagerBuilder, SyncManager, manager};

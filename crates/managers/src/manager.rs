@@ -290,6 +290,9 @@ fn server_main(mut report: Connection, config: ServerConfig) {
     // SAFETY: sets SIGINT's disposition to "ignore": Ctrl-C in a terminal reaches the whole
     // process group, and the server must outlive its clients' handling of it (as CPython's).
     unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
+    // The lines of the documentation's logging session (Python's process bootstrap and
+    // `_run_server` log them).
+    tracing::info!(target: multiprocessing_core::logging::LOG_TARGET, "child process calling self.run()");
     let fail = |report: &mut Connection, m: String| {
         let _ = report.send(&std::result::Result::<String, String>::Err(m));
     };
@@ -318,6 +321,12 @@ fn server_main(mut report: Connection, config: ServerConfig) {
         Ok(s) => s,
         Err(e) => return fail(&mut report, e.to_string()),
     };
+    // Logged before the owner can go on (and ask for a shutdown), so the lines keep their order.
+    tracing::info!(
+        target: multiprocessing_core::logging::LOG_TARGET,
+        "manager serving at '{}'",
+        server.address()
+    );
     if report
         .send(&std::result::Result::<String, String>::Ok(
             server.address().to_string(),
@@ -331,6 +340,7 @@ fn server_main(mut report: Connection, config: ServerConfig) {
         tracing::error!(target: "multiprocessing", "the manager's server failed: {e}");
         std::process::exit(1);
     }
+    tracing::info!(target: multiprocessing_core::logging::LOG_TARGET, "manager exiting with exitcode 0");
 }
 
 /// A manager: a server holding shared objects, started in a child process or reached at an
@@ -511,6 +521,12 @@ impl BaseManager {
         }
         let session = self.session()?;
         self.shut_down = true;
+        if self.process.is_some() {
+            tracing::info!(
+                target: multiprocessing_core::logging::LOG_TARGET,
+                "sending shutdown message to manager"
+            );
+        }
         let asked = session.request(&Request::Shutdown);
         client::forget(session.address_text());
         let Some(p) = &self.process else {

@@ -169,6 +169,25 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
         self.call_method("__setitem__", args).map(drop)
     }
 
+    /// Beyond Python: applies `op` to the value at `key` in the server, atomically, and
+    /// returns the new value: a read-modify-write in one round trip, with no lock (see
+    /// [`update`](crate::update)). A missing key starts from the op's argument
+    /// (`Op::add(1)` on a missing key stores `1`). An op that does not fit the value (adding a
+    /// `str` to an int) is an error of kind `InvalidArgument` (Python's `TypeError`) and leaves the value unchanged.
+    ///
+    /// ```
+    /// use multiprocessing_managers::{manager, update::Op};
+    /// let m = manager().unwrap();
+    /// let d = m.dict_of::<String, i64>().unwrap();
+    /// d.update_with("n", Op::add(5)).unwrap();
+    /// assert_eq!(d.update_with("n", Op::add(-2)).unwrap(), 3);
+    /// ```
+    pub fn update_with(&self, key: impl Into<K>, op: crate::update::Op) -> Result<V> {
+        let name = Object::Str(op.name().into());
+        let args = vec![obj(&key.into())?, name, op.into_argument()];
+        val(self.call_method("update_with", args)?)
+    }
+
     /// `del d[key]`; a missing key is `NotFound`.
     #[doc(alias = "__delitem__")]
     pub fn del(&self, key: impl Into<K>) -> Result<()> {
@@ -408,5 +427,21 @@ impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
     /// `v.value = value`.
     pub fn set(&self, value: impl Into<T>) -> Result<()> {
         self.call_method("set", vec![obj(&value.into())?]).map(drop)
+    }
+
+    /// Beyond Python: applies `op` to the value in the server, atomically, and returns the new
+    /// value (`v.value += 1` in one round trip, with no lock; see [`update`](crate::update)).
+    /// An op that does not fit the value is an error of kind `InvalidArgument` and leaves it
+    /// unchanged.
+    ///
+    /// ```
+    /// use multiprocessing_managers::{manager, update::Op};
+    /// let m = manager().unwrap();
+    /// let counter = m.value_of("i", &0i64).unwrap();
+    /// assert_eq!(counter.update_with(Op::add(1)).unwrap(), 1);
+    /// ```
+    pub fn update_with(&self, op: crate::update::Op) -> Result<T> {
+        let args = vec![Object::Str(op.name().into()), op.into_argument()];
+        val(self.call_method("update_with", args)?)
     }
 }

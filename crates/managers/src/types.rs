@@ -71,6 +71,18 @@ impl Shared for Dict {
                 self.0.insert(k, v);
                 none()
             }
+            // Beyond Python: one named read-modify-write, atomic (see `crate::update`).
+            "update_with" => {
+                let k = next("a key")?;
+                let name = match next("an operation")? {
+                    Object::Str(name) => name,
+                    other => return Err(type_error(format!("an operation name, not {other}"))),
+                };
+                let op = crate::update::Op::from_wire(&name, next("an argument")?)?;
+                let new = op.apply(self.0.get(&k).cloned())?;
+                self.0.insert(k, new.clone());
+                ret(new)
+            }
             "__delitem__" => {
                 let k = next("a key")?;
                 match self.0.remove(&k) {
@@ -533,6 +545,20 @@ impl Shared for Value {
                     .next()
                     .ok_or_else(|| type_error("set() needs a value"))?;
                 none()
+            }
+            // Beyond Python: one named read-modify-write, atomic (see `crate::update`).
+            "update_with" => {
+                let mut a = args.into_iter();
+                let name = match a.next() {
+                    Some(Object::Str(name)) => name,
+                    other => return Err(type_error(format!("an operation name, not {other:?}"))),
+                };
+                let argument = a
+                    .next()
+                    .ok_or_else(|| type_error("update_with() needs an argument"))?;
+                let op = crate::update::Op::from_wire(&name, argument)?;
+                self.value = op.apply(Some(self.value.clone()))?;
+                ret(self.value.clone())
             }
             _ => Err(no_method("Value", method)),
         }

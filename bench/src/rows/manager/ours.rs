@@ -1,5 +1,6 @@
 //! Our side of the manager rows, through `multiprocessing_managers`.
 
+use multiprocessing_managers::update::Op;
 use multiprocessing_managers::{BaseManager, Object};
 use multiprocessing_process::{StartMethod, get_context};
 
@@ -55,6 +56,18 @@ pub(crate) fn list_append(cfg: &Config) -> Samples {
     cfg.time_samples(Unit::Us, |n| {
         for _ in 0..n {
             l.append(Object::Int(7)).map_err(io)?;
+        }
+        Ok(())
+    })
+}
+
+/// `d[7] += 1` safe against other processes, in one call: `update_with` (no lock).
+pub(crate) fn dict_increment(cfg: &Config) -> Samples {
+    let m = started(cfg)?;
+    let d = m.dict().map_err(|e| e.to_string())?;
+    cfg.time_samples(Unit::Us, |n| {
+        for _ in 0..n {
+            d.update_with(Object::Int(7), Op::add(1)).map_err(io)?;
         }
         Ok(())
     })
