@@ -128,17 +128,54 @@ fn map_err(e: postcard::Error) -> Error {
 /// assert!(matches!(codec::encode(&Refuses), Err(Error::Codec(m)) if m == "not today"));
 /// ```
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
-    CUSTOM.with(|c| c.borrow_mut().take());
-    postcard::to_stdvec(&record::Value(value)).map_err(map_err)
+    let mut out = Vec::new();
+    encode_into(value, &mut out)?;
+    Ok(out)
 }
 
-/// Encodes a value, appending to `out` (so a caller can reserve room for a frame header first).
+/// Encodes a value, appending to `out` (so a caller can reserve room for a frame header first);
+/// on an error `out` is left as it was.
 pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<()> {
     CUSTOM.with(|c| c.borrow_mut().take());
-    let extended =
-        postcard::to_extend(&record::Value(value), std::mem::take(out)).map_err(map_err)?;
-    *out = extended;
-    Ok(())
+    let start = out.len();
+    postcard::serialize_with_flavor(&record::Value(value), Append { out: &mut *out }).map_err(|e| {
+        out.truncate(start);
+        map_err(e)
+    })
+}
+
+/// The flavor of [`encode_into`]: appends to a vector. postcard hands a number's varint (one to
+/// ten bytes) to `try_extend` as a slice; copying the short ones with a fixed length keeps a
+/// sequence of numbers from calling `memcpy` once per number.
+struct Append<'a> {
+    out: &'a mut Vec<u8>,
+}
+
+impl postcard::ser_flavors::Flavor for Append<'_> {
+    type Output = ();
+
+    #[inline]
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.out.push(byte);
+        Ok(())
+    }
+
+    #[inline]
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        match *data {
+            [a] => self.out.push(a),
+            [a, b] => self.out.extend_from_slice(&[a, b]),
+            [a, b, c] => self.out.extend_from_slice(&[a, b, c]),
+            [a, b, c, d] => self.out.extend_from_slice(&[a, b, c, d]),
+            [a, b, c, d, e] => self.out.extend_from_slice(&[a, b, c, d, e]),
+            _ => self.out.extend_from_slice(data),
+        }
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
 }
 /// Where [`encode_in_place`] put an encoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -913,6 +950,32 @@ mod tests {
         // A later failure of postcard's own is not blamed on the old message.
         let bad = decode::<bool>(&[7]).unwrap_err();
         assert!(!bad.to_string().contains("refused"), "{bad}");
+    }
+
+    #[test]
+    fn encode_into_appends_every_varint_width_and_keeps_out_on_error() {
+        // One number per encoded width (1 to 10 bytes), each width's copy path taken.
+        let values: Vec<u64> = (0..64)
+            .step_by(7)
+            .map(|s| 1u64 << s)
+            .chain([0, u64::MAX])
+            .collect();
+        let mut out = vec![0xAB, 0xCD];
+        encode_into(&(values.clone(), -5i64, "text"), &mut out).unwrap();
+        assert_eq!(out[..2], [0xAB, 0xCD]);
+        assert_eq!(
+            out[2..],
+            encode(&(values.clone(), -5i64, "text")).unwrap()[..]
+        );
+        let back: (Vec<u64>, i64, String) = decode(&out[2..]).unwrap();
+        assert_eq!(back, (values, -5, "text".to_string()));
+        // A failure part way leaves what was there before, not half an encoding.
+        let failing = Outer {
+            n: 1,
+            inner: vec![None, Some((2, Refuses))],
+        };
+        assert!(encode_into(&failing, &mut out).is_err());
+        assert_eq!(out[2..], encode(&(back.0, back.1, back.2)).unwrap()[..]);
     }
 
     #[test]

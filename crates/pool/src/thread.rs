@@ -832,7 +832,7 @@ mod tests {
             .map(Result::unwrap)
             .collect();
         assert_eq!(firsts.len(), 5);
-        // The default lookahead: at least MIN_LOOKAHEAD_ITEMS per thread, refilled as items go.
+        // At most the default lookahead (its items per thread) past what was yielded.
         let bound = 5 + crate::imap::MIN_LOOKAHEAD_ITEMS * 3;
         assert!(taken.load(Ordering::SeqCst) <= bound, "{taken:?}");
         // A panic is that item's error; the rest go on.
@@ -863,7 +863,9 @@ mod tests {
                     }
                     x
                 },
-                0..4,
+                // More items than the default lookahead: some are queued when the pool is
+                // terminated, the rest are submitted after.
+                0..crate::imap::MIN_LOOKAHEAD_ITEMS as u32 + 4,
             )
             .unwrap();
         gate.wait();
@@ -878,13 +880,11 @@ mod tests {
         });
         assert_eq!(it.next().unwrap().unwrap(), 0);
         let rest: Vec<ErrorKind> = it.map(|r| r.unwrap_err().kind()).collect();
-        // Chunks queued before the terminate were dropped (Closed); any the iterator would
-        // submit after it are refused (InvalidState).
-        assert_eq!(rest.len(), 3, "{rest:?}");
-        assert_eq!(rest.first(), Some(&ErrorKind::Closed), "{rest:?}");
+        // The queued chunks were dropped (Closed); the pool then refuses the next (InvalidState).
+        let closed = rest.iter().take_while(|k| **k == ErrorKind::Closed).count();
+        assert!(closed > 0, "{rest:?}");
         assert!(
-            rest.iter()
-                .all(|k| matches!(k, ErrorKind::Closed | ErrorKind::InvalidState)),
+            rest.len() > closed && rest[closed..].iter().all(|k| *k == ErrorKind::InvalidState),
             "{rest:?}"
         );
     }
