@@ -89,41 +89,7 @@ impl serde::Serialize for AuthKey {
 
 impl<'de> serde::Deserialize<'de> for AuthKey {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let bytes: serde_bytes_vec::Bytes = serde::Deserialize::deserialize(d)?;
-        Ok(AuthKey::new(bytes.0))
-    }
-}
-
-/// Deserializes a byte string written with `serialize_bytes`.
-mod serde_bytes_vec {
-    pub(crate) struct Bytes(pub(crate) Vec<u8>);
-
-    impl<'de> serde::Deserialize<'de> for Bytes {
-        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct V;
-            impl<'de> serde::de::Visitor<'de> for V {
-                type Value = Bytes;
-                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                    f.write_str("a byte string")
-                }
-                fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Bytes, E> {
-                    Ok(Bytes(v.to_vec()))
-                }
-                fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Bytes, E> {
-                    Ok(Bytes(v))
-                }
-                fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                    self,
-                    mut a: A,
-                ) -> Result<Bytes, A::Error> {
-                    let mut out = Vec::new();
-                    while let Some(b) = a.next_element()? {
-                        out.push(b);
-                    }
-                    Ok(Bytes(out))
-                }
-            }
-            d.deserialize_bytes(V)
-        }
+        let bytes: serde_bytes::ByteBuf = serde::Deserialize::deserialize(d)?;
+        Ok(AuthKey::new(bytes.into_vec()))
     }
 }

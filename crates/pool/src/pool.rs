@@ -1209,10 +1209,10 @@ impl Handler {
                 .running
                 .range(at..)
                 .take_while(|r| Arc::ptr_eq(&r.task.code, &code))
-                .map(|r| (r.id, BytesRef(&r.task.args)))
+                .map(|r| (r.id, serde_bytes::Bytes::new(&r.task.args)))
                 .collect();
             at += tasks.len();
-            let reserve = 256 + tasks.iter().map(|t| t.1.0.len() + 16).sum::<usize>();
+            let reserve = 256 + tasks.iter().map(|t| t.1.len() + 16).sum::<usize>();
             let msg = ToWorker::Tasks {
                 code: (*code).clone(),
                 tasks,
@@ -1406,7 +1406,7 @@ impl Handler {
         for (task, reply, worker) in std::mem::take(&mut self.replies) {
             match reply {
                 Reply::Ok(bytes) => {
-                    task.job.deliver(task.index, task.items, &bytes.0, &worker);
+                    task.job.deliver(task.index, task.items, &bytes, &worker);
                 }
                 Reply::Codec(m) => task
                     .job

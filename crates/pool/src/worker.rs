@@ -38,41 +38,10 @@ pub(crate) enum ToWorker<A> {
 
 /// Bytes inside a message, encoded as one byte string (serde would otherwise visit a
 /// `Vec<u8>` byte by byte).
-pub(crate) struct Bytes(pub(crate) Vec<u8>);
+pub(crate) type Bytes = serde_bytes::ByteBuf;
 
 /// The sending side's [`Bytes`], borrowed.
-pub(crate) struct BytesRef<'a>(pub(crate) &'a [u8]);
-
-impl Serialize for Bytes {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(&self.0)
-    }
-}
-
-impl Serialize for BytesRef<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for Bytes {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Bytes;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a byte string")
-            }
-            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Bytes, E> {
-                Ok(Bytes(v.to_vec()))
-            }
-            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Bytes, E> {
-                Ok(Bytes(v))
-            }
-        }
-        d.deserialize_byte_buf(V)
-    }
-}
+pub(crate) type BytesRef<'a> = &'a serde_bytes::Bytes;
 
 /// Worker to parent.
 #[derive(Serialize, Deserialize)]
@@ -202,7 +171,7 @@ fn call(code: &CodeWire, input: Vec<u8>) -> Reply {
 /// Runs a verified entry, catching a panic.
 fn run(f: TaskFn, input: Vec<u8>) -> Reply {
     match Outcome::catch(|| f(input)) {
-        Outcome::Returned(Ok(bytes)) => Reply::Ok(Bytes(bytes)),
+        Outcome::Returned(Ok(bytes)) => Reply::Ok(Bytes::from(bytes)),
         Outcome::Returned(Err(message)) => Reply::Codec(message),
         Outcome::Panicked(p) => Reply::Panicked(p),
     }
@@ -279,7 +248,7 @@ pub(crate) fn worker_main(mut conn: Connection, init: Option<(CodeWire, Vec<u8>)
             | FromWorker::DoneAck {
                 reply: Reply::Ok(bytes),
                 ..
-            } => bytes.0.len() + 64,
+            } => bytes.len() + 64,
             _ => 256,
         };
         if send_reserved(&mut conn, &answer, reserve).is_err() || hung_up {
@@ -300,7 +269,7 @@ fn receive(
             queue.extend(
                 tasks
                     .into_iter()
-                    .map(|(id, args)| (id, Rc::clone(&code), args.0)),
+                    .map(|(id, args)| (id, Rc::clone(&code), args.into_vec())),
             );
             true
         }
@@ -357,7 +326,7 @@ mod tests {
         let code = wire(trampoline_of(check));
         let args = codec::encode(&vec![(1u32,), (2,), (3,)]).unwrap();
         let bytes = match call(&code, args) {
-            Reply::Ok(bytes) => bytes.0,
+            Reply::Ok(bytes) => bytes.into_vec(),
             Reply::Codec(m) | Reply::Refused(m) => panic!("the chunk did not run: {m}"),
             Reply::Panicked(p) => panic!("the chunk did not run: {p}"),
         };
@@ -367,7 +336,7 @@ mod tests {
         let Reply::Ok(bytes) = call(&code, args) else {
             panic!("the chunk did not run")
         };
-        let outcome: Outcome<Vec<u32>> = codec::decode(&bytes.0).unwrap();
+        let outcome: Outcome<Vec<u32>> = codec::decode(&bytes).unwrap();
         assert_eq!(outcome, Outcome::Returned(vec![2, 6]));
         // Arguments of another type are a codec error, not a call.
         let wrong = codec::encode(&vec![("text".to_string(),)]).unwrap();
