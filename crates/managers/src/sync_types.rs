@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 use crate::object::Object;
 use crate::protocol::{Exception, Raised};
 use crate::shared::{Caller, Outcome, Registry, Shared, collect_references};
-use crate::types::List;
+use crate::types::{List, no_method, ret, type_error};
 
 /// Registers this module's types under Python's names.
 pub(crate) fn register(r: &mut Registry) {
@@ -51,23 +51,8 @@ pub(crate) fn register(r: &mut Registry) {
         .register("Array", make_array);
 }
 
-fn type_error(m: impl Into<String>) -> Raised {
-    Raised::new(Exception::TypeError, m)
-}
-
 fn value_error(m: impl Into<String>) -> Raised {
     Raised::new(Exception::ValueError, m)
-}
-
-fn no_method(ty: &str, method: &str) -> Raised {
-    Raised::new(
-        Exception::AttributeError,
-        format!("'{ty}' object has no attribute '{method}'"),
-    )
-}
-
-fn ret(o: Object) -> Result<Outcome, Raised> {
-    Ok(Outcome::Return(o))
 }
 
 fn int_arg(o: Option<&Object>, default: i128) -> Result<i128, Raised> {

@@ -7,18 +7,18 @@ use crate::object::Object;
 use crate::protocol::{Exception, Raised};
 use crate::shared::{Caller, Outcome, Registry, Shared, collect_references};
 
-fn type_error(m: impl Into<String>) -> Raised {
+pub(crate) fn type_error(m: impl Into<String>) -> Raised {
     Raised::new(Exception::TypeError, m)
 }
 
-fn no_method(ty: &str, method: &str) -> Raised {
+pub(crate) fn no_method(ty: &str, method: &str) -> Raised {
     Raised::new(
         Exception::AttributeError,
         format!("'{ty}' object has no attribute '{method}'"),
     )
 }
 
-fn ret(o: Object) -> Result<Outcome, Raised> {
+pub(crate) fn ret(o: Object) -> Result<Outcome, Raised> {
     Ok(Outcome::Return(o))
 }
 

@@ -25,6 +25,7 @@
 
 use crate::object::Object;
 use crate::protocol::{Exception, Raised};
+use crate::types::type_error;
 
 /// A modification of one value, applied by the server atomically ([module docs](self)).
 ///
@@ -141,39 +142,19 @@ impl Op {
                     items.push(x);
                     Ok(Object::List(items))
                 }
-                other => Err(type_error(format!("append() to a {}", kind(&other)))),
+                other => Err(type_error(format!("append() to a {}", other.type_name()))),
             },
             Op::Extend(xs) => match v {
                 Object::List(mut items) => {
                     items.extend(xs);
                     Ok(Object::List(items))
                 }
-                other => Err(type_error(format!("extend() of a {}", kind(&other)))),
+                other => Err(type_error(format!("extend() of a {}", other.type_name()))),
             },
             Op::SetDefault(_) => Ok(v),
             Op::Max(x) => Ok(if x > v { x } else { v }),
             Op::Min(x) => Ok(if x < v { x } else { v }),
         }
-    }
-}
-
-fn type_error(m: impl Into<String>) -> Raised {
-    Raised::new(Exception::TypeError, m)
-}
-
-/// Python's type name of `o`, for messages.
-fn kind(o: &Object) -> &'static str {
-    match o {
-        Object::None => "NoneType",
-        Object::Bool(_) => "bool",
-        Object::Int(_) => "int",
-        Object::Float(_) => "float",
-        Object::Str(_) => "str",
-        Object::Bytes(_) => "bytes",
-        Object::List(_) => "list",
-        Object::Tuple(_) => "tuple",
-        Object::Dict(_) => "dict",
-        Object::Proxy(_) => "proxy",
     }
 }
 
@@ -216,8 +197,8 @@ fn add(a: Object, b: Object) -> Result<Object, Raised> {
         }
         (a, b) => Err(type_error(format!(
             "unsupported operand type(s) for +: '{}' and '{}'",
-            kind(&a),
-            kind(&b)
+            a.type_name(),
+            b.type_name()
         ))),
     }
 }
