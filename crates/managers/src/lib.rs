@@ -110,7 +110,7 @@ pub use object::{Object, ObjectError, Token, WireObject, from_object, to_object}
 pub use protocol::{Exception, Raised};
 pub use proxy::Proxy;
 pub use server::{Server, ServerBuilder};
-pub use shared::{Caller, Outcome, Registry, Shared};
+pub use shared::{Caller, Construct, Managed, Outcome, ProxyType, Registration, Registry, Shared};
 pub use sync_typed::{
     AcquirerGuard, AcquirerProxy, ArrayProxy, BarrierProxy, ConditionProxy, EventProxy,
     JoinableQueueProxy, QueueProxy,

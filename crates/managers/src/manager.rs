@@ -27,7 +27,9 @@ use crate::object::Object;
 use crate::protocol::{Reply, Request};
 use crate::proxy::Proxy;
 use crate::server::Server;
-use crate::shared::{Constructor, Registry};
+use crate::shared::{
+    Construct, Constructor, Managed, ProxyType, Registration, Registry, construct_boxed,
+};
 use crate::typed::{DictProxy, ListProxy, NamespaceProxy, ValueProxy};
 
 /// How long [`BaseManager::shutdown`] waits for the server to exit after asking, and again
@@ -96,6 +98,20 @@ impl ManagerBuilder {
     pub fn register(mut self, typeid: impl Into<String>, constructor: Constructor) -> Self {
         self.registry.register(typeid, constructor);
         self
+    }
+
+    /// Registers a type with Python's other `register` arguments (`exposed`,
+    /// `method_to_typeid`, `create_method`), or a typeid without a constructor for a client
+    /// that only connects ([`Registration::without_constructor`]).
+    pub fn register_with(mut self, typeid: impl Into<String>, registration: Registration) -> Self {
+        self.registry.register_with(typeid, registration);
+        self
+    }
+
+    /// Registers a `#[managed]` type made by its `#[constructor]` (Python's
+    /// `register('Maths', MathsClass)`).
+    pub fn register_type<T: Managed + Construct>(self, typeid: impl Into<String>) -> Self {
+        self.register(typeid, construct_boxed::<T>)
     }
 
     /// Starts the server process with this context's start method (by default the default
@@ -427,6 +443,12 @@ impl BaseManager {
             Reply::Proxy(t) => Ok(Proxy::adopt_token(t, session)),
             other => Err(unexpected(other)),
         }
+    }
+
+    /// Makes a shared object of a registered type and returns its typed proxy (Python's
+    /// `manager.Maths()` for a type registered as `Maths`).
+    pub fn create_as<P: ProxyType>(&self, typeid: &str, args: Vec<Object>) -> Result<P> {
+        self.create(typeid, args).map(P::from_proxy)
     }
 
     /// A shared, empty `dict` of [`Object`] keys and values (mixed kinds, as in Python).

@@ -36,7 +36,7 @@
 //! assert!(matches!(c.call("add", vec![Object::Int(2)], me), Ok(Outcome::Return(Object::Int(3)))));
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -139,6 +139,14 @@ pub trait Shared: 'static {
         resolve(&self.value()).to_string()
     }
 
+    /// The methods a proxy may call (Python's `exposed`), when the type restricts them; `None`
+    /// (the default) lets every method the type answers be called. A registration's own
+    /// list ([`Registration::exposed`]) takes precedence. The server answers a call outside
+    /// the list with an error naming the method, before the type sees it.
+    fn exposed(&self) -> Option<&[&'static str]> {
+        None
+    }
+
     /// Appends the ids of the shared objects this value refers to ([`Object::Proxy`] tokens
     /// inside it), which the server keeps alive while this value lives. By default it walks
     /// [`value`](Self::value); a container overrides it to walk its contents in place.
@@ -176,6 +184,124 @@ pub fn holds_references(o: &Object) -> bool {
 /// Makes a shared object from a `create` request's arguments.
 pub type Constructor = fn(Vec<Object>) -> Result<Box<dyn Shared>, Raised>;
 
+/// How a type is registered with a manager: the arguments of Python's
+/// `BaseManager.register(typeid, callable, proxytype, exposed, method_to_typeid,
+/// create_method)` that the server needs.
+///
+/// ```
+/// use multiprocessing_managers::shared::Registration;
+/// # use multiprocessing_managers::{Object, Raised, Shared, types::Dict};
+/// # fn make(_: Vec<Object>) -> Result<Box<dyn Shared>, Raised> { Ok(Box::new(Dict::default())) }
+/// let r = Registration::new(make).exposed(["g", "_h"]).method_to_typeid([("items", "list")]);
+/// assert_eq!(r.exposed_methods(), Some(&["g".to_string(), "_h".to_string()][..]));
+/// assert_eq!(r.typeid_of("items"), Some("list"));
+/// // A client that only connects knows the typeid without a way to make it.
+/// assert!(Registration::without_constructor().constructor().is_none());
+/// ```
+#[derive(Clone, Serialize, Deserialize)]
+#[doc(alias = "register")]
+pub struct Registration {
+    constructor: Option<CodeRef<Constructor>>,
+    exposed: Option<Vec<String>>,
+    method_to_typeid: BTreeMap<String, String>,
+    create_method: bool,
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("constructor", &self.constructor.is_some())
+            .field("exposed", &self.exposed)
+            .field("method_to_typeid", &self.method_to_typeid)
+            .field("create_method", &self.create_method)
+            .finish()
+    }
+}
+
+impl Registration {
+    /// A type made by `constructor` (Python's `callable`), every method its type answers
+    /// exposed, no method returning a proxy, creatable by name.
+    #[must_use]
+    pub fn new(constructor: Constructor) -> Registration {
+        Registration {
+            constructor: Some(CodeRef::new(constructor)),
+            ..Registration::without_constructor()
+        }
+    }
+
+    /// A typeid without a constructor: what a client that only connects registers (Python's
+    /// `register('get_queue')`), or a type only ever made by another's method
+    /// ([`method_to_typeid`](Self::method_to_typeid)).
+    #[must_use]
+    pub fn without_constructor() -> Registration {
+        Registration {
+            constructor: None,
+            exposed: None,
+            method_to_typeid: BTreeMap::new(),
+            create_method: true,
+        }
+    }
+
+    /// Only these methods may be called through a proxy (Python's `exposed`); names starting
+    /// with `_` may be listed.
+    #[must_use]
+    pub fn exposed<I, S>(mut self, methods: I) -> Registration
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.exposed = Some(methods.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// These methods answer with a proxy to a new shared object of the given typeid instead
+    /// of a copy of their result (Python's `method_to_typeid`).
+    #[must_use]
+    pub fn method_to_typeid<I, M, T>(mut self, map: I) -> Registration
+    where
+        I: IntoIterator<Item = (M, T)>,
+        M: Into<String>,
+        T: Into<String>,
+    {
+        self.method_to_typeid
+            .extend(map.into_iter().map(|(m, t)| (m.into(), t.into())));
+        self
+    }
+
+    /// Whether a client may make objects of this typeid by name (Python's `create_method`;
+    /// `true` by default). With `false`, objects of it come only from other objects' methods.
+    #[must_use]
+    pub fn create_method(mut self, create: bool) -> Registration {
+        self.create_method = create;
+        self
+    }
+
+    /// The constructor, if there is one.
+    #[must_use]
+    pub fn constructor(&self) -> Option<Constructor> {
+        self.constructor.as_ref().map(|c| c.get())
+    }
+
+    /// The registration's own list of exposed methods, if it has one.
+    #[must_use]
+    pub fn exposed_methods(&self) -> Option<&[String]> {
+        self.exposed.as_deref()
+    }
+
+    /// The typeid `method`'s result is shared as, if it is one of
+    /// [`method_to_typeid`](Self::method_to_typeid)'s.
+    #[must_use]
+    pub fn typeid_of(&self, method: &str) -> Option<&str> {
+        self.method_to_typeid.get(method).map(String::as_str)
+    }
+
+    /// Whether clients may make objects of this typeid by name.
+    #[must_use]
+    pub fn creatable(&self) -> bool {
+        self.create_method
+    }
+}
+
 /// The types a server can make, by type name (Python's `BaseManager.register` table).
 ///
 /// It travels to a server started in a child process: each constructor as a checked code
@@ -183,7 +309,7 @@ pub type Constructor = fn(Vec<Object>) -> Result<Box<dyn Shared>, Raised>;
 /// are ever called.
 #[derive(Clone, Default, Serialize, Deserialize)]
 pub struct Registry {
-    types: HashMap<String, CodeRef<Constructor>>,
+    types: HashMap<String, Registration>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -203,14 +329,29 @@ impl Registry {
 
     /// Registers (or replaces) `typeid`, made by `constructor`.
     pub fn register(&mut self, typeid: impl Into<String>, constructor: Constructor) -> &mut Self {
-        self.types.insert(typeid.into(), CodeRef::new(constructor));
+        self.register_with(typeid, Registration::new(constructor))
+    }
+
+    /// Registers (or replaces) `typeid` as `registration` says.
+    pub fn register_with(
+        &mut self,
+        typeid: impl Into<String>,
+        registration: Registration,
+    ) -> &mut Self {
+        self.types.insert(typeid.into(), registration);
         self
     }
 
     /// The constructor of `typeid`.
     #[must_use]
     pub fn get(&self, typeid: &str) -> Option<Constructor> {
-        self.types.get(typeid).map(|c| c.get())
+        self.types.get(typeid).and_then(Registration::constructor)
+    }
+
+    /// The registration of `typeid`.
+    #[must_use]
+    pub fn registration(&self, typeid: &str) -> Option<&Registration> {
+        self.types.get(typeid)
     }
 
     /// Whether `typeid` is registered.
@@ -218,4 +359,34 @@ impl Registry {
     pub fn contains(&self, typeid: &str) -> bool {
         self.types.contains_key(typeid)
     }
+}
+
+/// A type made to live in a manager by the `#[managed]` attribute on its `impl` block (or by
+/// hand): the typed proxy that mirrors its methods.
+pub trait Managed: Shared + Sized {
+    /// The proxy whose methods mirror the exposed ones.
+    type Proxy: ProxyType;
+}
+
+/// A managed type that a manager can make from a `create` request's arguments (the
+/// `#[constructor]` of a `#[managed]` block).
+pub trait Construct: Sized {
+    /// Makes the value from the arguments a client passed.
+    fn construct(args: Vec<Object>) -> Result<Self, Raised>;
+}
+
+/// A typed view over a [`Proxy`](crate::Proxy): the built-in typed proxies and the ones
+/// `#[managed]` generates.
+pub trait ProxyType: Sized {
+    /// A typed view of `proxy` (its referent must be of this type for calls to succeed).
+    fn from_proxy(proxy: crate::Proxy) -> Self;
+    /// The untyped proxy.
+    fn as_proxy(&self) -> &crate::Proxy;
+}
+
+/// The registered constructor of a [`Construct`] type.
+pub(crate) fn construct_boxed<T: Construct + Shared>(
+    args: Vec<Object>,
+) -> Result<Box<dyn Shared>, Raised> {
+    T::construct(args).map(|t| Box::new(t) as Box<dyn Shared>)
 }
