@@ -27,9 +27,7 @@ use crate::object::Object;
 use crate::protocol::{Reply, Request};
 use crate::proxy::Proxy;
 use crate::server::Server;
-use crate::shared::{
-    Construct, Constructor, Managed, ProxyType, Registration, Registry, construct_boxed,
-};
+use crate::shared::{Construct, Constructor, Managed, ProxyType, Registration, Registry};
 use crate::typed::{DictProxy, ListProxy, NamespaceProxy, ValueProxy};
 
 /// How long [`BaseManager::shutdown`] waits for the server to exit after asking, and again
@@ -111,7 +109,7 @@ impl ManagerBuilder {
     /// Registers a `#[managed]` type made by its `#[constructor]` (Python's
     /// `register('Maths', MathsClass)`).
     pub fn register_type<T: Managed + Construct>(self, typeid: impl Into<String>) -> Self {
-        self.register(typeid, construct_boxed::<T>)
+        self.register_with(typeid, Registration::of::<T>())
     }
 
     /// Starts the server process with this context's start method (by default the default

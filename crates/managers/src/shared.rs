@@ -229,6 +229,12 @@ impl Registration {
         }
     }
 
+    /// A `#[managed]` type made by its `#[constructor]`, exposing what the type exposes.
+    #[must_use]
+    pub fn of<T: Construct + Shared>() -> Registration {
+        Registration::new(construct_boxed::<T>)
+    }
+
     /// A typeid without a constructor: what a client that only connects registers (Python's
     /// `register('get_queue')`), or a type only ever made by another's method
     /// ([`method_to_typeid`](Self::method_to_typeid)).
@@ -385,8 +391,6 @@ pub trait ProxyType: Sized {
 }
 
 /// The registered constructor of a [`Construct`] type.
-pub(crate) fn construct_boxed<T: Construct + Shared>(
-    args: Vec<Object>,
-) -> Result<Box<dyn Shared>, Raised> {
+fn construct_boxed<T: Construct + Shared>(args: Vec<Object>) -> Result<Box<dyn Shared>, Raised> {
     T::construct(args).map(|t| Box::new(t) as Box<dyn Shared>)
 }
