@@ -82,7 +82,11 @@
 //! * References are tied to ownership: a proxy's clones share one reference, the last drop
 //!   releases it, a process that dies releases all of its own, and a proxy sent to another
 //!   process holds its reference in transit.
-//! * [`shared::Shared`] is what a type implements to live in a manager.
+//! * [`shared::Shared`] is what a type implements to live in a manager, and
+//!   [`shared::Registration`] how it is registered (Python's `register`): the server enforces
+//!   its `exposed` list, shares the results of its `method_to_typeid` methods, and refuses to
+//!   make by name a typeid with `create_method(false)`.
+//! * [`generator`]: an iterator in the server, an `Iterator` on the client.
 //! * [`sync_types`] holds the queues, locks, semaphores, conditions, events, barriers and arrays
 //!   (their waits block only their caller; a lock whose holder's process dies is released), and
 //!   [`sync_typed`] their proxies.
@@ -91,6 +95,7 @@
 
 mod client;
 pub mod error;
+pub mod generator;
 pub mod manager;
 pub mod object;
 pub mod protocol;
@@ -104,6 +109,7 @@ pub mod types;
 pub mod update;
 
 pub use error::{Error, ErrorKind, Result};
+pub use generator::{Generator, GeneratorProxy};
 pub use manager::{BaseManager, ManagerBuilder, SyncManager, manager};
 pub use multiprocessing_connection::{Address, AuthKey};
 pub use object::{Object, ObjectError, Token, WireObject, from_object, to_object};

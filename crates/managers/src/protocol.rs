@@ -96,6 +96,13 @@ pub enum Request<'a> {
     DebugInfo,
     /// Stops the server after answering.
     Shutdown,
+    /// The methods a proxy may call on the object (Python's `get_methods`, a proxy's
+    /// `_exposed_`): a list of `str`, or `None` when every method the type answers may be
+    /// called.
+    GetMethods {
+        /// The object.
+        id: u64,
+    },
 }
 
 /// The server's answer to one [`Request`].

@@ -301,11 +301,41 @@ impl Registration {
         self.method_to_typeid.get(method).map(String::as_str)
     }
 
+    /// Every method whose result is shared, with the typeid it is shared as.
+    pub fn methods_to_typeids(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.method_to_typeid
+            .iter()
+            .map(|(m, t)| (m.as_str(), t.as_str()))
+    }
+
     /// Whether clients may make objects of this typeid by name.
     #[must_use]
     pub fn creatable(&self) -> bool {
         self.create_method
     }
+
+    /// Whether the server has anything to enforce for this typeid beyond the type's own
+    /// [`Shared::exposed`]: an exposed list, or methods whose results it shares.
+    pub(crate) fn has_rules(&self) -> bool {
+        self.exposed.is_some() || !self.method_to_typeid.is_empty()
+    }
+}
+
+/// The error for a `create` of `typeid` that its registration does not allow (Python's
+/// `AttributeError` for a manager method that `create_method=False` left out).
+pub(crate) fn not_creatable(typeid: &str, registration: &Registration) -> Raised {
+    let why = if registration.creatable() {
+        "it has no constructor in the server (registered without a callable)"
+    } else {
+        "it is registered with create_method=False"
+    };
+    Raised::new(
+        crate::protocol::Exception::AttributeError,
+        format!(
+            "objects of '{typeid}' cannot be created by name: {why}; they come from other \
+             objects' methods (method_to_typeid)"
+        ),
+    )
 }
 
 /// The types a server can make, by type name (Python's `BaseManager.register` table).
@@ -364,6 +394,12 @@ impl Registry {
     #[must_use]
     pub fn contains(&self, typeid: &str) -> bool {
         self.types.contains_key(typeid)
+    }
+
+    /// Every registered typeid and its registration, in no particular order (Python's
+    /// `BaseManager._registry`).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Registration)> {
+        self.types.iter().map(|(t, r)| (t.as_str(), r))
     }
 }
 
