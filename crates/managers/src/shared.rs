@@ -35,6 +35,52 @@
 //! let me = Caller::new(1, 1);
 //! assert!(matches!(c.call("add", vec![Object::Int(2)], me), Ok(Outcome::Return(Object::Int(3)))));
 //! ```
+//!
+//! # Registering a type
+//!
+//! A [`Registration`] carries Python's other `register` arguments, and the server enforces
+//! them: a method outside the `exposed` list is refused before the type sees it, a
+//! `method_to_typeid` method's result comes back as a proxy to a new shared object, and a
+//! typeid with `create_method(false)` is not made by name (the documentation's `Foo1`/`Foo2`):
+//!
+//! ```
+//! use multiprocessing_managers::{BaseManager, ErrorKind, Object, Raised, Registration};
+//! use multiprocessing_managers::shared::{Caller, Outcome, Shared};
+//! use multiprocessing_managers::protocol::Exception;
+//!
+//! struct Foo;
+//! impl Shared for Foo {
+//!     fn call(&mut self, method: &str, _: Vec<Object>, _: Caller) -> Result<Outcome, Raised> {
+//!         match method {
+//!             "f" | "g" | "_h" => Ok(Outcome::Return(Object::Str(format!("Foo.{method}()")))),
+//!             // A list, shared as a `list` object: the caller gets a proxy.
+//!             "items" => Ok(Outcome::Return(Object::List(vec![Object::Int(1)]))),
+//!             _ => Err(Raised::new(Exception::AttributeError, method)),
+//!         }
+//!     }
+//!     fn value(&self) -> Object { Object::None }
+//!     // Python's default: the public methods.
+//!     fn exposed(&self) -> Option<&[&'static str]> { Some(&["f", "g"]) }
+//! }
+//! fn foo(_: Vec<Object>) -> Result<Box<dyn Shared>, Raised> { Ok(Box::new(Foo)) }
+//!
+//! let m = BaseManager::builder()
+//!     .register("Foo1", foo)
+//!     .register_with("Foo2", Registration::new(foo).exposed(["g", "_h"]).method_to_typeid([("items", "list")]))
+//!     .register_with("Foo3", Registration::new(foo).create_method(false))
+//!     .start()
+//!     .unwrap();
+//! let f1 = m.create("Foo1", vec![]).unwrap();
+//! let e = f1.call_method("_h", vec![]).unwrap_err();
+//! assert_eq!(e.kind(), ErrorKind::Unsupported);
+//! assert_eq!(e.to_string(), "AttributeError: method '_h' of 'Foo1' object is not in exposed=('f', 'g')");
+//! let f2 = m.create("Foo2", vec![]).unwrap();
+//! assert_eq!(f2.call_method("_h", vec![]).unwrap(), Object::Str("Foo._h()".into()));
+//! assert_eq!(f2.exposed().unwrap().unwrap(), ["g", "_h", "items"]);
+//! let items = f2.call_method_proxy("items", vec![]).unwrap();
+//! assert_eq!(items.typeid(), "list");
+//! assert_eq!(m.create("Foo3", vec![]).unwrap_err().kind(), ErrorKind::Unsupported);
+//! ```
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
