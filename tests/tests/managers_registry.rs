@@ -55,6 +55,10 @@ impl Shared for Maker {
             "total" => ret(Object::Int(42)),
             "hidden" => ret(args.into_iter().next().unwrap_or(Object::None)),
             "plain" => ret(Object::Int(7)),
+            // Answered after a wait (as a queue's `get`), then shared all the same.
+            "later" => Ok(Outcome::Wait(Box::pin(async {
+                Ok(Object::List(vec![Object::Int(5)]))
+            }))),
             _ => Err(Raised::new(Exception::AttributeError, method)),
         }
     }
@@ -132,6 +136,7 @@ fn my_manager(method: StartMethod) -> ManagerBuilder {
                 ("squares", "Squares"),
                 ("total", "Total"),
                 ("hidden", "Hidden"),
+                ("later", "Squares"),
             ]),
         )
         .register_with("Squares", Registration::without_constructor())
@@ -252,6 +257,14 @@ fn method_to_typeid_results_come_back_as_proxies(method: StartMethod) {
     assert_eq!(squares.typeid(), "Squares");
     squares.append(16).unwrap();
     assert_eq!(squares.to_vec().unwrap(), [0, 1, 4, 9, 16]);
+
+    // A result the server waited for is shared too.
+    let later = maker.call_method_proxy("later", Vec::new()).unwrap();
+    assert_eq!(later.typeid(), "Squares");
+    assert_eq!(
+        later.get_value().unwrap(),
+        Object::List(vec![Object::Int(5)])
+    );
 
     // Any other value is held as it is.
     let total = maker.call_method_proxy("total", Vec::new()).unwrap();

@@ -845,7 +845,7 @@ async fn wait_or_hang_up<S: AsyncRead + Unpin>(
     mut f: WaitFuture,
     s: &mut S,
     rb: &mut ReadBuf,
-) -> io::Result<Option<std::result::Result<Object, crate::protocol::Raised>>> {
+) -> io::Result<Option<std::result::Result<Object, Raised>>> {
     loop {
         if rb.end - rb.start > READ_BUFFER * 64 {
             // A caller that pipelines a megabyte behind a waiting call waits for it unwatched.
@@ -984,22 +984,30 @@ fn share_result(
     st.token(typeid, id)
 }
 
-/// A waiting call's future whose panic (in any poll) becomes a `RuntimeError` for its caller.
-struct CatchPanic(WaitFuture);
+/// A waiting call's future whose panic (in any poll) becomes a `RuntimeError` for its caller,
+/// naming the method and its object's typeid.
+struct CatchPanic {
+    future: WaitFuture,
+    method: String,
+    typeid: Rc<str>,
+}
 
 impl std::future::Future for CatchPanic {
-    type Output = std::result::Result<Object, crate::protocol::Raised>;
+    type Output = std::result::Result<Object, Raised>;
 
     fn poll(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
-        let f = &mut self.0;
+        let f = &mut self.future;
         match Caught::catch(|| f.as_mut().poll(cx)) {
             Caught::Returned(p) => p,
-            Caught::Panicked(p) => std::task::Poll::Ready(Err(crate::protocol::Raised::new(
-                crate::protocol::Exception::RuntimeError,
-                format!("the shared object's code {p}"),
+            Caught::Panicked(p) => std::task::Poll::Ready(Err(Raised::new(
+                Exception::RuntimeError,
+                format!(
+                    "the method '{}' of '{}' {p} (while it waited)",
+                    self.method, self.typeid
+                ),
             ))),
         }
     }
@@ -1143,7 +1151,14 @@ fn handle(st: &ServerState, session: u64, request: Request<'_>) -> Step {
                             let new = state.insert(typeid.as_str().into(), rules, object, session);
                             Step::Now(st.token(typeid, new))
                         }
-                        Ok(Outcome::Wait(f)) => Step::Wait(Box::pin(CatchPanic(f)), shared_as),
+                        Ok(Outcome::Wait(future)) => Step::Wait(
+                            Box::pin(CatchPanic {
+                                future,
+                                method: method.to_string(),
+                                typeid,
+                            }),
+                            shared_as,
+                        ),
                         Err(e) => Step::Now(Reply::Error(e)),
                     },
                 };
