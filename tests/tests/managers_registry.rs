@@ -301,6 +301,20 @@ fn create_method_false_is_refused_by_name_but_made_by_another_method(method: Sta
     assert_eq!(e.kind(), ErrorKind::Unsupported);
     assert!(e.to_string().contains("no constructor"), "{e}");
     assert_eq!(m.number_of_objects().unwrap(), before);
+    // A client's own `create_method(false)` refuses without asking: the server could make it.
+    let shy = BaseManager::builder()
+        .address(m.address().clone())
+        .register_with(
+            "Foo1",
+            Registration::without_constructor().create_method(false),
+        )
+        .connect()
+        .unwrap();
+    assert_eq!(
+        shy.create("Foo1", Vec::new()).unwrap_err().kind(),
+        ErrorKind::Unsupported
+    );
+    assert!(other.create("Foo1", Vec::new()).is_ok());
 
     // Made through a method_to_typeid method: the typeid's constructor gets the result.
     let maker = m.create("Maker", Vec::new()).unwrap();
