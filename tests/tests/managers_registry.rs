@@ -93,7 +93,8 @@ fn make_named(args: Vec<Object>) -> Result<Box<dyn Shared>, Raised> {
     }
 }
 
-/// Fails on demand: `explode` panics, `fail` raises `ValueError`, `ok` answers.
+/// Fails on demand: `explode` panics, `explode_later` panics while it waits, `fail` raises
+/// `ValueError`, `ok` answers.
 struct Boom;
 
 impl Shared for Boom {
@@ -101,6 +102,13 @@ impl Shared for Boom {
         match method {
             "explode" => panic!("Boom went off with {args:?}"),
             "fail" => Err(Raised::new(Exception::ValueError, "bad input 3")),
+            // Panics in the server's wait, after the call returned.
+            "explode_later" => Ok(Outcome::Wait(Box::pin(async {
+                if true {
+                    panic!("Boom went off while waiting");
+                }
+                Ok(Object::None)
+            }))),
             "ok" => Ok(Outcome::Return(Object::Bool(true))),
             _ => Err(Raised::new(Exception::AttributeError, method)),
         }
@@ -407,6 +415,18 @@ fn errors_and_panics_come_back_and_the_server_goes_on(method: StartMethod) {
     );
     assert!(t.contains("managers_registry.rs:"), "{t}");
     assert!(t.ends_with("Boom went off with [Int(3)]"), "{t}");
+    // A panic while the call waits: a RuntimeError naming the method.
+    let e = boom.call_method("explode_later", Vec::new()).unwrap_err();
+    assert_eq!(e.exception(), Some(Exception::RuntimeError));
+    let t = e.to_string();
+    assert!(
+        t.contains("the method 'explode_later' of 'Boom' panicked at "),
+        "{t}"
+    );
+    assert!(
+        t.contains("Boom went off while waiting (while it waited)"),
+        "{t}"
+    );
     // A constructor's panic, too.
     let e = m.create("Bomb", Vec::new()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Remote);
