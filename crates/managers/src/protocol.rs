@@ -152,6 +152,11 @@ pub enum Exception {
     /// A lock released by a caller that does not hold it (Python's `RuntimeError`, and its
     /// name here, for `release unlocked lock` / `cannot release un-acquired lock`).
     NotOwner,
+    /// An arithmetic result out of range: an `int` beyond `i128` (Python's ints are
+    /// unbounded), a float power too large (Python's `OverflowError`).
+    OverflowError,
+    /// A division or modulo by zero (Python's `ZeroDivisionError`).
+    ZeroDivisionError,
 }
 
 impl Exception {
@@ -170,6 +175,8 @@ impl Exception {
             Exception::Empty => "Empty",
             Exception::Full => "Full",
             Exception::BrokenBarrierError => "BrokenBarrierError",
+            Exception::OverflowError => "OverflowError",
+            Exception::ZeroDivisionError => "ZeroDivisionError",
         }
     }
 }
