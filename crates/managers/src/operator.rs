@@ -52,6 +52,7 @@ use std::cmp::Ordering;
 use crate::module::{Function, Module};
 use crate::object::{Object, ObjectError};
 use crate::protocol::{Exception, Raised};
+use crate::types::type_error;
 
 /// The longest result `mul` and `imul` make by repetition, in items (characters, bytes).
 pub const MAX_REPEAT: usize = 1 << 28;
@@ -126,10 +127,6 @@ const FUNCTIONS: &[(&str, Function)] = &[
 
 // ---------------------------------------------------------------------------------------------
 // Errors, arguments, kinds
-
-fn type_error(m: impl Into<String>) -> Raised {
-    Raised::new(Exception::TypeError, m)
-}
 
 fn overflow() -> Raised {
     Raised::new(
@@ -736,6 +733,11 @@ binaries! {
 
 fn add(args: Vec<Object>) -> Res {
     let [a, b] = exact::<2>("add", args)?;
+    binary(Bin::Add, a, b, false)
+}
+
+/// Python's `a + b` (the `add` function's body, for the manager's `update_with`).
+pub(crate) fn add_values(a: Object, b: Object) -> Res {
     binary(Bin::Add, a, b, false)
 }
 
