@@ -90,6 +90,9 @@
 //! * [`sync_types`] holds the queues, locks, semaphores, conditions, events, barriers and arrays
 //!   (their waits block only their caller; a lock whose holder's process dies is released), and
 //!   [`sync_typed`] their proxies.
+//! * [`module::Module`] shares a named set of functions (the documentation's
+//!   `register('operator', get_operator_module)`), and [`operator`] is Python's `operator`
+//!   module over [`Object`]s.
 //! * Beyond Python, [`update`]: a dict value changed by a named operation in the server
 //!   (`d.update_with("hits", Op::add(1))`), a read-modify-write in one round trip, no lock.
 
@@ -113,6 +116,7 @@ pub mod update;
 pub use error::{Error, ErrorKind, Result};
 pub use generator::{Generator, GeneratorProxy};
 pub use manager::{BaseManager, ManagerBuilder, SyncManager, manager};
+pub use module::Module;
 pub use multiprocessing_connection::{Address, AuthKey};
 pub use object::{Object, ObjectError, Token, WireObject, from_object, to_object};
 pub use protocol::{Exception, Raised};

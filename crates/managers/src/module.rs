@@ -88,6 +88,7 @@ impl fmt::Debug for Module {
 
 impl Module {
     /// A module named `name`, without functions yet.
+    #[must_use]
     pub fn new(name: impl Into<String>) -> Module {
         Module {
             name: name.into(),
@@ -106,6 +107,7 @@ impl Module {
     /// const FUNCTIONS: &[(&str, Function)] = &[("b", none), ("a", none)];
     /// assert_eq!(Module::from_functions("m", FUNCTIONS).exposed(), ["a", "b"]);
     /// ```
+    #[must_use]
     pub fn from_functions(
         name: impl Into<String>,
         functions: &[(&'static str, Function)],

@@ -593,10 +593,10 @@ fn int_truediv(a: i128, b: i128) -> Result<f64, Raised> {
     let (n, d) = (a.unsigned_abs(), b.unsigned_abs());
     let negative = (a < 0) != (b < 0);
     #[expect(clippy::cast_precision_loss, reason = "exact below 2^53")]
-    let magnitude = if n <= EXACT && d <= EXACT {
+    let magnitude = if n == 0 || (n <= EXACT && d <= EXACT) {
         n as f64 / d as f64
     } else {
-        // Long division to at least 55 significant bits, then a sticky bit for what is left:
+        // Long division (of a non-zero `n`) to at least 55 significant bits, then a sticky bit for what is left:
         // one correct rounding by the conversion to f64.
         let (mut q, mut r) = (n / d, n % d);
         let mut k = 0;
