@@ -423,12 +423,14 @@ fn repeat(a: Object, b: Object, inplace: bool) -> Res {
             ty(&count)
         )));
     };
-    let n = usize::try_from(n.max(0)).map_err(|_| {
+    // Python converts the count to a machine index before it looks at its sign.
+    let n = isize::try_from(n).map_err(|_| {
         Raised::new(
             Exception::OverflowError,
             "cannot fit 'int' into an index-sized integer",
         )
     })?;
+    let n = n.unsigned_abs() * usize::from(n > 0);
     let len = match &seq {
         Object::Str(s) => s.chars().count(),
         Object::Bytes(b) => b.len(),
@@ -1003,6 +1005,12 @@ fn length_hint(args: Vec<Object>) -> Res {
             ))
         })?,
     };
+    if isize::try_from(default).is_err() {
+        return Err(Raised::new(
+            Exception::OverflowError,
+            "Python int too large to convert to C ssize_t",
+        ));
+    }
     let len = match &o {
         Object::Str(s) => s.chars().count(),
         Object::Bytes(b) => b.len(),
@@ -1013,11 +1021,25 @@ fn length_hint(args: Vec<Object>) -> Res {
     Ok(Object::Int(len as i128))
 }
 
-/// Python's position of index `i` in a sequence of `len`, negative counting from the end.
-fn position(len: usize, i: i128) -> Option<usize> {
-    let len = i128::try_from(len).ok()?;
+/// An index as Python's machine index (`Py_ssize_t`): beyond it, Python's `IndexError`.
+fn machine_index(i: i128) -> Result<i128, Raised> {
+    if isize::try_from(i).is_ok() {
+        Ok(i)
+    } else {
+        Err(Raised::new(
+            Exception::IndexError,
+            "cannot fit 'int' into an index-sized integer",
+        ))
+    }
+}
+
+/// Python's position of index `i` in a sequence of `len`, negative counting from the end;
+/// `None` when out of range.
+fn position(len: usize, i: i128) -> Result<Option<usize>, Raised> {
+    let i = machine_index(i)?;
+    let len = len as i128;
     let j = if i < 0 { i + len } else { i };
-    usize::try_from(j).ok().filter(|j| (*j as i128) < len)
+    Ok(usize::try_from(j).ok().filter(|j| (*j as i128) < len))
 }
 
 fn getitem(args: Vec<Object>) -> Res {
@@ -1038,17 +1060,17 @@ fn getitem(args: Vec<Object>) -> Res {
                 ty(&k)
             )))
         }
-        Object::List(v) => position(v.len(), int(&k).unwrap_or_default())
+        Object::List(v) => position(v.len(), int(&k).unwrap_or_default())?
             .map(|i| v[i].clone())
             .ok_or_else(|| out_of_range("list index")),
-        Object::Tuple(v) => position(v.len(), int(&k).unwrap_or_default())
+        Object::Tuple(v) => position(v.len(), int(&k).unwrap_or_default())?
             .map(|i| v[i].clone())
             .ok_or_else(|| out_of_range("tuple index")),
         Object::Str(s) => {
             let i = int(&k).ok_or_else(|| {
                 type_error(format!("string indices must be integers, not '{}'", ty(&k)))
             })?;
-            position(s.chars().count(), i)
+            position(s.chars().count(), i)?
                 .and_then(|i| s.chars().nth(i))
                 .map(Object::from)
                 .ok_or_else(|| out_of_range("string index"))
@@ -1060,7 +1082,7 @@ fn getitem(args: Vec<Object>) -> Res {
                     ty(&k)
                 ))
             })?;
-            position(b.len(), i)
+            position(b.len(), i)?
                 .map(|i| Object::from(b[i]))
                 .ok_or_else(|| out_of_range("index"))
         }
@@ -1079,7 +1101,7 @@ fn list_position(v: &[Object], k: &Object) -> Result<usize, Raised> {
             ty(k)
         ))
     })?;
-    position(v.len(), i)
+    position(v.len(), i)?
         .ok_or_else(|| Raised::new(Exception::IndexError, "list assignment index out of range"))
 }
 
@@ -1096,6 +1118,12 @@ fn setitem(args: Vec<Object>) -> Res {
             d.insert(k, v);
         }
         other => {
+            // A sequence named by an index checks the index first (`PySequence_SetItem`).
+            if let (Object::Tuple(_) | Object::Str(_) | Object::Bytes(_), Some(i)) =
+                (&other, int(&k))
+            {
+                machine_index(i)?;
+            }
             return Err(type_error(format!(
                 "'{}' object does not support item assignment",
                 ty(&other)
@@ -1121,6 +1149,7 @@ fn delitem(args: Vec<Object>) -> Res {
         }
         // A sequence without deletion, named by an index (CPython's `PySequence_DelItem`).
         other @ (Object::Tuple(_) | Object::Str(_) | Object::Bytes(_)) if int(&k).is_some() => {
+            machine_index(int(&k).unwrap_or_default())?;
             return Err(type_error(format!(
                 "'{}' object doesn't support item deletion",
                 ty(&other)
