@@ -45,7 +45,8 @@
 //!   than a gigabyte-sized reply from the manager.
 //! - Equality and order are [`Object`]'s (`1 == 1.0 == True`); a top-level float NaN compares
 //!   unequal and unordered as in Python, while NaNs inside containers equal each other (as
-//!   Python's identity shortcut makes one NaN object sent twice equal to itself).
+//!   Python's identity shortcut makes one NaN object sent twice equal to itself) and order
+//!   after every number ([`Object::python_cmp`]).
 
 use std::cmp::Ordering;
 
@@ -60,7 +61,9 @@ pub const MAX_REPEAT: usize = 1 << 28;
 type Res = Result<Object, Raised>;
 
 /// Python's `operator` module: every public function of CPython 3.11's, over [`Object`]s
-/// ([module docs](self)).
+/// ([module docs](self)). Share it with a constructor such as the documentation's
+/// `get_operator_module` (see [`module`](crate::module)).
+#[doc(alias = "get_operator_module")]
 #[must_use]
 pub fn module() -> Module {
     Module::from_functions("operator", FUNCTIONS)
