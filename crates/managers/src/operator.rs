@@ -40,9 +40,11 @@
 //!   callable crosses processes, so they raise a `TypeError` saying so (CPython's manager fails
 //!   to pickle the reply). `call`'s error is Python's own: no value here is callable.
 //! - There is no slice object: `getitem` takes integer indexes (negative ones count from the
-//!   end) and dict keys. `str % args` formatting is not implemented (a `TypeError`).
-//! - A repetition (`'ab' * n`) longer than [`MAX_REPEAT`] items is an `OverflowError` rather
-//!   than a gigabyte-sized reply from the manager.
+//!   end) and dict keys. `str % args` formats as Python's printf-style formatting does;
+//!   `bytes % args` is not implemented (a `TypeError`).
+//! - A repetition (`'ab' * n`) longer than [`MAX_REPEAT`] items, or a `%` format width or
+//!   precision over it, is an `OverflowError` rather than a gigabyte-sized reply from the
+//!   manager.
 //! - Equality and order are [`Object`]'s (`1 == 1.0 == True`); a top-level float NaN compares
 //!   unequal and unordered as in Python, while NaNs inside containers equal each other (as
 //!   Python's identity shortcut makes one NaN object sent twice equal to itself) and order
@@ -55,7 +57,8 @@ use crate::object::{Object, ObjectError};
 use crate::protocol::{Exception, Raised};
 use crate::types::type_error;
 
-/// The longest result `mul` and `imul` make by repetition, in items (characters, bytes).
+/// The longest result `mul` and `imul` make by repetition, in items (characters, bytes), and
+/// the largest width or precision `str % args` takes.
 pub const MAX_REPEAT: usize = 1 << 28;
 
 type Res = Result<Object, Raised>;
@@ -360,10 +363,14 @@ fn binary(op: Bin, a: Object, b: Object, inplace: bool) -> Res {
             }
             (a, b) => Err(unsupported(op, inplace, &a, &b)),
         },
-        Bin::Mod if matches!(a, Object::Str(_) | Object::Bytes(_)) => Err(type_error(format!(
-            "{} % formatting is not supported by this operator module",
-            ty(&a)
-        ))),
+        Bin::Mod => match a {
+            Object::Str(fmt) => format::format(&fmt, b),
+            Object::Bytes(_) => Err(type_error(
+                "bytes % formatting is not supported by this operator module",
+            )),
+            a => Err(unsupported(op, inplace, &a, &b)),
+        },
+
         _ => Err(unsupported(op, inplace, &a, &b)),
     }
 }
@@ -1209,6 +1216,8 @@ fn call(args: Vec<Object>) -> Res {
         Some(o) => Err(type_error(format!("'{}' object is not callable", ty(o)))),
     }
 }
+
+mod format;
 
 #[cfg(test)]
 mod tests;
