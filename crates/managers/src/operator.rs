@@ -40,8 +40,8 @@
 //!   callable crosses processes, so they raise a `TypeError` saying so (CPython's manager fails
 //!   to pickle the reply). `call`'s error is Python's own: no value here is callable.
 //! - There is no slice object: `getitem` takes integer indexes (negative ones count from the
-//!   end) and dict keys. `str % args` formats as Python's printf-style formatting does;
-//!   `bytes % args` is not implemented (a `TypeError`).
+//!   end) and dict keys. `str % args` and `bytes % args` format as Python's printf-style
+//!   formatting does.
 //! - A repetition (`'ab' * n`) longer than [`MAX_REPEAT`] items, or a `%` format width or
 //!   precision over it, is an `OverflowError` rather than a gigabyte-sized reply from the
 //!   manager.
@@ -364,10 +364,8 @@ fn binary(op: Bin, a: Object, b: Object, inplace: bool) -> Res {
             (a, b) => Err(unsupported(op, inplace, &a, &b)),
         },
         Bin::Mod => match a {
-            Object::Str(fmt) => format::format(&fmt, b),
-            Object::Bytes(_) => Err(type_error(
-                "bytes % formatting is not supported by this operator module",
-            )),
+            Object::Str(fmt) => format::format_str(&fmt, b),
+            Object::Bytes(fmt) => format::format_bytes(&fmt, b),
             a => Err(unsupported(op, inplace, &a, &b)),
         },
 

@@ -1,6 +1,8 @@
-//! Python's `str % args` (printf-style formatting), CPython's `PyUnicode_Format`: conversions
-//! `s r a c d i u o x X e E f F g G %`, flags `- + space # 0`, width and precision (`*` from
-//! the arguments), and `%(key)s` from a mapping.
+//! Python's `str % args` and `bytes % args` (printf-style formatting), CPython's
+//! `PyUnicode_Format` and `_PyBytes_FormatEx`: conversions `s r a c d i u o x X e E f F g G %`
+//! (and `b` for bytes), flags `- + space # 0`, width and precision (`*` from the arguments),
+//! and `%(key)s` from a mapping. A `bytes` format runs as text whose characters are its bytes
+//! (U+0000 to U+00FF), so one engine serves both.
 
 use super::{getitem, int, ty};
 use crate::object::Object;
@@ -36,11 +38,31 @@ impl Args {
     }
 }
 
-/// `fmt % args`.
-pub(super) fn format(fmt: &str, args: Object) -> Result<Object, Raised> {
-    // Python treats anything subscriptable but a tuple or str as the mapping for `%(key)s`.
-    let mapping =
-        matches!(args, Object::Dict(_) | Object::List(_) | Object::Bytes(_)).then(|| args.clone());
+/// `fmt % args` for a `str` format.
+pub(super) fn format_str(fmt: &str, args: Object) -> Result<Object, Raised> {
+    format(fmt.chars().collect(), args, false).map(Object::Str)
+}
+
+/// `fmt % args` for a `bytes` format.
+pub(super) fn format_bytes(fmt: &[u8], args: Object) -> Result<Object, Raised> {
+    let text = format(fmt.iter().copied().map(char::from).collect(), args, true)?;
+    // Every character is a byte's: the format's, or one this engine wrote from bytes or ASCII.
+    Ok(Object::Bytes(
+        text.chars()
+            .map(|c| u8::try_from(c).unwrap_or(b'?'))
+            .collect(),
+    ))
+}
+
+fn format(chars: Vec<char>, args: Object, bytes: bool) -> Result<String, Raised> {
+    // Python treats anything subscriptable but a tuple or the format's own type as the mapping
+    // for `%(key)s`.
+    let mapping = match &args {
+        Object::Dict(_) | Object::List(_) => true,
+        Object::Bytes(_) => !bytes,
+        _ => false,
+    }
+    .then(|| args.clone());
     let mut args = match args {
         Object::Tuple(items) => Args {
             items,
@@ -53,8 +75,7 @@ pub(super) fn format(fmt: &str, args: Object) -> Result<Object, Raised> {
             single: true,
         },
     };
-    let chars: Vec<char> = fmt.chars().collect();
-    let mut out = String::with_capacity(fmt.len());
+    let mut out = String::with_capacity(chars.len());
     let mut at = 0;
     let incomplete = || Raised::new(Exception::ValueError, "incomplete format");
     while at < chars.len() {
@@ -85,7 +106,16 @@ pub(super) fn format(fmt: &str, args: Object) -> Result<Object, Raised> {
                 at += 1;
             }
             let key: String = chars[start..at - 1].iter().collect();
-            keyed = Some(getitem(vec![map.clone(), Object::Str(key)])?);
+            let key = if bytes {
+                Object::Bytes(
+                    key.chars()
+                        .map(|c| u8::try_from(c).unwrap_or(b'?'))
+                        .collect(),
+                )
+            } else {
+                Object::Str(key)
+            };
+            keyed = Some(getitem(vec![map.clone(), key])?);
             // After a key, no positional argument is left.
             args.next = None;
         }
@@ -162,15 +192,16 @@ pub(super) fn format(fmt: &str, args: Object) -> Result<Object, Raised> {
             Some(v) => v,
             None => args.next()?,
         };
-        let piece = convert(c, index, &value, flags, precision)?;
+        let piece = convert(c, index, &value, flags, precision, bytes)?;
         pad(&mut out, &piece, width, flags);
     }
     if mapping.is_none() && args.left_over() {
-        return Err(type_error(
-            "not all arguments converted during string formatting",
-        ));
+        return Err(type_error(format!(
+            "not all arguments converted during {} formatting",
+            if bytes { "bytes" } else { "string" }
+        )));
     }
-    Ok(Object::Str(out))
+    Ok(out)
 }
 
 fn too_big(what: &str) -> Raised {
@@ -216,12 +247,24 @@ fn convert(
     v: &Object,
     flags: u8,
     precision: Option<usize>,
+    bytes: bool,
 ) -> Result<Piece, Raised> {
     let truncate = |s: String| match precision {
         Some(p) => s.chars().take(p).collect(),
         None => s,
     };
     Ok(match c {
+        's' | 'b' if bytes => match v {
+            Object::Bytes(b) => Piece::text(truncate(b.iter().copied().map(char::from).collect())),
+            v => {
+                return Err(type_error(format!(
+                    "%b requires a bytes-like object, or an object that implements __bytes__, not '{}'",
+                    ty(v)
+                )));
+            }
+        },
+        'r' | 'a' if bytes => Piece::text(truncate(ascii(&v.to_string()))),
+        'c' if bytes => Piece::text(byte(v)?.to_string()),
         's' => Piece::text(truncate(v.display_str().to_string())),
         'r' => Piece::text(truncate(v.to_string())),
         'a' => Piece::text(truncate(ascii(&v.to_string()))),
@@ -230,8 +273,10 @@ fn convert(
             let n = match v {
                 Object::Float(f) => float_to_int(*f)?,
                 v => int(v).ok_or_else(|| {
+                    // A bytes format names `%i` as `%d`.
                     type_error(format!(
-                        "%{c} format: a real number is required, not {}",
+                        "%{} format: a real number is required, not {}",
+                        if bytes && c == 'i' { 'd' } else { c },
                         ty(v)
                     ))
                 })?,
@@ -251,11 +296,22 @@ fn convert(
             let x = match v {
                 Object::Float(f) => *f,
                 #[expect(clippy::cast_precision_loss, reason = "Python's float(int)")]
-                v => int(v)
-                    .ok_or_else(|| type_error(format!("must be real number, not {}", ty(v))))?
-                    as f64,
+                v => int(v).ok_or_else(|| {
+                    type_error(if bytes {
+                        format!("float argument required, not {}", ty(v))
+                    } else {
+                        format!("must be real number, not {}", ty(v))
+                    })
+                })? as f64,
             };
             float(x, c, flags, precision.unwrap_or(6))
+        }
+        other if bytes && !other.is_ascii() => {
+            // CPython's own (odd) error for a non-ASCII byte after `%`.
+            return Err(Raised::new(
+                Exception::OverflowError,
+                "character argument not in range(0x110000)",
+            ));
         }
         other => {
             return Err(Raised::new(
@@ -305,6 +361,21 @@ fn character(v: &Object) -> Result<char, Raised> {
                     Raised::new(Exception::OverflowError, "%c arg not in range(0x110000)")
                 }),
             None => Err(type_error("%c requires int or char")),
+        },
+    }
+}
+
+/// `%c` of a bytes format: an int's byte or a one-byte bytes, as a character U+0000 to U+00FF.
+fn byte(v: &Object) -> Result<char, Raised> {
+    match v {
+        Object::Bytes(b) if b.len() == 1 => Ok(char::from(b[0])),
+        v => match int(v) {
+            Some(i) => u8::try_from(i)
+                .map(char::from)
+                .map_err(|_| Raised::new(Exception::OverflowError, "%c arg not in range(256)")),
+            None => Err(type_error(
+                "%c requires an integer in range(256) or a single byte",
+            )),
         },
     }
 }
