@@ -58,8 +58,21 @@ fn the_operator_module_through_a_manager(method: StartMethod) {
         e.to_string(),
         "TypeError: '<' not supported between instances of 'str' and 'int'"
     );
-    // A name the module does not have is refused, naming it.
+    // `op._exposed_`: the module's function names, sorted, as CPython 3.11 prints them.
+    let exposed = op
+        .exposed()
+        .unwrap()
+        .expect("a module restricts its methods");
+    assert_eq!(exposed.len(), 55);
+    assert_eq!(
+        Object::tuple(exposed.iter().map(String::as_str)).to_string(),
+        Object::tuple(operator::module().exposed().iter().copied()).to_string()
+    );
+    assert!(exposed.windows(2).all(|w| w[0] < w[1]), "{exposed:?}");
+    assert_eq!(exposed[..3], ["abs", "add", "and_"]);
+    // A name the module does not have is refused by the server, naming it.
     let e = op.call_method("no_such_function", Vec::new()).unwrap_err();
+    assert_eq!(e.exception(), Some(Exception::AttributeError));
     assert!(e.to_string().contains("no_such_function"), "{e}");
 
     // A child process uses the same shared module through a proxy sent to it.
