@@ -25,6 +25,10 @@
 //! let power = op.call_method("pow", vec![2.into(), 94.into()]).unwrap();
 //! assert_eq!(power.to_string(), "19807040628566084398385987584");
 //! assert_eq!(op.repr().unwrap(), "<module 'operator' (built-in)>");
+//! // Python's `op._exposed_`: the function names, sorted; the server refuses any other.
+//! let exposed = op.exposed().unwrap().unwrap();
+//! assert_eq!((exposed.len(), &exposed[..2]), (55, &["abs".to_string(), "add".to_string()][..]));
+//! assert!(op.call_method("__init__", vec![]).is_err());
 //! ```
 //!
 //! A module of one's own is a list of plain functions, each taking the call's arguments:
