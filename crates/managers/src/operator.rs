@@ -57,9 +57,10 @@ use crate::object::{Object, ObjectError};
 use crate::protocol::{Exception, Raised};
 use crate::types::type_error;
 
-/// The longest result `mul` and `imul` make by repetition, in items (characters, bytes), and
-/// the largest width or precision `str % args` takes.
-pub const MAX_REPEAT: usize = 1 << 28;
+/// The longest result `mul` and `imul` make by repetition, in items (characters, bytes, list
+/// items), and the largest width or precision `%` formatting takes: about four million, so a
+/// list made so stays within a few hundred megabytes of the manager's memory.
+pub const MAX_REPEAT: usize = 1 << 22;
 
 type Res = Result<Object, Raised>;
 

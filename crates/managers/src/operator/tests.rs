@@ -184,6 +184,13 @@ fn sequences_concatenate_and_repeat() {
         raised("mul", vec![l([N]), i(i128::MAX)]).exception,
         Exception::OverflowError
     );
+    // At the cap, and one past it.
+    let at_cap = ok("mul", vec![l([N]), i(MAX_REPEAT as i128)]);
+    assert_eq!(at_cap.as_list().map(<[Object]>::len), Some(MAX_REPEAT));
+    assert_eq!(
+        raised("mul", vec![s("ab"), i(MAX_REPEAT as i128 / 2 + 1)]).exception,
+        Exception::OverflowError
+    );
 }
 
 #[test]
