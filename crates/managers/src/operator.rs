@@ -330,7 +330,7 @@ fn binary(op: Bin, a: Object, b: Object, inplace: bool) -> Res {
         };
     }
     match op {
-        Bin::Add => concatenate(a, b, inplace, Bin::Add),
+        Bin::Add => concatenate(a, b, inplace),
         Bin::Mul => repeat(a, b, inplace),
         Bin::Or => match (a, b) {
             (Object::Dict(mut x), Object::Dict(y)) => {
@@ -369,14 +369,13 @@ fn binary(op: Bin, a: Object, b: Object, inplace: bool) -> Res {
             Object::Bytes(fmt) => format::format_bytes(&fmt, b),
             a => Err(unsupported(op, inplace, &a, &b)),
         },
-
         _ => Err(unsupported(op, inplace, &a, &b)),
     }
 }
 
 /// `+` (and `concat`, `iconcat`) on sequences. A list `+=` takes any iterable, as Python's
 /// `list.__iadd__` (`extend`) does.
-fn concatenate(a: Object, b: Object, inplace: bool, op: Bin) -> Res {
+fn concatenate(a: Object, b: Object, inplace: bool) -> Res {
     match (a, b) {
         (Object::Str(mut x), Object::Str(y)) => {
             x.push_str(&y);
@@ -405,7 +404,7 @@ fn concatenate(a: Object, b: Object, inplace: bool, op: Bin) -> Res {
             ty(&a)
         ))),
         (Object::Bytes(_), b) => Err(type_error(format!("can't concat {} to bytes", ty(&b)))),
-        (a, b) => Err(unsupported(op, inplace, &a, &b)),
+        (a, b) => Err(unsupported(Bin::Add, inplace, &a, &b)),
     }
 }
 
@@ -789,7 +788,7 @@ fn concat_(name: &str, args: Vec<Object>, inplace: bool) -> Res {
             ty(&a)
         )));
     }
-    concatenate(a, b, inplace, Bin::Add)
+    concatenate(a, b, inplace)
 }
 
 fn concat(args: Vec<Object>) -> Res {
