@@ -89,6 +89,9 @@
 //! * Beyond Python, [`update`]: a dict value changed by a named operation in the server
 //!   (`d.update_with("hits", Op::add(1))`), a read-modify-write in one round trip, no lock.
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 mod client;
 pub mod error;
 pub mod manager;
@@ -106,6 +109,7 @@ pub mod update;
 pub use error::{Error, ErrorKind, Result};
 pub use manager::{BaseManager, ManagerBuilder, SyncManager, manager};
 pub use multiprocessing_connection::{Address, AuthKey};
+pub use multiprocessing_macros::managed;
 pub use object::{Object, ObjectError, Token, WireObject, from_object, to_object};
 pub use protocol::{Exception, Raised};
 pub use proxy::Proxy;
