@@ -253,3 +253,27 @@ fn proxy_signatures(p: &CounterProxy, h: &Hidden) -> multiprocessing_managers::R
     let _: Object = Object::from(p);
     Ok(())
 }
+
+/// The runtime crate reached by another path, and a proxy named by the block.
+pub mod renamed {
+    use multiprocessing_managers as runtime;
+
+    /// A type whose block names the runtime's path itself.
+    pub struct Via;
+
+    #[runtime::managed(crate = runtime, proxy = ViaHandle)]
+    impl Via {
+        /// One.
+        pub fn one(&self) -> u8 {
+            1
+        }
+    }
+}
+
+#[test]
+fn the_runtime_path_and_the_proxy_name_can_be_given() {
+    assert_eq!(call(&mut renamed::Via, "one", vec![]), Ok(Object::Int(1)));
+    let method: fn(&renamed::ViaHandle) -> multiprocessing_managers::Result<u8> =
+        renamed::ViaHandle::one;
+    let _ = method;
+}
