@@ -225,12 +225,12 @@ per_method!(
 fn an_unknown_method_or_bad_arguments_are_errors_naming_them() {
     let m = started(StartMethod::Fork);
     let t: TallyProxy = m.create_as("Tally", vec![0.into()]).unwrap();
+    // Python's AttributeError, naming the method (the type's own wording, or the server's for
+    // a method outside the exposed list).
     let e = t.call_method("nope", Vec::new()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unsupported);
-    assert_eq!(
-        e.to_string(),
-        "AttributeError: 'Tally' object has no attribute 'nope'"
-    );
+    assert_eq!(e.exception(), Some(Exception::AttributeError));
+    assert!(e.to_string().contains("'nope'"), "{e}");
     let e = t.call_method("add", vec!["a".into()]).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
     assert_eq!(

@@ -96,7 +96,7 @@
 //! // An unknown method is Python's AttributeError, naming it.
 //! let e = maths.call_method("sub", Vec::new()).unwrap_err();
 //! assert_eq!(e.kind(), ErrorKind::Unsupported);
-//! assert_eq!(e.to_string(), "AttributeError: 'Maths' object has no attribute 'sub'");
+//! assert!(e.to_string().starts_with("AttributeError") && e.to_string().contains("'sub'"));
 //! // A registration may list the exposed methods itself (Python's `exposed=`), `_clear` too.
 //! let _ = Registration::of::<Maths>().exposed(["add", "_clear"]);
 //! ```
