@@ -2,11 +2,14 @@
 //! method: counts from two processes, `&mut self` state, a method's `Err` and a panic carried
 //! back to the caller (the panic with its message and location) while the server goes on
 //! serving, `#[returns_proxy]` giving the typed proxy of another managed type, an unknown
-//! method's error naming it, and the default exposed list.
+//! method's error naming it, the default exposed list, and a proxy argument refused at once.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
-use multiprocessing::managers::{BaseManager, Error, Exception, Registration, Shared, managed};
+use multiprocessing::managers::{
+    BaseManager, DictProxy, Error, Exception, Registration, Shared, managed,
+};
 use multiprocessing::{ErrorKind, StartMethod, get_context};
 use multiprocessing_tests::per_method;
 use serde::Serialize;
@@ -69,6 +72,12 @@ impl Tally {
         Snapshot {
             counts: self.counts.clone(),
         }
+    }
+
+    /// How many keys a shared dict has: a proxy inside a method would wait for the server
+    /// that runs the method, so it is refused at once.
+    pub fn keys_of(&self, d: DictProxy) -> usize {
+        d.len().unwrap_or(0)
     }
 
     /// Not exposed by default: its name starts with `_`.
@@ -254,7 +263,9 @@ fn the_default_exposed_list_leaves_out_underscored_and_private_methods() {
     exposed.sort_unstable();
     assert_eq!(
         exposed,
-        ["add", "count", "explode", "snapshot", "take", "total"]
+        [
+            "add", "count", "explode", "keys_of", "snapshot", "take", "total"
+        ]
     );
     // A registration may expose them, as Python's `exposed=('_h',)` does.
     let m = get_context(StartMethod::Fork)
@@ -269,4 +280,23 @@ fn the_default_exposed_list_leaves_out_underscored_and_private_methods() {
     t.add("a", 1).unwrap();
     assert_eq!(t._h().unwrap(), 1);
     assert_eq!(t.private().unwrap(), 12);
+}
+
+#[test]
+fn a_proxy_argument_is_refused_at_once_and_the_server_goes_on() {
+    let m = started(StartMethod::Fork);
+    let t: TallyProxy = m.create_as("Tally", vec![0.into()]).unwrap();
+    let d = m.dict().unwrap();
+    let started = Instant::now();
+    let e = t.keys_of(d).unwrap_err();
+    // Refused, not a wait for the connection timeout (30 s) with the server stalled.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(e.exception(), Some(Exception::TypeError));
+    assert!(e.to_string().contains("keys_of() argument 'd'"), "{e}");
+    assert!(e.to_string().contains("one call at a time"), "{e}");
+    assert_eq!(t.add("a", 1).unwrap(), 1);
 }

@@ -86,6 +86,10 @@
 //! processes is a compile error naming the method: generic methods, `impl Trait` or `&mut`
 //! arguments, other borrows inside an argument's type, `self` by value, argument patterns other
 //! than names, returned references, `async` or `unsafe` methods.
+//!
+//! The server runs one call at a time, so a method cannot use a proxy (one to its own manager
+//! would wait for the server running it): while a method or the constructor runs, a proxy's
+//! call fails at once, and a proxy argument is a `TypeError`.
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2, TokenTree};
@@ -745,6 +749,7 @@ fn shared_impl(
                 __args: ::std::vec::Vec<#krate::Object>,
                 _: #krate::Caller,
             ) -> ::std::result::Result<#krate::Outcome, #krate::Raised> {
+                let _in_method = #krate::__private::in_method();
                 match __method {
                     #(#arms)*
                     _ => {
@@ -798,6 +803,7 @@ fn construct_impl(
             fn construct(
                 __args: ::std::vec::Vec<#krate::Object>,
             ) -> ::std::result::Result<Self, #krate::Raised> {
+                let _in_method = #krate::__private::in_method();
                 #decode
                 #made
             }

@@ -16,6 +16,17 @@ use crate::protocol::{Exception, Raised};
 use crate::proxy::Proxy;
 use crate::shared::{Managed, Outcome, ProxyType};
 
+/// Held while a generated `call` or `construct` runs: a proxy used meanwhile (an argument
+/// decoded into one, or one the method calls) fails at once instead of stalling the server,
+/// which would wait for itself.
+#[must_use]
+pub fn in_method() -> InMethod {
+    InMethod(crate::client::InMethod::enter())
+}
+
+/// The guard of [`in_method`].
+pub struct InMethod(#[allow(dead_code)] crate::client::InMethod);
+
 /// `N` arguments named `names`, or Python's `TypeError` for a wrong count.
 pub fn args<const N: usize>(
     func: &str,
