@@ -760,6 +760,7 @@ fn shared_impl(
             }
 
             fn value(&self) -> #krate::Object {
+                let _in_method = #krate::__private::in_method();
                 #[allow(unused_imports)]
                 use #krate::__private::{ValueByName as _, ValueBySerde as _};
                 (&#krate::__private::ValueOf(self))
@@ -768,6 +769,7 @@ fn shared_impl(
             }
 
             fn repr(&self) -> ::std::string::String {
+                let _in_method = #krate::__private::in_method();
                 #[allow(unused_imports)]
                 use #krate::__private::{ValueByName as _, ValueBySerde as _};
                 match (&#krate::__private::ValueOf(self)).managed_value() {
