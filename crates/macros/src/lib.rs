@@ -109,11 +109,21 @@ use syn::{
 #[proc_macro_attribute]
 pub fn managed(attr: TokenStream, item: TokenStream) -> TokenStream {
     let options = syn::parse_macro_input!(attr as Options);
-    let block = syn::parse_macro_input!(item as ItemImpl);
-    match expand(options, block) {
-        Ok(t) => t.into(),
-        Err(e) => e.to_compile_error().into(),
-    }
+    let mut block = syn::parse_macro_input!(item as ItemImpl);
+    // The block is kept (without this macro's markers) even when it has errors, so that
+    // only those errors are reported, not every use of its methods.
+    let mut errors = Errors::default();
+    let markers: Vec<Option<Markers>> = block
+        .items
+        .iter_mut()
+        .map(|item| match item {
+            ImplItem::Fn(f) => Some(take_markers(&mut f.attrs, &mut errors)),
+            _ => None,
+        })
+        .collect();
+    let generated =
+        expand(options, &block, markers, errors).unwrap_or_else(|e| e.to_compile_error());
+    quote!(#block #generated).into()
 }
 
 /// `#[managed(proxy = Name, crate = path)]`.
@@ -267,7 +277,12 @@ impl Errors {
     }
 }
 
-fn expand(options: Options, mut block: ItemImpl) -> syn::Result<TokenStream2> {
+fn expand(
+    options: Options,
+    block: &ItemImpl,
+    markers: Vec<Option<Markers>>,
+    mut errors: Errors,
+) -> syn::Result<TokenStream2> {
     if let Some((_, path, _)) = &block.trait_ {
         return Err(syn::Error::new_spanned(
             path,
@@ -288,12 +303,12 @@ fn expand(options: Options, mut block: ItemImpl) -> syn::Result<TokenStream2> {
     .ok_or_else(|| syn::Error::new_spanned(&self_ty, "`#[managed]` needs a named type"))?;
     let type_name = type_ident.unraw().to_string();
 
-    let mut errors = Errors::default();
     let mut methods = Vec::new();
     let mut constructor: Option<Constructor> = None;
-    for item in &mut block.items {
-        let ImplItem::Fn(f) = item else { continue };
-        let markers = take_markers(&mut f.attrs, &mut errors);
+    for (item, markers) in block.items.iter().zip(markers) {
+        let (ImplItem::Fn(f), Some(markers)) = (item, markers) else {
+            continue;
+        };
         if markers.skip {
             if markers.exposed || markers.constructor || markers.returns_proxy.is_some() {
                 errors.at(
@@ -336,7 +351,6 @@ fn expand(options: Options, mut block: ItemImpl) -> syn::Result<TokenStream2> {
     let construct = constructor.map(|c| construct_impl(&krate, &self_ty, &type_name, &c));
     let proxy_items = proxy_items(&krate, &self_ty, &type_name, &proxy, &methods);
     Ok(quote! {
-        #block
         #shared
         #construct
         impl #krate::Managed for #self_ty {
