@@ -472,6 +472,10 @@ fn a_child_cannot_join_or_start_its_parents_process_objects() {
             u8::from(start.kind() == ErrorKind::WrongProcess),
             // Not its child: never reported alive here.
             u8::from(!sibling2.is_alive()),
+            // Nor signalled (the join below gets 0, not -SIGTERM), nor watched by a pidfd
+            // the parent never opened.
+            u8::from(sibling2.terminate().unwrap_err().kind() == ErrorKind::WrongProcess),
+            u8::from(sibling2.sentinel().unwrap_err().kind() == ErrorKind::WrongProcess),
         ];
         let mut theirs = theirs;
         theirs.write_all(&verdict).unwrap();
@@ -479,9 +483,9 @@ fn a_child_cannot_join_or_start_its_parents_process_objects() {
     .context(ctx.as_process())
     .start()
     .unwrap();
-    let mut got = [0u8; 3];
+    let mut got = [0u8; 5];
     ours.read_exact(&mut got).unwrap();
-    assert_eq!(got, [1, 1, 1], "join, start, is_alive");
+    assert_eq!(got, [1; 5], "join, start, is_alive, terminate, sentinel");
     assert_eq!(p.join().unwrap(), 0);
     let err = sibling.close().unwrap_err();
     assert!(matches!(err, Error::StillRunning), "{err}");

@@ -152,6 +152,11 @@ impl Popen {
         self.pid.as_raw_pid() as u32
     }
 
+    /// The child's pidfd if it has one already.
+    pub(crate) fn opened_pidfd(&self) -> Option<Arc<OwnedFd>> {
+        self.pidfd.clone()
+    }
+
     /// The child's pidfd, opened now if it has none yet; `None` when the child is known to
     /// have ended without one (nothing is left to watch or to signal).
     ///

@@ -486,19 +486,29 @@ impl Process {
     }
 
     fn signal(&self, sig: Signal) -> Result<()> {
-        match &mut self.lock().phase {
+        let mut st = self.lock();
+        let creator = st.parent_pid;
+        match &mut st.phase {
+            // A forked copy's child is not its own: the kernel would not let it wait for it, so
+            // nothing could tell it whether the pid still names that child.
+            Phase::Started(_) if creator != my_pid() => Err(Error::NotCreator {
+                creator,
+                current: my_pid(),
+            }),
             Phase::Started(popen) => popen.send_signal(sig),
             Phase::Closed => Err(closed()),
             Phase::Initial(_) => Err(Error::NotStarted),
         }
     }
 
-    /// Sends SIGTERM.
+    /// Sends SIGTERM (through the child's pidfd, opened now for a fork child that has none
+    /// yet); nothing when the child has ended. [`Error::NotCreator`] in a forked copy of the
+    /// creating process.
     pub fn terminate(&self) -> Result<()> {
         self.signal(Signal::TERM)
     }
 
-    /// Sends SIGKILL.
+    /// Sends SIGKILL, as [`terminate`](Self::terminate) sends SIGTERM.
     pub fn kill(&self) -> Result<()> {
         self.signal(Signal::KILL)
     }
@@ -526,9 +536,21 @@ impl Process {
     /// A fork child's pidfd is opened by the first call that needs it: this one, a timed
     /// join or a signal. That call fails with the kernel's error (`EMFILE` when the
     /// descriptor table is full, [`ErrorKind::Io`](multiprocessing_core::ErrorKind::Io));
-    /// a start and a plain [`join`](Self::join) need none.
+    /// a start and a plain [`join`](Self::join) need none. In a forked copy of the creating
+    /// process, only a pidfd the creator had opened before that fork is there
+    /// ([`Error::NotCreator`] otherwise).
     pub fn sentinel(&self) -> Result<Sentinel> {
-        match &mut self.lock().phase {
+        let mut st = self.lock();
+        let creator = st.parent_pid;
+        match &mut st.phase {
+            // A forked copy has the pidfd its creator had when it forked, if any: it cannot
+            // open one it could trust (see `Popen::pidfd`).
+            Phase::Started(popen) if creator != my_pid() => {
+                popen.opened_pidfd().map(Sentinel).ok_or(Error::NotCreator {
+                    creator,
+                    current: my_pid(),
+                })
+            }
             Phase::Started(popen) => match popen.pidfd()? {
                 Some(fd) => Ok(Sentinel(fd)),
                 // Ended and reaped without one: a descriptor that is readable at once.
