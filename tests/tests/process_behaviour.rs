@@ -14,7 +14,7 @@ use multiprocessing::runtime::transfer::TransferFd;
 use multiprocessing::{
     JoinHandle, Process, StartMethod, active_children, current_process, get_context, parent_process,
 };
-use multiprocessing_tests::helpers::{BOUND, channel, pidfd, readable};
+use multiprocessing_tests::helpers::{BOUND, channel, pidfd, readable, within};
 use multiprocessing_tests::per_method;
 
 fn read_u32(s: &mut UnixStream) -> u32 {
@@ -472,6 +472,10 @@ fn a_child_cannot_join_or_start_its_parents_process_objects() {
             u8::from(start.kind() == ErrorKind::WrongProcess),
             // Not its child: never reported alive here.
             u8::from(!sibling2.is_alive()),
+            // Nor signalled (the join below gets 0, not -SIGTERM), nor watched by a pidfd
+            // the parent never opened.
+            u8::from(sibling2.terminate().unwrap_err().kind() == ErrorKind::WrongProcess),
+            u8::from(sibling2.sentinel().unwrap_err().kind() == ErrorKind::WrongProcess),
         ];
         let mut theirs = theirs;
         theirs.write_all(&verdict).unwrap();
@@ -479,9 +483,9 @@ fn a_child_cannot_join_or_start_its_parents_process_objects() {
     .context(ctx.as_process())
     .start()
     .unwrap();
-    let mut got = [0u8; 3];
+    let mut got = [0u8; 5];
     ours.read_exact(&mut got).unwrap();
-    assert_eq!(got, [1, 1, 1], "join, start, is_alive");
+    assert_eq!(got, [1; 5], "join, start, is_alive, terminate, sentinel");
     assert_eq!(p.join().unwrap(), 0);
     let err = sibling.close().unwrap_err();
     assert!(matches!(err, Error::StillRunning), "{err}");
@@ -616,5 +620,39 @@ fn threads_joining_one_process_at_once_all_get_its_exit_code() {
         assert_eq!(p.exitcode(), Some(0));
         assert!(!p.is_alive());
         assert_eq!(p.join().unwrap(), 0);
+    }
+}
+
+/// While threads join a fork child (one of them reaping it by its pid: it has no pidfd yet),
+/// others take its sentinel and terminate it: the pidfd opened meanwhile names the child, the
+/// signal reaches it (nothing else ends it), and every joiner gets `-SIGTERM`.
+#[test]
+fn threads_joining_while_others_terminate_and_take_the_sentinel() {
+    for _ in 0..20 {
+        let (release, chan) = channel();
+        let p = get_context(StartMethod::Fork)
+            .process(block_until_released, (chan,))
+            .start()
+            .unwrap();
+        let ready = std::sync::Arc::new(std::sync::Barrier::new(6));
+        let spawn = |f: fn(&Process) -> Option<i32>| {
+            let (p, ready) = (p.clone(), ready.clone());
+            std::thread::spawn(move || {
+                ready.wait();
+                f(&p)
+            })
+        };
+        let threads = [
+            spawn(|p| p.join().ok()),
+            spawn(|p| p.join().ok()),
+            spawn(|p| p.join_timeout(BOUND).ok()),
+            spawn(|p| readable(p.sentinel().unwrap(), BOUND).then_some(0)),
+            spawn(|p| p.terminate().ok().map(|()| 0)),
+        ];
+        ready.wait();
+        let got = within("the joins", move || threads.map(|t| t.join().unwrap()));
+        assert_eq!(got, [Some(-15), Some(-15), Some(-15), Some(0), Some(0)]);
+        assert_eq!(p.exitcode(), Some(-15));
+        drop(release);
     }
 }

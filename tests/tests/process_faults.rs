@@ -10,6 +10,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
+use multiprocessing::ErrorKind;
 use multiprocessing::process::{Context, Error};
 use multiprocessing::runtime::transfer::TransferFd;
 use multiprocessing::{
@@ -329,25 +330,38 @@ fn has_any_child() -> bool {
     )
 }
 
+/// Makes the kernel reap this process's children as they exit (SIGCHLD ignored).
+fn ignore_sigchld() {
+    // SAFETY: sets a signal's disposition; SIG_IGN runs no code.
+    let previous = unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
+    assert_ne!(previous, libc::SIG_ERR);
+}
+
+/// Fills this process's descriptor table (its limit lowered first, so the filling is quick):
+/// the descriptors holding it, closed when dropped.
+fn fill_descriptor_table() -> Vec<OwnedFd> {
+    let highest = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
+    let mut limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    limit.current = Some(highest + 64);
+    rustix::process::setrlimit(rustix::process::Resource::Nofile, limit).unwrap();
+    let mut filler = Vec::new();
+    while let Ok(fd) = rustix::io::dup(std::io::stdin()) {
+        filler.push(fd);
+    }
+    filler
+}
+
 #[test]
 fn fork_start_failing_after_the_fork_runs_nothing_and_leaves_no_zombie() {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().to_path_buf();
     // In a forked copy of this test: its descriptor table is filled up, and it has no children.
+    // While the kernel reaps its children (SIGCHLD ignored), a fork start takes the child's
+    // pidfd before the child runs: the step after the fork that can fail.
     let child = multiprocessing_tests::fork::fork(move || {
+        ignore_sigchld();
         let ctx = get_context(StartMethod::Fork);
-        let highest = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
-        let limit = rustix::process::Rlimit {
-            current: Some(highest + 64),
-            maximum: None,
-        };
-        let mut limit_max = rustix::process::getrlimit(rustix::process::Resource::Nofile);
-        limit_max.current = limit.current;
-        rustix::process::setrlimit(rustix::process::Resource::Nofile, limit_max).unwrap();
-        let mut filler = Vec::new();
-        while let Ok(fd) = rustix::io::dup(std::io::stdin()) {
-            filler.push(fd);
-        }
+        let mut filler = fill_descriptor_table();
         let mut failures = 0;
         for free in 0..6 {
             filler.truncate(filler.len().saturating_sub(usize::from(free > 0)));
@@ -369,7 +383,10 @@ fn fork_start_failing_after_the_fork_runs_nothing_and_leaves_no_zombie() {
                     }
                 }
                 Ok(p) => {
-                    if p.join().unwrap() != 0 || !target_dir.exists() {
+                    // Its code went to the kernel, which reaped it.
+                    if !matches!(p.join(), Err(Error::ReapedElsewhere { .. }))
+                        || !target_dir.exists()
+                    {
                         return 30 + free;
                     }
                 }
@@ -381,7 +398,301 @@ fn fork_start_failing_after_the_fork_runs_nothing_and_leaves_no_zombie() {
     drop(dir);
     assert_eq!(
         code, 0,
-        "10+k: a child was left; 20+k: the target ran; 40: nothing failed; 50+k: the failed \
-         start was listed as active"
+        "10+k: a child was left; 20+k: the target ran; 30+k: a started child did not run or \
+         join did not report it reaped elsewhere; 40: nothing failed; 50+k: the failed start \
+         was listed as active"
     );
+}
+
+// ---- a fork child watched without a pidfd until a call needs one ----
+
+#[test]
+fn fork_start_with_a_full_descriptor_table_runs_and_only_pidfd_calls_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let target_dir = dir.path().join("ran");
+    let path = target_dir.to_string_lossy().into_owned();
+    let child = multiprocessing_tests::fork::fork(move || {
+        let mut filler = fill_descriptor_table();
+        let p = get_context(StartMethod::Fork)
+            .process(make_dir, (path,))
+            .start()
+            .expect("a plain fork start needs no descriptor");
+        assert_eq!(
+            kind(p.sentinel()),
+            Some(ErrorKind::Io),
+            "the sentinel needs a pidfd"
+        );
+        assert_eq!(
+            kind(p.join_timeout(BOUND)),
+            Some(ErrorKind::Io),
+            "so does a timed join"
+        );
+        assert_eq!(p.join().unwrap(), 0, "a plain join needs none");
+        assert_eq!(p.exitcode(), Some(0));
+        assert!(!p.is_alive());
+        // A reaped child's sentinel is a pipe's read end, readable at once: two descriptors.
+        assert_eq!(kind(p.sentinel()), Some(ErrorKind::Io));
+        filler.truncate(filler.len() - 2);
+        assert!(readable(p.sentinel().unwrap(), Duration::ZERO));
+        0
+    });
+    assert_eq!(child.wait(), 0, "see the forked copy's panic above");
+    assert!(target_dir.exists(), "the target ran");
+}
+
+/// The kind of `r`'s error, if it is one.
+fn kind<T>(r: Result<T, Error>) -> Option<ErrorKind> {
+    r.err().map(|e| e.kind())
+}
+
+fn exit_with(code: i32) {
+    std::process::exit(code);
+}
+
+#[test]
+fn fork_sentinel_asked_after_the_child_exited_but_before_join_is_ready() {
+    let p = get_context(StartMethod::Fork)
+        .process(exit_with, (7,))
+        .start()
+        .unwrap();
+    let pid = Pid::from_raw(p.pid().unwrap() as i32).unwrap();
+    // Until the child has exited, without reaping it.
+    waitid(
+        WaitId::Pid(pid),
+        WaitIdOptions::EXITED | WaitIdOptions::NOWAIT,
+    )
+    .unwrap();
+    let sentinel = p.sentinel().unwrap();
+    assert!(readable(&sentinel, Duration::ZERO));
+    assert_eq!(
+        p.join().unwrap(),
+        7,
+        "the child's own code: the pidfd is of our child"
+    );
+    assert!(readable(&sentinel, Duration::ZERO));
+    assert!(readable(p.sentinel().unwrap(), Duration::ZERO));
+}
+
+/// How the program reaps a fork child behind its `Process`'s back.
+#[derive(Clone, Copy, Debug)]
+enum Reaper {
+    /// A wait for any child (`waitpid(-1)`).
+    WaitForAny,
+    /// The kernel, SIGCHLD being ignored before the start (the pidfd is taken at the start).
+    IgnoredBeforeStart,
+    /// The kernel, SIGCHLD being ignored only after the start (the child has no pidfd yet).
+    IgnoredAfterStart,
+}
+
+const REAPERS: [Reaper; 3] = [
+    Reaper::WaitForAny,
+    Reaper::IgnoredBeforeStart,
+    Reaper::IgnoredAfterStart,
+];
+
+/// Starts a fork child and has `reaper` reap it once it ends: returns when its pid is free.
+fn start_and_reap_elsewhere(reaper: Reaper) -> Process {
+    if matches!(reaper, Reaper::IgnoredBeforeStart) {
+        ignore_sigchld();
+    }
+    let (mut release, chan) = channel();
+    let p = get_context(StartMethod::Fork)
+        .process(block_until_released, (chan,))
+        .start()
+        .unwrap();
+    if matches!(reaper, Reaper::IgnoredAfterStart) {
+        ignore_sigchld();
+    }
+    release.write_all(b"x").unwrap();
+    let pid = p.pid().unwrap() as i32;
+    match reaper {
+        Reaper::WaitForAny => {
+            let (reaped, _) = rustix::process::wait(rustix::process::WaitOptions::empty())
+                .unwrap()
+                .unwrap();
+            assert_eq!(reaped.as_raw_nonzero().get(), pid);
+        }
+        // A wait for any child fails once the kernel has reaped the last one.
+        _ => assert_eq!(
+            waitid(WaitId::All, WaitIdOptions::EXITED | WaitIdOptions::NOWAIT).err(),
+            Some(rustix::io::Errno::CHILD)
+        ),
+    }
+    p
+}
+
+/// What a process whose child was reaped elsewhere reports, whatever was asked first.
+fn assert_reported_ended(p: &Process) {
+    let ours = p.pid().unwrap();
+    assert!(readable(p.sentinel().unwrap(), Duration::ZERO));
+    assert!(!p.is_alive());
+    assert_eq!(p.exitcode(), None, "its code is unknown");
+    p.terminate().unwrap();
+    p.kill().unwrap();
+    for joined in [
+        p.join(),
+        p.join_timeout(BOUND),
+        p.join_timeout(Duration::ZERO),
+    ] {
+        let err = joined.unwrap_err();
+        assert!(
+            matches!(err, Error::ReapedElsewhere { pid } if pid == ours),
+            "{err}"
+        );
+        assert_eq!(err.kind(), ErrorKind::Exited);
+    }
+    let repr = p.to_string();
+    assert!(repr.ends_with(" stopped>"), "{repr}");
+    assert!(active_children().is_empty());
+    p.close().unwrap();
+}
+
+#[test]
+fn fork_child_reaped_elsewhere_is_reported_ended_and_join_returns() {
+    for reaper in REAPERS {
+        let child = multiprocessing_tests::fork::fork(move || {
+            let p = start_and_reap_elsewhere(reaper);
+            assert_reported_ended(&p);
+            0
+        });
+        assert_eq!(
+            child.wait(),
+            0,
+            "{reaper:?}: see the forked copy's panic above"
+        );
+    }
+}
+
+/// The first call made on a process whose child's pid names another process.
+#[derive(Clone, Copy, Debug)]
+enum First {
+    Sentinel,
+    IsAlive,
+    Terminate,
+    Join,
+    TimedJoin,
+}
+
+/// A process of someone else's holding `pid`: made by a child of ours (its parent, which
+/// stays alive so that the stranger is never handed to us) in this pid namespace.
+struct Stranger {
+    release: OwnedFd,
+    report: OwnedFd,
+}
+
+impl Stranger {
+    /// The stranger, running, or `None` if `pid` could not be given to it.
+    fn at(pid: i32) -> Option<Stranger> {
+        let (release_r, release_w) = rustix::pipe::pipe().unwrap();
+        let (report_r, report_w) = rustix::pipe::pipe().unwrap();
+        // SAFETY: the child runs only the async-signal-safe calls below and `_exit`s.
+        let parent = unsafe { libc::fork() };
+        assert!(parent >= 0);
+        if parent == 0 {
+            // SAFETY: raw system calls on descriptors this process owns; the clone is a fork
+            // (no stack) whose child only reads and exits.
+            unsafe {
+                libc::signal(libc::SIGCHLD, libc::SIG_DFL); // its child's status is its own
+                let tids = [pid];
+                let mut args: libc::clone_args = std::mem::zeroed();
+                args.exit_signal = libc::SIGCHLD as u64;
+                args.set_tid = tids.as_ptr() as u64;
+                args.set_tid_size = 1;
+                let stranger = libc::syscall(
+                    libc::SYS_clone3,
+                    &raw mut args,
+                    size_of::<libc::clone_args>(),
+                );
+                if stranger == 0 {
+                    let mut byte = 0u8;
+                    libc::read(release_r.as_raw_fd(), (&raw mut byte).cast(), 1);
+                    libc::_exit(0);
+                }
+                let mut status = if stranger > 0 { 1u8 } else { 0 };
+                libc::write(report_w.as_raw_fd(), (&raw const status).cast(), 1);
+                if stranger > 0 {
+                    let mut raw = 0;
+                    libc::waitpid(stranger as i32, &raw mut raw, 0);
+                    // 0: it exited as released; else the signal that ended it.
+                    status = if libc::WIFSIGNALED(raw) {
+                        libc::WTERMSIG(raw) as u8
+                    } else {
+                        0
+                    };
+                    libc::write(report_w.as_raw_fd(), (&raw const status).cast(), 1);
+                }
+                libc::_exit(0);
+            }
+        }
+        drop((release_r, report_w));
+        let mut report = std::fs::File::from(report_r);
+        let mut started = [0u8];
+        report.read_exact(&mut started).unwrap();
+        (started[0] == 1).then(|| Stranger {
+            release: release_w,
+            report: report.into(),
+        })
+    }
+
+    /// Releases the stranger; the signal that ended it instead, if one did.
+    fn finish(self) -> Option<u8> {
+        let mut release = std::fs::File::from(self.release);
+        release.write_all(b"x").unwrap();
+        let mut report = std::fs::File::from(self.report);
+        let mut signal = [0u8];
+        report.read_exact(&mut signal).unwrap();
+        (signal[0] != 0).then_some(signal[0])
+    }
+}
+
+#[test]
+fn fork_child_reaped_elsewhere_never_signals_the_process_given_its_pid() {
+    const UNSUPPORTED: i32 = 77;
+    let firsts = [
+        First::Sentinel,
+        First::IsAlive,
+        First::Terminate,
+        First::Join,
+        First::TimedJoin,
+    ];
+    for reaper in REAPERS {
+        for first in firsts {
+            // A forked copy enters new user and pid namespaces, where it may choose the pid of
+            // a new process; its first child (init there) runs the test.
+            let child = multiprocessing_tests::fork::fork(move || {
+                // SAFETY: unshare(2) in this single-threaded copy of the test.
+                if unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWPID) } != 0 {
+                    return UNSUPPORTED;
+                }
+                multiprocessing_tests::fork::fork(move || {
+                    let p = start_and_reap_elsewhere(reaper);
+                    let stranger = Stranger::at(p.pid().unwrap() as i32)
+                        .expect("the freed pid can be given to another process");
+                    match first {
+                        First::Sentinel => {
+                            assert!(readable(p.sentinel().unwrap(), Duration::ZERO));
+                        }
+                        First::IsAlive => assert!(!p.is_alive()),
+                        First::Terminate => p.terminate().unwrap(),
+                        First::Join => assert!(p.join().is_err()),
+                        First::TimedJoin => assert!(p.join_timeout(BOUND).is_err()),
+                    }
+                    assert_reported_ended(&p);
+                    assert_eq!(stranger.finish(), None, "the stranger was signalled");
+                    0
+                })
+                .wait()
+            });
+            match child.wait() {
+                UNSUPPORTED => {
+                    eprintln!("skipped: no new user and pid namespaces here");
+                    return;
+                }
+                code => assert_eq!(
+                    code, 0,
+                    "{reaper:?}, {first:?} first: see the forked copy's panic above"
+                ),
+            }
+        }
+    }
 }

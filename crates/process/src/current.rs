@@ -152,9 +152,7 @@ impl ParentProcess {
         {
             return Ok(fd);
         }
-        let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-        drop(write);
-        Ok(read)
+        crate::popen::readable_now()
     }
 
     /// Waits until the parent exits (Python's `parent_process().join()`).

@@ -119,6 +119,19 @@ pub enum Error {
         /// The killed child's pid.
         pid: u32,
     },
+    /// The child has ended, but something else in this program reaped it first (SIGCHLD set
+    /// to be ignored, or a wait for any child), so its exit code is lost. Python's fork
+    /// `Popen` reports such a child running for ever; here `is_alive` is false, `exitcode`
+    /// stays `None`, signals are sent to nothing, and `join` returns this error.
+    #[error(
+        "the child {pid} has ended, but something else in this program reaped it (SIGCHLD \
+         ignored, or a wait for any child), so its exit code is unknown"
+    )]
+    #[doc(alias = "ChildProcessError")]
+    ReapedElsewhere {
+        /// The child's pid (which may since name another process).
+        pid: u32,
+    },
     /// The child's target panicked; carries the panic's message and location.
     #[error("child process {0}")]
     Panicked(PanicInfo),
@@ -183,7 +196,9 @@ impl Error {
             }
             Error::ForkServerLost => ErrorKind::WorkerLost,
             Error::Panicked(_) => ErrorKind::Panicked,
-            Error::Exited(_) | Error::Signaled(_) => ErrorKind::Exited,
+            Error::Exited(_) | Error::Signaled(_) | Error::ReapedElsewhere { .. } => {
+                ErrorKind::Exited
+            }
             Error::FingerprintMismatch { .. } => ErrorKind::FingerprintMismatch,
             Error::Timeout => ErrorKind::Timeout,
             Error::Codec(_) => ErrorKind::Codec,
@@ -241,6 +256,7 @@ mod tests {
             ),
             (Error::ForkServerLost, ErrorKind::WorkerLost),
             (Error::Signaled(9), ErrorKind::Exited),
+            (Error::ReapedElsewhere { pid: 7 }, ErrorKind::Exited),
             (
                 Error::from(multiprocessing_core::Error::Transfer("x".into())),
                 ErrorKind::Transfer,

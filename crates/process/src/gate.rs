@@ -1,8 +1,11 @@
 //! The fork start's gate: a forked child waits for its parent's verdict before it runs anything.
 //!
-//! After `fork` the parent still has to get the child's pidfd, which can fail (a full descriptor
-//! table); the child must not run its target until the parent has it, so that a failed start
-//! has run nothing. The verdict travels through a word of shared memory rather than a
+//! Used while the kernel reaps this program's children itself (SIGCHLD ignored, or
+//! `SA_NOCLDWAIT`): a child's pid is then freed the moment it exits, so the parent takes the
+//! child's pidfd right after `fork` (otherwise it waits for a call that needs one: see
+//! `popen`). Getting it can fail (a full descriptor table); the child must not run its target
+//! until the parent has it, so that a failed start has run nothing, and cannot exit before
+//! the pidfd pins it. The verdict travels through a word of shared memory rather than a
 //! descriptor: each thread that starts processes owns a word in a page mapped shared by this
 //! process (so its forked children see the parent's writes), and numbers its starts. The parent
 //! arms the gate before `fork` (the child inherits the number it waits for), then stores the

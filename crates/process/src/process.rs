@@ -209,7 +209,9 @@ impl ProcessBuilder {
 
 /// A process's sentinel: a pidfd, readable once the child has exited.
 ///
-/// Usable with `connection::wait` or any `poll`; stays valid after the child is reaped.
+/// Usable with `connection::wait` or any `poll`; stays valid after the child is reaped. One
+/// asked for after the child was reaped (by a [`Process::join`] that needed no pidfd) is the
+/// read end of a pipe with no writer, readable at once.
 #[derive(Clone, Debug)]
 pub struct Sentinel(Arc<OwnedFd>);
 
@@ -321,95 +323,115 @@ impl Process {
         }
     }
 
-    /// `None` before the child has started, else its exit code if it has ended.
-    pub(crate) fn started_exitcode(&self) -> Option<Option<i32>> {
+    /// `None` before the child has started, else whether it has ended (reaping it).
+    pub(crate) fn started_and_ended(&self) -> Option<bool> {
         match &mut self.lock().phase {
-            Phase::Started(popen) => Some(popen.poll().ok().flatten()),
+            Phase::Started(popen) => Some(match popen.poll() {
+                Ok(code) => code.is_some(),
+                Err(Error::ReapedElsewhere { .. }) => true,
+                Err(_) => false,
+            }),
             _ => None,
         }
     }
 
+    /// Passes `found` on, forgetting the child in the table of children once it has ended.
+    fn ended(&self, found: Result<Option<i32>>) -> Result<Option<i32>> {
+        if matches!(found, Ok(Some(_)) | Err(Error::ReapedElsewhere { .. })) {
+            registry::forget(self);
+        }
+        found
+    }
+
     fn wait(&self, deadline: Deadline) -> Result<Option<i32>> {
-        let (waitable, reaper) = {
-            let mut st = self.lock();
-            if st.parent_pid != my_pid() {
-                return Err(Error::NotCreator {
-                    creator: st.parent_pid,
-                    current: my_pid(),
-                });
-            }
-            let Phase::Started(popen) = &mut st.phase else {
-                return Err(match st.phase {
-                    Phase::Closed => closed(),
-                    _ => Error::NotStarted,
-                });
-            };
-            // Only the code already known: whether the child has ended is asked once the
-            // waitable is ready (at once if it has), which saves a system call per join.
-            if let Some(code) = popen.returncode {
-                drop(st);
-                registry::forget(self);
-                return Ok(Some(code));
-            }
-            // Without a deadline, one blocking `waitid` both waits and reaps (as CPython's
-            // `join` does with `waitpid`), where polling the pidfd first is one system call
-            // more; the other threads that wait meanwhile take the code it records.
-            let reaper = if deadline.instant().is_none() {
-                popen.start_reaping()
-            } else {
-                None
-            };
-            match reaper {
-                Some(waitable) => (waitable, true),
-                None => (popen.waitable(), false),
-            }
-        };
-        if reaper {
-            let reaped = waitable.reap();
-            let mut st = self.lock();
-            let (code, awaited) = match &mut st.phase {
-                Phase::Started(popen) => (popen.finish_reaping(reaped), popen.awaiting_reaper > 0),
-                _ => (Err(closed()), false),
-            };
-            drop(st);
-            if awaited {
-                self.inner.reaped.notify_all();
-            }
-            if matches!(code, Ok(Some(_))) {
-                registry::forget(self);
-            }
-            return code;
-        }
-        if !waitable.wait(deadline)? {
-            return Ok(None);
-        }
         let mut st = self.lock();
+        if st.parent_pid != my_pid() {
+            return Err(Error::NotCreator {
+                creator: st.parent_pid,
+                current: my_pid(),
+            });
+        }
+        let Phase::Started(popen) = &mut st.phase else {
+            return Err(match st.phase {
+                Phase::Closed => closed(),
+                _ => Error::NotStarted,
+            });
+        };
+        // Only what is already known: whether the child has ended is asked once it may have
+        // (at once if it has), which saves a system call per join.
+        let known = popen.known();
+        if !matches!(known, Ok(None)) {
+            drop(st);
+            return self.ended(known);
+        }
+        if popen.reaping() {
+            // Another thread reaps it: wait below for what it records.
+        } else if deadline.instant().is_none() {
+            // Without a deadline, one blocking `waitid` both waits and reaps (as CPython's
+            // `join` does with `waitpid`), where polling a pidfd first is one system call
+            // more (and opening one, for a fork child, three); the other threads that wait
+            // meanwhile take the code it records.
+            if let Some(waitable) = popen.start_reaping() {
+                drop(st);
+                return self.reap(&waitable);
+            }
+        } else if !deadline.is_expired() {
+            let waitable = popen.waitable()?;
+            drop(st);
+            if !waitable.wait(deadline)? {
+                return Ok(None);
+            }
+            st = self.lock();
+        }
         let code = loop {
             match &mut st.phase {
-                // The child has ended and another thread is recording its code: a moment.
+                // Another thread is reaping the child: wait for it to record the code.
                 Phase::Started(popen) if popen.reaping() => {
+                    if deadline.is_expired() {
+                        return Ok(None);
+                    }
                     popen.awaiting_reaper += 1;
-                    st = self
-                        .inner
-                        .reaped
-                        .wait(st)
-                        .unwrap_or_else(|p| p.into_inner());
+                    st = match deadline.remaining() {
+                        None => self
+                            .inner
+                            .reaped
+                            .wait(st)
+                            .unwrap_or_else(|p| p.into_inner()),
+                        Some(left) => {
+                            let woken = self.inner.reaped.wait_timeout(st, left);
+                            woken.unwrap_or_else(|p| p.into_inner()).0
+                        }
+                    };
                     if let Phase::Started(popen) = &mut st.phase {
                         popen.awaiting_reaper -= 1;
                     }
                 }
-                Phase::Started(popen) => break popen.poll()?,
+                Phase::Started(popen) => break popen.poll(),
                 _ => return Err(closed()),
             }
         };
         drop(st);
-        if code.is_some() {
-            registry::forget(self);
-        }
-        Ok(code)
+        self.ended(code)
     }
 
-    /// Waits for the child to end and returns its exit code.
+    /// The reaping thread's blocking wait, without the process's lock; records what it found
+    /// and wakes the threads waiting for that.
+    fn reap(&self, waitable: &crate::popen::Waitable) -> Result<Option<i32>> {
+        let reaped = waitable.reap();
+        let mut st = self.lock();
+        let (code, awaited) = match &mut st.phase {
+            Phase::Started(popen) => (popen.finish_reaping(reaped), popen.awaiting_reaper > 0),
+            _ => (Err(closed()), false),
+        };
+        drop(st);
+        if awaited {
+            self.inner.reaped.notify_all();
+        }
+        self.ended(code)
+    }
+
+    /// Waits for the child to end and returns its exit code; [`Error::ReapedElsewhere`] when
+    /// something else in the program reaped it first (its code is lost).
     pub fn join(&self) -> Result<i32> {
         loop {
             if let Some(code) = self.wait(Deadline::never())? {
@@ -422,6 +444,8 @@ impl Process {
     /// runs (its exit code stays unset), where Python's `join(timeout)` returns with the
     /// process alive: the workspace's timed shape. Any `Duration` is accepted:
     /// [`Duration::ZERO`] only polls, [`Duration::MAX`] waits as long as [`join`](Self::join).
+    /// Between the two the wait is on the child's pidfd, opened now for a fork child that has
+    /// none yet (see [`sentinel`](Self::sentinel)).
     #[doc(alias = "join")]
     pub fn join_timeout(&self, timeout: Duration) -> Result<i32> {
         self.wait(Deadline::after(timeout))?.ok_or(Error::Timeout)
@@ -446,7 +470,7 @@ impl Process {
     #[must_use]
     pub fn pid(&self) -> Option<u32> {
         match &self.lock().phase {
-            Phase::Started(popen) => Some(popen.pid),
+            Phase::Started(popen) => Some(popen.pid()),
             _ => None,
         }
     }
@@ -462,19 +486,29 @@ impl Process {
     }
 
     fn signal(&self, sig: Signal) -> Result<()> {
-        match &mut self.lock().phase {
+        let mut st = self.lock();
+        let creator = st.parent_pid;
+        match &mut st.phase {
+            // A forked copy's child is not its own: the kernel would not let it wait for it, so
+            // nothing could tell it whether the pid still names that child.
+            Phase::Started(_) if creator != my_pid() => Err(Error::NotCreator {
+                creator,
+                current: my_pid(),
+            }),
             Phase::Started(popen) => popen.send_signal(sig),
             Phase::Closed => Err(closed()),
             Phase::Initial(_) => Err(Error::NotStarted),
         }
     }
 
-    /// Sends SIGTERM.
+    /// Sends SIGTERM (through the child's pidfd, opened now for a fork child that has none
+    /// yet); nothing when the child has ended. [`Error::NotCreator`] in a forked copy of the
+    /// creating process.
     pub fn terminate(&self) -> Result<()> {
         self.signal(Signal::TERM)
     }
 
-    /// Sends SIGKILL.
+    /// Sends SIGKILL, as [`terminate`](Self::terminate) sends SIGTERM.
     pub fn kill(&self) -> Result<()> {
         self.signal(Signal::KILL)
     }
@@ -483,10 +517,12 @@ impl Process {
     /// fail on a closed process.
     pub fn close(&self) -> Result<()> {
         let mut st = self.lock();
-        if let Phase::Started(popen) = &mut st.phase
-            && popen.poll()?.is_none()
-        {
-            return Err(Error::StillRunning);
+        if let Phase::Started(popen) = &mut st.phase {
+            match popen.poll() {
+                Ok(None) => return Err(Error::StillRunning),
+                Ok(Some(_)) | Err(Error::ReapedElsewhere { .. }) => {}
+                Err(e) => return Err(e),
+            }
         }
         st.phase = Phase::Closed;
         drop(st);
@@ -494,10 +530,32 @@ impl Process {
         Ok(())
     }
 
-    /// The pidfd that becomes readable when the child exits.
+    /// A descriptor that becomes readable when the child exits: its pidfd (Python's
+    /// `Process.sentinel`).
+    ///
+    /// A fork child's pidfd is opened by the first call that needs it: this one, a timed
+    /// join or a signal. That call fails with the kernel's error (`EMFILE` when the
+    /// descriptor table is full, [`ErrorKind::Io`](multiprocessing_core::ErrorKind::Io));
+    /// a start and a plain [`join`](Self::join) need none. In a forked copy of the creating
+    /// process, only a pidfd the creator had opened before that fork is there
+    /// ([`Error::NotCreator`] otherwise).
     pub fn sentinel(&self) -> Result<Sentinel> {
-        match &self.lock().phase {
-            Phase::Started(popen) => Ok(Sentinel(popen.pidfd.clone())),
+        let mut st = self.lock();
+        let creator = st.parent_pid;
+        match &mut st.phase {
+            // A forked copy has the pidfd its creator had when it forked, if any: it cannot
+            // open one it could trust (see `Popen::pidfd`).
+            Phase::Started(popen) if creator != my_pid() => {
+                popen.opened_pidfd().map(Sentinel).ok_or(Error::NotCreator {
+                    creator,
+                    current: my_pid(),
+                })
+            }
+            Phase::Started(popen) => match popen.pidfd()? {
+                Some(fd) => Ok(Sentinel(fd)),
+                // Ended and reaped without one: a descriptor that is readable at once.
+                None => Ok(Sentinel(Arc::new(crate::popen::readable_now()?))),
+            },
             Phase::Closed => Err(closed()),
             Phase::Initial(_) => Err(Error::NotStarted),
         }
@@ -577,10 +635,12 @@ impl fmt::Display for Process {
             Phase::Closed => (None, "closed", None),
             Phase::Initial(_) if foreign => (None, "unknown", None),
             Phase::Initial(_) => (None, "initial", None),
-            Phase::Started(popen) if foreign => (Some(popen.pid), "unknown", None),
-            Phase::Started(popen) => match popen.poll().ok().flatten() {
-                Some(code) => (Some(popen.pid), "stopped", Some(code)),
-                None => (Some(popen.pid), "started", None),
+            Phase::Started(popen) if foreign => (Some(popen.pid()), "unknown", None),
+            Phase::Started(popen) => match popen.poll() {
+                Ok(Some(code)) => (Some(popen.pid()), "stopped", Some(code)),
+                // Ended, its code taken by another reaper.
+                Err(Error::ReapedElsewhere { .. }) => (Some(popen.pid()), "stopped", None),
+                _ => (Some(popen.pid()), "started", None),
             },
         };
         write!(f, "<{} name={}", st.class, py_repr(&st.name))?;

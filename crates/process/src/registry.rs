@@ -79,9 +79,9 @@ fn sweep() -> Vec<Process> {
     let mut done = Vec::new();
     let mut running = Vec::new();
     for p in all {
-        match p.started_exitcode() {
-            Some(Some(_)) => done.push(p),
-            Some(None) => running.push(p),
+        match p.started_and_ended() {
+            Some(true) => done.push(p),
+            Some(false) => running.push(p),
             None => {}
         }
     }
