@@ -71,6 +71,29 @@ fn custom_manager_prints_the_sum_and_the_product_like_python() {
 }
 
 #[test]
+fn customized_managers_prints_every_line_of_python_and_shows_the_refused_h() {
+    let python = run_python_original("customized_managers");
+    assert!(python.contains("op.pow(2, 94) = 19807040628566084398385987584"));
+    let out = std::process::Command::new(multiprocessing_tests::examples::example(
+        "customized_managers",
+    ))
+    .output()
+    .expect("the example runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8(out.stdout).expect("UTF-8"), python);
+    // Python's `assert not hasattr(f1, '_h')`: the server refused it, naming it.
+    let err = String::from_utf8(out.stderr).expect("UTF-8");
+    assert!(
+        err.contains("f1._h(): ") && err.contains("'_h'") && err.contains("not in exposed"),
+        "{err}"
+    );
+}
+
+#[test]
 fn remote_manager_serves_one_queue_to_two_clients_and_a_local_queue_like_python() {
     let expected = "'hello'\n'local hello'\n";
     assert_eq!(run("remote_manager"), expected);

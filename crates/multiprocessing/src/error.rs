@@ -136,6 +136,19 @@ pub enum PythonException {
     RemoteError,
     /// `pickle.PicklingError` / `UnpicklingError`: a value could not be encoded or decoded.
     PicklingError,
+    /// `TypeError`: a shared object's method got arguments of the wrong type or count.
+    TypeError,
+    /// `AttributeError`: a shared object has no such method, or its registration does not
+    /// expose it.
+    AttributeError,
+    /// `StopIteration`: a shared generator ended.
+    StopIteration,
+    /// `RuntimeError`: a shared object's method failed (a custom type's `Err`).
+    RuntimeError,
+    /// `OverflowError`: a shared function's integer result beyond its range.
+    OverflowError,
+    /// `ZeroDivisionError`: a shared function divided by zero.
+    ZeroDivisionError,
     /// `KeyboardInterrupt`: Ctrl-C stopped a pool built with `stop_on_interrupt`.
     KeyboardInterrupt,
     /// No Python exception: Python deadlocks or crashes where Rust reports this, or returns a
@@ -216,6 +229,10 @@ impl Error {
                 _ => {}
             }
         }
+        #[cfg(feature = "managers")]
+        if let Some(e) = self.managers_exception() {
+            return e;
+        }
         match self.kind() {
             ErrorKind::Io | ErrorKind::Closed | ErrorKind::Protocol => P::OSError,
             ErrorKind::Timeout => P::TimeoutError,
@@ -243,6 +260,36 @@ impl Error {
             ErrorKind::OwnerDied | ErrorKind::WouldBlock => P::RustOnly,
             _ => P::RustOnly,
         }
+    }
+}
+
+impl Error {
+    /// The exception a shared object's method raised, named as Python names it.
+    #[cfg(feature = "managers")]
+    fn managers_exception(&self) -> Option<PythonException> {
+        use PythonException as P;
+        use multiprocessing_managers::Exception as X;
+        let Error::Managers(e) = self else {
+            return None;
+        };
+        Some(match e.exception()? {
+            X::KeyError => P::KeyError,
+            X::IndexError => P::IndexError,
+            X::ValueError => P::ValueError,
+            X::TypeError => P::TypeError,
+            X::AttributeError => P::AttributeError,
+            X::StopIteration => P::StopIteration,
+            X::TimeoutError => P::TimeoutError,
+            X::RuntimeError => P::RuntimeError,
+            X::Empty => P::Empty,
+            X::Full => P::Full,
+            X::BrokenBarrierError => P::BrokenBarrierError,
+            X::OverflowError => P::OverflowError,
+            X::ZeroDivisionError => P::ZeroDivisionError,
+            // Python's `RuntimeError('cannot release un-acquired lock')`.
+            X::NotOwner => P::RuntimeError,
+            _ => return None,
+        })
     }
 }
 
@@ -283,6 +330,19 @@ mod tests {
             let e = Error::from(lock.try_lock().unwrap_err());
             assert_eq!(e.kind(), ErrorKind::WouldBlock);
             assert_eq!(e.python_exception(), P::RustOnly);
+        }
+        #[cfg(feature = "managers")]
+        {
+            use multiprocessing_managers::{Error as M, Exception as X, Raised};
+            let raised = |x| Error::from(M::Raised(Raised::new(x, "m"))).python_exception();
+            assert_eq!(raised(X::ZeroDivisionError), P::ZeroDivisionError);
+            assert_eq!(raised(X::OverflowError), P::OverflowError);
+            assert_eq!(raised(X::AttributeError), P::AttributeError);
+            assert_eq!(raised(X::StopIteration), P::StopIteration);
+            assert_eq!(raised(X::KeyError), P::KeyError);
+            assert_eq!(raised(X::NotOwner), P::RuntimeError);
+            let remote = Error::from(M::Remote("boom".into()));
+            assert_eq!(remote.python_exception(), P::RemoteError);
         }
         #[cfg(feature = "pool")]
         {
