@@ -279,9 +279,30 @@ fn method_to_typeid_results_come_back_as_proxies(method: StartMethod) {
     assert_eq!(total.get_value().unwrap(), Object::Int(42));
     assert_eq!(total.exposed().unwrap(), None);
 
+    // Called as a plain method, a proxy-making one is refused and leaves nothing behind.
+    let before = m.number_of_objects().unwrap();
+    let e = maker.call_method("total", Vec::new()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    assert!(e.to_string().contains("call_method_proxy"), "{e}");
+    eventually("the refused result is freed", || {
+        m.number_of_objects().unwrap() == before
+    });
+
+    // A shared object already inside another (an element) gets a reference of its own.
+    let holder = m.list(vec![squares.to_object()]).unwrap();
+    let element = holder
+        .call_method_proxy("__getitem__", vec![Object::Int(0)])
+        .unwrap();
+    assert_eq!(element.token().id, squares.token().id);
+    drop((holder, squares));
+    assert_eq!(
+        element.get_value().unwrap(),
+        Object::List([0, 1, 4, 9, 16].map(Object::Int).to_vec())
+    );
+
     // Each proxy owns its object's reference: once they are dropped (the child's with its
     // process), only the maker is left.
-    drop((later, total, squares));
+    drop((later, total, element));
     eventually("the shared results are freed", || {
         m.number_of_objects().unwrap() == 1
     });

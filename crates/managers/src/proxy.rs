@@ -114,13 +114,29 @@ impl Proxy {
     }
 
     /// Calls `method` of the referent with `args` (Python's `_callmethod`). A method that
-    /// makes a new shared object answers with [`Object::Proxy`]; use
-    /// [`call_method_proxy`](Self::call_method_proxy) for those.
+    /// makes a new shared object (a `method_to_typeid` method) is called with
+    /// [`call_method_proxy`](Self::call_method_proxy) instead: here its answer is an
+    /// [`Error::InvalidArgument`] saying so, and the new object is released at once (nothing
+    /// could refer to it).
     #[doc(alias = "_callmethod")]
     pub fn call_method(&self, method: &str, args: Vec<Object>) -> Result<Object> {
-        match self.call_raw(method, args)? {
+        let session = self.session()?;
+        match session.request(&Request::Call {
+            id: self.inner.token.id,
+            thread: client::thread_id(),
+            method,
+            args,
+        })? {
             Reply::Return(o) => Ok(o),
-            Reply::Proxy(t) => Ok(Object::Proxy(t)),
+            Reply::Proxy(t) => {
+                // The server holds a reference for this session: a proxy owns it, and its drop
+                // gives it back.
+                drop(Proxy::adopt_token(t, session));
+                Err(Error::InvalidArgument(format!(
+                    "method '{method}' answers with a new shared object: call it with \
+                     call_method_proxy"
+                )))
+            }
             other => Err(unexpected(other)),
         }
     }
@@ -136,19 +152,11 @@ impl Proxy {
             args,
         })? {
             Reply::Proxy(t) => Ok(Proxy::adopt_token(t, session)),
-            Reply::Return(Object::Proxy(t)) => Ok(Proxy::adopt_token(t, session)),
+            // A shared object already referred to elsewhere (an element of a container): this
+            // session holds no reference to it yet, so the proxy takes one.
+            Reply::Return(o @ Object::Proxy(_)) => self.adopt(&o),
             other => Err(unexpected(other)),
         }
-    }
-
-    fn call_raw(&self, method: &str, args: Vec<Object>) -> Result<Reply> {
-        let session = self.session()?;
-        session.request(&Request::Call {
-            id: self.inner.token.id,
-            thread: client::thread_id(),
-            method,
-            args,
-        })
     }
 
     /// A copy of the referent's value (Python's `_getvalue()`).
