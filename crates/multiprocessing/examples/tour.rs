@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use indicatif::ProgressIterator;
 
 use multiprocessing::connection::Client;
-use multiprocessing::managers::{DictProxy, Object};
+use multiprocessing::managers::{BaseManager, DictProxy, Object, managed};
 use multiprocessing::{
     Address, Array, AuthKey, Connection, ErrorKind, Event, JoinableQueue, Listener, Lock, Pool,
     Process, Queue, RawValue, StartMethod, Value, cpu_count, current_process, get_context, pipe,
@@ -29,6 +29,7 @@ fn main() -> Result {
     events_and_wait()?;
     pool()?;
     managers()?;
+    custom_managers()?;
     println!("\ntour complete");
     Ok(())
 }
@@ -413,5 +414,71 @@ fn managers() -> Result {
         "   {counts:?}, {} objects in the server",
         m.number_of_objects()?
     );
+    Ok(())
+}
+
+/// A type of one's own, shared: `#[managed]` writes the table the server calls its methods by,
+/// and `TallyProxy`, whose methods mirror them.
+pub struct Tally {
+    total: i64,
+}
+
+#[managed]
+impl Tally {
+    /// What `manager.Tally(start)` runs in the server.
+    #[constructor]
+    fn new(start: i64) -> Self {
+        Tally { total: start }
+    }
+
+    /// Adds `n`; each call runs alone in the server, so no update is lost.
+    pub fn add(&mut self, n: i64) -> i64 {
+        self.total += n;
+        self.total
+    }
+
+    /// The total so far.
+    pub fn total(&self) -> i64 {
+        self.total
+    }
+
+    /// Not exposed (Python's rule: a name starting with `_`), so no proxy may call it.
+    pub fn _reset(&mut self) {
+        self.total = 0;
+    }
+}
+
+/// A child's side of the custom manager stop.
+fn add_range(tally: TallyProxy, from: i64, to: i64) {
+    for n in from..to {
+        tally.add(n).expect("a manager call");
+    }
+}
+
+/// `BaseManager.register`: a Rust type in a manager, used by two children through proxies.
+fn custom_managers() -> Result {
+    stop(
+        "custom managers",
+        "MyManager.register('Tally', Tally); t = m.Tally(0); Process(target=f, args=(t,)).start()",
+    );
+    let m = BaseManager::builder()
+        .register_type::<Tally>("Tally")
+        .start()?;
+    let tally: TallyProxy = m.create_as("Tally", vec![Object::Int(0)])?;
+    let children = [(1, 51), (51, 101)]
+        .into_iter()
+        .map(|(from, to)| start(add_range, (tally.clone(), from, to)))
+        .collect::<Result<Vec<_>>>()?;
+    for c in children {
+        c.join()?;
+    }
+    assert_eq!(tally.total()?, 5050);
+    println!(
+        "   two children added 1..=100 through proxies: {}",
+        tally.total()?
+    );
+    let refused = tally._reset().expect_err("_reset is not exposed");
+    assert_eq!(refused.kind(), ErrorKind::Unsupported);
+    println!("   tally._reset(): {refused}");
     Ok(())
 }
