@@ -117,10 +117,12 @@ fn tour_visits_every_stop_and_completes() {
         "== Event and wait",
         "== Pool",
         "== Manager",
+        "== custom managers",
     ] {
         assert!(out.contains(stop), "the tour skipped {stop}:\n{out}");
     }
     assert!(out.contains("= 100000 in"), "{out}");
+    assert!(out.contains("through proxies: 5050"), "{out}");
     assert!(out.contains("imap: 30/30 done"), "{out}");
     assert!(
         out.contains("word counts from two children: {'be': 2, 'is': 1, 'not': 1, 'or': 1, 'question': 1, 'that': 1, 'the': 1, 'to': 2}"),
