@@ -83,6 +83,7 @@ mod error;
 mod imap;
 mod interrupt;
 mod pool;
+pub mod remote;
 mod result;
 mod thread;
 mod worker;
