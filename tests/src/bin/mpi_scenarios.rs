@@ -5,6 +5,8 @@
 //! `mpi_scenarios calls [N]`: the pool's calls, over the job's ranks, or over N spawned workers
 //! when run alone. `mpi_scenarios refused`: the pool must refuse a worker running another
 //! executable (`mpi_other_build`, started beside it with `mpirun`'s MPMD syntax).
+//! `mpi_scenarios hosts`: a map across simulated hosts (`cargo xtask hosts`), printing where
+//! each rank ran.
 
 use std::collections::BTreeSet;
 use std::sync::mpsc;
@@ -143,6 +145,39 @@ fn calls(processes: usize) {
     println!("ok closed spawned={spawned}");
 }
 
+/// This process's network namespace (`net:[inode]`): each simulated host has its own.
+fn netns() -> String {
+    std::fs::read_link("/proc/self/ns/net")
+        .map_or_else(|e| format!("unknown ({e})"), |p| p.display().to_string())
+}
+
+/// The square of `x`, the worker that computed it and its network namespace.
+fn square_where(x: u64) -> (String, String, u64) {
+    (
+        multiprocessing::current_process().name().to_string(),
+        netns(),
+        x * x,
+    )
+}
+
+/// One rank per simulated host (`cargo xtask hosts`): prints the sum, and each rank's
+/// namespace (`ns NAME NAMESPACE`), rank 0's first.
+fn hosts() {
+    let pool = MpiPool::new().expect("the pool starts");
+    let out = pool.map_chunksize(square_where, 0..1000, 10).expect("map");
+    println!("ok sum {}", out.iter().map(|(_, _, sq)| sq).sum::<u64>());
+    println!("ns MainProcess {}", netns());
+    let seen: BTreeSet<(String, String)> = out.into_iter().map(|(n, ns, _)| (n, ns)).collect();
+    for (name, ns) in seen {
+        println!("ns {name} {ns}");
+    }
+    for r in pool.ranks() {
+        println!("rank {} host {} items {}", r.rank, r.host, r.items);
+    }
+    pool.close();
+    pool.join().expect("join");
+}
+
 fn refused() {
     match MpiPool::new() {
         Ok(_) => panic!("a worker running another executable was accepted"),
@@ -158,6 +193,7 @@ fn main() {
     match args.get(1).map(String::as_str) {
         Some("calls") => calls(args.get(2).and_then(|n| n.parse().ok()).unwrap_or(2)),
         Some("refused") => refused(),
+        Some("hosts") => hosts(),
         other => panic!("unknown scenario {other:?}"),
     }
 }
