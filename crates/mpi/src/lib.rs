@@ -57,3 +57,15 @@ mod worker;
 
 pub use multiprocessing_pool::{AsyncResult, Callbacks, Error, ErrorKind, IMap, Result};
 pub use pool::{MpiPool, MpiPoolBuilder, RankInfo, Workers};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<MpiPool>();
+        send_sync::<RankInfo>();
+    }
+}

@@ -586,7 +586,11 @@ fn mpi_main(config: Config, shared: &Arc<Shared>, started: &mpsc::Sender<Started
                 return 1;
             }
         };
-        let args: Vec<String> = std::env::args().skip(1).collect();
+        // Lossy: `std::env::args` would panic on an argument that is not UTF-8.
+        let args: Vec<String> = std::env::args_os()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
         let n = Rank::try_from(config.processes).unwrap_or(Rank::MAX);
         let spawned = crate::spawn::spawn(&program, &args, n);
         match spawned {

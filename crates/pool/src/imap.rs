@@ -36,7 +36,8 @@ pub(crate) const MIN_LOOKAHEAD_ITEMS: usize = 64;
 /// What a chunk sends back: its index, its number of items, its results or its error.
 pub(crate) type Arrival<R> = (usize, usize, Result<Vec<R>>);
 
-/// The iterator of [`Pool::imap`] and [`Pool::imap_unordered`]: each item's result (in input
+/// The iterator of [`Pool::imap`](crate::Pool::imap) and
+/// [`Pool::imap_unordered`](crate::Pool::imap_unordered): each item's result (in input
 /// order for `imap`, as they finish for `imap_unordered`); a failed chunk gives its error once
 /// per item.
 ///
