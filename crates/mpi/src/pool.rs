@@ -12,7 +12,7 @@ use std::fmt;
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mpi::Threading;
 use mpi::point_to_point::Destination;
@@ -26,7 +26,9 @@ use multiprocessing_process::Target;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::wire::{Bytes, FromWorker, Poller, ToWorker, encode, receive, try_receive};
+use crate::wire::{
+    Bytes, FromWorker, POLL_SLEEP_MAX, Poller, ToWorker, encode, receive, try_receive,
+};
 use crate::worker::{MASTER, serve};
 
 /// Tasks sent to a worker and not yet answered, at most: the one it runs and the next.
@@ -624,8 +626,8 @@ struct Worker {
     rank: Rank,
     /// `rank N (host)`, as a panic's error names it.
     name: String,
-    /// Tasks sent and not yet answered, oldest first.
-    running: VecDeque<(u64, Task)>,
+    /// Tasks sent and not yet answered, oldest first, with when each was sent.
+    running: VecDeque<(u64, Task, Instant)>,
     /// Replies still owed for tasks failed by `terminate` (the worker runs them anyway).
     owed: usize,
 }
@@ -639,6 +641,8 @@ struct Master<'s> {
     shared: &'s Shared,
     ranks: Vec<Worker>,
     next_id: u64,
+    /// The recent average time from sending a task to its reply.
+    task_time: Duration,
     /// Sends under way: each request and the buffer it reads, freed once it completes.
     sends: Vec<Sending>,
 }
@@ -697,6 +701,7 @@ impl<'s> Master<'s> {
             shared,
             ranks: Vec::new(),
             next_id: 0,
+            task_time: POLL_SLEEP_MAX,
             sends: Vec::new(),
         };
         if !foreign.is_empty() {
@@ -799,7 +804,9 @@ impl<'s> Master<'s> {
             if progress {
                 poller.reset();
             } else {
-                poller.idle();
+                // A reply is due in about a task's time: sleep a fraction of it at most, so a
+                // map of short tasks is not held up by the poll (long tasks sleep up to 1 ms).
+                poller.idle_at_most(self.task_time / 8);
             }
         }
     }
@@ -848,7 +855,10 @@ impl<'s> Master<'s> {
                 self.send(rank, &msg);
                 at += run;
             }
-            self.ranks[w].running.extend(batch);
+            let now = Instant::now();
+            self.ranks[w]
+                .running
+                .extend(batch.into_iter().map(|(id, t)| (id, t, now)));
         }
         sent
     }
@@ -866,12 +876,14 @@ impl<'s> Master<'s> {
                 continue;
             };
             let worker = &mut self.ranks[w];
-            let Some(at) = worker.running.iter().position(|(i, _)| *i == id) else {
+            let Some(at) = worker.running.iter().position(|(i, ..)| *i == id) else {
                 continue;
             };
-            let Some((_, task)) = worker.running.remove(at) else {
+            let Some((_, task, sent)) = worker.running.remove(at) else {
                 continue;
             };
+            // A running average over about eight tasks.
+            self.task_time = (self.task_time * 7 + sent.elapsed()) / 8;
             let name = worker.name.clone();
             if let Some(info) = self
                 .shared
@@ -896,7 +908,7 @@ impl<'s> Master<'s> {
         }
         for w in &mut self.ranks {
             w.owed += w.running.len();
-            for (_, task) in std::mem::take(&mut w.running) {
+            for (_, task, _) in std::mem::take(&mut w.running) {
                 task.fail(Error::Terminated);
             }
         }

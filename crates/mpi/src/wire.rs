@@ -48,7 +48,7 @@ pub(crate) enum FromWorker {
 
 /// How long a waiting side sleeps at most between two polls, once spinning and yielding found
 /// nothing (MPI has no descriptor to block on without burning a CPU).
-const POLL_SLEEP_MAX: Duration = Duration::from_millis(1);
+pub(crate) const POLL_SLEEP_MAX: Duration = Duration::from_millis(1);
 
 /// Polls with a backoff: spins, yields, then sleeps a little longer each time.
 pub(crate) struct Poller {
@@ -72,12 +72,18 @@ impl Poller {
 
     /// Nothing happened: waits a little before the next poll.
     pub(crate) fn idle(&mut self) {
+        self.idle_at_most(POLL_SLEEP_MAX);
+    }
+
+    /// As [`idle`](Self::idle), sleeping at most `max` (what is awaited is due soon).
+    pub(crate) fn idle_at_most(&mut self, max: Duration) {
         if !self.backoff.is_completed() {
             self.backoff.snooze();
             return;
         }
-        std::thread::sleep(self.sleep);
-        self.sleep = (self.sleep * 2).min(POLL_SLEEP_MAX);
+        let sleep = self.sleep.min(max);
+        std::thread::sleep(sleep);
+        self.sleep = (sleep * 2).min(POLL_SLEEP_MAX);
     }
 }
 
