@@ -124,6 +124,41 @@ fn a_rank_running_another_build_is_refused_by_name() {
     assert!(stderr.contains("refused by rank 0"), "{stderr}");
 }
 
+#[test]
+fn terminate_fails_unfinished_calls_and_the_job_ends() {
+    let out = run(mpirun().args(["-n", "3", SCENARIOS, "terminate"]));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("ok unfinished calls terminated"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The running tasks (1 s, started before `terminate`) were let finish: a rank cannot be
+    // stopped alone.
+    let ms: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("ok terminated in "))
+        .and_then(|l| l.trim_end_matches(" ms").parse().ok())
+        .expect("the terminate line");
+    assert!(
+        ms >= 400,
+        "terminate returned after {ms} ms, before the running tasks ended"
+    );
+}
+
+#[test]
+fn a_worker_dying_mid_task_ends_the_whole_job() {
+    // MPI is fail-stop: the job fails as a whole, promptly, and rank 0 never sees a result.
+    let out = run(mpirun().args(["-n", "3", SCENARIOS, "dead-worker"]));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success(),
+        "the job survived a dead worker: {stdout}"
+    );
+    assert!(stdout.contains("ok started"), "{stdout}");
+    assert!(!stdout.contains("ok after the abort"), "{stdout}");
+}
+
 /// The `mpi_pool` example prints the sum and each worker's share, spawning its workers when
 /// run alone and using the ranks under `mpirun`.
 #[test]

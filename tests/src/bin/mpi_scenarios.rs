@@ -5,6 +5,8 @@
 //! `mpi_scenarios calls [N]`: the pool's calls, over the job's ranks, or over N spawned workers
 //! when run alone. `mpi_scenarios refused`: the pool must refuse a worker running another
 //! executable (`mpi_other_build`, started beside it with `mpirun`'s MPMD syntax).
+//! `mpi_scenarios terminate`: `terminate` with tasks running and queued.
+//! `mpi_scenarios dead-worker`: a worker aborts mid-task, which ends the job.
 //! `mpi_scenarios hosts`: a map across simulated hosts (`cargo xtask hosts`), printing where
 //! each rank ran.
 
@@ -178,6 +180,74 @@ fn hosts() {
     pool.join().expect("join");
 }
 
+fn nap(ms: u64) -> u64 {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    ms
+}
+
+/// Says it started (creates `marker`), then naps `ms`.
+fn nap_marked(marker: String, ms: u64) -> u64 {
+    std::fs::write(&marker, b"started").expect("the marker is written");
+    nap(ms)
+}
+
+/// `terminate` fails what is unfinished at once, lets the running tasks end, and the job ends.
+fn terminate() {
+    let pool = MpiPool::new().expect("the pool starts");
+    let dir = std::env::temp_dir().join(format!("mpi-terminate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    // Both workers busy for a while (each says when it started), and more queued behind them.
+    let markers: Vec<String> = (0..pool.processes())
+        .map(|i| dir.join(i.to_string()).display().to_string())
+        .collect();
+    let running: Vec<_> = markers
+        .iter()
+        .map(|m| {
+            pool.apply_async(nap_marked, (m.clone(), 1000))
+                .expect("apply_async")
+        })
+        .collect();
+    let queued = pool
+        .map_async(nap, [1, 1, 1, 1], Some(1))
+        .expect("map_async");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !markers.iter().all(|m| std::path::Path::new(m).exists()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the tasks never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let started = std::time::Instant::now();
+    pool.terminate();
+    println!("ok terminated in {} ms", started.elapsed().as_millis());
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(queued.get().unwrap_err().kind(), ErrorKind::Closed);
+    for r in running {
+        assert_eq!(r.get().unwrap_err().kind(), ErrorKind::Closed);
+    }
+    assert_eq!(
+        pool.apply(nap, (1,)).unwrap_err().kind(),
+        ErrorKind::InvalidState
+    );
+    println!("ok unfinished calls terminated");
+}
+
+/// A worker that aborts mid-task: MPI is fail-stop, so the whole job ends (never a hang).
+fn abort_in_task(x: u64) -> u64 {
+    if x == 7 {
+        std::process::abort();
+    }
+    x
+}
+
+fn dead_worker() {
+    let pool = MpiPool::new().expect("the pool starts");
+    println!("ok started");
+    let result = pool.map_chunksize(abort_in_task, 0..20, 1);
+    println!("ok after the abort: {result:?}");
+}
+
 fn refused() {
     match MpiPool::new() {
         Ok(_) => panic!("a worker running another executable was accepted"),
@@ -194,6 +264,8 @@ fn main() {
         Some("calls") => calls(args.get(2).and_then(|n| n.parse().ok()).unwrap_or(2)),
         Some("refused") => refused(),
         Some("hosts") => hosts(),
+        Some("terminate") => terminate(),
+        Some("dead-worker") => dead_worker(),
         other => panic!("unknown scenario {other:?}"),
     }
 }
