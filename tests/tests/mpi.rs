@@ -53,7 +53,11 @@ fn run(cmd: &mut Command) -> Output {
 
 /// Runs the `calls` scenario and returns its `ok` lines, failing with its output otherwise.
 fn calls(cmd: &mut Command) -> Vec<String> {
-    let out = run(cmd);
+    calls_output(run(cmd))
+}
+
+/// The `ok` lines of a finished `calls` job, failing with its output if it failed.
+fn calls_output(out: Output) -> Vec<String> {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success() && stdout.contains("ok closed"),
@@ -82,7 +86,10 @@ fn calls_on_one_worker_rank_give_ordered_and_complete_results() {
 
 #[test]
 fn calls_on_two_worker_ranks_spread_over_both() {
-    let lines = calls(mpirun().args(["-n", "3", SCENARIOS, "calls"]));
+    let out = run(mpirun().args(["-n", "3", SCENARIOS, "calls"]));
+    // Under mpirun every rank runs `main` up to the pool.
+    assert_eq!(mains(&out), 3, "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = calls_output(out);
     assert_eq!(line(&lines, "ok workers"), "ok workers 2 Ranks");
     assert_eq!(line(&lines, "ok map ordered"), "ok map ordered over 2");
     line(&lines, "ok imap imap_unordered");
@@ -96,9 +103,19 @@ fn calls_on_three_worker_ranks_spread_over_all() {
     assert_eq!(line(&lines, "ok map ordered"), "ok map ordered over 3");
 }
 
+/// How many processes ran the scenario binary's `main`.
+fn mains(out: &Output) -> usize {
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.starts_with("main runs in pid "))
+        .count()
+}
+
 #[test]
-fn a_program_started_alone_spawns_its_workers() {
-    let lines = calls(allow_root(&mut Command::new(SCENARIOS)).args(["calls", "2"]));
+fn a_program_started_alone_spawns_its_workers_which_never_run_main() {
+    let out = run(allow_root(&mut Command::new(SCENARIOS)).args(["calls", "2"]));
+    assert_eq!(mains(&out), 1, "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = calls_output(out);
     assert_eq!(line(&lines, "ok workers"), "ok workers 2 Spawned");
     assert_eq!(line(&lines, "ok map ordered"), "ok map ordered over 2");
     assert_eq!(line(&lines, "ok closed"), "ok closed spawned=true");

@@ -28,8 +28,8 @@
 //!   ranks 1 to 3, which serve tasks inside [`MpiPool::new`] until rank 0 closes the pool, and
 //!   then exit.
 //! - **Spawned workers**: `prog` started alone spawns its workers with `MPI_Comm_spawn`
-//!   (the same executable, with the same arguments), by default one per CPU
-//!   ([`MpiPoolBuilder::processes`]).
+//!   (the same executable, whose worker role a constructor takes before `main`, so `main`
+//!   does not run in them), by default one per CPU ([`MpiPoolBuilder::processes`]).
 //!
 //! # What it promises
 //!

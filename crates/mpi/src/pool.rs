@@ -146,8 +146,8 @@ impl MpiPoolBuilder {
 /// Its calls are [`Pool`](multiprocessing_pool::Pool)'s: tasks are the same code references
 /// (a `fn` item or a closure capturing nothing, serde arguments and results), results come
 /// back in order as [`AsyncResult`]s and [`IMap`]s, a panicking task is that call's error and
-/// the pool goes on. Make it first thing in `main`: every rank runs `main` up to
-/// [`MpiPool::new`], and only rank 0 returns from it.
+/// the pool goes on. Under `mpirun`, make it first thing in `main`: every rank runs `main` up
+/// to [`MpiPool::new`], and only rank 0 returns from it (spawned workers never run `main`).
 ///
 /// ```no_run
 /// use multiprocessing_mpi::MpiPool;
@@ -588,11 +588,8 @@ fn mpi_main(config: Config, shared: &Arc<Shared>, started: &mpsc::Sender<Started
                 return 1;
             }
         };
-        // Lossy: `std::env::args` would panic on an argument that is not UTF-8.
-        let args: Vec<String> = std::env::args_os()
-            .skip(1)
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
+        // The worker role is taken before `main` (see the worker module).
+        let args = [crate::worker::WORKER_ARG.to_string()];
         let n = Rank::try_from(config.processes).unwrap_or(Rank::MAX);
         let spawned = crate::spawn::spawn(&program, &args, n);
         match spawned {

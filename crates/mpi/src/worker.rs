@@ -1,14 +1,71 @@
 //! A worker rank: says where it runs and what executable it runs, takes the family's authkey
 //! if rank 0 accepts it, then runs tasks until told to stop.
+//!
+//! A worker spawned with `MPI_Comm_spawn` is this executable started with [`WORKER_ARG`]: a
+//! constructor takes the worker role before `main`, so a spawned worker never runs the
+//! program's `main` (the process crate's spawned children do the same). Life before `main` is
+//! handled as there: SIGPIPE ignored as std would, a panic caught, stdout flushed before exit.
 
 use std::collections::VecDeque;
 
-use mpi::topology::{Rank, SimpleCommunicator};
+use mpi::topology::{Communicator, Rank, SimpleCommunicator};
 use multiprocessing_core::code::{CodeWire, display_fingerprint, fingerprint};
 use multiprocessing_core::{AuthKey, identity};
 use multiprocessing_pool::remote::TaskRunner;
 
 use crate::wire::{Bytes, FromWorker, Poller, ToWorker, send_blocking, try_receive};
+
+/// The argument a spawned worker is started with.
+pub(crate) const WORKER_ARG: &str = "--multiprocessing-mpi-worker";
+
+/// Whether this process was started as a spawned worker: its first argument is [`WORKER_ARG`]
+/// (read from `/proc/self/cmdline`, which needs nothing of std's start-up).
+fn started_as_worker() -> bool {
+    let Ok(cmdline) = std::fs::read("/proc/self/cmdline") else {
+        return false;
+    };
+    cmdline.split(|&b| b == 0).nth(1) == Some(WORKER_ARG.as_bytes())
+}
+
+#[ctor::ctor(unsafe)]
+fn spawned_worker_entry() {
+    if !started_as_worker() {
+        return;
+    }
+    // SAFETY: setting a signal disposition to SIG_IGN is what std's runtime does before main.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    let code = std::panic::catch_unwind(spawned_worker).unwrap_or(1);
+    let _ = std::panic::catch_unwind(|| {
+        multiprocessing_core::exit::run();
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().flush();
+    });
+    std::process::exit(code)
+}
+
+/// A spawned worker's life: MPI up, serve the parent's pool, MPI down; its exit code.
+fn spawned_worker() -> i32 {
+    let Some((universe, _)) = mpi::initialize_with_threading(mpi::Threading::Funneled) else {
+        eprintln!("multiprocessing-mpi: MPI was initialized before a spawned worker started");
+        return 1;
+    };
+    let host = mpi::environment::processor_name().unwrap_or_else(|_| "?".into());
+    let Some(parent) = universe.world().parent() else {
+        eprintln!(
+            "multiprocessing-mpi: started with {WORKER_ARG} but not by MPI_Comm_spawn; \
+             nothing to serve"
+        );
+        return 1;
+    };
+    let comm = parent.merge(mpi::topology::MergeOrder::High);
+    let code = serve(&comm, comm.rank(), host);
+    // The merged communicator goes first; the universe then disconnects from the parent and
+    // finalizes MPI, as the parent's side does.
+    drop(comm);
+    drop(universe);
+    code
+}
 
 /// Rank 0 of the pool's communicator.
 pub(crate) const MASTER: Rank = 0;

@@ -259,6 +259,8 @@ fn refused() {
 }
 
 fn main() {
+    // Counted by the tests: every rank of an `mpirun` job runs `main`; spawned workers do not.
+    eprintln!("main runs in pid {}", std::process::id());
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("calls") => calls(args.get(2).and_then(|n| n.parse().ok()).unwrap_or(2)),
