@@ -85,9 +85,9 @@ impl MpiPoolBuilder {
         self
     }
 
-    /// Initializes MPI and makes the pool on rank 0. On every other rank, and in a spawned
-    /// worker, this call serves tasks until rank 0 closes the pool, finalizes MPI and exits
-    /// the process: it never returns there.
+    /// Initializes MPI and makes the pool on rank 0. On every other rank of an `mpirun` job
+    /// this call serves tasks until rank 0 closes the pool, finalizes MPI and exits the
+    /// process: it never returns there. (Spawned workers take their role before `main`.)
     ///
     /// Errors: MPI was initialized before in this process (one `MpiPool` per run), workers
     /// could not be spawned, or a worker runs another executable ([`Error::Refused`], naming
