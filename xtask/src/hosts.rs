@@ -9,7 +9,9 @@
 //! report their network namespace. Checked: the sum is right, and rank 0 and both workers
 //! ran in three different namespaces. Everything is removed, also when something fails.
 //!
-//! Needs root, `ip` (iproute2) and `mpirun`; without them it says why and does nothing.
+//! Needs root (or passwordless `sudo`, as CI runners have: then only the `ip` commands and the
+//! job run through `sudo -n`), `ip` (iproute2) and `mpirun`; without them it says why and does
+//! nothing.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -21,8 +23,29 @@ const SUBNET: &str = "10.78.0.0/24";
 /// How long the job may take (`mpirun --timeout`).
 const JOB_TIMEOUT_SECS: &str = "180";
 
+/// A command run as root: directly when this is root, else through `sudo -n` (with the
+/// variables that let OpenMPI run as root, which sudo would drop).
+fn as_root(program: &str) -> Command {
+    if rustix::process::geteuid().is_root() {
+        let mut cmd = Command::new(program);
+        cmd.env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+            .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+        cmd
+    } else {
+        let mut cmd = Command::new("sudo");
+        cmd.args([
+            "-n",
+            "env",
+            "OMPI_ALLOW_RUN_AS_ROOT=1",
+            "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1",
+            program,
+        ]);
+        cmd
+    }
+}
+
 fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
+    let out = as_root("ip")
         .args(args)
         .output()
         .map_err(|e| format!("ip: {e}"))?;
@@ -39,8 +62,16 @@ fn ip(args: &[&str]) -> Result<(), String> {
 
 /// Why the hosts cannot be simulated here, if they cannot.
 fn unsupported() -> Option<String> {
-    if !rustix::process::geteuid().is_root() {
-        return Some("not root (network namespaces need CAP_SYS_ADMIN)".into());
+    let sudo = || {
+        Command::new("sudo")
+            .args(["-n", "true"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !rustix::process::geteuid().is_root() && !sudo() {
+        return Some(
+            "not root and no passwordless sudo (network namespaces need CAP_SYS_ADMIN)".into(),
+        );
     }
     for (tool, package) in [("ip", "iproute2"), ("mpirun", "openmpi-bin")] {
         let found = Command::new(tool)
@@ -144,7 +175,7 @@ impl Hosts {
         let agent = agent.display().to_string();
         let program = program.display().to_string();
         let n = self.hosts.len().to_string();
-        let mut cmd = Command::new("ip");
+        let mut cmd = as_root("ip");
         cmd.args(["netns", "exec", &self.hosts[0].0, "mpirun"])
             .args(["--allow-run-as-root", "--timeout", JOB_TIMEOUT_SECS])
             .args(["-n", &n, "--hostfile", &hostfile, "--map-by", "node"])
@@ -153,9 +184,7 @@ impl Hosts {
             .args(["--mca", "oob_tcp_if_include", SUBNET])
             .args(["--mca", "btl", "tcp,self"])
             .args(["--mca", "btl_tcp_if_include", SUBNET])
-            .args([program.as_str(), "hosts"])
-            .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
-            .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+            .args([program.as_str(), "hosts"]);
         cmd.output().map_err(|e| format!("mpirun: {e}"))
     }
 }
