@@ -209,6 +209,10 @@ fn the_mpi_pool_example_sums_squares_alone_and_under_mpirun() {
 
 /// This machine's name as MPI reports it (`MPI_Get_processor_name` is the host name).
 fn mpi_host() -> String {
-    let out = Command::new("hostname").output().expect("hostname runs");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most `buf.len()` bytes into `buf`, which outlives the call.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    assert_eq!(rc, 0, "gethostname failed");
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
 }
