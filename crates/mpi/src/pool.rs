@@ -9,6 +9,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -132,7 +133,12 @@ impl MpiPoolBuilder {
                 let _ = thread.join();
                 Err(e)
             }
-            Ok(Started::Worker) | Err(_) => {
+            // The thread ended without a word: it panicked (a bug), before MPI was set up.
+            Err(_) => {
+                let _ = thread.join();
+                Err(Error::Broken("the MPI pool's thread failed".into()))
+            }
+            Ok(Started::Worker) => {
                 // A worker: the thread serves until rank 0 stops it, then MPI is finalized.
                 let code = thread.join().unwrap_or(1);
                 std::process::exit(code)
@@ -611,7 +617,23 @@ fn mpi_main(config: Config, shared: &Arc<Shared>, started: &mpsc::Sender<Started
     };
     let size = master.ranks.len();
     let _ = started.send(Started::Master { workers, size });
-    master.run();
+    if catch_unwind(AssertUnwindSafe(|| master.run())).is_err() {
+        // A bug, never a task (those run on the workers): fail what waits, so no `get` blocks
+        // for ever, refuse new calls, and stop the workers if that still works.
+        tracing::error!("the MPI pool's thread panicked");
+        let pending: Vec<Task> = {
+            let mut q = shared.lock();
+            q.phase = Phase::Terminate;
+            q.pending.drain(..).collect()
+        };
+        for task in pending {
+            task.fail(Error::Broken("the MPI pool's thread failed".into()));
+        }
+        if catch_unwind(AssertUnwindSafe(|| master.terminate())).is_err() {
+            // MPI's state is unknown: end the job rather than hang in MPI_Finalize.
+            master.comm.abort(1);
+        }
+    }
     drop(master);
     drop(inter);
     drop(universe);
