@@ -259,3 +259,22 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     println!("hosts: an MpiPool job ran across three network namespaces; every result right");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::check;
+
+    #[test]
+    fn a_job_is_accepted_only_with_the_right_sum_and_three_namespaces() {
+        let good = "ok sum 332833500\nns MainProcess net:[1]\nns MpiWorker-1 net:[2]\n\
+                    ns MpiWorker-2 net:[3]\n";
+        assert!(check(good).is_ok());
+        let wrong_sum = good.replace("332833500", "332833499");
+        assert!(check(&wrong_sum).is_err());
+        // Two ranks in one namespace: the hosts were not separate.
+        let shared = good.replace("net:[3]", "net:[2]");
+        assert!(check(&shared).unwrap_err().contains("three namespaces"));
+        let missing = "ok sum 332833500\nns MainProcess net:[1]\nns MpiWorker-1 net:[2]\n";
+        assert!(check(missing).is_err());
+    }
+}
