@@ -64,6 +64,13 @@ fn proxy_objects_prints_like_the_documentation_and_python() {
 }
 
 #[test]
+fn custom_manager_prints_the_sum_and_the_product_like_python() {
+    let expected = "7\n56\n";
+    assert_eq!(run("custom_manager"), expected);
+    assert_eq!(run_python_original("custom_manager"), expected);
+}
+
+#[test]
 fn remote_manager_serves_one_queue_to_two_clients_and_a_local_queue_like_python() {
     let expected = "'hello'\n'local hello'\n";
     assert_eq!(run("remote_manager"), expected);

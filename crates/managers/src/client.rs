@@ -9,6 +9,7 @@
 //! proxies hold belong to the session; the server releases them when the session's last
 //! connection closes, so a process that dies without dropping its proxies leaks nothing.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -29,6 +30,28 @@ pub(crate) fn thread_id() -> u64 {
         static ID: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
     }
     ID.with(|id| *id)
+}
+
+thread_local! {
+    /// Set while this thread runs a `#[managed]` type's method (or constructor) in a manager's
+    /// server: a proxy used there would wait for the server, which serves one call at a time,
+    /// to answer itself.
+    static IN_METHOD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks this thread as running a shared object's method until it drops.
+pub(crate) struct InMethod(bool);
+
+impl InMethod {
+    pub(crate) fn enter() -> InMethod {
+        InMethod(IN_METHOD.replace(true))
+    }
+}
+
+impl Drop for InMethod {
+    fn drop(&mut self) {
+        IN_METHOD.set(self.0);
+    }
 }
 
 /// How long connecting and authenticating to a server may take.
@@ -197,6 +220,13 @@ impl Session {
 
     /// Sends `request` and returns the server's reply.
     pub(crate) fn request(&self, request: &Request<'_>) -> Result<Reply> {
+        if IN_METHOD.get() {
+            return Err(Error::InvalidArgument(
+                "a proxy cannot be used inside a shared object's method: the manager's server \
+                 runs one call at a time, and would wait for itself"
+                    .into(),
+            ));
+        }
         let idle = self
             .idle
             .lock()

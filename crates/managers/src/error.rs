@@ -92,6 +92,9 @@ impl Error {
                 Exception::Full => ErrorKind::Full,
                 Exception::BrokenBarrierError => ErrorKind::BrokenBarrier,
                 Exception::NotOwner => ErrorKind::NotOwner,
+                Exception::OverflowError | Exception::ZeroDivisionError => {
+                    ErrorKind::InvalidArgument
+                }
             },
             Error::Remote(_) => ErrorKind::Remote,
             Error::ManagerGone { .. } | Error::StartFailed(_) => ErrorKind::WorkerLost,

@@ -28,6 +28,84 @@
 //! `Value`/`Array` is a memory access instead of a round trip; for handing items from
 //! producers to consumers, a `Queue` streams them without a server in the middle.
 //!
+//! # Your own types
+//!
+//! Python registers a class with `BaseManager.register('Maths', MathsClass)` and gets an
+//! `AutoProxy` whose methods are the class's. Here `#[managed]` on the type's `impl` block
+//! generates both halves: the table the server calls methods by ([`Shared`]) and a typed proxy
+//! (`MathsProxy`, the block's type name and `Proxy`) whose methods mirror the type's and return
+//! [`Result`]s. [`ManagerBuilder::register_type`] registers it under a typeid with its
+//! `#[constructor]`, and [`BaseManager::create_as`] makes one:
+//!
+//! ```
+//! use multiprocessing_managers::{BaseManager, ErrorKind, Registration, managed};
+//!
+//! /// Lives in the manager's server; every process sees the same one through its proxy.
+//! #[derive(Default, serde::Serialize)]
+//! pub struct Maths {
+//!     results: Vec<i64>,
+//! }
+//!
+//! #[managed]
+//! impl Maths {
+//!     #[constructor]
+//!     fn new() -> Self {
+//!         Maths::default()
+//!     }
+//!
+//!     /// `x + y`, remembered.
+//!     pub fn add(&mut self, x: i64, y: i64) -> i64 {
+//!         self.results.push(x + y);
+//!         x + y
+//!     }
+//!
+//!     /// The results whose text contains `digits`; references stay references.
+//!     pub fn find(&self, digits: &str) -> Vec<i64> {
+//!         self.results.iter().copied().filter(|r| r.to_string().contains(digits)).collect()
+//!     }
+//!
+//!     /// The `i`-th result; an `Err` comes back to the caller as a raised error.
+//!     pub fn nth(&self, i: usize) -> Result<i64, String> {
+//!         self.results.get(i).copied().ok_or_else(|| format!("no result {i}"))
+//!     }
+//!
+//!     /// Python's `method_to_typeid`: the caller gets a proxy to a new shared `Maths`.
+//!     #[returns_proxy(typeid = "Maths")]
+//!     pub fn fresh(&self) -> Maths {
+//!         Maths::default()
+//!     }
+//!
+//!     /// Left out of the default exposed list by its `_`, as in Python.
+//!     pub fn _clear(&mut self) {
+//!         self.results.clear();
+//!     }
+//! }
+//!
+//! let manager = BaseManager::builder()
+//!     .register_type::<Maths>("Maths")
+//!     .start()
+//!     .unwrap();
+//! let maths: MathsProxy = manager.create_as("Maths", Vec::new()).unwrap();
+//! assert_eq!(maths.add(4, 3).unwrap(), 7);
+//! assert_eq!(maths.add(7, 70).unwrap(), 77);
+//! assert_eq!(maths.find("7").unwrap(), [7, 77]);
+//! assert_eq!(maths.nth(5).unwrap_err().to_string(), "RuntimeError: no result 5");
+//! assert_eq!(maths.to_string(), "{'results': [7, 77]}"); // the value, through serde
+//! let other = maths.fresh().unwrap();
+//! assert_eq!(other.find("").unwrap(), Vec::<i64>::new());
+//! // An unknown method is Python's AttributeError, naming it.
+//! let e = maths.call_method("sub", Vec::new()).unwrap_err();
+//! assert_eq!(e.kind(), ErrorKind::Unsupported);
+//! assert!(e.to_string().starts_with("AttributeError") && e.to_string().contains("'sub'"));
+//! // A registration may list the exposed methods itself (Python's `exposed=`), `_clear` too.
+//! let _ = Registration::of::<Maths>().exposed(["add", "_clear"]);
+//! ```
+//!
+//! A panic in a method comes back as an error carrying its message and location
+//! ([`Error::Remote`]), and the server goes on serving. The `multiprocessing_macros` crate
+//! documents every rule of the attribute; the example `custom_manager` is the documentation's
+//! `MathsClass`.
+//!
 //! # Remote managers
 //!
 //! A server on a TCP address serves clients on other machines that know its authkey (the
@@ -82,17 +160,31 @@
 //! * References are tied to ownership: a proxy's clones share one reference, the last drop
 //!   releases it, a process that dies releases all of its own, and a proxy sent to another
 //!   process holds its reference in transit.
-//! * [`shared::Shared`] is what a type implements to live in a manager.
+//! * [`shared::Shared`] is what a type implements to live in a manager ([`managed`] writes it,
+//!   and the type's proxy, from an `impl` block), and
+//!   [`shared::Registration`] how it is registered (Python's `register`): the server enforces
+//!   its `exposed` list, shares the results of its `method_to_typeid` methods, and refuses to
+//!   make by name a typeid with `create_method(false)`.
+//! * [`generator`]: an iterator in the server, an `Iterator` on the client.
 //! * [`sync_types`] holds the queues, locks, semaphores, conditions, events, barriers and arrays
 //!   (their waits block only their caller; a lock whose holder's process dies is released), and
 //!   [`sync_typed`] their proxies.
+//! * [`module::Module`] shares a named set of functions (the documentation's
+//!   `register('operator', get_operator_module)`), and [`operator`] is Python's `operator`
+//!   module over [`Object`]s.
 //! * Beyond Python, [`update`]: a dict value changed by a named operation in the server
 //!   (`d.update_with("hits", Op::add(1))`), a read-modify-write in one round trip, no lock.
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 mod client;
 pub mod error;
+pub mod generator;
 pub mod manager;
+pub mod module;
 pub mod object;
+pub mod operator;
 pub mod protocol;
 pub mod proxy;
 pub mod server;
@@ -104,8 +196,11 @@ pub mod types;
 pub mod update;
 
 pub use error::{Error, ErrorKind, Result};
+pub use generator::{Generator, GeneratorProxy};
 pub use manager::{BaseManager, ManagerBuilder, SyncManager, manager};
+pub use module::Module;
 pub use multiprocessing_connection::{Address, AuthKey};
+pub use multiprocessing_macros::managed;
 pub use object::{Object, ObjectError, Token, WireObject, from_object, to_object};
 pub use protocol::{Exception, Raised};
 pub use proxy::Proxy;

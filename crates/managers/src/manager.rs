@@ -180,6 +180,7 @@ impl ManagerBuilder {
     /// reaches the whole process group; the owner decides when it stops), as CPython's does.
     pub fn start(self) -> Result<BaseManager> {
         let authkey = self.key();
+        let registry = Arc::new(self.registry.clone());
         let config = ServerConfig {
             address: self.address.as_ref().map(ToString::to_string),
             authkey: authkey.clone(),
@@ -239,6 +240,7 @@ impl ManagerBuilder {
             address,
             owner: multiprocessing_core::fork::generation(),
             session,
+            registry,
             process: Some(process),
             shutdown_timeout: self.shutdown_timeout,
             shut_down: false,
@@ -258,6 +260,7 @@ impl ManagerBuilder {
             address,
             owner: multiprocessing_core::fork::generation(),
             session,
+            registry: Arc::new(self.registry),
             process: None,
             shutdown_timeout: self.shutdown_timeout,
             shut_down: false,
@@ -369,6 +372,9 @@ pub struct BaseManager {
     /// drop (a forked child dropping an inherited copy leaves the server alone).
     owner: u64,
     session: Arc<Session>,
+    /// The types this manager was built with: `create` refuses the ones they say cannot be
+    /// made by name, before asking the server.
+    registry: Arc<Registry>,
     process: Option<Process>,
     shutdown_timeout: Duration,
     shut_down: bool,
@@ -435,7 +441,18 @@ impl BaseManager {
     }
 
     /// Makes a shared object of a registered type (Python's `manager.<typeid>(*args)`).
+    ///
+    /// A typeid registered here with [`create_method(false)`](Registration::create_method) is
+    /// refused without asking the server, and one the server cannot make by name (no
+    /// constructor there, or `create_method(false)` there) is refused by it: both are errors
+    /// of kind [`Unsupported`](crate::ErrorKind::Unsupported) (Python's `AttributeError`).
+    /// A typeid this manager does not know is asked for all the same (the server may have it).
     pub fn create(&self, typeid: &str, args: Vec<Object>) -> Result<Proxy> {
+        if let Some(r) = self.registry.registration(typeid)
+            && !r.creatable()
+        {
+            return Err(Error::Raised(crate::shared::not_creatable(typeid, r)));
+        }
         let session = self.session()?;
         match session.request(&Request::Create { typeid, args })? {
             Reply::Proxy(t) => Ok(Proxy::adopt_token(t, session)),

@@ -96,6 +96,13 @@ pub enum Request<'a> {
     DebugInfo,
     /// Stops the server after answering.
     Shutdown,
+    /// The methods a proxy may call on the object (Python's `get_methods`, a proxy's
+    /// `_exposed_`): a list of `str`, or `None` when every method the type answers may be
+    /// called.
+    GetMethods {
+        /// The object.
+        id: u64,
+    },
 }
 
 /// The server's answer to one [`Request`].
@@ -145,6 +152,11 @@ pub enum Exception {
     /// A lock released by a caller that does not hold it (Python's `RuntimeError`, and its
     /// name here, for `release unlocked lock` / `cannot release un-acquired lock`).
     NotOwner,
+    /// An arithmetic result out of range: an `int` beyond `i128` (Python's ints are
+    /// unbounded), a float power too large (Python's `OverflowError`).
+    OverflowError,
+    /// A division or modulo by zero (Python's `ZeroDivisionError`).
+    ZeroDivisionError,
 }
 
 impl Exception {
@@ -163,6 +175,8 @@ impl Exception {
             Exception::Empty => "Empty",
             Exception::Full => "Full",
             Exception::BrokenBarrierError => "BrokenBarrierError",
+            Exception::OverflowError => "OverflowError",
+            Exception::ZeroDivisionError => "ZeroDivisionError",
         }
     }
 }

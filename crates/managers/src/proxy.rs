@@ -157,6 +157,42 @@ impl Proxy {
         self.call_method("#GETVALUE", Vec::new())
     }
 
+    /// The methods this proxy may call (Python's `proxy._exposed_`, the server's
+    /// `get_methods`): the referent's registration's `exposed` list, else its type's
+    /// [`Shared::exposed`](crate::Shared::exposed), with the `method_to_typeid` methods after
+    /// them; `None` when there is no list, so every method the type answers may be called.
+    /// A method outside the list is refused by the server with an error of kind
+    /// [`Unsupported`](crate::ErrorKind::Unsupported) naming it.
+    ///
+    /// ```
+    /// use multiprocessing_managers::manager;
+    /// let m = manager().unwrap();
+    /// // The built-in dict restricts nothing.
+    /// assert_eq!(m.dict().unwrap().exposed().unwrap(), None);
+    /// ```
+    #[doc(alias = "_exposed_")]
+    #[doc(alias = "get_methods")]
+    pub fn exposed(&self) -> Result<Option<Vec<String>>> {
+        match self.session()?.call(&Request::GetMethods {
+            id: self.inner.token.id,
+        })? {
+            Object::None => Ok(None),
+            Object::List(l) => l
+                .into_iter()
+                .map(|m| match m {
+                    Object::Str(m) => Ok(m),
+                    other => Err(Error::Codec(format!(
+                        "a method name that is not a str: {other}"
+                    ))),
+                })
+                .collect::<Result<Vec<_>>>()
+                .map(Some),
+            other => Err(Error::Codec(format!(
+                "an exposed list that is not a list: {other:?}"
+            ))),
+        }
+    }
+
     /// The referent's repr, as Python's `str(proxy)` shows it.
     pub fn repr(&self) -> Result<String> {
         match self.call_method("__repr__", Vec::new())? {
@@ -208,6 +244,19 @@ impl Drop for Inner {
             // A failure means the server is gone, and the reference with it.
             let _ = s.request(&Request::Decref { id: self.token.id });
         }
+    }
+}
+
+/// The untyped proxy is a typed view of itself (so [`BaseManager::create_as`] can make one).
+///
+/// [`BaseManager::create_as`]: crate::BaseManager::create_as
+impl crate::shared::ProxyType for Proxy {
+    fn from_proxy(proxy: Proxy) -> Self {
+        proxy
+    }
+
+    fn as_proxy(&self) -> &Proxy {
+        self
     }
 }
 

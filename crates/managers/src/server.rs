@@ -52,8 +52,11 @@ use tokio::sync::Notify;
 
 use crate::error::{Error, Result};
 use crate::object::{Object, Token};
+use crate::protocol::{Exception, Raised};
 use crate::protocol::{Reply, Request, decode_request};
-use crate::shared::{Caller, Outcome, Registry, Shared, WaitFuture, holds_references};
+use crate::shared::{
+    Caller, Outcome, Registration, Registry, Shared, WaitFuture, holds_references, not_creatable,
+};
 
 /// How long a client has for the whole handshake, by default.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -240,16 +243,14 @@ impl Server {
                 "the server was served already".into(),
             ));
         };
-        let state = Rc::new(ServerState {
-            state: RefCell::new(State::default()),
-            stop: Notify::new(),
-            authkey: self.authkey.clone(),
-            registry: std::mem::take(&mut self.registry),
-            address: self.address.to_string(),
-            handshake_timeout: self.handshake_timeout,
-            max_message: self.max_message,
-            ticket_lifetime: self.ticket_lifetime,
-        });
+        let state = Rc::new(ServerState::new(
+            std::mem::take(&mut self.registry),
+            self.authkey.clone(),
+            self.address.to_string(),
+            self.handshake_timeout,
+            self.max_message,
+            self.ticket_lifetime,
+        ));
         local.block_on(&rt, accept_loop(state, listener))
     }
 }
@@ -304,15 +305,64 @@ struct ServerState {
     stop: Notify,
     authkey: AuthKey,
     registry: Registry,
+    /// The registrations with something to enforce (an exposed list, `method_to_typeid`),
+    /// shared by their objects' entries.
+    rules: HashMap<String, Rc<Registration>>,
     address: String,
     handshake_timeout: Duration,
     max_message: usize,
     ticket_lifetime: Duration,
 }
 
+impl ServerState {
+    fn new(
+        registry: Registry,
+        authkey: AuthKey,
+        address: String,
+        handshake_timeout: Duration,
+        max_message: usize,
+        ticket_lifetime: Duration,
+    ) -> ServerState {
+        let rules = registry
+            .iter()
+            .filter(|(_, r)| r.has_rules())
+            .map(|(t, r)| (t.to_string(), Rc::new(r.clone())))
+            .collect();
+        ServerState {
+            state: RefCell::new(State::default()),
+            stop: Notify::new(),
+            authkey,
+            registry,
+            rules,
+            address,
+            handshake_timeout,
+            max_message,
+            ticket_lifetime,
+        }
+    }
+
+    /// The rules objects of `typeid` are served under, if its registration has any.
+    fn rules(&self, typeid: &str) -> Option<Rc<Registration>> {
+        if self.rules.is_empty() {
+            return None;
+        }
+        self.rules.get(typeid).cloned()
+    }
+
+    fn token(&self, typeid: impl Into<String>, id: u64) -> Reply {
+        Reply::Proxy(Token {
+            typeid: typeid.into(),
+            address: self.address.clone(),
+            id,
+        })
+    }
+}
+
 /// One shared object.
 struct Entry {
     typeid: Rc<str>,
+    /// Its registration, when that restricts its methods or shares their results.
+    rules: Option<Rc<Registration>>,
     object: Box<dyn Shared>,
     /// References held by sessions and tickets (not by other objects).
     refs: u64,
@@ -343,13 +393,20 @@ struct State {
 }
 
 impl State {
-    fn insert(&mut self, typeid: Rc<str>, object: Box<dyn Shared>, session: u64) -> u64 {
+    fn insert(
+        &mut self,
+        typeid: Rc<str>,
+        rules: Option<Rc<Registration>>,
+        object: Box<dyn Shared>,
+        session: u64,
+    ) -> u64 {
         self.next_id += 1;
         let id = self.next_id;
         self.objects.insert(
             id,
             Entry {
                 typeid,
+                rules,
                 object,
                 refs: 1,
                 holds: false,
@@ -499,9 +556,12 @@ impl State {
         let e = self.objects.get(&id)?;
         let r = if e.holds {
             let mut resolve = |o: &Object| self.resolve(o, 0);
-            caught(|| e.object.repr_resolved(&mut resolve))
+            caught(
+                || "its repr".into(),
+                || e.object.repr_resolved(&mut resolve),
+            )
         } else {
-            caught(|| e.object.repr())
+            caught(|| "its repr".into(), || e.object.repr())
         };
         Some(r.unwrap_or_else(|_| format!("<{} object (its repr panicked)>", e.typeid)))
     }
@@ -728,8 +788,13 @@ async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
             }
             (request, Some(id)) => match handle(st, id, request) {
                 Step::Now(r) => r,
-                Step::Wait(f) => match wait_or_hang_up(f, s, rb).await? {
-                    Some(Ok(o)) => Reply::Return(o),
+                Step::Wait(f, shared_as) => match wait_or_hang_up(f, s, rb).await? {
+                    Some(Ok(o)) => match shared_as {
+                        None => Reply::Return(o),
+                        Some(typeid) => {
+                            share_result(st, &mut st.state.borrow_mut(), id, &typeid, o)
+                        }
+                    },
                     Some(Err(e)) => Reply::Error(e),
                     // The caller is gone: its call is cancelled (the future dropped).
                     None => return Ok(()),
@@ -780,7 +845,7 @@ async fn wait_or_hang_up<S: AsyncRead + Unpin>(
     mut f: WaitFuture,
     s: &mut S,
     rb: &mut ReadBuf,
-) -> io::Result<Option<std::result::Result<Object, crate::protocol::Raised>>> {
+) -> io::Result<Option<std::result::Result<Object, Raised>>> {
     loop {
         if rb.end - rb.start > READ_BUFFER * 64 {
             // A caller that pipelines a megabyte behind a waiting call waits for it unwatched.
@@ -803,30 +868,146 @@ async fn wait_or_hang_up<S: AsyncRead + Unpin>(
 }
 
 /// Runs a shared type's code, turning a panic into a `#TRACEBACK` reply: the caller gets a
-/// `RemoteError`, the server goes on (CPython's server, too, answers an exception in a method
-/// with its traceback).
-fn caught<T>(f: impl FnOnce() -> T) -> Result<T, Reply> {
+/// `RemoteError` that says `what` panicked, with the panic's message and location; the server
+/// goes on (CPython's server, too, answers an exception in a method with its traceback).
+fn caught<T>(what: impl FnOnce() -> String, f: impl FnOnce() -> T) -> Result<T, Reply> {
     Caught::catch(f)
         .into_result()
-        .map_err(|p| Reply::Traceback(format!("the shared object's code {p}")))
+        .map_err(|p| Reply::Traceback(format!("{} {p}", what())))
 }
 
-/// A waiting call's future whose panic (in any poll) becomes a `RuntimeError` for its caller.
-struct CatchPanic(WaitFuture);
+/// Refuses a call of `method` that the object's exposed list leaves out (CPython's
+/// `serve_client`): the registration's own list, else the type's [`Shared::exposed`], else
+/// no list (anything goes). A method whose result is shared (`method_to_typeid`) is exposed
+/// too, as in CPython.
+fn check_exposed(
+    typeid: &str,
+    rules: Option<&Registration>,
+    object: &dyn Shared,
+    method: &str,
+) -> Result<(), Raised> {
+    let allowed = match rules {
+        Some(r) if r.typeid_of(method).is_some() => true,
+        Some(r) if r.exposed_methods().is_some() => r
+            .exposed_methods()
+            .is_some_and(|l| l.iter().any(|m| m == method)),
+        _ => match object.exposed() {
+            Some(l) => l.contains(&method),
+            None => true,
+        },
+    };
+    if allowed {
+        return Ok(());
+    }
+    let list = exposed_list(rules, object).unwrap_or_default();
+    let list = Object::Tuple(list.into_iter().map(Object::Str).collect());
+    Err(Raised::new(
+        Exception::AttributeError,
+        format!("method '{method}' of '{typeid}' object is not in exposed={list}"),
+    ))
+}
+
+/// The methods a proxy may call (Python's `get_methods`): the registration's list, else the
+/// type's, with the `method_to_typeid` methods after them; `None` when there is no list.
+fn exposed_list(rules: Option<&Registration>, object: &dyn Shared) -> Option<Vec<String>> {
+    let mut list: Vec<String> = match rules.and_then(Registration::exposed_methods) {
+        Some(l) => l.to_vec(),
+        None => object.exposed()?.iter().map(|m| (*m).to_string()).collect(),
+    };
+    if let Some(r) = rules {
+        for (m, _) in r.methods_to_typeids() {
+            if !list.iter().any(|x| x == m) {
+                list.push(m.to_string());
+            }
+        }
+    }
+    Some(list)
+}
+
+/// A value kept as a shared object as it is: the result of a `method_to_typeid` method whose
+/// typeid has no constructor, when it is neither a list nor a dict. Its proxy reads it with
+/// `get_value`; it has no methods.
+struct Held(Object);
+
+impl Shared for Held {
+    fn call(&mut self, method: &str, _: Vec<Object>, _: Caller) -> Result<Outcome, Raised> {
+        Err(crate::types::no_method(&self.0.type_name(), method))
+    }
+
+    fn value(&self) -> Object {
+        self.0.clone()
+    }
+}
+
+/// The shared object a value becomes when its typeid has no constructor (CPython keeps the
+/// object itself): a list or a dict becomes the built-in `list` or `dict` type, with their
+/// methods; anything else is [`Held`].
+fn held(o: Object) -> Box<dyn Shared> {
+    match o {
+        Object::List(v) => Box::new(crate::types::List(v)),
+        Object::Dict(d) => Box::new(crate::types::Dict(d)),
+        other => Box::new(Held(other)),
+    }
+}
+
+/// Shares `o`, a `method_to_typeid` method's result, as a new object of `typeid` held by
+/// `session` (CPython's `Server.create(c, typeid, res)`): made by the typeid's constructor
+/// called with `[o]`, or kept as it is ([`held`]) when there is none.
+fn share_result(
+    st: &ServerState,
+    state: &mut State,
+    session: u64,
+    typeid: &str,
+    o: Object,
+) -> Reply {
+    let Some(registration) = st.registry.registration(typeid) else {
+        return traceback(format!(
+            "KeyError: no type '{typeid}' registered (a method_to_typeid target)"
+        ));
+    };
+    let holds = holds_references(&o);
+    let object = match registration.constructor() {
+        Some(make) => match caught(
+            || format!("the constructor of '{typeid}'"),
+            || make(vec![o]),
+        ) {
+            Err(panicked) => return panicked,
+            Ok(Err(e)) => return Reply::Error(e),
+            Ok(Ok(object)) => object,
+        },
+        None => held(o),
+    };
+    let id = state.insert(typeid.into(), st.rules(typeid), object, session);
+    if holds {
+        state.mark_holder(id);
+    }
+    st.token(typeid, id)
+}
+
+/// A waiting call's future whose panic (in any poll) becomes a `RuntimeError` for its caller,
+/// naming the method and its object's typeid.
+struct CatchPanic {
+    future: WaitFuture,
+    method: String,
+    typeid: Rc<str>,
+}
 
 impl std::future::Future for CatchPanic {
-    type Output = std::result::Result<Object, crate::protocol::Raised>;
+    type Output = std::result::Result<Object, Raised>;
 
     fn poll(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
-        let f = &mut self.0;
+        let f = &mut self.future;
         match Caught::catch(|| f.as_mut().poll(cx)) {
             Caught::Returned(p) => p,
-            Caught::Panicked(p) => std::task::Poll::Ready(Err(crate::protocol::Raised::new(
-                crate::protocol::Exception::RuntimeError,
-                format!("the shared object's code {p}"),
+            Caught::Panicked(p) => std::task::Poll::Ready(Err(Raised::new(
+                Exception::RuntimeError,
+                format!(
+                    "the method '{}' of '{}' {p} (while it waited)",
+                    self.method, self.typeid
+                ),
             ))),
         }
     }
@@ -836,10 +1017,11 @@ fn traceback(m: impl Into<String>) -> Reply {
     Reply::Traceback(m.into())
 }
 
-/// What a request comes to: a reply now, or one to wait for.
+/// What a request comes to: a reply now, or one to wait for (and the typeid its result is
+/// shared as, for a `method_to_typeid` method).
 enum Step {
     Now(Reply),
-    Wait(WaitFuture),
+    Wait(WaitFuture, Option<Rc<str>>),
 }
 
 /// Answers one request of `session` (a waiting call is awaited by the caller, outside the
@@ -849,28 +1031,29 @@ fn handle(st: &ServerState, session: u64, request: Request<'_>) -> Step {
     {
         match request {
             Request::Dummy => Step::Now(Reply::Return(Object::None)),
-            Request::Create { typeid, args } => match st.registry.get(typeid) {
+            Request::Create { typeid, args } => match st.registry.registration(typeid) {
                 None => Step::Now(traceback(format!(
                     "KeyError: no type '{typeid}' registered"
                 ))),
-                Some(make) => {
-                    let holds = args.iter().any(holds_references);
-                    match caught(|| make(args)) {
-                        Err(panicked) => Step::Now(panicked),
-                        Ok(Err(e)) => Step::Now(Reply::Error(e)),
-                        Ok(Ok(object)) => {
-                            let id = state.insert(typeid.into(), object, session);
-                            if holds {
-                                state.mark_holder(id);
+                Some(r) => match r.constructor().filter(|_| r.creatable()) {
+                    None => Step::Now(Reply::Error(not_creatable(typeid, r))),
+                    Some(make) => {
+                        let holds = args.iter().any(holds_references);
+                        let what = || format!("the constructor of '{typeid}'");
+                        match caught(what, || make(args)) {
+                            Err(panicked) => Step::Now(panicked),
+                            Ok(Err(e)) => Step::Now(Reply::Error(e)),
+                            Ok(Ok(object)) => {
+                                let id =
+                                    state.insert(typeid.into(), st.rules(typeid), object, session);
+                                if holds {
+                                    state.mark_holder(id);
+                                }
+                                Step::Now(st.token(typeid, id))
                             }
-                            Step::Now(Reply::Proxy(Token {
-                                typeid: typeid.to_string(),
-                                address: st.address.clone(),
-                                id,
-                            }))
                         }
                     }
-                }
+                },
             },
             Request::Incref { id } => Step::Now(if state.incref(session, id) {
                 Reply::Return(Object::None)
@@ -937,9 +1120,20 @@ fn handle(st: &ServerState, session: u64, request: Request<'_>) -> Step {
                     return Step::Now(traceback(format!("KeyError: no shared object {id:x}")));
                 };
                 let was_holder = e.holds;
+                // A method_to_typeid method's result becomes a shared object of that typeid.
+                let shared_as: Option<Rc<str>> = e
+                    .rules
+                    .as_deref()
+                    .and_then(|r| r.typeid_of(method))
+                    .map(Rc::from);
+                let typeid = e.typeid.clone();
+                let what = || format!("the method '{method}' of '{typeid}'");
                 let r = match method {
-                    "#GETVALUE" => caught(|| Ok(Outcome::Return(e.object.value()))),
-                    _ => caught(|| e.object.call(method, args, Caller { session, thread })),
+                    "#GETVALUE" => caught(what, || Ok(Outcome::Return(e.object.value()))),
+                    _ => caught(what, || {
+                        check_exposed(&e.typeid, e.rules.as_deref(), &*e.object, method)?;
+                        e.object.call(method, args, Caller { session, thread })
+                    }),
                 };
                 if holds {
                     state.mark_holder(id);
@@ -947,16 +1141,24 @@ fn handle(st: &ServerState, session: u64, request: Request<'_>) -> Step {
                 let step = match r {
                     Err(panicked) => Step::Now(panicked),
                     Ok(r) => match r {
-                        Ok(Outcome::Return(o)) => Step::Now(Reply::Return(o)),
+                        Ok(Outcome::Return(o)) => Step::Now(match &shared_as {
+                            None => Reply::Return(o),
+                            Some(t) => share_result(st, &mut state, session, t, o),
+                        }),
                         Ok(Outcome::Share { typeid, object }) => {
-                            let new = state.insert(typeid.as_str().into(), object, session);
-                            Step::Now(Reply::Proxy(Token {
-                                typeid,
-                                address: st.address.clone(),
-                                id: new,
-                            }))
+                            let typeid = shared_as.map_or(typeid, |t| t.to_string());
+                            let rules = st.rules(&typeid);
+                            let new = state.insert(typeid.as_str().into(), rules, object, session);
+                            Step::Now(st.token(typeid, new))
                         }
-                        Ok(Outcome::Wait(f)) => Step::Wait(Box::pin(CatchPanic(f))),
+                        Ok(Outcome::Wait(future)) => Step::Wait(
+                            Box::pin(CatchPanic {
+                                future,
+                                method: method.to_string(),
+                                typeid,
+                            }),
+                            shared_as,
+                        ),
                         Err(e) => Step::Now(Reply::Error(e)),
                     },
                 };
@@ -966,9 +1168,271 @@ fn handle(st: &ServerState, session: u64, request: Request<'_>) -> Step {
                 }
                 step
             }
+            Request::GetMethods { id } => Step::Now(match state.objects.get(&id) {
+                None => traceback(format!("KeyError: no shared object {id:x}")),
+                Some(e) => match caught(
+                    || format!("the exposed list of '{}'", e.typeid),
+                    || exposed_list(e.rules.as_deref(), &*e.object),
+                ) {
+                    Err(panicked) => panicked,
+                    Ok(None) => Reply::Return(Object::None),
+                    Ok(Some(l)) => {
+                        Reply::Return(Object::List(l.into_iter().map(Object::Str).collect()))
+                    }
+                },
+            }),
             Request::Hello { .. } | Request::Shutdown => {
                 Step::Now(traceback("a connection-level request out of place"))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::type_error;
+
+    /// The documentation's `Foo`: `f`, `g` and `_h`, its public methods `f` and `g`; `pair`
+    /// and `count` answer values, `boom` panics.
+    struct Foo;
+
+    impl Shared for Foo {
+        fn call(&mut self, method: &str, _: Vec<Object>, _: Caller) -> Result<Outcome, Raised> {
+            match method {
+                "f" | "g" | "_h" => Ok(Outcome::Return(Object::Str(format!("Foo.{method}()")))),
+                "pair" => Ok(Outcome::Return(Object::List(vec![
+                    Object::Int(1),
+                    Object::Int(2),
+                ]))),
+                "count" => Ok(Outcome::Return(Object::Int(7))),
+                "twin" => Ok(Outcome::Share {
+                    typeid: "ignored".into(),
+                    object: Box::new(Foo),
+                }),
+                "boom" => panic!("Foo went boom"),
+                _ => Err(type_error(method)),
+            }
+        }
+        fn value(&self) -> Object {
+            Object::Str("a Foo".into())
+        }
+        fn exposed(&self) -> Option<&[&'static str]> {
+            Some(&["f", "g"])
+        }
+    }
+
+    fn make_foo(_: Vec<Object>) -> Result<Box<dyn Shared>, Raised> {
+        Ok(Box::new(Foo))
+    }
+
+    fn server() -> ServerState {
+        let mut r = Registry::builtin();
+        r.register("Foo1", make_foo)
+            .register_with("Foo2", Registration::new(make_foo).exposed(["g", "_h"]))
+            .register_with(
+                "Maker",
+                Registration::new(make_foo).method_to_typeid([
+                    ("pair", "Pair"),
+                    ("count", "Count"),
+                    ("twin", "Foo2"),
+                    ("f", "list"),
+                ]),
+            )
+            .register_with("Pair", Registration::without_constructor())
+            .register_with("Count", Registration::without_constructor())
+            .register_with("Hidden", Registration::new(make_foo).create_method(false));
+        ServerState::new(
+            r,
+            AuthKey::new(b"k".to_vec()),
+            "@test".into(),
+            DEFAULT_HANDSHAKE_TIMEOUT,
+            DEFAULT_MAX_MESSAGE,
+            DEFAULT_TICKET_LIFETIME,
+        )
+    }
+
+    fn now(st: &ServerState, request: Request<'_>) -> Reply {
+        match handle(st, 1, request) {
+            Step::Now(r) => r,
+            Step::Wait(..) => panic!("a call that waits"),
+        }
+    }
+
+    fn create(st: &ServerState, typeid: &str) -> Reply {
+        now(
+            st,
+            Request::Create {
+                typeid,
+                args: Vec::new(),
+            },
+        )
+    }
+
+    fn id(r: Reply) -> Token {
+        match r {
+            Reply::Proxy(t) => t,
+            other => panic!("not a proxy: {other:?}"),
+        }
+    }
+
+    fn call(st: &ServerState, id: u64, method: &str) -> Reply {
+        now(
+            st,
+            Request::Call {
+                id,
+                thread: 1,
+                method,
+                args: Vec::new(),
+            },
+        )
+    }
+
+    fn error(r: Reply) -> Raised {
+        match r {
+            Reply::Error(e) => e,
+            other => panic!("not an error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_unexposed_method_is_refused_naming_it_the_type_and_the_list() {
+        let st = server();
+        let foo1 = id(create(&st, "Foo1")).id;
+        assert_eq!(
+            call(&st, foo1, "f"),
+            Reply::Return(Object::Str("Foo.f()".into()))
+        );
+        let e = error(call(&st, foo1, "_h"));
+        assert_eq!(e.exception, Exception::AttributeError);
+        assert_eq!(
+            e.message,
+            "method '_h' of 'Foo1' object is not in exposed=('f', 'g')"
+        );
+        // `boom` is not exposed either: refused before the type sees it (no panic).
+        assert_eq!(
+            error(call(&st, foo1, "boom")).exception,
+            Exception::AttributeError
+        );
+        // The names every object answers.
+        assert_eq!(
+            call(&st, foo1, "#GETVALUE"),
+            Reply::Return(Object::Str("a Foo".into()))
+        );
+        assert!(matches!(
+            call(&st, foo1, "__repr__"),
+            Reply::Return(Object::Str(_))
+        ));
+        assert!(matches!(
+            call(&st, foo1, "__str__"),
+            Reply::Return(Object::Str(_))
+        ));
+
+        // The registration's own list wins over the type's.
+        let foo2 = id(create(&st, "Foo2")).id;
+        assert_eq!(
+            call(&st, foo2, "_h"),
+            Reply::Return(Object::Str("Foo._h()".into()))
+        );
+        assert_eq!(
+            error(call(&st, foo2, "f")).message,
+            "method 'f' of 'Foo2' object is not in exposed=('g', '_h')"
+        );
+        let methods = |id| now(&st, Request::GetMethods { id });
+        let strs = |l: &[&str]| Object::List(l.iter().map(|m| Object::Str((*m).into())).collect());
+        assert_eq!(methods(foo1), Reply::Return(strs(&["f", "g"])));
+        assert_eq!(methods(foo2), Reply::Return(strs(&["g", "_h"])));
+        // A type without a list: anything goes.
+        let d = id(create(&st, "dict")).id;
+        assert_eq!(methods(d), Reply::Return(Object::None));
+        assert!(matches!(methods(999), Reply::Traceback(_)));
+    }
+
+    #[test]
+    fn method_to_typeid_results_become_shared_objects() {
+        let st = server();
+        let maker = id(create(&st, "Maker")).id;
+        // The mapped methods are exposed besides the type's list (as in CPython).
+        assert_eq!(
+            now(&st, Request::GetMethods { id: maker }),
+            Reply::Return(Object::List(
+                ["f", "g", "count", "pair", "twin"]
+                    .iter()
+                    .map(|m| Object::Str((*m).into()))
+                    .collect()
+            ))
+        );
+        // A list with no constructor for its typeid: the built-in list type, under `Pair`.
+        let pair = id(call(&st, maker, "pair"));
+        assert_eq!(pair.typeid, "Pair");
+        assert_eq!(call(&st, pair.id, "__len__"), Reply::Return(Object::Int(2)));
+        // Anything else is held as it is, with no methods.
+        let count = id(call(&st, maker, "count"));
+        assert_eq!(
+            call(&st, count.id, "#GETVALUE"),
+            Reply::Return(Object::Int(7))
+        );
+        assert_eq!(
+            error(call(&st, count.id, "bit_length")).exception,
+            Exception::AttributeError
+        );
+        // A typeid with a constructor makes the object from the result: `list('Foo.f()')`
+        // is not a list (a str), so the constructor's error comes back.
+        assert_eq!(error(call(&st, maker, "f")).exception, Exception::TypeError);
+        // A shared result is shared under the mapped typeid, with that typeid's rules.
+        let twin = id(call(&st, maker, "twin"));
+        assert_eq!(twin.typeid, "Foo2");
+        assert_eq!(
+            call(&st, twin.id, "_h"),
+            Reply::Return(Object::Str("Foo._h()".into()))
+        );
+        assert_eq!(
+            error(call(&st, twin.id, "f")).exception,
+            Exception::AttributeError
+        );
+        assert_eq!(st.state.borrow().objects.len(), 4);
+    }
+
+    #[test]
+    fn a_typeid_not_creatable_by_name_is_refused() {
+        let st = server();
+        for typeid in ["Pair", "Hidden"] {
+            let e = error(create(&st, typeid));
+            assert_eq!(e.exception, Exception::AttributeError);
+            assert!(e.message.contains(&format!("'{typeid}'")), "{e}");
+        }
+        assert!(matches!(create(&st, "Nothing"), Reply::Traceback(_)));
+        assert!(st.state.borrow().objects.is_empty());
+    }
+
+    #[test]
+    fn a_panic_comes_back_with_its_message_and_location_and_the_server_goes_on() {
+        let mut r = Registry::new();
+        r.register("Foo", make_foo)
+            .register_with("Open", Registration::new(make_foo).exposed(["boom", "f"]));
+        let st = ServerState::new(
+            r,
+            AuthKey::new(b"k".to_vec()),
+            "@test".into(),
+            DEFAULT_HANDSHAKE_TIMEOUT,
+            DEFAULT_MAX_MESSAGE,
+            DEFAULT_TICKET_LIFETIME,
+        );
+        let open = id(create(&st, "Open")).id;
+        match call(&st, open, "boom") {
+            Reply::Traceback(t) => {
+                assert!(
+                    t.starts_with("the method 'boom' of 'Open' panicked at "),
+                    "{t}"
+                );
+                assert!(t.contains("server.rs:"), "{t}");
+                assert!(t.ends_with(": Foo went boom"), "{t}");
+            }
+            other => panic!("not a traceback: {other:?}"),
+        }
+        assert_eq!(
+            call(&st, open, "f"),
+            Reply::Return(Object::Str("Foo.f()".into()))
+        );
     }
 }

@@ -35,6 +35,52 @@
 //! let me = Caller::new(1, 1);
 //! assert!(matches!(c.call("add", vec![Object::Int(2)], me), Ok(Outcome::Return(Object::Int(3)))));
 //! ```
+//!
+//! # Registering a type
+//!
+//! A [`Registration`] carries Python's other `register` arguments, and the server enforces
+//! them: a method outside the `exposed` list is refused before the type sees it, a
+//! `method_to_typeid` method's result comes back as a proxy to a new shared object, and a
+//! typeid with `create_method(false)` is not made by name (the documentation's `Foo1`/`Foo2`):
+//!
+//! ```
+//! use multiprocessing_managers::{BaseManager, ErrorKind, Object, Raised, Registration};
+//! use multiprocessing_managers::shared::{Caller, Outcome, Shared};
+//! use multiprocessing_managers::protocol::Exception;
+//!
+//! struct Foo;
+//! impl Shared for Foo {
+//!     fn call(&mut self, method: &str, _: Vec<Object>, _: Caller) -> Result<Outcome, Raised> {
+//!         match method {
+//!             "f" | "g" | "_h" => Ok(Outcome::Return(Object::Str(format!("Foo.{method}()")))),
+//!             // A list, shared as a `list` object: the caller gets a proxy.
+//!             "items" => Ok(Outcome::Return(Object::List(vec![Object::Int(1)]))),
+//!             _ => Err(Raised::new(Exception::AttributeError, method)),
+//!         }
+//!     }
+//!     fn value(&self) -> Object { Object::None }
+//!     // Python's default: the public methods.
+//!     fn exposed(&self) -> Option<&[&'static str]> { Some(&["f", "g"]) }
+//! }
+//! fn foo(_: Vec<Object>) -> Result<Box<dyn Shared>, Raised> { Ok(Box::new(Foo)) }
+//!
+//! let m = BaseManager::builder()
+//!     .register("Foo1", foo)
+//!     .register_with("Foo2", Registration::new(foo).exposed(["g", "_h"]).method_to_typeid([("items", "list")]))
+//!     .register_with("Foo3", Registration::new(foo).create_method(false))
+//!     .start()
+//!     .unwrap();
+//! let f1 = m.create("Foo1", vec![]).unwrap();
+//! let e = f1.call_method("_h", vec![]).unwrap_err();
+//! assert_eq!(e.kind(), ErrorKind::Unsupported);
+//! assert_eq!(e.to_string(), "AttributeError: method '_h' of 'Foo1' object is not in exposed=('f', 'g')");
+//! let f2 = m.create("Foo2", vec![]).unwrap();
+//! assert_eq!(f2.call_method("_h", vec![]).unwrap(), Object::Str("Foo._h()".into()));
+//! assert_eq!(f2.exposed().unwrap().unwrap(), ["g", "_h", "items"]);
+//! let items = f2.call_method_proxy("items", vec![]).unwrap();
+//! assert_eq!(items.typeid(), "list");
+//! assert_eq!(m.create("Foo3", vec![]).unwrap_err().kind(), ErrorKind::Unsupported);
+//! ```
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -301,11 +347,41 @@ impl Registration {
         self.method_to_typeid.get(method).map(String::as_str)
     }
 
+    /// Every method whose result is shared, with the typeid it is shared as.
+    pub fn methods_to_typeids(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.method_to_typeid
+            .iter()
+            .map(|(m, t)| (m.as_str(), t.as_str()))
+    }
+
     /// Whether clients may make objects of this typeid by name.
     #[must_use]
     pub fn creatable(&self) -> bool {
         self.create_method
     }
+
+    /// Whether the server has anything to enforce for this typeid beyond the type's own
+    /// [`Shared::exposed`]: an exposed list, or methods whose results it shares.
+    pub(crate) fn has_rules(&self) -> bool {
+        self.exposed.is_some() || !self.method_to_typeid.is_empty()
+    }
+}
+
+/// The error for a `create` of `typeid` that its registration does not allow (Python's
+/// `AttributeError` for a manager method that `create_method=False` left out).
+pub(crate) fn not_creatable(typeid: &str, registration: &Registration) -> Raised {
+    let why = if registration.creatable() {
+        "it has no constructor in the server (registered without a callable)"
+    } else {
+        "it is registered with create_method=False"
+    };
+    Raised::new(
+        crate::protocol::Exception::AttributeError,
+        format!(
+            "objects of '{typeid}' cannot be created by name: {why}; they come from other \
+             objects' methods (method_to_typeid)"
+        ),
+    )
 }
 
 /// The types a server can make, by type name (Python's `BaseManager.register` table).
@@ -364,6 +440,12 @@ impl Registry {
     #[must_use]
     pub fn contains(&self, typeid: &str) -> bool {
         self.types.contains_key(typeid)
+    }
+
+    /// Every registered typeid and its registration, in no particular order (Python's
+    /// `BaseManager._registry`).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Registration)> {
+        self.types.iter().map(|(t, r)| (t.as_str(), r))
     }
 }
 

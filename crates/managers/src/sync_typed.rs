@@ -227,6 +227,16 @@ impl<T> JoinableQueueProxy<T> {
     }
 }
 
+impl<T> crate::shared::ProxyType for JoinableQueueProxy<T> {
+    fn from_proxy(proxy: Proxy) -> Self {
+        JoinableQueueProxy(QueueProxy::from_proxy(proxy))
+    }
+
+    fn as_proxy(&self) -> &Proxy {
+        &self.0.0
+    }
+}
+
 impl<T> Deref for JoinableQueueProxy<T> {
     type Target = QueueProxy<T>;
     fn deref(&self) -> &QueueProxy<T> {

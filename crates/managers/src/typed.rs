@@ -77,6 +77,16 @@ macro_rules! typed_proxy {
             }
         }
 
+        impl<$($p),*> $crate::shared::ProxyType for $name<$($p),*> {
+            fn from_proxy(proxy: Proxy) -> Self {
+                $name(proxy, PhantomData)
+            }
+
+            fn as_proxy(&self) -> &Proxy {
+                &self.0
+            }
+        }
+
         impl<$($p),*> Clone for $name<$($p),*> {
             fn clone(&self) -> Self {
                 $name(self.0.clone(), PhantomData)

@@ -35,8 +35,8 @@ use crate::types::type_error;
 #[non_exhaustive]
 pub enum Op {
     /// `v + x`: numbers add (int + float is a float), `str`, `bytes`, lists and tuples
-    /// concatenate; a missing value becomes `x`. An int overflow is Python's `OverflowError`
-    /// (here `ValueError`), never a wrapped number.
+    /// concatenate, as [`operator`](crate::operator)'s `add`; a missing value becomes `x`. An
+    /// int overflow is an `OverflowError`, never a wrapped number.
     Add(Object),
     /// `v.append(x)` for a list; a missing value becomes `[x]`.
     Append(Object),
@@ -136,7 +136,7 @@ impl Op {
             });
         };
         match self {
-            Op::Add(x) => add(v, x),
+            Op::Add(x) => crate::operator::add_values(v, x),
             Op::Append(x) => match v {
                 Object::List(mut items) => {
                     items.push(x);
@@ -155,51 +155,6 @@ impl Op {
             Op::Max(x) => Ok(if x > v { x } else { v }),
             Op::Min(x) => Ok(if x < v { x } else { v }),
         }
-    }
-}
-
-/// Python's `a + b` for the kinds that add.
-fn add(a: Object, b: Object) -> Result<Object, Raised> {
-    let int = |o: &Object| match o {
-        Object::Int(i) => Some(*i),
-        Object::Bool(b) => Some(i128::from(*b)),
-        _ => None,
-    };
-    match (a, b) {
-        (a, b) if int(&a).is_some() && int(&b).is_some() => {
-            let (x, y) = (int(&a).unwrap_or(0), int(&b).unwrap_or(0));
-            x.checked_add(y)
-                .map(Object::Int)
-                .ok_or_else(|| Raised::new(Exception::ValueError, "integer overflow"))
-        }
-        (Object::Float(x), Object::Float(y)) => Ok(Object::Float(x + y)),
-        (Object::Float(x), b) if int(&b).is_some() => {
-            Ok(Object::Float(x + int(&b).unwrap_or(0) as f64))
-        }
-        (a, Object::Float(y)) if int(&a).is_some() => {
-            Ok(Object::Float(int(&a).unwrap_or(0) as f64 + y))
-        }
-        (Object::Str(mut x), Object::Str(y)) => {
-            x.push_str(&y);
-            Ok(Object::Str(x))
-        }
-        (Object::Bytes(mut x), Object::Bytes(y)) => {
-            x.extend(y);
-            Ok(Object::Bytes(x))
-        }
-        (Object::List(mut x), Object::List(y)) => {
-            x.extend(y);
-            Ok(Object::List(x))
-        }
-        (Object::Tuple(mut x), Object::Tuple(y)) => {
-            x.extend(y);
-            Ok(Object::Tuple(x))
-        }
-        (a, b) => Err(type_error(format!(
-            "unsupported operand type(s) for +: '{}' and '{}'",
-            a.type_name(),
-            b.type_name()
-        ))),
     }
 }
 
@@ -248,7 +203,7 @@ mod tests {
         let e = Op::append(1).apply(Some(1.into())).unwrap_err();
         assert_eq!(e.exception, Exception::TypeError);
         let e = Op::add(1).apply(Some(Object::Int(i128::MAX))).unwrap_err();
-        assert_eq!(e.exception, Exception::ValueError);
+        assert_eq!(e.exception, Exception::OverflowError);
     }
 
     #[test]

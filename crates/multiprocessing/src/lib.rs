@@ -87,7 +87,7 @@ pub use multiprocessing_queues as queues;
 pub use multiprocessing_queues::{JoinableQueue, Queue, SimpleQueue};
 
 /// Managers and proxies, Python's `multiprocessing.managers`: shared dicts, lists and other
-/// objects held by a server process.
+/// objects held by a server process, and types of one's own (`managers::managed`).
 #[cfg(feature = "managers")]
 pub use multiprocessing_managers as managers;
 /// The Pool API on MPI ranks (`mpirun`, `MPI_Comm_spawn`), mpi4py's pool: the `mpi` feature,
