@@ -142,6 +142,32 @@ fn a_rank_running_another_build_is_refused_by_name() {
 }
 
 #[test]
+fn the_initializer_runs_on_every_worker_before_its_tasks() {
+    let out = run(mpirun().args(["-n", "3", SCENARIOS, "initializer", "7"]));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("ok initialized on every worker"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_panicking_initializer_fails_build_naming_the_rank() {
+    let out = run(mpirun().args(["-n", "3", SCENARIOS, "initializer", "13"]));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("ok initializer failed"))
+        .unwrap_or_else(|| panic!("{stdout}{}", String::from_utf8_lossy(&out.stderr)));
+    assert!(
+        line.contains("thirteen is an unlucky setting") && line.contains("rank "),
+        "{line}"
+    );
+    assert!(out.status.success(), "{stdout}");
+}
+
+#[test]
 fn terminate_fails_unfinished_calls_and_the_job_ends() {
     let out = run(mpirun().args(["-n", "3", SCENARIOS, "terminate"]));
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -3,7 +3,8 @@
 //!
 //! When work outgrows one machine, the same pool code runs on a cluster through MPI, the
 //! engine clusters already run. An [`MpiPool`] has the local pool's calls (`map`, `imap`,
-//! `imap_unordered`, `starmap`, `apply_async`, callbacks, chunk sizes, `close`/`join`), and
+//! `imap_unordered`, `starmap`, `apply_async`, callbacks, chunk sizes, an initializer,
+//! `close`/`join`), and
 //! its tasks are the same code references: a `fn` item or a closure capturing nothing, with
 //! serde arguments and results.
 //!

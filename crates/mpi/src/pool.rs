@@ -21,7 +21,7 @@ use mpi::request::{Request, StaticScope};
 use mpi::topology::{Communicator, MergeOrder, Rank, SimpleCommunicator};
 use multiprocessing_core::code::{display_fingerprint, fingerprint};
 use multiprocessing_core::identity;
-use multiprocessing_pool::remote::{self, Dispatch, Task};
+use multiprocessing_pool::remote::{self, Dispatch, Initializer, Task};
 use multiprocessing_pool::{AsyncResult, Callbacks, Error, IMap, Result};
 use multiprocessing_process::Target;
 use serde::Serialize;
@@ -69,6 +69,7 @@ pub struct RankInfo {
 pub struct MpiPoolBuilder {
     processes: Option<usize>,
     spawn: bool,
+    init: Option<Result<Initializer>>,
 }
 
 impl MpiPoolBuilder {
@@ -83,6 +84,20 @@ impl MpiPoolBuilder {
     /// 0 then makes a pool, and the job's other ranks serve nothing.
     pub fn spawn(mut self, spawn: bool) -> Self {
         self.spawn = spawn;
+        self
+    }
+
+    /// Runs `f(args)` once on each worker before it takes tasks, as the local pool's
+    /// [`initializer`](multiprocessing_pool::PoolBuilder::initializer) (mpi4py's
+    /// `initializer`/`initargs`): a `fn` item or a closure capturing nothing. If it panics on
+    /// any worker, [`build`](Self::build) fails with [`Error::InitializerPanicked`] naming the
+    /// rank, and the workers are stopped.
+    pub fn initializer<F, Args>(mut self, f: F, args: Args) -> Self
+    where
+        F: Target<Args>,
+        Args: Serialize + DeserializeOwned,
+    {
+        self.init = Some(Initializer::new(f, args));
         self
     }
 
@@ -103,6 +118,7 @@ impl MpiPoolBuilder {
             Some(n) => n,
             None => multiprocessing_process::process_cpu_count()?.max(1),
         };
+        let init = self.init.transpose()?;
         multiprocessing_core::outcome::install_hook();
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
@@ -116,6 +132,7 @@ impl MpiPoolBuilder {
         let config = Config {
             processes,
             spawn: self.spawn,
+            init,
         };
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
@@ -544,6 +561,7 @@ impl Shared {
 struct Config {
     processes: usize,
     spawn: bool,
+    init: Option<Initializer>,
 }
 
 /// What the MPI thread tells `build` once it knows its role.
@@ -608,7 +626,7 @@ fn mpi_main(config: Config, shared: &Arc<Shared>, started: &mpsc::Sender<Started
             }
         }
     };
-    let mut master = match Master::handshake(comm, shared) {
+    let mut master = match Master::handshake(comm, shared, config.init) {
         Ok(m) => m,
         Err(e) => {
             let _ = started.send(Started::Failed(e));
@@ -669,7 +687,11 @@ struct Master<'s> {
 impl<'s> Master<'s> {
     /// Hears from every worker, checks that each runs this executable, and gives them the
     /// family's authkey; a worker running another executable fails the pool, naming it.
-    fn handshake(comm: SimpleCommunicator, shared: &'s Shared) -> Result<Master<'s>> {
+    fn handshake(
+        comm: SimpleCommunicator,
+        shared: &'s Shared,
+        init: Option<Initializer>,
+    ) -> Result<Master<'s>> {
         let n = comm.size() - 1;
         let deadline = multiprocessing_core::time::Deadline::after(HELLO_TIMEOUT);
         let mut infos: Vec<Option<RankInfo>> = vec![None; usize::try_from(n).unwrap_or(0)];
@@ -737,12 +759,17 @@ impl<'s> Master<'s> {
             return Err(Error::Refused(reason));
         }
         let authkey = Bytes::from(identity::current().authkey.as_bytes().to_vec());
+        let init = init.map(|i| {
+            let (code, args) = i.into_parts();
+            (code, Bytes::from(args))
+        });
         let infos: Vec<RankInfo> = infos.into_iter().flatten().collect();
         for info in &infos {
             master.send(
                 info.rank,
                 &ToWorker::Welcome {
                     authkey: authkey.clone(),
+                    init: init.clone(),
                 },
             );
             master.ranks.push(Worker {
@@ -751,6 +778,35 @@ impl<'s> Master<'s> {
                 running: VecDeque::new(),
                 owed: 0,
             });
+        }
+        // Every worker answers once its initializer ran, which takes what it takes.
+        let mut failed = None;
+        for _ in 0..n {
+            let Some((rank, msg)) = receive::<FromWorker>(&master.comm, None, || false) else {
+                break;
+            };
+            match msg {
+                Ok(FromWorker::Ready) => {}
+                Ok(FromWorker::InitFailed(panic)) => {
+                    let host = infos
+                        .iter()
+                        .find(|i| i.rank == rank)
+                        .map_or("?", |i| i.host.as_str());
+                    failed.get_or_insert(Error::InitializerPanicked {
+                        worker: format!("rank {rank} ({host})"),
+                        panic,
+                    });
+                }
+                _ => {
+                    failed.get_or_insert(Error::Broken(format!(
+                        "rank {rank} sent a message that is not this pool's greeting"
+                    )));
+                }
+            }
+        }
+        if let Some(e) = failed {
+            master.stop_workers();
+            return Err(e);
         }
         *shared.ranks.lock().unwrap_or_else(|p| p.into_inner()) = infos;
         Ok(master)

@@ -11,6 +11,7 @@ use mpi::topology::{Communicator, Rank, SimpleCommunicator};
 use multiprocessing_core::backoff::Backoff;
 use multiprocessing_core::code::CodeWire;
 use multiprocessing_core::codec;
+use multiprocessing_core::outcome::PanicInfo;
 use multiprocessing_pool::remote::TaskReply;
 use serde::{Deserialize, Serialize};
 
@@ -20,8 +21,12 @@ pub(crate) type Bytes = serde_bytes::ByteBuf;
 /// Rank 0 to a worker.
 #[derive(Serialize, Deserialize)]
 pub(crate) enum ToWorker {
-    /// The worker runs this executable: here is the family's authkey.
-    Welcome { authkey: Bytes },
+    /// The worker runs this executable: here is the family's authkey, and the initializer to
+    /// run (its trampoline's reference and encoded arguments) before answering `Ready`.
+    Welcome {
+        authkey: Bytes,
+        init: Option<(CodeWire, Bytes)>,
+    },
     /// The worker may not serve (another executable somewhere): it exits.
     Reject { reason: String },
     /// Run these tasks of one target, in order, after those already sent.
@@ -42,6 +47,10 @@ pub(crate) enum FromWorker {
         pid: u32,
         fingerprint: Bytes,
     },
+    /// Welcomed, and the initializer (if any) returned: the worker takes tasks.
+    Ready,
+    /// The initializer panicked (or was refused); the worker takes no task.
+    InitFailed(PanicInfo),
     /// Task `id` ended.
     Done { id: u64, reply: TaskReply },
 }

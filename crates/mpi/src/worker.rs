@@ -10,8 +10,9 @@ use std::collections::VecDeque;
 
 use mpi::topology::{Communicator, Rank, SimpleCommunicator};
 use multiprocessing_core::code::{CodeWire, display_fingerprint, fingerprint};
+use multiprocessing_core::outcome::PanicInfo;
 use multiprocessing_core::{AuthKey, identity};
-use multiprocessing_pool::remote::TaskRunner;
+use multiprocessing_pool::remote::{TaskReply, TaskRunner};
 
 use crate::wire::{Bytes, FromWorker, Poller, ToWorker, send_blocking, try_receive};
 
@@ -90,9 +91,23 @@ pub(crate) fn serve(comm: &SimpleCommunicator, rank: Rank, host: String) -> i32 
         while let Some((_, msg)) = try_receive::<ToWorker>(comm, Some(MASTER)) {
             poller.reset();
             match msg {
-                Ok(ToWorker::Welcome { authkey }) => {
+                Ok(ToWorker::Welcome { authkey, init }) => {
                     identity::set_authkey(AuthKey::new(authkey.into_vec()));
-                    welcomed = true;
+                    // Checked and run under the family's key, now ours.
+                    let failure =
+                        init.and_then(|(code, args)| match runner.run(&code, args.into_vec()) {
+                            TaskReply::Ok(_) => None,
+                            TaskReply::Codec(m) | TaskReply::Refused(m) => {
+                                Some(PanicInfo::new(m, None))
+                            }
+                            TaskReply::Panicked(p) => Some(p),
+                        });
+                    welcomed = failure.is_none();
+                    let answer = match failure {
+                        None => FromWorker::Ready,
+                        Some(panic) => FromWorker::InitFailed(panic),
+                    };
+                    send_blocking(comm, MASTER, &answer);
                 }
                 Ok(ToWorker::Reject { reason }) => {
                     eprintln!(

@@ -30,7 +30,6 @@ use std::time::{Duration, Instant};
 use multiprocessing_connection::{Connection, pipe};
 use multiprocessing_core::backoff::Adaptive;
 use multiprocessing_core::code::CodeWire;
-use multiprocessing_core::codec;
 use multiprocessing_core::outcome::PanicInfo;
 use multiprocessing_core::time::{Deadline, Waitable};
 use multiprocessing_process::{Context, Process, Sentinel, Target, signal_name};
@@ -43,10 +42,7 @@ use crate::imap::IMap;
 use crate::interrupt::Registration;
 use crate::remote;
 use crate::result::{AsyncResult, Callback, ErrorCallback, Job};
-use crate::worker::{
-    BytesRef, FromWorker, Reply, TaskFn, ToWorker, init_trampoline, send_reserved, wire,
-    worker_main,
-};
+use crate::worker::{BytesRef, FromWorker, Reply, ToWorker, send_reserved, worker_main};
 
 /// How long `terminate` lets workers end after SIGTERM before it kills them.
 const TERMINATE_GRACE: Duration = Duration::from_secs(2);
@@ -198,19 +194,7 @@ impl PoolBuilder {
         F: Target<Args>,
         Args: Serialize + DeserializeOwned,
     {
-        const {
-            assert!(
-                size_of::<F>() == 0,
-                "an initializer must be a fn item or a closure that captures nothing"
-            )
-        };
-        let _ = f;
-        let init = codec::encode(&args)
-            .map(|bytes| (wire(init_trampoline::<F, Args> as TaskFn), bytes))
-            .map_err(|e| {
-                Error::Codec(format!("could not encode the initializer's arguments: {e}"))
-            });
-        self.init = Some(init);
+        self.init = Some(remote::Initializer::new(f, args).map(remote::Initializer::into_parts));
         self
     }
 

@@ -51,7 +51,8 @@ use crate::error::{Error, Result};
 use crate::imap::{IMap, ProcessChunks};
 use crate::pool::{Callbacks, default_chunksize};
 use crate::result::{AsyncResult, Cell, Collector, Job};
-use crate::worker::{TaskFn, chunk_trampoline, map_trampoline, wire};
+use crate::worker::{TaskFn, chunk_trampoline, init_trampoline, map_trampoline, wire};
+use multiprocessing_core::code::CodeWire;
 
 pub use crate::pool::Task;
 pub use crate::worker::{Reply as TaskReply, TaskRunner};
@@ -184,6 +185,67 @@ where
         chunksize,
         ordered,
     ))
+}
+
+/// An initializer as it travels to workers: the checked reference of the trampoline that runs
+/// `f(args)` once in a worker (its return value dropped), and the encoded arguments. A worker
+/// runs it with [`TaskRunner::run`], whose [`TaskReply::Ok`] means it returned.
+#[derive(Clone)]
+pub struct Initializer {
+    code: CodeWire,
+    args: Vec<u8>,
+}
+
+impl std::fmt::Debug for Initializer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Initializer")
+            .field("code", &self.code)
+            .field("args", &self.args.len())
+            .finish()
+    }
+}
+
+impl Initializer {
+    /// Names `f(args)` (a `fn` item or a closure capturing nothing); an argument that cannot be
+    /// encoded is [`Error::Codec`].
+    pub fn new<F, Args>(f: F, args: Args) -> Result<Initializer>
+    where
+        F: Target<Args>,
+        Args: Serialize + DeserializeOwned,
+    {
+        const {
+            assert!(
+                size_of::<F>() == 0,
+                "an initializer must be a fn item or a closure that captures nothing"
+            )
+        };
+        let _ = f;
+        let args = codec::encode(&args).map_err(|e| {
+            Error::Codec(format!("could not encode the initializer's arguments: {e}"))
+        })?;
+        Ok(Initializer {
+            code: wire(init_trampoline::<F, Args> as TaskFn),
+            args,
+        })
+    }
+
+    /// The checked reference of its trampoline.
+    #[must_use]
+    pub fn code(&self) -> &CodeWire {
+        &self.code
+    }
+
+    /// Its encoded arguments.
+    #[must_use]
+    pub fn args(&self) -> &[u8] {
+        &self.args
+    }
+
+    /// The reference and the arguments.
+    #[must_use]
+    pub fn into_parts(self) -> (CodeWire, Vec<u8>) {
+        (self.code, self.args)
+    }
 }
 
 fn first<R>(values: Vec<R>) -> Option<R> {

@@ -5,6 +5,7 @@
 //! `mpi_scenarios calls [N]`: the pool's calls, over the job's ranks, or over N spawned workers
 //! when run alone. `mpi_scenarios refused`: the pool must refuse a worker running another
 //! executable (`mpi_other_build`, started beside it with `mpirun`'s MPMD syntax).
+//! `mpi_scenarios initializer V`: an initializer setting V on each worker (13 panics).
 //! `mpi_scenarios terminate`: `terminate` with tasks running and queued.
 //! `mpi_scenarios dead-worker`: a worker aborts mid-task, which ends the job.
 //! `mpi_scenarios hosts`: a map across simulated hosts (`cargo xtask hosts`), printing where
@@ -248,6 +249,45 @@ fn dead_worker() {
     println!("ok after the abort: {result:?}");
 }
 
+/// What the initializer set, in each worker.
+static SETTING: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+fn set_setting(value: u64) {
+    assert!(value != 13, "thirteen is an unlucky setting");
+    SETTING
+        .set(value)
+        .expect("the initializer runs once per worker");
+}
+
+fn setting_plus(x: u64) -> u64 {
+    SETTING.get().copied().unwrap_or(0) + x
+}
+
+/// The initializer runs on every worker before its tasks; one that panics fails `build`.
+fn initializer(value: u64) {
+    match MpiPool::builder()
+        .initializer(set_setting, (value,))
+        .build()
+    {
+        Ok(pool) => {
+            let out = pool.map_chunksize(setting_plus, 0..40, 1).expect("map");
+            assert_eq!(out, (0..40).map(|x| value + x).collect::<Vec<_>>());
+            assert!(
+                pool.ranks().iter().all(|r| r.tasks > 0),
+                "{:?}",
+                pool.ranks()
+            );
+            println!("ok initialized on every worker");
+            pool.close();
+            pool.join().expect("join");
+        }
+        Err(e) => {
+            assert_eq!(e.kind(), ErrorKind::Panicked);
+            println!("ok initializer failed: {e}");
+        }
+    }
+}
+
 fn refused() {
     match MpiPool::new() {
         Ok(_) => panic!("a worker running another executable was accepted"),
@@ -267,6 +307,7 @@ fn main() {
         Some("refused") => refused(),
         Some("hosts") => hosts(),
         Some("terminate") => terminate(),
+        Some("initializer") => initializer(args.get(2).and_then(|v| v.parse().ok()).unwrap_or(7)),
         Some("dead-worker") => dead_worker(),
         other => panic!("unknown scenario {other:?}"),
     }
