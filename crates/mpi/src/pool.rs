@@ -68,7 +68,6 @@ pub struct RankInfo {
 #[derive(Debug, Default)]
 pub struct MpiPoolBuilder {
     processes: Option<usize>,
-    spawn: bool,
     init: Option<Result<Initializer>>,
 }
 
@@ -77,13 +76,6 @@ impl MpiPoolBuilder {
     /// CPUs this process may use). Under `mpirun -n N`, the workers are the other ranks.
     pub fn processes(mut self, n: usize) -> Self {
         self.processes = Some(n);
-        self
-    }
-
-    /// Spawns the workers (`MPI_Comm_spawn`) even when the job has several ranks; only rank
-    /// 0 then makes a pool, and the job's other ranks serve nothing.
-    pub fn spawn(mut self, spawn: bool) -> Self {
-        self.spawn = spawn;
         self
     }
 
@@ -129,11 +121,7 @@ impl MpiPoolBuilder {
             ranks: Mutex::new(Vec::new()),
         });
         let (tx, rx) = mpsc::channel();
-        let config = Config {
-            processes,
-            spawn: self.spawn,
-            init,
-        };
+        let config = Config { processes, init };
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("mpi-pool".into())
@@ -560,7 +548,6 @@ impl Shared {
 
 struct Config {
     processes: usize,
-    spawn: bool,
     init: Option<Initializer>,
 }
 
@@ -589,18 +576,13 @@ fn mpi_main(config: Config, shared: &Arc<Shared>, started: &mpsc::Sender<Started
         let rank = comm.rank();
         return serve(&comm, rank, host);
     }
-    if world.size() > 1 && world.rank() != MASTER && !config.spawn {
+    if world.size() > 1 && world.rank() != MASTER {
         let _ = started.send(Started::Worker);
         return serve(&world, world.rank(), host);
     }
-    if world.size() > 1 && world.rank() != MASTER {
-        // `spawn(true)`: only rank 0 makes a pool; the job's other ranks have nothing to do.
-        let _ = started.send(Started::Worker);
-        return 0;
-    }
     // The intercommunicator to spawned workers lives until the pool ends: dropping it
     // disconnects, which waits for the workers to disconnect too (as they finalize MPI).
-    let (comm, workers, inter) = if world.size() > 1 && !config.spawn {
+    let (comm, workers, inter) = if world.size() > 1 {
         (world, Workers::Ranks, None)
     } else {
         let program = match std::env::current_exe() {
