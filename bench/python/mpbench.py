@@ -521,6 +521,41 @@ def pool_lifecycle(cfg):
     return time_samples(cfg, MS, batch)
 
 
+# --- MPI row: mpi4py's pool -------------------------------------------------------------------
+
+
+def mpi_pool_map(cfg):
+    """mpi4py.util.pool.Pool.map over two worker ranks: `mpirun -n 3 python -m mpi4py.futures`
+    runs this script's `mpi4py-ranks` on rank 0 (ranks 1 and 2 serve), which prints the samples."""
+    import shutil
+    import subprocess
+
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        raise Unavailable("unavailable: mpi4py is not installed (pip install mpi4py)")
+    if shutil.which("mpirun") is None:
+        raise Unavailable("unavailable: no mpirun (install openmpi-bin)")
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    cmd = ["mpirun", "--oversubscribe", "-n", "3", sys.executable, "-m", "mpi4py.futures",
+           os.path.abspath(__file__), "mpi4py-ranks", str(cfg["iters"]), str(cfg["samples"])]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"the mpi4py job failed ({out.returncode}): {out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])["samples"]
+
+
+def mpi4py_ranks(iters, samples):
+    """Rank 0 of the mpi4py job: a pool over the pre-started ranks, one untimed map, then the
+    timed ones, in millions of tasks per second."""
+    from mpi4py.util.pool import Pool
+
+    with Pool(2) as p:
+        cfg = {"iters": iters, "samples": samples, "warmup": 0}
+        got = rate_samples(cfg, lambda n: p.map(_square, range(n), _map_chunksize(n)))
+    print(json.dumps({"samples": got}))
+
+
 # --- manager rows --------------------------------------------------------------------------------
 
 
@@ -648,6 +683,7 @@ ROWS = {
     "pool-imap-unordered-chunk1": ("Mmsg/s", lambda cfg: pool_imap_unordered(cfg, 1)),
     "pool-apply-rtt": ("us", pool_apply_rtt),
     "pool-lifecycle": ("ms", pool_lifecycle),
+    "mpi-pool-map": ("Mmsg/s", mpi_pool_map),
     "manager-dict-set": ("us", manager_dict_set),
     "manager-dict-get": ("us", manager_dict_get),
     "manager-list-append": ("us", manager_list_append),
@@ -658,6 +694,9 @@ ROWS = {
 
 
 def main(argv):
+    if argv[:1] == ["mpi4py-ranks"]:
+        mpi4py_ranks(int(argv[1]), int(argv[2]))
+        return
     usage = "usage: mpbench.py ROW cpython PLACEMENT [--iters N] [--samples S] [--warmup W]"
     if len(argv) < 3 or argv[1] != "cpython":
         raise SystemExit(usage)

@@ -29,6 +29,18 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         // Checked first: this is the child the raw spawn baseline times.
         Some("exit") => ExitCode::SUCCESS,
+        // A rank of the MPI row's job (`rows/mpi.rs`): every rank runs this.
+        #[cfg(feature = "ours-mpi")]
+        Some("mpi-ranks") => match rows::mpi_ranks(&args[1..]) {
+            Ok(line) => {
+                println!("{line}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("mpbench: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Some("list") => {
             println!("{}", list(&rows::all()));
             ExitCode::SUCCESS

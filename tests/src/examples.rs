@@ -28,6 +28,9 @@ pub fn example(name: &str) -> PathBuf {
                 "-p",
                 "multiprocessing",
                 "--examples",
+                // The MPI pool's example too (the workspace builds against MPI already).
+                "--features",
+                "mpi",
                 "--profile",
                 profile,
             ])

@@ -156,6 +156,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     verify_miri()?;
     loom_models()?;
 
+    println!("\n==> hosts");
+    crate::hosts::run(&[])?;
+
     if has_cargo_subcommand("deny") {
         let mut deny = cargo();
         deny.args([

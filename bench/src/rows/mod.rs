@@ -10,11 +10,15 @@ mod connect;
 mod event;
 mod lock;
 mod manager;
+mod mpi;
 mod pipe;
 mod pool;
 mod process;
 mod queue;
 mod value;
+
+#[cfg(feature = "ours-mpi")]
+pub(crate) use mpi::ours::ranks as mpi_ranks;
 
 /// Every row, in the order the table shows them.
 pub(crate) fn all() -> Vec<Row> {
@@ -27,6 +31,7 @@ pub(crate) fn all() -> Vec<Row> {
     rows.extend(event::rows());
     rows.extend(queue::rows());
     rows.extend(pool::rows());
+    rows.extend(mpi::rows());
     rows.extend(manager::rows());
     rows
 }

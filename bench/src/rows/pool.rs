@@ -16,7 +16,7 @@ use crate::harness::{
 };
 
 #[cfg(feature = "ours-pool")]
-mod ours;
+pub(crate) mod ours;
 
 /// The pool's size, CPython's `Pool(2)`.
 const WORKERS: usize = 2;
@@ -272,7 +272,7 @@ fn raw_map(cfg: &Config, chunksize: Option<u64>) -> Samples {
     Ok(samples)
 }
 
-fn raw_map_default(cfg: &Config) -> Samples {
+pub(crate) fn raw_map_default(cfg: &Config) -> Samples {
     raw_map(cfg, None)
 }
 

@@ -90,6 +90,12 @@ pub use multiprocessing_queues::{JoinableQueue, Queue, SimpleQueue};
 /// objects held by a server process, and types of one's own (`managers::managed`).
 #[cfg(feature = "managers")]
 pub use multiprocessing_managers as managers;
+/// The Pool API on MPI ranks (`mpirun`, `MPI_Comm_spawn`), mpi4py's pool: the `mpi` feature,
+/// off by default (it needs an MPI library to build).
+#[cfg(feature = "mpi")]
+pub use multiprocessing_mpi as mpi;
+#[cfg(feature = "mpi")]
+pub use multiprocessing_mpi::MpiPool;
 /// A pool of worker processes, Python's `multiprocessing.pool`.
 #[cfg(feature = "pool")]
 pub use multiprocessing_pool as pool;

@@ -85,8 +85,9 @@ pub enum Error {
     #[error("pool codec error: {0}")]
     Codec(String),
     /// A worker refused the task's code reference (another executable, or a tag that does not
-    /// verify under the family's authkey); nothing was called.
-    #[error("a worker refused the task: {0}")]
+    /// verify under the family's authkey), or a pool refused a worker running another
+    /// executable; nothing was called.
+    #[error("code refused: {0}")]
     Refused(String),
     /// The pool was closed or terminated before this call (Python's `ValueError('Pool not
     /// running')`).

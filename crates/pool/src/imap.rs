@@ -25,7 +25,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
-use crate::pool::{Pool, Task};
+use crate::pool::Task;
+use crate::remote::Dispatch;
 use crate::result::{Job, decode_chunk};
 
 /// The default lookahead covers at least this many items per worker, so one-item chunks
@@ -35,7 +36,8 @@ pub(crate) const MIN_LOOKAHEAD_ITEMS: usize = 64;
 /// What a chunk sends back: its index, its number of items, its results or its error.
 pub(crate) type Arrival<R> = (usize, usize, Result<Vec<R>>);
 
-/// The iterator of [`Pool::imap`] and [`Pool::imap_unordered`]: each item's result (in input
+/// The iterator of [`Pool::imap`](crate::Pool::imap) and
+/// [`Pool::imap_unordered`](crate::Pool::imap_unordered): each item's result (in input
 /// order for `imap`, as they finish for `imap_unordered`); a failed chunk gives its error once
 /// per item.
 ///
@@ -215,7 +217,7 @@ pub(crate) trait Submit<A, R> {
 /// The process pool's chunks: encoded, and run by a worker's trampoline; queued a batch at a
 /// time.
 pub(crate) struct ProcessChunks<'p> {
-    pub(crate) pool: &'p Pool,
+    pub(crate) pool: &'p dyn Dispatch,
     pub(crate) code: Arc<CodeWire>,
     pub(crate) batch: RefCell<Vec<Task>>,
 }
@@ -249,7 +251,7 @@ impl<A: Serialize, R: DeserializeOwned + Send + 'static> Submit<A, R> for Proces
             return Ok(());
         }
         let mut tasks = tasks.into_iter();
-        let queued = self.pool.enqueue(tasks.by_ref());
+        let queued = self.pool.enqueue(&mut tasks.by_ref());
         if let Err(e) = &queued {
             for task in tasks {
                 task.fail(e.duplicate());

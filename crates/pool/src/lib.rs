@@ -78,11 +78,16 @@
 //! decodes results and runs callbacks, and counts each worker's tasks for `maxtasksperchild`.
 //! See [`Pool`] for the calls, [`AsyncResult`] for results that arrive later and [`IMap`] for
 //! the lazy `imap`.
+//!
+//! The calls themselves (splitting into chunks, the tasks, the results) are in [`remote`], so a
+//! pool over another transport offers them with the same tasks: the `multiprocessing-mpi`
+//! crate's `MpiPool` runs them on MPI ranks.
 
 mod error;
 mod imap;
 mod interrupt;
 mod pool;
+pub mod remote;
 mod result;
 mod thread;
 mod worker;

@@ -19,7 +19,6 @@
 //!
 //! No lock is shared by the workers, so a worker dying anywhere cannot wedge the pool.
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::ops::Range;
@@ -31,7 +30,6 @@ use std::time::{Duration, Instant};
 use multiprocessing_connection::{Connection, pipe};
 use multiprocessing_core::backoff::Adaptive;
 use multiprocessing_core::code::CodeWire;
-use multiprocessing_core::codec;
 use multiprocessing_core::outcome::PanicInfo;
 use multiprocessing_core::time::{Deadline, Waitable};
 use multiprocessing_process::{Context, Process, Sentinel, Target, signal_name};
@@ -40,13 +38,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
-use crate::imap::{IMap, ProcessChunks};
+use crate::imap::IMap;
 use crate::interrupt::Registration;
-use crate::result::{AsyncResult, Callback, Cell, Collector, ErrorCallback, Job};
-use crate::worker::{
-    BytesRef, FromWorker, Reply, TaskFn, ToWorker, chunk_trampoline, init_trampoline,
-    map_trampoline, send_reserved, wire, worker_main,
-};
+use crate::remote;
+use crate::result::{AsyncResult, Callback, ErrorCallback, Job};
+use crate::worker::{BytesRef, FromWorker, Reply, ToWorker, send_reserved, worker_main};
 
 /// How long `terminate` lets workers end after SIGTERM before it kills them.
 const TERMINATE_GRACE: Duration = Duration::from_secs(2);
@@ -72,11 +68,6 @@ const PREFETCH_MIN_BYTES: usize = 32 * 1024;
 const TASK_OVERHEAD: usize = 24;
 /// How long the result handler polls before it sleeps, while that catches what it waits for.
 const HANDLER_SPIN: Duration = Duration::from_micros(30);
-/// A call's chunks are queued as they are encoded, in batches of at least this many bytes
-/// (the first chunk alone), so workers start on a long call before it is all encoded.
-const STREAM_BATCH_BYTES: usize = 64 * 1024;
-/// Room reserved for a chunk's encoding at most (about a byte more than each item's size).
-const ENCODE_RESERVE_MAX: usize = 4 << 20;
 /// A task queued again after this many workers died before acknowledging it fails instead.
 const MAX_UNSTARTED_LOSSES: u8 = 3;
 /// After this many workers in a row (per worker slot) die before they are ready (their
@@ -203,19 +194,7 @@ impl PoolBuilder {
         F: Target<Args>,
         Args: Serialize + DeserializeOwned,
     {
-        const {
-            assert!(
-                size_of::<F>() == 0,
-                "an initializer must be a fn item or a closure that captures nothing"
-            )
-        };
-        let _ = f;
-        let init = codec::encode(&args)
-            .map(|bytes| (wire(init_trampoline::<F, Args> as TaskFn), bytes))
-            .map_err(|e| {
-                Error::Codec(format!("could not encode the initializer's arguments: {e}"))
-            });
-        self.init = Some(init);
+        self.init = Some(remote::Initializer::new(f, args).map(remote::Initializer::into_parts));
         self
     }
 
@@ -443,14 +422,7 @@ impl Pool {
         Args: Serialize + DeserializeOwned,
         F::Output: Serialize + DeserializeOwned + Send + 'static,
     {
-        self.submit(
-            f,
-            chunk_trampoline::<F, Args>,
-            vec![args],
-            Some(1),
-            first,
-            callbacks,
-        )
+        remote::apply_async(self, f, args, callbacks)
     }
 
     /// Applies `f` to every item, in chunks of Python's default size, and returns the results
@@ -509,8 +481,7 @@ impl Pool {
         A: Serialize + DeserializeOwned,
         F::Output: Serialize + DeserializeOwned + Send + 'static,
     {
-        let items: Vec<A> = items.into_iter().collect();
-        self.submit(f, map_trampoline::<F, A>, items, chunksize, Some, callbacks)
+        remote::map_async(self, f, items, chunksize, callbacks)
     }
 
     /// Calls `f` with each item's tuple as its arguments, results in order (Python's
@@ -573,14 +544,7 @@ impl Pool {
         Args: Serialize + DeserializeOwned,
         F::Output: Serialize + DeserializeOwned + Send + 'static,
     {
-        self.submit(
-            f,
-            chunk_trampoline::<F, Args>,
-            items.into_iter().collect(),
-            chunksize,
-            Some,
-            callbacks,
-        )
+        remote::starmap_async(self, f, items, chunksize, callbacks)
     }
 
     /// Applies `f` to every item lazily, one item per task, yielding results in input order
@@ -611,7 +575,7 @@ impl Pool {
         A: Serialize + DeserializeOwned,
         F::Output: Serialize + DeserializeOwned + Send + 'static,
     {
-        self.imap_with(f, items, chunksize, true)
+        remote::imap(self, f, items, chunksize, true)
     }
 
     /// As [`imap`](Self::imap), yielding results as they finish (Python's `imap_unordered`).
@@ -643,128 +607,11 @@ impl Pool {
         A: Serialize + DeserializeOwned,
         F::Output: Serialize + DeserializeOwned + Send + 'static,
     {
-        self.imap_with(f, items, chunksize, false)
-    }
-
-    fn imap_with<F, A, I>(
-        &self,
-        _f: F,
-        items: I,
-        chunksize: usize,
-        ordered: bool,
-    ) -> Result<IMap<'_, A, F::Output, I::IntoIter>>
-    where
-        F: Target<(A,)>,
-        I: IntoIterator<Item = A>,
-        A: Serialize + DeserializeOwned,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        const {
-            assert!(
-                size_of::<F>() == 0,
-                "a pool task must be a fn item or a closure that captures nothing; \
-                 pass state through the arguments"
-            )
-        };
-        // A closed or broken pool is this call's error, as for `map`.
-        self.enqueue(std::iter::empty())?;
-        let backend = ProcessChunks {
-            pool: self,
-            code: Arc::new(wire(map_trampoline::<F, A> as TaskFn)),
-            batch: RefCell::new(Vec::new()),
-        };
-        Ok(IMap::new(
-            Box::new(backend),
-            self.processes(),
-            items.into_iter(),
-            chunksize,
-            ordered,
-        ))
-    }
-
-    /// Encodes the call's chunks here and queues them as they are encoded: an unencodable
-    /// argument is this call's error, returned here (its callbacks do not run; chunks queued
-    /// before it are skipped, or their results dropped if a worker took them already).
-    fn submit<F, Args, Item, T>(
-        &self,
-        _f: F,
-        trampoline: TaskFn,
-        items: Vec<Item>,
-        chunksize: Option<usize>,
-        finish: fn(Vec<F::Output>) -> Option<T>,
-        callbacks: Callbacks<T>,
-    ) -> Result<AsyncResult<T>>
-    where
-        F: Target<Args>,
-        Item: Serialize,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-        T: Send + 'static,
-    {
-        const {
-            assert!(
-                size_of::<F>() == 0,
-                "a pool task must be a fn item or a closure that captures nothing; \
-                 pass state through the arguments"
-            )
-        };
-        let n = items.len();
-        let chunksize = chunksize
-            .unwrap_or_else(|| default_chunksize(n, self.processes))
-            .max(1);
-        let cell = Arc::new(Cell::new(callbacks.callback, callbacks.error_callback));
-        let job: Arc<dyn Job> = Arc::new(Collector::<F::Output, T>::new(
-            Arc::clone(&cell),
-            n,
-            n.div_ceil(chunksize),
-            finish,
-        ));
-        if n == 0 {
-            // A closed or broken pool is this call's error, as for any call.
-            self.enqueue(std::iter::empty())?;
-            job.finish_empty();
-            return Ok(AsyncResult { cell });
-        }
-        let code = Arc::new(wire(trampoline));
-        // Queued as they are encoded, the first at once, so workers start while the rest
-        // is encoded.
-        let mut batch = Vec::new();
-        let mut batch_bytes = 0;
-        for (index, chunk) in items.chunks(chunksize).enumerate() {
-            let mut args =
-                Vec::with_capacity((chunk.len() * (size_of::<Item>() + 1)).min(ENCODE_RESERVE_MAX));
-            if let Err(e) = codec::encode_into(chunk, &mut args) {
-                // Chunks queued already are skipped (or their results dropped).
-                cell.abandon();
-                return Err(Error::Codec(format!(
-                    "could not encode the arguments of task {index}: {e}"
-                )));
-            }
-            batch_bytes += args.len();
-            let start = index * chunksize;
-            batch.push(Task::new(
-                Arc::clone(&job),
-                index,
-                start..start + chunk.len(),
-                Arc::clone(&code),
-                args,
-            ));
-            if index == 0 || batch_bytes >= STREAM_BATCH_BYTES {
-                if let Err(e) = self.enqueue(batch.drain(..)) {
-                    cell.abandon();
-                    return Err(e);
-                }
-                batch_bytes = 0;
-            }
-        }
-        if let Err(e) = self.enqueue(batch.into_iter()) {
-            cell.abandon();
-            return Err(e);
-        }
-        Ok(AsyncResult { cell })
+        remote::imap(self, f, items, chunksize, false)
     }
 
     /// Queues `tasks`, or none when the pool is closed or broken.
-    pub(crate) fn enqueue(&self, tasks: impl Iterator<Item = Task>) -> Result<()> {
+    fn enqueue(&self, tasks: &mut dyn Iterator<Item = Task>) -> Result<()> {
         {
             let mut q = self.shared.lock();
             if let Some(broken) = &q.broken {
@@ -859,15 +706,21 @@ impl Pool {
     }
 }
 
+impl remote::Dispatch for Pool {
+    fn enqueue(&self, tasks: &mut dyn Iterator<Item = Task>) -> Result<()> {
+        Pool::enqueue(self, tasks)
+    }
+
+    fn processes(&self) -> usize {
+        self.processes
+    }
+}
+
 /// Python's `__exit__`: terminates the workers (after `close` + `join`, nothing is left).
 impl Drop for Pool {
     fn drop(&mut self) {
         self.terminate();
     }
-}
-
-fn first<R>(values: Vec<R>) -> Option<R> {
-    values.into_iter().next()
 }
 
 /// What the callers and the result handler share.
@@ -922,8 +775,11 @@ impl Broken {
     }
 }
 
-/// One chunk of a call, queued or running.
-pub(crate) struct Task {
+/// One chunk of a call, queued or running: the code reference of its target's trampoline, its
+/// encoded arguments, and the call it belongs to. A pool's dispatcher hands it to a worker
+/// ([`code`](Self::code) and [`args`](Self::args) are what travels), then settles it with the
+/// worker's [`TaskReply`](crate::remote::TaskReply) or an error.
+pub struct Task {
     job: Arc<dyn Job>,
     index: usize,
     items: Range<usize>,
@@ -932,12 +788,17 @@ pub(crate) struct Task {
     unstarted_losses: u8,
 }
 
-impl Task {
-    /// Fails the task's call (a task that could not be queued).
-    pub(crate) fn fail(self, error: Error) {
-        self.job.fail(error);
+impl fmt::Debug for Task {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task")
+            .field("index", &self.index)
+            .field("items", &self.items)
+            .field("args", &self.args.len())
+            .finish_non_exhaustive()
     }
+}
 
+impl Task {
     /// Chunk `index` of a call, covering the call's `items`, with its encoded arguments.
     pub(crate) fn new(
         job: Arc<dyn Job>,
@@ -954,6 +815,66 @@ impl Task {
             args,
             unstarted_losses: 0,
         }
+    }
+
+    /// The checked reference of the trampoline that runs this task in a worker.
+    #[must_use]
+    pub fn code(&self) -> &CodeWire {
+        &self.code
+    }
+
+    /// Whether `other` runs the same trampoline (one reference may cover several tasks on the
+    /// wire).
+    #[must_use]
+    pub fn same_code(&self, other: &Task) -> bool {
+        Arc::ptr_eq(&self.code, &other.code) || self.code == other.code
+    }
+
+    /// The task's encoded arguments, as the trampoline decodes them.
+    #[must_use]
+    pub fn args(&self) -> &[u8] {
+        &self.args
+    }
+
+    /// The task's index within its call (the chunk's index for `map`).
+    #[must_use]
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The positions of the task's items in its call's input.
+    #[must_use]
+    pub fn items(&self) -> Range<usize> {
+        self.items.clone()
+    }
+
+    /// Marks the call started, just before the task goes to a worker; `false` when the call is
+    /// already decided (failed, cancelled): the task is then dropped, not sent.
+    #[must_use]
+    pub fn start(&self) -> bool {
+        self.job.start()
+    }
+
+    /// Settles the task with the reply of `worker` (named in a panic's error): decodes its
+    /// results into the call, or fails the call. Runs the call's callbacks if this decides it.
+    pub fn complete(self, reply: crate::remote::TaskReply, worker: &str) {
+        use crate::remote::TaskReply;
+        match reply {
+            TaskReply::Ok(bytes) => self.job.deliver(self.index, self.items, &bytes, worker),
+            TaskReply::Codec(m) => self
+                .job
+                .fail(Error::Codec(format!("task {}: {m}", self.index))),
+            TaskReply::Refused(m) => self.job.fail(Error::Refused(m)),
+            TaskReply::Panicked(panic) => self.job.fail(Error::Panicked {
+                worker: worker.to_string(),
+                panic,
+            }),
+        }
+    }
+
+    /// Fails the task's call with `error`.
+    pub fn fail(self, error: Error) {
+        self.job.fail(error);
     }
 }
 
@@ -1404,16 +1325,7 @@ impl Handler {
     /// Hands the replies read so far to their calls (decoding results, running callbacks).
     fn deliver_replies(&mut self) {
         for (task, reply, worker) in std::mem::take(&mut self.replies) {
-            match reply {
-                Reply::Ok(bytes) => {
-                    task.job.deliver(task.index, task.items, &bytes, &worker);
-                }
-                Reply::Codec(m) => task
-                    .job
-                    .fail(Error::Codec(format!("task {}: {m}", task.index))),
-                Reply::Refused(m) => task.job.fail(Error::Refused(m)),
-                Reply::Panicked(panic) => task.job.fail(Error::Panicked { worker, panic }),
-            }
+            task.complete(reply, &worker);
         }
     }
 

@@ -65,9 +65,9 @@ pub(crate) enum FromWorker {
     InitFailed(PanicInfo),
 }
 
-/// How a task ended in the worker.
-#[derive(Serialize, Deserialize)]
-pub(crate) enum Reply {
+/// How a task ended in the worker, as it travels back to the pool.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Reply {
     /// The encoded `Outcome<Vec<R>>`: the chunk's results, or its first panic.
     Ok(Bytes),
     /// The arguments could not be decoded or a result encoded.
@@ -200,7 +200,7 @@ pub(crate) fn worker_main(mut conn: Connection, init: Option<(CodeWire, Vec<u8>)
     // A daemonic worker dies with the parent process (the process crate arms that), so a
     // blocking receive cannot outlive the pool's owner.
     let pid = std::process::id();
-    let mut verified: Option<(CodeWire, TaskFn)> = None;
+    let mut runner = TaskRunner::new();
     // Tasks received and not yet run, each with its target's reference.
     let mut queue: VecDeque<(u64, Rc<CodeWire>, Vec<u8>)> = VecDeque::new();
     // The front task was acknowledged already (with the previous one's reply).
@@ -221,7 +221,7 @@ pub(crate) fn worker_main(mut conn: Connection, init: Option<(CodeWire, Vec<u8>)
             return;
         }
         let began = Instant::now();
-        let reply = call_cached(&mut verified, &code, args);
+        let reply = runner.run(&code, args);
         let micros = u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX);
         // More tasks may have arrived while this one ran: if one is here, one message
         // answers this task and acknowledges that one, before it runs.
@@ -278,6 +278,35 @@ fn receive(
             true
         }
         Err(_) => false,
+    }
+}
+
+/// Runs tasks in a worker: checks each task's code reference (the executable's fingerprint, the
+/// tag under this process's authkey, the address) before anything is called, and catches a
+/// panic. A reference checked once is remembered byte for byte, so the tasks of one call are
+/// checked once.
+#[derive(Default)]
+pub struct TaskRunner {
+    verified: Option<(CodeWire, TaskFn)>,
+}
+
+impl std::fmt::Debug for TaskRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskRunner").finish_non_exhaustive()
+    }
+}
+
+impl TaskRunner {
+    /// A runner that has checked nothing yet.
+    #[must_use]
+    pub fn new() -> TaskRunner {
+        TaskRunner::default()
+    }
+
+    /// Checks `code` and runs it over `args`: the task's results or first panic
+    /// ([`Reply::Ok`]), or why it did not run.
+    pub fn run(&mut self, code: &CodeWire, args: Vec<u8>) -> Reply {
+        call_cached(&mut self.verified, code, args)
     }
 }
 
