@@ -7,6 +7,7 @@
 
 use std::time::{Duration, Instant};
 
+use multiprocessing::connection::{Connection, pipe};
 use multiprocessing::managers::{
     BaseManager, Exception, Generator, GeneratorProxy, Object, Raised, Shared, managed,
 };
@@ -162,6 +163,46 @@ fn a_generator_whose_iterator_panicked_is_finished_for_every_process() {
     let ctx = get_context(StartMethod::Fork);
     let theirs = ctx.start(next_item, (g.clone(),)).unwrap().join().unwrap();
     assert_eq!(theirs, None);
+}
+
+/// Python's `count()`, shared.
+fn counter(_: Vec<Object>) -> Result<Box<dyn Shared>, Raised> {
+    Ok(Box::new(Generator::new(0u64..)))
+}
+
+/// A child's side: takes three items, says which, and waits to be killed mid-iteration.
+fn take_three_and_wait(mut g: GeneratorProxy<u64>, mut ready: Connection) {
+    let taken: Vec<u64> = g.by_ref().take(3).map(Result::unwrap).collect();
+    ready.send(&taken).unwrap();
+    // Blocks until killed (the parent never sends).
+    let _ = ready.recv::<()>();
+}
+
+#[test]
+fn a_client_killed_mid_iteration_leaves_the_generator_to_the_others() {
+    let m = get_context(StartMethod::Fork)
+        .manager_builder()
+        .register("counter", counter)
+        .start()
+        .unwrap();
+    let base = m.number_of_objects().unwrap();
+    let mut g: GeneratorProxy<u64> = m.create_as("counter", Vec::new()).unwrap();
+    assert_eq!(g.next().unwrap().unwrap(), 0);
+    let (mut ready, theirs) = pipe(true).unwrap();
+    let p = get_context(StartMethod::Fork)
+        .process(take_three_and_wait, (g.clone(), theirs))
+        .start()
+        .unwrap();
+    let taken: Vec<u64> = ready.recv().unwrap();
+    assert_eq!(taken, [1, 2, 3]);
+    p.kill().unwrap();
+    p.join().unwrap();
+    // Each item once: this process goes on where the killed one stopped.
+    assert_eq!(g.next().unwrap().unwrap(), 4);
+    drop(g);
+    eventually("the generator is freed once both processes let go", || {
+        m.number_of_objects().unwrap() == base
+    });
 }
 
 #[test]
