@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use multiprocessing::connection::{Connection, pipe};
 use multiprocessing::managers::{
-    BaseManager, Exception, Generator, GeneratorProxy, Object, Raised, Shared, managed,
+    BaseManager, Caller, Exception, Generator, GeneratorProxy, Object, Outcome, Raised, Shared,
+    managed,
 };
 use multiprocessing::{StartMethod, get_context};
 use multiprocessing_tests::helpers::eventually;
@@ -34,6 +35,24 @@ impl Bomb {
     pub fn armed(&self) -> bool {
         true
     }
+}
+
+/// A hand-written shared type whose `value` panics: the server walks it (its `references`,
+/// by default read from its value) once it was given a proxy to hold.
+struct Fragile;
+
+impl Shared for Fragile {
+    fn call(&mut self, _: &str, _: Vec<Object>, _: Caller) -> Result<Outcome, Raised> {
+        Ok(Outcome::Return(Object::None))
+    }
+
+    fn value(&self) -> Object {
+        panic!("the fragile value broke");
+    }
+}
+
+fn fragile(_: Vec<Object>) -> Result<Box<dyn Shared>, Raised> {
+    Ok(Box::new(Fragile))
 }
 
 /// A generator whose iterator yields 1, panics at its second item, and would yield 3, 4, ..
@@ -87,6 +106,7 @@ fn started(ticket_lifetime: Duration) -> BaseManager {
         .manager_builder()
         .register_type::<Bomb>("Bomb")
         .register("breaks_at_two", breaks_at_two)
+        .register("fragile", fragile)
         .register("connects_to_itself", connects_to_itself)
         .register("iterates_through_itself", iterates_through_itself)
         .ticket_lifetime(ticket_lifetime)
@@ -121,6 +141,37 @@ fn a_drop_that_panics_when_a_proxy_lets_go_leaves_its_clients_session_whole() {
         .join()
         .unwrap();
     eventually("the dict of a client that exited is freed", || {
+        m.number_of_objects().unwrap() == base
+    });
+    m.dict().unwrap();
+}
+
+/// A child's side: hands a proxy to a fragile object (so the server walks it when it looks for
+/// live objects), then lets go of another object, and exits holding both.
+fn walk_a_fragile_object_then_exit(address: String) {
+    let m = BaseManager::builder()
+        .address(address.parse().unwrap())
+        .connect()
+        .unwrap();
+    let f = m.create("fragile", Vec::new()).unwrap();
+    let d = m.dict().unwrap();
+    f.call_method("hold", vec![d.to_object()]).unwrap();
+    drop(m.dict().unwrap());
+    // Still served after the walk.
+    d.set("k", 1).unwrap();
+    std::mem::forget((f, d));
+}
+
+#[test]
+fn a_value_that_panics_while_the_server_looks_for_live_objects_leaks_nothing() {
+    let m = started(Duration::from_secs(300));
+    let base = m.number_of_objects().unwrap();
+    get_context(StartMethod::Fork)
+        .start(walk_a_fragile_object_then_exit, (m.address().to_string(),))
+        .unwrap()
+        .join()
+        .unwrap();
+    eventually("the objects of a client that exited are freed", || {
         m.number_of_objects().unwrap() == base
     });
     m.dict().unwrap();

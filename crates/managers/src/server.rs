@@ -521,7 +521,15 @@ impl State {
                 && e.holds
             {
                 found.clear();
-                e.object.references(&mut found);
+                let typeid = &e.typeid;
+                if let Err(Reply::Traceback(t)) = caught(
+                    || format!("the references of '{typeid}'"),
+                    || e.object.references(&mut found),
+                ) {
+                    // What it holds is unknown: nothing is freed while it is live.
+                    tracing::warn!(target: LOG, "manager: {t}");
+                    return;
+                }
                 stack.extend(found.iter().filter(|i| !live.contains(i)));
             }
         }
