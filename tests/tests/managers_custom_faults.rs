@@ -55,6 +55,35 @@ fn fragile(_: Vec<Object>) -> Result<Box<dyn Shared>, Raised> {
     Ok(Box::new(Fragile))
 }
 
+/// A hand-written shared type that counts how often the server reads its value; it exposes
+/// only `reads`.
+#[derive(Default)]
+struct Watched {
+    reads: std::cell::Cell<i128>,
+}
+
+impl Shared for Watched {
+    fn call(&mut self, method: &str, _: Vec<Object>, _: Caller) -> Result<Outcome, Raised> {
+        match method {
+            "reads" => Ok(Outcome::Return(Object::Int(self.reads.get()))),
+            _ => Ok(Outcome::Return(Object::None)),
+        }
+    }
+
+    fn value(&self) -> Object {
+        self.reads.set(self.reads.get() + 1);
+        Object::None
+    }
+
+    fn exposed(&self) -> Option<&[&'static str]> {
+        Some(&["reads"])
+    }
+}
+
+fn watched(_: Vec<Object>) -> Result<Box<dyn Shared>, Raised> {
+    Ok(Box::new(Watched::default()))
+}
+
 /// A generator whose iterator yields 1, panics at its second item, and would yield 3, 4, ..
 /// if asked again.
 fn breaks_at_two(_: Vec<Object>) -> Result<Box<dyn Shared>, Raised> {
@@ -107,6 +136,7 @@ fn started(ticket_lifetime: Duration) -> BaseManager {
         .register_type::<Bomb>("Bomb")
         .register("breaks_at_two", breaks_at_two)
         .register("fragile", fragile)
+        .register("watched", watched)
         .register("connects_to_itself", connects_to_itself)
         .register("iterates_through_itself", iterates_through_itself)
         .ticket_lifetime(ticket_lifetime)
@@ -175,6 +205,23 @@ fn a_value_that_panics_while_the_server_looks_for_live_objects_leaks_nothing() {
         m.number_of_objects().unwrap() == base
     });
     m.dict().unwrap();
+}
+
+#[test]
+fn a_refused_call_with_a_proxy_argument_does_not_make_its_object_a_holder() {
+    let m = started(Duration::from_secs(300));
+    let w = m.create("watched", Vec::new()).unwrap();
+    let d = m.dict().unwrap();
+    // Not exposed: the type never sees the call, so it cannot have kept the proxy.
+    let e = w.call_method("keep", vec![d.to_object()]).unwrap_err();
+    assert_eq!(e.exception(), Some(Exception::AttributeError));
+    // Letting go of an object: a holder would be walked (its value read) to find live ones.
+    drop(m.dict().unwrap());
+    assert_eq!(
+        w.call_method("reads", Vec::new()).unwrap(),
+        Object::Int(0),
+        "a refused call made the object a holder, walked at every release"
+    );
 }
 
 #[test]

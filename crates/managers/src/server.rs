@@ -1192,14 +1192,17 @@ fn handle(st: &ServerState, session: u64, request: Request<'_>) -> Step {
                     .map(Rc::from);
                 let typeid = e.typeid.clone();
                 let what = || format!("the method '{method}' of '{typeid}'");
+                // Whether the type saw the arguments (and may have kept the proxies in them).
+                let mut called = false;
                 let r = match method {
                     "#GETVALUE" => caught(what, || Ok(Outcome::Return(e.object.value()))),
                     _ => caught(what, || {
                         check_exposed(&e.typeid, e.rules.as_deref(), &*e.object, method)?;
+                        called = true;
                         e.object.call(method, args, Caller { session, thread })
                     }),
                 };
-                if holds {
+                if holds && called {
                     state.mark_holder(id);
                 }
                 let step = match r {
