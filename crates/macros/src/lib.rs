@@ -61,7 +61,10 @@
 //!   `Err` that is a `Raised` is raised as it is). An unknown name is an `AttributeError`
 //!   naming it. `exposed()` is Python's default list: the `pub` methods whose names do not
 //!   start with `_`, and any marked `#[exposed]`. `value()` is the serde form when
-//!   `Foo: Serialize`, else `<Foo object>`.
+//!   `Foo: Serialize`, else `<Foo object>`. Every client can read it (a proxy's
+//!   `get_value`, `repr`, `Display`) whatever the exposed list says, as in Python: a type
+//!   whose state should stay private is not `Serialize`, or skips those fields
+//!   (`#[serde(skip)]`).
 //! * `impl Construct for Foo`, when one associated function is marked `#[constructor]`
 //!   (returning `Self` or `Result<Self, E>`), so `register_type::<Foo>("Foo")` can make it.
 //! * `impl Managed for Foo` and the proxy `FooProxy`: a thin view over a `Proxy` (`Clone`,

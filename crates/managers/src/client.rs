@@ -33,9 +33,9 @@ pub(crate) fn thread_id() -> u64 {
 }
 
 thread_local! {
-    /// Set while this thread runs a `#[managed]` type's method (or constructor) in a manager's
-    /// server: a proxy used there would wait for the server, which serves one call at a time,
-    /// to answer itself.
+    /// Set while this thread runs a shared type's code in a manager's server (a method, a
+    /// constructor, a generator's iterator, a `Drop`): a proxy used there would wait for the
+    /// server, which serves one call at a time, to answer itself.
     static IN_METHOD: Cell<bool> = const { Cell::new(false) };
 }
 

@@ -86,7 +86,12 @@ impl Shared for Generator {
         if self.done {
             return Err(Raised::new(Exception::StopIteration, ""));
         }
-        match self.items.next() {
+        // Finished if `next` panics (as a Python generator that raised): its state may be
+        // half-changed, so it is not polled again.
+        self.done = true;
+        let next = self.items.next();
+        self.done = false;
+        match next {
             Some(Ok(item)) => Ok(Outcome::Return(item)),
             Some(Err(e)) => {
                 // As a Python generator that raised: finished.

@@ -370,6 +370,34 @@ struct Entry {
     holds: bool,
 }
 
+/// An object's `Drop` is its type's code too: a panic in it is reported and the server goes
+/// on (uncaught, it would end the connection's task before its session is released, or the
+/// server itself when a ticket expires).
+impl Drop for Entry {
+    fn drop(&mut self) {
+        let object = std::mem::replace(&mut self.object, Box::new(Dropped));
+        let typeid = &self.typeid;
+        if let Err(Reply::Traceback(t)) =
+            caught(|| format!("dropping a '{typeid}'"), || drop(object))
+        {
+            tracing::warn!(target: LOG, "manager: {t}");
+        }
+    }
+}
+
+/// What an [`Entry`] holds while its object is being dropped.
+struct Dropped;
+
+impl Shared for Dropped {
+    fn call(&mut self, method: &str, _: Vec<Object>, _: Caller) -> Result<Outcome, Raised> {
+        Err(crate::types::no_method("dropped", method))
+    }
+
+    fn value(&self) -> Object {
+        Object::None
+    }
+}
+
 #[derive(Default)]
 struct SessionRefs {
     connections: usize,
@@ -493,7 +521,15 @@ impl State {
                 && e.holds
             {
                 found.clear();
-                e.object.references(&mut found);
+                let typeid = &e.typeid;
+                if let Err(Reply::Traceback(t)) = caught(
+                    || format!("the references of '{typeid}'"),
+                    || e.object.references(&mut found),
+                ) {
+                    // What it holds is unknown: nothing is freed while it is live.
+                    tracing::warn!(target: LOG, "manager: {t}");
+                    return;
+                }
                 stack.extend(found.iter().filter(|i| !live.contains(i)));
             }
         }
@@ -522,7 +558,13 @@ impl State {
         }
         let s = self.sessions.remove(&session).unwrap_or_default();
         for e in self.objects.values_mut() {
-            e.object.client_gone(session);
+            let typeid = &e.typeid;
+            if let Err(Reply::Traceback(t)) = caught(
+                || format!("the client_gone of '{typeid}'"),
+                || e.object.client_gone(session),
+            ) {
+                tracing::warn!(target: LOG, "manager: {t}");
+            }
         }
         for (id, n) in s.refs {
             self.release(id, n);
@@ -592,7 +634,8 @@ impl State {
         let mut out = Vec::new();
         for id in ids {
             let e = &self.objects[&id];
-            let mut r = e.object.repr();
+            let mut r = caught(|| "its repr".into(), || e.object.repr())
+                .unwrap_or_else(|_| format!("<{} object (its repr panicked)>", e.typeid));
             if r.len() > 75 {
                 let mut cut = 75;
                 while !r.is_char_boundary(cut) {
@@ -870,7 +913,12 @@ async fn wait_or_hang_up<S: AsyncRead + Unpin>(
 /// Runs a shared type's code, turning a panic into a `#TRACEBACK` reply: the caller gets a
 /// `RemoteError` that says `what` panicked, with the panic's message and location; the server
 /// goes on (CPython's server, too, answers an exception in a method with its traceback).
+///
+/// The type's code cannot use a proxy meanwhile (it would wait for this server, which runs one
+/// call at a time): such a call fails at once, in a registered function or a generator's
+/// iterator as in a `#[managed]` method.
 fn caught<T>(what: impl FnOnce() -> String, f: impl FnOnce() -> T) -> Result<T, Reply> {
+    let _in_method = crate::client::InMethod::enter();
     Caught::catch(f)
         .into_result()
         .map_err(|p| Reply::Traceback(format!("{} {p}", what())))
@@ -1000,6 +1048,7 @@ impl std::future::Future for CatchPanic {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
         let f = &mut self.future;
+        let _in_method = crate::client::InMethod::enter();
         match Caught::catch(|| f.as_mut().poll(cx)) {
             Caught::Returned(p) => p,
             Caught::Panicked(p) => std::task::Poll::Ready(Err(Raised::new(
@@ -1009,6 +1058,21 @@ impl std::future::Future for CatchPanic {
                     self.method, self.typeid
                 ),
             ))),
+        }
+    }
+}
+
+/// A waiting call dropped unfinished (its caller hung up): a panic in the future's `Drop` is
+/// reported, as an object's is.
+impl Drop for CatchPanic {
+    fn drop(&mut self) {
+        let future = std::mem::replace(&mut self.future, Box::pin(std::future::pending()));
+        let (method, typeid) = (&self.method, &self.typeid);
+        if let Err(Reply::Traceback(t)) = caught(
+            || format!("dropping the waiting call '{method}' of '{typeid}'"),
+            || drop(future),
+        ) {
+            tracing::warn!(target: LOG, "manager: {t}");
         }
     }
 }
@@ -1128,14 +1192,17 @@ fn handle(st: &ServerState, session: u64, request: Request<'_>) -> Step {
                     .map(Rc::from);
                 let typeid = e.typeid.clone();
                 let what = || format!("the method '{method}' of '{typeid}'");
+                // Whether the type saw the arguments (and may have kept the proxies in them).
+                let mut called = false;
                 let r = match method {
                     "#GETVALUE" => caught(what, || Ok(Outcome::Return(e.object.value()))),
                     _ => caught(what, || {
                         check_exposed(&e.typeid, e.rules.as_deref(), &*e.object, method)?;
+                        called = true;
                         e.object.call(method, args, Caller { session, thread })
                     }),
                 };
-                if holds {
+                if holds && called {
                     state.mark_holder(id);
                 }
                 let step = match r {
