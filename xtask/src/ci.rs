@@ -136,6 +136,19 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     ]);
     step("clippy", clippy)?;
 
+    // The examples, built as the tests that run them build them (tests/src/examples.rs): done
+    // here once, so no test waits on the build within its timeout.
+    let mut examples = cargo();
+    examples.args([
+        "build",
+        "-p",
+        "multiprocessing",
+        "--examples",
+        "--features",
+        "mpi",
+    ]);
+    step("examples", examples)?;
+
     let mut tests = cargo();
     if has_cargo_subcommand("nextest") {
         tests.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
