@@ -343,10 +343,7 @@ impl Reader<'_> {
         let data = match (class.module.as_str(), class.name.as_str()) {
             ("_codecs", "encode") => match arg_values.as_slice() {
                 [Some(Value::Str(s)), Some(Value::Str(enc))]
-                    if matches!(
-                        enc.as_str(),
-                        "latin1" | "latin-1" | "latin_1" | "iso-8859-1"
-                    ) && s.chars().all(|c| (c as u32) < 256) =>
+                    if is_latin1(enc) && s.chars().all(|c| (c as u32) < 256) =>
                 {
                     Some(Node::Leaf(Value::Bytes(
                         s.chars().map(|c| c as u8).collect(),
@@ -358,6 +355,14 @@ impl Reader<'_> {
             ("builtins", "bytearray") => match arg_values.as_slice() {
                 [] => Some(Node::Leaf(Value::ByteArray(Vec::new()))),
                 [Some(Value::Bytes(b))] => Some(Node::Leaf(Value::ByteArray(b.clone()))),
+                // bytearray('text', 'latin-1'): how CPython 3.8-3.10 write it below protocol 3.
+                [Some(Value::Str(s)), Some(Value::Str(enc))]
+                    if is_latin1(enc) && s.chars().all(|c| (c as u32) < 256) =>
+                {
+                    Some(Node::Leaf(Value::ByteArray(
+                        s.chars().map(|c| c as u8).collect(),
+                    )))
+                }
                 _ => None,
             },
             ("builtins", "set") => match args.as_slice() {
@@ -854,6 +859,10 @@ impl ObjectNode {
             dict_items: Vec::new(),
         }
     }
+}
+
+fn is_latin1(encoding: &str) -> bool {
+    matches!(encoding, "latin1" | "latin-1" | "latin_1" | "iso-8859-1")
 }
 
 /// A protocol-0 `STRING` operand: a quoted Python 2 literal with backslash escapes.
