@@ -87,14 +87,8 @@ pub fn loads_with_limits(data: &[u8], limits: &Limits) -> Result<Value> {
         .len()
         .saturating_mul(limits.output_per_input_byte)
         .saturating_add(limits.base_output);
-    let mut b = Builder {
-        nodes: &r.nodes,
-        path: HashMap::new(),
-        depth: 0,
-        max_depth: limits.max_depth,
-        budget,
-    };
-    b.build(&root)
+    let mut b = Builder::new(r.nodes, &root, limits.max_depth, budget);
+    b.build(&root, true)
 }
 
 /// A stack or memo entry: scalars inline, everything else an arena index.
@@ -942,8 +936,13 @@ fn raw_unicode_escape(l: &[u8]) -> Option<String> {
 }
 
 /// Makes the tree from the arena, depth-first, closing cycles with [`Value::Recursive`].
-struct Builder<'a> {
-    nodes: &'a [Node],
+///
+/// A node reachable by one path only (it and every ancestor stored once) is moved into the
+/// tree, not copied, so a large `bytes` message costs no second copy; anything shared is cloned.
+struct Builder {
+    nodes: Vec<Node>,
+    /// How many times each node is stored in another node (or is the root).
+    refs: Vec<u32>,
     /// Arena index to its level on the current path (1 = outermost).
     path: HashMap<usize, usize>,
     depth: usize,
@@ -951,7 +950,45 @@ struct Builder<'a> {
     budget: usize,
 }
 
-impl Builder<'_> {
+impl Builder {
+    fn new(nodes: Vec<Node>, root: &Item, max_depth: usize, budget: usize) -> Self {
+        let mut refs = vec![0u32; nodes.len()];
+        let mut count = |i: &Item| {
+            if let Item::Node(n) = *i {
+                refs[n] = refs[n].saturating_add(1);
+            }
+        };
+        count(root);
+        for node in &nodes {
+            match node {
+                Node::Leaf(_) => {}
+                Node::List(v) | Node::Tuple(v) | Node::Set(v) | Node::FrozenSet(v) => {
+                    v.iter().for_each(&mut count)
+                }
+                Node::Dict(p) => p.iter().for_each(|(k, v)| {
+                    count(k);
+                    count(v);
+                }),
+                Node::Object(o) => {
+                    o.args.iter().chain(&o.list_items).for_each(&mut count);
+                    o.state.iter().for_each(&mut count);
+                    o.kwargs.iter().chain(&o.dict_items).for_each(|(k, v)| {
+                        count(k);
+                        count(v);
+                    });
+                }
+            }
+        }
+        Builder {
+            nodes,
+            refs,
+            path: HashMap::new(),
+            depth: 0,
+            max_depth,
+            budget,
+        }
+    }
+
     fn spend(&mut self, n: usize) -> Result<()> {
         match self.budget.checked_sub(n) {
             Some(b) => {
@@ -964,7 +1001,7 @@ impl Builder<'_> {
         }
     }
 
-    fn build(&mut self, i: &Item) -> Result<Value> {
+    fn build(&mut self, i: &Item, unique: bool) -> Result<Value> {
         self.spend(1)?;
         let n = match *i {
             Item::None => return Ok(Value::None),
@@ -976,16 +1013,25 @@ impl Builder<'_> {
         if let Some(&level) = self.path.get(&n) {
             return Ok(Value::Recursive(self.depth + 1 - level));
         }
-        let nodes = self.nodes;
-        if let Node::Leaf(v) = &nodes[n] {
-            self.spend(match v {
+        let unique = unique && self.refs[n] == 1;
+        if let Node::Leaf(v) = &self.nodes[n] {
+            let size = match v {
                 Value::Str(s) => s.len(),
                 Value::Bytes(b) | Value::ByteArray(b) => b.len(),
                 Value::BigInt(b) => b.to_signed_bytes_le().len(),
                 Value::Global(g) => g.module.len() + g.name.len(),
                 _ => 0,
-            })?;
-            return Ok(v.clone());
+            };
+            let v = if unique {
+                match std::mem::replace(&mut self.nodes[n], Node::Leaf(Value::None)) {
+                    Node::Leaf(v) => v,
+                    _ => Value::None,
+                }
+            } else {
+                v.clone()
+            };
+            self.spend(size)?;
+            return Ok(v);
         }
         if self.depth >= self.max_depth {
             return Err(Error::LimitExceeded(format!(
@@ -993,42 +1039,71 @@ impl Builder<'_> {
                 self.max_depth
             )));
         }
+        // Only indices are copied here; leaves below are moved or cloned on their own.
+        let node = if unique {
+            std::mem::replace(&mut self.nodes[n], Node::Leaf(Value::None))
+        } else {
+            self.nodes[n].shallow_clone()
+        };
         self.depth += 1;
         self.path.insert(n, self.depth);
-        let r = self.build_node(&nodes[n]);
+        let r = self.build_node(node, unique);
         self.path.remove(&n);
         self.depth -= 1;
         r
     }
 
-    fn seq(&mut self, items: &[Item]) -> Result<Vec<Value>> {
-        items.iter().map(|i| self.build(i)).collect()
+    fn seq(&mut self, items: &[Item], unique: bool) -> Result<Vec<Value>> {
+        items.iter().map(|i| self.build(i, unique)).collect()
     }
 
-    fn pairs(&mut self, pairs: &[(Item, Item)]) -> Result<Vec<(Value, Value)>> {
+    fn pairs(&mut self, pairs: &[(Item, Item)], unique: bool) -> Result<Vec<(Value, Value)>> {
         pairs
             .iter()
-            .map(|(k, v)| Ok((self.build(k)?, self.build(v)?)))
+            .map(|(k, v)| Ok((self.build(k, unique)?, self.build(v, unique)?)))
             .collect()
     }
 
-    fn build_node(&mut self, node: &Node) -> Result<Value> {
+    fn build_node(&mut self, node: Node, u: bool) -> Result<Value> {
         Ok(match node {
-            Node::Leaf(v) => v.clone(),
-            Node::List(items) => Value::List(self.seq(items)?),
-            Node::Tuple(items) => Value::Tuple(self.seq(items)?),
-            Node::Set(items) => Value::Set(self.seq(items)?),
-            Node::FrozenSet(items) => Value::FrozenSet(self.seq(items)?),
-            Node::Dict(pairs) => Value::Dict(self.pairs(pairs)?),
+            Node::Leaf(v) => v,
+            Node::List(items) => Value::List(self.seq(&items, u)?),
+            Node::Tuple(items) => Value::Tuple(self.seq(&items, u)?),
+            Node::Set(items) => Value::Set(self.seq(&items, u)?),
+            Node::FrozenSet(items) => Value::FrozenSet(self.seq(&items, u)?),
+            Node::Dict(pairs) => Value::Dict(self.pairs(&pairs, u)?),
             Node::Object(o) => Value::Object(Box::new(Object {
-                class: o.class.clone(),
+                class: o.class,
                 construct: o.construct,
-                args: self.seq(&o.args)?,
-                kwargs: self.pairs(&o.kwargs)?,
-                state: o.state.as_ref().map(|s| self.build(s)).transpose()?,
-                list_items: self.seq(&o.list_items)?,
-                dict_items: self.pairs(&o.dict_items)?,
+                args: self.seq(&o.args, u)?,
+                kwargs: self.pairs(&o.kwargs, u)?,
+                state: o.state.map(|s| self.build(&s, u)).transpose()?,
+                list_items: self.seq(&o.list_items, u)?,
+                dict_items: self.pairs(&o.dict_items, u)?,
             })),
         })
+    }
+}
+
+impl Node {
+    /// A copy of a container's indices (a leaf is copied whole).
+    fn shallow_clone(&self) -> Node {
+        match self {
+            Node::Leaf(v) => Node::Leaf(v.clone()),
+            Node::List(v) => Node::List(v.clone()),
+            Node::Tuple(v) => Node::Tuple(v.clone()),
+            Node::Set(v) => Node::Set(v.clone()),
+            Node::FrozenSet(v) => Node::FrozenSet(v.clone()),
+            Node::Dict(p) => Node::Dict(p.clone()),
+            Node::Object(o) => Node::Object(Box::new(ObjectNode {
+                class: o.class.clone(),
+                construct: o.construct,
+                args: o.args.clone(),
+                kwargs: o.kwargs.clone(),
+                state: o.state,
+                list_items: o.list_items.clone(),
+                dict_items: o.dict_items.clone(),
+            })),
+        }
     }
 }

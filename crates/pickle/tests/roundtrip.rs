@@ -222,3 +222,13 @@ fn serde_types_survive_and_look_like_python() {
     assert!(from_slice::<Vec<u8>>(&to_vec(&"no").unwrap()).is_err());
     assert!(from_slice::<u8>(&to_vec(&300).unwrap()).is_err());
 }
+
+#[test]
+fn shared_containers_and_arguments_are_whole_in_every_copy() {
+    // a = ['sss']; [a, a, 'u'], as CPython 3.13 pickles it at protocol 4.
+    let p = b"\x80\x04\x95\x14\x00\x00\x00\x00\x00\x00\x00]\x94(]\x94\x8c\x03sss\x94ah\x01\x8c\x01u\x94e.";
+    assert_eq!(loads(p).unwrap().to_string(), "[['sss'], ['sss'], 'u']");
+    // e = KeyError('m'); [e.args, e]: the args tuple is shared by the list and the exception.
+    let p = b"\x80\x04\x95'\x00\x00\x00\x00\x00\x00\x00]\x94(\x8c\x01m\x94\x85\x94\x8c\x08builtins\x94\x8c\x08KeyError\x94\x93\x94h\x02R\x94e.";
+    assert_eq!(loads(p).unwrap().to_string(), "[('m',), KeyError('m')]");
+}
