@@ -80,3 +80,8 @@ pub fn to_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
 pub fn from_slice<T: DeserializeOwned>(data: &[u8]) -> Result<T> {
     from_value(loads(data)?)
 }
+
+/// The crate README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
