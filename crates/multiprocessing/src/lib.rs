@@ -25,7 +25,8 @@
 //! This facade re-exports the workspace's crates, each behind a default feature: `connection`
 //! (Python's `multiprocessing.connection`), `process` (`Process`, start methods and contexts),
 //! `synchronize`, `sharedctypes`, `queues`, `pool` (a [`Pool`] of worker processes) and `managers`
-//! (shared objects in a server process, [`manager()`]). Depend on a
+//! (shared objects in a server process, [`manager()`]), and `pickle` (CPython's pickle format as
+//! data, for `send`/`recv` with Python peers). Depend on a
 //! sub-crate instead when you need only part of it.
 //! Every sub-crate's error converts into [`enum@Error`], so `?` works across them.
 //!
@@ -124,6 +125,10 @@ pub fn manager() -> Result<managers::SyncManager, Error> {
 pub use multiprocessing_connection as connection;
 #[cfg(feature = "connection")]
 pub use multiprocessing_connection::{Address, Connection, Listener, client, pipe, wait};
+/// CPython's pickle format as data (`pickle.dumps` / `loads` without running code), for Python
+/// peers; see [`Connection::send_pickle`].
+#[cfg(feature = "pickle")]
+pub use multiprocessing_pickle as pickle;
 
 #[cfg(feature = "process")]
 pub use context::{Context, default_context, get_context};
