@@ -120,13 +120,8 @@ impl Proxy {
     /// could refer to it).
     #[doc(alias = "_callmethod")]
     pub fn call_method(&self, method: &str, args: Vec<Object>) -> Result<Object> {
-        let session = self.session()?;
-        match session.request(&Request::Call {
-            id: self.inner.token.id,
-            thread: client::thread_id(),
-            method,
-            args,
-        })? {
+        let (reply, session) = self.call(method, args)?;
+        match reply {
             Reply::Return(o) => Ok(o),
             Reply::Proxy(t) => {
                 // The server holds a reference for this session: a proxy owns it, and its drop
@@ -144,19 +139,26 @@ impl Proxy {
     /// Calls a method of the referent that answers with a new shared object, and returns a
     /// proxy to it.
     pub fn call_method_proxy(&self, method: &str, args: Vec<Object>) -> Result<Proxy> {
-        let session = self.session()?;
-        match session.request(&Request::Call {
-            id: self.inner.token.id,
-            thread: client::thread_id(),
-            method,
-            args,
-        })? {
+        let (reply, session) = self.call(method, args)?;
+        match reply {
             Reply::Proxy(t) => Ok(Proxy::adopt_token(t, session)),
             // A shared object already referred to elsewhere (an element of a container): this
             // session holds no reference to it yet, so the proxy takes one.
             Reply::Return(o @ Object::Proxy(_)) => self.adopt(&o),
             other => Err(unexpected(other)),
         }
+    }
+
+    /// Sends a method call; the reply and the session that holds any reference it brings.
+    fn call(&self, method: &str, args: Vec<Object>) -> Result<(Reply, Arc<Session>)> {
+        let session = self.session()?;
+        let reply = session.request(&Request::Call {
+            id: self.inner.token.id,
+            thread: client::thread_id(),
+            method,
+            args,
+        })?;
+        Ok((reply, session))
     }
 
     /// A copy of the referent's value (Python's `_getvalue()`).
