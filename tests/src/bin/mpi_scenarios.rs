@@ -300,7 +300,10 @@ fn refused() {
 
 fn main() {
     // Counted by the tests: every rank of an `mpirun` job runs `main`; spawned workers do not.
-    eprintln!("main runs in pid {}", std::process::id());
+    // One write of the whole line (eprintln! writes its pieces apart), so the ranks' lines,
+    // which share one pipe, do not interleave within it.
+    let line = format!("main runs in pid {}\n", std::process::id());
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("calls") => calls(args.get(2).and_then(|n| n.parse().ok()).unwrap_or(2)),
