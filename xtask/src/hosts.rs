@@ -1,27 +1,35 @@
 //! `cargo xtask hosts`: an `MpiPool` job across three simulated hosts.
 //!
-//! Three network namespaces (the hosts) are joined by a bridge that lives in a fourth, each
-//! with an address of a private /24 assigned inside it (nothing is routed out, nothing is
-//! added to this machine's own namespace). `mpirun` runs inside the first host with a host
-//! file of the three addresses and an rsh agent (a script) that starts OpenMPI's per-host
-//! daemon inside the namespace owning the address it is given; the ranks talk over TCP on
-//! that subnet only. The job is `mpi_scenarios hosts` (tests/src/bin): a `map` whose tasks
-//! report their network namespace. Checked: the sum is right, and rank 0 and both workers
-//! ran in three different namespaces. Everything is removed, also when something fails.
+//! Three network namespaces (the hosts), each pair joined by a veth pair of its own (a full
+//! mesh of point-to-point links), each host with one private address that the namespaces
+//! route among themselves (nothing is routed out, nothing is added to this machine's own
+//! namespace). No bridge: a veth pair is the one link every sandbox tried so far forwards
+//! (the managers' cross-host test uses one), while a bridge in a sandboxed kernel may be
+//! created and then forward nothing, which leaves the job waiting for its daemons. `mpirun`
+//! runs inside the first host with a host file of one address per host and an rsh agent (a
+//! script) that starts OpenMPI's per-host daemon inside the namespace owning the address it
+//! is given; the ranks talk over TCP on those links only. The job is `mpi_scenarios hosts`
+//! (tests/src/bin): a `map` whose tasks report their network namespace. Checked: the sum is
+//! right, and rank 0 and both workers ran in three different namespaces. Everything is
+//! removed, also when something fails. Before the job, each host connects to the others over
+//! TCP, so a network that does not forward is reported as such, not as a job that hangs.
 //!
 //! Needs root (or passwordless `sudo`, as CI runners have: then only the `ip` commands and the
 //! job run through `sudo -n`), `ip` (iproute2) and `mpirun`; without them it says why and does
 //! nothing.
 
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use crate::ci::{cargo, workspace_root};
 
-/// The hosts' subnet (only inside the namespaces).
+/// The hosts' addresses: host i is 10.78.0.i (only inside the namespaces).
 const SUBNET: &str = "10.78.0.0/24";
-/// How long the job may take (`mpirun --timeout`).
-const JOB_TIMEOUT_SECS: &str = "180";
+/// How long the job may take (`mpirun --timeout`); it takes about a second here.
+const JOB_TIMEOUT_SECS: &str = "90";
 
 /// A command run as root: directly when this is root, else through `sudo -n` (with the
 /// variables that let OpenMPI run as root, which sudo would drop).
@@ -89,10 +97,10 @@ fn unsupported() -> Option<String> {
     None
 }
 
-/// The namespaces, the bridge, the veth pairs and the scratch directory; dropping it removes
-/// them all (deleting a namespace deletes the interfaces inside it).
+/// The namespaces, the veth pairs and the scratch directory; dropping it removes them all
+/// (deleting a namespace deletes the interfaces inside it).
 struct Hosts {
-    bridge_ns: String,
+    /// Each host's namespace and its one address.
     hosts: Vec<(String, String)>,
     dir: PathBuf,
 }
@@ -101,7 +109,6 @@ impl Hosts {
     fn create() -> Result<Hosts, String> {
         let id = std::process::id();
         let hosts = Hosts {
-            bridge_ns: format!("mph-br-{id}"),
             hosts: (1..=3)
                 .map(|i| (format!("mph-h{i}-{id}"), format!("10.78.0.{i}")))
                 .collect(),
@@ -109,33 +116,70 @@ impl Hosts {
         };
         // From here on, a failure drops `hosts`, which removes what was made.
         std::fs::create_dir_all(&hosts.dir).map_err(|e| format!("scratch directory: {e}"))?;
-        ip(&["netns", "add", &hosts.bridge_ns])?;
-        let br = &hosts.bridge_ns;
-        ip(&["-n", br, "link", "add", "br0", "type", "bridge"])?;
-        ip(&["-n", br, "link", "set", "br0", "up"])?;
-        for (i, (ns, addr)) in hosts.hosts.iter().enumerate() {
+        for (ns, _) in &hosts.hosts {
             ip(&["netns", "add", ns])?;
-            // The pair is made inside the bridge's namespace, then one end moves to the host.
-            let outer = format!("h{}", i + 1);
-            ip(&[
-                "-n", br, "link", "add", &outer, "type", "veth", "peer", "name", "eth0", "netns",
-                ns,
-            ])?;
-            ip(&["-n", br, "link", "set", &outer, "master", "br0"])?;
-            ip(&["-n", br, "link", "set", &outer, "up"])?;
-            ip(&[
-                "-n",
-                ns,
-                "addr",
-                "add",
-                &format!("{addr}/24"),
-                "dev",
-                "eth0",
-            ])?;
-            ip(&["-n", ns, "link", "set", "eth0", "up"])?;
             ip(&["-n", ns, "link", "set", "lo", "up"])?;
         }
+        // One veth pair per pair of hosts. Each end carries its host's one address (a /32, so
+        // no subnet route is implied) and a route to the peer's address through that link: a
+        // host has one address whichever link a packet takes, as OpenMPI expects of a host,
+        // and each link answers ARP for the address it carries.
+        let n = hosts.hosts.len();
+        for a in 0..n {
+            for b in a + 1..n {
+                let ((ns_a, addr_a), (ns_b, addr_b)) = (&hosts.hosts[a], &hosts.hosts[b]);
+                // Each end is named after the host it leads to.
+                let (to_b, to_a) = (format!("to-h{}", b + 1), format!("to-h{}", a + 1));
+                ip(&[
+                    "-n", ns_a, "link", "add", &to_b, "type", "veth", "peer", "name", &to_a,
+                    "netns", ns_b,
+                ])?;
+                for (ns, dev, own, peer) in
+                    [(ns_a, &to_b, addr_a, addr_b), (ns_b, &to_a, addr_b, addr_a)]
+                {
+                    ip(&["-n", ns, "addr", "add", &format!("{own}/32"), "dev", dev])?;
+                    ip(&["-n", ns, "link", "set", dev, "up"])?;
+                    ip(&["-n", ns, "route", "add", &format!("{peer}/32"), "dev", dev])?;
+                }
+            }
+        }
         Ok(hosts)
+    }
+
+    /// Connects over TCP from every host to every other, from threads moved into the hosts'
+    /// namespaces: a network that does not forward is said plainly here, in seconds, rather
+    /// than as an MPI job that waits for its daemons until its timeout. Needs to be root
+    /// (`setns`); through `sudo` the check is left to the job.
+    fn check_links(&self) -> Result<(), String> {
+        if !rustix::process::geteuid().is_root() {
+            return Ok(());
+        }
+        for (to, (to_ns, to_addr)) in self.hosts.iter().enumerate() {
+            let listener = in_namespace(to_ns, {
+                let addr = to_addr.clone();
+                move || TcpListener::bind((addr.as_str(), 0)).map_err(|e| e.to_string())
+            })?;
+            let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+            let target: SocketAddr = format!("{to_addr}:{port}")
+                .parse()
+                .map_err(|e| format!("{to_addr}: {e}"))?;
+            for (from, (from_ns, _)) in self.hosts.iter().enumerate().filter(|(i, _)| *i != to) {
+                in_namespace(from_ns, move || {
+                    TcpStream::connect_timeout(&target, Duration::from_secs(10))
+                        .map(drop)
+                        .map_err(|e| e.to_string())
+                })
+                .map_err(|e| {
+                    format!(
+                        "the simulated network does not forward: host {} cannot connect to \
+                         {target} (host {}): {e}",
+                        from + 1,
+                        to + 1
+                    )
+                })?;
+            }
+        }
+        Ok(())
     }
 
     /// The host file (one slot per host) and the rsh agent, written to the scratch directory.
@@ -184,6 +228,7 @@ impl Hosts {
             .args(["--mca", "oob_tcp_if_include", SUBNET])
             .args(["--mca", "btl", "tcp,self"])
             .args(["--mca", "btl_tcp_if_include", SUBNET])
+            .arg("--report-state-on-timeout")
             .args([program.as_str(), "hosts"]);
         cmd.output().map_err(|e| format!("mpirun: {e}"))
     }
@@ -194,9 +239,28 @@ impl Drop for Hosts {
         for (ns, _) in &self.hosts {
             let _ = ip(&["netns", "del", ns]);
         }
-        let _ = ip(&["netns", "del", &self.bridge_ns]);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Runs `f` on a thread moved into the network namespace `ns` (sockets made there stay
+/// in it).
+fn in_namespace<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    let path = Path::new("/run/netns").join(ns);
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        rustix::thread::move_into_link_name_space(
+            file.as_fd(),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )
+        .map_err(|e| format!("setns {}: {e}", path.display()))?;
+        f()
+    })
+    .join()
+    .map_err(|_| "a namespace thread panicked".to_string())?
 }
 
 /// Checks the job's output: the right sum, and three ranks in three namespaces.
@@ -244,6 +308,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         .map_or_else(|| workspace_root().join("target"), PathBuf::from);
     let program = target.join("debug/mpi_scenarios");
     let hosts = Hosts::create()?;
+    hosts.check_links()?;
     let out = hosts.run_job(&program)?;
     drop(hosts);
     let stdout = String::from_utf8_lossy(&out.stdout);
