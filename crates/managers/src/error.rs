@@ -87,7 +87,7 @@ impl Error {
                 Exception::AttributeError => ErrorKind::Unsupported,
                 Exception::StopIteration => ErrorKind::Empty,
                 Exception::TimeoutError => ErrorKind::Timeout,
-                Exception::RuntimeError => ErrorKind::Remote,
+                Exception::RuntimeError | Exception::Other => ErrorKind::Remote,
                 Exception::Empty => ErrorKind::Empty,
                 Exception::Full => ErrorKind::Full,
                 Exception::BrokenBarrierError => ErrorKind::BrokenBarrier,

@@ -214,6 +214,12 @@ fn truthy(o: &Object) -> bool {
         Object::List(v) | Object::Tuple(v) => !v.is_empty(),
         Object::Dict(d) => !d.is_empty(),
         Object::Proxy(_) => true,
+        // Python's empty set, frozenset and bytearray are false, other objects true.
+        Object::Pickled(p) => {
+            use multiprocessing_pickle::Value;
+            !matches!(p.value(), Value::Set(v) | Value::FrozenSet(v) if v.is_empty())
+                && !matches!(p.value(), Value::ByteArray(b) if b.is_empty())
+        }
     }
 }
 

@@ -157,6 +157,8 @@ pub enum Exception {
     OverflowError,
     /// A division or modulo by zero (Python's `ZeroDivisionError`).
     ZeroDivisionError,
+    /// Another class, raised by a CPython peer: [`Raised::class`] names it.
+    Other,
 }
 
 impl Exception {
@@ -177,6 +179,7 @@ impl Exception {
             Exception::BrokenBarrierError => "BrokenBarrierError",
             Exception::OverflowError => "OverflowError",
             Exception::ZeroDivisionError => "ZeroDivisionError",
+            Exception::Other => "Exception",
         }
     }
 }
@@ -189,6 +192,9 @@ pub struct Raised {
     pub exception: Exception,
     /// The message (Python's `str(exc)`).
     pub message: String,
+    /// The Python class as `module.name`, when a CPython peer raised a class that is not
+    /// [`exception`](Raised::exception)'s own (`Exception::Other`, a subclass, ...).
+    pub class: Option<String>,
 }
 
 impl Raised {
@@ -197,6 +203,16 @@ impl Raised {
         Raised {
             exception,
             message: message.into(),
+            class: None,
+        }
+    }
+
+    /// The class's name as Python prints it (`KeyError`, or a CPython peer's own class name).
+    #[must_use]
+    pub fn name(&self) -> &str {
+        match &self.class {
+            Some(class) => class.rsplit('.').next().unwrap_or(class),
+            None => self.exception.name(),
         }
     }
 }
@@ -204,9 +220,9 @@ impl Raised {
 impl fmt::Display for Raised {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.message.is_empty() {
-            f.write_str(self.exception.name())
+            f.write_str(self.name())
         } else {
-            write!(f, "{}: {}", self.exception.name(), self.message)
+            write!(f, "{}: {}", self.name(), self.message)
         }
     }
 }

@@ -84,6 +84,7 @@ fn unexpected(o: &Object) -> Unexpected<'_> {
         Object::Tuple(_) => Unexpected::Other("tuple"),
         Object::Dict(_) => Unexpected::Other("dict"),
         Object::Proxy(_) => Unexpected::Other("proxy"),
+        Object::Pickled(_) => Unexpected::Other("a pickled Python object"),
     }
 }
 
@@ -152,6 +153,7 @@ impl<'de> Deserializer<'de> for ObjectRef<'de> {
                 enter_tree(self.depth)?;
                 visitor.visit_map(TokenAccess { token, field: 0 })
             }
+            Object::Pickled(_) => Err(de::Error::invalid_type(unexpected(self.obj), &visitor)),
         }
     }
 

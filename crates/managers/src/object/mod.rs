@@ -66,6 +66,7 @@ use std::collections::BTreeMap;
 
 mod de;
 mod error;
+pub mod python;
 mod repr;
 mod ser;
 mod value;
@@ -73,6 +74,7 @@ pub mod wire;
 
 pub use de::{from_object, from_object_ref};
 pub use error::ObjectError;
+pub use python::Pickled;
 pub use ser::to_object;
 pub use value::DisplayStr;
 pub use wire::WireObject;
@@ -137,6 +139,10 @@ pub enum Object {
     Dict(BTreeMap<Object, Object>),
     /// A reference to another shared object of the same manager (a proxy stored inside a value).
     Proxy(Token),
+    /// A Python object of a kind with no shape here (a `set`, an instance of a Python class),
+    /// sent by a CPython peer and kept as its pickle, to be handed back unchanged (see
+    /// [`python`]).
+    Pickled(Pickled),
 }
 
 /// Names one shared object of a manager: Python's `multiprocessing.managers.Token`.
@@ -166,6 +172,7 @@ impl Object {
             Object::List(_) => 5,
             Object::Dict(_) => 6,
             Object::Proxy(_) => 7,
+            Object::Pickled(_) => 8,
         }
     }
 }
@@ -226,6 +233,7 @@ impl Ord for Object {
             (Tuple(a), Tuple(b)) | (List(a), List(b)) => a.cmp(b),
             (Dict(a), Dict(b)) => a.iter().cmp(b.iter()),
             (Proxy(a), Proxy(b)) => a.cmp(b),
+            (Pickled(a), Pickled(b)) => a.cmp(b),
             (a, b) => a.rank().cmp(&b.rank()),
         }
     }
@@ -285,6 +293,7 @@ impl std::hash::Hash for Object {
                 }
             }
             Object::Proxy(token) => token.hash(state),
+            Object::Pickled(p) => p.hash(state),
         }
     }
 }

@@ -79,6 +79,7 @@ fn write_repr(o: &Object, f: &mut fmt::Formatter<'_>, depth: usize) -> fmt::Resu
             write_str(f, &token.typeid)?;
             write!(f, " at {:#x}>", token.id)
         }
+        Object::Pickled(p) => write!(f, "{p}"),
     }
 }
 

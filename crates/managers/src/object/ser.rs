@@ -422,6 +422,8 @@ impl Serialize for Object {
             }
             Object::Dict(map) => s.collect_map(map),
             Object::Proxy(token) => token.serialize(s),
+            // Its pickle's bytes: what a self-describing format can carry of it.
+            Object::Pickled(p) => s.serialize_bytes(p.as_bytes()),
         }
     }
 }

@@ -255,6 +255,7 @@ impl Object {
             Object::Tuple(_) => "tuple",
             Object::Dict(_) => "dict",
             Object::Proxy(t) => return t.proxy_type_name(),
+            Object::Pickled(p) => return Cow::Owned(p.type_name()),
         })
     }
 }

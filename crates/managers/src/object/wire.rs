@@ -180,6 +180,7 @@ enum NodeOut<'a> {
     Tuple(u64),
     Dict(u64),
     Proxy(&'a Token),
+    Pickled(BytesOut<'a>),
 }
 
 impl NodeOut<'_> {
@@ -209,6 +210,7 @@ enum NodeIn {
     Tuple(u64),
     Dict(u64),
     Proxy(Token),
+    Pickled(BytesIn),
 }
 
 /// Bytes written as serde bytes (one length and the bytes in postcard), not a sequence of
@@ -333,6 +335,7 @@ impl<'a> Iterator for Preorder<'a> {
                 NodeOut::Dict(len(map.len()))
             }
             Object::Proxy(token) => NodeOut::Proxy(token),
+            Object::Pickled(p) => NodeOut::Pickled(BytesOut(p.as_bytes())),
         };
         Some((node, depth))
     }
@@ -436,6 +439,9 @@ impl<'de> Visitor<'de> for NodesVisitor {
                     return Err(A::Error::custom(ObjectError::too_deep()));
                 }
                 NodeIn::Proxy(t) => Object::Proxy(t),
+                NodeIn::Pickled(b) => {
+                    Object::Pickled(super::Pickled::from_bytes(b.0).map_err(A::Error::custom)?)
+                }
                 NodeIn::List(len) | NodeIn::Tuple(len) | NodeIn::Dict(len) => {
                     match Frame::open(len, node) {
                         Ok(frame) => {
