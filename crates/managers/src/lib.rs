@@ -151,6 +151,17 @@
 //! The example `remote_manager` runs the documentation's sessions across processes, and serves a
 //! process-local `multiprocessing::Queue` the same way.
 //!
+//! # Talking to a CPython manager
+//!
+//! [`BaseManager::connect`] works with a CPython manager server too (a Python
+//! `BaseManager`/`SyncManager` on a TCP or Unix address, with its authkey): the first
+//! connection tells our server from CPython's, and the session then speaks CPython's pickled
+//! protocol, so the typed proxies ([`DictProxy`], [`ListProxy`], [`NamespaceProxy`],
+//! [`ValueProxy`], [`QueueProxy`], [`AcquirerProxy`], [`EventProxy`]) and the server's
+//! registered callables (`create("get_queue", ..)`) work unchanged, and its exceptions come back
+//! as [`Error::Raised`] with the Python class's name and message. [`python_client`] tells how,
+//! with an example, and what can go wrong.
+//!
 //! # How it works
 //!
 //! * [`manager::BaseManager`] starts the [`server`] in a child process (or connects to one);
@@ -187,6 +198,7 @@ pub mod object;
 pub mod operator;
 pub mod protocol;
 pub mod proxy;
+pub mod python_client;
 pub mod server;
 pub mod shared;
 pub mod sync_typed;
