@@ -24,6 +24,12 @@ class Maths:
     def fail(self, why):
         raise JobFailed(why)
 
+    def members(self):
+        return {1, 2}
+
+    def kind(self, x):
+        return type(x).__name__
+
 
 shared_queue = queue.Queue()
 

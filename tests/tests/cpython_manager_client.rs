@@ -175,6 +175,18 @@ fn a_session_with_each_cpython_server() {
             assert!(lock.try_lock().unwrap().is_none(), "{v}");
         }
         assert!(lock.try_lock().unwrap().is_some(), "{v}");
+        // Another thread (over a channel of its own) sees the lock held, and a clone of the
+        // proxy, dropped, leaves the reference to the others.
+        let held = lock.lock().unwrap();
+        let other = lock.clone();
+        assert!(
+            thread::spawn(move || other.try_lock().unwrap().is_none())
+                .join()
+                .unwrap(),
+            "{v}"
+        );
+        drop(held);
+        assert!(lock.try_lock().unwrap().is_some(), "{v}");
         let event = m.event().unwrap();
         assert!(!event.is_set().unwrap());
         event.set().unwrap();
@@ -200,6 +212,18 @@ fn a_session_with_each_cpython_server() {
             "{v}"
         );
         assert_eq!(r.exception, Exception::Other);
+        // A value with no shape of ours (a set) is kept as its pickle, and goes back as it
+        // came.
+        let set = maths.call_method("members", Vec::new()).unwrap();
+        assert!(matches!(set, Object::Pickled(_)), "{v}: {set:?}");
+        assert_eq!(set.to_string(), "{1, 2}");
+        d.set("s", set.clone()).unwrap();
+        assert_eq!(d.get_item("s").unwrap(), set);
+        assert_eq!(
+            maths.call_method("kind", vec![set]).unwrap(),
+            Object::from("set"),
+            "{v}"
+        );
         // An unknown method is the server's own failure (Python's RemoteError).
         let e = maths.call_method("nope", Vec::new()).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Remote, "{v}: {e}");

@@ -552,6 +552,18 @@ mod tests {
     }
 
     #[test]
+    fn a_pickled_value_survives_the_serde_bridge() {
+        let o = Object::list([Object::from_python(Value::Set(vec![Value::Int(1)]))]);
+        // A typed proxy's `Object` arguments and results go through `to_object`/`from_object`.
+        let through = super::super::to_object(&o).unwrap();
+        assert_eq!(through, o);
+        assert_eq!(super::super::from_object::<Object>(through).unwrap(), o);
+        // Other formats see the pickle's bytes.
+        let json = serde_json::to_string(&o).unwrap();
+        assert!(json.starts_with("[[128,"), "{json}");
+    }
+
+    #[test]
     fn a_recursive_value_is_kept_whole() {
         let l = Value::List(vec![Value::Int(1), Value::Recursive(1)]);
         let o = Object::from_python(l.clone());
