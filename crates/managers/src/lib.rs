@@ -153,7 +153,7 @@
 //!
 //! # Talking to a CPython manager
 //!
-//! [`BaseManager::connect`] works with a CPython manager server too (a Python
+//! [`ManagerBuilder::connect`] works with a CPython manager server too (a Python
 //! `BaseManager`/`SyncManager` on a TCP or Unix address, with its authkey): the first
 //! connection tells our server from CPython's, and the session then speaks CPython's pickled
 //! protocol, so the typed proxies ([`DictProxy`], [`ListProxy`], [`NamespaceProxy`],

@@ -1,6 +1,6 @@
-//! Talking to a CPython manager: [`BaseManager::connect`](crate::BaseManager::connect) to the
-//! address of a Python `BaseManager` / `SyncManager` server, with its authkey, and the usual
-//! proxies work, with no other change in the program.
+//! Talking to a CPython manager: [`connect`](crate::ManagerBuilder::connect) to the address
+//! of a Python `BaseManager` / `SyncManager` server, with its authkey, and the usual proxies
+//! work, with no other change in the program.
 //!
 //! ```no_run
 //! // The Python side, the documentation's remote queue server:
@@ -38,7 +38,7 @@
 //! # CPython's protocol
 //!
 //! Requests and replies are pickles (read by [`multiprocessing_pickle`], which never runs
-//! code); object ids are Python's hex strings (a [`Token`](crate::Token)'s `id` holds the
+//! code); object ids are Python's hex strings (a [`Token`]'s `id` holds the
 //! number). As CPython requires, each control request (`create`, `incref`, `decref`,
 //! `get_methods`, `number_of_objects`, `debug_info`, `dummy`, `shutdown`) has a new
 //! authenticated connection of its own, answered once, and method calls go over *channels*
