@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use multiprocessing::connection::{AuthKey, Listener};
 use multiprocessing::managers::{BaseManager, DictProxy, ErrorKind, Exception, Object, QueueProxy};
+use multiprocessing::{StartMethod, get_context};
 use multiprocessing_tests::cpython::{Python, pythons};
 use multiprocessing_tests::helpers::{TempSock, within};
 
@@ -78,6 +79,17 @@ impl Drop for PyServer {
             let _ = child.wait();
         }
     }
+}
+
+/// A child's side: counts itself in the dict it was given.
+fn bump(d: DictProxy) -> i32 {
+    let n = d
+        .get("bumped")
+        .unwrap()
+        .and_then(|n| n.as_int())
+        .unwrap_or(0);
+    d.set("bumped", Object::Int(n + 1)).unwrap();
+    0
 }
 
 #[test]
@@ -227,6 +239,14 @@ fn a_session_with_each_cpython_server() {
         // An unknown method is the server's own failure (Python's RemoteError).
         let e = maths.call_method("nope", Vec::new()).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Remote, "{v}: {e}");
+
+        // A proxy sent to a spawned process (a reference taken for the journey, adopted
+        // there) and one inherited by a forked child (which takes a reference of its own).
+        for method in [StartMethod::Spawn, StartMethod::Fork] {
+            let child = get_context(method).start(bump, (d.clone(),)).unwrap();
+            assert_eq!(child.join().unwrap(), 0, "{v}: {method:?}");
+        }
+        assert_eq!(d.get_item("bumped").unwrap(), Object::from(2), "{v}");
 
         // Every reference given back: the counts return to zero.
         assert!(m.number_of_objects().unwrap() > 0);
