@@ -199,6 +199,21 @@ fn a_session_with_each_cpython_server() {
         );
         drop(held);
         assert!(lock.try_lock().unwrap().is_some(), "{v}");
+        // An RLock is re-entrant for its owner; a barrier's properties; an array.
+        let rlock = m.rlock().unwrap();
+        {
+            let _once = rlock.lock().unwrap();
+            let _twice = rlock.lock().unwrap();
+        }
+        let barrier = m.barrier(3).unwrap();
+        assert_eq!(barrier.parties().unwrap(), 3, "{v}");
+        assert!(!barrier.broken().unwrap());
+        let array = m
+            .array("i", vec![Object::from(4), Object::from(5)])
+            .unwrap();
+        assert_eq!(array.len().unwrap(), 2, "{v}");
+        assert_eq!(array.get(1).unwrap(), Object::from(5));
+        drop((rlock, barrier, array));
         let event = m.event().unwrap();
         assert!(!event.is_set().unwrap());
         event.set().unwrap();
