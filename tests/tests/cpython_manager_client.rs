@@ -81,6 +81,17 @@ impl Drop for PyServer {
     }
 }
 
+/// Runs `f` for every CPython at once, each on a thread of its own (they wait mostly on the
+/// interpreters' starts and on their servers).
+fn each_python(f: impl Fn(&Python) + Sync) {
+    let f = &f;
+    thread::scope(|s| {
+        for py in pythons() {
+            s.spawn(move || f(&py));
+        }
+    });
+}
+
 /// A child's side: counts itself in the dict it was given.
 fn bump(d: DictProxy) -> i32 {
     let n = d
@@ -94,7 +105,7 @@ fn bump(d: DictProxy) -> i32 {
 
 #[test]
 fn a_session_with_each_cpython_server() {
-    for py in pythons() {
+    each_python(|py| {
         // A Unix socket: a CPython server's TCP replies wait on Nagle's algorithm (about
         // 40 ms a control request), and this session makes dozens.
         let sock = TempSock::new("pym");
@@ -275,12 +286,12 @@ fn a_session_with_each_cpython_server() {
 
         m.shutdown().unwrap();
         server.exits_cleanly();
-    }
+    });
 }
 
 #[test]
 fn the_documentations_remote_queue_with_a_python_producer() {
-    for py in pythons() {
+    each_python(|py| {
         let server = PyServer::start(&py, "127.0.0.1:0");
         let (host, port) = server.address.rsplit_once(':').unwrap();
         // The documentation's client that puts, in CPython.
@@ -316,12 +327,12 @@ fn the_documentations_remote_queue_with_a_python_producer() {
         drop(q);
         m.shutdown().unwrap();
         server.exits_cleanly();
-    }
+    });
 }
 
 #[test]
 fn the_wrong_key_and_a_server_dying_mid_call() {
-    for py in pythons() {
+    each_python(|py| {
         let mut server = PyServer::start(&py, "127.0.0.1:0");
         let e = server.connect(b"wrong").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Authentication, "{}: {e}", py.version);
@@ -340,7 +351,7 @@ fn the_wrong_key_and_a_server_dying_mid_call() {
         server.child.as_mut().unwrap().kill().unwrap();
         let e = within("the call's end", move || waiting.join().unwrap());
         assert_eq!(e.kind(), ErrorKind::WorkerLost, "{}: {e}", py.version);
-    }
+    });
 }
 
 /// A forged server: authenticates, refuses our `Hello` as CPython does, then answers the next
