@@ -109,7 +109,7 @@ fn a_session_with_each_cpython_server() {
         // A Unix socket: a CPython server's TCP replies wait on Nagle's algorithm (about
         // 40 ms a control request), and this session makes dozens.
         let sock = TempSock::new("pym");
-        let server = PyServer::start(&py, sock.path.to_str().unwrap());
+        let server = PyServer::start(py, sock.path.to_str().unwrap());
         let v = &py.version;
         let mut m = server.connect(KEY).unwrap();
 
@@ -292,7 +292,7 @@ fn a_session_with_each_cpython_server() {
 #[test]
 fn the_documentations_remote_queue_with_a_python_producer() {
     each_python(|py| {
-        let server = PyServer::start(&py, "127.0.0.1:0");
+        let server = PyServer::start(py, "127.0.0.1:0");
         let (host, port) = server.address.rsplit_once(':').unwrap();
         // The documentation's client that puts, in CPython.
         let producer = py
@@ -333,7 +333,7 @@ fn the_documentations_remote_queue_with_a_python_producer() {
 #[test]
 fn the_wrong_key_and_a_server_dying_mid_call() {
     each_python(|py| {
-        let mut server = PyServer::start(&py, "127.0.0.1:0");
+        let mut server = PyServer::start(py, "127.0.0.1:0");
         let e = server.connect(b"wrong").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Authentication, "{}: {e}", py.version);
 
