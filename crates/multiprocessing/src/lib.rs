@@ -27,7 +27,9 @@
 //! `synchronize`, `sharedctypes`, `queues`, `pool` (a [`Pool`] of worker processes) and `managers`
 //! (shared objects in a server process, [`manager()`]), and `pickle` (CPython's pickle format as
 //! data, for `send`/`recv` with Python peers). Depend on a
-//! sub-crate instead when you need only part of it.
+//! sub-crate instead when you need only part of it. The `tokio` feature (off by default) adds
+//! futures for the blocking waits on tokio: `Process::join_async`, `JoinHandle`'s `.await`,
+//! `wait_async` (see `docs/async.md` in the repository).
 //! Every sub-crate's error converts into [`enum@Error`], so `?` works across them.
 //!
 //! [`get_context`] returns a [`Context`], Python's context object: one start method, and
@@ -125,6 +127,9 @@ pub fn manager() -> Result<managers::SyncManager, Error> {
 pub use multiprocessing_connection as connection;
 #[cfg(feature = "connection")]
 pub use multiprocessing_connection::{Address, Connection, Listener, client, pipe, wait};
+/// The async form of `wait` on tokio (the `tokio` feature), in the process crate.
+#[cfg(all(feature = "process", feature = "tokio"))]
+pub use multiprocessing_process::wait_async;
 /// CPython's pickle format as data (`pickle.dumps` / `loads` without running code), for Python
 /// peers; see [`Connection::send_pickle`].
 #[cfg(feature = "pickle")]
