@@ -127,13 +127,13 @@ pub fn manager() -> Result<managers::SyncManager, Error> {
 pub use multiprocessing_connection as connection;
 #[cfg(feature = "connection")]
 pub use multiprocessing_connection::{Address, Connection, Listener, client, pipe, wait};
-/// The async form of `wait` on tokio (the `tokio` feature), in the process crate.
-#[cfg(all(feature = "process", feature = "tokio"))]
-pub use multiprocessing_process::wait_async;
 /// CPython's pickle format as data (`pickle.dumps` / `loads` without running code), for Python
 /// peers; see [`Connection::send_pickle`].
 #[cfg(feature = "pickle")]
 pub use multiprocessing_pickle as pickle;
+/// The async form of `wait` on tokio (the `tokio` feature), in the process crate.
+#[cfg(all(feature = "process", feature = "tokio"))]
+pub use multiprocessing_process::wait_async;
 
 #[cfg(feature = "process")]
 pub use context::{Context, default_context, get_context};

@@ -240,12 +240,8 @@ impl<R: DeserializeOwned> JoinHandle<R> {
     #[cfg(feature = "tokio")]
     #[doc(alias = "join")]
     pub async fn join_async(mut self) -> Result<R> {
-        let seen = {
-            let sentinel = self.process.sentinel()?;
-            let watches = [Watch::new(self.result.as_fd())?, Watch::new(sentinel.as_fd())?];
-            any_readable(&watches).await?
-        };
-        let frame = self.take_result(seen[0])?;
+        let result_readable = self.result_or_end().await?;
+        let frame = self.take_result(result_readable)?;
         let code = self.process.join_async().await?;
         Self::outcome(frame, code)
     }
@@ -271,10 +267,19 @@ impl<R: DeserializeOwned> JoinHandle<R> {
     /// ```
     #[cfg(feature = "tokio")]
     pub async fn wait_async(&self) -> Result<()> {
+        self.result_or_end().await.map(drop)
+    }
+
+    /// Waits on tokio's reactor until the result socket or the sentinel is readable (see
+    /// [`receive`](Self::receive)); whether the socket is.
+    #[cfg(feature = "tokio")]
+    async fn result_or_end(&self) -> Result<bool> {
         let sentinel = self.process.sentinel()?;
-        let watches = [Watch::new(self.result.as_fd())?, Watch::new(sentinel.as_fd())?];
-        any_readable(&watches).await?;
-        Ok(())
+        let watches = [
+            Watch::new(self.result.as_fd())?,
+            Watch::new(sentinel.as_fd())?,
+        ];
+        Ok(any_readable(&watches).await?[0])
     }
 
     /// After a poll of (result, sentinel) returned: the result message, if there is one.
