@@ -40,7 +40,7 @@ started per waiting child and no runtime thread blocks.
 
 - [`Process::join_async`]: the exit code, as [`Process::join`]; [`Process::exitcode`] and later
   joins agree with it.
-- [`JoinHandle::join_async`], also `handle.await` ([`IntoFuture`](std::future::IntoFuture)): the
+- [`JoinHandle::join_async`], also `handle.await` ([`IntoFuture`]): the
   target's return value; [`JoinHandle::wait_async`] waits without consuming the handle.
 - [`wait_async`]: `multiprocessing.connection.wait` over connections, listeners and sentinels,
   with the blocking `wait`'s semantics and timeout.
