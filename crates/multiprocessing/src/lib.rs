@@ -50,6 +50,11 @@ mod error;
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
 
+/// `docs/async.md`'s examples, compiled and run as doc tests.
+#[cfg(all(doctest, feature = "tokio"))]
+#[doc = include_str!("../../../docs/async.md")]
+pub struct AsyncDoctests;
+
 pub use error::{Error, ErrorKind, PythonException};
 /// The key a process family authenticates with, Python's `authkey`.
 pub use multiprocessing_core::AuthKey;
