@@ -381,3 +381,34 @@ fn many_join_futures_start_no_thread_each(method: StartMethod, flavor: Flavor) {
         );
     });
 }
+
+#[test]
+fn outside_a_runtime_the_futures_fail_with_kind_io() {
+    let (_hold, theirs) = channel();
+    let p = started(StartMethod::ForkServer, block_until_released, (theirs,));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let joined = std::pin::pin!(p.join_async()).poll(&mut cx);
+    let std::task::Poll::Ready(Err(err)) = joined else {
+        panic!("a join future outside a runtime must fail at once")
+    };
+    assert_eq!(err.kind(), multiprocessing::ErrorKind::Io, "{err}");
+    let (a, _b) = pipe(true).unwrap();
+    let waited = std::pin::pin!(wait_async(&[&a], None)).poll(&mut cx);
+    assert!(matches!(waited, std::task::Poll::Ready(Err(_))));
+    // Nothing was reaped or killed: the child is joined as usual.
+    p.kill().unwrap();
+    assert_eq!(p.join().unwrap(), -libc::SIGKILL);
+}
+
+#[test]
+fn the_futures_are_send() {
+    fn send<T: Send>(_: &T) {}
+    let p = Process::new(nothing, ());
+    send(&p.join_async());
+    let (a, _b) = pipe(true).unwrap();
+    send(&wait_async(&[&a], None));
+    let joined =
+        std::future::IntoFuture::into_future(multiprocessing::start(double, (1,)).unwrap());
+    send(&joined);
+    assert_eq!(run(Flavor::CurrentThread, joined).unwrap(), 2);
+}
