@@ -58,6 +58,8 @@ use crate::shared::{
     Caller, Outcome, Registration, Registry, Shared, WaitFuture, holds_references, not_creatable,
 };
 
+mod python;
+
 /// How long a client has for the whole handshake, by default.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest message a client may send after authenticating, by default (1 GiB).
@@ -312,6 +314,9 @@ struct ServerState {
     handshake_timeout: Duration,
     max_message: usize,
     ticket_lifetime: Duration,
+    /// The session that holds CPython clients' references ([`python`]): theirs belong to no
+    /// connection, so this session never ends.
+    python_session: u64,
 }
 
 impl ServerState {
@@ -338,6 +343,7 @@ impl ServerState {
             handshake_timeout,
             max_message,
             ticket_lifetime,
+            python_session: rand::random(),
         }
     }
 
@@ -784,9 +790,20 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(st: Rc<ServerState>
             }
         };
     let mut rb = ReadBuf::new(unread);
-    let mut out = Vec::with_capacity(256);
     let mut session: Option<u64> = None;
-    let r = serve_requests(&st, &mut s, &mut rb, &mut out, &mut session).await;
+    // The first frame says which protocol the client speaks; it stays unread for the server of
+    // that protocol (no copy, and nothing more per request).
+    let r = match rb.next(&mut s, st.max_message).await {
+        Ok(Some(range)) if python::is_pickle(&rb.buf[range.clone()]) => {
+            python::serve(&st, &mut s, &mut rb, &mut session).await
+        }
+        Ok(Some(_)) => {
+            let mut out = Vec::with_capacity(256);
+            serve_requests(&st, &mut s, &mut rb, &mut out, &mut session).await
+        }
+        Ok(None) => Ok(()),
+        Err(e) => Err(e),
+    };
     if let Err(e) = r {
         tracing::debug!(target: LOG, "manager connection dropped: {e}");
     }
@@ -1091,6 +1108,12 @@ enum Step {
 /// Answers one request of `session` (a waiting call is awaited by the caller, outside the
 /// state's borrow).
 fn handle(st: &ServerState, session: u64, request: Request<'_>) -> Step {
+    handle_as(st, session, session, request)
+}
+
+/// [`handle`] with the references taken for `session` and methods called as `caller`'s (a
+/// CPython client's references belong to no connection, its calls to its channel).
+fn handle_as(st: &ServerState, session: u64, caller: u64, request: Request<'_>) -> Step {
     let mut state = st.state.borrow_mut();
     {
         match request {
@@ -1199,7 +1222,14 @@ fn handle(st: &ServerState, session: u64, request: Request<'_>) -> Step {
                     _ => caught(what, || {
                         check_exposed(&e.typeid, e.rules.as_deref(), &*e.object, method)?;
                         called = true;
-                        e.object.call(method, args, Caller { session, thread })
+                        e.object.call(
+                            method,
+                            args,
+                            Caller {
+                                session: caller,
+                                thread,
+                            },
+                        )
                     }),
                 };
                 if holds && called {
