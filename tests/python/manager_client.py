@@ -3,7 +3,7 @@
     python3 manager_client.py MODE ADDRESS AUTHKEY
 
 MODE is `session` (a SyncManager session over every built-in type, then shutdown), `put` or
-`get` (the documentation's remote queue: `get_queue`), or `shutdown`. ADDRESS is a Unix path
+`get` (the documentation's remote queue, `get_queue`; `get` then shuts the server down). ADDRESS is a Unix path
 or HOST:PORT. Prints one line per step, `name: repr(result)`.
 """
 
@@ -155,14 +155,12 @@ def remote_queue():
         step("put", "hello")
     else:
         step("get", q.get(timeout=10))
+        del q
+        control(m, "shutdown")
+        step("shutdown", True)
 
 
 if MODE == "session":
     session()
 elif MODE in ("put", "get"):
     remote_queue()
-elif MODE == "shutdown":
-    m = BaseManager(address=ADDRESS, authkey=KEY)
-    m.connect()
-    control(m, "shutdown")
-    step("shutdown", True)

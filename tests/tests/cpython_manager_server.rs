@@ -45,7 +45,10 @@ fn serve(address: Address) -> (Address, mpsc::Receiver<bool>) {
 
 fn client(py: &Python, mode: &str, address: &Address) -> Output {
     py.command()
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/python/manager_client.py"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/python/manager_client.py"
+        ))
         .arg(mode)
         .arg(address.to_string())
         .arg(std::str::from_utf8(KEY).unwrap())
@@ -91,35 +94,59 @@ objects: 0
 shutdown: True
 ";
 
-#[test]
-fn a_cpython_syncmanager_session_against_our_server_over_tcp_and_unix() {
-    for py in pythons() {
-        let sock = TempSock::new("cpy-mgr");
-        for address in [
-            "127.0.0.1:0".parse().unwrap(),
-            Address::Unix(sock.path.clone()),
-        ] {
-            let (address, stopped) = serve(address);
-            let out = client(&py, "session", &address);
-            assert_eq!(stdout(&py, &out), SESSION, "CPython {} on {address}", py.version);
-            // The client's `shutdown` stopped the server.
-            assert_eq!(stopped.recv_timeout(Duration::from_secs(10)), Ok(true));
-        }
+/// Runs `f` for every CPython at once, each against its own server.
+fn each_python(f: fn(&Python, bool)) {
+    let all = pythons();
+    let newest = all.len() - 1;
+    let runs: Vec<_> = all
+        .into_iter()
+        .enumerate()
+        .map(|(i, py)| thread::spawn(move || f(&py, i == 0 || i == newest)))
+        .collect();
+    for r in runs {
+        r.join().unwrap();
     }
 }
 
 #[test]
+fn a_cpython_syncmanager_session_against_our_server() {
+    // Over a Unix socket with every CPython, over TCP with the oldest and the newest.
+    each_python(|py, tcp| {
+        let sock = TempSock::new("cpy-mgr");
+        let mut addresses = vec![Address::Unix(sock.path.clone())];
+        if tcp {
+            addresses.push("127.0.0.1:0".parse().unwrap());
+        }
+        for address in addresses {
+            let (address, stopped) = serve(address);
+            let out = client(py, "session", &address);
+            assert_eq!(
+                stdout(py, &out),
+                SESSION,
+                "CPython {} on {address}",
+                py.version
+            );
+            // The client's `shutdown` stopped the server.
+            assert_eq!(
+                stopped.recv_timeout(Duration::from_secs(10)),
+                Ok(true),
+                "CPython {} on {address}",
+                py.version
+            );
+        }
+    });
+}
+
+#[test]
 fn the_documentation_remote_queue_with_a_cpython_producer_and_a_cpython_consumer() {
-    for py in pythons() {
+    each_python(|py, _| {
         let (address, stopped) = serve("127.0.0.1:0".parse().unwrap());
-        let put = client(&py, "put", &address);
-        assert_eq!(stdout(&py, &put), "put: 'hello'\n");
-        let got = client(&py, "get", &address);
-        assert_eq!(stdout(&py, &got), "get: 'hello'\n");
-        let down = client(&py, "shutdown", &address);
-        assert_eq!(stdout(&py, &down), "shutdown: True\n");
+        let put = client(py, "put", &address);
+        assert_eq!(stdout(py, &put), "put: 'hello'\n");
+        let got = client(py, "get", &address);
+        assert_eq!(stdout(py, &got), "get: 'hello'\nshutdown: True\n");
         assert_eq!(stopped.recv_timeout(Duration::from_secs(10)), Ok(true));
-    }
+    });
 }
 
 /// A connection that has authenticated and speaks pickles, as a CPython client.
@@ -227,7 +254,10 @@ fn bad_input_on_a_cpython_connection_is_a_traceback_or_a_closed_connection() {
         panic!("{created}")
     };
     c.send_bytes(&call(created[0].as_str().unwrap())).unwrap();
-    assert_eq!(reply(&c.recv_bytes().unwrap()), ("#RETURN".into(), Value::Int(0)));
+    assert_eq!(
+        reply(&c.recv_bytes().unwrap()),
+        ("#RETURN".into(), Value::Int(0))
+    );
     drop(c);
     let mut shut = connect(&address);
     shut.send_bytes(&request("shutdown", Vec::new())).unwrap();

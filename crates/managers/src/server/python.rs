@@ -112,6 +112,11 @@ pub(super) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         match *session {
             None => {
                 let (replies, after) = control(st, request);
+                if after == After::Stop {
+                    // Stop whether or not the client stays to read both replies (it reads one
+                    // and may have closed before the second).
+                    st.stop.notify_one();
+                }
                 for r in &replies {
                     send(s, r).await?;
                 }
@@ -119,7 +124,6 @@ pub(super) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                     After::Close => return Ok(()),
                     After::Stop => {
                         s.flush().await?;
-                        st.stop.notify_one();
                         return Ok(());
                     }
                     After::Channel => *session = Some(open_channel(st)),
@@ -256,7 +260,9 @@ fn type_name(v: &Value) -> String {
 /// CPython's traceback text for an exception line (`KeyError: 'x'`): what its client shows in
 /// the `RemoteError`.
 fn traceback_text(line: &str) -> String {
-    format!("Traceback (most recent call last):\n  (in the manager's server, multiprocessing-managers)\n{line}\n")
+    format!(
+        "Traceback (most recent call last):\n  (in the manager's server, multiprocessing-managers)\n{line}\n"
+    )
 }
 
 /// `(kind, payload)`.
@@ -327,7 +333,10 @@ fn control(st: &ServerState, request: Result<PyRequest, String>) -> (Vec<Value>,
     match name {
         "dummy" => reply(returned(Value::None)),
         "accept_connection" => (vec![returned(Value::None)], After::Channel),
-        "shutdown" => (vec![returned(Value::None), returned(Value::None)], After::Stop),
+        "shutdown" => (
+            vec![returned(Value::None), returned(Value::None)],
+            After::Stop,
+        ),
         "number_of_objects" => reply(outcome(super::handle_as(
             st,
             py,
@@ -690,7 +699,9 @@ fn list_operator(st: &ServerState, id: u64, method: &str, args: Vec<Object>) -> 
     };
     let error = |m: String| kind_and("#ERROR", Raised::new(Exception::TypeError, m).to_python());
     let result = match (method, args.as_slice()) {
-        ("__add__", [Object::List(more)]) => items.into_iter().chain(more.iter().cloned()).collect(),
+        ("__add__", [Object::List(more)]) => {
+            items.into_iter().chain(more.iter().cloned()).collect()
+        }
         ("__add__", [other]) => {
             return error(format!(
                 "can only concatenate list (not \"{}\") to list",
@@ -745,7 +756,10 @@ impl Shared for KeyIterator {
     }
 
     fn references(&self, out: &mut Vec<u64>) {
-        self.0.as_slice().iter().for_each(|o| collect_references(o, out));
+        self.0
+            .as_slice()
+            .iter()
+            .for_each(|o| collect_references(o, out));
     }
 }
 

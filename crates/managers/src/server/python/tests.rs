@@ -78,10 +78,7 @@ fn compare(method: &str, ours: &Value, theirs: &Value, ids: &mut HashMap<String,
                 panic!("{ours} vs {theirs}")
             };
             assert_eq!(o[1], t[1], "the exposed tuple");
-            ids.insert(
-                t[0].as_str().unwrap().into(),
-                o[0].as_str().unwrap().into(),
-            );
+            ids.insert(t[0].as_str().unwrap().into(), o[0].as_str().unwrap().into());
         }
         "#RETURN" if method == "get_methods" => assert_eq!(names(o), names(t)),
         "#RETURN" if method == "debug_info" => assert!(o.as_str().is_some()),
@@ -92,7 +89,10 @@ fn compare(method: &str, ours: &Value, theirs: &Value, ids: &mut HashMap<String,
             // AttributeError): ours is one of its lines.
             let class = ol.split(':').next().unwrap();
             assert!(
-                t.as_str().unwrap().lines().any(|l| l.starts_with(&format!("{class}:"))),
+                t.as_str()
+                    .unwrap()
+                    .lines()
+                    .any(|l| l.starts_with(&format!("{class}:"))),
                 "{method}: {ol} vs {t}"
             );
             if tl.starts_with("AssertionError") {
@@ -201,8 +201,12 @@ fn captured_cpython_sessions_replay_with_the_same_replies() {
                             *refs.entry(created[0].as_str().unwrap().into()).or_default() += 1;
                         }
                         ("#PROXY", Value::Tuple(p)) => {
-                            let Value::Object(token) = &p[1] else { unreachable!() };
-                            let Some(Value::Tuple(state)) = &token.state else { unreachable!() };
+                            let Value::Object(token) = &p[1] else {
+                                unreachable!()
+                            };
+                            let Some(Value::Tuple(state)) = &token.state else {
+                                unreachable!()
+                            };
                             *refs.entry(state[2].as_str().unwrap().into()).or_default() += 1;
                         }
                         _ => {}
@@ -229,7 +233,12 @@ fn request(ident: Value, method: &str, args: Vec<Value>, kwargs: Vec<(&str, Valu
         ident,
         Value::from(method),
         Value::Tuple(args),
-        Value::Dict(kwargs.into_iter().map(|(k, v)| (Value::from(k), v)).collect()),
+        Value::Dict(
+            kwargs
+                .into_iter()
+                .map(|(k, v)| (Value::from(k), v))
+                .collect(),
+        ),
     ]))
     .unwrap()
 }
@@ -245,7 +254,14 @@ fn create(st: &ServerState, args: Vec<Value>, kwargs: Vec<(&str, Value)>) -> Str
     t[0].as_str().unwrap().to_string()
 }
 
-fn call_now(st: &ServerState, caller: u64, id: &str, method: &str, args: Vec<Value>, kwargs: Vec<(&str, Value)>) -> Value {
+fn call_now(
+    st: &ServerState,
+    caller: u64,
+    id: &str,
+    method: &str,
+    args: Vec<Value>,
+    kwargs: Vec<(&str, Value)>,
+) -> Value {
     match call(
         st,
         caller,
@@ -261,15 +277,40 @@ fn keyword_arguments_take_our_places() {
     let st = server();
     let caller = open_channel(&st);
     // Namespace(x=1), dict(a=1), Queue(maxsize=1).
-    let ns = create(&st, vec![Value::from("Namespace")], vec![("x", Value::Int(1))]);
+    let ns = create(
+        &st,
+        vec![Value::from("Namespace")],
+        vec![("x", Value::Int(1))],
+    );
     assert_eq!(
-        call_now(&st, caller, &ns, "__getattribute__", vec![Value::from("x")], vec![]),
+        call_now(
+            &st,
+            caller,
+            &ns,
+            "__getattribute__",
+            vec![Value::from("x")],
+            vec![]
+        ),
         returned(Value::Int(1))
     );
     let d = create(&st, vec![Value::from("dict")], vec![("a", Value::Int(1))]);
-    call_now(&st, caller, &d, "update", vec![], vec![("b", Value::Int(2))]);
-    assert_eq!(call_now(&st, caller, &d, "__len__", vec![], vec![]), returned(Value::Int(2)));
-    let q = create(&st, vec![Value::from("Queue")], vec![("maxsize", Value::Int(1))]);
+    call_now(
+        &st,
+        caller,
+        &d,
+        "update",
+        vec![],
+        vec![("b", Value::Int(2))],
+    );
+    assert_eq!(
+        call_now(&st, caller, &d, "__len__", vec![], vec![]),
+        returned(Value::Int(2))
+    );
+    let q = create(
+        &st,
+        vec![Value::from("Queue")],
+        vec![("maxsize", Value::Int(1))],
+    );
     let put = |kwargs| call_now(&st, caller, &q, "put", vec![Value::from("x")], kwargs);
     assert_eq!(put(vec![]), returned(Value::None));
     // Full, not waiting: `put(item, block=False)`.
@@ -278,17 +319,52 @@ fn keyword_arguments_take_our_places() {
     assert_eq!(full.to_string(), "('#ERROR', queue.Full())");
     // `get(timeout=...)` of a queue with an item answers at once.
     assert_eq!(
-        call_now(&st, caller, &q, "get", vec![], vec![("timeout", Value::Float(0.5))]),
+        call_now(
+            &st,
+            caller,
+            &q,
+            "get",
+            vec![],
+            vec![("timeout", Value::Float(0.5))]
+        ),
         returned(Value::from("x"))
     );
     // A keyword the method does not have, and one given twice.
-    let bad = call_now(&st, caller, &q, "get", vec![], vec![("timeout_s", Value::Int(1))]);
-    assert!(bad.to_string().contains("unexpected keyword argument 'timeout_s'"), "{bad}");
-    let twice = call_now(&st, caller, &q, "get", vec![Value::Bool(true)], vec![("block", Value::Bool(true))]);
+    let bad = call_now(
+        &st,
+        caller,
+        &q,
+        "get",
+        vec![],
+        vec![("timeout_s", Value::Int(1))],
+    );
+    assert!(
+        bad.to_string()
+            .contains("unexpected keyword argument 'timeout_s'"),
+        "{bad}"
+    );
+    let twice = call_now(
+        &st,
+        caller,
+        &q,
+        "get",
+        vec![Value::Bool(true)],
+        vec![("block", Value::Bool(true))],
+    );
     assert!(twice.to_string().contains("multiple values"), "{twice}");
     // Built-in methods take no keywords, as in CPython.
-    let no = call_now(&st, caller, &d, "get", vec![], vec![("key", Value::from("a"))]);
-    assert!(no.to_string().contains("takes no keyword arguments"), "{no}");
+    let no = call_now(
+        &st,
+        caller,
+        &d,
+        "get",
+        vec![],
+        vec![("key", Value::from("a"))],
+    );
+    assert!(
+        no.to_string().contains("takes no keyword arguments"),
+        "{no}"
+    );
     // A Barrier's action would run Python code here: refused.
     let (replies, _) = control(
         &st,
@@ -301,8 +377,15 @@ fn keyword_arguments_take_our_places() {
     );
     assert_eq!(pair(&replies[0]).0, "#TRACEBACK");
     // `Value(typecode, value, lock=True)`: the lock is accepted and left out.
-    let v = create(&st, vec![Value::from("Value"), Value::from("i"), Value::Int(7)], vec![("lock", Value::Bool(true))]);
-    assert_eq!(call_now(&st, caller, &v, "get", vec![], vec![]), returned(Value::Int(7)));
+    let v = create(
+        &st,
+        vec![Value::from("Value"), Value::from("i"), Value::Int(7)],
+        vec![("lock", Value::Bool(true))],
+    );
+    assert_eq!(
+        call_now(&st, caller, &v, "get", vec![], vec![]),
+        returned(Value::Int(7))
+    );
 }
 
 #[test]
@@ -311,26 +394,59 @@ fn list_slices_and_operators_follow_python() {
     let caller = open_channel(&st);
     let items = Value::List((0..5).map(Value::Int).collect());
     let l = create(&st, vec![Value::from("list"), items], vec![]);
-    let slice: Value =
-        pickle::Object::reduce("builtins", "slice", vec![Value::Int(1), Value::Int(3), Value::None]).into();
+    let slice: Value = pickle::Object::reduce(
+        "builtins",
+        "slice",
+        vec![Value::Int(1), Value::Int(3), Value::None],
+    )
+    .into();
     assert_eq!(
         call_now(&st, caller, &l, "__getitem__", vec![slice], vec![]).to_string(),
         "('#RETURN', [1, 2])"
     );
-    let tuple = call_now(&st, caller, &l, "__getitem__", vec![Value::Tuple(vec![Value::Int(1)])], vec![]);
+    let tuple = call_now(
+        &st,
+        caller,
+        &l,
+        "__getitem__",
+        vec![Value::Tuple(vec![Value::Int(1)])],
+        vec![],
+    );
     assert!(tuple.to_string().contains("TypeError"), "{tuple}");
     assert_eq!(
-        call_now(&st, caller, &l, "__add__", vec![Value::List(vec![Value::Int(9)])], vec![]).to_string(),
+        call_now(
+            &st,
+            caller,
+            &l,
+            "__add__",
+            vec![Value::List(vec![Value::Int(9)])],
+            vec![]
+        )
+        .to_string(),
         "('#RETURN', [0, 1, 2, 3, 4, 9])"
     );
     assert_eq!(
         call_now(&st, caller, &l, "__rmul__", vec![Value::Int(2)], vec![]).to_string(),
         "('#RETURN', [0, 1, 2, 3, 4, 0, 1, 2, 3, 4])"
     );
-    let huge = call_now(&st, caller, &l, "__mul__", vec![Value::Int(1 << 40)], vec![]);
+    let huge = call_now(
+        &st,
+        caller,
+        &l,
+        "__mul__",
+        vec![Value::Int(1 << 40)],
+        vec![],
+    );
     assert!(huge.to_string().contains("OverflowError"), "{huge}");
     assert_eq!(
-        call_now(&st, caller, &l, "sort", vec![], vec![("reverse", Value::Bool(true))]),
+        call_now(
+            &st,
+            caller,
+            &l,
+            "sort",
+            vec![],
+            vec![("reverse", Value::Bool(true))]
+        ),
         returned(Value::None)
     );
     assert_eq!(
@@ -344,14 +460,25 @@ fn references_return_to_zero_and_a_channel_releases_its_lock_when_it_closes() {
     let st = server();
     let lock = create(&st, vec![Value::from("Lock")], vec![]);
     let incref = |name: &str| {
-        let (r, _) = control(&st, parse(&request(Value::None, name, vec![Value::from(lock.as_str())], vec![])));
+        let (r, _) = control(
+            &st,
+            parse(&request(
+                Value::None,
+                name,
+                vec![Value::from(lock.as_str())],
+                vec![],
+            )),
+        );
         pair(&r[0]).0.to_string()
     };
     assert_eq!(incref("incref"), "#RETURN");
     assert_eq!(incref("decref"), "#RETURN");
     let a = open_channel(&st);
     let b = open_channel(&st);
-    assert_eq!(call_now(&st, a, &lock, "acquire", vec![], vec![]), returned(Value::Bool(true)));
+    assert_eq!(
+        call_now(&st, a, &lock, "acquire", vec![], vec![]),
+        returned(Value::Bool(true))
+    );
     assert_eq!(
         call_now(&st, b, &lock, "acquire", vec![Value::Bool(false)], vec![]),
         returned(Value::Bool(false))
@@ -388,7 +515,9 @@ fn an_unpicklable_reply_is_unserializable() {
         .call("append", vec![deep], Caller::new(0, 0))
         .unwrap();
     let reply = call_now(&st, caller, &l, "#GETVALUE", vec![], vec![]);
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let mut out = Vec::new();
     rt.block_on(send(&mut out, &reply)).unwrap();
     let (h, hl) = frame::parse_header(&out).unwrap().unwrap();
