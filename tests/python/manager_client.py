@@ -11,6 +11,7 @@ import gc
 import multiprocessing
 import queue
 import sys
+import threading
 from multiprocessing.managers import BaseManager, SyncManager, dispatch
 
 
@@ -110,6 +111,29 @@ def session():
     ev.set()
     step("event set", (ev.is_set(), ev.wait(1)))
 
+    # A call that waits in the server (the thread's `wait`, on its own channel) does not
+    # stop it serving the main thread's `set`.
+    other = m.Event()
+    waited = []
+    t = threading.Thread(target=lambda: waited.append(other.wait(10)))
+    t.start()
+    other.set()
+    t.join()
+    step("waits", waited)
+
+    jq = m.JoinableQueue()
+    jq.put_nowait(1)
+    step("joinable", (jq.get_nowait(), jq.task_done(), jq.join()))
+    rl = m.RLock()
+    sem = m.BoundedSemaphore(2)
+    step("rlock", (rl.acquire(), rl.acquire(), rl.release(), rl.release()))
+    step("semaphore", (sem.acquire(), sem.acquire(), sem.acquire(False), sem.release()))
+    c = m.Condition()
+    with c:
+        step("condition", (c.wait(0.01), c.notify(), c.notify_all()))
+    b = m.Barrier(1)
+    step("barrier", (b.wait(), b.parties, b.n_waiting, b.broken))
+
     v = m.Value("i", 7)
     v.value += 1
     step("value", (v.value, v.get()))
@@ -132,7 +156,7 @@ def session():
     except Exception as e:
         step("not_public", "AssertionError: 'not_public' unrecognized" in str(e))
 
-    del d, it, l, ns, q, lock, ev, v, inner, outer, back
+    del d, it, l, ns, q, lock, ev, other, jq, rl, sem, c, b, v, inner, outer, back
     gc.collect()
     step("objects", m._number_of_objects())
     control(m, "shutdown")

@@ -85,6 +85,12 @@ lock: (True, False)
 lock again: True
 event: (False, False)
 event set: (True, True)
+waits: [True]
+joinable: (1, None, None)
+rlock: (True, True, None, None)
+semaphore: (True, True, False, None)
+condition: (False, None, None)
+barrier: (0, 1, 0, False)
 value: (8, 8)
 nested: ('DictProxy', 'v', 2)
 kept: (True, True, 'Job')
