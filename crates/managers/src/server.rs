@@ -13,6 +13,10 @@
 //! every other call. A call that has to wait ([`Outcome::Wait`]) is awaited by its connection's
 //! task while the others are served.
 //!
+//! A connection whose first message is a pickle is a CPython client's
+//! (`multiprocessing.managers.SyncManager(address, authkey).connect()`), served in CPython's
+//! manager protocol over the same objects; see [CPython clients](#cpython-clients).
+//!
 //! # References
 //!
 //! An object lives while something refers to it:
@@ -34,6 +38,43 @@
 //! println!("serving at {}", server.address());
 //! # drop(server);
 //! ```
+//!
+//! # CPython clients
+//!
+//! A CPython `BaseManager` or `SyncManager` that `connect()`s with the server's authkey is
+//! served as CPython's own server serves it: `create` (keyword arguments included),
+//! `incref`/`decref`, `get_methods`, `number_of_objects`, `debug_info`, `shutdown`, and method
+//! calls answered `#RETURN`, `#ERROR` (the exception instance), `#TRACEBACK`, `#PROXY` or
+//! `#UNSERIALIZABLE`, for the built-in types and registered ones (the crate docs show the
+//! documentation's remote queue). Requests are read with the pickle crate's limits (values
+//! nest at most [`MAX_DEPTH`](crate::object::MAX_DEPTH) deep); a request that does not read,
+//! or is not `(ident, methodname, args, kwds)`, is answered with a traceback, as CPython's
+//! server does.
+//!
+//! ## Their references
+//!
+//! A CPython client keeps no session: it counts references itself, with `incref` and `decref`
+//! requests on connections of their own. They are kept in one session for every CPython
+//! client of the server, which never ends: an object goes when the `decref`s have matched the
+//! references (`create`, `incref`, a `#PROXY`) and nothing else refers to it. A CPython
+//! process killed before its proxies' finalizers ran never sends those `decref`s, and its
+//! objects stay, as in CPython's own server. What a channel held as a caller (a lock it
+//! acquired, a wait it was in) is released when the channel closes, which CPython's server
+//! does not do.
+//!
+//! ## What differs from CPython's server
+//!
+//! - A dict's iterator walks the keys the dict had when the iteration began (CPython's raises
+//!   `RuntimeError` if the dict changes size meanwhile); `reversed()` of a list proxy gives a
+//!   reversed list, not an iterator.
+//! - A `Lock` is released by the channel (the CPython process and thread) that acquired it.
+//! - `Barrier(action=...)` and `list.sort(key=...)` are refused: they would run a Python
+//!   function in the server.
+//! - `#GETVALUE` of a queue gives its items (CPython cannot pickle a queue).
+//!
+//! As with CPython's server, a proxy that a CPython client rebuilds from a reply (one stored
+//! in a list, say) connects with its process's authkey (`current_process().authkey`), which
+//! must then be the server's.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};

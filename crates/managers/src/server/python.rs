@@ -26,44 +26,8 @@
 //! ([`Object::Proxy`]), and what has no shape here (a set, a class instance) is kept as its
 //! pickle and handed back unchanged. Unpickling never runs code.
 //!
-//! ```no_run
-//! use multiprocessing_managers::{AuthKey, BaseManager};
-//!
-//! let server = BaseManager::builder()
-//!     .address("127.0.0.1:50000".parse().unwrap())
-//!     .authkey(AuthKey::new(b"abracadabra".to_vec()))
-//!     .get_server()
-//!     .unwrap();
-//! server.serve_forever().unwrap();
-//! // Meanwhile, in Python:
-//! //   from multiprocessing.managers import SyncManager
-//! //   m = SyncManager(('127.0.0.1', 50000), authkey=b'abracadabra'); m.connect()
-//! //   d = m.dict(); d['a'] = 1; print(d['a'], list(d))
-//! //   q = m.Queue(); q.put('job'); print(q.get(timeout=1))
-//! //   m.shutdown() does not reach a server it did not start: to stop ours, call
-//! //   m._Client(m._address, authkey=m._authkey) and dispatch(conn, None, 'shutdown').
-//! ```
-//!
-//! # References
-//!
-//! A CPython client keeps no session: it counts references itself, with `incref` and `decref`
-//! requests on connections of their own. They are kept in one session for every CPython
-//! client of the server, which never ends: an object goes when the `decref`s have matched the
-//! references (`create`, `incref`, a `#PROXY`) and nothing else refers to it. A CPython
-//! process killed before its proxies' finalizers ran never sends those `decref`s, and its
-//! objects stay, as in CPython's own server. What a channel held as a caller (a lock it
-//! acquired, a wait it was in) is released when the channel closes, which CPython's server
-//! does not do.
-//!
-//! # What differs from CPython's server
-//!
-//! - A dict's iterator walks the keys the dict had when the iteration began (CPython's raises
-//!   `RuntimeError` if the dict changes size meanwhile); `reversed()` of a list proxy gives a
-//!   reversed list, not an iterator.
-//! - A `Lock` is released by the channel (the CPython process and thread) that acquired it.
-//! - `Barrier(action=...)` and `list.sort(key=...)` are refused: they would run a Python
-//!   function in the server.
-//! - `#GETVALUE` of a queue gives its items (CPython cannot pickle a queue).
+//! How their references are kept, and what differs from CPython's server: the
+//! [server docs](super#cpython-clients).
 
 use multiprocessing_pickle::{self as pickle, Limits, Value};
 
