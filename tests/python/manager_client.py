@@ -131,6 +131,9 @@ def session():
     c = m.Condition()
     with c:
         step("condition", (c.wait(0.01), c.notify(), c.notify_all()))
+    c2 = m.Condition(lock)
+    with c2:
+        step("condition over a lock", (lock.acquire(False), c2.notify()))
     b = m.Barrier(1)
     step("barrier", (b.wait(), b.parties, b.n_waiting, b.broken))
 
@@ -156,7 +159,7 @@ def session():
     except Exception as e:
         step("not_public", "AssertionError: 'not_public' unrecognized" in str(e))
 
-    del d, it, l, ns, q, lock, ev, other, jq, rl, sem, c, b, v, inner, outer, back
+    del d, it, l, ns, q, lock, ev, other, jq, rl, sem, c, c2, b, v, inner, outer, back
     gc.collect()
     step("objects", m._number_of_objects())
     control(m, "shutdown")

@@ -524,9 +524,36 @@ fn call(st: &ServerState, caller: u64, request: Result<PyRequest, String>) -> Py
                 Err(e) => return PyStep::Now(kind_and("#ERROR", e.to_python())),
             }
         }
+        (Some(Kind::Dict), "__getitem__" | "__delitem__" | "pop") => {
+            // CPython's `KeyError` carries the key itself (`KeyError(1)`, not `KeyError('1')`).
+            let key = args.first().cloned();
+            return match now_or_wait(st, caller, id, method, args) {
+                PyStep::Now(v) => match (key, pair_of(&v)) {
+                    (Some(key), Some(("#ERROR", e)))
+                        if e.class() == Some(("builtins", "KeyError")) =>
+                    {
+                        PyStep::Now(kind_and(
+                            "#ERROR",
+                            pickle::Object::reduce("builtins", "KeyError", vec![key.to_python()])
+                                .into(),
+                        ))
+                    }
+                    _ => PyStep::Now(v),
+                },
+                wait => wait,
+            };
+        }
         _ => {}
     }
     now_or_wait(st, caller, id, method, args)
+}
+
+/// A reply's kind and payload.
+fn pair_of(v: &Value) -> Option<(&str, &Value)> {
+    match v {
+        Value::Tuple(t) if t.len() == 2 => Some((t[0].as_str()?, &t[1])),
+        _ => None,
+    }
 }
 
 fn args_repr(args: &[Object]) -> String {

@@ -352,6 +352,11 @@ fn keyword_arguments_take_our_places() {
         vec![("block", Value::Bool(true))],
     );
     assert!(twice.to_string().contains("multiple values"), "{twice}");
+    // A missing key comes back as itself, as CPython's `KeyError(3)`.
+    assert_eq!(
+        call_now(&st, caller, &d, "__getitem__", vec![Value::Int(3)], vec![]).to_string(),
+        "('#ERROR', KeyError(3))"
+    );
     // Built-in methods take no keywords, as in CPython.
     let no = call_now(
         &st,
