@@ -832,8 +832,9 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(st: Rc<ServerState>
         };
     let mut rb = ReadBuf::new(unread);
     let mut session: Option<u64> = None;
-    // The first frame says which protocol the client speaks; it stays unread for the server of
-    // that protocol (no copy, and nothing more per request).
+    // The first frame says which protocol the client speaks: a CPython pickle starts with
+    // 0x80 (PROTO), our postcard `Hello` with its variant index, 0 (see `python`). It stays
+    // unread for the server of that protocol: no copy, and nothing more per request.
     let r = match rb.next(&mut s, st.max_message).await {
         Ok(Some(range)) if python::is_pickle(&rb.buf[range.clone()]) => {
             python::serve(&st, &mut s, &mut rb, &mut session).await
