@@ -4,7 +4,7 @@
 
 MODE is `session` (a SyncManager session over every built-in type, then shutdown), `put` or
 `get` (the documentation's remote queue, `get_queue`; `get` then shuts the server down). ADDRESS is a Unix path
-or HOST:PORT. Prints one line per step, `name: repr(result)`.
+HOST:PORT or @ABSTRACT-NAME. Prints one line per step, `name: repr(result)`.
 """
 
 import gc
@@ -16,6 +16,8 @@ from multiprocessing.managers import BaseManager, SyncManager, dispatch
 
 
 def parse(address):
+    if address.startswith("@"):
+        return "\0" + address[1:]  # an abstract Unix socket
     if not address.startswith("/") and ":" in address:
         host, port = address.rsplit(":", 1)
         return (host, int(port))

@@ -102,6 +102,7 @@ shutdown: True
 ";
 
 /// Runs `f` for every CPython at once, each against its own server.
+/// The flag is true for the oldest and the newest.
 fn each_python(f: fn(&Python, bool)) {
     let all = pythons();
     let newest = all.len() - 1;
@@ -117,12 +118,15 @@ fn each_python(f: fn(&Python, bool)) {
 
 #[test]
 fn a_cpython_syncmanager_session_against_our_server() {
-    // Over a Unix socket with every CPython, over TCP with the oldest and the newest.
-    each_python(|py, tcp| {
+    // Over a Unix socket with every CPython; over TCP and an abstract Unix name (our default
+    // address) with the oldest and the newest.
+    each_python(|py, more| {
         let sock = TempSock::new("cpy-mgr");
         let mut addresses = vec![Address::Unix(sock.path.clone())];
-        if tcp {
+        if more {
             addresses.push("127.0.0.1:0".parse().unwrap());
+            let name = format!("mp-cpy-mgr-{}-{}", std::process::id(), py.version);
+            addresses.push(Address::Abstract(name.into_bytes()));
         }
         for address in addresses {
             let (address, stopped) = serve(address);
