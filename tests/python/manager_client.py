@@ -143,6 +143,10 @@ def session():
     v.value += 1
     step("value", (v.value, v.get()))
 
+    a = m.Array("i", [1, 2, 3])
+    a[0] = 5
+    step("array", (len(a), a[0], a[1:], list(a)))
+
     inner = m.dict()
     inner["k"] = "v"
     outer = m.list()
@@ -161,7 +165,7 @@ def session():
     except Exception as e:
         step("not_public", "AssertionError: 'not_public' unrecognized" in str(e))
 
-    del d, it, l, ns, q, lock, ev, other, jq, rl, sem, c, c2, b, v, inner, outer, back
+    del d, it, l, ns, q, lock, ev, other, jq, rl, sem, c, c2, b, v, a, inner, outer, back
     gc.collect()
     step("objects", m._number_of_objects())
     control(m, "shutdown")

@@ -93,6 +93,7 @@ condition: (False, None, None)
 condition over a lock: (False, None)
 barrier: (0, 1, 0, False)
 value: (8, 8)
+array: (3, 5, [2, 3], [5, 2, 3])
 nested: ('DictProxy', 'v', 2)
 kept: (True, True, 'Job')
 get_methods: ['__contains__', '__delitem__', '__getitem__', '__iter__', '__iter__', '__len__', '__setitem__', 'clear', 'copy', 'get', 'items', 'keys', 'pop', 'popitem', 'setdefault', 'update', 'values']

@@ -70,7 +70,8 @@
 //! - A `Lock` is released by the channel (the CPython process and thread) that acquired it.
 //! - `Barrier(action=...)` and `list.sort(key=...)` are refused: they would run a Python
 //!   function in the server.
-//! - `#GETVALUE` of a queue gives its items (CPython cannot pickle a queue).
+//! - `#GETVALUE` of a queue gives its items (CPython cannot pickle a queue); a slice of an
+//!   `Array` is a list (CPython's, an `array.array`).
 //!
 //! As with CPython's server, a proxy that a CPython client rebuilds from a reply (one stored
 //! in a list, say) connects with its process's authkey (`current_process().authkey`), which
