@@ -29,7 +29,12 @@
 //! How their references are kept, and what differs from CPython's server: the
 //! [server docs](super#cpython-clients).
 
+use std::io;
+use std::rc::Rc;
+
+use multiprocessing_connection::frame;
 use multiprocessing_pickle::{self as pickle, Limits, Value};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::{
     ReadBuf, Reply, Request, ServerState, Step, exposed_list, share_result, wait_or_hang_up,
@@ -37,12 +42,6 @@ use super::{
 use crate::object::{MAX_DEPTH, Object, Token};
 use crate::protocol::{Exception, Raised};
 use crate::shared::{Caller, Outcome, Shared, WaitFuture, collect_references, holds_references};
-
-use std::io;
-use std::rc::Rc;
-
-use multiprocessing_connection::frame;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 /// Whether a client's first message is a pickle: a CPython client.
 pub(super) fn is_pickle(first: &[u8]) -> bool {
