@@ -44,7 +44,9 @@
 //! authenticated connection of its own, answered once, and method calls go over *channels*
 //! opened with `accept_connection(name)`, kept in the session's pool, one or more per thread:
 //! a CPython server's lock belongs to the thread serving the channel, so a thread always
-//! calls over channels it opened.
+//! calls over channels it opened. A thread's channels stay in the pool when it ends (each
+//! holds a serving thread in the server) until the session closes: a program that calls from
+//! many short-lived threads holds as many channels.
 //!
 //! Our proxies' calls are translated where CPython's proxies call differently (a lock's
 //! `acquire` without a timeout, a list's slices as `slice` objects, a barrier's properties
