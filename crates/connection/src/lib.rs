@@ -34,6 +34,8 @@ pub mod fuzzing;
 mod handshake_io;
 mod listener;
 mod pipe;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 mod wait;
 
 pub use address::Address;
