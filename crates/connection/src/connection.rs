@@ -122,7 +122,7 @@ pub struct Connection {
 }
 
 /// How long a receive polls for a message before it blocks, when spinning has been paying off.
-const SPIN: Duration = Duration::from_micros(20);
+pub(crate) const SPIN: Duration = Duration::from_micros(20);
 /// Blocking receives before a new connection first tries spinning: a short-lived connection
 /// (a handshake) never spins.
 const SPIN_WARMUP: u32 = 16;
@@ -140,16 +140,16 @@ const SMALL_FDS: usize = 4;
 /// virtual machine; on the peer's own CPU, or when the peer is slow, spinning only burns time,
 /// and the history stops it.
 #[derive(Debug)]
-struct Spin(Adaptive);
+pub(crate) struct Spin(Adaptive);
 
 impl Spin {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Spin(Adaptive::new(SPIN_WARMUP))
     }
 
     /// Polls `fd` for up to `budget` if the history says it may pay off; returns whether it
     /// found the descriptor readable.
-    fn spin(&self, fd: BorrowedFd<'_>, budget: Duration) -> bool {
+    pub(crate) fn spin(&self, fd: BorrowedFd<'_>, budget: Duration) -> bool {
         let mut failed = false;
         self.0.spin_until(budget, Deadline::never(), || {
             if failed {
