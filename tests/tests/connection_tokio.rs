@@ -290,13 +290,29 @@ fn conversions_keep_bytes_already_received() {
 }
 
 #[test]
-fn outside_a_runtime_conversion_is_an_error_not_a_panic() {
+fn outside_a_runtime_or_without_its_drivers_it_is_an_error_not_a_panic() {
     let (a, _b) = pipe(true).unwrap();
     assert_eq!(
         mp::Connection::try_from(a).unwrap_err().kind(),
         ErrorKind::Io
     );
     assert!(mp::pipe(true).is_err());
+    // A runtime without its I/O driver, then one without its timer: errors too.
+    let no_io = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let _in = no_io.enter();
+    assert_eq!(mp::pipe(true).unwrap_err().kind(), ErrorKind::Io);
+    drop(_in);
+    let no_time = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    no_time.block_on(async {
+        let (a, _b) = mp::pipe(true).unwrap();
+        let e = a.poll(Some(Duration::from_millis(1))).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Io, "{e}");
+    });
 }
 
 /// The parent's end goes async; a forked child answers with the blocking API.

@@ -26,7 +26,8 @@
 //! (Python's `multiprocessing.connection`), `process` (`Process`, start methods and contexts),
 //! `synchronize`, `sharedctypes`, `queues`, `pool` (a [`Pool`] of worker processes) and `managers`
 //! (shared objects in a server process, [`manager()`]), and `pickle` (CPython's pickle format as
-//! data, for `send`/`recv` with Python peers). Depend on a
+//! data, for `send`/`recv` with Python peers). The `tokio` feature, off by default, adds
+//! `connection::tokio`: the connections' `.await` twins on a tokio runtime. Depend on a
 //! sub-crate instead when you need only part of it.
 //! Every sub-crate's error converts into [`enum@Error`], so `?` works across them.
 //!

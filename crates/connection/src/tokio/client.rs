@@ -9,7 +9,7 @@ use rustix::io::Errno;
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 
 use super::Connection;
-use super::connection::register;
+use super::connection::{register, timer};
 use crate::auth::Handshake;
 use crate::connection::Kind;
 use crate::{Address, Error, Result};
@@ -83,7 +83,7 @@ async fn connect_unix(addr: &SocketAddrUnix) -> Result<AsyncFd<OwnedFd>> {
             Ok(()) => break,
             Err(Errno::INTR) => {}
             Err(Errno::AGAIN) => {
-                ::tokio::time::sleep(pause).await;
+                timer(|| ::tokio::time::sleep(pause))?.await;
                 pause = (pause * 2).min(Duration::from_millis(20));
             }
             Err(e) => return Err(e.into()),

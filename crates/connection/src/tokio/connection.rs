@@ -87,7 +87,27 @@ pub(super) fn register(fd: OwnedFd) -> Result<AsyncFd<OwnedFd>> {
     }
     // SAFETY: an `OwnedFd` is an open descriptor it alone closes, and its `as_raw_fd` always
     // returns that one descriptor, for as long as the `AsyncFd` owns it.
-    unsafe { AsyncFd::register(fd) }.map_err(|e| Error::from(io::Error::from(e)))
+    io_driver(|| unsafe { AsyncFd::register(fd) })?.map_err(|e| Error::from(io::Error::from(e)))
+}
+
+/// Runs `f`, which registers with the runtime's reactor; tokio panics when the runtime was built
+/// without its I/O driver, and that becomes an error here instead of crossing the API.
+pub(super) fn io_driver<T>(f: impl FnOnce() -> T) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|_| {
+        Error::Io(io::Error::other(
+            "the tokio runtime has no I/O driver: build it with `enable_io` (or `enable_all`)",
+        ))
+    })
+}
+
+/// Runs `f`, which makes a tokio timer; tokio panics when the runtime was built without its
+/// timer, and that becomes an error here instead of crossing the API.
+pub(super) fn timer<T>(f: impl FnOnce() -> T) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|_| {
+        Error::Io(io::Error::other(
+            "the tokio runtime has no timer: build it with `enable_time` (or `enable_all`)",
+        ))
+    })
 }
 
 impl Connection {
@@ -470,7 +490,7 @@ impl Connection {
                 self.io.as_fd(),
                 Deadline::after(Duration::ZERO),
             )?),
-            Some(t) => match ::tokio::time::timeout(t, self.wait_readable()).await {
+            Some(t) => match timer(|| ::tokio::time::timeout(t, self.wait_readable()))?.await {
                 Ok(r) => r.map(|()| true),
                 Err(_elapsed) => Ok(false),
             },
@@ -683,8 +703,11 @@ fn pickle_error(e: multiprocessing_pickle::Error) -> Error {
 
 /// Turns a blocking connection into an async one (tokio's `from_std`): the descriptor is made
 /// non-blocking and registered with the current runtime, and bytes already received but not yet
-/// taken by a `recv` go with it. Outside a tokio runtime, [`Error::Io`]; a closed connection,
-/// [`Error::Closed`].
+/// taken by a `recv` go with it. Outside a tokio runtime (or in one without its I/O driver),
+/// [`Error::Io`]; a closed connection, [`Error::Closed`].
+///
+/// Non-blocking mode belongs to the open file description: a process or handle sharing this very
+/// end (a `dup`, the copy a `fork` left in a child) sees it too. Give a child the *other* end.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]

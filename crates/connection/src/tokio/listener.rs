@@ -13,7 +13,7 @@ use multiprocessing_core::AuthKey;
 use rustix::net::SocketFlags;
 
 use super::Connection;
-use super::connection::register;
+use super::connection::{io_driver, register, timer};
 use crate::auth::Handshake;
 use crate::connection::Kind;
 use crate::{Address, Error, ListenerBuilder, Result};
@@ -186,7 +186,7 @@ async fn handshake(
     let mut hs = Handshake::server(&key);
     let run = super::handshake::run(&io, &mut hs);
     match timeout {
-        Some(t) => ::tokio::time::timeout(t, run)
+        Some(t) => timer(|| ::tokio::time::timeout(t, run))?
             .await
             .map_err(|_elapsed| Error::Timeout)??,
         None => run.await?,
@@ -208,10 +208,12 @@ impl TryFrom<crate::Listener> for Listener {
                 "an async listener must be made inside a tokio runtime",
             )));
         }
-        // SAFETY: the listener owns its socket until it is dropped, and `as_raw_fd` always
-        // returns that one descriptor (already non-blocking: the blocking listener polls it).
-        let io = unsafe { AsyncFd::register(Socket(l)) }
-            .map_err(|e| Error::Io(std::io::Error::from(e)))?;
+        let io = io_driver(|| {
+            // SAFETY: the listener owns its socket until it is dropped, and `as_raw_fd` always
+            // returns that one descriptor (already non-blocking: the blocking listener polls it).
+            unsafe { AsyncFd::register(Socket(l)) }.map_err(std::io::Error::from)
+        })?
+        .map_err(Error::Io)?;
         Ok(Listener {
             io,
             pending: Mutex::new(Pending {
