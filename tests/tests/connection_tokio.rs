@@ -13,6 +13,7 @@ use multiprocessing::ErrorKind;
 use multiprocessing::connection::tokio as mp;
 use multiprocessing::connection::{Address, AuthKey, Connection, Error, Listener, client, pipe};
 use multiprocessing_tests::cpython::pythons;
+use multiprocessing_tests::examples::example;
 use multiprocessing_tests::fork::fork;
 use multiprocessing_tests::helpers::{BOUND, TempSock, read_announcement};
 use tokio::time::timeout;
@@ -449,6 +450,63 @@ fn a_thousand_connections_on_one_listener_start_no_thread_each() {
         for s in server.await.unwrap() {
             s.await.unwrap();
         }
+    });
+}
+
+/// The async ends against `conn_peer`, a spawned process on the blocking API, both ways.
+#[test]
+fn async_ends_against_the_spawned_blocking_conn_peer() {
+    // Built (with the other examples) before the clock of the test body starts.
+    let peer = example("conn_peer");
+    on_both_runtimes(|| async {
+        // Our async client, its listener.
+        let mut server = std::process::Command::new(&peer)
+            .args(["listen", "127.0.0.1:0", "k3y"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let at: Address = read_announcement(server.stdout.as_mut().unwrap(), "listening on ")
+            .parse()
+            .unwrap();
+        let mut conn = mp::client(&at, Some(&key("k3y"))).await.unwrap();
+        for m in [&b"one"[..], b"", &[5u8; 50_000]] {
+            conn.send_bytes(m).await.unwrap();
+            assert_eq!(
+                conn.recv_bytes().await.unwrap(),
+                [&b"echo:"[..], m].concat()
+            );
+        }
+        drop(conn);
+        let status = tokio::task::spawn_blocking(move || server.wait().unwrap())
+            .await
+            .unwrap();
+        assert!(status.success());
+
+        // Its client, our async listener (which echoes as conn_peer does).
+        let listener = mp::Listener::bind(
+            Listener::builder()
+                .address("127.0.0.1:0".parse().unwrap())
+                .authkey(key("k3y")),
+        )
+        .unwrap();
+        let mut cmd = std::process::Command::new(&peer);
+        cmd.args([
+            "connect",
+            &listener.address().to_string(),
+            "k3y",
+            "a",
+            "b c",
+        ]);
+        let client = tokio::task::spawn_blocking(move || cmd.output().unwrap());
+        let mut conn = listener.accept().await.unwrap();
+        while let Ok(m) = conn.recv_bytes().await {
+            conn.send_bytes(&[&b"echo:"[..], &m].concat())
+                .await
+                .unwrap();
+        }
+        let out = client.await.unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "echo:a\necho:b c\n");
     });
 }
 
