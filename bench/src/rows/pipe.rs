@@ -72,7 +72,8 @@ pub(crate) fn rows() -> Vec<Row> {
             name: "pipe-rtt-value-async",
             about: "pipe-rtt-value with the parent's end an async Connection awaited on a \
                     current-thread tokio runtime (the child answers with the blocking API); \
-                    the raw column is the blocking form, pipe-rtt-value's ours",
+                    the raw column is the blocking form, pipe-rtt-value's ours; CPython \
+                    awaits each recv() in an asyncio executor thread",
             unit: Unit::Us,
             placements: ALL,
             quick_placements: PINNED,
