@@ -66,6 +66,16 @@ pub fn pidfd(pid: u32) -> OwnedFd {
     .expect("pidfd_open")
 }
 
+/// This process's thread count, from `/proc/self/status`.
+pub fn threads() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("a Threads: line")
+}
+
 /// The number of descriptors this process has open.
 pub fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd")

@@ -110,7 +110,8 @@ pub enum Error {
     /// `successful()` before the result is ready (Python's `ValueError`).
     #[error("the result is not ready")]
     NotReady,
-    /// The value was already taken by an earlier `get_timeout`.
+    /// The value was already taken by an earlier `get_timeout` or `.await` of a borrowed
+    /// [`AsyncResult`](crate::AsyncResult).
     #[error("the result was already taken")]
     Taken,
     /// The task was cancelled before any worker started it.

@@ -12,11 +12,16 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
+use std::future::Future;
 use std::ops::Range;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError, channel};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
+
+use futures_core::Stream;
 
 use multiprocessing_core::code::CodeWire;
 use multiprocessing_core::codec;
@@ -35,6 +40,33 @@ pub(crate) const MIN_LOOKAHEAD_ITEMS: usize = 64;
 
 /// What a chunk sends back: its index, its number of items, its results or its error.
 pub(crate) type Arrival<R> = (usize, usize, Result<Vec<R>>);
+
+/// Where chunks send their outcome: the iterator's channel, and the task of an `.await`ing
+/// consumer to wake (a blocking consumer waits in the channel itself).
+pub(crate) struct ArrivalTx<R> {
+    tx: Sender<Arrival<R>>,
+    waker: Arc<Mutex<Option<Waker>>>,
+}
+
+impl<R> Clone for ArrivalTx<R> {
+    fn clone(&self) -> Self {
+        ArrivalTx {
+            tx: self.tx.clone(),
+            waker: Arc::clone(&self.waker),
+        }
+    }
+}
+
+impl<R> ArrivalTx<R> {
+    /// Sends a chunk's outcome (dropped when the iterator is gone), then wakes its awaiting task.
+    pub(crate) fn send(&self, arrival: Arrival<R>) {
+        let _ = self.tx.send(arrival);
+        let waker = self.waker.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
 
 /// The iterator of [`Pool::imap`](crate::Pool::imap) and
 /// [`Pool::imap_unordered`](crate::Pool::imap_unordered): each item's result (in input
@@ -84,7 +116,7 @@ pub struct IMap<'p, A, R, I> {
     chunksize: usize,
     lookahead: usize,
     ordered: bool,
-    tx: Sender<Arrival<R>>,
+    tx: ArrivalTx<R>,
     rx: Receiver<Arrival<R>>,
     /// Set when the iterator is dropped: its queued chunks are skipped.
     abandoned: Arc<AtomicBool>,
@@ -124,7 +156,7 @@ enum Ready<R> {
 
 /// One chunk of an `imap`: sends its outcome to the iterator, once.
 struct ChunkJob<R> {
-    tx: Mutex<Sender<Arrival<R>>>,
+    tx: Mutex<ArrivalTx<R>>,
     index: usize,
     len: usize,
     abandoned: Arc<AtomicBool>,
@@ -142,7 +174,7 @@ impl<R: Send> ChunkJob<R> {
         }
         // The iterator may be gone: nobody wants the result then.
         let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = tx.send((self.index, self.len, result));
+        tx.send((self.index, self.len, result));
     }
 }
 
@@ -182,7 +214,7 @@ impl<R> Drop for ChunkJob<R> {
         let st = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
         if !st.1 {
             let tx = self.tx.get_mut().unwrap_or_else(|p| p.into_inner());
-            let _ = tx.send((
+            tx.send((
                 self.index,
                 self.len,
                 Err(Error::Broken(
@@ -203,7 +235,7 @@ pub(crate) trait Submit<A, R> {
         index: usize,
         start: usize,
         chunk: Vec<A>,
-        tx: &Sender<Arrival<R>>,
+        tx: &ArrivalTx<R>,
         abandoned: &Arc<AtomicBool>,
     ) -> Result<()>;
 
@@ -228,7 +260,7 @@ impl<A: Serialize, R: DeserializeOwned + Send + 'static> Submit<A, R> for Proces
         index: usize,
         start: usize,
         chunk: Vec<A>,
-        tx: &Sender<Arrival<R>>,
+        tx: &ArrivalTx<R>,
         abandoned: &Arc<AtomicBool>,
     ) -> Result<()> {
         let len = chunk.len();
@@ -275,6 +307,10 @@ where
         ordered: bool,
     ) -> Self {
         let (tx, rx) = channel();
+        let tx = ArrivalTx {
+            tx,
+            waker: Arc::new(Mutex::new(None)),
+        };
         let mut imap = IMap {
             backend,
             input,
@@ -451,6 +487,78 @@ where
         }
     }
 
+    /// The next result, or `Pending` with `cx`'s task to be woken when a chunk arrives.
+    /// Everything taken is kept in `self`, so a consumer that stops polling loses nothing.
+    fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<R>>> {
+        let mut registered = false;
+        loop {
+            if let Some(item) = self.pop_ready() {
+                self.top_up();
+                return Poll::Ready(Some(item));
+            }
+            if self.in_flight == 0 {
+                if self.input_done {
+                    return Poll::Ready(None);
+                }
+                self.top_up();
+                continue;
+            }
+            match self.rx.try_recv() {
+                Ok((index, len, result)) => {
+                    self.in_flight -= 1;
+                    self.arrive(index, len, result);
+                }
+                // Unreachable: this iterator holds a sender.
+                Err(TryRecvError::Disconnected) => return Poll::Ready(None),
+                Err(TryRecvError::Empty) if registered => return Poll::Pending,
+                Err(TryRecvError::Empty) => {
+                    // Registered, then looked again: a chunk sent in between is seen now.
+                    let mut slot = self.tx.waker.lock().unwrap_or_else(|p| p.into_inner());
+                    match &mut *slot {
+                        Some(w) if w.will_wake(cx.waker()) => {}
+                        slot => *slot = Some(cx.waker().clone()),
+                    }
+                    registered = true;
+                }
+            }
+        }
+    }
+
+    /// The next result, awaited: the [`Stream`] form's `next` without a `StreamExt` in scope.
+    /// Cancel-safe: a dropped future loses no result, the next call returns it.
+    ///
+    /// ```
+    /// use multiprocessing_pool::Pool;
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     use std::sync::Arc;
+    /// #     use std::task::{Context, Poll, Wake, Waker};
+    /// #     struct Unpark(std::thread::Thread);
+    /// #     impl Wake for Unpark { fn wake(self: Arc<Self>) { self.0.unpark() } }
+    /// #     let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop {
+    /// #         if let Poll::Ready(v) = f.as_mut().poll(&mut Context::from_waker(&waker)) { return v; }
+    /// #         std::thread::park();
+    /// #     }
+    /// # }
+    /// fn square(x: u64) -> u64 { x * x }
+    /// let pool = Pool::new(2)?;
+    /// let total = block_on(async {
+    ///     let mut squares = pool.imap(square, 1..=4)?;
+    ///     let mut total = 0;
+    ///     while let Some(square) = squares.next_async().await {
+    ///         total += square?;
+    ///     }
+    ///     Ok::<_, multiprocessing_pool::Error>(total)
+    /// })?;
+    /// assert_eq!(total, 30);
+    /// # Ok::<(), multiprocessing_pool::Error>(())
+    /// ```
+    #[doc(alias = "__anext__")]
+    pub fn next_async(&mut self) -> impl Future<Output = Option<Result<R>>> + '_ {
+        std::future::poll_fn(move |cx| self.poll_item(cx))
+    }
+
     /// The next result, waiting at most `timeout` (Python's `next(timeout)`):
     /// `Some(Err(Error::Timeout))` when none is ready in time, which consumes no item.
     #[doc(alias = "next")]
@@ -481,6 +589,31 @@ where
         )
     }
 }
+
+/// The async form of `imap` and `imap_unordered`: the same items, in the same order, awaited
+/// without a thread (chunks arriving wake the task). Polling it submits chunks as iterating
+/// does, within the same lookahead.
+///
+/// Cancel-safe: an item is taken from the pool's replies into the stream before it is yielded,
+/// so dropping a `next()` future loses nothing. Dropping the stream itself drops the chunks no
+/// worker has taken, as dropping the iterator does; the pool and its other calls go on.
+impl<A, R, I> Stream for IMap<'_, A, R, I>
+where
+    I: Iterator<Item = A>,
+{
+    type Item = Result<R>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<R>>> {
+        self.get_mut().poll_item(cx)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        Iterator::size_hint(self)
+    }
+}
+
+/// Nothing of an [`IMap`] is pinned in place (its input is only ever borrowed as `&mut`).
+impl<A, R, I> Unpin for IMap<'_, A, R, I> {}
 
 /// Exact while the pool runs: a pool closed mid-iteration ends the iteration early.
 impl<A, R, I> ExactSizeIterator for IMap<'_, A, R, I> where I: ExactSizeIterator<Item = A> {}

@@ -41,8 +41,9 @@ struct CellState<T> {
     succeeded: Option<bool>,
     callback: Option<Callback<T>>,
     error_callback: Option<ErrorCallback>,
-    /// The task of an `.await`ing caller, woken once the result is ready.
-    waker: Option<Waker>,
+    /// The tasks `.await`ing the result, woken once it is ready (one per future, several
+    /// when `&mut AsyncResult`s were awaited and dropped: a stale one is woken for nothing).
+    wakers: Vec<Waker>,
 }
 
 impl<T> Cell<T> {
@@ -58,7 +59,7 @@ impl<T> Cell<T> {
                 succeeded: None,
                 callback,
                 error_callback,
-                waker: None,
+                wakers: Vec::new(),
             }),
             cond: Condvar::new(),
         }
@@ -106,10 +107,10 @@ impl<T> Cell<T> {
         let mut st = self.lock();
         st.succeeded = Some(result.is_ok());
         st.result = Some(result);
-        let waker = st.waker.take();
+        let wakers = std::mem::take(&mut st.wakers);
         drop(st);
         self.cond.notify_all();
-        if let Some(waker) = waker {
+        for waker in wakers {
             waker.wake();
         }
         true
@@ -427,6 +428,34 @@ impl<T> IntoFuture for AsyncResult<T> {
     }
 }
 
+/// `.await` a borrowed [`AsyncResult`]: the result once ready, as [`get`](AsyncResult::get)
+/// gives it. Dropping the future before then (a `tokio::time::timeout` that elapsed) leaves the
+/// result in the `AsyncResult`, for a later `.await` or `get`; once taken, a later one gives
+/// [`Error::Taken`], as after [`get_timeout`](AsyncResult::get_timeout).
+///
+/// ```
+/// use std::task::{Context, Poll, Waker};
+/// use multiprocessing_pool::Pool;
+/// fn square(x: u64) -> u64 { x * x }
+/// let pool = Pool::new(1)?;
+/// let mut result = pool.apply_async(square, (12,))?;
+/// // Polled once, then dropped: the result stays.
+/// let mut early = std::pin::pin!((&mut result).into_future());
+/// let _ = early.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+/// assert_eq!(result.get()?, 144);
+/// # Ok::<(), multiprocessing_pool::Error>(())
+/// ```
+impl<T> IntoFuture for &mut AsyncResult<T> {
+    type Output = Result<T>;
+    type IntoFuture = ResultFuture<T>;
+
+    fn into_future(self) -> ResultFuture<T> {
+        ResultFuture {
+            cell: Arc::clone(&self.cell),
+        }
+    }
+}
+
 /// The future of an [`AsyncResult`] (its [`IntoFuture`]).
 #[must_use = "futures do nothing unless polled"]
 pub struct ResultFuture<T> {
@@ -447,9 +476,8 @@ impl<T> Future for ResultFuture<T> {
         if st.succeeded.is_some() {
             return Poll::Ready(st.result.take().unwrap_or(Err(Error::Taken)));
         }
-        match &mut st.waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            slot => *slot = Some(cx.waker().clone()),
+        if !st.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            st.wakers.push(cx.waker().clone());
         }
         Poll::Pending
     }

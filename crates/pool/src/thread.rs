@@ -20,14 +20,13 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Sender;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use multiprocessing_core::outcome::Outcome;
 
 use crate::error::{Error, Result};
-use crate::imap::{Arrival, IMap, Submit};
+use crate::imap::{ArrivalTx, IMap, Submit};
 use crate::pool::{Callbacks, default_chunksize};
 use crate::result::{AsyncResult, Cell};
 
@@ -159,7 +158,7 @@ impl_star_fn!(A1, A2, A3, A4, A5, A6, A7, A8);
 /// An `imap` chunk's reply: sent once; a chunk dropped unrun (by `terminate`) replies
 /// [`Error::Terminated`], so the iterator never waits for it.
 struct Reply<R> {
-    tx: Sender<Arrival<R>>,
+    tx: ArrivalTx<R>,
     index: usize,
     len: usize,
     sent: bool,
@@ -168,14 +167,14 @@ struct Reply<R> {
 impl<R> Reply<R> {
     fn send(mut self, result: Result<Vec<R>>) {
         self.sent = true;
-        let _ = self.tx.send((self.index, self.len, result));
+        self.tx.send((self.index, self.len, result));
     }
 }
 
 impl<R> Drop for Reply<R> {
     fn drop(&mut self) {
         if !self.sent {
-            let _ = self.tx.send((self.index, self.len, Err(Error::Terminated)));
+            self.tx.send((self.index, self.len, Err(Error::Terminated)));
         }
     }
 }
@@ -192,7 +191,7 @@ impl<A: Send + 'static, R: Send + 'static> Submit<A, R> for ThreadChunks<'_, A, 
         index: usize,
         _start: usize,
         chunk: Vec<A>,
-        tx: &Sender<Arrival<R>>,
+        tx: &ArrivalTx<R>,
         abandoned: &Arc<AtomicBool>,
     ) -> Result<()> {
         // Built only once the pool is known to run, so a refused chunk sends nothing.
