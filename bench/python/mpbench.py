@@ -536,6 +536,33 @@ def pool_apply_rtt(cfg):
         return time_samples(cfg, US, batch)
 
 
+def pool_apply_rtt_async(cfg):
+    """pool_apply_rtt from asyncio code, the way it is done there: the AsyncResult's callback
+    completes an asyncio future through call_soon_threadsafe (the pool has no async form)."""
+    import asyncio
+
+    loop = asyncio.new_event_loop()
+    with FORK.Pool(2) as p:
+
+        async def round_trips(n):
+            for _ in range(n):
+                fut = loop.create_future()
+                p.apply_async(
+                    _square,
+                    (7,),
+                    callback=lambda v, f=fut: loop.call_soon_threadsafe(f.set_result, v),
+                )
+                await fut
+
+        def batch(n):
+            loop.run_until_complete(round_trips(n))
+
+        try:
+            return time_samples(cfg, US, batch)
+        finally:
+            loop.close()
+
+
 def pool_lifecycle(cfg):
     def batch(n):
         for _ in range(n):
@@ -709,6 +736,7 @@ ROWS = {
     "pool-imap-unordered": ("Mmsg/s", pool_imap_unordered),
     "pool-imap-unordered-chunk1": ("Mmsg/s", lambda cfg: pool_imap_unordered(cfg, 1)),
     "pool-apply-rtt": ("us", pool_apply_rtt),
+    "pool-apply-rtt-async": ("us", pool_apply_rtt_async),
     "pool-lifecycle": ("ms", pool_lifecycle),
     "mpi-pool-map": ("Mmsg/s", mpi_pool_map),
     "manager-dict-set": ("us", manager_dict_set),

@@ -1,6 +1,6 @@
 //! Pool rows: `Pool(2).map` and `imap_unordered` of 200,000 trivial tasks (the default chunk
-//! size and one item per task), an `apply_async(..).get()` round trip, and a pool's whole life
-//! (create, first result, close, join).
+//! size and one item per task), an `apply_async(..).get()` round trip (and its `.await` on tokio
+//! against it), and a pool's whole life (create, first result, close, join).
 //!
 //! The task squares a `u64`. The raw baseline is the same work without a library: two forked
 //! workers, each fed chunks of the items over its own socketpair (eight bytes an item, at most
@@ -127,6 +127,26 @@ pub(crate) fn rows() -> Vec<Row> {
             targets: &[Target::FasterThanCpython(10.0)],
             ours: ours!(apply_rtt),
             ours_feature: "ours-pool",
+            raw: raw_rtt,
+            peer: None,
+        },
+        Row {
+            name: "pool-apply-rtt-async",
+            about: "pool-apply-rtt with the result awaited (AsyncResult: IntoFuture) on a \
+                    current-thread tokio runtime; the raw column is the blocking get(), \
+                    pool-apply-rtt's ours",
+            unit: Unit::Us,
+            placements: UNPINNED,
+            quick_placements: UNPINNED,
+            full: RTT,
+            quick: RTT,
+            targets: &[Target::AtMostRaw(1.3)],
+            ours: ours!(apply_rtt_async),
+            ours_feature: "ours-pool",
+            #[cfg(feature = "ours-pool")]
+            raw: ours::apply_rtt,
+            // Without our crate the blocking twin is not built: the socketpair baseline stands in.
+            #[cfg(not(feature = "ours-pool"))]
             raw: raw_rtt,
             peer: None,
         },

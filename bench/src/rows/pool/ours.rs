@@ -87,6 +87,26 @@ pub(crate) fn apply_rtt(cfg: &Config) -> Samples {
     })
 }
 
+/// [`apply_rtt`] with the result awaited on a current-thread runtime: the pool's result handler
+/// wakes the task instead of a condition variable.
+pub(crate) fn apply_rtt_async(cfg: &Config) -> Samples {
+    let pool = pool()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| e.to_string())?;
+    cfg.time_samples(Unit::Us, |n| {
+        rt.block_on(async {
+            for _ in 0..n {
+                pool.apply_async(square, (7,))
+                    .map_err(io)?
+                    .await
+                    .map_err(io)?;
+            }
+            Ok(())
+        })
+    })
+}
+
 pub(crate) fn lifecycle(cfg: &Config) -> Samples {
     cfg.time_samples(Unit::Ms, |n| {
         for _ in 0..n {
