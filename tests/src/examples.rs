@@ -28,9 +28,10 @@ pub fn example(name: &str) -> PathBuf {
                 "-p",
                 "multiprocessing",
                 "--examples",
-                // The MPI pool's example too (the workspace builds against MPI already).
+                // The MPI pool's example too (the workspace builds against MPI already), and
+                // the async ones.
                 "--features",
-                "mpi",
+                "mpi,tokio",
                 "--profile",
                 profile,
             ])

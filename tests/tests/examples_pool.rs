@@ -1,7 +1,8 @@
 //! The pool examples print what Python's documentation says they print (`pool_map`'s Python
 //! original is run beside it; the others end by raising the timeout, so their output is
 //! compared with the documented text), and the
-//! lost-worker example reports the lost task where CPython's pool hangs.
+//! lost-worker example reports the lost task where CPython's pool hangs; the async service
+//! example serves every request through the pool and stops once its logger has them all.
 
 use multiprocessing_tests::examples::{run_example as run, run_python_original};
 
@@ -119,4 +120,25 @@ fn pool_demo_prints_what_the_using_pool_example_prints() {
     assert_eq!(got, calculations());
     assert_eq!(sections.next(), Some(""));
     assert_eq!(sections.next(), None);
+}
+
+#[test]
+fn async_service_logs_every_request_then_prints_each_clients_answers() {
+    let triangle = |n: u64| n * (n + 1) / 2;
+    let mut expected = String::new();
+    for client in 0..3u32 {
+        for request in 0..3u32 {
+            let n = 10u64.pow(client + 1) * u64::from(request + 1);
+            expected += &format!(
+                "logger: client {client} request {request}: triangle({n}) = {}\n",
+                triangle(n)
+            );
+        }
+    }
+    expected += "logger: 9 requests recorded\n";
+    expected += "client 0: [55, 210, 465]\n";
+    expected += "client 1: [5050, 20100, 45150]\n";
+    expected += "client 2: [500500, 2001000, 4501500]\n";
+    expected += "server stopped after 9 requests\n";
+    assert_eq!(run("async_service"), expected);
 }
