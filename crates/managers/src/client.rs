@@ -215,28 +215,39 @@ impl Session {
             buf: Vec::with_capacity(128),
             thread: thread_id(),
         };
-        let name = identity::current().name;
-        let request = Request::Hello {
-            session: self.id,
-            name: &name,
-        };
-        encode_request_into(&request, &mut c.buf).map_err(|e| Error::Codec(e.to_string()))?;
+        self.encode_hello(&mut c.buf)?;
         c.conn.send_bytes(&c.buf).map_err(|e| self.map_err(e))?;
         let bytes = c
             .conn
             .recv_bytes_max(python_client::MAX_REPLY)
             .map_err(|e| self.map_err(e))?;
-        match decode_reply(&bytes) {
+        Ok(self.hello_answered(&bytes)?.then_some(c))
+    }
+
+    /// The `Hello` that introduces a new connection of this session, encoded into `buf`.
+    fn encode_hello(&self, buf: &mut Vec<u8>) -> Result<()> {
+        let name = identity::current().name;
+        let request = Request::Hello {
+            session: self.id,
+            name: &name,
+        };
+        encode_request_into(&request, buf).map_err(|e| Error::Codec(e.to_string()))
+    }
+
+    /// Reads the server's answer to `Hello`, recording what the server is: `true` for ours,
+    /// `false` for CPython's (the connection is then of no further use).
+    fn hello_answered(&self, bytes: &[u8]) -> Result<bool> {
+        match decode_reply(bytes) {
             Ok(Reply::Return(_)) => {
                 self.peer.store(PEER_OURS, Ordering::Relaxed);
-                Ok(Some(c))
+                Ok(true)
             }
             Ok(other) => Err(unexpected(other)),
             // A postcard reply never starts with a pickle's PROTO opcode and version (a
             // variant number of 256 or more), so this cannot mistake our server for CPython's.
-            Err(_) if python_client::is_refused_hello(&bytes) => {
+            Err(_) if python_client::is_refused_hello(bytes) => {
                 self.peer.store(PEER_PYTHON, Ordering::Relaxed);
-                Ok(None)
+                Ok(false)
             }
             Err(e) => Err(Error::Codec(format!("a malformed reply: {e}"))),
         }
@@ -318,7 +329,7 @@ impl Session {
     fn send_encoded(&self, c: &mut Conn) -> Result<Reply> {
         c.conn.send_bytes(&c.buf).map_err(|e| self.map_err(e))?;
         let bytes = c.conn.recv_bytes().map_err(|e| self.map_err(e))?;
-        decode_reply(&bytes).map_err(|e| Error::Codec(format!("a malformed reply: {e}")))
+        reply_of(&bytes)
     }
 
     /// Sends `request` and returns the server's reply.
@@ -381,6 +392,107 @@ impl Session {
             Reply::Return(o) => Ok(o),
             other => Err(unexpected(other)),
         }
+    }
+}
+
+/// The reply a server sent as `bytes`.
+fn reply_of(bytes: &[u8]) -> Result<Reply> {
+    decode_reply(bytes).map_err(|e| Error::Codec(format!("a malformed reply: {e}")))
+}
+
+/// The async client (feature `tokio`): the same requests, encodings and connection pool as the
+/// blocking one, with the connection's I/O awaited.
+///
+/// A call takes an idle connection (turned async for the call, and back after) only when
+/// another stays idle, and opens one of its own otherwise: a call dropped before its reply is
+/// read closes its connection (its next reply would be the dropped call's), and the session
+/// must keep a connection open, or the server would release its references.
+#[cfg(feature = "tokio")]
+impl Session {
+    /// [`call_method`](Self::call_method), awaited. A CPython server is spoken to by the
+    /// blocking client on tokio's blocking threads.
+    pub(crate) async fn call_method_async(
+        self: Arc<Self>,
+        token: &Token,
+        method: &str,
+        args: Vec<Object>,
+    ) -> Result<Reply> {
+        self.check_not_in_method()?;
+        if self.peer.load(Ordering::Relaxed) != PEER_PYTHON {
+            let conn = self
+                .connection_async()
+                .await
+                .inspect_err(|e| self.on_error(e))?;
+            // `None`: the server is CPython's, learnt just now.
+            if let Some(conn) = conn {
+                let request = Request::Call {
+                    id: token.id,
+                    thread: thread_id(),
+                    method,
+                    args,
+                };
+                return self.request_on(conn, &request).await;
+            }
+        }
+        let (token, method) = (token.clone(), method.to_string());
+        tokio::task::spawn_blocking(move || self.call_method(&token, &method, args))
+            .await
+            .map_err(|e| Error::Io(std::io::Error::other(e)))?
+    }
+
+    /// Sends `request` on `conn` and reads the reply; the connection goes back to the pool
+    /// only once its reply is read.
+    async fn request_on(
+        &self,
+        mut conn: multiprocessing_connection::tokio::Connection,
+        request: &Request<'_>,
+    ) -> Result<Reply> {
+        let mut buf = Vec::with_capacity(128);
+        encode_request_into(request, &mut buf).map_err(|e| Error::Codec(e.to_string()))?;
+        let sent = conn.send_bytes(&buf).await;
+        let bytes = match sent {
+            Ok(()) => conn.recv_bytes().await,
+            Err(e) => Err(e),
+        }
+        .map_err(|e| self.map_err(e))
+        .inspect_err(|e| self.on_error(e))?;
+        let reply = reply_of(&bytes)?;
+        if let Ok(conn) = conn.into_std() {
+            self.put_idle(Conn {
+                conn,
+                buf,
+                thread: thread_id(),
+            });
+        }
+        Ok(reply)
+    }
+
+    /// A connection for one async call: an idle one if another stays idle, else a new one;
+    /// `None` when the server turns out to be CPython's.
+    async fn connection_async(
+        &self,
+    ) -> Result<Option<multiprocessing_connection::tokio::Connection>> {
+        use multiprocessing_connection::tokio as mp;
+        let spare = {
+            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            if idle.len() >= 2 { idle.pop() } else { None }
+        };
+        if let Some(c) = spare {
+            return mp::Connection::try_from(c.conn)
+                .map(Some)
+                .map_err(|e| self.map_err(e));
+        }
+        let mut conn = mp::client(&self.address, Some(&self.authkey))
+            .await
+            .map_err(|e| self.map_err(e))?;
+        let mut buf = Vec::with_capacity(128);
+        self.encode_hello(&mut buf)?;
+        conn.send_bytes(&buf).await.map_err(|e| self.map_err(e))?;
+        let bytes = conn
+            .recv_bytes_max(python_client::MAX_REPLY)
+            .await
+            .map_err(|e| self.map_err(e))?;
+        Ok(self.hello_answered(&bytes)?.then_some(conn))
     }
 }
 

@@ -121,6 +121,45 @@ impl Proxy {
     #[doc(alias = "_callmethod")]
     pub fn call_method(&self, method: &str, args: Vec<Object>) -> Result<Object> {
         let (reply, session) = self.call(method, args)?;
+        Self::returned(method, reply, session)
+    }
+
+    /// [`call_method`](Self::call_method), awaited (feature `tokio`): the same request and
+    /// reply, with no thread blocked while the server answers (a waiting method, an
+    /// `Event`'s `wait`, a queue's `get`, parks the task only).
+    ///
+    /// Dropping the future before the reply arrives (a `tokio::time::timeout` that elapsed)
+    /// closes the connection the call used, so no later call reads its reply; the server
+    /// cancels a waiting method whose caller hung up, so a dropped `get` takes no item. The
+    /// proxy stays usable. A reply already sent when the future is dropped is lost with it.
+    ///
+    /// With a CPython server, the call runs on tokio's blocking threads
+    /// (`spawn_blocking`); so does the first call in a process forked since the proxy was
+    /// made, which takes the child's own reference first.
+    ///
+    /// ```
+    /// use multiprocessing_managers::{Object, manager};
+    /// let m = manager().unwrap();
+    /// let d = m.dict().unwrap();
+    /// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    /// rt.block_on(async {
+    ///     d.call_method_async("__setitem__", vec!["k".into(), 1.into()]).await.unwrap();
+    ///     let v = d.call_method_async("__getitem__", vec!["k".into()]).await.unwrap();
+    ///     assert_eq!(v, Object::from(1));
+    /// });
+    /// ```
+    #[cfg(feature = "tokio")]
+    #[doc(alias = "_callmethod")]
+    pub async fn call_method_async(&self, method: &str, args: Vec<Object>) -> Result<Object> {
+        let session = self.session()?;
+        let reply = Arc::clone(&session)
+            .call_method_async(&self.inner.token, method, args)
+            .await?;
+        Self::returned(method, reply, session)
+    }
+
+    /// A method's reply as `call_method` gives it.
+    fn returned(method: &str, reply: Reply, session: Arc<Session>) -> Result<Object> {
         match reply {
             Reply::Return(o) => Ok(o),
             Reply::Proxy(t) => {
@@ -160,6 +199,12 @@ impl Proxy {
     #[doc(alias = "_getvalue")]
     pub fn get_value(&self) -> Result<Object> {
         self.call_method("#GETVALUE", Vec::new())
+    }
+
+    /// [`get_value`](Self::get_value), awaited (feature `tokio`).
+    #[cfg(feature = "tokio")]
+    pub async fn get_value_async(&self) -> Result<Object> {
+        self.call_method_async("#GETVALUE", Vec::new()).await
     }
 
     /// The methods this proxy may call (Python's `proxy._exposed_`, the server's

@@ -451,6 +451,57 @@ impl EventProxy {
     }
 }
 
+/// The async forms (feature `tokio`): each is its blocking twin's request, awaited with
+/// [`Proxy::call_method_async`]. Cancel-safe: a dropped `get_async` or `wait_async` hangs up,
+/// and the server cancels the waiting call, so it takes no item and the proxy stays usable.
+///
+/// ```
+/// use std::time::Duration;
+/// use multiprocessing_managers::manager;
+/// let m = manager().unwrap();
+/// let q = m.queue_of::<u32>(0).unwrap();
+/// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+/// rt.block_on(async {
+///     // Nothing to get yet: the timeout drops the call, which takes nothing.
+///     let early = tokio::time::timeout(Duration::from_millis(50), q.get_async()).await;
+///     assert!(early.is_err());
+///     q.put_async(7u32).await.unwrap();
+///     assert_eq!(q.get_async().await.unwrap(), 7);
+/// });
+/// ```
+#[cfg(feature = "tokio")]
+impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
+    /// [`put`](Self::put), awaited: waits while a bounded queue is full.
+    pub async fn put_async(&self, item: impl Into<T>) -> Result<()> {
+        let args = vec![obj(&item.into())?];
+        self.call_method_async("put", args).await.map(drop)
+    }
+
+    /// [`get`](Self::get), awaited: waits for an item.
+    pub async fn get_async(&self) -> Result<T> {
+        val(self.call_method_async("get", Vec::new()).await?)
+    }
+}
+
+/// The async forms (feature `tokio`), as [`QueueProxy`]'s.
+#[cfg(feature = "tokio")]
+impl EventProxy {
+    /// [`is_set`](Self::is_set), awaited.
+    pub async fn is_set_async(&self) -> Result<bool> {
+        boolean(self.call_method_async("is_set", Vec::new()).await?)
+    }
+
+    /// [`set`](Self::set), awaited.
+    pub async fn set_async(&self) -> Result<()> {
+        self.call_method_async("set", Vec::new()).await.map(drop)
+    }
+
+    /// [`wait`](Self::wait), awaited: until the flag is set.
+    pub async fn wait_async(&self) -> Result<()> {
+        self.call_method_async("wait", Vec::new()).await.map(drop)
+    }
+}
+
 impl BarrierProxy {
     /// `b.wait()`: waits for all parties; returns this caller's arrival index (`0` to
     /// `parties - 1`). A broken, aborted or reset barrier is `BrokenBarrier`.

@@ -455,3 +455,150 @@ impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
         val(self.call_method("update_with", args)?)
     }
 }
+
+/// The async forms (feature `tokio`): each is its blocking twin's request, awaited with
+/// [`Proxy::call_method_async`] (whose cancellation rules they share).
+#[cfg(feature = "tokio")]
+impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy<K, V> {
+    /// [`get_item`](Self::get_item), awaited.
+    pub async fn get_item_async(&self, key: impl Into<K>) -> Result<V> {
+        let args = vec![obj(&key.into())?];
+        val(self.call_method_async("__getitem__", args).await?)
+    }
+
+    /// [`get`](Self::get), awaited: `None` for a missing key.
+    pub async fn get_async(&self, key: impl Into<K>) -> Result<Option<V>> {
+        match self.get_item_async(key).await {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.kind() == crate::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// [`set`](Self::set), awaited.
+    pub async fn set_async(&self, key: impl Into<K>, value: impl Into<V>) -> Result<()> {
+        let args = vec![obj(&key.into())?, obj(&value.into())?];
+        self.call_method_async("__setitem__", args).await.map(drop)
+    }
+
+    /// [`update_with`](Self::update_with), awaited.
+    pub async fn update_with_async(&self, key: impl Into<K>, op: crate::update::Op) -> Result<V> {
+        let name = Object::Str(op.name().into());
+        let args = vec![obj(&key.into())?, name, op.into_argument()];
+        val(self.call_method_async("update_with", args).await?)
+    }
+
+    /// [`del`](Self::del), awaited.
+    pub async fn del_async(&self, key: impl Into<K>) -> Result<()> {
+        let args = vec![obj(&key.into())?];
+        self.call_method_async("__delitem__", args).await.map(drop)
+    }
+
+    /// [`contains`](Self::contains), awaited.
+    pub async fn contains_async(&self, key: impl Into<K>) -> Result<bool> {
+        let args = vec![obj(&key.into())?];
+        val(self.call_method_async("__contains__", args).await?)
+    }
+
+    /// [`len`](Self::len), awaited.
+    pub async fn len_async(&self) -> Result<usize> {
+        count(self.call_method_async("__len__", Vec::new()).await?)
+    }
+
+    /// [`keys`](Self::keys), awaited.
+    pub async fn keys_async(&self) -> Result<Vec<K>> {
+        val(self.call_method_async("keys", Vec::new()).await?)
+    }
+
+    /// [`items`](Self::items), awaited.
+    pub async fn items_async(&self) -> Result<Vec<(K, V)>> {
+        val(self.call_method_async("items", Vec::new()).await?)
+    }
+
+    /// [`pop`](Self::pop), awaited.
+    pub async fn pop_async(&self, key: impl Into<K>) -> Result<V> {
+        let args = vec![obj(&key.into())?];
+        val(self.call_method_async("pop", args).await?)
+    }
+}
+
+/// The async forms (feature `tokio`), as [`DictProxy`]'s.
+#[cfg(feature = "tokio")]
+impl<T: Serialize + DeserializeOwned> ListProxy<T> {
+    /// [`append`](Self::append), awaited.
+    pub async fn append_async(&self, item: impl Into<T>) -> Result<()> {
+        let args = vec![obj(&item.into())?];
+        self.call_method_async("append", args).await.map(drop)
+    }
+
+    /// [`pop`](Self::pop), awaited.
+    pub async fn pop_async(&self) -> Result<T> {
+        val(self.call_method_async("pop", Vec::new()).await?)
+    }
+
+    /// [`len`](Self::len), awaited.
+    pub async fn len_async(&self) -> Result<usize> {
+        count(self.call_method_async("__len__", Vec::new()).await?)
+    }
+
+    /// [`get`](Self::get), awaited.
+    pub async fn get_async(&self, index: i64) -> Result<T> {
+        val(self
+            .call_method_async("__getitem__", vec![index_arg(index)])
+            .await?)
+    }
+
+    /// [`set`](Self::set), awaited.
+    pub async fn set_async(&self, index: i64, item: impl Into<T>) -> Result<()> {
+        let args = vec![index_arg(index), obj(&item.into())?];
+        self.call_method_async("__setitem__", args).await.map(drop)
+    }
+
+    /// [`to_vec`](Self::to_vec), awaited.
+    pub async fn to_vec_async(&self) -> Result<Vec<T>> {
+        val(self.get_value_async().await?)
+    }
+}
+
+/// The async forms (feature `tokio`), as [`DictProxy`]'s.
+#[cfg(feature = "tokio")]
+impl NamespaceProxy {
+    /// [`get`](Self::get), awaited.
+    pub async fn get_async<T: DeserializeOwned>(&self, name: &str) -> Result<T> {
+        let args = vec![Object::Str(name.into())];
+        val(self.call_method_async("__getattribute__", args).await?)
+    }
+
+    /// [`set`](Self::set), awaited.
+    pub async fn set_async<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<()> {
+        let args = vec![Object::Str(name.into()), obj(value)?];
+        self.call_method_async("__setattr__", args).await.map(drop)
+    }
+
+    /// [`del`](Self::del), awaited.
+    pub async fn del_async(&self, name: &str) -> Result<()> {
+        let args = vec![Object::Str(name.into())];
+        self.call_method_async("__delattr__", args).await.map(drop)
+    }
+}
+
+/// The async forms (feature `tokio`), as [`DictProxy`]'s.
+#[cfg(feature = "tokio")]
+impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
+    /// [`get`](Self::get), awaited.
+    pub async fn get_async(&self) -> Result<T> {
+        val(self.call_method_async("get", Vec::new()).await?)
+    }
+
+    /// [`set`](Self::set), awaited.
+    pub async fn set_async(&self, value: impl Into<T>) -> Result<()> {
+        let args = vec![obj(&value.into())?];
+        self.call_method_async("set", args).await.map(drop)
+    }
+
+    /// [`update_with`](Self::update_with), awaited.
+    pub async fn update_with_async(&self, op: crate::update::Op) -> Result<T> {
+        let args = vec![Object::Str(op.name().into()), op.into_argument()];
+        val(self.call_method_async("update_with", args).await?)
+    }
+}
