@@ -15,7 +15,7 @@
 //! The server is `examples/python/queue_server.py`, run with `$PYTHON` (`python3` when unset):
 //! it serves on a free port, puts the jobs 1 to 10 and one `None` per worker, and prints the
 //! results in job order (`1 squared is 1` ... `10 squared is 100`), which this example passes
-//! on. `python3 examples/python/queue_server.py 2 python` runs the same job with Python
+//! on once its workers are done and it has shut the server down. `python3 examples/python/queue_server.py 2 python` runs the same job with Python
 //! workers and prints the same lines.
 //!
 //! A worker connects as Python's client does (`QueueManager.register('get_queue')`,
@@ -36,12 +36,17 @@ type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 /// How many Rust workers take part.
 const WORKERS: usize = 2;
 
-/// A worker: connects to the Python server, takes jobs until `None`, puts `(job, job²)`.
-fn work(address: String) -> Result {
-    let m = BaseManager::builder()
+/// Python's client: `QueueManager(address=..., authkey=b'abracadabra').connect()`.
+fn manager(address: &str) -> Result<BaseManager> {
+    Ok(BaseManager::builder()
         .address(address.parse()?)
         .authkey(AuthKey::new(b"abracadabra".to_vec()))
-        .connect()?;
+        .connect()?)
+}
+
+/// A worker: connects to the Python server, takes jobs until `None`, puts `(job, job²)`.
+fn work(address: String) -> Result {
+    let m = manager(&address)?;
     let jobs: QueueProxy<Option<i64>> = m.create_as("get_queue", Vec::new())?;
     let results: QueueProxy<(i64, i64)> = m.create_as("get_results", Vec::new())?;
     while let Some(n) = jobs.get()? {
@@ -85,7 +90,9 @@ fn run() -> Result {
             return Err(format!("a worker failed: exit code {:?}", w.exitcode()).into());
         }
     }
-    // The server prints the results once every job is done.
+    // As the documentation's server, it serves until a client asks it to stop.
+    manager(&address)?.shutdown()?;
+    // It printed the results once every job was done.
     for line in lines {
         println!("{}", line?);
     }

@@ -8,13 +8,16 @@ usage: queue_server.py WORKERS [python]
 
 Serves on 127.0.0.1, a free port, with the documentation's key b'abracadabra'; prints
 `serving on HOST:PORT`, puts the jobs 1 to 10 and one None per worker (the signal to stop),
-then prints the results in job order and exits.
+prints the results in job order once they are all in, and serves until a client shuts it down
+(with `python`, it does so itself once its workers are done), as the documentation's
+`s.serve_forever()` does.
 """
 import queue
 import sys
 import threading
 from multiprocessing import get_context
-from multiprocessing.managers import BaseManager
+from multiprocessing.connection import Client
+from multiprocessing.managers import BaseManager, dispatch
 
 AUTHKEY = b'abracadabra'
 JOBS = range(1, 11)
@@ -43,25 +46,33 @@ def python_worker(address):
         done.put((n, n * n))
 
 
-if __name__ == '__main__':
-    workers = int(sys.argv[1])
-    m = QueueManager(address=('127.0.0.1', 0), authkey=AUTHKEY)
-    server = m.get_server()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    print('serving on %s:%d' % server.address, flush=True)
+def drive(address, workers, python):
+    """Puts the jobs, prints the results; with Python workers, stops the server after them."""
     for n in JOBS:
         jobs.put(n)
     for _ in range(workers):
         jobs.put(None)
     own = []
-    if sys.argv[2:] == ['python']:
+    if python:
         # spawn, not fork: this process runs the server's threads.
         ctx = get_context('spawn')
-        own = [ctx.Process(target=python_worker, args=(server.address,)) for _ in range(workers)]
+        own = [ctx.Process(target=python_worker, args=(address,)) for _ in range(workers)]
         for p in own:
             p.start()
     got = [results.get(timeout=60) for _ in JOBS]
     for n, square in sorted(tuple(r) for r in got):
-        print(f'{n} squared is {square}')
-    for p in own:
-        p.join()
+        print(f'{n} squared is {square}', flush=True)
+    if python:
+        for p in own:
+            p.join()
+        dispatch(Client(address, authkey=AUTHKEY), None, 'shutdown')
+
+
+if __name__ == '__main__':
+    workers, python = int(sys.argv[1]), sys.argv[2:] == ['python']
+    m = QueueManager(address=('127.0.0.1', 0), authkey=AUTHKEY)
+    s = m.get_server()
+    print('serving on %s:%d' % s.address, flush=True)
+    # Not a daemon: the process waits for the results to be printed before it exits.
+    threading.Thread(target=drive, args=(s.address, workers, python)).start()
+    s.serve_forever()
