@@ -3,7 +3,8 @@
 //! client, over TCP and a Unix socket. Each pair runs the same session (a dict, a list, a
 //! Namespace and a Queue, the server's object count back to zero) and must print the same
 //! lines; a client with the wrong key exits with status 2 and leaves the server serving; the
-//! client's shutdown ends the server with status 0.
+//! client's shutdown ends the server with status 0. One test per pair of kinds and transport,
+//! so that they run side by side.
 
 use std::process::{Child, Command, Output, Stdio};
 
@@ -112,24 +113,34 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// The whole exchange between `client` and `server`, over TCP then a Unix socket.
-fn pair(server: &Peer, client: &Peer) {
-    let sock = TempSock::new("manager-peer");
-    for address in ["127.0.0.1:0", sock.path.to_str().expect("UTF-8 path")] {
-        let what = format!(
-            "{} client, {} server, {address}",
-            client.name(),
-            server.name()
-        );
-        let serving = Serving::start(server, address);
-        if address.ends_with(":0") {
-            assert!(
-                !serving.address.ends_with(":0"),
-                "{what}: {}",
-                serving.address
-            );
-        }
+/// Where a pair meets.
+#[derive(Clone, Copy)]
+enum Over {
+    Tcp,
+    Unix,
+}
 
+/// The whole exchange between `client` and `server`: over TCP, first a client with the wrong
+/// key (status 2, the server serving on), then the session; then the client's shutdown, which
+/// ends the server with status 0.
+fn pair(server: &Peer, client: &Peer, over: Over) {
+    let sock = TempSock::new("manager-peer");
+    let address = match over {
+        Over::Tcp => "127.0.0.1:0",
+        Over::Unix => sock.path.to_str().expect("UTF-8 path"),
+    };
+    let what = format!(
+        "{} client, {} server, {address}",
+        client.name(),
+        server.name()
+    );
+    let serving = Serving::start(server, address);
+    if let Over::Tcp = over {
+        assert!(
+            !serving.address.ends_with(":0"),
+            "{what}: {}",
+            serving.address
+        );
         let refused = client.run("connect", &serving.address, "wrong key");
         assert_eq!(
             refused.status.code(),
@@ -142,33 +153,44 @@ fn pair(server: &Peer, client: &Peer) {
             "{what}: {}",
             text(&refused.stderr)
         );
-
-        let session = client.run("connect", &serving.address, KEY);
-        assert!(
-            session.status.success(),
-            "{what}: {}{}",
-            text(&session.stdout),
-            text(&session.stderr)
-        );
-        assert_eq!(text(&session.stdout), SESSION, "{what}");
-
-        let stop = client.run("shutdown", &serving.address, KEY);
-        assert!(stop.status.success(), "{what}: {}", text(&stop.stderr));
-        assert!(serving.wait().success(), "{what}");
     }
+
+    let session = client.run("connect", &serving.address, KEY);
+    assert!(
+        session.status.success(),
+        "{what}: {}{}",
+        text(&session.stdout),
+        text(&session.stderr)
+    );
+    assert_eq!(text(&session.stdout), SESSION, "{what}");
+
+    let stop = client.run("shutdown", &serving.address, KEY);
+    assert!(stop.status.success(), "{what}: {}", text(&stop.stderr));
+    assert!(serving.wait().success(), "{what}");
 }
 
 #[test]
 fn rust_client_and_rust_server() {
-    pair(&Peer::Rust, &Peer::Rust);
+    pair(&Peer::Rust, &Peer::Rust, Over::Tcp);
+    pair(&Peer::Rust, &Peer::Rust, Over::Unix);
+}
+
+/// Each CPython with itself: the reference every other pair prints.
+fn cpython_with_cpython(over: Over) {
+    for py in pythons() {
+        let py = Peer::Python(py);
+        pair(&py, &py, over);
+    }
 }
 
 #[test]
-fn cpython_client_and_cpython_server_print_the_reference_session() {
-    for py in pythons() {
-        let py = Peer::Python(py);
-        pair(&py, &py);
-    }
+fn cpython_client_and_cpython_server_over_tcp() {
+    cpython_with_cpython(Over::Tcp);
+}
+
+#[test]
+fn cpython_client_and_cpython_server_over_unix() {
+    cpython_with_cpython(Over::Unix);
 }
 
 /// Whether our manager client speaks CPython's manager protocol on this branch.
@@ -176,26 +198,46 @@ const OUR_CLIENT_SPEAKS_PYTHON: bool = false;
 /// Whether our manager server answers CPython's clients on this branch.
 const OUR_SERVER_SPEAKS_PYTHON: bool = false;
 
-#[test]
-fn rust_client_and_cpython_server() {
+/// Our client with every CPython's server.
+fn rust_with_cpython_server(over: Over) {
     if !OUR_CLIENT_SPEAKS_PYTHON {
         eprintln!("skipped: our manager client does not speak to CPython's servers yet");
         return;
     }
     for py in pythons() {
-        pair(&Peer::Python(py), &Peer::Rust);
+        pair(&Peer::Python(py), &Peer::Rust, over);
     }
 }
 
 #[test]
-fn cpython_client_and_rust_server() {
+fn rust_client_and_cpython_server_over_tcp() {
+    rust_with_cpython_server(Over::Tcp);
+}
+
+#[test]
+fn rust_client_and_cpython_server_over_unix() {
+    rust_with_cpython_server(Over::Unix);
+}
+
+/// Every CPython's client with our server.
+fn cpython_with_rust_server(over: Over) {
     if !OUR_SERVER_SPEAKS_PYTHON {
         eprintln!("skipped: our manager server does not answer CPython's clients yet");
         return;
     }
     for py in pythons() {
-        pair(&Peer::Rust, &Peer::Python(py));
+        pair(&Peer::Rust, &Peer::Python(py), over);
     }
+}
+
+#[test]
+fn cpython_client_and_rust_server_over_tcp() {
+    cpython_with_rust_server(Over::Tcp);
+}
+
+#[test]
+fn cpython_client_and_rust_server_over_unix() {
+    cpython_with_rust_server(Over::Unix);
 }
 
 /// Until both directions speak each other's objects, a wrong key is already refused across
