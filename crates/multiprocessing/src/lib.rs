@@ -27,7 +27,9 @@
 //! `synchronize`, `sharedctypes`, `queues`, `pool` (a [`Pool`] of worker processes) and `managers`
 //! (shared objects in a server process, [`manager()`]), and `pickle` (CPython's pickle format as
 //! data, for `send`/`recv` with Python peers). Depend on a
-//! sub-crate instead when you need only part of it.
+//! sub-crate instead when you need only part of it. The `tokio` feature (off by default) adds
+//! futures for the blocking waits on tokio: `Process::join_async`, `JoinHandle`'s `.await`,
+//! `wait_async` (see `docs/async.md` in the repository).
 //! Every sub-crate's error converts into [`enum@Error`], so `?` works across them.
 //!
 //! [`get_context`] returns a [`Context`], Python's context object: one start method, and
@@ -47,6 +49,11 @@ mod error;
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
+
+/// `docs/async.md`'s examples, compiled and run as doc tests.
+#[cfg(all(doctest, feature = "tokio"))]
+#[doc = include_str!("../../../docs/async.md")]
+pub struct AsyncDoctests;
 
 pub use error::{Error, ErrorKind, PythonException};
 /// The key a process family authenticates with, Python's `authkey`.
@@ -129,6 +136,9 @@ pub use multiprocessing_connection::{Address, Connection, Listener, client, pipe
 /// peers; see [`Connection::send_pickle`].
 #[cfg(feature = "pickle")]
 pub use multiprocessing_pickle as pickle;
+/// The async form of `wait` on tokio (the `tokio` feature), in the process crate.
+#[cfg(all(feature = "process", feature = "tokio"))]
+pub use multiprocessing_process::wait_async;
 
 #[cfg(feature = "process")]
 pub use context::{Context, default_context, get_context};

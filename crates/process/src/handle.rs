@@ -31,6 +31,8 @@ use multiprocessing_core::transfer::decode_with_fds;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+#[cfg(feature = "tokio")]
+use crate::async_wait::{Watch, any_readable};
 use crate::channel::channel;
 use crate::process::ProcessBuilder;
 use crate::{Error, Process, Result, Target};
@@ -159,6 +161,11 @@ impl<R: DeserializeOwned> JoinHandle<R> {
     pub fn join(mut self) -> Result<R> {
         let frame = self.receive()?;
         let code = self.process.join()?;
+        Self::outcome(frame, code)
+    }
+
+    /// The target's value from its result message, or why there is none from the exit code.
+    fn outcome(frame: Option<(Vec<u8>, Vec<std::os::fd::OwnedFd>)>, code: i32) -> Result<R> {
         match frame {
             Some((bytes, fds)) => match decode_with_fds::<Outcome<R>>(&bytes, fds)? {
                 Outcome::Returned(value) => Ok(value),
@@ -211,6 +218,70 @@ impl<R: DeserializeOwned> JoinHandle<R> {
         }
     }
 
+    /// The async twin of [`join`](Self::join) (the `tokio` feature); `handle.await` does the
+    /// same through [`IntoFuture`](std::future::IntoFuture).
+    ///
+    /// Waits on the result socket and the child's sentinel on tokio's reactor (no thread per
+    /// child), reads the result once it has started to arrive (a message too large for the
+    /// socket's buffer is read as the child writes it), then awaits the child's end with
+    /// [`Process::join_async`]. The handle is consumed: dropping the future drops the result, as
+    /// dropping the handle does (the child still runs). To bound the wait and keep the handle,
+    /// time out [`wait_async`](Self::wait_async) instead. Must be polled inside a tokio runtime
+    /// with I/O enabled.
+    ///
+    /// ```
+    /// fn add(a: u32, b: u32) -> u32 { a + b }
+    /// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    /// rt.block_on(async {
+    ///     let h = multiprocessing_process::spawn(add, (2, 3)).unwrap();
+    ///     assert_eq!(h.await.unwrap(), 5);
+    /// });
+    /// ```
+    #[cfg(feature = "tokio")]
+    #[doc(alias = "join")]
+    pub async fn join_async(mut self) -> Result<R> {
+        let result_readable = self.result_or_end().await?;
+        let frame = self.take_result(result_readable)?;
+        let code = self.process.join_async().await?;
+        Self::outcome(frame, code)
+    }
+
+    /// The async twin of [`wait_timeout`](Self::wait_timeout) with no limit (the `tokio`
+    /// feature): completes once the child's result has started to arrive or the child has
+    /// ended, so that [`join`](Self::join) or `.await` no longer waits for the target. Reads
+    /// nothing, so dropping it (a [`tokio::time::timeout`] that expires) leaves the handle as it
+    /// was.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// fn stall() { std::thread::sleep(Duration::from_secs(600)) }
+    /// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    /// rt.block_on(async {
+    ///     let h = multiprocessing_process::spawn(stall, ()).unwrap();
+    ///     let quick = tokio::time::timeout(Duration::from_millis(20), h.wait_async()).await;
+    ///     assert!(quick.is_err()); // the handle is still ours
+    ///     h.process().kill().unwrap();
+    ///     h.wait_async().await.unwrap();
+    ///     assert!(matches!(h.await, Err(multiprocessing_process::Error::Signaled(9))));
+    /// });
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub async fn wait_async(&self) -> Result<()> {
+        self.result_or_end().await.map(drop)
+    }
+
+    /// Waits on tokio's reactor until the result socket or the sentinel is readable (see
+    /// [`receive`](Self::receive)); whether the socket is.
+    #[cfg(feature = "tokio")]
+    async fn result_or_end(&self) -> Result<bool> {
+        let sentinel = self.process.sentinel()?;
+        let watches = [
+            Watch::new(self.result.as_fd())?,
+            Watch::new(sentinel.as_fd())?,
+        ];
+        Ok(any_readable(&watches).await?[0])
+    }
+
     /// After a poll of (result, sentinel) returned: the result message, if there is one.
     fn take_result(
         &mut self,
@@ -222,5 +293,16 @@ impl<R: DeserializeOwned> JoinHandle<R> {
             return Ok(None);
         }
         Ok(self.result.recv_bytes_with_fds().ok())
+    }
+}
+
+/// `handle.await` is [`JoinHandle::join_async`] (the `tokio` feature).
+#[cfg(feature = "tokio")]
+impl<R: DeserializeOwned + 'static> std::future::IntoFuture for JoinHandle<R> {
+    type Output = Result<R>;
+    type IntoFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<R>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.join_async())
     }
 }

@@ -29,6 +29,66 @@
 //! assert!(greeting.starts_with("hello alice from Process-"));
 //! ```
 
+#![cfg_attr(
+    feature = "tokio",
+    doc = r#"
+# From async code (the `tokio` feature)
+
+Each blocking wait of this crate has a future that waits on tokio's reactor instead: a child's
+pidfd becomes readable when it ends, a connection's socket when a message arrives. No thread is
+started per waiting child and no runtime thread blocks.
+
+- [`Process::join_async`]: the exit code, as [`Process::join`]; [`Process::exitcode`] and later
+  joins agree with it.
+- [`JoinHandle::join_async`], also `handle.await` ([`IntoFuture`]): the
+  target's return value; [`JoinHandle::wait_async`] waits without consuming the handle.
+- [`wait_async`]: `multiprocessing.connection.wait` over connections, listeners and sentinels,
+  with the blocking `wait`'s semantics and timeout.
+
+Deadlines come from [`tokio::time::timeout`] (or `wait_async`'s own `timeout`). Dropping any of
+these futures neither kills nor reaps a child nor reads a message: the object is as it was, and a
+later join, blocking or not, still gets the code. They must be polled inside a tokio runtime with
+I/O enabled (and time, for a finite timeout); outside any runtime they fail with an error of kind
+`Io`, and a runtime without those drivers panics as tokio's own sockets and timers do.
+
+```
+use std::time::Duration;
+use multiprocessing_connection::{Connection, pipe};
+use multiprocessing_process::{Process, spawn, wait_async};
+fn answer(mut conn: Connection) { conn.send(&42u32).unwrap(); }
+fn square(x: u64) -> u64 { x * x }
+fn stall() { std::thread::sleep(Duration::from_secs(600)) }
+
+let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+rt.block_on(async {
+    // wait for a message or a child's end, whichever comes first
+    let (mut ours, theirs) = pipe(true).unwrap();
+    let p = Process::new(answer, (theirs,));
+    p.start().unwrap();
+    let sentinel = p.sentinel().unwrap();
+    let objects: [&dyn multiprocessing_connection::Waitable; 2] = [&ours, &sentinel];
+    let ready = wait_async(&objects, Some(Duration::from_secs(30))).await.unwrap();
+    assert!(!ready.is_empty());
+    assert_eq!(ours.recv::<u32>().unwrap(), 42);
+    assert_eq!(p.join_async().await.unwrap(), 0);
+
+    // a typed child's value
+    assert_eq!(spawn(square, (12,)).unwrap().await.unwrap(), 144);
+
+    // a deadline: the child is neither killed nor reaped by the timeout
+    let slow = Process::new(stall, ());
+    slow.start().unwrap();
+    let late = tokio::time::timeout(Duration::from_millis(20), slow.join_async()).await;
+    assert!(late.is_err() && slow.is_alive());
+    slow.kill().unwrap();
+    assert_eq!(slow.join().unwrap(), -9); // the blocking join still works
+});
+```
+"#
+)]
+
+#[cfg(feature = "tokio")]
+mod async_wait;
 mod channel;
 mod child;
 mod context;
@@ -46,6 +106,8 @@ mod spawn;
 mod start_method;
 mod target;
 
+#[cfg(feature = "tokio")]
+pub use async_wait::wait_async;
 pub use child::freeze_support;
 pub use context::{
     Context, default_context, get_context, get_start_method, set_executable, set_start_method,

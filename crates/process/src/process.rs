@@ -61,6 +61,9 @@ struct Shared {
     state: Mutex<State>,
     /// Signalled when a thread that reaped the child with a blocking wait has recorded it.
     reaped: Condvar,
+    /// The same news for [`Process::join_async`] futures.
+    #[cfg(feature = "tokio")]
+    reaped_async: tokio::sync::Notify,
 }
 
 enum Phase {
@@ -184,6 +187,8 @@ impl ProcessBuilder {
         Process {
             inner: Arc::new(Shared {
                 reaped: Condvar::new(),
+                #[cfg(feature = "tokio")]
+                reaped_async: tokio::sync::Notify::new(),
                 state: Mutex::new(State {
                     name: self.name.unwrap_or(default_name),
                     daemon,
@@ -427,7 +432,15 @@ impl Process {
         if awaited {
             self.inner.reaped.notify_all();
         }
+        #[cfg(feature = "tokio")]
+        self.inner.reaped_async.notify_waiters();
         self.ended(code)
+    }
+
+    /// Whether another thread reaps the child with a blocking wait right now.
+    #[cfg(feature = "tokio")]
+    fn reaping_elsewhere(&self) -> bool {
+        matches!(&self.lock().phase, Phase::Started(popen) if popen.reaping())
     }
 
     /// Waits for the child to end and returns its exit code; [`Error::ReapedElsewhere`] when
@@ -437,6 +450,74 @@ impl Process {
             if let Some(code) = self.wait(Deadline::never())? {
                 return Ok(code);
             }
+        }
+    }
+
+    /// Waits for the child to end without blocking the runtime's thread and returns its exit
+    /// code, as [`join`](Self::join) does (the `tokio` feature).
+    ///
+    /// The wait is on the child's pidfd (its [`sentinel`](Self::sentinel), opened now for a
+    /// fork child that has none yet), registered with tokio's reactor: no thread per waiting
+    /// child. Once it is readable the child is reaped with a non-blocking wait, so
+    /// [`exitcode`](Self::exitcode), [`join`](Self::join) and other futures then give the same
+    /// code. Several futures, and blocking joins on other threads, may wait for one child
+    /// at once.
+    ///
+    /// For a deadline, wrap it in [`tokio::time::timeout`]. Dropping the future (on timeout or
+    /// otherwise) neither kills nor reaps the child: it keeps running and a later join, blocking
+    /// or not, still gets its code. To stop it, [`kill`](Self::kill) it, then join.
+    ///
+    /// Must be polled inside a tokio runtime with I/O enabled; outside any runtime it fails
+    /// with an error of kind `Io`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use multiprocessing_process::Process;
+    /// fn quit(code: i32) { std::process::exit(code) }
+    /// fn stall() { std::thread::sleep(Duration::from_secs(600)) }
+    /// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    /// rt.block_on(async {
+    ///     let p = Process::new(quit, (3,));
+    ///     p.start().unwrap();
+    ///     assert_eq!(p.join_async().await.unwrap(), 3);
+    ///     assert_eq!(p.exitcode(), Some(3));
+    ///
+    ///     let slow = Process::new(stall, ());
+    ///     slow.start().unwrap();
+    ///     let late = tokio::time::timeout(Duration::from_millis(50), slow.join_async()).await;
+    ///     assert!(late.is_err()); // timed out; the child still runs, unreaped
+    ///     assert!(slow.is_alive());
+    ///     slow.kill().unwrap();
+    ///     assert_eq!(slow.join_async().await.unwrap(), -9);
+    /// });
+    /// ```
+    #[cfg(feature = "tokio")]
+    #[doc(alias = "join")]
+    pub async fn join_async(&self) -> Result<i32> {
+        let mut watch = None;
+        let mut ended = false;
+        loop {
+            // Armed before the check, so a reaping thread's news between the two is not missed.
+            let recorded = self.inner.reaped_async.notified();
+            let mut recorded = std::pin::pin!(recorded);
+            recorded.as_mut().enable();
+            if let Some(code) = self.wait(Deadline::after(Duration::ZERO))? {
+                return Ok(code);
+            }
+            if self.reaping_elsewhere() {
+                recorded.await;
+                continue;
+            }
+            let watch = match &mut watch {
+                Some(w) => w,
+                None => watch.insert(crate::async_wait::Watch::new(self.sentinel()?.as_fd())?),
+            };
+            if ended {
+                // Readable, yet not reapable: the kernel is still finishing the exit.
+                tokio::task::yield_now().await;
+            }
+            watch.readable().await?;
+            ended = true;
         }
     }
 
