@@ -33,7 +33,7 @@ Namespace(x=10, y='hello')
 /// Whether our manager client speaks CPython's manager protocol on this branch.
 const OUR_CLIENT_SPEAKS_PYTHON: bool = false;
 /// Whether our manager server answers CPython's clients on this branch.
-const OUR_SERVER_SPEAKS_PYTHON: bool = false;
+const OUR_SERVER_SPEAKS_PYTHON: bool = true;
 
 fn script(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

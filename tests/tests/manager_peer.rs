@@ -196,7 +196,7 @@ fn cpython_client_and_cpython_server_over_unix() {
 /// Whether our manager client speaks CPython's manager protocol on this branch.
 const OUR_CLIENT_SPEAKS_PYTHON: bool = false;
 /// Whether our manager server answers CPython's clients on this branch.
-const OUR_SERVER_SPEAKS_PYTHON: bool = false;
+const OUR_SERVER_SPEAKS_PYTHON: bool = true;
 
 /// Our client with every CPython's server.
 fn rust_with_cpython_server(over: Over) {

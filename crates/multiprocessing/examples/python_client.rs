@@ -19,7 +19,9 @@
 //! ```
 //!
 //! This example starts the manager on a free TCP port and runs
-//! `examples/python/manager_client.py` against it with `$PYTHON` (`python3` when unset). The
+//! `examples/python/manager_client.py` against it with `$PYTHON` (`python3` when unset); the
+//! script passes `list(range(10))`, as a `range` reaches a Rust manager as an opaque pickle (a
+//! call of `builtins.range`, never run), not as a sequence. The
 //! client prints what the documentation prints, `{0.25: None, 1: '1', '2': 2}` and
 //! `[9, 8, 7, 6, 5, 4, 3, 2, 1, 0]` (our dict shows its keys sorted, as the documentation's
 //! text does; CPython's own keeps insertion order), then a `Namespace` and a `Queue` filled by
