@@ -66,6 +66,17 @@ fn run_with(name: &str, py: &Python) -> String {
     output(&format!("{name} with CPython {}", py.version), cmd)
 }
 
+/// `f` for every CPython, each on a thread of its own (their processes mostly wait on each
+/// other); a failure fails the test once all are done.
+fn each_cpython(f: impl Fn(&Python) + Sync) {
+    std::thread::scope(|s| {
+        for py in pythons() {
+            let f = &f;
+            s.spawn(move || f(&py));
+        }
+    });
+}
+
 #[test]
 fn queue_server_with_python_workers_prints_the_squares() {
     let py = &pythons()[0];
@@ -83,14 +94,14 @@ fn python_queue_worker_does_the_python_servers_jobs_in_rust() {
         eprintln!("skipped: our manager client does not speak to CPython's servers yet");
         return;
     }
-    for py in pythons() {
+    each_cpython(|py| {
         assert_eq!(
-            run_with("python_queue_worker", &py),
+            run_with("python_queue_worker", py),
             SQUARES,
             "CPython {}",
             py.version
         );
-    }
+    });
 }
 
 #[test]
@@ -113,12 +124,12 @@ fn python_client_uses_a_rust_manager_from_cpython() {
         eprintln!("skipped: our manager server does not answer CPython's clients yet");
         return;
     }
-    for py in pythons() {
+    each_cpython(|py| {
         assert_eq!(
-            run_with("python_client", &py),
+            run_with("python_client", py),
             format!("{MANAGER_SESSION}objects left in the Rust manager: 0\n"),
             "CPython {}",
             py.version
         );
-    }
+    });
 }

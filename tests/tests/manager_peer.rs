@@ -175,12 +175,20 @@ fn rust_client_and_rust_server() {
     pair(&Peer::Rust, &Peer::Rust, Over::Unix);
 }
 
+/// `f` for every CPython, each on a thread of its own (their processes mostly wait on each
+/// other); a failure fails the test once all are done.
+fn each_cpython(f: impl Fn(Peer) + Sync) {
+    std::thread::scope(|s| {
+        for py in pythons() {
+            let f = &f;
+            s.spawn(move || f(Peer::Python(py)));
+        }
+    });
+}
+
 /// Each CPython with itself: the reference every other pair prints.
 fn cpython_with_cpython(over: Over) {
-    for py in pythons() {
-        let py = Peer::Python(py);
-        pair(&py, &py, over);
-    }
+    each_cpython(|py| pair(&py, &py, over));
 }
 
 #[test]
@@ -204,9 +212,7 @@ fn rust_with_cpython_server(over: Over) {
         eprintln!("skipped: our manager client does not speak to CPython's servers yet");
         return;
     }
-    for py in pythons() {
-        pair(&Peer::Python(py), &Peer::Rust, over);
-    }
+    each_cpython(|py| pair(&py, &Peer::Rust, over));
 }
 
 #[test]
@@ -225,9 +231,7 @@ fn cpython_with_rust_server(over: Over) {
         eprintln!("skipped: our manager server does not answer CPython's clients yet");
         return;
     }
-    for py in pythons() {
-        pair(&Peer::Rust, &Peer::Python(py), over);
-    }
+    each_cpython(|py| pair(&Peer::Rust, &py, over));
 }
 
 #[test]
