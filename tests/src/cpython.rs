@@ -112,10 +112,28 @@ pub fn pythons() -> Vec<Python> {
                 program: format!("python3.{m}"),
                 pyenv: None,
             }));
+            // Probed all at once: each start through a pyenv shim takes a good part of a
+            // second, and there are some twenty candidates.
+            let probed: Vec<(Python, Option<(String, String)>)> = std::thread::scope(|s| {
+                let probes: Vec<_> = candidates
+                    .into_iter()
+                    .map(|c| {
+                        s.spawn(move || {
+                            let version = probe(&c);
+                            (c, version)
+                        })
+                    })
+                    .collect();
+                probes
+                    .into_iter()
+                    .map(|p| p.join().expect("a probe thread"))
+                    .collect()
+            });
             let mut found: Vec<Python> = Vec::new();
-            for (i, mut c) in candidates.into_iter().enumerate() {
-                match probe(&c) {
-                    // The executable itself: a pyenv shim costs a shell script per run.
+            for (i, (mut c, probed)) in probed.into_iter().enumerate() {
+                match probed {
+                    // The executable itself from now on: a pyenv shim costs a shell script
+                    // per run.
                     Some((v, exe)) => {
                         c.version = v;
                         if !exe.is_empty() {

@@ -30,11 +30,6 @@ Namespace(x=10, y='hello')
 'hello'
 ";
 
-/// Whether our manager client speaks CPython's manager protocol on this branch.
-const OUR_CLIENT_SPEAKS_PYTHON: bool = false;
-/// Whether our manager server answers CPython's clients on this branch.
-const OUR_SERVER_SPEAKS_PYTHON: bool = true;
-
 fn script(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../crates/multiprocessing/examples/python")
@@ -90,10 +85,6 @@ fn queue_server_with_python_workers_prints_the_squares() {
 
 #[test]
 fn python_queue_worker_does_the_python_servers_jobs_in_rust() {
-    if !OUR_CLIENT_SPEAKS_PYTHON {
-        eprintln!("skipped: our manager client does not speak to CPython's servers yet");
-        return;
-    }
     each_cpython(|py| {
         assert_eq!(
             run_with("python_queue_worker", py),
@@ -120,10 +111,6 @@ fn manager_client_against_a_cpython_manager_prints_the_documentations_lines() {
 
 #[test]
 fn python_client_uses_a_rust_manager_from_cpython() {
-    if !OUR_SERVER_SPEAKS_PYTHON {
-        eprintln!("skipped: our manager server does not answer CPython's clients yet");
-        return;
-    }
     each_cpython(|py| {
         assert_eq!(
             run_with("python_client", py),

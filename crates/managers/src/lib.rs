@@ -151,6 +151,17 @@
 //! The example `remote_manager` runs the documentation's sessions across processes, and serves a
 //! process-local `multiprocessing::Queue` the same way.
 //!
+//! # Talking to a CPython manager
+//!
+//! [`ManagerBuilder::connect`] works with a CPython manager server too (a Python
+//! `BaseManager`/`SyncManager` on a TCP or Unix address, with its authkey): the first
+//! connection tells our server from CPython's, and the session then speaks CPython's pickled
+//! protocol, so the typed proxies ([`DictProxy`], [`ListProxy`], [`NamespaceProxy`],
+//! [`ValueProxy`], [`QueueProxy`], [`AcquirerProxy`], [`EventProxy`]) and the server's
+//! registered callables (`create("get_queue", ..)`) work unchanged, and its exceptions come back
+//! as [`Error::Raised`] with the Python class's name and message. [`python_client`] tells how,
+//! with an example, and what can go wrong.
+//!
 //! # CPython clients
 //!
 //! The server answers CPython's own manager clients too: a Python program that `connect()`s a
@@ -234,6 +245,7 @@ pub mod object;
 pub mod operator;
 pub mod protocol;
 pub mod proxy;
+pub mod python_client;
 pub mod server;
 pub mod shared;
 pub mod sync_typed;

@@ -28,8 +28,9 @@
 //! (shared objects in a server process, [`manager()`]), and `pickle` (CPython's pickle format as
 //! data, for `send`/`recv` with Python peers). Depend on a
 //! sub-crate instead when you need only part of it. The `tokio` feature (off by default) adds
-//! futures for the blocking waits on tokio: `Process::join_async`, `JoinHandle`'s `.await`,
-//! `wait_async` (see `docs/async.md` in the repository).
+//! futures for the blocking waits on tokio: `connection::tokio` (the connections' `.await`
+//! twins), `Process::join_async`, `JoinHandle`'s `.await`, `wait_async` (see `docs/async.md`
+//! in the repository).
 //! Every sub-crate's error converts into [`enum@Error`], so `?` works across them.
 //!
 //! [`get_context`] returns a [`Context`], Python's context object: one start method, and
