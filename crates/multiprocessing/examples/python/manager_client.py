@@ -34,9 +34,7 @@ def g(ns, q):
 
 def session(manager):
     d = manager.dict()
-    # The documentation passes range(10): a range pickles as a call to builtins.range, which a
-    # Rust manager keeps as an opaque pickle rather than a sequence, so the list is made here.
-    l = manager.list(list(range(10)))
+    l = manager.list(range(10))
 
     p = Process(target=f, args=(d, l))
     p.start()
