@@ -28,7 +28,8 @@ pub fn vectors(name: &str) -> serde_json::Value {
 pub struct Python {
     /// `3.11`, `3.12`, ...
     pub version: String,
-    /// The program to run (`python3`, `python3.12`, ...).
+    /// The program to run: the interpreter's own executable (`/usr/bin/python3.11`, a pyenv
+    /// version's `bin/python3`, ...).
     pub program: String,
     /// Value for `PYENV_VERSION`, if it selects this interpreter.
     pub pyenv: Option<String>,
@@ -59,16 +60,22 @@ impl Python {
     }
 }
 
-/// The `major.minor` version the interpreter reports, if it runs.
-fn probe(candidate: &Python) -> Option<String> {
+/// The `major.minor` version the interpreter reports and its executable, if it runs.
+fn probe(candidate: &Python) -> Option<(String, String)> {
     let out = candidate
         .command()
-        .args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
+        .args([
+            "-c",
+            "import sys; print('%d.%d' % sys.version_info[:2]); print(sys.executable)",
+        ])
         .output()
         .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    Some((lines.next()?.to_string(), lines.next()?.to_string()))
 }
 
 /// Oldest CPython whose `multiprocessing.connection` we test against: 3.8 brought the framing
@@ -107,7 +114,7 @@ pub fn pythons() -> Vec<Python> {
             }));
             // Probed all at once: each start through a pyenv shim takes a good part of a
             // second, and there are some twenty candidates.
-            let probed: Vec<(Python, Option<String>)> = std::thread::scope(|s| {
+            let probed: Vec<(Python, Option<(String, String)>)> = std::thread::scope(|s| {
                 let probes: Vec<_> = candidates
                     .into_iter()
                     .map(|c| {
@@ -123,9 +130,16 @@ pub fn pythons() -> Vec<Python> {
                     .collect()
             });
             let mut found: Vec<Python> = Vec::new();
-            for (i, (mut c, version)) in probed.into_iter().enumerate() {
-                match version {
-                    Some(v) => c.version = v,
+            for (i, (mut c, probed)) in probed.into_iter().enumerate() {
+                match probed {
+                    // The executable itself from now on: a pyenv shim costs a shell script
+                    // per run.
+                    Some((v, exe)) => {
+                        c.version = v;
+                        if !exe.is_empty() {
+                            c.program = exe;
+                        }
+                    }
                     None if i == 0 => {
                         panic!("python3 is required for the CPython interoperability tests")
                     }

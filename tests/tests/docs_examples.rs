@@ -118,6 +118,7 @@ fn tour_visits_every_stop_and_completes() {
         "== Pool",
         "== Manager",
         "== custom managers",
+        "== Python",
     ] {
         assert!(out.contains(stop), "the tour skipped {stop}:\n{out}");
     }
@@ -126,6 +127,15 @@ fn tour_visits_every_stop_and_completes() {
     assert!(out.contains("imap: 30/30 done"), "{out}");
     assert!(
         out.contains("word counts from two children: {'be': 2, 'is': 1, 'not': 1, 'or': 1, 'question': 1, 'that': 1, 'the': 1, 'to': 2}"),
+        "{out}"
+    );
+    // The tests run where CPython is (they require it), so the Python stop is not skipped.
+    assert!(
+        out.contains("CPython received ('from Rust', [1.5, 2.5], None)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("a pickle calling posix.system('echo this never runs') stays data"),
         "{out}"
     );
     assert!(out.ends_with("tour complete\n"), "{out}");

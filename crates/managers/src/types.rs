@@ -267,12 +267,12 @@ impl Shared for List {
                 v.push(next("an item")?);
                 none()
             }
-            "extend" | "__iadd__" => match next("a list")? {
-                Object::List(items) | Object::Tuple(items) => {
+            "extend" | "__iadd__" => match iterable_items(next("a list")?) {
+                Some(items) => {
                     v.extend(items);
                     none()
                 }
-                _ => Err(type_error("extend() needs a list")),
+                None => Err(type_error("extend() needs an iterable of data")),
             },
             "insert" => {
                 let at =
@@ -601,8 +601,24 @@ fn make_dict(args: Vec<Object>) -> Result<Box<dyn Shared>, Raised> {
 fn make_list(args: Vec<Object>) -> Result<Box<dyn Shared>, Raised> {
     match args.into_iter().next() {
         None => Ok(Box::new(List::default())),
-        Some(Object::List(v) | Object::Tuple(v)) => Ok(Box::new(List(v))),
-        Some(_) => Err(type_error("list() needs a sequence")),
+        Some(o) => match iterable_items(o) {
+            Some(v) => Ok(Box::new(List(v))),
+            None => Err(type_error("list() needs an iterable of data")),
+        },
+    }
+}
+
+/// The items Python's `list(o)` gives, where they are data: a list's or tuple's items, a
+/// `str`'s characters, a `bytes`' values, a dict's keys, and a CPython peer's `set`, `range`
+/// or `bytearray` ([`Pickled::items`](crate::object::Pickled::items)).
+fn iterable_items(o: Object) -> Option<Vec<Object>> {
+    match o {
+        Object::List(v) | Object::Tuple(v) => Some(v),
+        Object::Str(s) => Some(s.chars().map(|c| Object::Str(c.into())).collect()),
+        Object::Bytes(b) => Some(b.into_iter().map(Object::from).collect()),
+        Object::Dict(d) => Some(d.into_keys().collect()),
+        Object::Pickled(p) => p.items(),
+        _ => None,
     }
 }
 

@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 
 use indicatif::ProgressIterator;
 
+#[path = "python/cpython.rs"]
+mod cpython;
+
 use multiprocessing::connection::Client;
 use multiprocessing::managers::{BaseManager, DictProxy, Object, managed};
 use multiprocessing::{
@@ -30,6 +33,7 @@ fn main() -> Result {
     pool()?;
     managers()?;
     custom_managers()?;
+    python()?;
     println!("\ntour complete");
     Ok(())
 }
@@ -480,5 +484,49 @@ fn custom_managers() -> Result {
     let refused = tally._reset().expect_err("_reset is not exposed");
     assert_eq!(refused.kind(), ErrorKind::Unsupported);
     println!("   tally._reset(): {refused}");
+    Ok(())
+}
+
+/// The CPython side of the Python stop: sends a dict, prints what it receives, then sends a
+/// pickle that Python's own `pickle.loads` would run (`os.system`).
+const CPYTHON_PEER: &str = r#"
+import os, platform, pickle, sys
+from multiprocessing.connection import Client
+host, port = sys.argv[1].rsplit(':', 1)
+class Unsafe:
+    def __reduce__(self):
+        return (os.system, ('echo this never runs',))
+with Client((host, int(port)), authkey=b'tour') as c:
+    c.send({'from': 'CPython ' + platform.python_version(), 'squares': [n * n for n in range(5)]})
+    print('   CPython received', repr(c.recv()), flush=True)
+    c.send_bytes(pickle.dumps(Unsafe()))
+"#;
+
+/// Pickles with CPython: a CPython process's `send()` arrives in `recv_pickle`, ours in its
+/// `recv()`; a pickle that would run code in Python stays data here.
+fn python() -> Result {
+    stop(
+        "Python",
+        "Client(address, authkey=b'tour').send({...}); conn.recv()   # CPython on the other end",
+    );
+    let listener = Listener::builder()
+        .address("127.0.0.1:0".parse()?)
+        .authkey(AuthKey::new(b"tour".to_vec()))
+        .bind()?;
+    let child = cpython::interpreter()
+        .args(["-c", CPYTHON_PEER, &listener.address().to_string()])
+        .spawn();
+    let Ok(mut child) = child else {
+        println!("   skipped: no CPython here (python3, or $PYTHON)");
+        return Ok(());
+    };
+    // A bound on the wait, should the interpreter fail before it connects.
+    let mut conn = listener.accept_timeout(Duration::from_secs(30))?;
+    println!("   received {}", conn.recv_pickle_value()?);
+    conn.send_pickle(&("from Rust", vec![1.5, 2.5], None::<u8>))?;
+    let unsafe_pickle = conn.recv_pickle_value()?;
+    println!("   a pickle calling {unsafe_pickle} stays data: nothing ran");
+    let status = child.wait()?;
+    assert!(status.success(), "the CPython peer failed: {status}");
     Ok(())
 }

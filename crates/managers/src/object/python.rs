@@ -232,6 +232,46 @@ impl Token {
     }
 }
 
+/// The most items [`Pickled::items`] makes of one value (a `range` can name far more than
+/// memory holds).
+pub const MAX_ITEMS: usize = 1 << 24;
+
+impl Pickled {
+    /// The items Python's `list(x)` would give for this object, where they are data: a `set`'s
+    /// and a `frozenset`'s elements, a `bytearray`'s byte values, a `range`'s numbers (at most
+    /// [`MAX_ITEMS`]). `None` for other objects (whose iteration would run their code).
+    #[must_use]
+    pub fn items(&self) -> Option<Vec<Object>> {
+        match self.value() {
+            Value::Set(items) | Value::FrozenSet(items) => {
+                Some(items.into_iter().map(Object::from_python).collect())
+            }
+            Value::ByteArray(b) => Some(b.into_iter().map(Object::from).collect()),
+            Value::Object(o) if o.class == Global::new("builtins", "range") => {
+                let [Value::Int(start), Value::Int(stop), Value::Int(step)] = o.args.as_slice()
+                else {
+                    return None;
+                };
+                let (start, stop, step) = (*start, *stop, *step);
+                if step == 0 {
+                    return None;
+                }
+                let span = if step > 0 { stop - start } else { start - stop };
+                let len = if span <= 0 {
+                    0
+                } else {
+                    (span - 1) / step.abs() + 1
+                };
+                if len > MAX_ITEMS as i128 {
+                    return None;
+                }
+                Some((0..len).map(|i| Object::Int(start + i * step)).collect())
+            }
+            _ => None,
+        }
+    }
+}
+
 impl Raised {
     /// The exception instance CPython's `#ERROR` reply carries for this one:
     /// `builtins.KeyError('missing')`, `_queue.Empty()`, `threading.BrokenBarrierError()`, ...
@@ -561,6 +601,37 @@ mod tests {
         // Other formats see the pickle's bytes.
         let json = serde_json::to_string(&o).unwrap();
         assert!(json.starts_with("[[128,"), "{json}");
+    }
+
+    #[test]
+    fn sets_ranges_and_bytearrays_give_their_items() {
+        let range = |a: i128, b: i128, c: i128| {
+            let v: Value = pickle::Object::reduce(
+                "builtins",
+                "range",
+                vec![Value::Int(a), Value::Int(b), Value::Int(c)],
+            )
+            .into();
+            let Object::Pickled(p) = Object::from_python(v) else {
+                panic!()
+            };
+            p.items()
+        };
+        let ints = |v: &[i128]| Some(v.iter().map(|i| Object::Int(*i)).collect::<Vec<_>>());
+        assert_eq!(range(0, 5, 1), ints(&[0, 1, 2, 3, 4]));
+        assert_eq!(range(10, 0, -3), ints(&[10, 7, 4, 1]));
+        assert_eq!(range(5, 5, 1), ints(&[]));
+        assert_eq!(range(0, 1 << 40, 1), None);
+        assert_eq!(range(0, 5, 0), None);
+        let Object::Pickled(set) = Object::from_python(Value::Set(vec![Value::Int(2)])) else {
+            panic!()
+        };
+        assert_eq!(set.items(), ints(&[2]));
+        let instance: Value = pickle::Object::new_obj("app", "Job", Vec::new()).into();
+        let Object::Pickled(job) = Object::from_python(instance) else {
+            panic!()
+        };
+        assert_eq!(job.items(), None);
     }
 
     #[test]
