@@ -209,6 +209,15 @@
 //! proxy; a proxy stored in one of our containers stays a proxy, and a `set` or an instance
 //! of the client's own class is kept as its pickle and handed back unchanged.
 //!
+//! # From async code
+//!
+//! With the `tokio` feature, every proxy has `Proxy::call_method_async` and the typed proxies
+//! have `_async` twins of their methods (`DictProxy::get_async`, `QueueProxy::get_async`,
+//! `EventProxy::wait_async`, ...): the same requests over an async connection, so a task
+//! waiting on the server holds no thread. A call dropped mid-way (a `tokio::time::timeout`)
+//! closes its connection and the server cancels a waiting call whose caller hung up: a dropped
+//! `get_async` takes no item, and the proxy stays usable.
+//!
 //! # How it works
 //!
 //! * [`manager::BaseManager`] starts the [`server`] in a child process (or connects to one);

@@ -29,8 +29,10 @@
 //! data, for `send`/`recv` with Python peers). Depend on a
 //! sub-crate instead when you need only part of it. The `tokio` feature (off by default) adds
 //! futures for the blocking waits on tokio: `connection::tokio` (the connections' `.await`
-//! twins), `Process::join_async`, `JoinHandle`'s `.await`, `wait_async` (see `docs/async.md`
-//! in the repository).
+//! twins), `Process::join_async`, `JoinHandle`'s `.await`, `wait_async`, the managers' async
+//! proxies (`Proxy::call_method_async`, the typed proxies' `_async` methods); a pool's
+//! `AsyncResult` and `IMap` are a future and a stream with no feature (see `docs/async.md` in
+//! the repository).
 //! Every sub-crate's error converts into [`enum@Error`], so `?` works across them.
 //!
 //! [`get_context`] returns a [`Context`], Python's context object: one start method, and

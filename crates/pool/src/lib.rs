@@ -66,6 +66,14 @@
 //! `KeyboardInterrupt` unwinding through `with Pool() as p:` does: its workers are terminated
 //! and reaped, and its blocking calls return [`Error::Interrupted`].
 //!
+//! # From async code
+//!
+//! An [`AsyncResult`] is a future (`result.await`, or `(&mut result).await` to keep the result
+//! through a timeout) and an [`IMap`] is a `futures_core::Stream` (or
+//! [`next_async`](IMap::next_async)), with no feature and no runtime of the pool's own: the
+//! result handler wakes the awaiting task, so thousands of awaits hold no thread. Both are
+//! cancel-safe: a dropped future loses no result or item.
+//!
 //! # How it works
 //!
 //! Each worker has its own connection to the parent; no lock is shared by the workers, so a
