@@ -15,7 +15,7 @@ use multiprocessing::connection::{Address, AuthKey, Connection, Error, Listener,
 use multiprocessing_tests::cpython::pythons;
 use multiprocessing_tests::examples::example;
 use multiprocessing_tests::fork::fork;
-use multiprocessing_tests::helpers::{BOUND, TempSock, read_announcement};
+use multiprocessing_tests::helpers::{BOUND, TempSock, read_announcement, threads};
 use tokio::time::timeout;
 
 /// Runs the future `make` builds on a current-thread runtime, then on a multi-thread one.
@@ -41,15 +41,6 @@ async fn timed(f: impl Future<Output = ()>) {
 
 fn key(k: &str) -> AuthKey {
     AuthKey::from(k)
-}
-
-fn threads() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|n| n.trim().parse().ok())
-        .expect("a Threads: line")
 }
 
 #[test]

@@ -14,7 +14,7 @@ use multiprocessing::connection::Waitable;
 use multiprocessing::process::Error;
 use multiprocessing::runtime::transfer::TransferFd;
 use multiprocessing::{Connection, Process, StartMethod, get_context, pipe, wait_async};
-use multiprocessing_tests::helpers::{BOUND, channel};
+use multiprocessing_tests::helpers::{BOUND, channel, threads};
 
 // ---- targets ----
 
@@ -322,13 +322,6 @@ fn wait_for_bytes(conn: &Connection, n: usize) {
         assert!(Instant::now() < deadline, "the bytes never arrived");
         std::thread::yield_now();
     }
-}
-
-/// This process's thread count, from `/proc/self/status`.
-fn threads() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("Threads:")).unwrap();
-    line["Threads:".len()..].trim().parse().unwrap()
 }
 
 const MANY: usize = 500;
