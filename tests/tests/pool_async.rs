@@ -6,7 +6,7 @@
 //! Tasks that must still be running when a future is dropped sleep for far longer than the
 //! future is given: the sleep is the task's work, the test's order comes from the timeout.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -73,6 +73,7 @@ per_runtime!(
     a_dropped_next_loses_no_item,
     a_dropped_stream_leaves_the_pool_and_its_other_calls_going,
     thousands_of_awaits_start_no_thread_each,
+    results_and_streams_move_into_spawned_tasks,
 );
 
 /// The stream's `next`, through the `Stream` trait (as `StreamExt::next` polls it).
@@ -262,5 +263,25 @@ fn thousands_of_awaits_start_no_thread_each(flavor: Flavor) {
         for r in busy {
             assert_eq!(r.await.unwrap(), 500);
         }
+    });
+}
+
+fn results_and_streams_move_into_spawned_tasks(flavor: Flavor) {
+    let pool = Arc::new(Pool::new(2).unwrap());
+    run(flavor, async {
+        // `tokio::spawn` needs `Send` futures: a stream borrowing the pool inside the task.
+        let p = Arc::clone(&pool);
+        let total = tokio::spawn(async move {
+            let mut squares = p.imap_unordered(square, 0..10u64)?;
+            let mut total = 0;
+            while let Some(s) = squares.next_async().await {
+                total += s?;
+            }
+            Ok::<_, Error>(total)
+        });
+        let result = pool.apply_async(square, (12,)).unwrap();
+        let one = tokio::spawn(result.into_future());
+        assert_eq!(total.await.unwrap().unwrap(), 285);
+        assert_eq!(one.await.unwrap().unwrap(), 144);
     });
 }

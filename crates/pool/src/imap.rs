@@ -111,7 +111,7 @@ impl<R> ArrivalTx<R> {
 #[must_use = "an imap submits more work only as it is iterated"]
 pub struct IMap<'p, A, R, I> {
     /// Where chunks run: the process pool's workers, or a thread pool's threads.
-    backend: Box<dyn Submit<A, R> + 'p>,
+    backend: Box<dyn Submit<A, R> + Send + 'p>,
     input: I,
     chunksize: usize,
     lookahead: usize,
@@ -300,7 +300,7 @@ where
     /// An iterator over `input` whose chunks go to `backend`, a pool of `processes` workers
     /// (the caller checked that it runs).
     pub(crate) fn new(
-        backend: Box<dyn Submit<A, R> + 'p>,
+        backend: Box<dyn Submit<A, R> + Send + 'p>,
         processes: usize,
         input: I,
         chunksize: usize,
