@@ -410,3 +410,41 @@ fn a_forged_cpython_server_gives_typed_errors_not_panics() {
     assert_eq!(connect(&a), ErrorKind::Protocol);
     t.join().unwrap();
 }
+
+/// The async proxies (feature `tokio`) against a CPython server: its protocol is spoken by the
+/// blocking client inside `spawn_blocking`, with the same results, on both runtimes.
+#[test]
+fn async_proxies_with_each_cpython_server() {
+    each_python(|py| {
+        let sock = TempSock::new("pya");
+        let server = PyServer::start(py, sock.path.to_str().unwrap());
+        let v = &py.version;
+        let m = server.connect(KEY).unwrap();
+        let d = m.dict().unwrap();
+        let e = m.event().unwrap();
+        let multi = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let current = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        for (i, rt) in [multi, current].into_iter().enumerate() {
+            rt.block_on(async {
+                d.set_async("k", i as i64).await.unwrap();
+                assert_eq!(
+                    d.get_async("k").await.unwrap(),
+                    Some(Object::from(i as i64)),
+                    "{v}"
+                );
+                assert_eq!(d.get("k").unwrap(), Some(Object::from(i as i64)), "{v}");
+                let missing = d.get_item_async("zz").await.unwrap_err();
+                assert_eq!(missing.kind(), ErrorKind::NotFound, "{v}");
+                assert!(!e.is_set_async().await.unwrap());
+            });
+        }
+        e.set().unwrap();
+    });
+}
