@@ -4,8 +4,8 @@
 //! on a word registers its [`Waker`] here, with an [`AsyncWaiter`]; the first registration for
 //! a word starts a small thread that sleeps on the word in `futex(2)` (at most a
 //! [`SLICE`] at a time, so futures re-check for dead peers as the blocking waits do) and, when
-//! it returns, wakes every future registered on that word. The thread ends once no future waits
-//! on its word. So thousands of futures awaiting one queue or one event cost one thread, and
+//! it returns, wakes every future registered on that word. The thread ends once no future has
+//! waited on its word for [`LINGER`]. So thousands of futures awaiting one queue or one event cost one thread, and
 //! futures on a few words a few threads; no future ever blocks its executor's thread.
 //!
 //! Waking costs one more hop than a blocking wait: the notifier's `futex` wake-up reaches the
@@ -60,15 +60,19 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::time::Deadline;
 
 /// The longest single sleep of a word's thread: every registered future is woken at least
 /// this often, to check for dead peers as the blocking waits do.
 pub const SLICE: Duration = Duration::from_millis(100);
+
+/// How long a word's thread outlives its last future: a word awaited again and again (a
+/// request loop) keeps one thread rather than starting one per wait.
+pub const LINGER: Duration = Duration::from_millis(100);
 
 /// One future's registration.
 struct Slot {
@@ -86,6 +90,8 @@ struct Waiters {
     alive: bool,
     /// When the thread's current sleep ends: a registration with an earlier deadline wakes it.
     until: Deadline,
+    /// The thread waits for a registration (no future waits now): a new one notifies it.
+    idle: bool,
 }
 
 impl Default for Waiters {
@@ -95,6 +101,7 @@ impl Default for Waiters {
             latest: 0,
             alive: false,
             until: Deadline::never(),
+            idle: false,
         }
     }
 }
@@ -103,6 +110,8 @@ impl Default for Waiters {
 #[derive(Default)]
 struct Entry {
     waiters: Mutex<Waiters>,
+    /// Where an idle thread waits for the next registration.
+    registered: Condvar,
 }
 
 impl Entry {
@@ -136,6 +145,8 @@ pub fn words_awaited() -> usize {
 #[derive(Default)]
 pub struct AsyncWaiter {
     reg: Option<Registration>,
+    /// The end of this waiter's one spin, once begun (see [`poll_wait_spinning`](Self::poll_wait_spinning)).
+    spin_until: Option<Instant>,
 }
 
 struct Registration {
@@ -157,7 +168,40 @@ impl AsyncWaiter {
     /// A waiter not yet registered anywhere.
     #[must_use]
     pub const fn new() -> AsyncWaiter {
-        AsyncWaiter { reg: None }
+        AsyncWaiter {
+            reg: None,
+            spin_until: None,
+        }
+    }
+
+    /// [`poll_wait`](Self::poll_wait), after spinning for up to `spin` (once in this waiter's
+    /// life) by re-polling: `Pending` with the task woken again at once, so the executor runs
+    /// other tasks and polls this one again. When the notifier runs on another CPU its change
+    /// is seen in well under a microsecond this way, where a wake-up through the word's thread
+    /// costs two context switches; the blocking waits spin for the same reason (with
+    /// `Backoff::spin_until`). Give `Duration::ZERO` where spinning cannot help (the notifier
+    /// last ran on this CPU).
+    pub fn poll_wait_spinning(
+        &mut self,
+        word: &AtomicU32,
+        expected: u32,
+        deadline: Deadline,
+        spin: Duration,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
+        if word.load(Ordering::Acquire) != expected || deadline.is_expired() {
+            self.cancel();
+            return Poll::Ready(());
+        }
+        if !spin.is_zero() {
+            let until = *self.spin_until.get_or_insert_with(|| Instant::now() + spin);
+            if Instant::now() < until {
+                std::hint::spin_loop();
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+        }
+        self.poll_wait(word, expected, deadline, cx)
     }
 
     /// The async [`futex::wait`](crate::futex::wait): `Pending` while `*word == expected`,
@@ -240,7 +284,10 @@ fn register(word: &AtomicU32, expected: u32, deadline: Deadline, waker: Waker) -
         if w.alive {
             w.slots.insert(id, slot);
             w.latest = id;
-            let sooner = deadline.min(w.until) != w.until;
+            let sooner = !w.idle && deadline.min(w.until) != w.until;
+            if w.idle {
+                entry.registered.notify_one();
+            }
             drop(w);
             let entry = Arc::clone(entry);
             drop(table);
@@ -298,8 +345,18 @@ fn serve(addr: usize, entry: &Arc<Entry>) {
         let (expected, deadline) = {
             let mut w = entry.lock();
             if w.slots.is_empty() {
-                w.alive = false;
-                break;
+                // Linger a little for the next future on this word.
+                w.idle = true;
+                w = entry
+                    .registered
+                    .wait_timeout(w, LINGER)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+                w.idle = false;
+                if w.slots.is_empty() {
+                    w.alive = false;
+                    break;
+                }
             }
             let latest = w.latest;
             let expected = w

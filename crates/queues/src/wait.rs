@@ -109,7 +109,8 @@ impl EventCount {
     }
 
     /// The async sleep after [`announce`](Self::announce): `Pending` until notified or one
-    /// [`SLICE`] or `deadline` passes, then `Ready`: look again.
+    /// [`SLICE`] or `deadline` passes, then `Ready`: look again. Spins first (re-polling, for
+    /// up to [`SPIN`]) when the notifier last ran on another CPU, as [`spin_until`] does.
     #[cfg(not(loom))]
     pub(crate) fn poll_wait(
         &self,
@@ -118,7 +119,11 @@ impl EventCount {
         deadline: Deadline,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<()> {
-        waiter.poll_wait(&self.seq, seen, deadline, cx)
+        let spin = match self.notifier_cpu() {
+            Some(cpu) if cpu != current_cpu() => SPIN,
+            _ => Duration::ZERO,
+        };
+        waiter.poll_wait_spinning(&self.seq, seen, deadline, spin, cx)
     }
 
     /// Sleeps until notified, `deadline` or one [`SLICE`] passes, unless `ready()` holds once

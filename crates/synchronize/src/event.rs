@@ -142,6 +142,17 @@ impl Event {
         Backoff::spin_until(SPIN, *deadline, || flag.load(Ordering::Acquire) == SET)
     }
 
+    /// How long an async waiter spins (by re-polling) before it sleeps: as [`spin`](Self::spin)
+    /// decides for a blocking one.
+    fn spin_budget(&self) -> Duration {
+        let setter = self.shared.get().last_setter_cpu.load(Ordering::Relaxed);
+        if setter == NO_CPU || setter == rustix::thread::sched_getcpu() as u32 {
+            Duration::ZERO
+        } else {
+            SPIN
+        }
+    }
+
     fn wait_until(&self, deadline: Deadline) -> bool {
         let flag = self.flag();
         if self.spin(&deadline) {
@@ -225,7 +236,13 @@ impl Event {
                 {
                     continue;
                 }
-                std::task::ready!(waiter.poll_wait(flag, CLEAR_WAITING, deadline, cx));
+                std::task::ready!(waiter.poll_wait_spinning(
+                    flag,
+                    CLEAR_WAITING,
+                    deadline,
+                    self.spin_budget(),
+                    cx
+                ));
             }
         })
         .await
