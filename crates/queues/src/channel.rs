@@ -357,25 +357,28 @@ impl Channel {
         self.closed.load(Ordering::Acquire)
     }
 
-    #[inline]
     /// Whether the ring holds no record at all (so an item that does not fit now never will
     /// whole: it travels in chunks).
+    #[cfg(not(loom))]
     pub(crate) fn ring_is_empty(&self) -> bool {
         let h = self.header();
         pos(h.head.0.word.load(Ordering::Acquire)) == pos(h.tail.0.word.load(Ordering::Acquire))
     }
 
     /// The event counts of the ring: items arriving, and room appearing.
+    #[cfg(not(loom))]
     pub(crate) fn events(&self) -> (&EventCount, &EventCount) {
         let h = self.header();
         (&h.data.0, &h.space.0)
     }
 
     /// The unfinished-task word a `JoinableQueue`'s `join` waits on.
+    #[cfg(not(loom))]
     pub(crate) fn unfinished_word(&self) -> &AtomicU32 {
         &self.tasks().unfinished
     }
 
+    #[inline]
     pub(crate) fn has_data(&self) -> bool {
         let h = self.header();
         let head = pos(h.head.0.word.load(Ordering::Relaxed));

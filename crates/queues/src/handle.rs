@@ -2,12 +2,16 @@
 //! typed put and get every queue type shares.
 
 use std::cell::RefCell;
-use std::future::poll_fn;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::task::Poll;
-use std::time::{Duration, Instant};
+#[cfg(not(loom))]
+use std::{
+    future::poll_fn,
+    sync::atomic::Ordering,
+    task::Poll,
+    time::{Duration, Instant},
+};
 
+#[cfg(not(loom))]
 use multiprocessing_core::futex_async::AsyncWaiter;
 use multiprocessing_core::time::Deadline;
 use multiprocessing_core::{codec, fork};
@@ -93,8 +97,12 @@ impl Handle {
 
 /// Time between two checks, by a waiting future, that its peers still live (the blocking
 /// waits check each [`SLICE`](crate::wait::SLICE) too).
+#[cfg(not(loom))]
 const CHECK: Duration = crate::wait::SLICE;
 
+// Not under loom: the event count's words are loom's there, and the waiter thread sleeps on
+// std's.
+#[cfg(not(loom))]
 impl Handle {
     /// [`get`](Self::get) as a future: each poll tries a `try_get` (an item is taken only in
     /// the poll that returns it, so a dropped future loses nothing), else announces itself on

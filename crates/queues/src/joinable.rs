@@ -84,6 +84,7 @@ impl<T> JoinableQueue<T> {
     /// without blocking its executor's thread. Dropping it changes nothing; for a deadline,
     /// wrap it in `tokio::time::timeout`.
     #[doc(alias = "join")]
+    #[cfg(not(loom))]
     pub async fn join_async(&self) {
         self.inner.handle.join_async().await;
     }

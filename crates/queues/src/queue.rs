@@ -286,6 +286,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// Cancel-safe: an item is taken only in the poll that returns it, so dropping the future
     /// (under `tokio::time::timeout`, or in a `select!`) loses no item.
     #[doc(alias = "recv_async")]
+    #[cfg(not(loom))]
     pub async fn get_async(&self) -> std::result::Result<T, GetError> {
         self.handle
             .get_async(Deadline::never())
@@ -295,6 +296,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
 
     /// [`get_timeout`](Self::get_timeout) as a future: `Timeout` once `timeout` passes (kept
     /// by the waiter thread, so no runtime timer is needed).
+    #[cfg(not(loom))]
     pub async fn get_async_timeout(
         &self,
         timeout: Duration,
@@ -313,6 +315,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// Cancel-safe: the item is put only in the poll that returns `Ok`, so a future dropped
     /// before it is ready did **not** put its item (which is dropped with it).
     #[doc(alias = "send_async")]
+    #[cfg(not(loom))]
     pub async fn put_async(&self, value: T) -> std::result::Result<(), PutError<T>> {
         self.handle
             .put_async(value, Deadline::never())
@@ -322,6 +325,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
 
     /// [`put_timeout`](Self::put_timeout) as a future: `Timeout(value)` once `timeout`
     /// passes without room.
+    #[cfg(not(loom))]
     pub async fn put_async_timeout(
         &self,
         value: T,
