@@ -224,7 +224,7 @@ impl RobustWord {
                 continue;
             }
             if deadline.is_expired() {
-                wait.done = true;
+                // Not `done`: a wake-up it may have been given is passed on when it is dropped.
                 return Poll::Ready(Acquired::TimedOut);
             }
             let now = std::time::Instant::now();
@@ -337,7 +337,7 @@ pub(crate) struct AsyncAcquire {
     since: Option<(u32, std::time::Instant)>,
     /// Whether it ever had to wait (then it keeps the waiters bit when it takes the lock).
     waited: bool,
-    /// Whether it ended (took the lock or timed out).
+    /// Whether it took the lock.
     done: bool,
 }
 
