@@ -128,6 +128,32 @@ def pipe_rtt_value(cfg):
         finish(conn, p)
 
 
+def pipe_rtt_value_async(cfg):
+    """pipe_rtt_value from asyncio code, the way it is done there: each recv() in an executor
+    thread (the connection has no async form)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    conn, p = with_child(cfg, _echo_value)
+    loop = asyncio.new_event_loop()
+    pool = ThreadPoolExecutor(1)
+
+    async def round_trips(n):
+        for _ in range(n):
+            conn.send(SMALL)
+            await loop.run_in_executor(pool, conn.recv)
+
+    def batch(n):
+        loop.run_until_complete(round_trips(n))
+
+    try:
+        return time_samples(cfg, US, batch)
+    finally:
+        pool.shutdown()
+        loop.close()
+        finish(conn, p)
+
+
 def pipe_rtt_bytes64(cfg):
     conn, p = with_child(cfg, _echo_bytes)
     msg = b"\x07" * 64
@@ -662,6 +688,7 @@ def manager_lifecycle(cfg):
 
 ROWS = {
     "pipe-rtt-value": ("us", pipe_rtt_value),
+    "pipe-rtt-value-async": ("us", pipe_rtt_value_async),
     "pipe-rtt-bytes64": ("us", pipe_rtt_bytes64),
     "pipe-1mib": ("GB/s", pipe_1mib),
     "connect-unix": ("us", connect_unix),

@@ -105,9 +105,26 @@ pub fn pythons() -> Vec<Python> {
                 program: format!("python3.{m}"),
                 pyenv: None,
             }));
+            // Probed all at once: each start through a pyenv shim takes a good part of a
+            // second, and there are some twenty candidates.
+            let probed: Vec<(Python, Option<String>)> = std::thread::scope(|s| {
+                let probes: Vec<_> = candidates
+                    .into_iter()
+                    .map(|c| {
+                        s.spawn(move || {
+                            let version = probe(&c);
+                            (c, version)
+                        })
+                    })
+                    .collect();
+                probes
+                    .into_iter()
+                    .map(|p| p.join().expect("a probe thread"))
+                    .collect()
+            });
             let mut found: Vec<Python> = Vec::new();
-            for (i, mut c) in candidates.into_iter().enumerate() {
-                match probe(&c) {
+            for (i, (mut c, version)) in probed.into_iter().enumerate() {
+                match version {
                     Some(v) => c.version = v,
                     None if i == 0 => {
                         panic!("python3 is required for the CPython interoperability tests")

@@ -1,4 +1,5 @@
-//! Pipe rows: round trips through a duplex `Pipe` and one-way 1 MiB `send_bytes` throughput.
+//! Pipe rows: round trips through a duplex `Pipe` (blocking, and async on tokio against its
+//! blocking twin) and one-way 1 MiB `send_bytes` throughput.
 //!
 //! The raw baseline is a Unix socketpair (what a duplex `Pipe` is on Linux) moving frames of the
 //! same size with plain `read`/`write`.
@@ -64,6 +65,30 @@ pub(crate) fn rows() -> Vec<Row> {
             #[cfg(not(feature = "ours-connection"))]
             ours: None,
             ours_feature: "ours-connection",
+            raw: |cfg| raw_rtt(cfg, HEADER + VALUE_PAYLOAD),
+            peer: None,
+        },
+        Row {
+            name: "pipe-rtt-value-async",
+            about: "pipe-rtt-value with the parent's end an async Connection awaited on a \
+                    current-thread tokio runtime (the child answers with the blocking API); \
+                    the raw column is the blocking form, pipe-rtt-value's ours; CPython \
+                    awaits each recv() in an asyncio executor thread",
+            unit: Unit::Us,
+            placements: ALL,
+            quick_placements: PINNED,
+            full: RTT,
+            quick: RTT_QUICK,
+            targets: &[Target::AtMostRaw(1.3)],
+            #[cfg(feature = "ours-connection")]
+            ours: Some(ours::rtt_value_async),
+            #[cfg(not(feature = "ours-connection"))]
+            ours: None,
+            ours_feature: "ours-connection",
+            #[cfg(feature = "ours-connection")]
+            raw: ours::rtt_value,
+            // Without our crate the blocking twin is not built: the socketpair baseline stands in.
+            #[cfg(not(feature = "ours-connection"))]
             raw: |cfg| raw_rtt(cfg, HEADER + VALUE_PAYLOAD),
             peer: None,
         },

@@ -62,6 +62,19 @@ pub(crate) enum Kind {
     Pipe,
 }
 
+/// A connection taken apart, to move between the blocking and the async forms.
+#[cfg(feature = "tokio")]
+pub(crate) struct Parts {
+    pub(crate) fd: OwnedFd,
+    pub(crate) kind: Kind,
+    pub(crate) readable: bool,
+    pub(crate) writable: bool,
+    /// Received bytes not yet taken by a `recv`.
+    pub(crate) unread: Vec<u8>,
+    /// Received descriptors not yet claimed by a message.
+    pub(crate) fds: FdQueue,
+}
+
 /// One end of a message channel, Python's `multiprocessing.connection.Connection`.
 ///
 /// Every message is one frame (see [`frame`](crate::frame)), byte-compatible with CPython, so a
@@ -109,7 +122,7 @@ pub struct Connection {
 }
 
 /// How long a receive polls for a message before it blocks, when spinning has been paying off.
-const SPIN: Duration = Duration::from_micros(20);
+pub(crate) const SPIN: Duration = Duration::from_micros(20);
 /// Blocking receives before a new connection first tries spinning: a short-lived connection
 /// (a handshake) never spins.
 const SPIN_WARMUP: u32 = 16;
@@ -127,16 +140,16 @@ const SMALL_FDS: usize = 4;
 /// virtual machine; on the peer's own CPU, or when the peer is slow, spinning only burns time,
 /// and the history stops it.
 #[derive(Debug)]
-struct Spin(Adaptive);
+pub(crate) struct Spin(Adaptive);
 
 impl Spin {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Spin(Adaptive::new(SPIN_WARMUP))
     }
 
     /// Polls `fd` for up to `budget` if the history says it may pay off; returns whether it
     /// found the descriptor readable.
-    fn spin(&self, fd: BorrowedFd<'_>, budget: Duration) -> bool {
+    pub(crate) fn spin(&self, fd: BorrowedFd<'_>, budget: Duration) -> bool {
         let mut failed = false;
         self.0.spin_until(budget, Deadline::never(), || {
             if failed {
@@ -218,6 +231,33 @@ impl Connection {
         if !bytes.is_empty() {
             c.reader = FrameReader::with_bytes(bytes);
         }
+        c
+    }
+
+    /// Takes the connection apart for an async connection: its descriptor, kind, directions,
+    /// and the bytes and descriptors received but not yet taken by a `recv` (so no message is
+    /// lost in the move). A closed connection is [`Error::Closed`].
+    #[cfg(feature = "tokio")]
+    pub(crate) fn into_parts(self) -> Result<Parts> {
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        let (unread, fds) = self.reader.into_unread();
+        Ok(Parts {
+            fd: self.file.into(),
+            kind: self.kind,
+            readable: self.readable,
+            writable: self.writable,
+            unread,
+            fds,
+        })
+    }
+
+    /// The inverse of [`into_parts`](Self::into_parts).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn from_all_parts(p: Parts) -> Self {
+        let mut c = Self::from_parts(p.fd, p.kind, p.readable, p.writable);
+        c.reader = FrameReader::with_unread(&p.unread, p.fds);
         c
     }
 

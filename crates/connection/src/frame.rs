@@ -230,6 +230,21 @@ impl FrameReader {
         r
     }
 
+    /// Takes apart the reader: the bytes received but not handed out, and the descriptors
+    /// received but not claimed (to move them to an async connection, and back).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn into_unread(self) -> (Vec<u8>, FdQueue) {
+        (self.buf[self.start..self.end].to_vec(), self.fds)
+    }
+
+    /// A reader holding `bytes` and `fds` taken from another reader.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn with_unread(bytes: &[u8], fds: FdQueue) -> Self {
+        let mut r = Self::with_bytes(bytes);
+        r.fds = fds;
+        r
+    }
+
     /// Allocates the read buffer on first use.
     #[inline]
     fn ensure_buffer(&mut self) {

@@ -6,6 +6,8 @@
 //!   ([`Address`]), with CPython's HMAC challenge handshake ([`auth`]), so a CPython
 //!   `Client`/`Listener` can be the other side.
 //! * [`wait`] blocks on many connections, listeners and descriptors at once.
+//! * `tokio` (feature `tokio`, off by default): the same connections, listener, client and
+//!   pipe with every wait an `.await` on a tokio runtime, over the same frames and handshake.
 //!
 //! A [`Connection`] carries raw byte messages ([`Connection::send_bytes`]) and serde values
 //! ([`Connection::send`]); values may contain other connections, whose descriptors travel
@@ -34,6 +36,8 @@ pub mod fuzzing;
 mod handshake_io;
 mod listener;
 mod pipe;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 mod wait;
 
 pub use address::Address;

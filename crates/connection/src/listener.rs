@@ -474,14 +474,23 @@ impl Listener {
 
     /// Takes one connection off the backlog without blocking.
     fn accept_one(&self) -> Result<Option<(OwnedFd, Option<Address>)>> {
+        self.accept_one_with(SocketFlags::CLOEXEC)
+    }
+
+    /// [`accept_one`](Self::accept_one), the new socket made with `flags` (an async listener
+    /// wants it non-blocking).
+    pub(crate) fn accept_one_with(
+        &self,
+        flags: SocketFlags,
+    ) -> Result<Option<(OwnedFd, Option<Address>)>> {
         let tcp = self.kind == Kind::Socket;
         let (fd, from) = loop {
             // A TCP peer's address comes with the connection (no `getpeername` after).
             let accepted = time::retry_on_intr(|| {
                 if tcp {
-                    rustix::net::acceptfrom_with(&self.fd, SocketFlags::CLOEXEC)
+                    rustix::net::acceptfrom_with(&self.fd, flags)
                 } else {
-                    rustix::net::accept_with(&self.fd, SocketFlags::CLOEXEC).map(|fd| (fd, None))
+                    rustix::net::accept_with(&self.fd, flags).map(|fd| (fd, None))
                 }
             });
             match accepted {
@@ -503,7 +512,19 @@ impl Listener {
         Ok(Some((fd, peer)))
     }
 
-    fn set_last_accepted(&self, peer: Option<Address>) {
+    /// The key, handshake timeout, most pending handshakes and socket kind, for the async
+    /// listener built on this one.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn config(&self) -> (Option<&AuthKey>, Option<Duration>, usize, Kind) {
+        (
+            self.authkey.as_ref(),
+            self.handshake_timeout,
+            self.max_pending,
+            self.kind,
+        )
+    }
+
+    pub(crate) fn set_last_accepted(&self, peer: Option<Address>) {
         *lock(&self.last_accepted) = peer;
     }
 

@@ -11,7 +11,7 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -20,8 +20,9 @@ use multiprocessing_core::fork::{self, ForkMutex};
 use multiprocessing_core::identity;
 
 use crate::error::{Error, Result};
-use crate::object::Object;
+use crate::object::{Object, Token};
 use crate::protocol::{Reply, Request, decode_reply, encode_request_into};
+use crate::python_client;
 
 /// This thread's number within the process (a caller's identity for types that track owners).
 pub(crate) fn thread_id() -> u64 {
@@ -55,13 +56,21 @@ impl Drop for InMethod {
 }
 
 /// How long connecting and authenticating to a server may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One connection and its encoding buffer, reused call after call.
-struct Conn {
-    conn: Connection,
+pub(crate) struct Conn {
+    pub(crate) conn: Connection,
     buf: Vec<u8>,
+    /// The thread that opened it: a CPython server ties a lock's owner to the connection's
+    /// serving thread, so a CPython session gives each thread its own connections.
+    thread: u64,
 }
+
+/// What the server turned out to be ([`Session::peer`]).
+const PEER_UNKNOWN: u8 = 0;
+const PEER_OURS: u8 = 1;
+const PEER_PYTHON: u8 = 2;
 
 /// One process's connections to one manager.
 pub(crate) struct Session {
@@ -71,6 +80,8 @@ pub(crate) struct Session {
     id: u64,
     generation: u64,
     idle: Mutex<Vec<Conn>>,
+    /// Whether the server is ours or CPython's, learnt from the first connection's answer.
+    peer: AtomicU8,
 }
 
 impl std::fmt::Debug for Session {
@@ -124,6 +135,7 @@ pub(crate) fn session(address: &Address, authkey: &AuthKey) -> Arc<Session> {
         id: rand::random(),
         generation,
         idle: Mutex::new(Vec::new()),
+        peer: AtomicU8::new(PEER_UNKNOWN),
     });
     all.by_address.insert(text, s.clone());
     s
@@ -162,7 +174,7 @@ impl Session {
         }
     }
 
-    fn map_err(&self, e: multiprocessing_connection::Error) -> Error {
+    pub(crate) fn map_err(&self, e: multiprocessing_connection::Error) -> Error {
         use multiprocessing_connection::Error as C;
         match e {
             C::Eof | C::UnexpectedEof | C::Closed => self.gone(e),
@@ -183,32 +195,123 @@ impl Session {
         }
     }
 
-    fn connect(&self) -> Result<Conn> {
-        let conn = Client::builder(self.address.clone())
+    /// A new authenticated connection, nothing sent on it yet.
+    pub(crate) fn connect_raw(&self) -> Result<Connection> {
+        Client::builder(self.address.clone())
             .authkey(self.authkey.clone())
             .timeout(Some(CONNECT_TIMEOUT))
             .connect()
-            .map_err(|e| self.map_err(e))?;
+            .map_err(|e| self.map_err(e))
+    }
+
+    /// A new connection of this session, introduced to the server with `Hello`; `None` when
+    /// the server is CPython's (which answered the `Hello` it could not unpickle with a
+    /// pickled `#TRACEBACK`, and closed the connection): the session speaks CPython's
+    /// protocol from then on.
+    fn connect(&self) -> Result<Option<Conn>> {
+        let conn = self.connect_raw()?;
         let mut c = Conn {
             conn,
             buf: Vec::with_capacity(128),
+            thread: thread_id(),
         };
         let name = identity::current().name;
-        match self.exchange(
-            &mut c,
-            &Request::Hello {
-                session: self.id,
-                name: &name,
-            },
-        )? {
-            Reply::Return(_) => Ok(c),
-            other => Err(unexpected(other)),
+        let request = Request::Hello {
+            session: self.id,
+            name: &name,
+        };
+        encode_request_into(&request, &mut c.buf).map_err(|e| Error::Codec(e.to_string()))?;
+        c.conn.send_bytes(&c.buf).map_err(|e| self.map_err(e))?;
+        let bytes = c
+            .conn
+            .recv_bytes_max(python_client::MAX_REPLY)
+            .map_err(|e| self.map_err(e))?;
+        match decode_reply(&bytes) {
+            Ok(Reply::Return(_)) => {
+                self.peer.store(PEER_OURS, Ordering::Relaxed);
+                Ok(Some(c))
+            }
+            Ok(other) => Err(unexpected(other)),
+            // A postcard reply never starts with a pickle's PROTO opcode and version (a
+            // variant number of 256 or more), so this cannot mistake our server for CPython's.
+            Err(_) if python_client::is_refused_hello(&bytes) => {
+                self.peer.store(PEER_PYTHON, Ordering::Relaxed);
+                Ok(None)
+            }
+            Err(e) => Err(Error::Codec(format!("a malformed reply: {e}"))),
         }
     }
 
-    fn exchange(&self, c: &mut Conn, request: &Request<'_>) -> Result<Reply> {
-        encode_request_into(request, &mut c.buf).map_err(|e| Error::Codec(e.to_string()))?;
-        self.send_encoded(c)
+    /// Whether the server is CPython's, asking it first if no connection has told yet.
+    pub(crate) fn is_python(&self) -> Result<bool> {
+        match self.peer.load(Ordering::Relaxed) {
+            PEER_OURS => Ok(false),
+            PEER_PYTHON => Ok(true),
+            _ => match self.connect().inspect_err(|e| self.on_error(e))? {
+                Some(c) => {
+                    self.put_idle(c);
+                    Ok(false)
+                }
+                None => Ok(true),
+            },
+        }
+    }
+
+    /// An idle connection this thread opened, if any (a CPython session's method channel).
+    pub(crate) fn take_own_idle(&self) -> Option<Conn> {
+        let me = thread_id();
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let at = idle.iter().rposition(|c| c.thread == me)?;
+        Some(idle.swap_remove(at))
+    }
+
+    /// Keeps `conn` for the next request.
+    pub(crate) fn put_idle(&self, c: Conn) {
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(c);
+    }
+
+    /// Wraps a connection of this thread for the pool.
+    pub(crate) fn own_conn(conn: Connection) -> Conn {
+        Conn {
+            conn,
+            buf: Vec::new(),
+            thread: thread_id(),
+        }
+    }
+
+    /// Calls `method` of the object `token` names: the one request that needs the object's
+    /// type, to speak to a CPython server in its proxies' terms.
+    pub(crate) fn call_method(
+        &self,
+        token: &Token,
+        method: &str,
+        args: Vec<Object>,
+    ) -> Result<Reply> {
+        self.check_not_in_method()?;
+        if self.is_python()? {
+            return python_client::call(self, &token.typeid, token.id, method, args)
+                .inspect_err(|e| self.on_error(e));
+        }
+        self.request(&Request::Call {
+            id: token.id,
+            thread: thread_id(),
+            method,
+            args,
+        })
+    }
+
+    fn check_not_in_method(&self) -> Result<()> {
+        if IN_METHOD.get() {
+            return Err(Error::InvalidArgument(
+                "a proxy cannot be used inside a shared object's method: the manager's server \
+                 runs one call at a time, and would wait for itself"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Sends the request encoded in `c.buf` and reads the reply.
@@ -220,12 +323,9 @@ impl Session {
 
     /// Sends `request` and returns the server's reply.
     pub(crate) fn request(&self, request: &Request<'_>) -> Result<Reply> {
-        if IN_METHOD.get() {
-            return Err(Error::InvalidArgument(
-                "a proxy cannot be used inside a shared object's method: the manager's server \
-                 runs one call at a time, and would wait for itself"
-                    .into(),
-            ));
+        self.check_not_in_method()?;
+        if self.peer.load(Ordering::Relaxed) == PEER_PYTHON {
+            return python_client::request(self, request).inspect_err(|e| self.on_error(e));
         }
         let idle = self
             .idle
@@ -234,7 +334,12 @@ impl Session {
             .pop();
         let mut c = match idle {
             Some(c) => c,
-            None => self.connect().inspect_err(|e| self.on_error(e))?,
+            None => match self.connect().inspect_err(|e| self.on_error(e))? {
+                Some(c) => c,
+                None => {
+                    return python_client::request(self, request).inspect_err(|e| self.on_error(e));
+                }
+            },
         };
         if let Err(e) = encode_request_into(request, &mut c.buf) {
             // Nothing was sent: the connection is as good as before.
@@ -260,7 +365,7 @@ impl Session {
         }
     }
 
-    fn on_error(&self, e: &Error) {
+    pub(crate) fn on_error(&self, e: &Error) {
         if matches!(e, Error::ManagerGone { .. }) {
             self.idle
                 .lock()

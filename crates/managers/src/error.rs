@@ -49,6 +49,10 @@ pub enum Error {
     /// A value could not be encoded or decoded, or was not of the expected shape.
     #[error("manager codec error: {0}")]
     Codec(String),
+    /// The server's reply broke the manager protocol: a well-formed message of a kind or
+    /// shape the protocol does not have (a CPython server's `('#SURPRISE', ...)`, say).
+    #[error("manager protocol violation: {0}")]
+    Protocol(String),
     /// Starting or stopping the server's process failed.
     #[error(transparent)]
     Process(#[from] multiprocessing_process::Error),
@@ -101,6 +105,7 @@ impl Error {
             Error::Authentication(_) => ErrorKind::Authentication,
             Error::Connection(e) => e.kind(),
             Error::Codec(_) => ErrorKind::Codec,
+            Error::Protocol(_) => ErrorKind::Protocol,
             Error::Process(e) => e.kind(),
             Error::AlreadyStarted => ErrorKind::AlreadyStarted,
             Error::NotRunning => ErrorKind::NotStarted,

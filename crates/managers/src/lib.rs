@@ -151,6 +151,64 @@
 //! The example `remote_manager` runs the documentation's sessions across processes, and serves a
 //! process-local `multiprocessing::Queue` the same way.
 //!
+//! # Talking to a CPython manager
+//!
+//! [`ManagerBuilder::connect`] works with a CPython manager server too (a Python
+//! `BaseManager`/`SyncManager` on a TCP or Unix address, with its authkey): the first
+//! connection tells our server from CPython's, and the session then speaks CPython's pickled
+//! protocol, so the typed proxies ([`DictProxy`], [`ListProxy`], [`NamespaceProxy`],
+//! [`ValueProxy`], [`QueueProxy`], [`AcquirerProxy`], [`EventProxy`]) and the server's
+//! registered callables (`create("get_queue", ..)`) work unchanged, and its exceptions come back
+//! as [`Error::Raised`] with the Python class's name and message. [`python_client`] tells how,
+//! with an example, and what can go wrong.
+//!
+//! # CPython clients
+//!
+//! The server answers CPython's own manager clients too: a Python program that `connect()`s a
+//! `SyncManager` (or a `BaseManager` with registered typeids) to a server of ours, with its
+//! authkey, uses our dicts, lists, namespaces, queues, locks, semaphores, conditions, events,
+//! barriers and values through CPython's proxies, and our registered functions through
+//! `AutoProxy`. Each connection is ours or CPython's by its first message (a pickle), so our
+//! clients pay nothing for it; values cross as CPython pickles them ([`object::python`]), and
+//! unpickling never runs code. The [`server`] docs list what differs from CPython's server.
+//!
+//! ```no_run
+//! use multiprocessing_managers::sync_types::Queue;
+//! use multiprocessing_managers::{AuthKey, BaseManager, Object, Raised, Shared};
+//!
+//! thread_local! {
+//!     static QUEUE: Queue = Queue::new(0, false);
+//! }
+//! fn get_queue(_: Vec<Object>) -> Result<Box<dyn Shared>, Raised> {
+//!     Ok(Box::new(QUEUE.with(Queue::clone)))
+//! }
+//! BaseManager::builder()
+//!     .address("127.0.0.1:50000".parse().unwrap())
+//!     .authkey(AuthKey::new(b"abracadabra".to_vec()))
+//!     .register("get_queue", get_queue)
+//!     .get_server()
+//!     .unwrap()
+//!     .serve_forever()
+//!     .unwrap();
+//! ```
+//!
+//! and, in Python, the documentation's client, unchanged:
+//!
+//! ```text
+//! from multiprocessing.managers import BaseManager
+//! class QueueManager(BaseManager): pass
+//! QueueManager.register('get_queue')
+//! m = QueueManager(address=('127.0.0.1', 50000), authkey=b'abracadabra')
+//! m.connect()
+//! queue = m.get_queue()
+//! queue.put('hello')
+//! ```
+//!
+//! A `SyncManager` client's `m.dict()`, `m.Queue()`, `m.Lock()`, ... are ours, keyword
+//! arguments (`q.get(timeout=1)`) included; iterating a dict proxy gives CPython's iterator
+//! proxy; a proxy stored in one of our containers stays a proxy, and a `set` or an instance
+//! of the client's own class is kept as its pickle and handed back unchanged.
+//!
 //! # How it works
 //!
 //! * [`manager::BaseManager`] starts the [`server`] in a child process (or connects to one);
@@ -187,6 +245,7 @@ pub mod object;
 pub mod operator;
 pub mod protocol;
 pub mod proxy;
+pub mod python_client;
 pub mod server;
 pub mod shared;
 pub mod sync_typed;

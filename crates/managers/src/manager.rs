@@ -248,7 +248,9 @@ impl ManagerBuilder {
     }
 
     /// Connects to a running server at the [`address`](Self::address), proving it answers
-    /// with one request (Python's `connect()`).
+    /// with one request (Python's `connect()`). The server may be a CPython manager's: the
+    /// first connection tells, and the session speaks its protocol
+    /// ([`python_client`](crate::python_client)).
     pub fn connect(self) -> Result<BaseManager> {
         let address = self
             .address

@@ -152,12 +152,7 @@ impl Proxy {
     /// Sends a method call; the reply and the session that holds any reference it brings.
     fn call(&self, method: &str, args: Vec<Object>) -> Result<(Reply, Arc<Session>)> {
         let session = self.session()?;
-        let reply = session.request(&Request::Call {
-            id: self.inner.token.id,
-            thread: client::thread_id(),
-            method,
-            args,
-        })?;
+        let reply = session.call_method(&self.inner.token, method, args)?;
         Ok((reply, session))
     }
 

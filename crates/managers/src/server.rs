@@ -13,6 +13,10 @@
 //! every other call. A call that has to wait ([`Outcome::Wait`]) is awaited by its connection's
 //! task while the others are served.
 //!
+//! A connection whose first message is a pickle is a CPython client's
+//! (`multiprocessing.managers.SyncManager(address, authkey).connect()`), served in CPython's
+//! manager protocol over the same objects; see [CPython clients](#cpython-clients).
+//!
 //! # References
 //!
 //! An object lives while something refers to it:
@@ -34,6 +38,44 @@
 //! println!("serving at {}", server.address());
 //! # drop(server);
 //! ```
+//!
+//! # CPython clients
+//!
+//! A CPython `BaseManager` or `SyncManager` that `connect()`s with the server's authkey is
+//! served as CPython's own server serves it: `create` (keyword arguments included),
+//! `incref`/`decref`, `get_methods`, `number_of_objects`, `debug_info`, `shutdown`, and method
+//! calls answered `#RETURN`, `#ERROR` (the exception instance), `#TRACEBACK`, `#PROXY` or
+//! `#UNSERIALIZABLE`, for the built-in types and registered ones (the crate docs show the
+//! documentation's remote queue). Requests are read with the pickle crate's limits (values
+//! nest at most [`MAX_DEPTH`](crate::object::MAX_DEPTH) deep); a request that does not read,
+//! or is not `(ident, methodname, args, kwds)`, is answered with a traceback, as CPython's
+//! server does.
+//!
+//! ## Their references
+//!
+//! A CPython client keeps no session: it counts references itself, with `incref` and `decref`
+//! requests on connections of their own. They are kept in one session for every CPython
+//! client of the server, which never ends: an object goes when the `decref`s have matched the
+//! references (`create`, `incref`, a `#PROXY`) and nothing else refers to it. A CPython
+//! process killed before its proxies' finalizers ran never sends those `decref`s, and its
+//! objects stay, as in CPython's own server. What a channel held as a caller (a lock it
+//! acquired, a wait it was in) is released when the channel closes, which CPython's server
+//! does not do.
+//!
+//! ## What differs from CPython's server
+//!
+//! - A dict's iterator walks the keys the dict had when the iteration began (CPython's raises
+//!   `RuntimeError` if the dict changes size meanwhile); `reversed()` of a list proxy gives a
+//!   reversed list, not an iterator.
+//! - A `Lock` is released by the channel (the CPython process and thread) that acquired it.
+//! - `Barrier(action=...)` and `list.sort(key=...)` are refused: they would run a Python
+//!   function in the server.
+//! - `#GETVALUE` of a queue gives its items (CPython cannot pickle a queue); a slice of an
+//!   `Array` is a list (CPython's, an `array.array`).
+//!
+//! As with CPython's server, a proxy that a CPython client rebuilds from a reply (one stored
+//! in a list, say) connects with its process's authkey (`current_process().authkey`), which
+//! must then be the server's.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -57,6 +99,8 @@ use crate::protocol::{Reply, Request, decode_request};
 use crate::shared::{
     Caller, Outcome, Registration, Registry, Shared, WaitFuture, holds_references, not_creatable,
 };
+
+mod python;
 
 /// How long a client has for the whole handshake, by default.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -312,6 +356,9 @@ struct ServerState {
     handshake_timeout: Duration,
     max_message: usize,
     ticket_lifetime: Duration,
+    /// The session that holds CPython clients' references ([`python`]): theirs belong to no
+    /// connection, so this session never ends.
+    python_session: u64,
 }
 
 impl ServerState {
@@ -338,6 +385,7 @@ impl ServerState {
             handshake_timeout,
             max_message,
             ticket_lifetime,
+            python_session: rand::random(),
         }
     }
 
@@ -784,9 +832,21 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(st: Rc<ServerState>
             }
         };
     let mut rb = ReadBuf::new(unread);
-    let mut out = Vec::with_capacity(256);
     let mut session: Option<u64> = None;
-    let r = serve_requests(&st, &mut s, &mut rb, &mut out, &mut session).await;
+    // The first frame says which protocol the client speaks: a CPython pickle starts with
+    // 0x80 (PROTO), our postcard `Hello` with its variant index, 0 (see `python`). It stays
+    // unread for the server of that protocol: no copy, and nothing more per request.
+    let r = match rb.next(&mut s, st.max_message).await {
+        Ok(Some(range)) if python::is_pickle(&rb.buf[range.clone()]) => {
+            python::serve(&st, &mut s, &mut rb, &mut session).await
+        }
+        Ok(Some(_)) => {
+            let mut out = Vec::with_capacity(256);
+            serve_requests(&st, &mut s, &mut rb, &mut out, &mut session).await
+        }
+        Ok(None) => Ok(()),
+        Err(e) => Err(e),
+    };
     if let Err(e) = r {
         tracing::debug!(target: LOG, "manager connection dropped: {e}");
     }
@@ -1091,6 +1151,12 @@ enum Step {
 /// Answers one request of `session` (a waiting call is awaited by the caller, outside the
 /// state's borrow).
 fn handle(st: &ServerState, session: u64, request: Request<'_>) -> Step {
+    handle_as(st, session, session, request)
+}
+
+/// [`handle`] with the references taken for `session` and methods called as `caller`'s (a
+/// CPython client's references belong to no connection, its calls to its channel).
+fn handle_as(st: &ServerState, session: u64, caller: u64, request: Request<'_>) -> Step {
     let mut state = st.state.borrow_mut();
     {
         match request {
@@ -1199,7 +1265,14 @@ fn handle(st: &ServerState, session: u64, request: Request<'_>) -> Step {
                     _ => caught(what, || {
                         check_exposed(&e.typeid, e.rules.as_deref(), &*e.object, method)?;
                         called = true;
-                        e.object.call(method, args, Caller { session, thread })
+                        e.object.call(
+                            method,
+                            args,
+                            Caller {
+                                session: caller,
+                                thread,
+                            },
+                        )
                     }),
                 };
                 if holds && called {

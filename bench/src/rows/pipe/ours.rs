@@ -58,6 +58,42 @@ pub(crate) fn rtt_value(cfg: &Config) -> Samples {
     })
 }
 
+/// [`rtt_value`] with the parent's end async: forked first (a runtime does not survive a fork),
+/// then a current-thread runtime and the end registered with it.
+pub(crate) fn rtt_value_async(cfg: &Config) -> Samples {
+    let (conn, _child) = with_child(cfg, |mut c| {
+        loop {
+            let Ok(v) = c.recv::<Small>() else { return 0 };
+            if c.send(&v).is_err() {
+                return 0;
+            }
+        }
+    })?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .map_err(err)?;
+    let mut conn = {
+        let _in_runtime = rt.enter();
+        multiprocessing_connection::tokio::Connection::try_from(conn).map_err(err)?
+    };
+    let value = Small {
+        id: 12345,
+        x: 2.5,
+        flag: true,
+        tag: *b"abcdefgh",
+    };
+    cfg.time_samples(Unit::Us, |n| {
+        rt.block_on(async {
+            for _ in 0..n {
+                conn.send(&value).await.map_err(io)?;
+                let _: Small = conn.recv().await.map_err(io)?;
+            }
+            Ok(())
+        })
+    })
+}
+
 pub(crate) fn rtt_bytes64(cfg: &Config) -> Samples {
     let (mut conn, _child) = with_child(cfg, |mut c| {
         let mut buf = [0u8; 64];

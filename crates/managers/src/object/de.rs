@@ -4,13 +4,16 @@
 use std::collections::BTreeMap;
 use std::collections::btree_map;
 
-use serde::de::value::BorrowedStrDeserializer;
+use serde::de::value::{BorrowedBytesDeserializer, BorrowedStrDeserializer};
 use serde::de::{
     self, Deserialize, DeserializeOwned, DeserializeSeed, Deserializer, EnumAccess, Error as _,
     IgnoredAny, IntoDeserializer, MapAccess, SeqAccess, Unexpected, VariantAccess, Visitor,
 };
 
-use super::{MAX_DEPTH, OBJECT_MARKER, Object, ObjectError, TOKEN_MARKER, TUPLE_MARKER, Token};
+use super::{
+    MAX_DEPTH, OBJECT_MARKER, Object, ObjectError, PICKLED_MARKER, Pickled, TOKEN_MARKER,
+    TUPLE_MARKER, Token,
+};
 
 /// Converts an [`Object`] tree into any serde type: the inverse of
 /// [`to_object`](super::to_object).
@@ -227,6 +230,7 @@ impl<'de> Deserializer<'de> for ObjectRef<'de> {
                 key: TOKEN_MARKER,
                 value: Some(self),
             }),
+            Object::Pickled(p) => visitor.visit_map(PickledAccess(Some(p.as_bytes()))),
             _ => self.deserialize_any(visitor),
         }
     }
@@ -445,6 +449,72 @@ impl<'de> MapAccess<'de> for MarkerAccess<'de> {
     }
 }
 
+/// A pickled object handed to `Object`'s `Deserialize`: `{PICKLED_MARKER: bytes}`.
+struct PickledAccess<'de>(Option<&'de [u8]>);
+
+impl<'de> MapAccess<'de> for PickledAccess<'de> {
+    type Error = ObjectError;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, ObjectError> {
+        match self.0 {
+            Some(_) => seed
+                .deserialize(BorrowedStrDeserializer::new(PICKLED_MARKER))
+                .map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, ObjectError> {
+        let bytes = self
+            .0
+            .take()
+            .ok_or_else(|| ObjectError::Message("a marker value asked for twice".into()))?;
+        seed.deserialize(BorrowedBytesDeserializer::new(bytes))
+    }
+}
+
+/// Reads a pickle's bytes back as a [`Pickled`] (checked to read as a pickle).
+struct PickledSeed;
+
+impl<'de> DeserializeSeed<'de> for PickledSeed {
+    type Value = Pickled;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Pickled, D::Error> {
+        d.deserialize_byte_buf(PickledSeed)
+    }
+}
+
+impl<'de> Visitor<'de> for PickledSeed {
+    type Value = Pickled;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a pickle's bytes")
+    }
+
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Pickled, E> {
+        self.visit_byte_buf(v.to_vec())
+    }
+
+    fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Pickled, E> {
+        Pickled::from_bytes(v).map_err(|e| E::custom(format!("a malformed pickle: {e}")))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Pickled, A::Error> {
+        // Formats without bytes (JSON) give a sequence of numbers.
+        let mut v = Vec::new();
+        while let Some(b) = seq.next_element::<u8>()? {
+            v.push(b);
+        }
+        self.visit_byte_buf(v)
+    }
+}
+
 /// An enum written as a one-entry dict `{variant: value}`.
 struct EnumRef<'de> {
     key: &'de Object,
@@ -636,6 +706,8 @@ impl<'de> Visitor<'de> for ObjectVisitor {
                 Some(Object::Tuple(map.next_value_seed(ItemsSeed { depth })?))
             } else if key == TOKEN_MARKER {
                 Some(Object::Proxy(map.next_value()?))
+            } else if key == PICKLED_MARKER {
+                Some(Object::Pickled(map.next_value_seed(PickledSeed)?))
             } else {
                 None
             };

@@ -97,6 +97,11 @@ const OBJECT_MARKER: &str = "$multiprocessing_managers::Object";
 /// The one key of the map in which [`from_object`] hands a tuple to `Object`'s `Deserialize`.
 const TUPLE_MARKER: &str = "$multiprocessing_managers::Tuple";
 
+/// The newtype-struct name an [`Object::Pickled`] serializes under (around its pickle's bytes),
+/// and the one key of the map in which [`from_object`] hands one to `Object`'s `Deserialize`:
+/// so that `to_object` and `from_object` keep it (other formats see the bytes).
+const PICKLED_MARKER: &str = "$multiprocessing_managers::Pickled";
+
 /// One value held by a manager: Python's built-in object shapes.
 ///
 /// - Build one from Rust values (`Object::from(1)`, [`Object::list`], [`Object::dict`],

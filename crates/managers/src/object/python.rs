@@ -402,6 +402,12 @@ fn convert(value: Value) -> Object {
                 .map(|(k, v)| (convert(k), convert(v)))
                 .collect(),
         ),
+        // A dict's `keys()`, `values()` and `items()` views, which CPython's manager sends as
+        // `list(...)` (its `rebuild_as_list` reducer).
+        Value::Object(o) if is_list_call(&o) => match o.args.into_iter().next() {
+            Some(Value::List(items)) => Object::List(items.into_iter().map(convert).collect()),
+            _ => unreachable!("is_list_call checked the one list argument"),
+        },
         Value::Object(o) if is_rebuild_proxy(&o) => {
             match o.args.get(1).and_then(Token::from_python) {
                 Some(token) => Object::Proxy(token),
@@ -410,6 +416,18 @@ fn convert(value: Value) -> Object {
         }
         other => keep(&other),
     }
+}
+
+/// `builtins.list([...])` and nothing more.
+fn is_list_call(o: &pickle::Object) -> bool {
+    o.class.module == "builtins"
+        && o.class.name == "list"
+        && o.construct == pickle::Construct::Reduce
+        && matches!(o.args.as_slice(), [Value::List(_)])
+        && o.kwargs.is_empty()
+        && o.state.is_none()
+        && o.list_items.is_empty()
+        && o.dict_items.is_empty()
 }
 
 fn is_rebuild_proxy(o: &pickle::Object) -> bool {
@@ -509,6 +527,40 @@ mod tests {
         let mut bad = bytes.clone();
         bad[at] ^= 0xff;
         assert!(multiprocessing_core::codec::decode::<super::super::WireObject>(&bad).is_err());
+    }
+
+    #[test]
+    fn a_dict_view_sent_as_a_list_call_is_a_list() {
+        // CPython's manager answers `d.items()` with `list([(1, 2)])`.
+        let items: Value = pickle::Object::reduce(
+            "builtins",
+            "list",
+            vec![Value::List(vec![Value::Tuple(vec![
+                Value::Int(1),
+                Value::Int(2),
+            ])])],
+        )
+        .into();
+        assert_eq!(
+            Object::from_python(items),
+            Object::list([Object::tuple([1, 2])])
+        );
+        // Any other call of `list` is kept as it came.
+        let other: Value =
+            pickle::Object::reduce("builtins", "list", vec![Value::from("ab")]).into();
+        assert!(matches!(Object::from_python(other), Object::Pickled(_)));
+    }
+
+    #[test]
+    fn a_pickled_value_survives_the_serde_bridge() {
+        let o = Object::list([Object::from_python(Value::Set(vec![Value::Int(1)]))]);
+        // A typed proxy's `Object` arguments and results go through `to_object`/`from_object`.
+        let through = super::super::to_object(&o).unwrap();
+        assert_eq!(through, o);
+        assert_eq!(super::super::from_object::<Object>(through).unwrap(), o);
+        // Other formats see the pickle's bytes.
+        let json = serde_json::to_string(&o).unwrap();
+        assert!(json.starts_with("[[128,"), "{json}");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::ser::{self, Serialize, SerializeStruct};
 
-use super::{MAX_DEPTH, Object, ObjectError, TOKEN_MARKER, Token};
+use super::{MAX_DEPTH, Object, ObjectError, PICKLED_MARKER, Pickled, TOKEN_MARKER, Token};
 
 /// Converts any serde value into an [`Object`] tree.
 ///
@@ -143,6 +143,16 @@ impl ser::Serializer for ObjectSerializer {
         name: &'static str,
         value: &T,
     ) -> Result<Object, ObjectError> {
+        if name == PICKLED_MARKER {
+            return match value.serialize(self)? {
+                Object::Bytes(b) => Pickled::from_bytes(b)
+                    .map(Object::Pickled)
+                    .map_err(|e| ObjectError::Message(format!("a malformed pickle: {e}"))),
+                other => Err(ObjectError::Message(format!(
+                    "a pickled object that is not bytes: {other:?}"
+                ))),
+            };
+        }
         if name == TOKEN_MARKER {
             // The token's struct inside is the proxy's one level, as in `from_object`.
             let inner = value.serialize(self)?;
@@ -422,9 +432,19 @@ impl Serialize for Object {
             }
             Object::Dict(map) => s.collect_map(map),
             Object::Proxy(token) => token.serialize(s),
-            // Its pickle's bytes: what a self-describing format can carry of it.
-            Object::Pickled(p) => s.serialize_bytes(p.as_bytes()),
+            // Its pickle's bytes: what a self-describing format can carry of it (and, marked,
+            // what `to_object` makes a `Pickled` again).
+            Object::Pickled(p) => s.serialize_newtype_struct(PICKLED_MARKER, &PickleBytes(p)),
         }
+    }
+}
+
+/// A pickle's bytes, as bytes.
+struct PickleBytes<'a>(&'a Pickled);
+
+impl Serialize for PickleBytes<'_> {
+    fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(self.0.as_bytes())
     }
 }
 
