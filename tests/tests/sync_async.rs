@@ -379,6 +379,10 @@ fn a_lock_whose_holder_was_killed_goes_to_an_async_waiter(flavor: Flavor) {
                 }
             }
         });
+        // Let the waiter reach its wait (on a current-thread runtime it runs only when this
+        // task yields); it finds the lock held whether it ran or not.
+        tokio::task::yield_now().await;
+        assert!(lock.is_locked());
         child.kill().unwrap();
         assert_eq!(child.join_async().await.unwrap(), -libc::SIGKILL);
         assert!(waiter.await.unwrap(), "the waiter is told the owner died");
