@@ -30,7 +30,9 @@
 //! sub-crate instead when you need only part of it. The `tokio` feature (off by default) adds
 //! futures for the blocking waits on tokio: `connection::tokio` (the connections' `.await`
 //! twins), `Process::join_async`, `JoinHandle`'s `.await`, `wait_async` (see `docs/async.md`
-//! in the repository).
+//! in the repository). The queues' and synchronization primitives' futures
+//! (`Queue::get_async`, `put_async`, `Event::wait_async`, `Lock::lock_async`, ...) need no
+//! feature: they run on any executor.
 //! Every sub-crate's error converts into [`enum@Error`], so `?` works across them.
 //!
 //! [`get_context`] returns a [`Context`], Python's context object: one start method, and
