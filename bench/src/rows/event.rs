@@ -13,31 +13,70 @@ mod ours;
 
 /// The event rows.
 pub(crate) fn rows() -> Vec<Row> {
-    vec![Row {
-        name: "event-pingpong",
-        about: "round trip of Event set/wait between two processes (two Events, one each way)",
-        unit: Unit::Us,
-        placements: &Placement::ALL,
-        quick_placements: &[Placement::OneCpu, Placement::Split],
-        full: Effort {
-            iters: 1000,
-            samples: 10,
-            warmup: 200,
+    vec![
+        Row {
+            name: "event-pingpong",
+            about: "round trip of Event set/wait between two processes (two Events, one each way)",
+            unit: Unit::Us,
+            placements: &Placement::ALL,
+            quick_placements: &[Placement::OneCpu, Placement::Split],
+            full: Effort {
+                iters: 1000,
+                samples: 10,
+                warmup: 200,
+            },
+            quick: Effort {
+                iters: 200,
+                samples: 5,
+                warmup: 50,
+            },
+            targets: &[Target::AtMostRaw(1.3)],
+            #[cfg(feature = "ours-synchronize")]
+            ours: Some(ours::pingpong),
+            #[cfg(not(feature = "ours-synchronize"))]
+            ours: None,
+            ours_feature: "ours-synchronize",
+            raw: raw_pingpong,
+            peer: None,
         },
-        quick: Effort {
-            iters: 200,
-            samples: 5,
-            warmup: 50,
+        Row {
+            name: "event-pingpong-async",
+            about: "event-pingpong with the parent's wait as a future (wait_async, current-thread \
+                tokio runtime); raw: the blocking twin, event-pingpong's ours",
+            unit: Unit::Us,
+            placements: &[Placement::OneCpu, Placement::Split],
+            quick_placements: &[Placement::OneCpu, Placement::Split],
+            full: Effort {
+                iters: 1000,
+                samples: 10,
+                warmup: 200,
+            },
+            quick: Effort {
+                iters: 200,
+                samples: 5,
+                warmup: 50,
+            },
+            targets: &[Target::AtMostRaw(1.3)],
+            #[cfg(feature = "ours-synchronize")]
+            ours: Some(ours::pingpong_async),
+            #[cfg(not(feature = "ours-synchronize"))]
+            ours: None,
+            ours_feature: "ours-synchronize",
+            raw: blocking_twin,
+            peer: None,
         },
-        targets: &[Target::AtMostRaw(1.3)],
-        #[cfg(feature = "ours-synchronize")]
-        ours: Some(ours::pingpong),
-        #[cfg(not(feature = "ours-synchronize"))]
-        ours: None,
-        ours_feature: "ours-synchronize",
-        raw: raw_pingpong,
-        peer: None,
-    }]
+    ]
+}
+
+/// The async row's baseline: the blocking `Event` ping-pong.
+fn blocking_twin(cfg: &Config) -> Samples {
+    #[cfg(feature = "ours-synchronize")]
+    return ours::pingpong(cfg);
+    #[cfg(not(feature = "ours-synchronize"))]
+    {
+        let _ = cfg;
+        Err("the blocking twin needs the ours-synchronize feature".into())
+    }
 }
 
 fn raw_pingpong(cfg: &Config) -> Samples {

@@ -160,6 +160,22 @@ pub(crate) fn rows() -> Vec<Row> {
             peer: None,
         },
         Row {
+            name: "queue-pingpong-async",
+            about: "queue-pingpong with the parent's put and get as futures (put_async, \
+                    get_async, current-thread tokio runtime); raw: the blocking twin, \
+                    queue-pingpong's ours",
+            unit: Unit::Us,
+            placements: PINNED,
+            quick_placements: PINNED,
+            full: RTT,
+            quick: RTT,
+            targets: &[Target::AtMostRaw(1.3)],
+            ours: ours!(pingpong_async),
+            ours_feature: "ours-queues",
+            raw: blocking_twin,
+            peer: None,
+        },
+        Row {
             name: "queue-1mib",
             about: "Queue: one-way throughput of 1 MiB byte items (one shared buffer put again and \
                     again, as CPython puts one bytes object) to a \
@@ -272,6 +288,17 @@ fn raw_4to1(cfg: &Config) -> Samples {
         }
         Ok(())
     })
+}
+
+/// The async row's baseline: the blocking `Queue` ping-pong.
+fn blocking_twin(cfg: &Config) -> Samples {
+    #[cfg(feature = "ours-queues")]
+    return ours::pingpong(cfg);
+    #[cfg(not(feature = "ours-queues"))]
+    {
+        let _ = cfg;
+        Err("the blocking twin needs the ours-queues feature".into())
+    }
 }
 
 fn raw_pingpong(cfg: &Config) -> Samples {

@@ -15,7 +15,8 @@
 //! fork-hook registry, `multiprocessing.util.register_after_fork`, with which every global
 //! lock registers), [`time`] (one `Deadline`, `poll` and interrupted-call retry for every
 //! blocking wait, and the `Waitable` trait behind `connection.wait`), [`futex`] (sleeping on a
-//! word of shared memory until a deadline, with a loom model), [`owner`] (`/proc`,
+//! word of shared memory until a deadline, with a loom model, and [`futex_async`] to await one
+//! from async code), [`owner`] (`/proc`,
 //! pid-reuse-safe liveness and exit-code decoding) and [`exit`] (Python's exit finalizers: work
 //! a process does before it exits normally).
 //!
@@ -35,6 +36,7 @@ pub mod exit;
 pub mod fdpass;
 pub mod fork;
 pub mod futex;
+pub mod futex_async;
 pub mod heap;
 pub mod identity;
 pub mod logging;

@@ -30,9 +30,10 @@
 //! sub-crate instead when you need only part of it. The `tokio` feature (off by default) adds
 //! futures for the blocking waits on tokio: `connection::tokio` (the connections' `.await`
 //! twins), `Process::join_async`, `JoinHandle`'s `.await`, `wait_async`, the managers' async
-//! proxies (`Proxy::call_method_async`, the typed proxies' `_async` methods); a pool's
-//! `AsyncResult` and `IMap` are a future and a stream with no feature (see `docs/async.md` in
-//! the repository).
+//! proxies (`Proxy::call_method_async`, the typed proxies' `_async` methods) (see
+//! `docs/async.md` in the repository). The queues' and synchronization primitives' futures
+//! (`Queue::get_async`, `put_async`, `Event::wait_async`, `Lock::lock_async`, ...) and a pool's
+//! `AsyncResult` (a future) and `IMap` (a stream) need no feature: they run on any executor.
 //! Every sub-crate's error converts into [`enum@Error`], so `?` works across them.
 //!
 //! [`get_context`] returns a [`Context`], Python's context object: one start method, and

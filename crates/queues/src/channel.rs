@@ -357,8 +357,29 @@ impl Channel {
         self.closed.load(Ordering::Acquire)
     }
 
+    /// Whether the ring holds no record at all (so an item that does not fit now never will
+    /// whole: it travels in chunks).
+    #[cfg(not(loom))]
+    pub(crate) fn ring_is_empty(&self) -> bool {
+        let h = self.header();
+        pos(h.head.0.word.load(Ordering::Acquire)) == pos(h.tail.0.word.load(Ordering::Acquire))
+    }
+
+    /// The event counts of the ring: items arriving, and room appearing.
+    #[cfg(not(loom))]
+    pub(crate) fn events(&self) -> (&EventCount, &EventCount) {
+        let h = self.header();
+        (&h.data.0, &h.space.0)
+    }
+
+    /// The unfinished-task word a `JoinableQueue`'s `join` waits on.
+    #[cfg(not(loom))]
+    pub(crate) fn unfinished_word(&self) -> &AtomicU32 {
+        &self.tasks().unfinished
+    }
+
     #[inline]
-    fn has_data(&self) -> bool {
+    pub(crate) fn has_data(&self) -> bool {
         let h = self.header();
         let head = pos(h.head.0.word.load(Ordering::Relaxed));
         // The consumers' cached tail first: reading the producers' line costs a cache miss.
@@ -417,7 +438,7 @@ impl Channel {
 
     /// Settles the outboxes of dead processes whose slots still count items: what `join`
     /// and [`lost`](Self::lost) check, as they cannot learn of such items otherwise.
-    fn settle_dead_outboxes(&self) {
+    pub(crate) fn settle_dead_outboxes(&self) {
         let slots = &self.header().slots;
         if !slots.iter().any(|s| s.queued.load(Ordering::Acquire) > 0) {
             return;
@@ -488,7 +509,7 @@ impl Channel {
     /// In this process, handles inherited through `fork` do not count: a forked child holds
     /// copies of every handle in its parent's memory, which it never drops (it never returns
     /// into its parent's frames); it is the other processes that count them.
-    fn others_exist(&self, check_alive: bool, caller_inherited: bool) -> bool {
+    pub(crate) fn others_exist(&self, check_alive: bool, caller_inherited: bool) -> bool {
         let t = self.tasks();
         if t.pending.load(Ordering::Acquire) > 0 {
             return true;

@@ -80,6 +80,15 @@ impl<T> JoinableQueue<T> {
         }
     }
 
+    /// [`join`](Self::join) as a future: ready once every item put was marked done or lost,
+    /// without blocking its executor's thread. Dropping it changes nothing; for a deadline,
+    /// wrap it in `tokio::time::timeout`.
+    #[doc(alias = "join")]
+    #[cfg(not(loom))]
+    pub async fn join_async(&self) {
+        self.inner.handle.join_async().await;
+    }
+
     /// Items put and not yet marked done.
     #[must_use]
     pub fn unfinished_tasks(&self) -> usize {

@@ -131,6 +131,42 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # From async code
+//!
+//! [`Queue::get_async`] and [`Queue::put_async`] (flume's `recv_async` / `send_async`; with
+//! `_timeout` forms), the same on [`SimpleQueue`], and [`JoinableQueue::join_async`] are the
+//! blocking calls as futures on any executor, with the same results and errors. No future
+//! blocks its executor's thread on a futex, and no future has a thread of its own: the futures
+//! waiting on one queue share one waiter thread (`multiprocessing_core::futex_async`). They are
+//! cancel-safe: an item is taken, or put, only in the poll that returns it, so a dropped
+//! `get_async` loses no item and a dropped `put_async` did not put its item.
+//!
+//! ```
+//! use std::time::Duration;
+//! use multiprocessing_queues::Queue;
+//!
+//! let rt = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
+//! rt.block_on(async {
+//!     let q = Queue::with_maxsize(1)?;
+//!     let producer = std::thread::spawn({
+//!         let q = q.clone();
+//!         move || q.put(7u32) // a blocking producer (or another process)
+//!     });
+//!     assert_eq!(q.get_async().await?, 7);
+//!     producer.join().unwrap()?;
+//!     // Another handle could still put: a get cut short takes nothing.
+//!     let _other = q.clone();
+//!     assert!(tokio::time::timeout(Duration::from_millis(5), q.get_async()).await.is_err());
+//!     // Alone with an empty queue, the same error as the blocking `get`.
+//!     drop(_other);
+//!     assert!(q.get_async().await.is_err());
+//!     q.put_async(8).await?;
+//!     assert_eq!(q.get()?, 8);
+//!     Ok::<(), Box<dyn std::error::Error>>(())
+//! })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # What differs from Python, on purpose
 //!
 //! - `put` encodes the value in the caller, so a value that cannot be encoded is an error

@@ -278,6 +278,65 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             .map_err(TryGetError::from)
     }
 
+    /// [`get`](Self::get) as a future, for async code (flume's `recv_async`): the same
+    /// item and errors. It never blocks its executor's thread for longer than a `try_get`
+    /// does (a millisecond at most, for another consumer copying an item out); thousands of
+    /// futures waiting on one queue share one waiter thread (see the crate's async section).
+    ///
+    /// Cancel-safe: an item is taken only in the poll that returns it, so dropping the future
+    /// (under `tokio::time::timeout`, or in a `select!`) loses no item.
+    #[doc(alias = "recv_async")]
+    #[cfg(not(loom))]
+    pub async fn get_async(&self) -> std::result::Result<T, GetError> {
+        self.handle
+            .get_async(Deadline::never())
+            .await
+            .map_err(GetError::from)
+    }
+
+    /// [`get_timeout`](Self::get_timeout) as a future: `Timeout` once `timeout` passes (kept
+    /// by the waiter thread, so no runtime timer is needed).
+    #[cfg(not(loom))]
+    pub async fn get_async_timeout(
+        &self,
+        timeout: Duration,
+    ) -> std::result::Result<T, GetTimeoutError> {
+        self.handle
+            .get_async(Deadline::after(timeout))
+            .await
+            .map_err(GetTimeoutError::from)
+    }
+
+    /// [`put`](Self::put) as a future (flume's `send_async`): the same errors, the value
+    /// handed back. On an unbounded queue it is ready at its first poll, as `put` never
+    /// waits there; on a bounded one it waits for room without blocking its executor's
+    /// thread.
+    ///
+    /// Cancel-safe: the item is put only in the poll that returns `Ok`, so a future dropped
+    /// before it is ready did **not** put its item (which is dropped with it).
+    #[doc(alias = "send_async")]
+    #[cfg(not(loom))]
+    pub async fn put_async(&self, value: T) -> std::result::Result<(), PutError<T>> {
+        self.handle
+            .put_async(value, Deadline::never())
+            .await
+            .map_err(PutError::from)
+    }
+
+    /// [`put_timeout`](Self::put_timeout) as a future: `Timeout(value)` once `timeout`
+    /// passes without room.
+    #[cfg(not(loom))]
+    pub async fn put_async_timeout(
+        &self,
+        value: T,
+        timeout: Duration,
+    ) -> std::result::Result<(), PutTimeoutError<T>> {
+        self.handle
+            .put_async(value, Deadline::after(timeout))
+            .await
+            .map_err(PutTimeoutError::from)
+    }
+
     /// A blocking iterator over received items; it ends when [`get`](Self::get) fails
     /// (closed, or disconnected: empty with no other handle anywhere).
     pub fn iter(&self) -> Iter<'_, T> {

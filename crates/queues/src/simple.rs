@@ -68,6 +68,23 @@ impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
     pub fn get(&self) -> std::result::Result<T, GetError> {
         self.inner.get()
     }
+
+    /// [`put`](Self::put) as a future: waits for room without blocking its executor's
+    /// thread; a future dropped before it is ready did not put its item (see
+    /// [`Queue::put_async`](crate::Queue::put_async)).
+    #[doc(alias = "send_async")]
+    #[cfg(not(loom))]
+    pub async fn put_async(&self, value: T) -> std::result::Result<(), PutError<T>> {
+        self.inner.put_async(value).await
+    }
+
+    /// [`get`](Self::get) as a future; cancel-safe (an item is taken only in the poll that
+    /// returns it, see [`Queue::get_async`](crate::Queue::get_async)).
+    #[doc(alias = "recv_async")]
+    #[cfg(not(loom))]
+    pub async fn get_async(&self) -> std::result::Result<T, GetError> {
+        self.inner.get_async().await
+    }
 }
 
 impl<T> Clone for SimpleQueue<T> {

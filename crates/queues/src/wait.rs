@@ -97,6 +97,35 @@ impl EventCount {
         }
     }
 
+    /// An async waiter's announcement: raises the flag and returns the sequence to await with
+    /// [`poll_wait`](Self::poll_wait) once the caller has checked its condition again.
+    #[cfg(not(loom))]
+    pub(crate) fn announce(&self) -> u32 {
+        let seen = self.seq.load(Ordering::Acquire);
+        self.waiting.swap(1, Ordering::SeqCst);
+        // Pairs with the notifier's fence, as in `wait`.
+        fence(Ordering::SeqCst);
+        seen
+    }
+
+    /// The async sleep after [`announce`](Self::announce): `Pending` until notified or one
+    /// [`SLICE`] or `deadline` passes, then `Ready`: look again. Spins first (re-polling, for
+    /// up to [`SPIN`]) when the notifier last ran on another CPU, as [`spin_until`] does.
+    #[cfg(not(loom))]
+    pub(crate) fn poll_wait(
+        &self,
+        waiter: &mut multiprocessing_core::futex_async::AsyncWaiter,
+        seen: u32,
+        deadline: Deadline,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        let spin = match self.notifier_cpu() {
+            Some(cpu) if cpu != current_cpu() => SPIN,
+            _ => Duration::ZERO,
+        };
+        waiter.poll_wait_spinning(&self.seq, seen, deadline, spin, cx)
+    }
+
     /// Sleeps until notified, `deadline` or one [`SLICE`] passes, unless `ready()` holds once
     /// announced. Returns whether `ready()` was seen to hold.
     pub(crate) fn wait(&self, deadline: &Deadline, mut ready: impl FnMut() -> bool) -> bool {

@@ -11,9 +11,31 @@
 //! event.clear();
 //! assert!(!event.is_set());
 //! ```
+//!
+//! From async code, [`Event::wait_async`] and [`Event::wait_async_timeout`] are the waits as
+//! futures, on any executor: no thread per waiting future (the futures waiting on one event
+//! share one thread of `multiprocessing_core::futex_async`, which sleeps on the flag).
+//!
+//! ```
+//! use std::time::Duration;
+//! use multiprocessing_synchronize::Event;
+//! let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+//! rt.block_on(async {
+//!     let event = Event::new().unwrap();
+//!     assert!(event.wait_async_timeout(Duration::from_millis(5)).await.is_err());
+//!     let waiter = tokio::spawn({
+//!         let event = event.clone();
+//!         async move { event.wait_async().await }
+//!     });
+//!     event.set(); // from any thread or process
+//!     waiter.await.unwrap();
+//! });
+//! ```
 
 use std::fmt;
+use std::future::poll_fn;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use multiprocessing_core::backoff::Backoff;
@@ -23,6 +45,7 @@ use serde::{Deserialize, Serialize};
 use crate::Result;
 use crate::shared::{Shared, SharedState};
 use multiprocessing_core::futex;
+use multiprocessing_core::futex_async::AsyncWaiter;
 use multiprocessing_core::time::Deadline;
 
 const CLEAR: u32 = 0;
@@ -119,6 +142,17 @@ impl Event {
         Backoff::spin_until(SPIN, *deadline, || flag.load(Ordering::Acquire) == SET)
     }
 
+    /// How long an async waiter spins (by re-polling) before it sleeps: as [`spin`](Self::spin)
+    /// decides for a blocking one.
+    fn spin_budget(&self) -> Duration {
+        let setter = self.shared.get().last_setter_cpu.load(Ordering::Relaxed);
+        if setter == NO_CPU || setter == rustix::thread::sched_getcpu() as u32 {
+            Duration::ZERO
+        } else {
+            SPIN
+        }
+    }
+
     fn wait_until(&self, deadline: Deadline) -> bool {
         let flag = self.flag();
         if self.spin(&deadline) {
@@ -157,5 +191,60 @@ impl Event {
         } else {
             Err(TimedOut)
         }
+    }
+
+    /// [`wait`](Self::wait) as a future: ready once the flag is set. It never blocks its
+    /// executor's thread; the futures waiting on one event share one waiter thread (see
+    /// [`multiprocessing_core::futex_async`]). Dropping it mid-way changes nothing.
+    #[doc(alias = "wait")]
+    pub async fn wait_async(&self) {
+        let _ = self.wait_async_until(Deadline::never()).await;
+    }
+
+    /// [`wait_timeout`](Self::wait_timeout) as a future: `Err(TimedOut)` when `timeout`
+    /// passes first (the deadline is kept by the waiter thread, so no runtime timer is needed;
+    /// tokio's `timeout` around [`wait_async`](Self::wait_async) works as well).
+    pub async fn wait_async_timeout(&self, timeout: Duration) -> std::result::Result<(), TimedOut> {
+        if self.wait_async_until(Deadline::after(timeout)).await {
+            Ok(())
+        } else {
+            Err(TimedOut)
+        }
+    }
+
+    async fn wait_async_until(&self, deadline: Deadline) -> bool {
+        let flag = self.flag();
+        let mut waiter = AsyncWaiter::new();
+        poll_fn(|cx| {
+            loop {
+                let f = flag.load(Ordering::Acquire);
+                if f == SET {
+                    return Poll::Ready(true);
+                }
+                if deadline.is_expired() {
+                    return Poll::Ready(false);
+                }
+                if f == CLEAR
+                    && flag
+                        .compare_exchange(
+                            CLEAR,
+                            CLEAR_WAITING,
+                            Ordering::Relaxed,
+                            Ordering::Relaxed,
+                        )
+                        .is_err()
+                {
+                    continue;
+                }
+                std::task::ready!(waiter.poll_wait_spinning(
+                    flag,
+                    CLEAR_WAITING,
+                    deadline,
+                    self.spin_budget(),
+                    cx
+                ));
+            }
+        })
+        .await
     }
 }

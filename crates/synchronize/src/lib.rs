@@ -12,6 +12,14 @@
 //! others. A waiter notices within about [`OWNER_CHECK_INTERVAL`] and gets the lock with an
 //! [`OwnerDied`] error, so it can repair the data the lock protects.
 //!
+//! From async code, [`Event::wait_async`], [`Lock::lock_async`] and
+//! [`Semaphore::acquire_guard_async`] (with `_timeout` forms) are the waits as futures on any
+//! executor, with the blocking forms' results (a dead holder's lock goes to an async waiter
+//! with [`OwnerDied`] too). The futures waiting on one primitive share one waiter thread that
+//! sleeps on its futex word (`multiprocessing_core::futex_async`): none blocks its executor's
+//! thread, and none has a thread of its own. `RLock` has no future: its owner is a thread, and
+//! a task moves between threads.
+//!
 //! ```
 //! use multiprocessing_synchronize::{Lock, Semaphore};
 //! let lock = Lock::new().unwrap();

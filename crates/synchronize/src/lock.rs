@@ -25,6 +25,8 @@ use std::time::Duration;
 use multiprocessing_core::owner;
 use serde::{Deserialize, Serialize};
 
+#[cfg(not(loom))]
+use crate::robust::AsyncAcquire;
 use crate::robust::{Acquired, GUARDED, Refused, RobustWord};
 use crate::shared::{Shared, SharedState};
 use crate::{Error, LockResult, OwnerDied, Result, TryLockError, TryLockResult};
@@ -184,6 +186,81 @@ impl Lock {
             Refused::Free => Error::NotLocked,
             Refused::Guarded => Error::HeldByGuard,
         })
+    }
+
+    /// [`lock`](Self::lock) as a future, for async code: the same guard and the same
+    /// [`OwnerDied`] result when the holder died holding it (noticed within about
+    /// [`OWNER_CHECK_INTERVAL`](crate::OWNER_CHECK_INTERVAL), as for a blocking waiter). It
+    /// never blocks its executor's thread: the futures waiting on one lock share one waiter
+    /// thread that sleeps on the lock word. Dropped before it is ready, it holds nothing and
+    /// passes on any wake-up it was given. Hold the guard across an `.await` only as long as
+    /// you would hold a blocking lock: other processes wait for it.
+    ///
+    /// The owner recorded is the process, so a guard may move between the runtime's threads.
+    ///
+    /// ```
+    /// use multiprocessing_synchronize::Lock;
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// let lock = Lock::new().unwrap();
+    /// rt.block_on(async {
+    ///     let guard = lock.lock_async().await.unwrap();
+    ///     assert!(lock.is_locked());
+    ///     drop(guard);
+    /// });
+    /// ```
+    #[doc(alias = "acquire")]
+    #[cfg(not(loom))]
+    pub async fn lock_async(&self) -> LockResult<LockGuard<'_>> {
+        let how = self.acquire_async_until(GUARDED, Deadline::never()).await;
+        self.guard_for(how)
+            .unwrap_or_else(|| unreachable!("no deadline"))
+    }
+
+    /// [`lock_timeout`](Self::lock_timeout) as a future: [`TryLockError::WouldBlock`] when
+    /// the lock stayed held until `timeout`.
+    #[cfg(not(loom))]
+    pub async fn lock_async_timeout(&self, timeout: Duration) -> TryLockResult<LockGuard<'_>> {
+        let how = self
+            .acquire_async_until(GUARDED, Deadline::after(timeout))
+            .await;
+        TryLockError::from_acquired(how, || LockGuard { lock: self })
+    }
+
+    /// Python's `acquire(block=True, timeout=None)` as a future, the caller releasing with
+    /// [`release`](Self::release): `Ok(true)` once acquired, `Ok(false)` at the timeout,
+    /// `Err(Error::OwnerDied)` when acquired from an owner that died.
+    #[cfg(not(loom))]
+    pub async fn acquire_async(&self, timeout: Option<Duration>) -> Result<bool> {
+        match self
+            .acquire_async_until(0, Deadline::from_timeout(timeout))
+            .await
+        {
+            Acquired::Clean => Ok(true),
+            Acquired::TimedOut => Ok(false),
+            Acquired::OwnerDied => Err(Error::OwnerDied),
+        }
+    }
+
+    #[cfg(not(loom))]
+    async fn acquire_async_until(&self, tag: u32, deadline: Deadline) -> Acquired {
+        struct Waiting<'a> {
+            word: &'a RobustWord,
+            state: AsyncAcquire,
+        }
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.state.cancel(self.word);
+            }
+        }
+        let me = owner::process();
+        if self.state().try_acquire_tagged(me, tag) {
+            return Acquired::Clean;
+        }
+        let mut w = Waiting {
+            word: self.state(),
+            state: AsyncAcquire::default(),
+        };
+        std::future::poll_fn(|cx| w.word.poll_acquire(me, tag, deadline, &mut w.state, cx)).await
     }
 
     /// Whether some process holds the lock now.

@@ -184,6 +184,77 @@ impl RobustWord {
         }
     }
 
+    /// One poll of an async acquisition (with `tag`), [`acquire_slow`](Self::acquire_slow)'s
+    /// loop without its sleep: `Pending` with the waker registered on the word (through
+    /// `futex_async`, whose thread sleeps for every future waiting on it). `since`: when
+    /// this future began waiting on the current holder, to check every [`SLICE`] that it lives.
+    #[cfg(not(loom))]
+    pub(crate) fn poll_acquire(
+        &self,
+        me: Owner,
+        tag: u32,
+        deadline: Deadline,
+        wait: &mut AsyncAcquire,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Acquired> {
+        use std::task::Poll;
+        loop {
+            let w = self.word.load(Ordering::Relaxed);
+            if w == 0 {
+                // Contended (or about to be): keep the waiters bit, as `acquire_slow` does.
+                let bits = if wait.waited { WAITERS } else { 0 };
+                if self
+                    .word
+                    .compare_exchange(0, me.id | tag | bits, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    self.record(me);
+                    wait.done = true;
+                    return Poll::Ready(Acquired::Clean);
+                }
+                continue;
+            }
+            let target = w | WAITERS;
+            if w & WAITERS == 0
+                && self
+                    .word
+                    .compare_exchange(w, target, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+            {
+                continue;
+            }
+            if deadline.is_expired() {
+                // Not `done`: a wake-up it may have been given is passed on when it is dropped.
+                return Poll::Ready(Acquired::TimedOut);
+            }
+            let now = std::time::Instant::now();
+            match wait.since {
+                Some((held, t)) if held == target && now.duration_since(t) >= SLICE => {
+                    wait.since = Some((target, now));
+                    if !self.owner_alive(target & ID)
+                        && self
+                            .word
+                            .compare_exchange(
+                                target,
+                                me.id | tag | WAITERS,
+                                Ordering::Acquire,
+                                Ordering::Relaxed,
+                            )
+                            .is_ok()
+                    {
+                        self.record(me);
+                        wait.done = true;
+                        return Poll::Ready(Acquired::OwnerDied);
+                    }
+                }
+                Some((held, _)) if held == target => {}
+                _ => wait.since = Some((target, now)),
+            }
+            wait.waited = true;
+            std::task::ready!(wait.waiter.poll_wait(&self.word, target, deadline, cx));
+        }
+    }
+
     /// Takes the lock if it is free, or over from a holder that died holding it, without
     /// waiting: [`Acquired::TimedOut`] when a live owner holds it (a `try_lock`'s would-block).
     pub(crate) fn try_acquire_or_recover(&self, me: Owner, tag: u32) -> Acquired {
@@ -254,6 +325,31 @@ impl RobustWord {
             futex::wake(&self.word, 1);
         }
         Ok(())
+    }
+}
+
+/// An async acquisition's state, kept in its future.
+#[cfg(not(loom))]
+#[derive(Default)]
+pub(crate) struct AsyncAcquire {
+    waiter: multiprocessing_core::futex_async::AsyncWaiter,
+    /// The holder's word and since when this future has waited on it.
+    since: Option<(u32, std::time::Instant)>,
+    /// Whether it ever had to wait (then it keeps the waiters bit when it takes the lock).
+    waited: bool,
+    /// Whether it took the lock.
+    done: bool,
+}
+
+#[cfg(not(loom))]
+impl AsyncAcquire {
+    /// Dropped while waiting: a wake-up meant for this future (a release wakes one sleeper,
+    /// here the word's waiter thread) goes to the next waiter rather than being lost.
+    pub(crate) fn cancel(&mut self, word: &RobustWord) {
+        if self.waited && !self.done {
+            self.waiter.cancel();
+            futex::wake(&word.word, 1);
+        }
     }
 }
 

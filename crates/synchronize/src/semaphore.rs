@@ -17,7 +17,9 @@
 //! ```
 
 use std::fmt;
+use std::future::poll_fn;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use multiprocessing_core::time::TimedOut;
@@ -27,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::shared::{Shared, SharedState};
 use crate::{Error, Result};
 use multiprocessing_core::futex;
+use multiprocessing_core::futex_async::AsyncWaiter;
 use multiprocessing_core::time::Deadline;
 
 /// The largest value a semaphore may hold, as CPython's `SEM_VALUE_MAX` on Linux.
@@ -123,6 +126,54 @@ fn take(state: &SemState, deadline: Deadline) -> bool {
     }
 }
 
+/// [`take`] as a future: counted in `waiters` while it waits (a release wakes one sleeper,
+/// here the waiter thread of `futex_async`), and passing that wake-up on if dropped waiting.
+async fn take_async(state: &SemState, deadline: Deadline) -> bool {
+    struct Waiting<'a> {
+        state: &'a SemState,
+        waiter: AsyncWaiter,
+        counted: bool,
+    }
+    impl Drop for Waiting<'_> {
+        fn drop(&mut self) {
+            if self.counted {
+                self.waiter.cancel();
+                self.state.waiters.fetch_sub(1, Ordering::SeqCst);
+                futex::wake(&self.state.value, 1);
+            }
+        }
+    }
+    if try_take(state) {
+        return true;
+    }
+    let mut w = Waiting {
+        state,
+        waiter: AsyncWaiter::new(),
+        counted: false,
+    };
+    poll_fn(|cx| {
+        loop {
+            if try_take(w.state) {
+                if w.counted {
+                    w.counted = false;
+                    w.state.waiters.fetch_sub(1, Ordering::SeqCst);
+                }
+                return Poll::Ready(true);
+            }
+            if deadline.is_expired() {
+                return Poll::Ready(false);
+            }
+            if !w.counted {
+                w.counted = true;
+                w.state.waiters.fetch_add(1, Ordering::SeqCst);
+                continue;
+            }
+            std::task::ready!(w.waiter.poll_wait(&w.state.value, 0, deadline, cx));
+        }
+    })
+    .await
+}
+
 /// Adds one unless that passes `bound`.
 fn release(state: &SemState, bound: u32) -> Result<()> {
     let bound = bound.min(SEM_VALUE_MAX);
@@ -195,6 +246,43 @@ impl Semaphore {
     /// workspace's timed shape.
     pub fn acquire_timeout(&self, timeout: Duration) -> std::result::Result<(), TimedOut> {
         if take(self.state(), Deadline::after(timeout)) {
+            Ok(())
+        } else {
+            Err(TimedOut)
+        }
+    }
+
+    /// [`acquire_guard`](Self::acquire_guard) as a future, for async code: never blocks its
+    /// executor's thread (the futures waiting on one semaphore share one waiter thread).
+    /// Dropped before it is ready, it took nothing and passes on any wake-up it was given.
+    ///
+    /// ```
+    /// use multiprocessing_synchronize::Semaphore;
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// let sem = Semaphore::new(1).unwrap();
+    /// rt.block_on(async {
+    ///     let unit = sem.acquire_guard_async().await;
+    ///     assert_eq!(sem.get_value(), 0);
+    ///     drop(unit);
+    /// });
+    /// assert_eq!(sem.get_value(), 1);
+    /// ```
+    #[doc(alias = "__enter__")]
+    pub async fn acquire_guard_async(&self) -> SemaphoreGuard<'_> {
+        take_async(self.state(), Deadline::never()).await;
+        SemaphoreGuard {
+            state: self.state(),
+        }
+    }
+
+    /// [`acquire_timeout`](Self::acquire_timeout) as a future: takes a unit the caller gives
+    /// back with [`release`](Self::release), or `Err(TimedOut)` once `timeout` passes.
+    #[doc(alias = "acquire")]
+    pub async fn acquire_async_timeout(
+        &self,
+        timeout: Duration,
+    ) -> std::result::Result<(), TimedOut> {
+        if take_async(self.state(), Deadline::after(timeout)).await {
             Ok(())
         } else {
             Err(TimedOut)

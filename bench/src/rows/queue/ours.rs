@@ -97,6 +97,35 @@ pub(crate) fn pingpong(cfg: &Config) -> Samples {
     })
 }
 
+/// `queue-pingpong-async`: [`pingpong`] with the parent's put and get as futures
+/// (`put_async`, `get_async`) on a current-thread tokio runtime; the child is the same.
+pub(crate) fn pingpong_async(cfg: &Config) -> Samples {
+    let child_cpu = pin_parent(cfg.placement)?;
+    let there = Queue::<Small>::new().map_err(err)?;
+    let back = Queue::<Small>::new().map_err(err)?;
+    let (t, b) = (there.clone(), back.clone());
+    let _child = fork_child(child_cpu, move || {
+        while let Ok(v) = t.get() {
+            if b.put(v).is_err() {
+                return 1;
+            }
+        }
+        0
+    })?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(err)?;
+    cfg.time_samples(Unit::Us, |n| {
+        rt.block_on(async {
+            for _ in 0..n {
+                there.put_async(SMALL).await.map_err(io)?;
+                back.get_async().await.map_err(io)?;
+            }
+            Ok(())
+        })
+    })
+}
+
 /// `queue-1mib`: 1 MiB [`Blob`] items to a forked child that acknowledges each batch.
 pub(crate) fn throughput_1mib(cfg: &Config) -> Samples {
     let child_cpu = pin_parent(cfg.placement)?;
