@@ -4,8 +4,8 @@
 //! `Queue` read by a logger process. The logger sets an `Event` once every request is recorded,
 //! and the server stops on it.
 //!
-//! The `Queue`'s `put` and the `Event`'s `wait` are the blocking forms, run in
-//! `tokio::task::spawn_blocking` so they hold no runtime thread.
+//! The `Queue`'s `put_async` and the `Event`'s `wait_async` are awaited too: no thread waits
+//! for the logger.
 //!
 //! Run with `cargo run --example async_service --features tokio`. Prints the logger's records
 //! (sorted), then each client's answers:
@@ -67,10 +67,7 @@ async fn serve(
         let answer = pool.apply_async(triangle, (n,))?.await?;
         conn.send(&answer).await?;
         served.fetch_add(1, Ordering::Relaxed);
-        let records = records.clone();
-        tokio::task::spawn_blocking(move || records.put((client, request, n, answer)))
-            .await
-            .expect("the put does not panic")?;
+        records.put_async((client, request, n, answer)).await?;
     }
     Ok(())
 }
@@ -111,7 +108,7 @@ fn main() -> Result<(), Error> {
         let server = tokio::spawn({
             let (pool, served) = (Arc::clone(&pool), Arc::clone(&served));
             async move {
-                let mut stop = tokio::task::spawn_blocking(move || done.wait());
+                let mut stop = std::pin::pin!(done.wait_async());
                 loop {
                     tokio::select! {
                         accepted = listener.accept() => {
