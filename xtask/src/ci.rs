@@ -145,7 +145,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         "multiprocessing",
         "--examples",
         "--features",
-        "mpi",
+        "mpi,tokio",
     ]);
     step("examples", examples)?;
 
