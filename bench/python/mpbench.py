@@ -353,6 +353,41 @@ def event_pingpong(cfg):
 # --- queue rows ----------------------------------------------------------------------------------
 
 
+def _in_executor_loop():
+    """An asyncio loop and one executor thread: how asyncio code waits on a blocking
+    multiprocessing call (Event.wait, Queue.get have no async form)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    return asyncio.new_event_loop(), ThreadPoolExecutor(1)
+
+
+def event_pingpong_async(cfg):
+    """event_pingpong from asyncio code: each wait in an executor thread."""
+    child_cpu = pin_parent(cfg["placement"])
+    a, b = FORK.Event(), FORK.Event()
+    p = FORK.Process(target=_event_echo, args=(a, b, child_cpu), daemon=True)
+    p.start()
+    loop, pool = _in_executor_loop()
+
+    async def round_trips(n):
+        for _ in range(n):
+            a.set()
+            await loop.run_in_executor(pool, b.wait)
+            b.clear()
+
+    def batch(n):
+        loop.run_until_complete(round_trips(n))
+
+    try:
+        return time_samples(cfg, US, batch)
+    finally:
+        pool.shutdown()
+        loop.close()
+        p.kill()
+        p.join()
+
+
 def rate_samples(cfg, batch):
     """Millions of messages per second of `samples` batches of `iters` messages, after one
     untimed batch (every batch is `iters` messages, so a consumer can acknowledge each)."""
@@ -473,6 +508,31 @@ def queue_pingpong(cfg):
     try:
         return time_samples(cfg, US, batch)
     finally:
+        p.kill()
+        p.join()
+
+
+def queue_pingpong_async(cfg):
+    """queue_pingpong from asyncio code: each get in an executor thread."""
+    child_cpu = pin_parent(cfg["placement"])
+    there, back = FORK.Queue(), FORK.Queue()
+    p = FORK.Process(target=_queue_echo, args=(there, back, child_cpu), daemon=True)
+    p.start()
+    loop, pool = _in_executor_loop()
+
+    async def round_trips(n):
+        for _ in range(n):
+            there.put(SMALL)
+            await loop.run_in_executor(pool, back.get)
+
+    def batch(n):
+        loop.run_until_complete(round_trips(n))
+
+    try:
+        return time_samples(cfg, US, batch)
+    finally:
+        pool.shutdown()
+        loop.close()
         p.kill()
         p.join()
 
@@ -726,10 +786,12 @@ ROWS = {
     "lock-uncontended": ("ns", lock_uncontended),
     "value-add-2proc": ("ms", value_add_2proc),
     "event-pingpong": ("us", event_pingpong),
+    "event-pingpong-async": ("us", event_pingpong_async),
     "queue-1to1": ("Mmsg/s", lambda cfg: queue_rate_1to1(cfg, FORK.Queue)),
     "simplequeue-1to1": ("Mmsg/s", lambda cfg: queue_rate_1to1(cfg, FORK.SimpleQueue)),
     "queue-4to1": ("Mmsg/s", queue_4to1),
     "queue-pingpong": ("us", queue_pingpong),
+    "queue-pingpong-async": ("us", queue_pingpong_async),
     "queue-1mib": ("GB/s", queue_1mib),
     "pool-map": ("Mmsg/s", pool_map),
     "pool-map-chunk1": ("Mmsg/s", lambda cfg: pool_map(cfg, 1)),

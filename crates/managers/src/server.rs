@@ -1516,9 +1516,11 @@ mod tests {
             error(call(&st, count.id, "bit_length")).exception,
             Exception::AttributeError
         );
-        // A typeid with a constructor makes the object from the result: `list('Foo.f()')`
-        // is not a list (a str), so the constructor's error comes back.
-        assert_eq!(error(call(&st, maker, "f")).exception, Exception::TypeError);
+        // A typeid with a constructor makes the object from the result, as Python's
+        // `list('Foo.f()')`: a list of its characters.
+        let chars = id(call(&st, maker, "f"));
+        assert_eq!(chars.typeid, "list");
+        assert_eq!(call(&st, chars.id, "__len__"), Reply::Return(Object::Int(7)));
         // A shared result is shared under the mapped typeid, with that typeid's rules.
         let twin = id(call(&st, maker, "twin"));
         assert_eq!(twin.typeid, "Foo2");
@@ -1530,7 +1532,7 @@ mod tests {
             error(call(&st, twin.id, "f")).exception,
             Exception::AttributeError
         );
-        assert_eq!(st.state.borrow().objects.len(), 4);
+        assert_eq!(st.state.borrow().objects.len(), 5);
     }
 
     #[test]
