@@ -7,6 +7,7 @@ pub mod cpython;
 pub mod examples;
 pub mod fork;
 pub mod helpers;
+pub mod runtime;
 pub mod sync_workers;
 
 /// The bound and the polling loop most files name from the crate root; their one home is

@@ -13,38 +13,8 @@ use multiprocessing::Process;
 use multiprocessing::managers::ErrorKind;
 use multiprocessing::managers::{Object, SyncManager, update::Op};
 use multiprocessing_tests::helpers::BOUND;
-
-#[derive(Clone, Copy, Debug)]
-enum Flavor {
-    MultiThread,
-    CurrentThread,
-}
-
-/// Runs `f` on a fresh runtime of `flavor`, failing the test after [`BOUND`].
-fn run<F: Future>(flavor: Flavor, f: F) -> F::Output {
-    let rt = match flavor {
-        Flavor::MultiThread => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build(),
-        Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-    }
-    .unwrap();
-    rt.block_on(async {
-        tokio::time::timeout(BOUND, f)
-            .await
-            .expect("the future completes within the bound")
-    })
-}
-
-macro_rules! per_runtime {
-    ($($name:ident),* $(,)?) => {
-        mod multi_thread { $(#[test] fn $name() { super::$name(super::Flavor::MultiThread) })* }
-        mod current_thread { $(#[test] fn $name() { super::$name(super::Flavor::CurrentThread) })* }
-    };
-}
+use multiprocessing_tests::per_runtime;
+use multiprocessing_tests::runtime::{Flavor, run};
 
 per_runtime!(
     typed_async_calls_match_the_blocking_ones,

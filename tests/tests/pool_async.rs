@@ -15,6 +15,8 @@ use std::time::Duration;
 use futures_core::Stream;
 use multiprocessing::pool::{Error, ErrorKind, Pool};
 use multiprocessing_tests::helpers::{BOUND, threads};
+use multiprocessing_tests::per_runtime;
+use multiprocessing_tests::runtime::{Flavor, run};
 
 fn square(x: u64) -> u64 {
     x * x
@@ -32,38 +34,6 @@ fn check(x: u64) -> u64 {
 fn sleep_ms(ms: u64) -> u64 {
     std::thread::sleep(Duration::from_millis(ms));
     ms
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Flavor {
-    MultiThread,
-    CurrentThread,
-}
-
-/// Runs `f` on a fresh runtime of `flavor`, failing the test after [`BOUND`].
-fn run<F: Future>(flavor: Flavor, f: F) -> F::Output {
-    let rt = match flavor {
-        Flavor::MultiThread => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build(),
-        Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-    }
-    .unwrap();
-    rt.block_on(async {
-        tokio::time::timeout(BOUND, f)
-            .await
-            .expect("the future completes within the bound")
-    })
-}
-
-macro_rules! per_runtime {
-    ($($name:ident),* $(,)?) => {
-        mod multi_thread { $(#[test] fn $name() { super::$name(super::Flavor::MultiThread) })* }
-        mod current_thread { $(#[test] fn $name() { super::$name(super::Flavor::CurrentThread) })* }
-    };
 }
 
 per_runtime!(

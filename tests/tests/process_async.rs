@@ -15,6 +15,7 @@ use multiprocessing::process::Error;
 use multiprocessing::runtime::transfer::TransferFd;
 use multiprocessing::{Connection, Process, StartMethod, get_context, pipe, wait_async};
 use multiprocessing_tests::helpers::{BOUND, channel, threads};
+use multiprocessing_tests::runtime::{Flavor, run, run_within};
 
 // ---- targets ----
 
@@ -43,38 +44,6 @@ fn echo(mut conn: Connection) {
         }
         conn.send_bytes(&msg).unwrap();
     }
-}
-
-// ---- runtimes ----
-
-#[derive(Clone, Copy, Debug)]
-enum Flavor {
-    MultiThread,
-    CurrentThread,
-}
-
-/// Runs `f` to completion on a fresh runtime of `flavor`, failing the test after [`BOUND`].
-fn run<F: Future>(flavor: Flavor, f: F) -> F::Output {
-    run_within(flavor, BOUND, f)
-}
-
-/// As [`run`], with a bound of one's own.
-fn run_within<F: Future>(flavor: Flavor, limit: Duration, f: F) -> F::Output {
-    let rt = match flavor {
-        Flavor::MultiThread => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build(),
-        Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-    }
-    .unwrap();
-    rt.block_on(async {
-        tokio::time::timeout(limit, f)
-            .await
-            .expect("the future completes within the bound")
-    })
 }
 
 /// Both runtimes and all three start methods, one test each.

@@ -14,6 +14,8 @@ use multiprocessing::{
     Event, JoinableQueue, Lock, Process, Queue, Semaphore, SimpleQueue, StartMethod, get_context,
 };
 use multiprocessing_tests::helpers::BOUND;
+use multiprocessing_tests::per_runtime;
+use multiprocessing_tests::runtime::{Flavor, run};
 
 // ---- children (blocking API) ----
 
@@ -77,40 +79,6 @@ fn holder(lock: Lock, sem: Semaphore, held: Event, release: Event) -> i32 {
     drop(unit);
     drop(guard);
     0
-}
-
-// ---- runtimes ----
-
-#[derive(Clone, Copy, Debug)]
-enum Flavor {
-    MultiThread,
-    CurrentThread,
-}
-
-/// Runs `f` on a fresh runtime of `flavor`, failing the test after [`BOUND`].
-fn run<F: Future>(flavor: Flavor, f: F) -> F::Output {
-    let rt = match flavor {
-        Flavor::MultiThread => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build(),
-        Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-    }
-    .unwrap();
-    rt.block_on(async {
-        tokio::time::timeout(BOUND, f)
-            .await
-            .expect("the future completes within the bound")
-    })
-}
-
-macro_rules! per_runtime {
-    ($($name:ident),* $(,)?) => {
-        mod multi_thread { $(#[test] fn $name() { super::$name(super::Flavor::MultiThread) })* }
-        mod current_thread { $(#[test] fn $name() { super::$name(super::Flavor::CurrentThread) })* }
-    };
 }
 
 per_runtime!(

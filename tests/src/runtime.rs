@@ -1,0 +1,55 @@
+//! The async tests' runtimes: every async test runs on both of tokio's flavours, each on a
+//! fresh runtime and under a bound, so a future that never completes fails its test instead of
+//! hanging the suite.
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::helpers::BOUND;
+
+/// Which tokio runtime a test runs on.
+#[derive(Clone, Copy, Debug)]
+pub enum Flavor {
+    /// A multi-thread runtime with two workers (one per CPU here).
+    MultiThread,
+    /// A current-thread runtime: every future on the test's own thread.
+    CurrentThread,
+}
+
+/// Runs `f` to completion on a fresh runtime of `flavor`, failing the test after [`BOUND`].
+pub fn run<F: Future>(flavor: Flavor, f: F) -> F::Output {
+    run_within(flavor, BOUND, f)
+}
+
+/// As [`run`], with a bound of one's own.
+pub fn run_within<F: Future>(flavor: Flavor, limit: Duration, f: F) -> F::Output {
+    let rt = match flavor {
+        Flavor::MultiThread => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build(),
+        Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+    }
+    .expect("a tokio runtime");
+    rt.block_on(async {
+        tokio::time::timeout(limit, f)
+            .await
+            .expect("the future completes within the bound")
+    })
+}
+
+/// One test per runtime flavour for each named function `fn name(flavor: Flavor)`: modules
+/// `multi_thread` and `current_thread`, each with a `#[test] fn name()`.
+#[macro_export]
+macro_rules! per_runtime {
+    ($($name:ident),* $(,)?) => {
+        mod multi_thread {
+            $(#[test] fn $name() { super::$name($crate::runtime::Flavor::MultiThread) })*
+        }
+        mod current_thread {
+            $(#[test] fn $name() { super::$name($crate::runtime::Flavor::CurrentThread) })*
+        }
+    };
+}
