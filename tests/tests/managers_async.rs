@@ -6,13 +6,11 @@
 //! The calls dropped here wait on the server (an unset `Event`, an empty queue) until their
 //! caller hangs up: nothing can answer them before the timeout.
 
-use std::future::Future;
 use std::time::Duration;
 
 use multiprocessing::Process;
 use multiprocessing::managers::ErrorKind;
 use multiprocessing::managers::{Object, SyncManager, update::Op};
-use multiprocessing_tests::helpers::BOUND;
 use multiprocessing_tests::per_runtime;
 use multiprocessing_tests::runtime::{Flavor, run};
 

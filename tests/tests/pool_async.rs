@@ -6,7 +6,7 @@
 //! Tasks that must still be running when a future is dropped sleep for far longer than the
 //! future is given: the sleep is the task's work, the test's order comes from the timeout.
 
-use std::future::{Future, IntoFuture};
+use std::future::IntoFuture;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use futures_core::Stream;
 use multiprocessing::pool::{Error, ErrorKind, Pool};
-use multiprocessing_tests::helpers::{BOUND, threads};
+use multiprocessing_tests::helpers::threads;
 use multiprocessing_tests::per_runtime;
 use multiprocessing_tests::runtime::{Flavor, run};
 

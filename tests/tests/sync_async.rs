@@ -5,7 +5,6 @@
 //! on one queue and one event without a thread each, and a lock whose holder was SIGKILLed
 //! handed to an async waiter.
 
-use std::future::Future;
 use std::time::Duration;
 
 use multiprocessing::queues::{GetTimeoutError, TryGetError};

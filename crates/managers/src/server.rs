@@ -1520,7 +1520,10 @@ mod tests {
         // `list('Foo.f()')`: a list of its characters.
         let chars = id(call(&st, maker, "f"));
         assert_eq!(chars.typeid, "list");
-        assert_eq!(call(&st, chars.id, "__len__"), Reply::Return(Object::Int(7)));
+        assert_eq!(
+            call(&st, chars.id, "__len__"),
+            Reply::Return(Object::Int(7))
+        );
         // A shared result is shared under the mapped typeid, with that typeid's rules.
         let twin = id(call(&st, maker, "twin"));
         assert_eq!(twin.typeid, "Foo2");
