@@ -131,27 +131,8 @@ def pipe_rtt_value(cfg):
 def pipe_rtt_value_async(cfg):
     """pipe_rtt_value from asyncio code, the way it is done there: each recv() in an executor
     thread (the connection has no async form)."""
-    import asyncio
-    from concurrent.futures import ThreadPoolExecutor
-
     conn, p = with_child(cfg, _echo_value)
-    loop = asyncio.new_event_loop()
-    pool = ThreadPoolExecutor(1)
-
-    async def round_trips(n):
-        for _ in range(n):
-            conn.send(SMALL)
-            await loop.run_in_executor(pool, conn.recv)
-
-    def batch(n):
-        loop.run_until_complete(round_trips(n))
-
-    try:
-        return time_samples(cfg, US, batch)
-    finally:
-        pool.shutdown()
-        loop.close()
-        finish(conn, p)
+    return _awaited_in_executor(cfg, lambda: conn.send(SMALL), conn.recv, lambda: finish(conn, p))
 
 
 def pipe_rtt_bytes64(cfg):
@@ -353,28 +334,19 @@ def event_pingpong(cfg):
 # --- queue rows ----------------------------------------------------------------------------------
 
 
-def _in_executor_loop():
-    """An asyncio loop and one executor thread: how asyncio code waits on a blocking
-    multiprocessing call (Event.wait, Queue.get have no async form)."""
+def _awaited_in_executor(cfg, send, wait, finish_peer):
+    """Round trips timed from asyncio code, the way it waits on a blocking multiprocessing call
+    (a Connection's recv, Event.wait, Queue.get have no async form): `send()`, then `wait()`
+    awaited in an executor thread. `finish_peer()` ends the other process."""
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
-    return asyncio.new_event_loop(), ThreadPoolExecutor(1)
-
-
-def event_pingpong_async(cfg):
-    """event_pingpong from asyncio code: each wait in an executor thread."""
-    child_cpu = pin_parent(cfg["placement"])
-    a, b = FORK.Event(), FORK.Event()
-    p = FORK.Process(target=_event_echo, args=(a, b, child_cpu), daemon=True)
-    p.start()
-    loop, pool = _in_executor_loop()
+    loop, pool = asyncio.new_event_loop(), ThreadPoolExecutor(1)
 
     async def round_trips(n):
         for _ in range(n):
-            a.set()
-            await loop.run_in_executor(pool, b.wait)
-            b.clear()
+            send()
+            await loop.run_in_executor(pool, wait)
 
     def batch(n):
         loop.run_until_complete(round_trips(n))
@@ -384,8 +356,21 @@ def event_pingpong_async(cfg):
     finally:
         pool.shutdown()
         loop.close()
-        p.kill()
-        p.join()
+        finish_peer()
+
+
+def event_pingpong_async(cfg):
+    """event_pingpong from asyncio code: each wait in an executor thread."""
+    child_cpu = pin_parent(cfg["placement"])
+    a, b = FORK.Event(), FORK.Event()
+    p = FORK.Process(target=_event_echo, args=(a, b, child_cpu), daemon=True)
+    p.start()
+
+    def wait():
+        b.wait()
+        b.clear()
+
+    return _awaited_in_executor(cfg, a.set, wait, lambda: (p.kill(), p.join()))
 
 
 def rate_samples(cfg, batch):
@@ -518,23 +503,9 @@ def queue_pingpong_async(cfg):
     there, back = FORK.Queue(), FORK.Queue()
     p = FORK.Process(target=_queue_echo, args=(there, back, child_cpu), daemon=True)
     p.start()
-    loop, pool = _in_executor_loop()
-
-    async def round_trips(n):
-        for _ in range(n):
-            there.put(SMALL)
-            await loop.run_in_executor(pool, back.get)
-
-    def batch(n):
-        loop.run_until_complete(round_trips(n))
-
-    try:
-        return time_samples(cfg, US, batch)
-    finally:
-        pool.shutdown()
-        loop.close()
-        p.kill()
-        p.join()
+    return _awaited_in_executor(
+        cfg, lambda: there.put(SMALL), back.get, lambda: (p.kill(), p.join())
+    )
 
 
 def queue_1mib(cfg):
