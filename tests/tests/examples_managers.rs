@@ -142,7 +142,10 @@ fn logging_manager_logs_the_documentation_session() {
     // CPython 3.11 logs the same lines, but its server logs "serving" after reporting its
     // address (so on a loaded machine after the owner's shutdown message), words its exit as
     // "process exiting with exitcode 0", and loses that line when the owner terminates it after
-    // its 1 s shutdown timeout: compare each process's lines, up to the exit.
+    // its 1 s shutdown timeout: compare each process's lines, up to the exit. When the owner
+    // closes its connection before the server's reply to `shutdown` is written, CPython's server
+    // also logs "Failure to send message" with two " ... " lines (a race in CPython's own
+    // shutdown, seen on a loaded machine): those lines are CPython's, not the session's.
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/docs/logging_manager.py");
     let mut python = std::process::Command::new("python3");
@@ -153,6 +156,8 @@ fn logging_manager_logs_the_documentation_session() {
             !l.contains("created temp directory")
                 && !l.contains("shutting down")
                 && !l.contains("exiting with exitcode")
+                && !l.contains("Failure to send message")
+                && !l.contains("]  ... ")
         })
         .collect();
     let of = |lines: &[&str], who: &str| -> Vec<String> {
