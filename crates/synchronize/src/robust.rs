@@ -89,7 +89,8 @@ impl RobustWord {
         self.word.load(Ordering::Relaxed) & ID
     }
 
-    /// Takes the lock if free, storing `tag` ([`GUARDED`] or 0) with the owner.
+    /// Takes the lock if free, storing `tag` ([`GUARDED`] or 0, with [`WAITERS`] when others
+    /// may sleep on it) with the owner.
     #[inline]
     pub(crate) fn try_acquire_tagged(&self, me: Owner, tag: u32) -> bool {
         if self
@@ -132,17 +133,7 @@ impl RobustWord {
             let w = self.word.load(Ordering::Relaxed);
             if w == 0 {
                 // We were contended, so others may sleep too: keep the waiters bit.
-                if self
-                    .word
-                    .compare_exchange(
-                        0,
-                        me.id | tag | WAITERS,
-                        Ordering::Acquire,
-                        Ordering::Relaxed,
-                    )
-                    .is_ok()
-                {
-                    self.record(me);
+                if self.try_acquire_tagged(me, tag | WAITERS) {
                     return Acquired::Clean;
                 }
                 continue;
@@ -167,18 +158,7 @@ impl RobustWord {
             if deadline.is_expired() {
                 return Acquired::TimedOut;
             }
-            if !self.owner_alive(target & ID)
-                && self
-                    .word
-                    .compare_exchange(
-                        target,
-                        me.id | tag | WAITERS,
-                        Ordering::Acquire,
-                        Ordering::Relaxed,
-                    )
-                    .is_ok()
-            {
-                self.record(me);
+            if self.take_from_dead(me, target, tag | WAITERS) {
                 return Acquired::OwnerDied;
             }
         }
@@ -203,12 +183,7 @@ impl RobustWord {
             if w == 0 {
                 // Contended (or about to be): keep the waiters bit, as `acquire_slow` does.
                 let bits = if wait.waited { WAITERS } else { 0 };
-                if self
-                    .word
-                    .compare_exchange(0, me.id | tag | bits, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-                {
-                    self.record(me);
+                if self.try_acquire_tagged(me, tag | bits) {
                     wait.done = true;
                     return Poll::Ready(Acquired::Clean);
                 }
@@ -231,18 +206,7 @@ impl RobustWord {
             match wait.since {
                 Some((held, t)) if held == target && now.duration_since(t) >= SLICE => {
                     wait.since = Some((target, now));
-                    if !self.owner_alive(target & ID)
-                        && self
-                            .word
-                            .compare_exchange(
-                                target,
-                                me.id | tag | WAITERS,
-                                Ordering::Acquire,
-                                Ordering::Relaxed,
-                            )
-                            .is_ok()
-                    {
-                        self.record(me);
+                    if self.take_from_dead(me, target, tag | WAITERS) {
                         wait.done = true;
                         return Poll::Ready(Acquired::OwnerDied);
                     }
@@ -262,22 +226,26 @@ impl RobustWord {
             return Acquired::Clean;
         }
         let w = self.word.load(Ordering::Relaxed);
-        if w != 0
-            && !self.owner_alive(w & ID)
-            && self
-                .word
-                .compare_exchange(
-                    w,
-                    me.id | tag | (w & WAITERS),
-                    Ordering::Acquire,
-                    Ordering::Relaxed,
-                )
-                .is_ok()
-        {
-            self.record(me);
+        if w != 0 && self.take_from_dead(me, w, tag | (w & WAITERS)) {
             return Acquired::OwnerDied;
         }
         Acquired::TimedOut
+    }
+
+    /// Takes the lock over from the holder of `held` (the word as last seen, non-zero) if that
+    /// holder has died, storing `bits` with our id: true for the one caller whose exchange wins.
+    /// The blocking, async and non-waiting acquisitions all take a dead owner's lock here.
+    fn take_from_dead(&self, me: Owner, held: u32, bits: u32) -> bool {
+        if self.owner_alive(held & ID)
+            || self
+                .word
+                .compare_exchange(held, me.id | bits, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+        {
+            return false;
+        }
+        self.record(me);
+        true
     }
 
     fn owner_alive(&self, id: u32) -> bool {
