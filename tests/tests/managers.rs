@@ -228,6 +228,57 @@ fn objects_are_freed_when_the_last_proxy_drops() {
     assert!(m.debug_info().unwrap().is_empty());
 }
 
+/// A manager's initializer: records the process it runs in.
+fn record_pid(path: String) {
+    std::fs::write(path, std::process::id().to_string()).unwrap();
+}
+
+#[test]
+fn the_initializer_runs_in_the_server_before_it_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("initialized").to_str().unwrap().to_owned();
+    let m = BaseManager::builder()
+        .initializer(record_pid, (path.clone(),))
+        .start()
+        .unwrap();
+    // `start` returns once the server serves, which is after its initializer returned.
+    let ran_in: u32 = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+    assert_eq!(Some(ran_in), m.pid());
+    assert_ne!(ran_in, std::process::id());
+    m.dict().unwrap();
+}
+
+/// Arguments that encode but refuse to decode.
+struct Undecodable;
+
+impl serde::Serialize for Undecodable {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_unit()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Undecodable {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Err(serde::de::Error::custom("refuses to decode"))
+    }
+}
+
+fn takes_undecodable(_: Undecodable) {}
+
+#[test]
+fn an_initializer_whose_arguments_do_not_decode_fails_the_start() {
+    let e = BaseManager::builder()
+        .initializer(takes_undecodable, (Undecodable,))
+        .start()
+        .unwrap_err();
+    assert!(matches!(e, Error::StartFailed(_)), "{e:?}");
+    let message = e.to_string();
+    assert!(
+        message.contains("initializer's arguments") && message.contains("refuses to decode"),
+        "{e}"
+    );
+}
+
 #[test]
 fn a_wrong_authkey_is_refused() {
     let m = BaseManager::builder()

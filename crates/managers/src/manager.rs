@@ -15,9 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use multiprocessing_connection::{Address, AuthKey, Connection, pipe};
-use multiprocessing_core::code::{CodeRef, CodeWire};
-use multiprocessing_core::{codec, identity};
-use multiprocessing_process::{Context, Process, Target};
+use multiprocessing_core::identity;
+use multiprocessing_process::{Context, Initializer, Process, Target};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -37,10 +36,6 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long `start` waits for the server process to report its address.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// An initializer as it travels: a checked code reference and its encoded arguments.
-type Init = (CodeWire, Vec<u8>);
-type InitFn = fn(Vec<u8>) -> std::result::Result<(), String>;
-
 /// Options for a manager, made by [`BaseManager::builder`]; finished by
 /// [`start`](Self::start), [`connect`](Self::connect) or [`get_server`](Self::get_server).
 #[must_use]
@@ -49,7 +44,7 @@ pub struct ManagerBuilder {
     authkey: Option<AuthKey>,
     registry: Registry,
     context: Option<Context>,
-    initializer: Option<Result<Init>>,
+    initializer: Option<Result<Initializer>>,
     shutdown_timeout: Duration,
     handshake_timeout: Duration,
     ticket_lifetime: Duration,
@@ -71,7 +66,7 @@ struct ServerConfig {
     address: Option<String>,
     authkey: AuthKey,
     registry: Registry,
-    initializer: Option<Init>,
+    initializer: Option<Initializer>,
     handshake_timeout: Duration,
     ticket_lifetime: Duration,
 }
@@ -126,21 +121,7 @@ impl ManagerBuilder {
         F: Target<Args>,
         Args: Serialize + DeserializeOwned,
     {
-        const {
-            assert!(
-                size_of::<F>() == 0,
-                "an initializer must be a fn item or a closure that captures nothing"
-            )
-        };
-        let _ = f;
-        let init = codec::encode(&args)
-            .map(|bytes| {
-                let entry: InitFn = init_trampoline::<F, Args>;
-                (
-                    CodeRef::new(entry).to_wire(&identity::current().authkey),
-                    bytes,
-                )
-            })
+        let init = Initializer::new(f, args)
             .map_err(|e| Error::Codec(format!("the initializer's arguments: {e}")));
         self.initializer = Some(init);
         self
@@ -289,21 +270,6 @@ fn next_number() -> u64 {
     N.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
 }
 
-/// Runs an initializer of type `F` in the server process.
-fn init_trampoline<F, Args>(input: Vec<u8>) -> std::result::Result<(), String>
-where
-    F: Target<Args>,
-    Args: DeserializeOwned,
-{
-    let args: Args =
-        codec::decode(&input).map_err(|e| format!("the initializer's arguments: {e}"))?;
-    // SAFETY: F is the target type this trampoline was instantiated for, reached through a
-    // checked code reference made in a process of this executable that held a value of F.
-    let f: F = unsafe { multiprocessing_core::code::conjure() };
-    drop(f.call(args));
-    Ok(())
-}
-
 /// The server process: binds, reports its address (or why it could not), serves.
 fn server_main(mut report: Connection, config: ServerConfig) {
     // SAFETY: sets SIGINT's disposition to "ignore": Ctrl-C in a terminal reaches the whole
@@ -315,15 +281,10 @@ fn server_main(mut report: Connection, config: ServerConfig) {
     let fail = |report: &mut Connection, m: String| {
         let _ = report.send(&std::result::Result::<String, String>::Err(m));
     };
-    if let Some((code, args)) = config.initializer {
-        match code.resolve::<InitFn>(&identity::current().authkey) {
-            Ok(f) => {
-                if let Err(e) = (f.get())(args) {
-                    return fail(&mut report, e);
-                }
-            }
-            Err(e) => return fail(&mut report, format!("the initializer was refused: {e}")),
-        }
+    if let Some(init) = config.initializer
+        && let Err(e) = init.run()
+    {
+        return fail(&mut report, e);
     }
     let mut b = Server::builder()
         .authkey(config.authkey)

@@ -51,7 +51,7 @@ use crate::error::{Error, Result};
 use crate::imap::{IMap, ProcessChunks};
 use crate::pool::{Callbacks, default_chunksize};
 use crate::result::{AsyncResult, Cell, Collector, Job};
-use crate::worker::{TaskFn, chunk_trampoline, init_trampoline, map_trampoline, wire};
+use crate::worker::{TaskFn, chunk_trampoline, map_trampoline, wire};
 use multiprocessing_core::code::CodeWire;
 
 pub use crate::pool::Task;
@@ -191,17 +191,11 @@ where
 /// `f(args)` once in a worker (its return value dropped), and the encoded arguments. A worker
 /// runs it with [`TaskRunner::run`], whose [`TaskReply::Ok`] means it returned.
 #[derive(Clone)]
-pub struct Initializer {
-    code: CodeWire,
-    args: Vec<u8>,
-}
+pub struct Initializer(multiprocessing_process::Initializer);
 
 impl std::fmt::Debug for Initializer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Initializer")
-            .field("code", &self.code)
-            .field("args", &self.args.len())
-            .finish()
+        self.0.fmt(f)
     }
 }
 
@@ -213,38 +207,27 @@ impl Initializer {
         F: Target<Args>,
         Args: Serialize + DeserializeOwned,
     {
-        const {
-            assert!(
-                size_of::<F>() == 0,
-                "an initializer must be a fn item or a closure that captures nothing"
-            )
-        };
-        let _ = f;
-        let args = codec::encode(&args).map_err(|e| {
-            Error::Codec(format!("could not encode the initializer's arguments: {e}"))
-        })?;
-        Ok(Initializer {
-            code: wire(init_trampoline::<F, Args> as TaskFn),
-            args,
-        })
+        multiprocessing_process::Initializer::new(f, args)
+            .map(Initializer)
+            .map_err(|e| Error::Codec(format!("could not encode the initializer's arguments: {e}")))
     }
 
     /// The checked reference of its trampoline.
     #[must_use]
     pub fn code(&self) -> &CodeWire {
-        &self.code
+        self.0.code()
     }
 
     /// Its encoded arguments.
     #[must_use]
     pub fn args(&self) -> &[u8] {
-        &self.args
+        self.0.args()
     }
 
     /// The reference and the arguments.
     #[must_use]
     pub fn into_parts(self) -> (CodeWire, Vec<u8>) {
-        (self.code, self.args)
+        self.0.into_parts()
     }
 }
 

@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 
 /// A task's entry: decodes the chunk's arguments, runs each item, encodes the outcomes.
 /// `Err` carries a codec failure's message (arguments undecodable, a result unencodable).
-pub(crate) type TaskFn = fn(Vec<u8>) -> Result<Vec<u8>, String>;
+/// An initializer's entry has this shape, so a worker runs it as a task.
+pub(crate) type TaskFn = multiprocessing_process::InitEntry;
 
 /// Parent to worker.
 #[derive(Serialize, Deserialize)]
@@ -139,20 +140,6 @@ where
     let outcome: Outcome<Vec<F::Output>> =
         Outcome::catch(|| items.into_iter().map(|a| f.call((a,))).collect());
     encode_outcome(&outcome, len)
-}
-
-/// The trampoline of an initializer `F(Args)`; its return value is dropped.
-pub(crate) fn init_trampoline<F, Args>(input: Vec<u8>) -> Result<Vec<u8>, String>
-where
-    F: Target<Args>,
-    Args: DeserializeOwned,
-{
-    let args: Args = codec::decode(&input)
-        .map_err(|e| format!("could not decode the initializer's arguments: {e}"))?;
-    // SAFETY: F is the target type this trampoline was instantiated for, reached through a
-    // checked code reference made in a process of this executable that held a value of F.
-    drop(unsafe { code::conjure::<F>() }.call(args));
-    Ok(Vec::new())
 }
 
 /// The checked code reference of a trampoline, signed with this process's authkey.
