@@ -22,7 +22,7 @@ use mpi::topology::{Communicator, MergeOrder, Rank, SimpleCommunicator};
 use multiprocessing_core::code::{display_fingerprint, fingerprint};
 use multiprocessing_core::identity;
 use multiprocessing_pool::remote::{self, Dispatch, Initializer, Task};
-use multiprocessing_pool::{AsyncResult, Callbacks, Error, IMap, Result};
+use multiprocessing_pool::{Error, Result};
 use multiprocessing_process::Target;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -101,15 +101,7 @@ impl MpiPoolBuilder {
     /// could not be spawned, or a worker runs another executable ([`Error::Refused`], naming
     /// its rank and host).
     pub fn build(self) -> Result<MpiPool> {
-        let processes = match self.processes {
-            Some(0) => {
-                return Err(Error::InvalidArgument(
-                    "the number of processes must be at least 1".into(),
-                ));
-            }
-            Some(n) => n,
-            None => multiprocessing_process::process_cpu_count()?.max(1),
-        };
+        let processes = remote::worker_count(self.processes)?;
         let init = self.init.transpose()?;
         multiprocessing_core::outcome::install_hook();
         let shared = Arc::new(Shared {
@@ -156,7 +148,8 @@ impl MpiPoolBuilder {
 ///
 /// Its calls are [`Pool`](multiprocessing_pool::Pool)'s: tasks are the same code references
 /// (a `fn` item or a closure capturing nothing, serde arguments and results), results come
-/// back in order as [`AsyncResult`]s and [`IMap`]s, a panicking task is that call's error and
+/// back in order as [`AsyncResult`](multiprocessing_pool::AsyncResult)s and
+/// [`IMap`](multiprocessing_pool::IMap)s, a panicking task is that call's error and
 /// the pool goes on. Under `mpirun`, make it first thing in `main`: every rank runs `main` up
 /// to [`MpiPool::new`], and only rank 0 returns from it (spawned workers never run `main`).
 ///
@@ -229,224 +222,8 @@ impl MpiPool {
             .clone()
     }
 
-    /// Runs `f(args)` on a worker and waits for its result (Python's `apply`).
-    pub fn apply<F, Args>(&self, f: F, args: Args) -> Result<F::Output>
-    where
-        F: Target<Args>,
-        Args: Serialize + DeserializeOwned,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        self.apply_async(f, args)?.get()
-    }
-
-    /// Queues `f(args)` and returns its [`AsyncResult`] (Python's `apply_async`).
-    pub fn apply_async<F, Args>(&self, f: F, args: Args) -> Result<AsyncResult<F::Output>>
-    where
-        F: Target<Args>,
-        Args: Serialize + DeserializeOwned,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        remote::apply_async(self, f, args, Callbacks::new())
-    }
-
-    /// [`apply_async`](Self::apply_async) with callbacks, run on rank 0.
-    #[doc(alias = "apply_async")]
-    pub fn apply_async_with<F, Args>(
-        &self,
-        f: F,
-        args: Args,
-        callbacks: Callbacks<F::Output>,
-    ) -> Result<AsyncResult<F::Output>>
-    where
-        F: Target<Args>,
-        Args: Serialize + DeserializeOwned,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        remote::apply_async(self, f, args, callbacks)
-    }
-
-    /// Applies `f` to every item, in chunks of Python's default size, results in order
-    /// (Python's `map`). The first failing task's error is the call's error.
-    pub fn map<F, A, I>(&self, f: F, items: I) -> Result<Vec<F::Output>>
-    where
-        F: Target<(A,)>,
-        I: IntoIterator<Item = A>,
-        A: Serialize + DeserializeOwned,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        self.map_async(f, items, None)?.get()
-    }
-
-    /// [`map`](Self::map) in chunks of `chunksize` items.
-    #[doc(alias = "map")]
-    pub fn map_chunksize<F, A, I>(&self, f: F, items: I, chunksize: usize) -> Result<Vec<F::Output>>
-    where
-        F: Target<(A,)>,
-        I: IntoIterator<Item = A>,
-        A: Serialize + DeserializeOwned,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        self.map_async(f, items, Some(chunksize))?.get()
-    }
-
-    /// Queues `f` over every item and returns the [`AsyncResult`] of the whole list (Python's
-    /// `map_async`); `chunksize` `None` picks Python's default.
-    pub fn map_async<F, A, I>(
-        &self,
-        f: F,
-        items: I,
-        chunksize: Option<usize>,
-    ) -> Result<AsyncResult<Vec<F::Output>>>
-    where
-        F: Target<(A,)>,
-        I: IntoIterator<Item = A>,
-        A: Serialize + DeserializeOwned,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        remote::map_async(self, f, items, chunksize, Callbacks::new())
-    }
-
-    /// [`map_async`](Self::map_async) with callbacks, run on rank 0.
-    #[doc(alias = "map_async")]
-    pub fn map_async_with<F, A, I>(
-        &self,
-        f: F,
-        items: I,
-        chunksize: Option<usize>,
-        callbacks: Callbacks<Vec<F::Output>>,
-    ) -> Result<AsyncResult<Vec<F::Output>>>
-    where
-        F: Target<(A,)>,
-        I: IntoIterator<Item = A>,
-        A: Serialize + DeserializeOwned,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        remote::map_async(self, f, items, chunksize, callbacks)
-    }
-
-    /// Calls `f` with each item's tuple as its arguments, results in order (Python's
-    /// `starmap`).
-    pub fn starmap<F, Args, I>(&self, f: F, items: I) -> Result<Vec<F::Output>>
-    where
-        F: Target<Args>,
-        I: IntoIterator<Item = Args>,
-        Args: Serialize + DeserializeOwned,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        self.starmap_async(f, items, None)?.get()
-    }
-
-    /// [`starmap`](Self::starmap) in chunks of `chunksize` items.
-    #[doc(alias = "starmap")]
-    pub fn starmap_chunksize<F, Args, I>(
-        &self,
-        f: F,
-        items: I,
-        chunksize: usize,
-    ) -> Result<Vec<F::Output>>
-    where
-        F: Target<Args>,
-        I: IntoIterator<Item = Args>,
-        Args: Serialize + DeserializeOwned,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        self.starmap_async(f, items, Some(chunksize))?.get()
-    }
-
-    /// Queues a [`starmap`](Self::starmap) (Python's `starmap_async`).
-    pub fn starmap_async<F, Args, I>(
-        &self,
-        f: F,
-        items: I,
-        chunksize: Option<usize>,
-    ) -> Result<AsyncResult<Vec<F::Output>>>
-    where
-        F: Target<Args>,
-        I: IntoIterator<Item = Args>,
-        Args: Serialize + DeserializeOwned,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        remote::starmap_async(self, f, items, chunksize, Callbacks::new())
-    }
-
-    /// [`starmap_async`](Self::starmap_async) with callbacks, run on rank 0.
-    #[doc(alias = "starmap_async")]
-    pub fn starmap_async_with<F, Args, I>(
-        &self,
-        f: F,
-        items: I,
-        chunksize: Option<usize>,
-        callbacks: Callbacks<Vec<F::Output>>,
-    ) -> Result<AsyncResult<Vec<F::Output>>>
-    where
-        F: Target<Args>,
-        I: IntoIterator<Item = Args>,
-        Args: Serialize + DeserializeOwned,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        remote::starmap_async(self, f, items, chunksize, callbacks)
-    }
-
-    /// Applies `f` to every item lazily, one item per task, results in input order (Python's
-    /// `imap`); a bounded number of chunks is in flight, so an endless input works.
-    pub fn imap<F, A, I>(&self, f: F, items: I) -> Result<IMap<'_, A, F::Output, I::IntoIter>>
-    where
-        F: Target<(A,)>,
-        I: IntoIterator<Item = A>,
-        A: Serialize + DeserializeOwned,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        remote::imap(self, f, items, 1, true)
-    }
-
-    /// [`imap`](Self::imap) in chunks of `chunksize` items.
-    #[doc(alias = "imap")]
-    pub fn imap_chunksize<F, A, I>(
-        &self,
-        f: F,
-        items: I,
-        chunksize: usize,
-    ) -> Result<IMap<'_, A, F::Output, I::IntoIter>>
-    where
-        F: Target<(A,)>,
-        I: IntoIterator<Item = A>,
-        A: Serialize + DeserializeOwned,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        remote::imap(self, f, items, chunksize, true)
-    }
-
-    /// As [`imap`](Self::imap), yielding results as they finish (Python's `imap_unordered`).
-    pub fn imap_unordered<F, A, I>(
-        &self,
-        f: F,
-        items: I,
-    ) -> Result<IMap<'_, A, F::Output, I::IntoIter>>
-    where
-        F: Target<(A,)>,
-        I: IntoIterator<Item = A>,
-        A: Serialize + DeserializeOwned,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        remote::imap(self, f, items, 1, false)
-    }
-
-    /// [`imap_unordered`](Self::imap_unordered) in chunks of `chunksize` items.
-    #[doc(alias = "imap_unordered")]
-    pub fn imap_unordered_chunksize<F, A, I>(
-        &self,
-        f: F,
-        items: I,
-        chunksize: usize,
-    ) -> Result<IMap<'_, A, F::Output, I::IntoIter>>
-    where
-        F: Target<(A,)>,
-        I: IntoIterator<Item = A>,
-        A: Serialize + DeserializeOwned,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        remote::imap(self, f, items, chunksize, false)
-    }
+    // Python's `apply`, `map`, `starmap`, `imap` and the rest, as the local pool's.
+    multiprocessing_pool::pool_api!("on rank 0");
 
     /// Lets the queued work finish, then the workers exit and MPI is finalized; no more calls
     /// are accepted (Python's `close`).

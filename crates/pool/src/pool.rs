@@ -38,10 +38,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
-use crate::imap::IMap;
 use crate::interrupt::Registration;
 use crate::remote;
-use crate::result::{AsyncResult, Callback, ErrorCallback, Job};
+use crate::result::{Callback, ErrorCallback, Job};
 use crate::worker::{BytesRef, FromWorker, Reply, ToWorker, send_reserved, worker_main};
 
 /// How long `terminate` lets workers end after SIGTERM before it kills them.
@@ -90,7 +89,7 @@ pub fn default_chunksize(items: usize, processes: usize) -> usize {
 
 /// The callbacks of an `_async` call, run once in the parent (so they may capture anything
 /// `Send`): `callback` with the value, or `error_callback` with the error, before the
-/// [`AsyncResult`] becomes ready. They run on the pool's result-handler thread, so they
+/// [`AsyncResult`](crate::AsyncResult) becomes ready. They run on the pool's result-handler thread, so they
 /// should be quick and must not wait for another result of the same pool.
 ///
 /// ```
@@ -222,7 +221,7 @@ impl PoolBuilder {
 
     /// Stops the pool on Ctrl-C (SIGINT), as Python's `KeyboardInterrupt` unwinding through
     /// `with Pool() as p:` does: every blocking call of the pool (`map`, `apply`,
-    /// [`AsyncResult::get`] and `wait`, an [`IMap`]'s `next`, `join`) then returns
+    /// [`AsyncResult::get`](crate::AsyncResult::get) and `wait`, an [`IMap`](crate::IMap)'s `next`, `join`) then returns
     /// [`Error::Interrupted`] promptly, queued work is dropped, and the workers are terminated
     /// and reaped before the waiting calls return. Off by default: without it the pool installs
     /// nothing and Ctrl-C keeps its default (the program ends; the workers, which ignore
@@ -255,15 +254,7 @@ impl PoolBuilder {
 
     /// Starts the workers and the pool's result handler.
     pub fn build(self) -> Result<Pool> {
-        let processes = match self.processes {
-            Some(0) => {
-                return Err(Error::InvalidArgument(
-                    "the number of processes must be at least 1".into(),
-                ));
-            }
-            Some(n) => n,
-            None => multiprocessing_process::process_cpu_count()?.max(1),
-        };
+        let processes = remote::worker_count(self.processes)?;
         let init = self.init.transpose()?;
         // Installed before the first fork, so a forked worker's panics carry locations.
         multiprocessing_core::outcome::install_hook();
@@ -389,226 +380,8 @@ impl Pool {
         self.processes
     }
 
-    /// Runs `f(args)` in a worker and waits for its result (Python's `apply`).
-    pub fn apply<F, Args>(&self, f: F, args: Args) -> Result<F::Output>
-    where
-        F: Target<Args>,
-        Args: Serialize + DeserializeOwned,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        self.apply_async(f, args)?.get()
-    }
-
-    /// Queues `f(args)` and returns its [`AsyncResult`] (Python's `apply_async`).
-    pub fn apply_async<F, Args>(&self, f: F, args: Args) -> Result<AsyncResult<F::Output>>
-    where
-        F: Target<Args>,
-        Args: Serialize + DeserializeOwned,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        self.apply_async_with(f, args, Callbacks::new())
-    }
-
-    /// [`apply_async`](Self::apply_async) with callbacks run in the parent.
-    #[doc(alias = "apply_async")]
-    pub fn apply_async_with<F, Args>(
-        &self,
-        f: F,
-        args: Args,
-        callbacks: Callbacks<F::Output>,
-    ) -> Result<AsyncResult<F::Output>>
-    where
-        F: Target<Args>,
-        Args: Serialize + DeserializeOwned,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        remote::apply_async(self, f, args, callbacks)
-    }
-
-    /// Applies `f` to every item, in chunks of Python's default size, and returns the results
-    /// in order (Python's `map`). The first failing task's error is the call's error.
-    pub fn map<F, A, I>(&self, f: F, items: I) -> Result<Vec<F::Output>>
-    where
-        F: Target<(A,)>,
-        I: IntoIterator<Item = A>,
-        A: Serialize + DeserializeOwned,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        self.map_async(f, items, None)?.get()
-    }
-
-    /// [`map`](Self::map) in chunks of `chunksize` items (Python's `map(f, items, chunksize)`).
-    #[doc(alias = "map")]
-    pub fn map_chunksize<F, A, I>(&self, f: F, items: I, chunksize: usize) -> Result<Vec<F::Output>>
-    where
-        F: Target<(A,)>,
-        I: IntoIterator<Item = A>,
-        A: Serialize + DeserializeOwned,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        self.map_async(f, items, Some(chunksize))?.get()
-    }
-
-    /// Queues `f` over every item and returns the [`AsyncResult`] of the whole list (Python's
-    /// `map_async`); `chunksize` `None` picks Python's default ([`default_chunksize`]).
-    pub fn map_async<F, A, I>(
-        &self,
-        f: F,
-        items: I,
-        chunksize: Option<usize>,
-    ) -> Result<AsyncResult<Vec<F::Output>>>
-    where
-        F: Target<(A,)>,
-        I: IntoIterator<Item = A>,
-        A: Serialize + DeserializeOwned,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        self.map_async_with(f, items, chunksize, Callbacks::new())
-    }
-
-    /// [`map_async`](Self::map_async) with callbacks run in the parent.
-    #[doc(alias = "map_async")]
-    pub fn map_async_with<F, A, I>(
-        &self,
-        f: F,
-        items: I,
-        chunksize: Option<usize>,
-        callbacks: Callbacks<Vec<F::Output>>,
-    ) -> Result<AsyncResult<Vec<F::Output>>>
-    where
-        F: Target<(A,)>,
-        I: IntoIterator<Item = A>,
-        A: Serialize + DeserializeOwned,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        remote::map_async(self, f, items, chunksize, callbacks)
-    }
-
-    /// Calls `f` with each item's tuple as its arguments, results in order (Python's
-    /// `starmap`: `starmap(add, [(1, 2), (3, 4)])` gives `[3, 7]`).
-    pub fn starmap<F, Args, I>(&self, f: F, items: I) -> Result<Vec<F::Output>>
-    where
-        F: Target<Args>,
-        I: IntoIterator<Item = Args>,
-        Args: Serialize + DeserializeOwned,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        self.starmap_async(f, items, None)?.get()
-    }
-
-    /// [`starmap`](Self::starmap) in chunks of `chunksize` items.
-    #[doc(alias = "starmap")]
-    pub fn starmap_chunksize<F, Args, I>(
-        &self,
-        f: F,
-        items: I,
-        chunksize: usize,
-    ) -> Result<Vec<F::Output>>
-    where
-        F: Target<Args>,
-        I: IntoIterator<Item = Args>,
-        Args: Serialize + DeserializeOwned,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        self.starmap_async(f, items, Some(chunksize))?.get()
-    }
-
-    /// Queues a [`starmap`](Self::starmap) (Python's `starmap_async`).
-    pub fn starmap_async<F, Args, I>(
-        &self,
-        f: F,
-        items: I,
-        chunksize: Option<usize>,
-    ) -> Result<AsyncResult<Vec<F::Output>>>
-    where
-        F: Target<Args>,
-        I: IntoIterator<Item = Args>,
-        Args: Serialize + DeserializeOwned,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        self.starmap_async_with(f, items, chunksize, Callbacks::new())
-    }
-
-    /// [`starmap_async`](Self::starmap_async) with callbacks run in the parent.
-    #[doc(alias = "starmap_async")]
-    pub fn starmap_async_with<F, Args, I>(
-        &self,
-        f: F,
-        items: I,
-        chunksize: Option<usize>,
-        callbacks: Callbacks<Vec<F::Output>>,
-    ) -> Result<AsyncResult<Vec<F::Output>>>
-    where
-        F: Target<Args>,
-        I: IntoIterator<Item = Args>,
-        Args: Serialize + DeserializeOwned,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        remote::starmap_async(self, f, items, chunksize, callbacks)
-    }
-
-    /// Applies `f` to every item lazily, one item per task, yielding results in input order
-    /// (Python's `imap`); at most a few chunks are in flight ([`IMap::lookahead`]), so an
-    /// endless input works. Tasks start at once; each result is an item's `Result`.
-    pub fn imap<F, A, I>(&self, f: F, items: I) -> Result<IMap<'_, A, F::Output, I::IntoIter>>
-    where
-        F: Target<(A,)>,
-        I: IntoIterator<Item = A>,
-        A: Serialize + DeserializeOwned,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        self.imap_chunksize(f, items, 1)
-    }
-
-    /// [`imap`](Self::imap) in chunks of `chunksize` items (Python's `imap(f, items,
-    /// chunksize)`).
-    #[doc(alias = "imap")]
-    pub fn imap_chunksize<F, A, I>(
-        &self,
-        f: F,
-        items: I,
-        chunksize: usize,
-    ) -> Result<IMap<'_, A, F::Output, I::IntoIter>>
-    where
-        F: Target<(A,)>,
-        I: IntoIterator<Item = A>,
-        A: Serialize + DeserializeOwned,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        remote::imap(self, f, items, chunksize, true)
-    }
-
-    /// As [`imap`](Self::imap), yielding results as they finish (Python's `imap_unordered`).
-    pub fn imap_unordered<F, A, I>(
-        &self,
-        f: F,
-        items: I,
-    ) -> Result<IMap<'_, A, F::Output, I::IntoIter>>
-    where
-        F: Target<(A,)>,
-        I: IntoIterator<Item = A>,
-        A: Serialize + DeserializeOwned,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        self.imap_unordered_chunksize(f, items, 1)
-    }
-
-    /// [`imap_unordered`](Self::imap_unordered) in chunks of `chunksize` items.
-    #[doc(alias = "imap_unordered")]
-    pub fn imap_unordered_chunksize<F, A, I>(
-        &self,
-        f: F,
-        items: I,
-        chunksize: usize,
-    ) -> Result<IMap<'_, A, F::Output, I::IntoIter>>
-    where
-        F: Target<(A,)>,
-        I: IntoIterator<Item = A>,
-        A: Serialize + DeserializeOwned,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        remote::imap(self, f, items, chunksize, false)
-    }
+    // Python's `apply`, `map`, `starmap`, `imap` and the rest, over `remote`'s call functions.
+    crate::pool_api!("in the parent");
 
     /// Queues `tasks`, or none when the pool is closed or broken.
     fn enqueue(&self, tasks: &mut dyn Iterator<Item = Task>) -> Result<()> {

@@ -231,6 +231,27 @@ impl Initializer {
     }
 }
 
+/// The number of workers a pool is asked for (Python's `processes`): `None` is the CPUs this
+/// process may use ([`process_cpu_count`](multiprocessing_process::process_cpu_count)), at
+/// least one; 0 is [`Error::InvalidArgument`].
+///
+/// ```
+/// use multiprocessing_pool::{ErrorKind, remote::worker_count};
+/// assert_eq!(worker_count(Some(3))?, 3);
+/// assert!(worker_count(None)? >= 1);
+/// assert_eq!(worker_count(Some(0)).unwrap_err().kind(), ErrorKind::InvalidArgument);
+/// # Ok::<(), multiprocessing_pool::Error>(())
+/// ```
+pub fn worker_count(requested: Option<usize>) -> Result<usize> {
+    match requested {
+        Some(0) => Err(Error::InvalidArgument(
+            "the number of processes must be at least 1".into(),
+        )),
+        Some(n) => Ok(n),
+        None => Ok(multiprocessing_process::process_cpu_count()?.max(1)),
+    }
+}
+
 fn first<R>(values: Vec<R>) -> Option<R> {
     values.into_iter().next()
 }
@@ -315,4 +336,348 @@ where
         return Err(e);
     }
     Ok(AsyncResult { cell })
+}
+
+/// What [`pool_api!`](crate::pool_api) names in the code it writes into another crate.
+#[doc(hidden)]
+pub mod __api {
+    pub use multiprocessing_process::Target;
+    pub use serde::Serialize;
+    pub use serde::de::DeserializeOwned;
+}
+
+/// Writes the Pool API's calls (Python's `apply`, `apply_async`, `map`, `map_async`,
+/// `starmap`, `starmap_async`, `imap`, `imap_unordered`, with their `_chunksize` and
+/// `_with(callbacks)` forms) as inherent methods of a [`Dispatch`] type, over
+/// the [`remote`] call functions: [`Pool`]'s own and every other transport's, so each pool is
+/// only its dispatcher. The argument says where callbacks run, completing "callbacks run …".
+///
+/// ```
+/// use std::sync::Mutex;
+/// use multiprocessing_pool::remote::{Dispatch, Task, TaskRunner};
+///
+/// /// Runs each task at once, on the caller's thread.
+/// struct Inline(Mutex<TaskRunner>);
+/// impl Dispatch for Inline {
+///     fn enqueue(&self, tasks: &mut dyn Iterator<Item = Task>) -> multiprocessing_pool::Result<()> {
+///         for task in tasks {
+///             if task.start() {
+///                 let reply = self.0.lock().unwrap().run(task.code(), task.args().to_vec());
+///                 task.complete(reply, "inline");
+///             }
+///         }
+///         Ok(())
+///     }
+///     fn processes(&self) -> usize { 1 }
+/// }
+/// impl Inline {
+///     multiprocessing_pool::pool_api!("on the caller's thread");
+/// }
+///
+/// fn add(a: u64, b: u64) -> u64 { a + b }
+/// fn square(x: u64) -> u64 { x * x }
+/// let pool = Inline(Mutex::new(TaskRunner::new()));
+/// assert_eq!(pool.map(square, 0..4)?, [0, 1, 4, 9]);
+/// assert_eq!(pool.starmap(add, [(1, 2), (3, 4)])?, [3, 7]);
+/// assert_eq!(pool.apply(add, (2, 3))?, 5);
+/// let lazy: Vec<u64> = pool.imap(square, 0..3)?.collect::<Result<_, _>>()?;
+/// assert_eq!(lazy, [0, 1, 4]);
+/// # Ok::<(), multiprocessing_pool::Error>(())
+/// ```
+///
+/// [`Pool`]: crate::Pool
+/// [`remote`]: crate::remote
+#[macro_export]
+macro_rules! pool_api {
+    ($callbacks_run:literal) => {
+        /// Runs `f(args)` in a worker and waits for its result (Python's `apply`).
+        pub fn apply<F, Args>(&self, f: F, args: Args) -> $crate::Result<F::Output>
+        where
+            F: $crate::remote::__api::Target<Args>,
+            Args: $crate::remote::__api::Serialize + $crate::remote::__api::DeserializeOwned,
+            F::Output: $crate::remote::__api::Serialize
+                + $crate::remote::__api::DeserializeOwned
+                + Send
+                + 'static,
+        {
+            self.apply_async(f, args)?.get()
+        }
+
+        /// Queues `f(args)` and returns its result handle (Python's `apply_async`).
+        pub fn apply_async<F, Args>(
+            &self,
+            f: F,
+            args: Args,
+        ) -> $crate::Result<$crate::AsyncResult<F::Output>>
+        where
+            F: $crate::remote::__api::Target<Args>,
+            Args: $crate::remote::__api::Serialize + $crate::remote::__api::DeserializeOwned,
+            F::Output: $crate::remote::__api::Serialize
+                + $crate::remote::__api::DeserializeOwned
+                + Send
+                + 'static,
+        {
+            $crate::remote::apply_async(self, f, args, $crate::Callbacks::new())
+        }
+
+        #[doc = concat!(
+            "[`apply_async`](Self::apply_async) with callbacks run ", $callbacks_run, "."
+        )]
+        #[doc(alias = "apply_async")]
+        pub fn apply_async_with<F, Args>(
+            &self,
+            f: F,
+            args: Args,
+            callbacks: $crate::Callbacks<F::Output>,
+        ) -> $crate::Result<$crate::AsyncResult<F::Output>>
+        where
+            F: $crate::remote::__api::Target<Args>,
+            Args: $crate::remote::__api::Serialize + $crate::remote::__api::DeserializeOwned,
+            F::Output: $crate::remote::__api::Serialize
+                + $crate::remote::__api::DeserializeOwned
+                + Send
+                + 'static,
+        {
+            $crate::remote::apply_async(self, f, args, callbacks)
+        }
+
+        /// Applies `f` to every item, in chunks of Python's default size, and returns the
+        /// results in order (Python's `map`). The first failing task's error is the call's
+        /// error.
+        pub fn map<F, A, I>(&self, f: F, items: I) -> $crate::Result<Vec<F::Output>>
+        where
+            F: $crate::remote::__api::Target<(A,)>,
+            I: IntoIterator<Item = A>,
+            A: $crate::remote::__api::Serialize + $crate::remote::__api::DeserializeOwned,
+            F::Output: $crate::remote::__api::Serialize
+                + $crate::remote::__api::DeserializeOwned
+                + Send
+                + 'static,
+        {
+            self.map_async(f, items, None)?.get()
+        }
+
+        /// [`map`](Self::map) in chunks of `chunksize` items (Python's `map(f, items,
+        /// chunksize)`).
+        #[doc(alias = "map")]
+        pub fn map_chunksize<F, A, I>(
+            &self,
+            f: F,
+            items: I,
+            chunksize: usize,
+        ) -> $crate::Result<Vec<F::Output>>
+        where
+            F: $crate::remote::__api::Target<(A,)>,
+            I: IntoIterator<Item = A>,
+            A: $crate::remote::__api::Serialize + $crate::remote::__api::DeserializeOwned,
+            F::Output: $crate::remote::__api::Serialize
+                + $crate::remote::__api::DeserializeOwned
+                + Send
+                + 'static,
+        {
+            self.map_async(f, items, Some(chunksize))?.get()
+        }
+
+        /// Queues `f` over every item and returns the result handle of the whole list
+        /// (Python's `map_async`); `chunksize` `None` picks Python's default (the pool
+        /// crate's `default_chunksize`).
+        pub fn map_async<F, A, I>(
+            &self,
+            f: F,
+            items: I,
+            chunksize: Option<usize>,
+        ) -> $crate::Result<$crate::AsyncResult<Vec<F::Output>>>
+        where
+            F: $crate::remote::__api::Target<(A,)>,
+            I: IntoIterator<Item = A>,
+            A: $crate::remote::__api::Serialize + $crate::remote::__api::DeserializeOwned,
+            F::Output: $crate::remote::__api::Serialize
+                + $crate::remote::__api::DeserializeOwned
+                + Send
+                + 'static,
+        {
+            $crate::remote::map_async(self, f, items, chunksize, $crate::Callbacks::new())
+        }
+
+        #[doc = concat!(
+            "[`map_async`](Self::map_async) with callbacks run ", $callbacks_run, "."
+        )]
+        #[doc(alias = "map_async")]
+        pub fn map_async_with<F, A, I>(
+            &self,
+            f: F,
+            items: I,
+            chunksize: Option<usize>,
+            callbacks: $crate::Callbacks<Vec<F::Output>>,
+        ) -> $crate::Result<$crate::AsyncResult<Vec<F::Output>>>
+        where
+            F: $crate::remote::__api::Target<(A,)>,
+            I: IntoIterator<Item = A>,
+            A: $crate::remote::__api::Serialize + $crate::remote::__api::DeserializeOwned,
+            F::Output: $crate::remote::__api::Serialize
+                + $crate::remote::__api::DeserializeOwned
+                + Send
+                + 'static,
+        {
+            $crate::remote::map_async(self, f, items, chunksize, callbacks)
+        }
+
+        /// Calls `f` with each item's tuple as its arguments, results in order (Python's
+        /// `starmap`: `starmap(add, [(1, 2), (3, 4)])` gives `[3, 7]`).
+        pub fn starmap<F, Args, I>(&self, f: F, items: I) -> $crate::Result<Vec<F::Output>>
+        where
+            F: $crate::remote::__api::Target<Args>,
+            I: IntoIterator<Item = Args>,
+            Args: $crate::remote::__api::Serialize + $crate::remote::__api::DeserializeOwned,
+            F::Output: $crate::remote::__api::Serialize
+                + $crate::remote::__api::DeserializeOwned
+                + Send
+                + 'static,
+        {
+            self.starmap_async(f, items, None)?.get()
+        }
+
+        /// [`starmap`](Self::starmap) in chunks of `chunksize` items.
+        #[doc(alias = "starmap")]
+        pub fn starmap_chunksize<F, Args, I>(
+            &self,
+            f: F,
+            items: I,
+            chunksize: usize,
+        ) -> $crate::Result<Vec<F::Output>>
+        where
+            F: $crate::remote::__api::Target<Args>,
+            I: IntoIterator<Item = Args>,
+            Args: $crate::remote::__api::Serialize + $crate::remote::__api::DeserializeOwned,
+            F::Output: $crate::remote::__api::Serialize
+                + $crate::remote::__api::DeserializeOwned
+                + Send
+                + 'static,
+        {
+            self.starmap_async(f, items, Some(chunksize))?.get()
+        }
+
+        /// Queues a [`starmap`](Self::starmap) (Python's `starmap_async`).
+        pub fn starmap_async<F, Args, I>(
+            &self,
+            f: F,
+            items: I,
+            chunksize: Option<usize>,
+        ) -> $crate::Result<$crate::AsyncResult<Vec<F::Output>>>
+        where
+            F: $crate::remote::__api::Target<Args>,
+            I: IntoIterator<Item = Args>,
+            Args: $crate::remote::__api::Serialize + $crate::remote::__api::DeserializeOwned,
+            F::Output: $crate::remote::__api::Serialize
+                + $crate::remote::__api::DeserializeOwned
+                + Send
+                + 'static,
+        {
+            $crate::remote::starmap_async(self, f, items, chunksize, $crate::Callbacks::new())
+        }
+
+        #[doc = concat!(
+            "[`starmap_async`](Self::starmap_async) with callbacks run ", $callbacks_run, "."
+        )]
+        #[doc(alias = "starmap_async")]
+        pub fn starmap_async_with<F, Args, I>(
+            &self,
+            f: F,
+            items: I,
+            chunksize: Option<usize>,
+            callbacks: $crate::Callbacks<Vec<F::Output>>,
+        ) -> $crate::Result<$crate::AsyncResult<Vec<F::Output>>>
+        where
+            F: $crate::remote::__api::Target<Args>,
+            I: IntoIterator<Item = Args>,
+            Args: $crate::remote::__api::Serialize + $crate::remote::__api::DeserializeOwned,
+            F::Output: $crate::remote::__api::Serialize
+                + $crate::remote::__api::DeserializeOwned
+                + Send
+                + 'static,
+        {
+            $crate::remote::starmap_async(self, f, items, chunksize, callbacks)
+        }
+
+        /// Applies `f` to every item lazily, one item per task, yielding results in input
+        /// order (Python's `imap`); at most a few chunks are in flight (the iterator's
+        /// `lookahead`), so an endless input works. Tasks start at once; each result is an
+        /// item's `Result`.
+        pub fn imap<F, A, I>(
+            &self,
+            f: F,
+            items: I,
+        ) -> $crate::Result<$crate::IMap<'_, A, F::Output, I::IntoIter>>
+        where
+            F: $crate::remote::__api::Target<(A,)>,
+            I: IntoIterator<Item = A>,
+            A: $crate::remote::__api::Serialize + $crate::remote::__api::DeserializeOwned,
+            F::Output: $crate::remote::__api::Serialize
+                + $crate::remote::__api::DeserializeOwned
+                + Send
+                + 'static,
+        {
+            $crate::remote::imap(self, f, items, 1, true)
+        }
+
+        /// [`imap`](Self::imap) in chunks of `chunksize` items (Python's `imap(f, items,
+        /// chunksize)`).
+        #[doc(alias = "imap")]
+        pub fn imap_chunksize<F, A, I>(
+            &self,
+            f: F,
+            items: I,
+            chunksize: usize,
+        ) -> $crate::Result<$crate::IMap<'_, A, F::Output, I::IntoIter>>
+        where
+            F: $crate::remote::__api::Target<(A,)>,
+            I: IntoIterator<Item = A>,
+            A: $crate::remote::__api::Serialize + $crate::remote::__api::DeserializeOwned,
+            F::Output: $crate::remote::__api::Serialize
+                + $crate::remote::__api::DeserializeOwned
+                + Send
+                + 'static,
+        {
+            $crate::remote::imap(self, f, items, chunksize, true)
+        }
+
+        /// As [`imap`](Self::imap), yielding results as they finish (Python's
+        /// `imap_unordered`).
+        pub fn imap_unordered<F, A, I>(
+            &self,
+            f: F,
+            items: I,
+        ) -> $crate::Result<$crate::IMap<'_, A, F::Output, I::IntoIter>>
+        where
+            F: $crate::remote::__api::Target<(A,)>,
+            I: IntoIterator<Item = A>,
+            A: $crate::remote::__api::Serialize + $crate::remote::__api::DeserializeOwned,
+            F::Output: $crate::remote::__api::Serialize
+                + $crate::remote::__api::DeserializeOwned
+                + Send
+                + 'static,
+        {
+            $crate::remote::imap(self, f, items, 1, false)
+        }
+
+        /// [`imap_unordered`](Self::imap_unordered) in chunks of `chunksize` items.
+        #[doc(alias = "imap_unordered")]
+        pub fn imap_unordered_chunksize<F, A, I>(
+            &self,
+            f: F,
+            items: I,
+            chunksize: usize,
+        ) -> $crate::Result<$crate::IMap<'_, A, F::Output, I::IntoIter>>
+        where
+            F: $crate::remote::__api::Target<(A,)>,
+            I: IntoIterator<Item = A>,
+            A: $crate::remote::__api::Serialize + $crate::remote::__api::DeserializeOwned,
+            F::Output: $crate::remote::__api::Serialize
+                + $crate::remote::__api::DeserializeOwned
+                + Send
+                + 'static,
+        {
+            $crate::remote::imap(self, f, items, chunksize, false)
+        }
+    };
 }

@@ -28,6 +28,7 @@ use multiprocessing_core::outcome::Outcome;
 use crate::error::{Error, Result};
 use crate::imap::{ArrivalTx, IMap, Submit};
 use crate::pool::{Callbacks, default_chunksize};
+use crate::remote;
 use crate::result::{AsyncResult, Cell};
 
 type Work = Box<dyn FnOnce() + Send>;
@@ -227,11 +228,7 @@ fn first<R>(values: Vec<R>) -> Option<R> {
 impl ThreadPool {
     /// A pool of `processes` threads (Python's `ThreadPool(processes)`).
     pub fn new(processes: usize) -> Result<ThreadPool> {
-        if processes == 0 {
-            return Err(Error::InvalidArgument(
-                "the number of processes must be at least 1".into(),
-            ));
-        }
+        remote::worker_count(Some(processes))?;
         multiprocessing_core::outcome::install_hook();
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
