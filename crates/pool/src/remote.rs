@@ -5,7 +5,8 @@
 //! A pool is a [`Dispatch`]: something that queues [`Task`]s and knows how many workers it has.
 //! The call functions here ([`apply_async`], [`map_async`], [`starmap_async`], [`imap`]) split a
 //! call into tasks exactly as [`Pool`](crate::Pool) does (its own methods are these functions)
-//! and give the caller an [`AsyncResult`] or an [`IMap`]. The pool's dispatcher hands each
+//! and give the caller an [`AsyncResult`] or an [`IMap`]; [`pool_api!`](crate::pool_api) writes
+//! them as a pool's methods (`map`, `imap`, `apply_async`, ...). The pool's dispatcher hands each
 //! task's [`code`](Task::code) and [`args`](Task::args) to a worker, whose [`TaskRunner`]
 //! checks the code reference (fingerprint and authkey tag) and runs it; the worker's
 //! [`TaskReply`] goes back to [`Task::complete`].
