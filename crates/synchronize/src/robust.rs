@@ -138,15 +138,9 @@ impl RobustWord {
                 }
                 continue;
             }
-            let target = w | WAITERS;
-            if w & WAITERS == 0
-                && self
-                    .word
-                    .compare_exchange(w, target, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_err()
-            {
+            let Some(target) = self.mark_waiting(w) else {
                 continue;
-            }
+            };
             let remaining = deadline.remaining();
             if remaining == Some(Duration::ZERO) {
                 return Acquired::TimedOut;
@@ -189,15 +183,9 @@ impl RobustWord {
                 }
                 continue;
             }
-            let target = w | WAITERS;
-            if w & WAITERS == 0
-                && self
-                    .word
-                    .compare_exchange(w, target, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_err()
-            {
+            let Some(target) = self.mark_waiting(w) else {
                 continue;
-            }
+            };
             if deadline.is_expired() {
                 // Not `done`: a wake-up it may have been given is passed on when it is dropped.
                 return Poll::Ready(Acquired::TimedOut);
@@ -230,6 +218,22 @@ impl RobustWord {
             return Acquired::OwnerDied;
         }
         Acquired::TimedOut
+    }
+
+    /// Sets the waiters bit in the held word `w`, before sleeping on it: the word to sleep on
+    /// (`w` with the bit), or `None` when the word changed first and must be read again.
+    #[inline]
+    fn mark_waiting(&self, w: u32) -> Option<u32> {
+        let target = w | WAITERS;
+        if w & WAITERS == 0
+            && self
+                .word
+                .compare_exchange(w, target, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return None;
+        }
+        Some(target)
     }
 
     /// Takes the lock over from the holder of `held` (the word as last seen, non-zero) if that
