@@ -391,8 +391,150 @@ pub mod __api {
 #[macro_export]
 macro_rules! pool_api {
     ($callbacks_run:literal) => {
-        /// Runs `f(args)` in a worker and waits for its result (Python's `apply`).
-        pub fn apply<F, Args>(&self, f: F, args: Args) -> $crate::Result<F::Output>
+        $crate::pool_api! { @one
+            /// Runs `f(args)` in a worker and waits for its result (Python's `apply`).
+            apply(self, f, args) -> F::Output {
+                self.apply_async(f, args)?.get()
+            }
+        }
+        $crate::pool_api! { @one
+            /// Queues `f(args)` and returns its result handle (Python's `apply_async`).
+            apply_async(self, f, args) -> $crate::AsyncResult<F::Output> {
+                $crate::remote::apply_async(self, f, args, $crate::Callbacks::new())
+            }
+        }
+        $crate::pool_api! { @one
+            #[doc = concat!(
+                "[`apply_async`](Self::apply_async) with callbacks run ", $callbacks_run, "."
+            )]
+            #[doc(alias = "apply_async")]
+            apply_async_with(self, f, args, callbacks: $crate::Callbacks<F::Output>)
+                -> $crate::AsyncResult<F::Output>
+            {
+                $crate::remote::apply_async(self, f, args, callbacks)
+            }
+        }
+        $crate::pool_api! { @items <A> (A,);
+            /// Applies `f` to every item, in chunks of Python's default size, and returns the
+            /// results in order (Python's `map`). The first failing task's error is the call's
+            /// error.
+            map(self, f, items) -> Vec<F::Output> {
+                self.map_async(f, items, None)?.get()
+            }
+        }
+        $crate::pool_api! { @items <A> (A,);
+            /// [`map`](Self::map) in chunks of `chunksize` items (Python's `map(f, items,
+            /// chunksize)`).
+            #[doc(alias = "map")]
+            map_chunksize(self, f, items, chunksize: usize) -> Vec<F::Output> {
+                self.map_async(f, items, Some(chunksize))?.get()
+            }
+        }
+        $crate::pool_api! { @items <A> (A,);
+            /// Queues `f` over every item and returns the result handle of the whole list
+            /// (Python's `map_async`); `chunksize` `None` picks Python's default (the pool
+            /// crate's `default_chunksize`).
+            map_async(self, f, items, chunksize: Option<usize>)
+                -> $crate::AsyncResult<Vec<F::Output>>
+            {
+                $crate::remote::map_async(self, f, items, chunksize, $crate::Callbacks::new())
+            }
+        }
+        $crate::pool_api! { @items <A> (A,);
+            #[doc = concat!(
+                "[`map_async`](Self::map_async) with callbacks run ", $callbacks_run, "."
+            )]
+            #[doc(alias = "map_async")]
+            map_async_with(
+                self,
+                f,
+                items,
+                chunksize: Option<usize>,
+                callbacks: $crate::Callbacks<Vec<F::Output>>
+            ) -> $crate::AsyncResult<Vec<F::Output>> {
+                $crate::remote::map_async(self, f, items, chunksize, callbacks)
+            }
+        }
+        $crate::pool_api! { @items <Args> Args;
+            /// Calls `f` with each item's tuple as its arguments, results in order (Python's
+            /// `starmap`: `starmap(add, [(1, 2), (3, 4)])` gives `[3, 7]`).
+            starmap(self, f, items) -> Vec<F::Output> {
+                self.starmap_async(f, items, None)?.get()
+            }
+        }
+        $crate::pool_api! { @items <Args> Args;
+            /// [`starmap`](Self::starmap) in chunks of `chunksize` items.
+            #[doc(alias = "starmap")]
+            starmap_chunksize(self, f, items, chunksize: usize) -> Vec<F::Output> {
+                self.starmap_async(f, items, Some(chunksize))?.get()
+            }
+        }
+        $crate::pool_api! { @items <Args> Args;
+            /// Queues a [`starmap`](Self::starmap) (Python's `starmap_async`).
+            starmap_async(self, f, items, chunksize: Option<usize>)
+                -> $crate::AsyncResult<Vec<F::Output>>
+            {
+                $crate::remote::starmap_async(self, f, items, chunksize, $crate::Callbacks::new())
+            }
+        }
+        $crate::pool_api! { @items <Args> Args;
+            #[doc = concat!(
+                "[`starmap_async`](Self::starmap_async) with callbacks run ", $callbacks_run, "."
+            )]
+            #[doc(alias = "starmap_async")]
+            starmap_async_with(
+                self,
+                f,
+                items,
+                chunksize: Option<usize>,
+                callbacks: $crate::Callbacks<Vec<F::Output>>
+            ) -> $crate::AsyncResult<Vec<F::Output>> {
+                $crate::remote::starmap_async(self, f, items, chunksize, callbacks)
+            }
+        }
+        $crate::pool_api! { @items <A> (A,);
+            /// Applies `f` to every item lazily, one item per task, yielding results in input
+            /// order (Python's `imap`); at most a few chunks are in flight (the iterator's
+            /// `lookahead`), so an endless input works. Tasks start at once; each result is an
+            /// item's `Result`.
+            imap(self, f, items) -> $crate::IMap<'_, A, F::Output, I::IntoIter> {
+                $crate::remote::imap(self, f, items, 1, true)
+            }
+        }
+        $crate::pool_api! { @items <A> (A,);
+            /// [`imap`](Self::imap) in chunks of `chunksize` items (Python's `imap(f, items,
+            /// chunksize)`).
+            #[doc(alias = "imap")]
+            imap_chunksize(self, f, items, chunksize: usize)
+                -> $crate::IMap<'_, A, F::Output, I::IntoIter>
+            {
+                $crate::remote::imap(self, f, items, chunksize, true)
+            }
+        }
+        $crate::pool_api! { @items <A> (A,);
+            /// As [`imap`](Self::imap), yielding results as they finish (Python's
+            /// `imap_unordered`).
+            imap_unordered(self, f, items) -> $crate::IMap<'_, A, F::Output, I::IntoIter> {
+                $crate::remote::imap(self, f, items, 1, false)
+            }
+        }
+        $crate::pool_api! { @items <A> (A,);
+            /// [`imap_unordered`](Self::imap_unordered) in chunks of `chunksize` items.
+            #[doc(alias = "imap_unordered")]
+            imap_unordered_chunksize(self, f, items, chunksize: usize)
+                -> $crate::IMap<'_, A, F::Output, I::IntoIter>
+            {
+                $crate::remote::imap(self, f, items, chunksize, false)
+            }
+        }
+    };
+    // A call of `f(args)`. `self` and the argument names come from the caller's tokens, so
+    // the body (written there too) can use them.
+    (@one $(#[$m:meta])* $name:ident(
+        $s:ident, $f:ident, $args:ident $(, $p:ident: $t:ty)* $(,)?
+    ) -> $ret:ty $body:block) => {
+        $(#[$m])*
+        pub fn $name<F, Args>(&$s, $f: F, $args: Args $(, $p: $t)*) -> $crate::Result<$ret>
         where
             F: $crate::remote::__api::Target<Args>,
             Args: $crate::remote::__api::Serialize + $crate::remote::__api::DeserializeOwned,
@@ -400,285 +542,22 @@ macro_rules! pool_api {
                 + $crate::remote::__api::DeserializeOwned
                 + Send
                 + 'static,
-        {
-            self.apply_async(f, args)?.get()
-        }
-
-        /// Queues `f(args)` and returns its result handle (Python's `apply_async`).
-        pub fn apply_async<F, Args>(
-            &self,
-            f: F,
-            args: Args,
-        ) -> $crate::Result<$crate::AsyncResult<F::Output>>
+        $body
+    };
+    // A call of `f` over items of type `$item`, each called as `f($target)`.
+    (@items <$item:ident> $target:ty; $(#[$m:meta])* $name:ident(
+        $s:ident, $f:ident, $items:ident $(, $p:ident: $t:ty)* $(,)?
+    ) -> $ret:ty $body:block) => {
+        $(#[$m])*
+        pub fn $name<F, $item, I>(&$s, $f: F, $items: I $(, $p: $t)*) -> $crate::Result<$ret>
         where
-            F: $crate::remote::__api::Target<Args>,
-            Args: $crate::remote::__api::Serialize + $crate::remote::__api::DeserializeOwned,
+            F: $crate::remote::__api::Target<$target>,
+            I: IntoIterator<Item = $item>,
+            $item: $crate::remote::__api::Serialize + $crate::remote::__api::DeserializeOwned,
             F::Output: $crate::remote::__api::Serialize
                 + $crate::remote::__api::DeserializeOwned
                 + Send
                 + 'static,
-        {
-            $crate::remote::apply_async(self, f, args, $crate::Callbacks::new())
-        }
-
-        #[doc = concat!(
-            "[`apply_async`](Self::apply_async) with callbacks run ", $callbacks_run, "."
-        )]
-        #[doc(alias = "apply_async")]
-        pub fn apply_async_with<F, Args>(
-            &self,
-            f: F,
-            args: Args,
-            callbacks: $crate::Callbacks<F::Output>,
-        ) -> $crate::Result<$crate::AsyncResult<F::Output>>
-        where
-            F: $crate::remote::__api::Target<Args>,
-            Args: $crate::remote::__api::Serialize + $crate::remote::__api::DeserializeOwned,
-            F::Output: $crate::remote::__api::Serialize
-                + $crate::remote::__api::DeserializeOwned
-                + Send
-                + 'static,
-        {
-            $crate::remote::apply_async(self, f, args, callbacks)
-        }
-
-        /// Applies `f` to every item, in chunks of Python's default size, and returns the
-        /// results in order (Python's `map`). The first failing task's error is the call's
-        /// error.
-        pub fn map<F, A, I>(&self, f: F, items: I) -> $crate::Result<Vec<F::Output>>
-        where
-            F: $crate::remote::__api::Target<(A,)>,
-            I: IntoIterator<Item = A>,
-            A: $crate::remote::__api::Serialize + $crate::remote::__api::DeserializeOwned,
-            F::Output: $crate::remote::__api::Serialize
-                + $crate::remote::__api::DeserializeOwned
-                + Send
-                + 'static,
-        {
-            self.map_async(f, items, None)?.get()
-        }
-
-        /// [`map`](Self::map) in chunks of `chunksize` items (Python's `map(f, items,
-        /// chunksize)`).
-        #[doc(alias = "map")]
-        pub fn map_chunksize<F, A, I>(
-            &self,
-            f: F,
-            items: I,
-            chunksize: usize,
-        ) -> $crate::Result<Vec<F::Output>>
-        where
-            F: $crate::remote::__api::Target<(A,)>,
-            I: IntoIterator<Item = A>,
-            A: $crate::remote::__api::Serialize + $crate::remote::__api::DeserializeOwned,
-            F::Output: $crate::remote::__api::Serialize
-                + $crate::remote::__api::DeserializeOwned
-                + Send
-                + 'static,
-        {
-            self.map_async(f, items, Some(chunksize))?.get()
-        }
-
-        /// Queues `f` over every item and returns the result handle of the whole list
-        /// (Python's `map_async`); `chunksize` `None` picks Python's default (the pool
-        /// crate's `default_chunksize`).
-        pub fn map_async<F, A, I>(
-            &self,
-            f: F,
-            items: I,
-            chunksize: Option<usize>,
-        ) -> $crate::Result<$crate::AsyncResult<Vec<F::Output>>>
-        where
-            F: $crate::remote::__api::Target<(A,)>,
-            I: IntoIterator<Item = A>,
-            A: $crate::remote::__api::Serialize + $crate::remote::__api::DeserializeOwned,
-            F::Output: $crate::remote::__api::Serialize
-                + $crate::remote::__api::DeserializeOwned
-                + Send
-                + 'static,
-        {
-            $crate::remote::map_async(self, f, items, chunksize, $crate::Callbacks::new())
-        }
-
-        #[doc = concat!(
-            "[`map_async`](Self::map_async) with callbacks run ", $callbacks_run, "."
-        )]
-        #[doc(alias = "map_async")]
-        pub fn map_async_with<F, A, I>(
-            &self,
-            f: F,
-            items: I,
-            chunksize: Option<usize>,
-            callbacks: $crate::Callbacks<Vec<F::Output>>,
-        ) -> $crate::Result<$crate::AsyncResult<Vec<F::Output>>>
-        where
-            F: $crate::remote::__api::Target<(A,)>,
-            I: IntoIterator<Item = A>,
-            A: $crate::remote::__api::Serialize + $crate::remote::__api::DeserializeOwned,
-            F::Output: $crate::remote::__api::Serialize
-                + $crate::remote::__api::DeserializeOwned
-                + Send
-                + 'static,
-        {
-            $crate::remote::map_async(self, f, items, chunksize, callbacks)
-        }
-
-        /// Calls `f` with each item's tuple as its arguments, results in order (Python's
-        /// `starmap`: `starmap(add, [(1, 2), (3, 4)])` gives `[3, 7]`).
-        pub fn starmap<F, Args, I>(&self, f: F, items: I) -> $crate::Result<Vec<F::Output>>
-        where
-            F: $crate::remote::__api::Target<Args>,
-            I: IntoIterator<Item = Args>,
-            Args: $crate::remote::__api::Serialize + $crate::remote::__api::DeserializeOwned,
-            F::Output: $crate::remote::__api::Serialize
-                + $crate::remote::__api::DeserializeOwned
-                + Send
-                + 'static,
-        {
-            self.starmap_async(f, items, None)?.get()
-        }
-
-        /// [`starmap`](Self::starmap) in chunks of `chunksize` items.
-        #[doc(alias = "starmap")]
-        pub fn starmap_chunksize<F, Args, I>(
-            &self,
-            f: F,
-            items: I,
-            chunksize: usize,
-        ) -> $crate::Result<Vec<F::Output>>
-        where
-            F: $crate::remote::__api::Target<Args>,
-            I: IntoIterator<Item = Args>,
-            Args: $crate::remote::__api::Serialize + $crate::remote::__api::DeserializeOwned,
-            F::Output: $crate::remote::__api::Serialize
-                + $crate::remote::__api::DeserializeOwned
-                + Send
-                + 'static,
-        {
-            self.starmap_async(f, items, Some(chunksize))?.get()
-        }
-
-        /// Queues a [`starmap`](Self::starmap) (Python's `starmap_async`).
-        pub fn starmap_async<F, Args, I>(
-            &self,
-            f: F,
-            items: I,
-            chunksize: Option<usize>,
-        ) -> $crate::Result<$crate::AsyncResult<Vec<F::Output>>>
-        where
-            F: $crate::remote::__api::Target<Args>,
-            I: IntoIterator<Item = Args>,
-            Args: $crate::remote::__api::Serialize + $crate::remote::__api::DeserializeOwned,
-            F::Output: $crate::remote::__api::Serialize
-                + $crate::remote::__api::DeserializeOwned
-                + Send
-                + 'static,
-        {
-            $crate::remote::starmap_async(self, f, items, chunksize, $crate::Callbacks::new())
-        }
-
-        #[doc = concat!(
-            "[`starmap_async`](Self::starmap_async) with callbacks run ", $callbacks_run, "."
-        )]
-        #[doc(alias = "starmap_async")]
-        pub fn starmap_async_with<F, Args, I>(
-            &self,
-            f: F,
-            items: I,
-            chunksize: Option<usize>,
-            callbacks: $crate::Callbacks<Vec<F::Output>>,
-        ) -> $crate::Result<$crate::AsyncResult<Vec<F::Output>>>
-        where
-            F: $crate::remote::__api::Target<Args>,
-            I: IntoIterator<Item = Args>,
-            Args: $crate::remote::__api::Serialize + $crate::remote::__api::DeserializeOwned,
-            F::Output: $crate::remote::__api::Serialize
-                + $crate::remote::__api::DeserializeOwned
-                + Send
-                + 'static,
-        {
-            $crate::remote::starmap_async(self, f, items, chunksize, callbacks)
-        }
-
-        /// Applies `f` to every item lazily, one item per task, yielding results in input
-        /// order (Python's `imap`); at most a few chunks are in flight (the iterator's
-        /// `lookahead`), so an endless input works. Tasks start at once; each result is an
-        /// item's `Result`.
-        pub fn imap<F, A, I>(
-            &self,
-            f: F,
-            items: I,
-        ) -> $crate::Result<$crate::IMap<'_, A, F::Output, I::IntoIter>>
-        where
-            F: $crate::remote::__api::Target<(A,)>,
-            I: IntoIterator<Item = A>,
-            A: $crate::remote::__api::Serialize + $crate::remote::__api::DeserializeOwned,
-            F::Output: $crate::remote::__api::Serialize
-                + $crate::remote::__api::DeserializeOwned
-                + Send
-                + 'static,
-        {
-            $crate::remote::imap(self, f, items, 1, true)
-        }
-
-        /// [`imap`](Self::imap) in chunks of `chunksize` items (Python's `imap(f, items,
-        /// chunksize)`).
-        #[doc(alias = "imap")]
-        pub fn imap_chunksize<F, A, I>(
-            &self,
-            f: F,
-            items: I,
-            chunksize: usize,
-        ) -> $crate::Result<$crate::IMap<'_, A, F::Output, I::IntoIter>>
-        where
-            F: $crate::remote::__api::Target<(A,)>,
-            I: IntoIterator<Item = A>,
-            A: $crate::remote::__api::Serialize + $crate::remote::__api::DeserializeOwned,
-            F::Output: $crate::remote::__api::Serialize
-                + $crate::remote::__api::DeserializeOwned
-                + Send
-                + 'static,
-        {
-            $crate::remote::imap(self, f, items, chunksize, true)
-        }
-
-        /// As [`imap`](Self::imap), yielding results as they finish (Python's
-        /// `imap_unordered`).
-        pub fn imap_unordered<F, A, I>(
-            &self,
-            f: F,
-            items: I,
-        ) -> $crate::Result<$crate::IMap<'_, A, F::Output, I::IntoIter>>
-        where
-            F: $crate::remote::__api::Target<(A,)>,
-            I: IntoIterator<Item = A>,
-            A: $crate::remote::__api::Serialize + $crate::remote::__api::DeserializeOwned,
-            F::Output: $crate::remote::__api::Serialize
-                + $crate::remote::__api::DeserializeOwned
-                + Send
-                + 'static,
-        {
-            $crate::remote::imap(self, f, items, 1, false)
-        }
-
-        /// [`imap_unordered`](Self::imap_unordered) in chunks of `chunksize` items.
-        #[doc(alias = "imap_unordered")]
-        pub fn imap_unordered_chunksize<F, A, I>(
-            &self,
-            f: F,
-            items: I,
-            chunksize: usize,
-        ) -> $crate::Result<$crate::IMap<'_, A, F::Output, I::IntoIter>>
-        where
-            F: $crate::remote::__api::Target<(A,)>,
-            I: IntoIterator<Item = A>,
-            A: $crate::remote::__api::Serialize + $crate::remote::__api::DeserializeOwned,
-            F::Output: $crate::remote::__api::Serialize
-                + $crate::remote::__api::DeserializeOwned
-                + Send
-                + 'static,
-        {
-            $crate::remote::imap(self, f, items, chunksize, false)
-        }
+        $body
     };
 }
