@@ -125,6 +125,7 @@ per_runtime!(
     dropped_condition_waits_lose_no_notification,
     barrier_futures_agree_with_a_blocking_child,
     dropped_barrier_waits_withdraw_or_break,
+    a_barrier_party_killed_inside_wait_breaks_the_async_waits,
     thousands_of_waiting_futures_share_a_few_threads,
 );
 
@@ -511,6 +512,37 @@ fn dropped_barrier_waits_withdraw_or_break(flavor: Flavor) {
             barrier.wait_async()
         );
         let mut indices = [x.unwrap(), y.unwrap(), z.unwrap()];
+        indices.sort_unstable();
+        assert_eq!(indices, [0, 1, 2]);
+    });
+}
+
+fn a_barrier_party_killed_inside_wait_breaks_the_async_waits(flavor: Flavor) {
+    run(flavor, async {
+        let barrier = Barrier::new(3).unwrap();
+        let out = Queue::<usize>::new().unwrap();
+        let child = started(barrier_party, (barrier.clone(), 1u32, out));
+        let waiter = tokio::spawn({
+            let barrier = barrier.clone();
+            async move { barrier.wait_async().await }
+        });
+        let start = std::time::Instant::now();
+        while barrier.n_waiting() < 2 {
+            assert!(start.elapsed() < BOUND, "the parties did not arrive");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        child.kill().unwrap();
+        assert_eq!(child.join_async().await.unwrap(), -libc::SIGKILL);
+        // Only async waiters are left: they find the dead party themselves.
+        assert!(matches!(waiter.await.unwrap(), Err(Error::BrokenBarrier)));
+        assert!(barrier.broken());
+        barrier.reset();
+        let (a, b, c) = tokio::join!(
+            barrier.wait_async(),
+            barrier.wait_async(),
+            barrier.wait_async()
+        );
+        let mut indices = [a.unwrap(), b.unwrap(), c.unwrap()];
         indices.sort_unstable();
         assert_eq!(indices, [0, 1, 2]);
     });

@@ -25,6 +25,8 @@ use std::future::poll_fn;
 use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
+#[cfg(not(loom))]
+use std::time::Instant;
 
 use multiprocessing_core::code::CodeRef;
 #[cfg(not(loom))]
@@ -267,19 +269,23 @@ fn locked(state: &BarrierState, how: Acquired) {
 }
 
 /// [`Inner::wait`] as a future: gives the lock up (the returned guard holds it again), so a
-/// future dropped meanwhile holds nothing.
+/// future dropped meanwhile holds nothing. `looked`: when this party last looked for dead
+/// parties, which it does when a [`SLICE`] passed without news (the waiter thread wakes
+/// every future at least that often).
 #[cfg(not(loom))]
-async fn wait_async(inner: Inner<'_>, deadline: Deadline) -> (Inner<'_>, bool) {
+async fn wait_async<'a>(inner: Inner<'a>, deadline: Deadline, looked: &mut Instant) -> Inner<'a> {
     let state = inner.state;
     let seq = state.seq.load(Ordering::SeqCst);
     drop(inner);
-    let slice = Deadline::after(SLICE).min(deadline);
     let mut waiter = AsyncWaiter::new();
     // Ready when woken, at a slice or at the deadline; the caller looks again either way.
-    poll_fn(|cx| waiter.poll_wait(&state.seq, seq, slice, cx)).await;
+    poll_fn(|cx| waiter.poll_wait(&state.seq, seq, deadline, cx)).await;
     let inner = relock_async(state).await;
-    let changed = state.seq.load(Ordering::SeqCst) != seq;
-    (inner, changed || !slice.is_expired())
+    if state.seq.load(Ordering::SeqCst) == seq && looked.elapsed() >= SLICE {
+        inner.purge_dead();
+        *looked = Instant::now();
+    }
+    inner
 }
 
 /// A party inside an async `wait`, from its arrival until it leaves: dropped before then (its
@@ -464,16 +470,13 @@ impl Barrier {
     async fn wait_async_deadline(&self, deadline: Deadline) -> Result<usize> {
         let state = self.shared.get();
         let mut inner = relock_async(state).await;
+        let mut looked = Instant::now();
         // Waiting for a previous round: not joined yet, so a drop or a timeout breaks nothing.
         while matches!(inner.get(), DRAINING | RESETTING) {
             if deadline.is_expired() {
                 return Err(Error::BrokenBarrier);
             }
-            let (relocked, woken) = wait_async(inner, deadline).await;
-            inner = relocked;
-            if !woken {
-                inner.purge_dead();
-            }
+            inner = wait_async(inner, deadline, &mut looked).await;
         }
         if inner.get() == BROKEN {
             return Err(Error::BrokenBarrier);
@@ -511,11 +514,7 @@ impl Barrier {
                 inner.notify_all();
                 break Err(Error::BrokenBarrier);
             }
-            let (relocked, woken) = wait_async(inner, deadline).await;
-            inner = relocked;
-            if !woken {
-                inner.purge_dead();
-            }
+            inner = wait_async(inner, deadline, &mut looked).await;
         };
         party.armed = false;
         inner.leave(slot);
