@@ -640,6 +640,7 @@ impl CondState {
 
     /// A waiter of `group` that gives up (its future dropped) before it is done: leaves as if it
     /// had never waited, handing on a wake-up it may have been given.
+    #[cfg(not(loom))]
     fn withdraw(&self, group: u32, slot: Option<usize>) {
         let _g = self.lock();
         self.leave(slot);

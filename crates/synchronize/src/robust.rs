@@ -42,6 +42,7 @@ pub(crate) const ASYNC_OWNER: u32 = 1 << 29;
 /// The owner an async acquisition records: the process (whose death is what a waiter must
 /// notice) with [`ASYNC_OWNER`] set, so it never equals the id of one of its threads. A task
 /// moves between threads, so a thread cannot be its owner.
+#[cfg(not(loom))]
 #[inline]
 pub(crate) fn async_owner() -> Owner {
     let me = owner::process();
