@@ -126,8 +126,6 @@ pub trait ConditionLock: sealed::Sealed + Clone + Serialize + DeserializeOwned {
     fn async_lock_of<'a>(guard: &Self::AsyncGuard<'a>) -> &'a Self
     where
         Self: 'a;
-    #[doc(hidden)]
-    fn release_async_guard(&self, guard: Self::AsyncGuard<'_>);
 }
 
 impl ConditionLock for Lock {
@@ -163,9 +161,6 @@ impl ConditionLock for Lock {
         Self: 'a,
     {
         guard.lock()
-    }
-    fn release_async_guard(&self, guard: LockGuard<'_>) {
-        drop(guard);
     }
 }
 
@@ -209,9 +204,6 @@ impl ConditionLock for RLock {
         Self: 'a,
     {
         guard.lock()
-    }
-    fn release_async_guard(&self, guard: RLockAsyncGuard<'_>) {
-        drop(guard);
     }
 }
 
@@ -400,7 +392,8 @@ impl<L: ConditionLock> Condition<L> {
             waiter: AsyncWaiter::new(),
             looked: Instant::now(),
         };
-        lock.release_async_guard(guard);
+        // The hold is the guard's: dropping it releases the lock (one level, for an `RLock`).
+        drop(guard);
         let notified = poll_fn(|cx| sleep.poll(cx)).await;
         // Dropped while reacquiring, a notified wait hands its notification on.
         let mut pass_on = PassOn {
