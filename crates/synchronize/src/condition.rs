@@ -357,10 +357,10 @@ impl<L: ConditionLock> Condition<L> {
         }
     }
 
-    /// Acquires the condition's lock as a future (Python's `async with` has no twin here; this
-    /// is `with cond:` from async code): a [`LockGuard`] for a [`Lock`], an
-    /// [`RLockAsyncGuard`] for an [`RLock`] (owned by the guard, not by a thread). Both are
-    /// `Send`. Dropped before it is ready, it holds nothing.
+    /// Acquires the condition's lock as a future, Python's `with cond:` from async code: a
+    /// [`LockGuard`] for a [`Lock`], an [`RLockAsyncGuard`] for an [`RLock`] (owned by the
+    /// guard, not by a thread; see [`RLock::lock_async`]). Both are `Send`. Dropped before it
+    /// is ready, it holds nothing.
     #[cfg(not(loom))]
     pub async fn lock_async(&self) -> LockResult<L::AsyncGuard<'_>> {
         self.lock.acquire_async_guard().await
