@@ -341,6 +341,7 @@ fn register(word: &AtomicU32, expected: u32, deadline: Deadline, waker: Waker) -
 
 /// The word's thread: sleeps on it and wakes the registered futures, until none is left.
 fn serve(addr: usize, entry: &Arc<Entry>) {
+    let mut stale = Vec::new();
     loop {
         let (expected, deadline) = {
             let mut w = entry.lock();
@@ -364,6 +365,17 @@ fn serve(addr: usize, entry: &Arc<Entry>) {
                 .get(&latest)
                 .or_else(|| w.slots.values().next())
                 .map_or(0, |s| s.expected);
+            // The word holds one value: a future registered for another one saw it change
+            // already (a wake-up that came while this thread was not asleep) or will see it
+            // now. Wake it to look again rather than let it wait out a slice.
+            w.slots.retain(|_, s| {
+                if s.expected == expected {
+                    true
+                } else {
+                    stale.push(s.waker.clone());
+                    false
+                }
+            });
             let deadline = w
                 .slots
                 .values()
@@ -372,6 +384,9 @@ fn serve(addr: usize, entry: &Arc<Entry>) {
             w.until = deadline;
             (expected, deadline)
         };
+        for waker in stale.drain(..) {
+            waker.wake();
+        }
         let outcome = sleep(addr, expected, deadline);
         let mut woken = Vec::new();
         {

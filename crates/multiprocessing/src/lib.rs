@@ -82,8 +82,8 @@ pub use multiprocessing_core as runtime;
 pub use multiprocessing_synchronize as synchronize;
 #[cfg(feature = "synchronize")]
 pub use multiprocessing_synchronize::{
-    Barrier, BoundedSemaphore, Condition, Event, Lock, LockGuard, OwnerDied, RLock, RLockGuard,
-    Semaphore,
+    Barrier, BoundedSemaphore, Condition, Event, Lock, LockGuard, OwnerDied, RLock,
+    RLockAsyncGuard, RLockGuard, Semaphore,
 };
 
 /// Shared values and arrays, Python's `multiprocessing.sharedctypes`.

@@ -12,16 +12,25 @@
 //! two.reset();
 //! assert!(!two.broken());
 //! ```
+//!
+//! From async code, [`Barrier::wait_async`] and [`Barrier::wait_async_timeout`] are the waits
+//! as futures, meeting blocking parties in the same rounds.
 
 #[cfg(loom)]
 use loom::sync::atomic::AtomicU32;
 use std::fmt;
 #[cfg(not(loom))]
+use std::future::poll_fn;
+#[cfg(not(loom))]
 use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
+#[cfg(not(loom))]
+use std::time::Instant;
 
 use multiprocessing_core::code::CodeRef;
+#[cfg(not(loom))]
+use multiprocessing_core::futex_async::AsyncWaiter;
 use multiprocessing_core::owner::{self, OwnerCell};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -232,12 +241,79 @@ fn purge_dead(state: &BarrierState) -> bool {
 }
 
 fn relock(state: &BarrierState) {
-    if state.lock.acquire(owner::process(), Deadline::never()) == Acquired::OwnerDied {
+    let how = state.lock.acquire(owner::process(), Deadline::never());
+    locked(state, how);
+}
+
+/// [`relock`] as a future: the lock is held for a few instructions at a time, but also while
+/// the last party runs the action, which an async waiter must not block its thread for.
+#[cfg(not(loom))]
+async fn relock_async(state: &BarrierState) -> Inner<'_> {
+    let how = state
+        .lock
+        .acquire_async(owner::process(), 0, Deadline::never())
+        .await;
+    locked(state, how);
+    Inner { state }
+}
+
+/// Just took the internal lock, `how`.
+fn locked(state: &BarrierState, how: Acquired) {
+    if how == Acquired::OwnerDied {
         // A party died inside the barrier: its round cannot complete.
         state.state.store(BROKEN, Ordering::Relaxed);
         state.seq.fetch_add(1, Ordering::SeqCst);
         futex::wake_all(&state.seq);
         purge_dead(state);
+    }
+}
+
+/// [`Inner::wait`] as a future: gives the lock up (the returned guard holds it again), so a
+/// future dropped meanwhile holds nothing. `looked`: when this party last looked for dead
+/// parties, which it does when a [`SLICE`] passed without news (the waiter thread wakes
+/// every future at least that often).
+#[cfg(not(loom))]
+async fn wait_async<'a>(inner: Inner<'a>, deadline: Deadline, looked: &mut Instant) -> Inner<'a> {
+    let state = inner.state;
+    let seq = state.seq.load(Ordering::SeqCst);
+    drop(inner);
+    let mut waiter = AsyncWaiter::new();
+    // Ready when woken, at a slice or at the deadline; the caller looks again either way.
+    poll_fn(|cx| waiter.poll_wait(&state.seq, seq, deadline, cx)).await;
+    let inner = relock_async(state).await;
+    if state.seq.load(Ordering::SeqCst) == seq && looked.elapsed() >= SLICE {
+        inner.purge_dead();
+        *looked = Instant::now();
+    }
+    inner
+}
+
+/// A party inside an async `wait`, from its arrival until it leaves: dropped before then (its
+/// future cancelled), it leaves the barrier. While its round fills it withdraws, as if it had
+/// never arrived, if it was the last to arrive (no later party holds a higher index); else it
+/// breaks the round, as a party that times out does (Python's rule), rather than leave a
+/// duplicate index behind. A party dropped once its round passed just leaves.
+#[cfg(not(loom))]
+struct Party<'a> {
+    state: &'a BarrierState,
+    slot: Option<usize>,
+    index: u32,
+    armed: bool,
+}
+
+#[cfg(not(loom))]
+impl Drop for Party<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        relock(self.state);
+        let inner = Inner { state: self.state };
+        if inner.get() == FILLING && self.state.count.load(Ordering::Relaxed) != self.index + 1 {
+            inner.set(BROKEN);
+            inner.notify_all();
+        }
+        inner.leave(self.slot);
     }
 }
 
@@ -319,6 +395,128 @@ impl Barrier {
                 }
             }
         };
+        inner.leave(slot);
+        result.map(|()| index as usize)
+    }
+
+    /// [`wait`](Self::wait) as a future, with the default timeout: the same arrival index, or
+    /// [`Error::BrokenBarrier`] when the barrier is or gets broken (a timeout, an
+    /// [`abort`](Self::abort), a [`reset`](Self::reset), a party that died). Blocking and async
+    /// parties, in any processes, meet in the same rounds. It never blocks its executor's
+    /// thread: the futures waiting on one barrier share one waiter thread
+    /// (`multiprocessing_core::futex_async`). The last party to arrive runs the action in its
+    /// poll, as the blocking `wait` runs it in its call.
+    ///
+    /// **Cancellation.** A future dropped before its party arrived changes nothing. Dropped
+    /// while its round fills, its party withdraws if it was the last to arrive (the barrier
+    /// is as if it never came: the next party gets its index); otherwise it breaks the round
+    /// as a timeout would, since the parties after it hold higher indices. Dropped once the
+    /// round passed, it just leaves (the others were released).
+    ///
+    /// ```
+    /// use multiprocessing_synchronize::Barrier;
+    /// let rt = tokio::runtime::Builder::new_multi_thread().build().unwrap();
+    /// let barrier = Barrier::new(3).unwrap();
+    /// rt.block_on(async {
+    ///     let parties: Vec<_> = (0..2)
+    ///         .map(|_| {
+    ///             let barrier = barrier.clone();
+    ///             tokio::spawn(async move { barrier.wait_async().await.unwrap() })
+    ///         })
+    ///         .collect();
+    ///     // A blocking party (another thread or process) joins the same round.
+    ///     let mine = std::thread::spawn({
+    ///         let barrier = barrier.clone();
+    ///         move || barrier.wait().unwrap()
+    ///     });
+    ///     let mut indices = vec![mine.join().unwrap()];
+    ///     for p in parties {
+    ///         indices.push(p.await.unwrap());
+    ///     }
+    ///     indices.sort();
+    ///     assert_eq!(indices, [0, 1, 2]);
+    /// });
+    /// ```
+    #[doc(alias = "wait")]
+    #[cfg(not(loom))]
+    pub async fn wait_async(&self) -> Result<usize> {
+        self.wait_async_deadline(Deadline::from_timeout(self.timeout))
+            .await
+    }
+
+    /// [`wait_timeout`](Self::wait_timeout) as a future: on expiry the barrier breaks, as in
+    /// the blocking form (the deadline is kept by the waiter thread: no runtime timer needed).
+    /// Cancellation as [`wait_async`](Self::wait_async).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use multiprocessing_synchronize::{Barrier, Error};
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// let barrier = Barrier::new(2).unwrap();
+    /// rt.block_on(async {
+    ///     let waited = barrier.wait_async_timeout(Duration::from_millis(5)).await;
+    ///     assert!(matches!(waited, Err(Error::BrokenBarrier))); // nobody else came
+    ///     assert!(barrier.broken());
+    /// });
+    /// ```
+    #[doc(alias = "wait")]
+    #[cfg(not(loom))]
+    pub async fn wait_async_timeout(&self, timeout: Duration) -> Result<usize> {
+        self.wait_async_deadline(Deadline::after(timeout)).await
+    }
+
+    /// [`wait_deadline`](Self::wait_deadline) with async sleeps and lock.
+    #[cfg(not(loom))]
+    async fn wait_async_deadline(&self, deadline: Deadline) -> Result<usize> {
+        let state = self.shared.get();
+        let mut inner = relock_async(state).await;
+        let mut looked = Instant::now();
+        // Waiting for a previous round: not joined yet, so a drop or a timeout breaks nothing.
+        while matches!(inner.get(), DRAINING | RESETTING) {
+            if deadline.is_expired() {
+                return Err(Error::BrokenBarrier);
+            }
+            inner = wait_async(inner, deadline, &mut looked).await;
+        }
+        if inner.get() == BROKEN {
+            return Err(Error::BrokenBarrier);
+        }
+        let index = state.count.load(Ordering::Relaxed);
+        state.count.store(index + 1, Ordering::Relaxed);
+        let slot = inner.enter();
+        let parties = state.parties.load(Ordering::Relaxed);
+        if index + 1 >= parties {
+            // The last party: as the blocking wait, with no `.await` (so no cancellation).
+            let result = if inner.purge_dead() {
+                Err(Error::BrokenBarrier)
+            } else {
+                self.release_all(&inner, slot)
+            };
+            inner.leave(slot);
+            return result.map(|()| index as usize);
+        }
+        let mut party = Party {
+            state,
+            slot,
+            index,
+            armed: true,
+        };
+        let result = loop {
+            if inner.get() != FILLING {
+                break if matches!(inner.get(), BROKEN | RESETTING) {
+                    Err(Error::BrokenBarrier)
+                } else {
+                    Ok(())
+                };
+            }
+            if deadline.is_expired() {
+                inner.set(BROKEN);
+                inner.notify_all();
+                break Err(Error::BrokenBarrier);
+            }
+            inner = wait_async(inner, deadline, &mut looked).await;
+        };
+        party.armed = false;
         inner.leave(slot);
         result.map(|()| index as usize)
     }

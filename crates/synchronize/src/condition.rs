@@ -15,21 +15,35 @@
 //! let (_guard, ok) = cond.wait_for(guard, Some(Duration::from_millis(5)), || true).unwrap();
 //! assert!(ok);
 //! ```
+//!
+//! From async code, [`Condition::lock_async`], [`Condition::wait_async`] (and
+//! [`wait_async_timeout`](Condition::wait_async_timeout),
+//! [`wait_for_async`](Condition::wait_for_async)) take and give back the lock's async guard
+//! ([`LockGuard`] or [`RLockAsyncGuard`], both `Send`); `notify` stays a plain call. A dropped
+//! wait leaves the lock released and hands on any notification it was given.
 
 #[cfg(loom)]
 use loom::sync::atomic::AtomicU32;
 use std::fmt;
 #[cfg(not(loom))]
+use std::future::poll_fn;
+#[cfg(not(loom))]
 use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering;
+#[cfg(not(loom))]
+use std::task::Poll;
 use std::time::Duration;
+#[cfg(not(loom))]
+use std::time::Instant;
 
+#[cfg(not(loom))]
+use multiprocessing_core::futex_async::AsyncWaiter;
 use multiprocessing_core::owner::{self, OwnerCell};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::lock::LockGuard;
-use crate::rlock::RLockGuard;
+use crate::rlock::{RLockAsyncGuard, RLockGuard};
 use crate::robust::{Acquired, RobustWord, SLICE};
 use crate::shared::{Shared, SharedState};
 use crate::{Lock, LockResult, OwnerDied, RLock, Result};
@@ -98,6 +112,20 @@ pub trait ConditionLock: sealed::Sealed + Clone + Serialize + DeserializeOwned {
     fn release_guard(&self, guard: Self::Guard<'_>) -> u64;
     #[doc(hidden)]
     fn reacquire(&self, saved: u64) -> LockResult<Self::Guard<'_>>;
+    /// The guard an async acquisition gives ([`Condition::lock_async`]): `Send`, so a task may
+    /// hold it across `.await`.
+    type AsyncGuard<'a>: Send
+    where
+        Self: 'a;
+    /// Acquires the lock as a future.
+    #[cfg(not(loom))]
+    fn acquire_async_guard(
+        &self,
+    ) -> impl std::future::Future<Output = LockResult<Self::AsyncGuard<'_>>> + Send;
+    #[doc(hidden)]
+    fn async_lock_of<'a>(guard: &Self::AsyncGuard<'a>) -> &'a Self
+    where
+        Self: 'a;
 }
 
 impl ConditionLock for Lock {
@@ -120,6 +148,19 @@ impl ConditionLock for Lock {
     }
     fn reacquire(&self, _saved: u64) -> LockResult<LockGuard<'_>> {
         self.lock()
+    }
+    type AsyncGuard<'a> = LockGuard<'a>;
+    #[cfg(not(loom))]
+    fn acquire_async_guard(
+        &self,
+    ) -> impl std::future::Future<Output = LockResult<LockGuard<'_>>> + Send {
+        self.lock_async()
+    }
+    fn async_lock_of<'a>(guard: &LockGuard<'a>) -> &'a Lock
+    where
+        Self: 'a,
+    {
+        guard.lock()
     }
 }
 
@@ -150,6 +191,19 @@ impl ConditionLock for RLock {
             Acquired::OwnerDied => Err(OwnerDied::new(guard)),
             _ => Ok(guard),
         }
+    }
+    type AsyncGuard<'a> = RLockAsyncGuard<'a>;
+    #[cfg(not(loom))]
+    fn acquire_async_guard(
+        &self,
+    ) -> impl std::future::Future<Output = LockResult<RLockAsyncGuard<'_>>> + Send {
+        self.lock_async()
+    }
+    fn async_lock_of<'a>(guard: &RLockAsyncGuard<'a>) -> &'a RLock
+    where
+        Self: 'a,
+    {
+        guard.lock()
     }
 }
 
@@ -303,6 +357,189 @@ impl<L: ConditionLock> Condition<L> {
         }
     }
 
+    /// Acquires the condition's lock as a future, Python's `with cond:` from async code: a
+    /// [`LockGuard`] for a [`Lock`], an [`RLockAsyncGuard`] for an [`RLock`] (owned by the
+    /// guard, not by a thread; see [`RLock::lock_async`]). Both are `Send`. Dropped before it
+    /// is ready, it holds nothing.
+    #[cfg(not(loom))]
+    pub async fn lock_async(&self) -> LockResult<L::AsyncGuard<'_>> {
+        self.lock.acquire_async_guard().await
+    }
+
+    /// Releases the lock, sleeps (as a future) until notified or `deadline`, reacquires the
+    /// lock as a future.
+    #[cfg(not(loom))]
+    async fn wait_inner_async<'a>(
+        &self,
+        guard: L::AsyncGuard<'a>,
+        deadline: Deadline,
+    ) -> LockResult<(L::AsyncGuard<'a>, bool)> {
+        let lock: &'a L = L::async_lock_of(&guard);
+        assert!(
+            self.lock.same_lock(lock),
+            "Condition::wait_async was given the guard of another lock"
+        );
+        let state = self.state();
+        // Joined before the lock goes, as the blocking wait: a notify after the caller's
+        // check of its predicate is not missed.
+        let (group, slot) = state.begin_wait();
+        let mut sleep = AsyncSleep {
+            state,
+            group,
+            slot,
+            deadline,
+            done: false,
+            waiter: AsyncWaiter::new(),
+            looked: Instant::now(),
+        };
+        // The hold is the guard's: dropping it releases the lock (one level, for an `RLock`).
+        drop(guard);
+        let notified = poll_fn(|cx| sleep.poll(cx)).await;
+        // Dropped while reacquiring, a notified wait hands its notification on.
+        let mut pass_on = PassOn {
+            state,
+            armed: notified,
+        };
+        let reacquired = lock.acquire_async_guard().await;
+        pass_on.armed = false;
+        match reacquired {
+            Ok(g) => Ok((g, notified)),
+            Err(died) => Err(died.map(|g| (g, notified))),
+        }
+    }
+
+    /// [`wait`](Self::wait) as a future: releases the lock, waits until notified, and
+    /// reacquires the lock, all without blocking the executor's thread (the futures waiting
+    /// on one condition share one waiter thread, `multiprocessing_core::futex_async`).
+    /// [`notify`](Self::notify) stays a plain call, from any thread or process; blocking and
+    /// async waiters of one condition are served in the same order.
+    ///
+    /// **Cancellation.** The future owns the guard it was given: dropped at any point before it
+    /// is ready, it leaves the lock *released* (the caller holds nothing, and takes the lock
+    /// again with [`lock_async`](Self::lock_async) if it needs it), and a notification it was
+    /// handed is passed on to another waiter, as if it had never waited. (Python's `wait`
+    /// interrupted by an exception makes no such promise.)
+    ///
+    /// # Panics
+    /// If `guard` belongs to another lock than the condition's (as [`wait`](Self::wait)).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use multiprocessing_synchronize::Condition;
+    /// let rt = tokio::runtime::Builder::new_multi_thread().build().unwrap();
+    /// let cond = Condition::new().unwrap();
+    /// let ready = Arc::new(AtomicBool::new(false));
+    /// rt.block_on(async {
+    ///     let waiter = tokio::spawn({
+    ///         let (cond, ready) = (cond.clone(), ready.clone());
+    ///         async move {
+    ///             let mut guard = cond.lock_async().await.unwrap();
+    ///             while !ready.load(Ordering::Relaxed) {
+    ///                 guard = cond.wait_async(guard).await.unwrap();
+    ///             }
+    ///         }
+    ///     });
+    ///     {
+    ///         let _guard = cond.lock_async().await.unwrap();
+    ///         ready.store(true, Ordering::Relaxed);
+    ///         cond.notify(1); // a plain call, from any thread or process
+    ///     }
+    ///     waiter.await.unwrap();
+    /// });
+    /// ```
+    #[doc(alias = "wait")]
+    #[cfg(not(loom))]
+    pub async fn wait_async<'a>(&self, guard: L::AsyncGuard<'a>) -> LockResult<L::AsyncGuard<'a>> {
+        match self.wait_inner_async(guard, Deadline::never()).await {
+            Ok((g, _)) => Ok(g),
+            Err(died) => Err(died.map(|(g, _)| g)),
+        }
+    }
+
+    /// [`wait_timeout`](Self::wait_timeout) as a future: the guard back either way, with a
+    /// [`WaitTimeoutResult`]. The timeout bounds the wait for a notification (kept by the
+    /// waiter thread, no runtime timer needed); reacquiring the lock is not bounded, as in the
+    /// blocking form. Cancellation as [`wait_async`](Self::wait_async).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use multiprocessing_synchronize::{Condition, Lock};
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// let cond = Condition::with_lock(Lock::new().unwrap()).unwrap();
+    /// rt.block_on(async {
+    ///     let guard = cond.lock_async().await.unwrap();
+    ///     let (_guard, result) = cond
+    ///         .wait_async_timeout(guard, Duration::from_millis(1))
+    ///         .await
+    ///         .unwrap();
+    ///     assert!(result.timed_out()); // nobody notified
+    /// });
+    /// ```
+    #[doc(alias = "wait")]
+    #[cfg(not(loom))]
+    pub async fn wait_async_timeout<'a>(
+        &self,
+        guard: L::AsyncGuard<'a>,
+        timeout: Duration,
+    ) -> LockResult<(L::AsyncGuard<'a>, WaitTimeoutResult)> {
+        let result = |notified: bool| WaitTimeoutResult {
+            timed_out: !notified,
+        };
+        match self.wait_inner_async(guard, Deadline::after(timeout)).await {
+            Ok((g, notified)) => Ok((g, result(notified))),
+            Err(died) => Err(died.map(|(g, notified)| (g, result(notified)))),
+        }
+    }
+
+    /// [`wait_for`](Self::wait_for) as a future: waits until `predicate` returns `true`
+    /// (checked under the lock, first before waiting) or `timeout` passes; the flag is the
+    /// predicate's last value, Python's `wait_for`. Cancellation as
+    /// [`wait_async`](Self::wait_async): dropped, it leaves the lock released.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use multiprocessing_synchronize::Condition;
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// let cond = Condition::new().unwrap();
+    /// rt.block_on(async {
+    ///     let guard = cond.lock_async().await.unwrap();
+    ///     let (guard, ok) = cond.wait_for_async(guard, None, || true).await.unwrap();
+    ///     assert!(ok);
+    ///     let (_guard, ok) = cond
+    ///         .wait_for_async(guard, Some(Duration::from_millis(5)), || false)
+    ///         .await
+    ///         .unwrap();
+    ///     assert!(!ok); // timed out with the predicate still false
+    /// });
+    /// ```
+    #[doc(alias = "wait_for")]
+    #[cfg(not(loom))]
+    pub async fn wait_for_async<'a>(
+        &self,
+        mut guard: L::AsyncGuard<'a>,
+        timeout: Option<Duration>,
+        mut predicate: impl FnMut() -> bool,
+    ) -> LockResult<(L::AsyncGuard<'a>, bool)> {
+        let deadline = Deadline::from_timeout(timeout);
+        let mut died = false;
+        loop {
+            if predicate() {
+                return wrap(guard, true, died);
+            }
+            if deadline.is_expired() {
+                return wrap(guard, false, died);
+            }
+            match self.wait_inner_async(guard, deadline).await {
+                Ok((g, _)) => guard = g,
+                Err(e) => {
+                    died = true;
+                    guard = e.into_inner().0;
+                }
+            }
+        }
+    }
+
     /// Wakes up to `n` waiters. Python requires the lock to be held for this; here it is
     /// recommended (so the waiters see the change they are woken for) but not required.
     pub fn notify(&self, n: u32) {
@@ -342,45 +579,65 @@ impl CondState {
     /// Sleeps (the condition's lock released) until this waiter of `group` is chosen (`true`)
     /// or `deadline` passes (`false`).
     fn sleep(&self, group: u32, slot: Option<usize>, deadline: Deadline) -> bool {
-        let state = self;
-        let word = state.word(group);
+        let word = self.word(group);
         let mut look = false;
         loop {
-            let g = state.lock();
-            if look {
-                state.hand_on_from_dead(slot);
-            }
-            let served = state.served.load(Ordering::Relaxed);
-            if group.wrapping_sub(served) > 1 {
-                // The group was served in full: chosen.
-                state.leave(slot);
-                return true;
-            }
-            let in_served = group == served;
-            if in_served && state.tokens.load(Ordering::Relaxed) > 0 {
-                state.tokens.fetch_sub(1, Ordering::Relaxed);
-                state.leave(slot);
-                return true;
-            }
-            let remaining = deadline.remaining();
-            if remaining == Some(Duration::ZERO) {
-                state.leave(slot);
-                if in_served {
-                    state.unchosen.fetch_sub(1, Ordering::Relaxed);
-                    if state.unchosen.load(Ordering::Relaxed) == 0 {
-                        state.promote();
-                    }
-                } else {
-                    state.newer.fetch_sub(1, Ordering::Relaxed);
+            match self.step(group, slot, deadline, look) {
+                Step::Done(notified) => return notified,
+                Step::Sleep(seen) => {
+                    let slice = deadline.remaining().map_or(SLICE, |r| r.min(SLICE));
+                    // Nothing for a whole slice: maybe a wake-up went to a waiter that died.
+                    look = !futex::wait(word, seen, Deadline::after(slice));
                 }
-                return false;
             }
-            let seen = word.load(Ordering::Relaxed);
-            drop(g);
-            let slice = remaining.map_or(SLICE, |r| r.min(SLICE));
-            // Nothing for a whole slice: maybe a wake-up went to a waiter that died.
-            look = !futex::wait(word, seen, Deadline::after(slice));
         }
+    }
+
+    /// One look of a waiter of `group` (`look`: for a dead waiter's wake-up too): done when
+    /// chosen (`true`) or when `deadline` passed (`false`, and the waiter has left), else the
+    /// value of the group's word to sleep on.
+    fn step(&self, group: u32, slot: Option<usize>, deadline: Deadline, look: bool) -> Step {
+        let state = self;
+        let g = state.lock();
+        if look {
+            state.hand_on_from_dead(slot);
+        }
+        let served = state.served.load(Ordering::Relaxed);
+        if group.wrapping_sub(served) > 1 {
+            // The group was served in full: chosen.
+            state.leave(slot);
+            return Step::Done(true);
+        }
+        let in_served = group == served;
+        if in_served && state.tokens.load(Ordering::Relaxed) > 0 {
+            state.tokens.fetch_sub(1, Ordering::Relaxed);
+            state.leave(slot);
+            return Step::Done(true);
+        }
+        if deadline.is_expired() {
+            state.leave(slot);
+            if in_served {
+                state.unchosen.fetch_sub(1, Ordering::Relaxed);
+                if state.unchosen.load(Ordering::Relaxed) == 0 {
+                    state.promote();
+                }
+            } else {
+                state.newer.fetch_sub(1, Ordering::Relaxed);
+            }
+            return Step::Done(false);
+        }
+        let seen = state.word(group).load(Ordering::Relaxed);
+        drop(g);
+        Step::Sleep(seen)
+    }
+
+    /// A waiter of `group` that gives up (its future dropped) before it is done: leaves as if it
+    /// had never waited, handing on a wake-up it may have been given.
+    #[cfg(not(loom))]
+    fn withdraw(&self, group: u32, slot: Option<usize>) {
+        let _g = self.lock();
+        self.leave(slot);
+        self.retract(group);
     }
 
     /// Hands up to `n` wake-ups to the oldest waiters ([`Condition::notify`]).
@@ -478,6 +735,79 @@ impl CondState {
             }
             // Its group was released in full before it took its wake-up.
             _ => self.notify_locked(1),
+        }
+    }
+}
+
+/// What a waiter's look found.
+enum Step {
+    /// Done waiting: chosen (`true`) or timed out (`false`).
+    Done(bool),
+    /// Sleep while the group's word holds this value.
+    Sleep(u32),
+}
+
+/// An async wait for a notification, [`CondState::sleep`] as a future: withdraws if dropped
+/// before it is done.
+#[cfg(not(loom))]
+struct AsyncSleep<'a> {
+    state: &'a CondState,
+    group: u32,
+    slot: Option<usize>,
+    deadline: Deadline,
+    done: bool,
+    waiter: AsyncWaiter,
+    /// When it last looked for a dead waiter's wake-up (it does so every [`SLICE`]).
+    looked: Instant,
+}
+
+#[cfg(not(loom))]
+impl AsyncSleep<'_> {
+    fn poll(&mut self, cx: &mut std::task::Context<'_>) -> Poll<bool> {
+        let word = self.state.word(self.group);
+        loop {
+            let look = self.looked.elapsed() >= SLICE;
+            if look {
+                self.looked = Instant::now();
+            }
+            match self.state.step(self.group, self.slot, self.deadline, look) {
+                Step::Done(notified) => {
+                    self.done = true;
+                    return Poll::Ready(notified);
+                }
+                // Woken, a slice (the waiter thread wakes every future that often) or the
+                // deadline: look again.
+                Step::Sleep(seen) => {
+                    std::task::ready!(self.waiter.poll_wait(word, seen, self.deadline, cx));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(not(loom))]
+impl Drop for AsyncSleep<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.waiter.cancel();
+            self.state.withdraw(self.group, self.slot);
+        }
+    }
+}
+
+/// Hands a notification on to another waiter unless disarmed: a notified async wait dropped
+/// while it reacquires the lock.
+#[cfg(not(loom))]
+struct PassOn<'a> {
+    state: &'a CondState,
+    armed: bool,
+}
+
+#[cfg(not(loom))]
+impl Drop for PassOn<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.state.notify(1);
         }
     }
 }

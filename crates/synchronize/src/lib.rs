@@ -12,13 +12,14 @@
 //! others. A waiter notices within about [`OWNER_CHECK_INTERVAL`] and gets the lock with an
 //! [`OwnerDied`] error, so it can repair the data the lock protects.
 //!
-//! From async code, [`Event::wait_async`], [`Lock::lock_async`] and
-//! [`Semaphore::acquire_guard_async`] (with `_timeout` forms) are the waits as futures on any
-//! executor, with the blocking forms' results (a dead holder's lock goes to an async waiter
-//! with [`OwnerDied`] too). The futures waiting on one primitive share one waiter thread that
-//! sleeps on its futex word (`multiprocessing_core::futex_async`): none blocks its executor's
-//! thread, and none has a thread of its own. `RLock` has no future: its owner is a thread, and
-//! a task moves between threads.
+//! From async code, [`Event::wait_async`], [`Lock::lock_async`], [`RLock::lock_async`],
+//! [`Semaphore::acquire_guard_async`], [`Condition::wait_async`] and [`Barrier::wait_async`]
+//! (with `_timeout` forms) are the waits as futures on any executor, with the blocking forms'
+//! results (a dead holder's lock goes to an async waiter with [`OwnerDied`] too). The futures
+//! waiting on one primitive share one waiter thread per futex word
+//! (`multiprocessing_core::futex_async`): none blocks its executor's thread, and none has a
+//! thread of its own. An `RLock` taken from async code is owned by its [`RLockAsyncGuard`], not
+//! by a thread (a task moves between threads): no thread re-enters it.
 //!
 //! ```
 //! use multiprocessing_synchronize::{Lock, Semaphore};
@@ -49,7 +50,7 @@ pub use error::{Error, Result};
 pub use event::Event;
 pub use lock::{Lock, LockGuard};
 pub use owner_died::{LockResult, OwnerDied, TryLockError, TryLockResult};
-pub use rlock::{RLock, RLockGuard};
+pub use rlock::{RLock, RLockAsyncGuard, RLockGuard};
 pub use semaphore::{BoundedSemaphore, SEM_VALUE_MAX, Semaphore, SemaphoreGuard};
 
 /// How often a waiter checks that the owner of the lock it waits for still lives.
@@ -66,4 +67,7 @@ const _: () = {
     send_sync::<Condition<Lock>>();
     send_sync::<Event>();
     send_sync::<Barrier>();
+    // A task holding these across `.await` may move to another thread.
+    send_sync::<LockGuard<'static>>();
+    send_sync::<RLockAsyncGuard<'static>>();
 };

@@ -25,8 +25,6 @@ use std::time::Duration;
 use multiprocessing_core::owner;
 use serde::{Deserialize, Serialize};
 
-#[cfg(not(loom))]
-use crate::robust::AsyncAcquire;
 use crate::robust::{Acquired, GUARDED, Refused, RobustWord};
 use crate::shared::{Shared, SharedState};
 use crate::{Error, LockResult, OwnerDied, Result, TryLockError, TryLockResult};
@@ -243,24 +241,9 @@ impl Lock {
 
     #[cfg(not(loom))]
     async fn acquire_async_until(&self, tag: u32, deadline: Deadline) -> Acquired {
-        struct Waiting<'a> {
-            word: &'a RobustWord,
-            state: AsyncAcquire,
-        }
-        impl Drop for Waiting<'_> {
-            fn drop(&mut self) {
-                self.state.cancel(self.word);
-            }
-        }
-        let me = owner::process();
-        if self.state().try_acquire_tagged(me, tag) {
-            return Acquired::Clean;
-        }
-        let mut w = Waiting {
-            word: self.state(),
-            state: AsyncAcquire::default(),
-        };
-        std::future::poll_fn(|cx| w.word.poll_acquire(me, tag, deadline, &mut w.state, cx)).await
+        self.state()
+            .acquire_async(owner::process(), tag, deadline)
+            .await
     }
 
     /// Whether some process holds the lock now.

@@ -13,6 +13,38 @@
 //! assert!(lock.acquire(true, None).unwrap()); // Python style: pair acquire with release
 //! lock.release().unwrap();
 //! ```
+//!
+//! From async code, [`RLock::lock_async`] (and [`lock_async_timeout`](RLock::lock_async_timeout),
+//! [`acquire_async`](RLock::acquire_async)) take it as a future. A task moves between its
+//! runtime's threads, so no thread can own what it holds: an async hold is owned by its
+//! [`RLockAsyncGuard`] (or, for `acquire_async`, by the process's async code), never by a
+//! thread. Sync code never re-enters it, and it is not re-entrant from async code either: a
+//! task that holds the guard already has the lock, and passes the guard where it is needed.
+//!
+//! ```
+//! use multiprocessing_synchronize::{RLock, TryLockError};
+//! let rt = tokio::runtime::Builder::new_multi_thread().build().unwrap();
+//! let lock = RLock::new().unwrap();
+//! rt.block_on(async {
+//!     let guard = lock.lock_async().await.unwrap();
+//!     // The hold is the guard's: this thread does not own it, so does not re-enter it.
+//!     assert!(!lock.is_mine());
+//!     assert!(matches!(lock.try_lock(), Err(TryLockError::WouldBlock)));
+//!     drop(guard);
+//!     // The guard is `Send`: a task may hold it across `.await`, on any worker thread.
+//!     let task = tokio::spawn({
+//!         let lock = lock.clone();
+//!         async move {
+//!             let guard = lock.lock_async().await.unwrap();
+//!             tokio::task::yield_now().await;
+//!             assert_eq!(lock.count(), 1);
+//!             drop(guard);
+//!         }
+//!     });
+//!     task.await.unwrap();
+//!     assert_eq!(lock.count(), 0);
+//! });
+//! ```
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -22,7 +54,7 @@ use std::time::Duration;
 use multiprocessing_core::owner;
 use serde::{Deserialize, Serialize};
 
-use crate::robust::{Acquired, RobustWord};
+use crate::robust::{ASYNC_OWNER, Acquired, RobustWord};
 use crate::shared::{Shared, SharedState};
 use crate::{Error, LockResult, OwnerDied, Result, TryLockError, TryLockResult};
 use multiprocessing_core::time::Deadline;
@@ -51,6 +83,9 @@ unsafe impl SharedState for RLockState {
 /// with its start time): only the owner may acquire it again or release it. If the owning
 /// thread's process dies (or the thread exits) holding it, a waiter gets it with an
 /// [`OwnerDied`] error.
+///
+/// An async acquisition ([`lock_async`](Self::lock_async)) is owned by its guard, not by a
+/// thread: see [`RLockAsyncGuard`].
 #[derive(Clone, Serialize, Deserialize)]
 pub struct RLock {
     shared: Shared<RLockState>,
@@ -86,6 +121,39 @@ impl Drop for RLockGuard<'_> {
 }
 
 impl<'a> RLockGuard<'a> {
+    /// The lock this guard holds.
+    #[must_use]
+    pub fn lock(&self) -> &'a RLock {
+        self.lock
+    }
+}
+
+/// Holds an [`RLock`] taken from async code ([`RLock::lock_async`]); dropping it releases the
+/// lock.
+///
+/// The hold is the guard's, not a thread's: the lock records the process's async code as its
+/// owner (an id no thread has, so a waiter still finds the owner dead if the process dies),
+/// and no thread, of this process or another, may re-enter it or [`release`](RLock::release) it.
+/// The guard is `Send`, so a task of a multi-thread runtime may hold it across `.await`.
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct RLockAsyncGuard<'a> {
+    lock: &'a RLock,
+}
+
+impl fmt::Debug for RLockAsyncGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RLockAsyncGuard")
+    }
+}
+
+impl Drop for RLockAsyncGuard<'_> {
+    fn drop(&mut self) {
+        // An async hold has one level (it is never re-entered).
+        self.lock.release_level();
+    }
+}
+
+impl<'a> RLockAsyncGuard<'a> {
     /// The lock this guard holds.
     #[must_use]
     pub fn lock(&self) -> &'a RLock {
@@ -227,9 +295,10 @@ impl RLock {
 
     /// Python's `release()`: only the owning thread may release, one level at a time, and only
     /// a level taken with [`acquire`](Self::acquire): the levels of live guards are theirs
-    /// ([`Error::HeldByGuard`]), so a guard never releases a level that is not its own.
+    /// ([`Error::HeldByGuard`]), so a guard never releases a level that is not its own. A hold
+    /// of [`acquire_async`](Self::acquire_async) is released from any thread of its process.
     pub fn release(&self) -> Result<()> {
-        if !self.is_mine() {
+        if !self.is_mine() && !self.is_async_mine() {
             return Err(Error::NotOwner);
         }
         let py = &self.state().py_count;
@@ -253,7 +322,117 @@ impl RLock {
         }
     }
 
-    /// Whether the calling thread holds the lock.
+    /// Takes the lock as a future under the process's async owner (`py`: for Python's
+    /// `acquire`); never re-enters. Dropped before it is ready, it holds nothing.
+    #[cfg(not(loom))]
+    async fn acquire_async_inner(&self, deadline: Deadline, py: bool) -> Acquired {
+        let how = self
+            .state()
+            .word
+            .acquire_async(crate::robust::async_owner(), 0, deadline)
+            .await;
+        if how != Acquired::TimedOut {
+            self.first_level(py);
+        }
+        how
+    }
+
+    #[cfg(not(loom))]
+    fn async_guard(&self, how: Acquired) -> Option<LockResult<RLockAsyncGuard<'_>>> {
+        let guard = RLockAsyncGuard { lock: self };
+        match how {
+            Acquired::Clean => Some(Ok(guard)),
+            Acquired::OwnerDied => Some(Err(OwnerDied::new(guard))),
+            Acquired::TimedOut => {
+                std::mem::forget(guard);
+                None
+            }
+        }
+    }
+
+    /// [`lock`](Self::lock) as a future, for async code: ready once the lock is free (or taken
+    /// over from an owner that died holding it: [`OwnerDied`], noticed within about
+    /// [`OWNER_CHECK_INTERVAL`](crate::OWNER_CHECK_INTERVAL) as by a blocking waiter).
+    ///
+    /// The hold is the returned [`RLockAsyncGuard`]'s, not the calling thread's (a task moves
+    /// between threads): it is **not re-entrant**, from sync or async code. A thread of this
+    /// process that calls [`lock`](Self::lock) while the guard lives waits for it as for any
+    /// other owner, and a second `lock_async` waits too; a task that needs the lock again
+    /// already has it in its guard. It never blocks its executor's thread: the futures waiting
+    /// on one lock share one waiter thread (`multiprocessing_core::futex_async`). Dropped
+    /// before it is ready, it holds nothing and passes on any wake-up it was given.
+    ///
+    /// ```
+    /// use multiprocessing_synchronize::RLock;
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// let lock = RLock::new().unwrap();
+    /// rt.block_on(async {
+    ///     let guard = lock.lock_async().await.unwrap();
+    ///     assert_eq!(lock.count(), 1);
+    ///     assert!(lock.release().is_err()); // the guard's level: only dropping it releases
+    ///     drop(guard);
+    ///     assert_eq!(lock.count(), 0);
+    /// });
+    /// ```
+    #[doc(alias = "acquire")]
+    #[cfg(not(loom))]
+    pub async fn lock_async(&self) -> LockResult<RLockAsyncGuard<'_>> {
+        let how = self.acquire_async_inner(Deadline::never(), false).await;
+        self.async_guard(how)
+            .unwrap_or_else(|| unreachable!("no deadline"))
+    }
+
+    /// [`lock_timeout`](Self::lock_timeout) as a future: [`TryLockError::WouldBlock`] when the
+    /// lock stayed held until `timeout` (kept by the waiter thread: no runtime timer needed).
+    /// Not re-entrant, as [`lock_async`](Self::lock_async).
+    #[cfg(not(loom))]
+    pub async fn lock_async_timeout(
+        &self,
+        timeout: Duration,
+    ) -> TryLockResult<RLockAsyncGuard<'_>> {
+        let how = self
+            .acquire_async_inner(Deadline::after(timeout), false)
+            .await;
+        TryLockError::from_acquired(how, || RLockAsyncGuard { lock: self })
+    }
+
+    /// Python's `acquire(block=True, timeout=None)` as a future: `Ok(true)` once acquired,
+    /// `Ok(false)` at the timeout, `Err(Error::OwnerDied)` when acquired from an owner that died.
+    ///
+    /// The hold belongs to this process's async code, as a [`Lock`](crate::Lock)'s belongs to
+    /// its process: pair it with one [`release`](Self::release) from any thread of this process
+    /// (a task may have moved to another thread by then). Not re-entrant: a second
+    /// `acquire_async` waits for that `release`, and no thread re-enters the hold.
+    ///
+    /// ```
+    /// use multiprocessing_synchronize::RLock;
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// let lock = RLock::new().unwrap();
+    /// rt.block_on(async {
+    ///     assert!(lock.acquire_async(None).await.unwrap());
+    ///     assert!(!lock.is_mine()); // no thread owns it
+    ///     lock.release().unwrap();
+    ///     assert!(lock.release().is_err());
+    /// });
+    /// ```
+    #[cfg(not(loom))]
+    pub async fn acquire_async(&self, timeout: Option<Duration>) -> Result<bool> {
+        match self
+            .acquire_async_inner(Deadline::from_timeout(timeout), true)
+            .await
+        {
+            Acquired::Clean => Ok(true),
+            Acquired::TimedOut => Ok(false),
+            Acquired::OwnerDied => Err(Error::OwnerDied),
+        }
+    }
+
+    /// Whether this process's async code holds the lock (an async guard, or `acquire_async`).
+    fn is_async_mine(&self) -> bool {
+        self.state().word.holder() == owner::process().id | ASYNC_OWNER
+    }
+
+    /// Whether the calling thread holds the lock (never for an async hold, which no thread owns).
     #[must_use]
     pub fn is_mine(&self) -> bool {
         self.state().word.holder() == owner::thread().id

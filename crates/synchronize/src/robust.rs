@@ -35,6 +35,22 @@ const WAITERS: u32 = 1 << 31;
 pub(crate) const GUARDED: u32 = 1 << 30;
 /// The owner's id (process and thread ids are below 2^22 on Linux).
 const ID: u32 = !(WAITERS | GUARDED);
+/// Set in an owner's id that is a process's async code rather than one of its threads (see
+/// [`async_owner`]): no thread id has it, so no thread mistakes such a hold for its own.
+pub(crate) const ASYNC_OWNER: u32 = 1 << 29;
+
+/// The owner an async acquisition records: the process (whose death is what a waiter must
+/// notice) with [`ASYNC_OWNER`] set, so it never equals the id of one of its threads. A task
+/// moves between threads, so a thread cannot be its owner.
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn async_owner() -> Owner {
+    let me = owner::process();
+    Owner {
+        id: me.id | ASYNC_OWNER,
+        start: me.start,
+    }
+}
 /// How long a waiter sleeps before checking that the owner still lives.
 pub(crate) const SLICE: Duration = Duration::from_millis(100);
 
@@ -207,6 +223,30 @@ impl RobustWord {
         }
     }
 
+    /// Takes the lock (with `tag`) as a future, or gives up at `deadline`: the one async
+    /// acquisition of every lock word. Dropped before it is ready, it holds nothing and passes
+    /// on any wake-up it was given.
+    #[cfg(not(loom))]
+    pub(crate) async fn acquire_async(&self, me: Owner, tag: u32, deadline: Deadline) -> Acquired {
+        struct Waiting<'a> {
+            word: &'a RobustWord,
+            state: AsyncAcquire,
+        }
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.state.cancel(self.word);
+            }
+        }
+        if self.try_acquire_tagged(me, tag) {
+            return Acquired::Clean;
+        }
+        let mut w = Waiting {
+            word: self,
+            state: AsyncAcquire::default(),
+        };
+        std::future::poll_fn(|cx| w.word.poll_acquire(me, tag, deadline, &mut w.state, cx)).await
+    }
+
     /// Takes the lock if it is free, or over from a holder that died holding it, without
     /// waiting: [`Acquired::TimedOut`] when a live owner holds it (a `try_lock`'s would-block).
     pub(crate) fn try_acquire_or_recover(&self, me: Owner, tag: u32) -> Acquired {
@@ -258,7 +298,8 @@ impl RobustWord {
         } else {
             0
         };
-        owner::is_alive(id, start)
+        // An async owner is its process.
+        owner::is_alive(id & !ASYNC_OWNER, start)
     }
 
     /// Frees the lock (the caller checked it may) and wakes one waiter if any.
