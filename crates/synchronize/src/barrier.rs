@@ -411,7 +411,9 @@ impl Barrier {
     /// while its round fills, its party withdraws if it was the last to arrive (the barrier
     /// is as if it never came: the next party gets its index); otherwise it breaks the round
     /// as a timeout would, since the parties after it hold higher indices. Dropped once the
-    /// round passed, it just leaves (the others were released).
+    /// round passed, it just leaves (the others were released). Withdrawing takes the
+    /// barrier's own lock inside `drop`, blocking the dropping thread while another party runs
+    /// the round's action (a moment for a short action; keep actions short).
     ///
     /// ```
     /// use multiprocessing_synchronize::Barrier;
