@@ -24,13 +24,22 @@ use crate::object::{Object, Token};
 use crate::protocol::{Reply, Request, decode_reply, encode_request_into};
 use crate::python_client;
 
+/// The numbers of callers within the process: threads, and async lock holds.
+static NEXT_CALLER: AtomicU64 = AtomicU64::new(1);
+
 /// This thread's number within the process (a caller's identity for types that track owners).
 pub(crate) fn thread_id() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
     thread_local! {
-        static ID: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
+        static ID: u64 = NEXT_CALLER.fetch_add(1, Ordering::Relaxed);
     }
     ID.with(|id| *id)
+}
+
+/// A caller number no thread has, for one async hold (a task moves between threads, so its
+/// thread's number cannot be the owner).
+#[cfg(feature = "tokio")]
+fn fresh_caller_id() -> u64 {
+    NEXT_CALLER.fetch_add(1, Ordering::Relaxed)
 }
 
 thread_local! {
@@ -482,6 +491,13 @@ impl Session {
                 .map(Some)
                 .map_err(|e| self.map_err(e));
         }
+        self.connect_async().await
+    }
+
+    /// A new async connection of this session, introduced with `Hello`; `None` when the
+    /// server turns out to be CPython's.
+    async fn connect_async(&self) -> Result<Option<multiprocessing_connection::tokio::Connection>> {
+        use multiprocessing_connection::tokio as mp;
         let mut conn = mp::client(&self.address, Some(&self.authkey))
             .await
             .map_err(|e| self.map_err(e))?;
@@ -493,6 +509,123 @@ impl Session {
             .await
             .map_err(|e| self.map_err(e))?;
         Ok(self.hello_answered(&bytes)?.then_some(conn))
+    }
+}
+
+/// A connection of a session whose calls are made by a caller of its own
+/// ([`Request::Channel`]), for one async hold of a lock, semaphore or condition: its owner
+/// is the connection, not a thread, so the hold moves between threads with its task, and the
+/// server releases a lock the connection holds when it closes.
+#[cfg(feature = "tokio")]
+pub(crate) struct Channel {
+    /// `None` once a call on it was dropped mid-way (its reply would answer the next).
+    conn: Option<multiprocessing_connection::tokio::Connection>,
+    session: Arc<Session>,
+    caller: u64,
+}
+
+#[cfg(feature = "tokio")]
+impl Session {
+    /// A new [`Channel`] of this session. A CPython server is refused (`Unsupported`): it
+    /// ties a lock to its thread serving the connection and never releases a lock whose
+    /// connection closed, so a hold cannot follow a task safely.
+    pub(crate) async fn channel_async(self: Arc<Self>) -> Result<Channel> {
+        self.check_not_in_method()?;
+        let refused = || {
+            Error::Io(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "an async lock hold needs this crate's manager server (a CPython server ties \
+                 a lock to its serving thread)",
+            ))
+        };
+        if self.peer.load(Ordering::Relaxed) == PEER_PYTHON {
+            return Err(refused());
+        }
+        let Some(conn) = self.connect_async().await.inspect_err(|e| self.on_error(e))? else {
+            return Err(refused());
+        };
+        let mut ch = Channel {
+            conn: Some(conn),
+            session: self,
+            caller: fresh_caller_id(),
+        };
+        match ch.request(&Request::Channel).await? {
+            Reply::Return(_) => Ok(ch),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl Channel {
+    /// Calls `method` of `token`'s object as this channel's caller.
+    pub(crate) async fn call_method(
+        &mut self,
+        token: &Token,
+        method: &str,
+        args: Vec<Object>,
+    ) -> Result<Reply> {
+        let request = Request::Call {
+            id: token.id,
+            thread: self.caller,
+            method,
+            args,
+        };
+        self.request(&request).await
+    }
+
+    /// Sends `request` and reads its reply. The connection is taken out meanwhile: a call
+    /// dropped before its reply leaves none, and the connection closes with the call.
+    async fn request(&mut self, request: &Request<'_>) -> Result<Reply> {
+        let Some(mut conn) = self.conn.take() else {
+            return Err(Error::InvalidArgument(
+                "this hold's connection closed when a call on it was dropped mid-way: the \
+                 server released what it held"
+                    .into(),
+            ));
+        };
+        let mut buf = Vec::with_capacity(64);
+        encode_request_into(request, &mut buf).map_err(|e| Error::Codec(e.to_string()))?;
+        let sent = conn.send_bytes(&buf).await;
+        let bytes = match sent {
+            Ok(()) => conn.recv_bytes().await,
+            Err(e) => Err(e),
+        }
+        .map_err(|e| self.session.map_err(e))?;
+        self.conn = Some(conn);
+        reply_of(&bytes)
+    }
+
+    /// Releases `token`'s object held on this channel without awaiting (a guard's `Drop`):
+    /// on the current tokio runtime when there is one, by a task that sends `release` and
+    /// reads its reply; else (no runtime, or one shutting down) by closing the connection,
+    /// which releases a `Lock`, `RLock` or `Condition` at the server (a `Semaphore`, which
+    /// has no owner, keeps the permit, as when a process dies holding one).
+    pub(crate) fn release_detached(mut self, token: Token) {
+        if self.conn.is_none() {
+            return;
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            // A runtime shutting down drops the task, and the connection with it.
+            drop(rt.spawn(async move {
+                let _ = self.call_method(&token, "release", Vec::new()).await;
+            }));
+            return;
+        }
+        // No runtime to run on: one blocking round trip (the server answers a release at
+        // once). A failure means the server is gone, and the hold with it.
+        let Some(conn) = self.conn.take() else { return };
+        let Ok(mut conn) = conn.into_std() else { return };
+        let mut buf = Vec::with_capacity(64);
+        let request = Request::Call {
+            id: token.id,
+            thread: self.caller,
+            method: "release",
+            args: Vec::new(),
+        };
+        if encode_request_into(&request, &mut buf).is_ok() && conn.send_bytes(&buf).is_ok() {
+            let _ = conn.recv_bytes();
+        }
     }
 }
 
