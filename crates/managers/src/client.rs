@@ -541,7 +541,11 @@ impl Session {
         if self.peer.load(Ordering::Relaxed) == PEER_PYTHON {
             return Err(refused());
         }
-        let Some(conn) = self.connect_async().await.inspect_err(|e| self.on_error(e))? else {
+        let Some(conn) = self
+            .connect_async()
+            .await
+            .inspect_err(|e| self.on_error(e))?
+        else {
             return Err(refused());
         };
         let mut ch = Channel {
@@ -615,7 +619,9 @@ impl Channel {
         // No runtime to run on: one blocking round trip (the server answers a release at
         // once). A failure means the server is gone, and the hold with it.
         let Some(conn) = self.conn.take() else { return };
-        let Ok(mut conn) = conn.into_std() else { return };
+        let Ok(mut conn) = conn.into_std() else {
+            return;
+        };
         let mut buf = Vec::with_capacity(64);
         let request = Request::Call {
             id: token.id,

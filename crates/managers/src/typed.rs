@@ -180,7 +180,6 @@ macro_rules! twins {
 
 pub(crate) use twins;
 
-
 typed_proxy!(
     /// A shared `dict` (Python's `DictProxy`) with keys `K` and values `V`, [`Object`]s by
     /// default, so keys of mixed kinds live side by side as in Python.

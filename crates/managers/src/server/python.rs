@@ -120,7 +120,6 @@ pub(super) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-
 /// Sends one reply pickled, in one frame; a reply the writer refuses is sent as
 /// `#UNSERIALIZABLE` (CPython's answer to a result it cannot pickle).
 async fn send<S: AsyncWrite + Unpin>(s: &mut S, reply: &Value) -> io::Result<()> {
