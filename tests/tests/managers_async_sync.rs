@@ -44,42 +44,42 @@ fn queue_event_barrier_and_array_async_forms_match_the_blocking_ones(flavor: Fla
         assert_eq!(q.maxsize_async().await.unwrap(), q.maxsize().unwrap());
         assert!(q.empty_async().await.unwrap());
         q.put_nowait_async(1u32).await.unwrap();
-        q.put_timeout_async(2u32, short).await.unwrap();
+        q.put_async_timeout(2u32, short).await.unwrap();
         assert!(q.full_async().await.unwrap());
         assert_eq!(q.qsize_async().await.unwrap(), q.qsize().unwrap());
-        let full = q.put_timeout_async(3u32, short).await.unwrap_err();
+        let full = q.put_async_timeout(3u32, short).await.unwrap_err();
         assert_eq!(full.kind(), ErrorKind::Full);
         assert_eq!(full.kind(), q.put_nowait(3u32).unwrap_err().kind());
         assert_eq!(q.get_nowait_async().await.unwrap(), 1);
-        assert_eq!(q.get_timeout_async(short).await.unwrap(), 2);
-        let empty = q.get_timeout_async(short).await.unwrap_err();
+        assert_eq!(q.get_async_timeout(short).await.unwrap(), 2);
+        let empty = q.get_async_timeout(short).await.unwrap_err();
         assert_eq!(empty.kind(), ErrorKind::Empty);
         assert_eq!(empty.kind(), q.get_nowait().unwrap_err().kind());
 
         jq.put_async(7u32).await.unwrap();
         assert_eq!(
-            jq.join_timeout_async(short).await.unwrap_err().kind(),
+            jq.join_async_timeout(short).await.unwrap_err().kind(),
             ErrorKind::Timeout
         );
         assert_eq!(jq.get_async().await.unwrap(), 7);
         jq.task_done_async().await.unwrap();
         jq.join_async().await.unwrap();
-        jq.join_timeout_async(short).await.unwrap();
+        jq.join_async_timeout(short).await.unwrap();
         assert_eq!(
             jq.task_done_async().await.unwrap_err().kind(),
             jq.task_done().unwrap_err().kind()
         );
 
-        let unset = e.wait_timeout_async(short).await.unwrap_err();
+        let unset = e.wait_async_timeout(short).await.unwrap_err();
         assert_eq!(unset.kind(), ErrorKind::Timeout);
         e.set_async().await.unwrap();
-        e.wait_timeout_async(short).await.unwrap();
+        e.wait_async_timeout(short).await.unwrap();
         e.clear_async().await.unwrap();
         assert!(!e.is_set().unwrap());
 
         assert_eq!(b.parties_async().await.unwrap(), 1);
         assert_eq!(b.wait_async().await.unwrap(), 0);
-        assert_eq!(b.wait_timeout_async(short).await.unwrap(), 0);
+        assert_eq!(b.wait_async_timeout(short).await.unwrap(), 0);
         assert_eq!(b.n_waiting_async().await.unwrap(), b.n_waiting().unwrap());
         b.abort_async().await.unwrap();
         assert!(b.broken_async().await.unwrap());
@@ -176,7 +176,7 @@ fn a_task_lock_is_released_when_its_guard_drops_on_another_thread(flavor: Flavor
         let held = lock.lock_async().await.unwrap();
         assert!(held_elsewhere(&lock));
         tokio::spawn(async move { drop(held) }).await.unwrap();
-        let again = lock.lock_timeout_async(BOUND).await.unwrap();
+        let again = lock.lock_async_timeout(BOUND).await.unwrap();
         // Dropped on a thread with no runtime: the release is sent there and then.
         std::thread::spawn(move || drop(again)).join().unwrap();
         assert!(!held_elsewhere(&lock), "released before the thread ended");
@@ -211,7 +211,7 @@ fn a_second_process_waiting_on_a_task_lock_gets_it(flavor: Flavor) {
         p.start().unwrap();
         ready.wait_async().await.unwrap();
         // The child waits: the task's hold is the lock's.
-        let early = got.get_timeout_async(Duration::from_millis(50)).await;
+        let early = got.get_async_timeout(Duration::from_millis(50)).await;
         assert_eq!(early.unwrap_err().kind(), ErrorKind::Empty);
         // The guard travels to another task, and is dropped there.
         tokio::spawn(async move {
@@ -234,7 +234,7 @@ fn a_dropped_acquire_leaves_the_lock_usable(flavor: Flavor) {
         }
         drop(blocking);
         // No dropped acquire took the lock: the next one gets it, then a blocking one.
-        let held = lock.lock_timeout_async(BOUND).await.unwrap();
+        let held = lock.lock_async_timeout(BOUND).await.unwrap();
         held.release_async().await.unwrap();
         assert!(!held_elsewhere(&lock));
     });
@@ -305,13 +305,13 @@ fn rlock_semaphore_and_condition_holds(flavor: Flavor) {
         assert!(rlock.try_lock().unwrap().is_none());
         assert_eq!(rlock.release().unwrap_err().kind(), ErrorKind::NotOwner);
         drop(held);
-        let again = rlock.lock_timeout_async(BOUND).await.unwrap();
+        let again = rlock.lock_async_timeout(BOUND).await.unwrap();
         again.release_async().await.unwrap();
 
         let permit = sem.lock_async().await.unwrap();
         assert!(sem.try_lock_async().await.unwrap().is_none());
         assert_eq!(
-            sem.lock_timeout_async(Duration::from_millis(20))
+            sem.lock_async_timeout(Duration::from_millis(20))
                 .await
                 .unwrap_err()
                 .kind(),
@@ -341,7 +341,7 @@ fn rlock_semaphore_and_condition_holds(flavor: Flavor) {
         .await
         .unwrap();
         let timeout = cond
-            .wait_timeout_async(&mut held, Duration::from_millis(20))
+            .wait_async_timeout(&mut held, Duration::from_millis(20))
             .await
             .unwrap_err();
         assert_eq!(timeout.kind(), ErrorKind::Timeout);
@@ -364,7 +364,7 @@ fn rlock_semaphore_and_condition_holds(flavor: Flavor) {
             ErrorKind::InvalidArgument
         );
         drop(held);
-        cond.lock_timeout_async(BOUND)
+        cond.lock_async_timeout(BOUND)
             .await
             .unwrap()
             .release_async()

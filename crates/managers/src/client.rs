@@ -531,9 +531,10 @@ impl Session {
     /// connection closed, so a hold cannot follow a task safely.
     pub(crate) async fn channel_async(self: Arc<Self>) -> Result<Channel> {
         self.check_not_in_method()?;
+        // Of kind `Unsupported`, as a method the server does not have.
         let refused = || {
-            Error::Io(std::io::Error::new(
-                std::io::ErrorKind::Unsupported,
+            Error::Raised(crate::protocol::Raised::new(
+                crate::protocol::Exception::AttributeError,
                 "an async lock hold needs this crate's manager server (a CPython server ties \
                  a lock to its serving thread)",
             ))

@@ -31,6 +31,11 @@
 //!
 //! Objects no longer reachable from a session or ticket are freed, cycles included.
 //!
+//! What a caller holds (a lock it acquired, a wait it is in) is released when its session
+//! ends. A connection that sent [`Request::Channel`] calls as a caller of its own (an async
+//! lock hold, which a task's thread cannot own), and what that caller holds is released when
+//! the connection closes, though its session goes on.
+//!
 //! ```
 //! use multiprocessing_managers::server::Server;
 //! use multiprocessing_managers::{Registry, AuthKey};

@@ -8,6 +8,12 @@
 //! a barrier, as in Python). A lock's owner is the calling thread of the calling process;
 //! if that process dies holding the lock, the server releases it for the next waiter.
 //!
+//! With the `tokio` feature every method has an `_async` twin (`get_async`,
+//! `get_async_timeout`, `join_async`, ...) sending the same request, awaited, and cancel-safe
+//! as [`Proxy::call_method_async`]: a dropped `get_async` takes no item. A lock, semaphore or
+//! condition taken by a task is held by an [`AsyncAcquirerGuard`] (`lock_async`, ...), whose
+//! owner is a connection of its own rather than a thread, so it moves with its task.
+//!
 //! Each call is a round trip to the server. Between processes of one family on one machine the
 //! `synchronize` crate's locks and the `queues` crate's queues work in shared memory instead;
 //! the manager's are for processes that are unrelated, on other machines, or that already
@@ -37,6 +43,31 @@
 //! let event = m.event().unwrap();
 //! event.set().unwrap();
 //! event.wait().unwrap();
+//! ```
+//!
+//! The async forms (feature `tokio`):
+//!
+//! ```
+//! # #[cfg(feature = "tokio")] {
+//! use std::time::Duration;
+//! use multiprocessing_managers::{ErrorKind, manager};
+//! let m = manager().unwrap();
+//! let q = m.queue_of::<u32>(0).unwrap();
+//! let lock = m.lock().unwrap();
+//! let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+//! rt.block_on(async {
+//!     // Nothing to get yet: a dropped get takes nothing.
+//!     let early = tokio::time::timeout(Duration::from_millis(50), q.get_async()).await;
+//!     assert!(early.is_err());
+//!     q.put_async(7u32).await.unwrap();
+//!     assert_eq!(q.get_async().await.unwrap(), 7);
+//!     let e = q.get_async_timeout(Duration::from_millis(10)).await.unwrap_err();
+//!     assert_eq!(e.kind(), ErrorKind::Empty);
+//!     let held = lock.lock_async().await.unwrap();
+//!     assert!(lock.try_lock_async().await.unwrap().is_none());
+//!     held.release_async().await.unwrap();
+//! });
+//! # }
 //! ```
 
 use std::fmt;
@@ -125,7 +156,7 @@ impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
 
         /// `q.put(item, timeout=t)`: still full after `timeout` is an error of kind `Full`
         /// (Python's `queue.Full`).
-        pub fn put_timeout, put_timeout_async(&self, item: impl Into<T>, timeout: Duration) -> Result<()>
+        pub fn put_timeout, put_async_timeout(&self, item: impl Into<T>, timeout: Duration) -> Result<()>
             = "put"(vec![obj(&item.into())?, Object::Bool(true), secs(timeout)]) |_| Ok(());
 
         /// `q.put_nowait(item)`: a full queue is an error of kind `Full`.
@@ -137,7 +168,7 @@ impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
 
         /// `q.get(timeout=t)`: still empty after `timeout` is an error of kind `Empty`
         /// (Python's `queue.Empty`).
-        pub fn get_timeout, get_timeout_async(&self, timeout: Duration) -> Result<T>
+        pub fn get_timeout, get_async_timeout(&self, timeout: Duration) -> Result<T>
             = "get"(vec![Object::Bool(true), secs(timeout)]) |o| val(o);
 
         /// `q.get_nowait()`: an empty queue is an error of kind `Empty`.
@@ -204,7 +235,7 @@ impl<T> JoinableQueueProxy<T> {
         pub fn join, join_async(&self) -> Result<()> = "join"(Vec::new()) |_| Ok(());
 
         /// `q.join()` for at most `timeout`; unfinished tasks after it are `Timeout`.
-        pub fn join_timeout, join_timeout_async(&self, timeout: Duration) -> Result<()>
+        pub fn join_timeout, join_async_timeout(&self, timeout: Duration) -> Result<()>
             = "join"(vec![secs(timeout)]) |_| Ok(());
     }
 }
@@ -353,7 +384,7 @@ macro_rules! acquirer_methods {
         /// [`lock_timeout`](Self::lock_timeout), awaited (feature `tokio`); not in time is
         /// `Timeout`.
         #[cfg(feature = "tokio")]
-        pub async fn lock_timeout_async(&self, timeout: Duration) -> Result<AsyncAcquirerGuard> {
+        pub async fn lock_async_timeout(&self, timeout: Duration) -> Result<AsyncAcquirerGuard> {
             match acquire_async(self, true, Some(timeout)).await? {
                 Some(g) => Ok(g),
                 None => Err(timed_out("acquire", timeout)),
@@ -590,7 +621,7 @@ impl ConditionProxy {
 
     /// [`wait_timeout`](Self::wait_timeout), awaited: not notified in time is `Timeout`; the
     /// lock is held again either way.
-    pub async fn wait_timeout_async(
+    pub async fn wait_async_timeout(
         &self,
         held: &mut AsyncAcquirerGuard,
         timeout: Duration,
@@ -649,7 +680,7 @@ impl EventProxy {
         pub fn wait, wait_async(&self) -> Result<()> = "wait"(Vec::new()) |_| Ok(());
 
         /// `e.wait(timeout)`: not set in time is `Timeout` (Python returns `False`).
-        pub fn wait_timeout, wait_timeout_async(&self, timeout: Duration) -> Result<()>
+        pub fn wait_timeout, wait_async_timeout(&self, timeout: Duration) -> Result<()>
             = "wait"(vec![secs(timeout)])
               |o| if boolean(o)? { Ok(()) } else { Err(timed_out("Event.wait", timeout)) };
     }
@@ -663,7 +694,7 @@ impl BarrierProxy {
 
         /// `b.wait(timeout)`: at the timeout the barrier breaks, for every waiter, as in
         /// Python (`BrokenBarrier`).
-        pub fn wait_timeout, wait_timeout_async(&self, timeout: Duration) -> Result<usize>
+        pub fn wait_timeout, wait_async_timeout(&self, timeout: Duration) -> Result<usize>
             = "wait"(vec![secs(timeout)]) |o| count(o);
 
         /// `b.abort()`: breaks the barrier; current and later waiters get `BrokenBarrier`.
