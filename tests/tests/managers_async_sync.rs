@@ -239,11 +239,13 @@ fn a_dropped_acquire_leaves_the_lock_usable(flavor: Flavor) {
         assert!(!held_elsewhere(&lock));
     });
     lost_reply_is_released_with_its_connection(&m, &lock);
+    let sem = m.semaphore(1).unwrap();
+    lost_reply_is_released_with_its_connection(&m, &sem);
 }
 
 /// An acquire whose reply nobody reads (a future dropped as the server granted it): the
-/// connection that carried it closes, and the server releases the lock for the next waiter,
-/// though the session it belongs to lives on.
+/// connection that carried it closes, and the server releases the lock, or gives the
+/// semaphore's permits back, for the next waiter, though the session it belongs to lives on.
 fn lost_reply_is_released_with_its_connection(m: &SyncManager, lock: &AcquirerProxy) {
     let key = multiprocessing::current_process().authkey().clone();
     let session: u64 = 0x5e55_1011;
@@ -280,7 +282,11 @@ fn lost_reply_is_released_with_its_connection(m: &SyncManager, lock: &AcquirerPr
         ask(&mut lost, &acquire(1, Object::None)),
         Reply::Return(Object::Bool(true))
     );
-    // Acquired again on the channel, the reply left unread: the connection closes.
+    // Acquired again on the channel (a semaphore's second permit is released to it first),
+    // the reply left unread: the connection closes.
+    if lock.typeid() == "Semaphore" {
+        lock.release().unwrap();
+    }
     lost.send_bytes(&encode_request(&acquire(1, Object::Float(0.0))).unwrap())
         .unwrap();
     drop(lost);
@@ -290,7 +296,12 @@ fn lost_reply_is_released_with_its_connection(m: &SyncManager, lock: &AcquirerPr
         ask(&mut stays, &acquire(2, bound)),
         Reply::Return(Object::Bool(true))
     );
-    assert!(held_elsewhere(lock));
+    if lock.typeid() == "Semaphore" {
+        // Both permits the channel took came back: the waiter took one.
+        assert_eq!(lock.get_value().unwrap(), 1);
+    } else {
+        assert!(held_elsewhere(lock));
+    }
 }
 
 fn rlock_semaphore_and_condition_holds(flavor: Flavor) {

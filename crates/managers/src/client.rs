@@ -603,9 +603,8 @@ impl Channel {
 
     /// Releases `token`'s object held on this channel without awaiting (a guard's `Drop`):
     /// on the current tokio runtime when there is one, by a task that sends `release` and
-    /// reads its reply; else (no runtime, or one shutting down) by closing the connection,
-    /// which releases a `Lock`, `RLock` or `Condition` at the server (a `Semaphore`, which
-    /// has no owner, keeps the permit, as when a process dies holding one).
+    /// reads its reply (a runtime shutting down drops the task, closing the connection,
+    /// which releases the hold at the server); with no runtime, by one blocking round trip.
     pub(crate) fn release_detached(mut self, token: Token) {
         if self.conn.is_none() {
             return;

@@ -1299,6 +1299,9 @@ fn handle_as(st: &ServerState, session: u64, caller: u64, request: Request<'_>) 
                             Caller {
                                 session: caller,
                                 thread,
+                                // A caller of its own outside the CPython clients' session is
+                                // a `Request::Channel`'s.
+                                channel: caller != session && session != st.python_session,
                             },
                         )
                     }),

@@ -406,11 +406,10 @@ macro_rules! acquirer_methods {
 ///   sends the release and reads its answer on the spot (one round trip). So the lock is
 ///   free shortly after the drop, not necessarily when `drop` returns: await
 ///   [`release_async`](Self::release_async) to know it is.
-/// - When the connection closes without a release (a dropped acquire future, a runtime shut
-///   down, a process killed), the server releases the `Lock`, `RLock` or `Condition` that
-///   the connection held, for its next waiter. A `Semaphore` has no owner, so a permit the
-///   server granted in the instant its acquire future was dropped stays taken, as when a
-///   process dies holding one.
+/// - When the connection closes without a release (an acquire future dropped as the server
+///   granted it, a runtime shut down, a process killed), the server releases what the
+///   connection held for the next waiter: the `Lock`, `RLock` or `Condition`, and the
+///   permits it took from a `Semaphore` (which, taken by a thread, have no owner).
 ///
 /// A CPython manager server ties a lock to its thread serving a connection and does not
 /// release a lock whose connection closed: the async acquires refuse it (`Unsupported`).
@@ -485,7 +484,7 @@ impl fmt::Debug for AsyncAcquirerGuard {
 
 /// The async acquire family shared by [`AcquirerProxy`] and [`ConditionProxy`]: the acquire
 /// is made on a connection of its own, which the guard keeps. A future dropped before the
-/// answer closes that connection, and the server releases a lock it held.
+/// answer closes that connection, and the server releases what it held.
 #[cfg(feature = "tokio")]
 async fn acquire_async(
     p: &Proxy,
