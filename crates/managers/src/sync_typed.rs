@@ -10,8 +10,8 @@
 //!
 //! With the `tokio` feature every method has an `_async` twin (`get_async`,
 //! `get_async_timeout`, `join_async`, ...) sending the same request, awaited, and cancel-safe
-//! as [`Proxy::call_method_async`]: a dropped `get_async` takes no item. A lock, semaphore or
-//! condition taken by a task is held by an [`AsyncAcquirerGuard`] (`lock_async`, ...), whose
+//! as `Proxy::call_method_async`: a dropped `get_async` takes no item. A lock, semaphore or
+//! condition taken by a task is held by an `AsyncAcquirerGuard` (`lock_async`, ...), whose
 //! owner is a connection of its own rather than a thread, so it moves with its task.
 //!
 //! Each call is a round trip to the server. Between processes of one family on one machine the
@@ -331,7 +331,7 @@ macro_rules! acquirer_methods {
             /// `release()`. Releasing a lock this thread does not hold is an error of kind
             /// `NotOwner` (Python's `RuntimeError`); a `BoundedSemaphore` released past its
             /// value is `InvalidArgument` (`ValueError`). A hold taken by an async acquire is
-            /// released by its [`AsyncAcquirerGuard`] instead (its owner is not a thread).
+            /// released by its `AsyncAcquirerGuard` instead (its owner is not a thread).
             pub fn release, release_async(&self) -> Result<()> = "release"(Vec::new()) |_| Ok(());
         }
 
