@@ -12,7 +12,7 @@ use multiprocessing::managers::protocol::{Reply, Request, decode_reply, encode_r
 use multiprocessing::managers::{
     AcquirerProxy, ErrorKind, EventProxy, Object, QueueProxy, SyncManager,
 };
-use multiprocessing_tests::helpers::BOUND;
+use multiprocessing_tests::helpers::{BOUND, open_fds};
 use multiprocessing_tests::per_runtime;
 use multiprocessing_tests::runtime::{Flavor, run};
 
@@ -23,6 +23,7 @@ per_runtime!(
     a_second_process_waiting_on_a_task_lock_gets_it,
     a_dropped_acquire_leaves_the_lock_usable,
     rlock_semaphore_and_condition_holds,
+    released_holds_leave_no_connection_behind,
 );
 
 fn manager() -> SyncManager {
@@ -381,5 +382,54 @@ fn rlock_semaphore_and_condition_holds(flavor: Flavor) {
             .release_async()
             .await
             .unwrap();
+    });
+}
+
+fn released_holds_leave_no_connection_behind(flavor: Flavor) {
+    let m = manager();
+    let lock = m.lock().unwrap();
+    let sem = m.semaphore(2).unwrap();
+    run(flavor, async {
+        // Warm: the session's connections and its kept channels are open.
+        for _ in 0..2 {
+            drop(lock.lock_async().await.unwrap());
+        }
+        let before = open_fds();
+        for _ in 0..50 {
+            lock.lock_async()
+                .await
+                .unwrap()
+                .release_async()
+                .await
+                .unwrap();
+            let (a, b) = (
+                sem.lock_async().await.unwrap(),
+                sem.lock_async().await.unwrap(),
+            );
+            drop(a);
+            b.release_async().await.unwrap();
+            let early = tokio::time::timeout(Duration::from_millis(1), lock.lock_async()).await;
+            if let Ok(held) = early {
+                held.unwrap().release_async().await.unwrap();
+            }
+        }
+        // Every hold is released: the lock and both permits are free again.
+        lock.lock_async_timeout(BOUND)
+            .await
+            .unwrap()
+            .release_async()
+            .await
+            .unwrap();
+        let both = (
+            sem.lock_async_timeout(BOUND).await,
+            sem.lock_async_timeout(BOUND).await,
+        );
+        drop(both);
+        // A released channel is kept for the next hold (a few per session) or closed.
+        let after = open_fds();
+        assert!(
+            after <= before + 4,
+            "{before} descriptors before, {after} after"
+        );
     });
 }

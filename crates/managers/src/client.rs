@@ -91,7 +91,16 @@ pub(crate) struct Session {
     idle: Mutex<Vec<Conn>>,
     /// Whether the server is ours or CPython's, learnt from the first connection's answer.
     peer: AtomicU8,
+    /// Channels whose hold was released, holding nothing, kept for the next async hold (an
+    /// acquire then costs one round trip, not a connection and a handshake), with their
+    /// caller numbers; at most [`IDLE_CHANNELS`].
+    #[cfg(feature = "tokio")]
+    channels: Mutex<Vec<(Connection, u64)>>,
 }
+
+/// How many released channels a session keeps open for later async holds.
+#[cfg(feature = "tokio")]
+const IDLE_CHANNELS: usize = 4;
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -145,6 +154,8 @@ pub(crate) fn session(address: &Address, authkey: &AuthKey) -> Arc<Session> {
         generation,
         idle: Mutex::new(Vec::new()),
         peer: AtomicU8::new(PEER_UNKNOWN),
+        #[cfg(feature = "tokio")]
+        channels: Mutex::new(Vec::new()),
     });
     all.by_address.insert(text, s.clone());
     s
@@ -542,6 +553,20 @@ impl Session {
         if self.peer.load(Ordering::Relaxed) == PEER_PYTHON {
             return Err(refused());
         }
+        let idle = self
+            .channels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        if let Some((conn, caller)) = idle
+            && let Ok(conn) = multiprocessing_connection::tokio::Connection::try_from(conn)
+        {
+            return Ok(Channel {
+                conn: Some(conn),
+                session: self,
+                caller,
+            });
+        }
         let Some(conn) = self
             .connect_async()
             .await
@@ -579,6 +604,33 @@ impl Channel {
         self.request(&request).await
     }
 
+    /// Releases `token`'s object held on this channel, and keeps the channel, holding nothing
+    /// now, for the session's next async hold.
+    pub(crate) async fn release(mut self, token: &Token) -> Result<Reply> {
+        let reply = self.call_method(token, "release", Vec::new()).await?;
+        if matches!(reply, Reply::Return(_)) {
+            self.recycle();
+        }
+        Ok(reply)
+    }
+
+    /// Keeps the connection for a later hold (it holds nothing and no reply is pending).
+    fn recycle(&mut self) {
+        let Some(conn) = self.conn.take() else { return };
+        let Ok(conn) = conn.into_std() else { return };
+        Self::keep(&self.session, conn, self.caller);
+    }
+
+    fn keep(session: &Session, conn: Connection, caller: u64) {
+        let mut idle = session
+            .channels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < IDLE_CHANNELS {
+            idle.push((conn, caller));
+        }
+    }
+
     /// Sends `request` and reads its reply. The connection is taken out meanwhile: a call
     /// dropped before its reply leaves none, and the connection closes with the call.
     async fn request(&mut self, request: &Request<'_>) -> Result<Reply> {
@@ -612,7 +664,7 @@ impl Channel {
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             // A runtime shutting down drops the task, and the connection with it.
             drop(rt.spawn(async move {
-                let _ = self.call_method(&token, "release", Vec::new()).await;
+                let _ = self.release(&token).await;
             }));
             return;
         }
@@ -629,8 +681,12 @@ impl Channel {
             method: "release",
             args: Vec::new(),
         };
-        if encode_request_into(&request, &mut buf).is_ok() && conn.send_bytes(&buf).is_ok() {
-            let _ = conn.recv_bytes();
+        if encode_request_into(&request, &mut buf).is_ok()
+            && conn.send_bytes(&buf).is_ok()
+            && let Ok(bytes) = conn.recv_bytes()
+            && matches!(reply_of(&bytes), Ok(Reply::Return(_)))
+        {
+            Self::keep(&self.session, conn, self.caller);
         }
     }
 }

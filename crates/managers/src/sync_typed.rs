@@ -397,9 +397,10 @@ macro_rules! acquirer_methods {
 /// `tokio`): `Send`, so it moves with its task between a runtime's threads; released when
 /// dropped, or by [`release_async`](Self::release_async), which reports the server's answer.
 ///
-/// The hold's owner is a connection of its own to the manager, opened by the acquire (its
-/// calls are made as a fresh caller, never a thread's), so a task that moves between threads
-/// still owns the lock. That connection is also what makes the hold safe to drop:
+/// The hold's owner is a connection of its own to the manager (its calls are made as a fresh
+/// caller, never a thread's), so a task that moves between threads still owns the lock. A
+/// hold released cleanly leaves its connection holding nothing, and the session keeps a few
+/// such for the next holds. That connection is also what makes the hold safe to drop:
 ///
 /// - Dropping the guard inside a tokio runtime hands the release to a task on that runtime
 ///   (the release request, its reply, then the connection closes); outside one, the guard
@@ -440,11 +441,11 @@ impl AsyncAcquirerGuard {
     /// manager is gone, which released it). The lock is free when this returns.
     #[doc(alias = "release")]
     pub async fn release_async(mut self) -> Result<()> {
-        let mut channel = self.channel.take().ok_or_else(released)?;
-        self.proxy
-            .call_on(&mut channel, "release", Vec::new())
-            .await
-            .map(drop)
+        let channel = self.channel.take().ok_or_else(released)?;
+        match channel.release(self.proxy.token()).await? {
+            crate::protocol::Reply::Return(_) => Ok(()),
+            other => Err(crate::client::unexpected(other)),
+        }
     }
 
     /// Calls `method` of the held object as the hold's owner (a condition's `wait`).
