@@ -352,6 +352,14 @@ fn rlock_semaphore_and_condition_holds(flavor: Flavor) {
         })
         .await
         .unwrap();
+        let never = cond
+            .wait_for_async_timeout(&mut held, || async { false }, Duration::from_millis(20))
+            .await
+            .unwrap_err();
+        assert_eq!(never.kind(), ErrorKind::Timeout);
+        cond.wait_for_async_timeout(&mut held, || async { true }, BOUND)
+            .await
+            .unwrap();
         let timeout = cond
             .wait_async_timeout(&mut held, Duration::from_millis(20))
             .await

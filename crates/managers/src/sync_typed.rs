@@ -653,6 +653,41 @@ impl ConditionProxy {
         Ok(())
     }
 
+    /// [`wait_for_timeout`](Self::wait_for_timeout), awaited: `predicate` still false after
+    /// `timeout` is `Timeout`; the lock is held again either way.
+    pub async fn wait_for_async_timeout<F, P>(
+        &self,
+        held: &mut AsyncAcquirerGuard,
+        mut predicate: P,
+        timeout: Duration,
+    ) -> Result<()>
+    where
+        P: FnMut() -> F,
+        F: std::future::Future<Output = bool>,
+    {
+        let Some(deadline) = Instant::now().checked_add(timeout) else {
+            return self.wait_for_async(held, predicate).await;
+        };
+        while !predicate().await {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(timed_out("Condition.wait_for", timeout));
+            }
+            match self.wait_async_timeout(held, left).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == crate::ErrorKind::Timeout => {
+                    return if predicate().await {
+                        Ok(())
+                    } else {
+                        Err(timed_out("Condition.wait_for", timeout))
+                    };
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     /// [`notify`](Self::notify), awaited: wakes up to `n` waiters.
     pub async fn notify_async(&self, held: &mut AsyncAcquirerGuard, n: usize) -> Result<()> {
         let args = vec![Object::Int(n as i128)];
