@@ -3,7 +3,9 @@
     python3 manager_client.py MODE ADDRESS AUTHKEY
 
 MODE is `session` (a SyncManager session over every built-in type, then shutdown), `put` or
-`get` (the documentation's remote queue, `get_queue`; `get` then shuts the server down). ADDRESS is a Unix path
+`get` (the documentation's remote queue, `get_queue`; `get` then shuts the server down), or
+`hold` (threads, each with its own method channel, one holding a lock and all waiting on an
+event, until the process is killed). ADDRESS is a Unix path
 HOST:PORT or @ABSTRACT-NAME. Prints one line per step, `name: repr(result)`.
 """
 
@@ -193,7 +195,29 @@ def remote_queue():
         step("shutdown", True)
 
 
+def hold(threads=4):
+    m = SyncManager(address=ADDRESS, authkey=KEY)
+    m.connect()
+    lock, q, never = m.Lock(), m.Queue(), m.Event()
+    started = threading.Barrier(threads + 1)
+
+    def worker(i):
+        q.put(i)  # opens this thread's method channel
+        if i == 0:
+            lock.acquire()
+        started.wait()
+        never.wait()
+
+    for i in range(threads):
+        threading.Thread(target=worker, args=(i,), daemon=True).start()
+    started.wait()
+    step("ready", q.qsize())
+    never.wait()
+
+
 if MODE == "session":
     session()
 elif MODE in ("put", "get"):
     remote_queue()
+elif MODE == "hold":
+    hold()

@@ -78,8 +78,22 @@ pub fn threads() -> usize {
 
 /// The number of descriptors this process has open.
 pub fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .expect("read /proc/self/fd")
+    fds_in("/proc/self/fd")
+}
+
+/// What each descriptor of process `pid` refers to (`socket:[...]`, `pipe:[...]`, a path),
+/// as `/proc/<pid>/fd` shows it.
+pub fn fd_targets(pid: u32) -> Vec<std::path::PathBuf> {
+    let dir = format!("/proc/{pid}/fd");
+    std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("read {dir}: {e}"))
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .collect()
+}
+
+fn fds_in(dir: &str) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {dir}: {e}"))
         .count()
 }
 

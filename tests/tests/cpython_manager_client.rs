@@ -422,6 +422,7 @@ fn async_proxies_with_each_cpython_server() {
         let m = server.connect(KEY).unwrap();
         let d = m.dict().unwrap();
         let e = m.event().unwrap();
+        let lock = m.lock().unwrap();
         let multi = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -443,6 +444,10 @@ fn async_proxies_with_each_cpython_server() {
                 let missing = d.get_item_async("zz").await.unwrap_err();
                 assert_eq!(missing.kind(), ErrorKind::NotFound, "{v}");
                 assert!(!e.is_set_async().await.unwrap());
+                // A task's lock hold needs our server: CPython's ties a lock to its thread.
+                let refused = lock.lock_async().await.unwrap_err();
+                assert_eq!(refused.kind(), ErrorKind::Unsupported, "{v}");
+                assert!(lock.try_lock().unwrap().is_some(), "{v}");
             });
         }
         e.set().unwrap();

@@ -1,7 +1,7 @@
 //! CPython clients of our manager server, against every CPython 3.8+ on the machine: a
 //! `SyncManager` session over the built-in types (`tests/python/manager_client.py`), the
-//! documentation's remote queue with a CPython producer and a CPython consumer, and bad input
-//! on a CPython-speaking connection.
+//! documentation's remote queue with a CPython producer and a CPython consumer, bad input
+//! on a CPython-speaking connection, and a CPython client killed with method channels open.
 
 use std::process::Output;
 use std::sync::mpsc;
@@ -13,7 +13,7 @@ use multiprocessing::managers::sync_types::Queue;
 use multiprocessing::managers::{BaseManager, Object, Raised, Shared};
 use multiprocessing::pickle::{self, Value};
 use multiprocessing_tests::cpython::{Python, pythons};
-use multiprocessing_tests::helpers::TempSock;
+use multiprocessing_tests::helpers::{TempSock, eventually, fd_targets};
 
 const KEY: &[u8] = b"abracadabra";
 
@@ -277,4 +277,65 @@ fn bad_input_on_a_cpython_connection_is_a_traceback_or_a_closed_connection() {
     // CPython's second `#RETURN`, as its server sends it.
     assert_eq!(reply(&shut.recv_bytes().unwrap()).0, "#RETURN");
     assert_eq!(stopped.recv_timeout(Duration::from_secs(10)), Ok(true));
+}
+
+/// The sockets and all the descriptors process `pid` has open.
+fn sockets_and_fds(pid: u32) -> (usize, usize) {
+    let all = fd_targets(pid);
+    let sockets = all
+        .iter()
+        .filter(|t| t.to_string_lossy().starts_with("socket:"))
+        .count();
+    (sockets, all.len())
+}
+
+/// A CPython client with a method channel per thread (one holding a lock, all waiting in the
+/// server) is SIGKILLed: our server closes every channel, so its sockets return to what they
+/// were before the client came, and its other descriptors too, within a small margin (a count
+/// taken as the server starts answering can miss the few its runtime is still making).
+#[test]
+fn a_killed_cpython_client_leaves_no_descriptor_open_in_our_server() {
+    let py = pythons().pop().expect("python3");
+    let m = BaseManager::builder()
+        .authkey(AuthKey::new(KEY.to_vec()))
+        .start()
+        .unwrap();
+    let server = m.pid().expect("a server process");
+    let (sockets, fds) = sockets_and_fds(server);
+    let mut child = py
+        .command()
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/python/manager_client.py"
+        ))
+        .arg("hold")
+        .arg(m.address().to_string())
+        .arg(std::str::from_utf8(KEY).unwrap())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line, "ready: 4\n", "CPython {}", py.version);
+    // A method channel per thread (five, with the main thread's) is open while it waits.
+    let (during, _) = sockets_and_fds(server);
+    assert!(
+        during >= sockets + 5,
+        "{sockets} sockets before, {during} during"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    eventually("the killed client's channels are closed", || {
+        sockets_and_fds(server).0 <= sockets
+    });
+    let (_, after) = sockets_and_fds(server);
+    assert!(
+        after <= fds + 4,
+        "{fds} descriptors before, {after} after: {:?}",
+        fd_targets(server)
+    );
 }

@@ -24,13 +24,22 @@ use crate::object::{Object, Token};
 use crate::protocol::{Reply, Request, decode_reply, encode_request_into};
 use crate::python_client;
 
+/// The numbers of callers within the process: threads, and async lock holds.
+static NEXT_CALLER: AtomicU64 = AtomicU64::new(1);
+
 /// This thread's number within the process (a caller's identity for types that track owners).
 pub(crate) fn thread_id() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
     thread_local! {
-        static ID: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
+        static ID: u64 = NEXT_CALLER.fetch_add(1, Ordering::Relaxed);
     }
     ID.with(|id| *id)
+}
+
+/// A caller number no thread has, for one async hold (a task moves between threads, so its
+/// thread's number cannot be the owner).
+#[cfg(feature = "tokio")]
+fn fresh_caller_id() -> u64 {
+    NEXT_CALLER.fetch_add(1, Ordering::Relaxed)
 }
 
 thread_local! {
@@ -82,7 +91,16 @@ pub(crate) struct Session {
     idle: Mutex<Vec<Conn>>,
     /// Whether the server is ours or CPython's, learnt from the first connection's answer.
     peer: AtomicU8,
+    /// Channels whose hold was released, holding nothing, kept for the next async hold (an
+    /// acquire then costs one round trip, not a connection and a handshake), with their
+    /// caller numbers; at most [`IDLE_CHANNELS`].
+    #[cfg(feature = "tokio")]
+    channels: Mutex<Vec<(Connection, u64)>>,
 }
+
+/// How many released channels a session keeps open for later async holds.
+#[cfg(feature = "tokio")]
+const IDLE_CHANNELS: usize = 4;
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -136,6 +154,8 @@ pub(crate) fn session(address: &Address, authkey: &AuthKey) -> Arc<Session> {
         generation,
         idle: Mutex::new(Vec::new()),
         peer: AtomicU8::new(PEER_UNKNOWN),
+        #[cfg(feature = "tokio")]
+        channels: Mutex::new(Vec::new()),
     });
     all.by_address.insert(text, s.clone());
     s
@@ -482,6 +502,13 @@ impl Session {
                 .map(Some)
                 .map_err(|e| self.map_err(e));
         }
+        self.connect_async().await
+    }
+
+    /// A new async connection of this session, introduced with `Hello`; `None` when the
+    /// server turns out to be CPython's.
+    async fn connect_async(&self) -> Result<Option<multiprocessing_connection::tokio::Connection>> {
+        use multiprocessing_connection::tokio as mp;
         let mut conn = mp::client(&self.address, Some(&self.authkey))
             .await
             .map_err(|e| self.map_err(e))?;
@@ -493,6 +520,174 @@ impl Session {
             .await
             .map_err(|e| self.map_err(e))?;
         Ok(self.hello_answered(&bytes)?.then_some(conn))
+    }
+}
+
+/// A connection of a session whose calls are made by a caller of its own
+/// ([`Request::Channel`]), for one async hold of a lock, semaphore or condition: its owner
+/// is the connection, not a thread, so the hold moves between threads with its task, and the
+/// server releases a lock the connection holds when it closes.
+#[cfg(feature = "tokio")]
+pub(crate) struct Channel {
+    /// `None` once a call on it was dropped mid-way (its reply would answer the next).
+    conn: Option<multiprocessing_connection::tokio::Connection>,
+    session: Arc<Session>,
+    caller: u64,
+}
+
+#[cfg(feature = "tokio")]
+impl Session {
+    /// A new [`Channel`] of this session. A CPython server is refused (`Unsupported`): it
+    /// ties a lock to its thread serving the connection and never releases a lock whose
+    /// connection closed, so a hold cannot follow a task safely.
+    pub(crate) async fn channel_async(self: Arc<Self>) -> Result<Channel> {
+        self.check_not_in_method()?;
+        // Of kind `Unsupported`, as a method the server does not have.
+        let refused = || {
+            Error::Raised(crate::protocol::Raised::new(
+                crate::protocol::Exception::AttributeError,
+                "an async lock hold needs this crate's manager server (a CPython server ties \
+                 a lock to its serving thread)",
+            ))
+        };
+        if self.peer.load(Ordering::Relaxed) == PEER_PYTHON {
+            return Err(refused());
+        }
+        let idle = self
+            .channels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        if let Some((conn, caller)) = idle
+            && let Ok(conn) = multiprocessing_connection::tokio::Connection::try_from(conn)
+        {
+            return Ok(Channel {
+                conn: Some(conn),
+                session: self,
+                caller,
+            });
+        }
+        let Some(conn) = self
+            .connect_async()
+            .await
+            .inspect_err(|e| self.on_error(e))?
+        else {
+            return Err(refused());
+        };
+        let mut ch = Channel {
+            conn: Some(conn),
+            session: self,
+            caller: fresh_caller_id(),
+        };
+        match ch.request(&Request::Channel).await? {
+            Reply::Return(_) => Ok(ch),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl Channel {
+    /// Calls `method` of `token`'s object as this channel's caller.
+    pub(crate) async fn call_method(
+        &mut self,
+        token: &Token,
+        method: &str,
+        args: Vec<Object>,
+    ) -> Result<Reply> {
+        let request = Request::Call {
+            id: token.id,
+            thread: self.caller,
+            method,
+            args,
+        };
+        self.request(&request).await
+    }
+
+    /// Releases `token`'s object held on this channel, and keeps the channel, holding nothing
+    /// now, for the session's next async hold.
+    pub(crate) async fn release(mut self, token: &Token) -> Result<Reply> {
+        let reply = self.call_method(token, "release", Vec::new()).await?;
+        if matches!(reply, Reply::Return(_)) {
+            self.recycle();
+        }
+        Ok(reply)
+    }
+
+    /// Keeps the connection for a later hold (it holds nothing and no reply is pending).
+    fn recycle(&mut self) {
+        let Some(conn) = self.conn.take() else { return };
+        let Ok(conn) = conn.into_std() else { return };
+        Self::keep(&self.session, conn, self.caller);
+    }
+
+    fn keep(session: &Session, conn: Connection, caller: u64) {
+        let mut idle = session
+            .channels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < IDLE_CHANNELS {
+            idle.push((conn, caller));
+        }
+    }
+
+    /// Sends `request` and reads its reply. The connection is taken out meanwhile: a call
+    /// dropped before its reply leaves none, and the connection closes with the call.
+    async fn request(&mut self, request: &Request<'_>) -> Result<Reply> {
+        let Some(mut conn) = self.conn.take() else {
+            return Err(Error::InvalidArgument(
+                "this hold's connection closed when a call on it was dropped mid-way: the \
+                 server released what it held"
+                    .into(),
+            ));
+        };
+        let mut buf = Vec::with_capacity(64);
+        encode_request_into(request, &mut buf).map_err(|e| Error::Codec(e.to_string()))?;
+        let sent = conn.send_bytes(&buf).await;
+        let bytes = match sent {
+            Ok(()) => conn.recv_bytes().await,
+            Err(e) => Err(e),
+        }
+        .map_err(|e| self.session.map_err(e))?;
+        self.conn = Some(conn);
+        reply_of(&bytes)
+    }
+
+    /// Releases `token`'s object held on this channel without awaiting (a guard's `Drop`):
+    /// on the current tokio runtime when there is one, by a task that sends `release` and
+    /// reads its reply (a runtime shutting down drops the task, closing the connection,
+    /// which releases the hold at the server); with no runtime, by one blocking round trip.
+    pub(crate) fn release_detached(mut self, token: Token) {
+        if self.conn.is_none() {
+            return;
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            // A runtime shutting down drops the task, and the connection with it.
+            drop(rt.spawn(async move {
+                let _ = self.release(&token).await;
+            }));
+            return;
+        }
+        // No runtime to run on: one blocking round trip (the server answers a release at
+        // once). A failure means the server is gone, and the hold with it.
+        let Some(conn) = self.conn.take() else { return };
+        let Ok(mut conn) = conn.into_std() else {
+            return;
+        };
+        let mut buf = Vec::with_capacity(64);
+        let request = Request::Call {
+            id: token.id,
+            thread: self.caller,
+            method: "release",
+            args: Vec::new(),
+        };
+        if encode_request_into(&request, &mut buf).is_ok()
+            && conn.send_bytes(&buf).is_ok()
+            && let Ok(bytes) = conn.recv_bytes()
+            && matches!(reply_of(&bytes), Ok(Reply::Return(_)))
+        {
+            Self::keep(&self.session, conn, self.caller);
+        }
     }
 }
 

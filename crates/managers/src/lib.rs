@@ -274,6 +274,8 @@ pub use protocol::{Exception, Raised};
 pub use proxy::Proxy;
 pub use server::{Server, ServerBuilder};
 pub use shared::{Caller, Construct, Managed, Outcome, ProxyType, Registration, Registry, Shared};
+#[cfg(feature = "tokio")]
+pub use sync_typed::AsyncAcquirerGuard;
 pub use sync_typed::{
     AcquirerGuard, AcquirerProxy, ArrayProxy, BarrierProxy, ConditionProxy, EventProxy,
     JoinableQueueProxy, QueueProxy,

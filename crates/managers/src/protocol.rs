@@ -103,6 +103,14 @@ pub enum Request<'a> {
         /// The object.
         id: u64,
     },
+    /// Makes this connection a caller of its own: the calls sent on it after this are made
+    /// by a fresh caller (a caller session of the connection's own, as a CPython method
+    /// channel's), and when the connection closes the server releases what that caller held
+    /// (a lock it acquired, a wait it was in), as it does for a process that dies. The
+    /// references the calls take stay the connection's session's. An async lock acquisition
+    /// holds its lock on such a connection, so a task that moves between threads owns it, and
+    /// a hold whose reply was lost (a dropped future) is released with the connection.
+    Channel,
 }
 
 /// The server's answer to one [`Request`].

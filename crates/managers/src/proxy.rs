@@ -158,6 +158,26 @@ impl Proxy {
         Self::returned(method, reply, session)
     }
 
+    /// A connection whose calls are made by a caller of its own, for one async hold
+    /// (feature `tokio`).
+    #[cfg(feature = "tokio")]
+    pub(crate) async fn channel_async(&self) -> Result<client::Channel> {
+        self.session()?.channel_async().await
+    }
+
+    /// [`call_method_async`](Self::call_method_async) made on `channel`, as its caller.
+    #[cfg(feature = "tokio")]
+    pub(crate) async fn call_on(
+        &self,
+        channel: &mut client::Channel,
+        method: &str,
+        args: Vec<Object>,
+    ) -> Result<Object> {
+        let session = self.session()?;
+        let reply = channel.call_method(&self.inner.token, method, args).await?;
+        Self::returned(method, reply, session)
+    }
+
     /// A method's reply as `call_method` gives it.
     fn returned(method: &str, reply: Reply, session: Arc<Session>) -> Result<Object> {
         match reply {

@@ -31,6 +31,11 @@
 //!
 //! Objects no longer reachable from a session or ticket are freed, cycles included.
 //!
+//! What a caller holds (a lock it acquired, a wait it is in) is released when its session
+//! ends. A connection that sent [`Request::Channel`] calls as a caller of its own (an async
+//! lock hold, which a task's thread cannot own), and what that caller holds is released when
+//! the connection closes, though its session goes on.
+//!
 //! ```
 //! use multiprocessing_managers::server::Server;
 //! use multiprocessing_managers::{Registry, AuthKey};
@@ -833,6 +838,8 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(st: Rc<ServerState>
         };
     let mut rb = ReadBuf::new(unread);
     let mut session: Option<u64> = None;
+    // The connection's own caller session, after a `Request::Channel`.
+    let mut channel: Option<u64> = None;
     // The first frame says which protocol the client speaks: a CPython pickle starts with
     // 0x80 (PROTO), our postcard `Hello` with its variant index, 0 (see `python`). It stays
     // unread for the server of that protocol: no copy, and nothing more per request.
@@ -842,13 +849,18 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(st: Rc<ServerState>
         }
         Ok(Some(_)) => {
             let mut out = Vec::with_capacity(256);
-            serve_requests(&st, &mut s, &mut rb, &mut out, &mut session).await
+            serve_requests(&st, &mut s, &mut rb, &mut out, &mut session, &mut channel).await
         }
         Ok(None) => Ok(()),
         Err(e) => Err(e),
     };
     if let Err(e) = r {
         tracing::debug!(target: LOG, "manager connection dropped: {e}");
+    }
+    // What the connection's own caller held goes first (to the next waiter), then the
+    // session's references if this was its last connection.
+    if let Some(id) = channel {
+        st.state.borrow_mut().end_session(id);
     }
     if let Some(id) = session {
         st.state.borrow_mut().end_session(id);
@@ -861,6 +873,7 @@ async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
     rb: &mut ReadBuf,
     out: &mut Vec<u8>,
     session: &mut Option<u64>,
+    channel: &mut Option<u64>,
 ) -> io::Result<()> {
     let bad = |m: String| io::Error::new(io::ErrorKind::InvalidData, m);
     loop {
@@ -889,7 +902,14 @@ async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
                 stop = true;
                 Reply::Return(Object::None)
             }
-            (request, Some(id)) => match handle(st, id, request) {
+            (Request::Channel, Some(_)) => {
+                if channel.is_some() {
+                    return Err(bad("a second Channel on one connection".into()));
+                }
+                *channel = Some(fresh_caller(st));
+                Reply::Return(Object::None)
+            }
+            (request, Some(id)) => match handle_as(st, id, channel.unwrap_or(id), request) {
                 Step::Now(r) => r,
                 Step::Wait(f, shared_as) => match wait_or_hang_up(f, s, rb).await? {
                     Some(Ok(o)) => match shared_as {
@@ -1148,10 +1168,18 @@ enum Step {
     Wait(WaitFuture, Option<Rc<str>>),
 }
 
-/// Answers one request of `session` (a waiting call is awaited by the caller, outside the
-/// state's borrow).
-fn handle(st: &ServerState, session: u64, request: Request<'_>) -> Step {
-    handle_as(st, session, session, request)
+/// A fresh caller session of one connection (a CPython method channel, a
+/// [`Request::Channel`]): the locks it takes are its own, released when the server ends it as
+/// the connection closes.
+fn fresh_caller(st: &ServerState) -> u64 {
+    let mut state = st.state.borrow_mut();
+    loop {
+        let id: u64 = rand::random();
+        if id != st.python_session && !state.sessions.contains_key(&id) {
+            state.sessions.entry(id).or_default().connections = 1;
+            return id;
+        }
+    }
 }
 
 /// [`handle`] with the references taken for `session` and methods called as `caller`'s (a
@@ -1271,6 +1299,9 @@ fn handle_as(st: &ServerState, session: u64, caller: u64, request: Request<'_>) 
                             Caller {
                                 session: caller,
                                 thread,
+                                // A caller of its own outside the CPython clients' session is
+                                // a `Request::Channel`'s.
+                                channel: caller != session && session != st.python_session,
                             },
                         )
                     }),
@@ -1321,7 +1352,7 @@ fn handle_as(st: &ServerState, session: u64, caller: u64, request: Request<'_>) 
                     }
                 },
             }),
-            Request::Hello { .. } | Request::Shutdown => {
+            Request::Hello { .. } | Request::Shutdown | Request::Channel => {
                 Step::Now(traceback("a connection-level request out of place"))
             }
         }
@@ -1393,7 +1424,7 @@ mod tests {
     }
 
     fn now(st: &ServerState, request: Request<'_>) -> Reply {
-        match handle(st, 1, request) {
+        match handle_as(st, 1, 1, request) {
             Step::Now(r) => r,
             Step::Wait(..) => panic!("a call that waits"),
         }

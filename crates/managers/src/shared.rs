@@ -140,13 +140,33 @@ pub struct Caller {
     pub session: u64,
     /// The calling thread within that client (unique within the session).
     pub thread: u64,
+    /// Whether the caller is one connection's own (a
+    /// [`Request::Channel`](crate::protocol::Request::Channel), an async hold): everything it
+    /// takes is that connection's, so a type may give back even what has no owner (a
+    /// semaphore's permits) when [`Shared::client_gone`] says it ended.
+    pub channel: bool,
 }
 
 impl Caller {
     /// A caller (for calling a [`Shared`] type directly, in tests).
     #[must_use]
     pub fn new(session: u64, thread: u64) -> Caller {
-        Caller { session, thread }
+        Caller {
+            session,
+            thread,
+            channel: false,
+        }
+    }
+
+    /// A connection's own caller (a [`Request::Channel`](crate::protocol::Request::Channel)),
+    /// for calling a [`Shared`] type directly, in tests.
+    #[must_use]
+    pub fn channel(session: u64, thread: u64) -> Caller {
+        Caller {
+            session,
+            thread,
+            channel: true,
+        }
     }
 }
 

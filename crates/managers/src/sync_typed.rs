@@ -8,6 +8,12 @@
 //! a barrier, as in Python). A lock's owner is the calling thread of the calling process;
 //! if that process dies holding the lock, the server releases it for the next waiter.
 //!
+//! With the `tokio` feature every method has an `_async` twin (`get_async`,
+//! `get_async_timeout`, `join_async`, ...) sending the same request, awaited, and cancel-safe
+//! as `Proxy::call_method_async`: a dropped `get_async` takes no item. A lock, semaphore or
+//! condition taken by a task is held by an `AsyncAcquirerGuard` (`lock_async`, ...), whose
+//! owner is a connection of its own rather than a thread, so it moves with its task.
+//!
 //! Each call is a round trip to the server. Between processes of one family on one machine the
 //! `synchronize` crate's locks and the `queues` crate's queues work in shared memory instead;
 //! the manager's are for processes that are unrelated, on other machines, or that already
@@ -38,6 +44,31 @@
 //! event.set().unwrap();
 //! event.wait().unwrap();
 //! ```
+//!
+//! The async forms (feature `tokio`):
+//!
+//! ```
+//! # #[cfg(feature = "tokio")] {
+//! use std::time::Duration;
+//! use multiprocessing_managers::{ErrorKind, manager};
+//! let m = manager().unwrap();
+//! let q = m.queue_of::<u32>(0).unwrap();
+//! let lock = m.lock().unwrap();
+//! let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+//! rt.block_on(async {
+//!     // Nothing to get yet: a dropped get takes nothing.
+//!     let early = tokio::time::timeout(Duration::from_millis(50), q.get_async()).await;
+//!     assert!(early.is_err());
+//!     q.put_async(7u32).await.unwrap();
+//!     assert_eq!(q.get_async().await.unwrap(), 7);
+//!     let e = q.get_async_timeout(Duration::from_millis(10)).await.unwrap_err();
+//!     assert_eq!(e.kind(), ErrorKind::Empty);
+//!     let held = lock.lock_async().await.unwrap();
+//!     assert!(lock.try_lock_async().await.unwrap().is_none());
+//!     held.release_async().await.unwrap();
+//! });
+//! # }
+//! ```
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -52,7 +83,7 @@ use crate::manager::BaseManager;
 use crate::object::{Object, from_object, to_object};
 use crate::protocol::{Exception, Raised};
 use crate::proxy::Proxy;
-use crate::typed::typed_proxy;
+use crate::typed::{twins, typed_proxy};
 
 /// Converts a value for the server.
 fn obj<T: Serialize + ?Sized>(v: &T) -> Result<Object> {
@@ -118,59 +149,43 @@ typed_proxy!(
 );
 
 impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
-    /// `q.put(item)`: waits while a bounded queue is full.
-    pub fn put(&self, item: impl Into<T>) -> Result<()> {
-        self.call_method("put", vec![obj(&item.into())?]).map(drop)
-    }
+    twins! {
+        /// `q.put(item)`: waits while a bounded queue is full.
+        pub fn put, put_async(&self, item: impl Into<T>) -> Result<()>
+            = "put"(vec![obj(&item.into())?]) |_| Ok(());
 
-    /// `q.put(item, timeout=t)`: still full after `timeout` is an error of kind `Full`
-    /// (Python's `queue.Full`).
-    pub fn put_timeout(&self, item: impl Into<T>, timeout: Duration) -> Result<()> {
-        let item = obj(&item.into())?;
-        self.call_method("put", vec![item, Object::Bool(true), secs(timeout)])
-            .map(drop)
-    }
+        /// `q.put(item, timeout=t)`: still full after `timeout` is an error of kind `Full`
+        /// (Python's `queue.Full`).
+        pub fn put_timeout, put_async_timeout(&self, item: impl Into<T>, timeout: Duration) -> Result<()>
+            = "put"(vec![obj(&item.into())?, Object::Bool(true), secs(timeout)]) |_| Ok(());
 
-    /// `q.put_nowait(item)`: a full queue is an error of kind `Full`.
-    pub fn put_nowait(&self, item: impl Into<T>) -> Result<()> {
-        self.call_method("put_nowait", vec![obj(&item.into())?])
-            .map(drop)
-    }
+        /// `q.put_nowait(item)`: a full queue is an error of kind `Full`.
+        pub fn put_nowait, put_nowait_async(&self, item: impl Into<T>) -> Result<()>
+            = "put_nowait"(vec![obj(&item.into())?]) |_| Ok(());
 
-    /// `q.get()`: waits for an item.
-    pub fn get(&self) -> Result<T> {
-        val(self.call_method("get", Vec::new())?)
-    }
+        /// `q.get()`: waits for an item.
+        pub fn get, get_async(&self) -> Result<T> = "get"(Vec::new()) |o| val(o);
 
-    /// `q.get(timeout=t)`: still empty after `timeout` is an error of kind `Empty` (Python's
-    /// `queue.Empty`).
-    pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
-        val(self.call_method("get", vec![Object::Bool(true), secs(timeout)])?)
-    }
+        /// `q.get(timeout=t)`: still empty after `timeout` is an error of kind `Empty`
+        /// (Python's `queue.Empty`).
+        pub fn get_timeout, get_async_timeout(&self, timeout: Duration) -> Result<T>
+            = "get"(vec![Object::Bool(true), secs(timeout)]) |o| val(o);
 
-    /// `q.get_nowait()`: an empty queue is an error of kind `Empty`.
-    pub fn get_nowait(&self) -> Result<T> {
-        val(self.call_method("get_nowait", Vec::new())?)
-    }
+        /// `q.get_nowait()`: an empty queue is an error of kind `Empty`.
+        pub fn get_nowait, get_nowait_async(&self) -> Result<T>
+            = "get_nowait"(Vec::new()) |o| val(o);
 
-    /// `q.qsize()`.
-    pub fn qsize(&self) -> Result<usize> {
-        count(self.call_method("qsize", Vec::new())?)
-    }
+        /// `q.qsize()`.
+        pub fn qsize, qsize_async(&self) -> Result<usize> = "qsize"(Vec::new()) |o| count(o);
 
-    /// `q.empty()`.
-    pub fn empty(&self) -> Result<bool> {
-        boolean(self.call_method("empty", Vec::new())?)
-    }
+        /// `q.empty()`.
+        pub fn empty, empty_async(&self) -> Result<bool> = "empty"(Vec::new()) |o| boolean(o);
 
-    /// `q.full()`.
-    pub fn full(&self) -> Result<bool> {
-        boolean(self.call_method("full", Vec::new())?)
-    }
+        /// `q.full()`.
+        pub fn full, full_async(&self) -> Result<bool> = "full"(Vec::new()) |o| boolean(o);
 
-    /// `q.maxsize` (0: no bound).
-    pub fn maxsize(&self) -> Result<usize> {
-        count(self.call_method("maxsize", Vec::new())?)
+        /// `q.maxsize` (0: no bound).
+        pub fn maxsize, maxsize_async(&self) -> Result<usize> = "maxsize"(Vec::new()) |o| count(o);
     }
 }
 
@@ -210,20 +225,18 @@ impl<T> JoinableQueueProxy<T> {
         self.0.into_proxy()
     }
 
-    /// `q.task_done()`: one item put earlier is finished; more calls than items is
-    /// `InvalidArgument` (Python's `ValueError`).
-    pub fn task_done(&self) -> Result<()> {
-        self.call_method("task_done", Vec::new()).map(drop)
-    }
+    twins! {
+        /// `q.task_done()`: one item put earlier is finished; more calls than items is
+        /// `InvalidArgument` (Python's `ValueError`).
+        pub fn task_done, task_done_async(&self) -> Result<()>
+            = "task_done"(Vec::new()) |_| Ok(());
 
-    /// `q.join()`: waits until every item put has been marked done.
-    pub fn join(&self) -> Result<()> {
-        self.call_method("join", Vec::new()).map(drop)
-    }
+        /// `q.join()`: waits until every item put has been marked done.
+        pub fn join, join_async(&self) -> Result<()> = "join"(Vec::new()) |_| Ok(());
 
-    /// `q.join()` for at most `timeout`; unfinished tasks after it are `Timeout`.
-    pub fn join_timeout(&self, timeout: Duration) -> Result<()> {
-        self.call_method("join", vec![secs(timeout)]).map(drop)
+        /// `q.join()` for at most `timeout`; unfinished tasks after it are `Timeout`.
+        pub fn join_timeout, join_async_timeout(&self, timeout: Duration) -> Result<()>
+            = "join"(vec![secs(timeout)]) |_| Ok(());
     }
 }
 
@@ -314,11 +327,12 @@ macro_rules! acquirer_methods {
             acquire_timeout(self, timeout)
         }
 
-        /// `release()`. Releasing a lock this thread does not hold is an error of kind
-        /// `NotOwner` (Python's `RuntimeError`); a `BoundedSemaphore` released past its value
-        /// is `InvalidArgument` (`ValueError`).
-        pub fn release(&self) -> Result<()> {
-            self.call_method("release", Vec::new()).map(drop)
+        twins! {
+            /// `release()`. Releasing a lock this thread does not hold is an error of kind
+            /// `NotOwner` (Python's `RuntimeError`); a `BoundedSemaphore` released past its
+            /// value is `InvalidArgument` (`ValueError`). A hold taken by an async acquire is
+            /// released by its `AsyncAcquirerGuard` instead (its owner is not a thread).
+            pub fn release, release_async(&self) -> Result<()> = "release"(Vec::new()) |_| Ok(());
         }
 
         /// Acquires, waiting as long as it takes, and returns a guard that releases (Python's
@@ -338,15 +352,163 @@ macro_rules! acquirer_methods {
             acquire_timeout(self, timeout)?;
             Ok(AcquirerGuard::new(self))
         }
+
+        /// [`acquire`](Self::acquire), awaited (feature `tokio`): the hold, if taken, as an
+        /// [`AsyncAcquirerGuard`] (`None` when not blocking and held elsewhere, or at the
+        /// timeout). The hold's owner is the guard, not a thread, so it moves with its task.
+        #[cfg(feature = "tokio")]
+        pub async fn acquire_async(
+            &self,
+            block: bool,
+            timeout: Option<Duration>,
+        ) -> Result<Option<AsyncAcquirerGuard>> {
+            acquire_async(self, block, timeout).await
+        }
+
+        /// [`lock`](Self::lock), awaited (feature `tokio`): waits as long as it takes, parking
+        /// the task only, and returns a `Send` guard that releases when dropped.
+        #[cfg(feature = "tokio")]
+        pub async fn lock_async(&self) -> Result<AsyncAcquirerGuard> {
+            match acquire_async(self, true, None).await? {
+                Some(g) => Ok(g),
+                None => Err(Error::Protocol("a blocking acquire answered False".into())),
+            }
+        }
+
+        /// [`try_lock`](Self::try_lock), awaited (feature `tokio`): `None` if held elsewhere.
+        #[cfg(feature = "tokio")]
+        pub async fn try_lock_async(&self) -> Result<Option<AsyncAcquirerGuard>> {
+            acquire_async(self, false, None).await
+        }
+
+        /// [`lock_timeout`](Self::lock_timeout), awaited (feature `tokio`); not in time is
+        /// `Timeout`.
+        #[cfg(feature = "tokio")]
+        pub async fn lock_async_timeout(&self, timeout: Duration) -> Result<AsyncAcquirerGuard> {
+            match acquire_async(self, true, Some(timeout)).await? {
+                Some(g) => Ok(g),
+                None => Err(timed_out("acquire", timeout)),
+            }
+        }
     };
+}
+
+/// A hold on a manager lock, semaphore or condition taken by an async acquire (feature
+/// `tokio`): `Send`, so it moves with its task between a runtime's threads; released when
+/// dropped, or by [`release_async`](Self::release_async), which reports the server's answer.
+///
+/// The hold's owner is a connection of its own to the manager (its calls are made as a fresh
+/// caller, never a thread's), so a task that moves between threads still owns the lock. A
+/// hold released cleanly leaves its connection holding nothing, and the session keeps a few
+/// such for the next holds. That connection is also what makes the hold safe to drop:
+///
+/// - Dropping the guard inside a tokio runtime hands the release to a task on that runtime
+///   (the release request, its reply, then the connection closes); outside one, the guard
+///   sends the release and reads its answer on the spot (one round trip). So the lock is
+///   free shortly after the drop, not necessarily when `drop` returns: await
+///   [`release_async`](Self::release_async) to know it is.
+/// - When the connection closes without a release (an acquire future dropped as the server
+///   granted it, a runtime shut down, a process killed), the server releases what the
+///   connection held for the next waiter: the `Lock`, `RLock` or `Condition`, and the
+///   permits it took from a `Semaphore` (which, taken by a thread, have no owner).
+///
+/// A CPython manager server ties a lock to its thread serving a connection and does not
+/// release a lock whose connection closed: the async acquires refuse it (`Unsupported`).
+///
+/// ```
+/// use multiprocessing_managers::manager;
+/// let m = manager().unwrap();
+/// let lock = m.lock().unwrap();
+/// let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+/// rt.block_on(async {
+///     let held = lock.lock_async().await.unwrap();
+///     // The guard is Send: another task (maybe on another thread) releases it.
+///     tokio::spawn(async move { held.release_async().await.unwrap() }).await.unwrap();
+///     assert!(lock.try_lock_async().await.unwrap().is_some());
+/// });
+/// ```
+#[cfg(feature = "tokio")]
+#[must_use = "the lock is released as soon as the guard drops"]
+pub struct AsyncAcquirerGuard {
+    proxy: Proxy,
+    /// `None` once released.
+    channel: Option<crate::client::Channel>,
+}
+
+#[cfg(feature = "tokio")]
+impl AsyncAcquirerGuard {
+    /// Releases the hold and awaits the server's answer (an error of kind `WorkerLost` if the
+    /// manager is gone, which released it). The lock is free when this returns.
+    #[doc(alias = "release")]
+    pub async fn release_async(mut self) -> Result<()> {
+        let channel = self.channel.take().ok_or_else(released)?;
+        match channel.release(self.proxy.token()).await? {
+            crate::protocol::Reply::Return(_) => Ok(()),
+            other => Err(crate::client::unexpected(other)),
+        }
+    }
+
+    /// Calls `method` of the held object as the hold's owner (a condition's `wait`).
+    async fn call(&mut self, proxy: &Proxy, method: &str, args: Vec<Object>) -> Result<Object> {
+        if proxy.token().id != self.proxy.token().id {
+            return Err(Error::InvalidArgument(
+                "the guard holds another object's lock".into(),
+            ));
+        }
+        let channel = self.channel.as_mut().ok_or_else(released)?;
+        self.proxy.call_on(channel, method, args).await
+    }
+}
+
+#[cfg(feature = "tokio")]
+fn released() -> Error {
+    Error::InvalidArgument("the hold was released".into())
+}
+
+#[cfg(feature = "tokio")]
+impl Drop for AsyncAcquirerGuard {
+    fn drop(&mut self) {
+        if let Some(channel) = self.channel.take() {
+            channel.release_detached(self.proxy.token().clone());
+        }
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl fmt::Debug for AsyncAcquirerGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("AsyncAcquirerGuard")
+            .field(&self.proxy)
+            .finish()
+    }
+}
+
+/// The async acquire family shared by [`AcquirerProxy`] and [`ConditionProxy`]: the acquire
+/// is made on a connection of its own, which the guard keeps. A future dropped before the
+/// answer closes that connection, and the server releases what it held.
+#[cfg(feature = "tokio")]
+async fn acquire_async(
+    p: &Proxy,
+    block: bool,
+    timeout: Option<Duration>,
+) -> Result<Option<AsyncAcquirerGuard>> {
+    let mut channel = p.channel_async().await?;
+    let t = timeout.map_or(Object::None, secs);
+    let args = vec![Object::Bool(block), t];
+    let taken = boolean(p.call_on(&mut channel, "acquire", args).await?)?;
+    Ok(taken.then(|| AsyncAcquirerGuard {
+        proxy: p.clone(),
+        channel: Some(channel),
+    }))
 }
 
 impl AcquirerProxy {
     acquirer_methods!();
 
-    /// A `Semaphore`'s current value (Python's `_value`); not for locks.
-    pub fn get_value(&self) -> Result<usize> {
-        count(self.call_method("get_value", Vec::new())?)
+    twins! {
+        /// A `Semaphore`'s current value (Python's `_value`); not for locks.
+        pub fn get_value, get_value_async(&self) -> Result<usize>
+            = "get_value"(Vec::new()) |o| count(o);
     }
 }
 
@@ -420,124 +582,171 @@ impl ConditionProxy {
     }
 }
 
-impl EventProxy {
-    /// `e.is_set()`.
-    pub fn is_set(&self) -> Result<bool> {
-        boolean(self.call_method("is_set", Vec::new())?)
-    }
-
-    /// `e.set()`: wakes every waiter.
-    pub fn set(&self) -> Result<()> {
-        self.call_method("set", Vec::new()).map(drop)
-    }
-
-    /// `e.clear()`.
-    pub fn clear(&self) -> Result<()> {
-        self.call_method("clear", Vec::new()).map(drop)
-    }
-
-    /// `e.wait()`: until the flag is set.
-    pub fn wait(&self) -> Result<()> {
-        self.call_method("wait", Vec::new()).map(drop)
-    }
-
-    /// `e.wait(timeout)`: not set in time is `Timeout` (Python returns `False`).
-    pub fn wait_timeout(&self, timeout: Duration) -> Result<()> {
-        if boolean(self.call_method("wait", vec![secs(timeout)])?)? {
-            Ok(())
-        } else {
-            Err(timed_out("Event.wait", timeout))
-        }
-    }
-}
-
-/// The async forms (feature `tokio`): each is its blocking twin's request, awaited with
-/// [`Proxy::call_method_async`]. Cancel-safe: a dropped `get_async` or `wait_async` hangs up,
-/// and the server cancels the waiting call, so it takes no item and the proxy stays usable.
+/// The async forms of a condition's calls (feature `tokio`). Each takes the hold its task has
+/// on the condition's lock (from [`lock_async`](ConditionProxy::lock_async)): the calls are
+/// made as that hold's owner, as Python's are made by the thread holding the lock. A hold of
+/// another object is `InvalidArgument`.
+///
+/// Dropping a `wait_async` mid-wait closes the hold's connection: the server cancels the wait
+/// and releases the lock if the wait had taken it back; the hold is gone (its later calls are
+/// `InvalidArgument`).
 ///
 /// ```
-/// use std::time::Duration;
 /// use multiprocessing_managers::manager;
 /// let m = manager().unwrap();
-/// let q = m.queue_of::<u32>(0).unwrap();
-/// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+/// let cond = m.condition().unwrap();
+/// let ready = m.value_of("b", &false).unwrap();
+/// let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
 /// rt.block_on(async {
-///     // Nothing to get yet: the timeout drops the call, which takes nothing.
-///     let early = tokio::time::timeout(Duration::from_millis(50), q.get_async()).await;
-///     assert!(early.is_err());
-///     q.put_async(7u32).await.unwrap();
-///     assert_eq!(q.get_async().await.unwrap(), 7);
+///     let (c, r) = (cond.clone(), ready.clone());
+///     let notifier = tokio::spawn(async move {
+///         let mut held = c.lock_async().await.unwrap();
+///         r.set_async(true).await.unwrap();
+///         c.notify_all_async(&mut held).await.unwrap();
+///     });
+///     let mut held = cond.lock_async().await.unwrap();
+///     let r = ready.clone();
+///     cond.wait_for_async(&mut held, || async { r.get_async().await.unwrap() }).await.unwrap();
+///     held.release_async().await.unwrap();
+///     notifier.await.unwrap();
 /// });
 /// ```
 #[cfg(feature = "tokio")]
-impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
-    /// [`put`](Self::put), awaited: waits while a bounded queue is full.
-    pub async fn put_async(&self, item: impl Into<T>) -> Result<()> {
-        let args = vec![obj(&item.into())?];
-        self.call_method_async("put", args).await.map(drop)
+impl ConditionProxy {
+    /// [`wait`](Self::wait), awaited: releases the lock `held`, waits for a notification,
+    /// and takes the lock back for `held`.
+    pub async fn wait_async(&self, held: &mut AsyncAcquirerGuard) -> Result<()> {
+        held.call(self, "wait", Vec::new()).await.map(drop)
     }
 
-    /// [`get`](Self::get), awaited: waits for an item.
-    pub async fn get_async(&self) -> Result<T> {
-        val(self.call_method_async("get", Vec::new()).await?)
+    /// [`wait_timeout`](Self::wait_timeout), awaited: not notified in time is `Timeout`; the
+    /// lock is held again either way.
+    pub async fn wait_async_timeout(
+        &self,
+        held: &mut AsyncAcquirerGuard,
+        timeout: Duration,
+    ) -> Result<()> {
+        if boolean(held.call(self, "wait", vec![secs(timeout)]).await?)? {
+            Ok(())
+        } else {
+            Err(timed_out("Condition.wait", timeout))
+        }
+    }
+
+    /// [`wait_for`](Self::wait_for), awaited: waits until `predicate` holds, checking it
+    /// here after each notification.
+    ///
+    /// The predicate is async, so it may read the state it waits for through other proxies
+    /// (`|| async { ready.get_async().await.unwrap_or(false) }`).
+    pub async fn wait_for_async<F, P>(
+        &self,
+        held: &mut AsyncAcquirerGuard,
+        mut predicate: P,
+    ) -> Result<()>
+    where
+        P: FnMut() -> F,
+        F: std::future::Future<Output = bool>,
+    {
+        while !predicate().await {
+            self.wait_async(held).await?;
+        }
+        Ok(())
+    }
+
+    /// [`wait_for_timeout`](Self::wait_for_timeout), awaited: `predicate` still false after
+    /// `timeout` is `Timeout`; the lock is held again either way.
+    pub async fn wait_for_async_timeout<F, P>(
+        &self,
+        held: &mut AsyncAcquirerGuard,
+        mut predicate: P,
+        timeout: Duration,
+    ) -> Result<()>
+    where
+        P: FnMut() -> F,
+        F: std::future::Future<Output = bool>,
+    {
+        let Some(deadline) = Instant::now().checked_add(timeout) else {
+            return self.wait_for_async(held, predicate).await;
+        };
+        while !predicate().await {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(timed_out("Condition.wait_for", timeout));
+            }
+            match self.wait_async_timeout(held, left).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == crate::ErrorKind::Timeout => {
+                    return if predicate().await {
+                        Ok(())
+                    } else {
+                        Err(timed_out("Condition.wait_for", timeout))
+                    };
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// [`notify`](Self::notify), awaited: wakes up to `n` waiters.
+    pub async fn notify_async(&self, held: &mut AsyncAcquirerGuard, n: usize) -> Result<()> {
+        let args = vec![Object::Int(n as i128)];
+        held.call(self, "notify", args).await.map(drop)
+    }
+
+    /// [`notify_all`](Self::notify_all), awaited.
+    pub async fn notify_all_async(&self, held: &mut AsyncAcquirerGuard) -> Result<()> {
+        held.call(self, "notify_all", Vec::new()).await.map(drop)
     }
 }
 
-/// The async forms (feature `tokio`), as [`QueueProxy`]'s.
-#[cfg(feature = "tokio")]
 impl EventProxy {
-    /// [`is_set`](Self::is_set), awaited.
-    pub async fn is_set_async(&self) -> Result<bool> {
-        boolean(self.call_method_async("is_set", Vec::new()).await?)
-    }
+    twins! {
+        /// `e.is_set()`.
+        pub fn is_set, is_set_async(&self) -> Result<bool> = "is_set"(Vec::new()) |o| boolean(o);
 
-    /// [`set`](Self::set), awaited.
-    pub async fn set_async(&self) -> Result<()> {
-        self.call_method_async("set", Vec::new()).await.map(drop)
-    }
+        /// `e.set()`: wakes every waiter.
+        pub fn set, set_async(&self) -> Result<()> = "set"(Vec::new()) |_| Ok(());
 
-    /// [`wait`](Self::wait), awaited: until the flag is set.
-    pub async fn wait_async(&self) -> Result<()> {
-        self.call_method_async("wait", Vec::new()).await.map(drop)
+        /// `e.clear()`.
+        pub fn clear, clear_async(&self) -> Result<()> = "clear"(Vec::new()) |_| Ok(());
+
+        /// `e.wait()`: until the flag is set.
+        pub fn wait, wait_async(&self) -> Result<()> = "wait"(Vec::new()) |_| Ok(());
+
+        /// `e.wait(timeout)`: not set in time is `Timeout` (Python returns `False`).
+        pub fn wait_timeout, wait_async_timeout(&self, timeout: Duration) -> Result<()>
+            = "wait"(vec![secs(timeout)])
+              |o| if boolean(o)? { Ok(()) } else { Err(timed_out("Event.wait", timeout)) };
     }
 }
 
 impl BarrierProxy {
-    /// `b.wait()`: waits for all parties; returns this caller's arrival index (`0` to
-    /// `parties - 1`). A broken, aborted or reset barrier is `BrokenBarrier`.
-    pub fn wait(&self) -> Result<usize> {
-        count(self.call_method("wait", Vec::new())?)
-    }
+    twins! {
+        /// `b.wait()`: waits for all parties; returns this caller's arrival index (`0` to
+        /// `parties - 1`). A broken, aborted or reset barrier is `BrokenBarrier`.
+        pub fn wait, wait_async(&self) -> Result<usize> = "wait"(Vec::new()) |o| count(o);
 
-    /// `b.wait(timeout)`: at the timeout the barrier breaks, for every waiter, as in Python
-    /// (`BrokenBarrier`).
-    pub fn wait_timeout(&self, timeout: Duration) -> Result<usize> {
-        count(self.call_method("wait", vec![secs(timeout)])?)
-    }
+        /// `b.wait(timeout)`: at the timeout the barrier breaks, for every waiter, as in
+        /// Python (`BrokenBarrier`).
+        pub fn wait_timeout, wait_async_timeout(&self, timeout: Duration) -> Result<usize>
+            = "wait"(vec![secs(timeout)]) |o| count(o);
 
-    /// `b.abort()`: breaks the barrier; current and later waiters get `BrokenBarrier`.
-    pub fn abort(&self) -> Result<()> {
-        self.call_method("abort", Vec::new()).map(drop)
-    }
+        /// `b.abort()`: breaks the barrier; current and later waiters get `BrokenBarrier`.
+        pub fn abort, abort_async(&self) -> Result<()> = "abort"(Vec::new()) |_| Ok(());
 
-    /// `b.reset()`: back to empty; current waiters get `BrokenBarrier`.
-    pub fn reset(&self) -> Result<()> {
-        self.call_method("reset", Vec::new()).map(drop)
-    }
+        /// `b.reset()`: back to empty; current waiters get `BrokenBarrier`.
+        pub fn reset, reset_async(&self) -> Result<()> = "reset"(Vec::new()) |_| Ok(());
 
-    /// `b.parties`.
-    pub fn parties(&self) -> Result<usize> {
-        count(self.call_method("parties", Vec::new())?)
-    }
+        /// `b.parties`.
+        pub fn parties, parties_async(&self) -> Result<usize> = "parties"(Vec::new()) |o| count(o);
 
-    /// `b.n_waiting`.
-    pub fn n_waiting(&self) -> Result<usize> {
-        count(self.call_method("n_waiting", Vec::new())?)
-    }
+        /// `b.n_waiting`.
+        pub fn n_waiting, n_waiting_async(&self) -> Result<usize>
+            = "n_waiting"(Vec::new()) |o| count(o);
 
-    /// `b.broken`.
-    pub fn broken(&self) -> Result<bool> {
-        boolean(self.call_method("broken", Vec::new())?)
+        /// `b.broken`.
+        pub fn broken, broken_async(&self) -> Result<bool> = "broken"(Vec::new()) |o| boolean(o);
     }
 }
 
@@ -548,10 +757,43 @@ fn slice(start: Option<i64>, stop: Option<i64>, step: Option<i64>) -> Object {
 }
 
 impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
-    /// `len(a)`.
-    #[doc(alias = "__len__")]
-    pub fn len(&self) -> Result<usize> {
-        count(self.call_method("__len__", Vec::new())?)
+    twins! {
+        /// `len(a)`.
+        #[doc(alias = "__len__")]
+        pub fn len, len_async(&self) -> Result<usize> = "__len__"(Vec::new()) |o| count(o);
+
+        /// `a[index]` (negative counts from the end); past the end is `OutOfRange`.
+        #[doc(alias = "__getitem__")]
+        pub fn get, get_async(&self, index: i64) -> Result<T>
+            = "__getitem__"(vec![Object::Int(index.into())]) |o| val(o);
+
+        /// `a[index] = value`; a value that does not fit the type code is `InvalidArgument`.
+        #[doc(alias = "__setitem__")]
+        pub fn set, set_async(&self, index: i64, value: impl Into<T>) -> Result<()>
+            = "__setitem__"(vec![Object::Int(index.into()), obj(&value.into())?]) |_| Ok(());
+
+        /// `a[start:stop:step]`.
+        pub fn get_slice, get_slice_async(
+            &self,
+            start: Option<i64>,
+            stop: Option<i64>,
+            step: Option<i64>,
+        ) -> Result<Vec<T>> = "__getitem__"(vec![slice(start, stop, step)]) |o| val(o);
+
+        /// `a[start:stop:step] = values`.
+        pub fn set_slice, set_slice_async(
+            &self,
+            start: Option<i64>,
+            stop: Option<i64>,
+            step: Option<i64>,
+            values: impl IntoIterator<Item = T>,
+        ) -> Result<()> = "__setitem__"(vec![
+            slice(start, stop, step),
+            Object::List(values.into_iter().map(|v| obj(&v)).collect::<Result<_>>()?),
+        ]) |_| Ok(());
+
+        /// A local copy of every item (Python's `a[:]`).
+        pub fn to_vec, to_vec_async(&self) -> Result<Vec<T>> = "#GETVALUE"(Vec::new()) |o| val(o);
     }
 
     /// `len(a) == 0`.
@@ -559,49 +801,10 @@ impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
         Ok(self.len()? == 0)
     }
 
-    /// `a[index]` (negative counts from the end); past the end is `OutOfRange`.
-    #[doc(alias = "__getitem__")]
-    pub fn get(&self, index: i64) -> Result<T> {
-        val(self.call_method("__getitem__", vec![Object::Int(index.into())])?)
-    }
-
-    /// `a[index] = value`; a value that does not fit the type code is `InvalidArgument`.
-    #[doc(alias = "__setitem__")]
-    pub fn set(&self, index: i64, value: impl Into<T>) -> Result<()> {
-        let value = obj(&value.into())?;
-        self.call_method("__setitem__", vec![Object::Int(index.into()), value])
-            .map(drop)
-    }
-
-    /// `a[start:stop:step]`.
-    pub fn get_slice(
-        &self,
-        start: Option<i64>,
-        stop: Option<i64>,
-        step: Option<i64>,
-    ) -> Result<Vec<T>> {
-        val(self.call_method("__getitem__", vec![slice(start, stop, step)])?)
-    }
-
-    /// `a[start:stop:step] = values`.
-    pub fn set_slice(
-        &self,
-        start: Option<i64>,
-        stop: Option<i64>,
-        step: Option<i64>,
-        values: impl IntoIterator<Item = T>,
-    ) -> Result<()> {
-        let values = values.into_iter().map(|v| obj(&v)).collect::<Result<_>>()?;
-        self.call_method(
-            "__setitem__",
-            vec![slice(start, stop, step), Object::List(values)],
-        )
-        .map(drop)
-    }
-
-    /// A local copy of every item (Python's `a[:]`).
-    pub fn to_vec(&self) -> Result<Vec<T>> {
-        val(self.get_value()?)
+    /// [`is_empty`](Self::is_empty), awaited (feature `tokio`).
+    #[cfg(feature = "tokio")]
+    pub async fn is_empty_async(&self) -> Result<bool> {
+        Ok(self.len_async().await? == 0)
     }
 }
 

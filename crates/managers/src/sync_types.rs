@@ -464,17 +464,40 @@ struct SemaphoreState {
     value: u64,
     bound: Option<u64>,
     waiters: Waiters,
+    /// The permits each connection's own caller ([`Caller::channel`]) holds.
+    channels: HashMap<u64, u64>,
 }
 
 impl SemaphoreState {
     fn waiters(&mut self) -> &mut Waiters {
         &mut self.waiters
     }
+
+    /// Takes a permit for `caller`.
+    fn take(&mut self, caller: Caller) {
+        self.value -= 1;
+        if caller.channel {
+            *self.channels.entry(caller.session).or_default() += 1;
+        }
+    }
+
+    /// Puts `n` permits back (at most up to the bound) and wakes as many waiters.
+    fn put_back(&mut self, n: u64) {
+        self.value = self.value.saturating_add(n);
+        if let Some(b) = self.bound {
+            self.value = self.value.min(b);
+        }
+        for _ in 0..n.min(self.waiters.len() as u64) {
+            self.waiters.wake_one();
+        }
+    }
 }
 
 /// A `Semaphore`, or with a bound a `BoundedSemaphore` (releasing past its initial value is a
 /// `ValueError`). Its permits have no owner, as in Python: a process that dies holding one
-/// does not give it back. Clones share one semaphore.
+/// does not give it back. A permit taken by a connection's own caller (an async hold,
+/// [`Caller::channel`]) is that connection's, though, and goes back when it closes. Clones
+/// share one semaphore.
 #[derive(Clone)]
 pub struct Semaphore(Rc<RefCell<SemaphoreState>>);
 
@@ -486,12 +509,13 @@ impl Semaphore {
             value,
             bound: bounded.then_some(value),
             waiters: Waiters::default(),
+            channels: HashMap::new(),
         })))
     }
 }
 
 impl Shared for Semaphore {
-    fn call(&mut self, method: &str, args: Vec<Object>, _: Caller) -> Result<Outcome, Raised> {
+    fn call(&mut self, method: &str, args: Vec<Object>, caller: Caller) -> Result<Outcome, Raised> {
         match method {
             "acquire" | "__enter__" => {
                 let block = bool_arg(args.first(), true)?;
@@ -504,7 +528,7 @@ impl Shared for Semaphore {
                 {
                     let mut s = self.0.borrow_mut();
                     if s.value > 0 {
-                        s.value -= 1;
+                        s.take(caller);
                         return ret(Object::Bool(true));
                     }
                 }
@@ -515,9 +539,9 @@ impl Shared for Semaphore {
                     &self.0,
                     SemaphoreState::waiters,
                     timeout,
-                    Box::new(|s: &mut SemaphoreState| {
+                    Box::new(move |s: &mut SemaphoreState| {
                         (s.value > 0).then(|| {
-                            s.value -= 1;
+                            s.take(caller);
                             Ok(Object::Bool(true))
                         })
                     }),
@@ -538,15 +562,27 @@ impl Shared for Semaphore {
                 if s.bound.is_some_and(|b| s.value.saturating_add(n) > b) {
                     return Err(value_error("Semaphore released too many times"));
                 }
-                s.value = s.value.saturating_add(n);
-                for _ in 0..n.min(s.waiters.len() as u64) {
-                    s.waiters.wake_one();
+                if caller.channel
+                    && let Some(held) = s.channels.get_mut(&caller.session)
+                {
+                    *held = held.saturating_sub(n);
+                    if *held == 0 {
+                        s.channels.remove(&caller.session);
+                    }
                 }
+                s.put_back(n);
                 ret(Object::None)
             }
             "get_value" | "_value" => ret(Object::Int(i128::from(self.0.borrow().value))),
             "_waiters" => ret(Object::Int(self.0.borrow().waiters.len() as i128)),
             _ => Err(no_method("Semaphore", method)),
+        }
+    }
+
+    fn client_gone(&mut self, session: u64) {
+        let mut s = self.0.borrow_mut();
+        if let Some(n) = s.channels.remove(&session) {
+            s.put_back(n);
         }
     }
 
@@ -1448,6 +1484,32 @@ mod tests {
         let mut s = Semaphore::new(0, false);
         returned(call(&mut s, "release", vec![Object::Int(2)], c));
         assert_eq!(s.repr(), "<threading.Semaphore: value=2>");
+    }
+
+    #[test]
+    fn a_channels_permits_go_back_when_it_ends_a_sessions_do_not() {
+        let (channel, process) = (Caller::channel(7, 1), Caller::new(8, 1));
+        let mut s = Semaphore::new(3, true);
+        for who in [channel, channel, process] {
+            returned(call(&mut s, "acquire", vec![], who));
+        }
+        // One of the channel's two permits is released by it: one is left to give back.
+        returned(call(&mut s, "release", vec![], channel));
+        s.client_gone(process.session);
+        assert_eq!(s.value(), Object::Int(1));
+        s.client_gone(channel.session);
+        assert_eq!(s.value(), Object::Int(2));
+        s.client_gone(channel.session);
+        assert_eq!(s.value(), Object::Int(2));
+        // A permit granted to a waiting channel counts too.
+        let mut s = Semaphore::new(0, false);
+        let Outcome::Wait(mut f) = call(&mut s, "acquire", vec![], channel) else {
+            panic!("an empty semaphore waits")
+        };
+        returned(call(&mut s, "release", vec![], process));
+        assert_eq!(poll_once(&mut f), Poll::Ready(Ok(Object::Bool(true))));
+        s.client_gone(channel.session);
+        assert_eq!(s.value(), Object::Int(1));
     }
 
     #[test]

@@ -137,6 +137,49 @@ macro_rules! typed_proxy {
 
 pub(crate) use typed_proxy;
 
+/// Declares a proxy method and its async twin (feature `tokio`) from one declaration, so the
+/// two send the same request and read the reply the same way:
+///
+/// ```text
+/// twins! {
+///     /// Docs of the blocking method.
+///     pub fn name, name_async [generics] (&self, arg: Type, ...) -> Result<Ret>
+///         = "server_method"(arguments_vec) |reply| conversion;
+/// }
+/// ```
+///
+/// `arguments_vec` builds the `Vec<Object>` sent (it may use `?`); `conversion` turns the
+/// reply (an [`Object`] bound to the pattern) into the result. The async twin is documented as
+/// its blocking twin, awaited, and shares [`Proxy::call_method_async`]'s cancellation rules.
+macro_rules! twins {
+    ($(
+        $(#[$m:meta])*
+        pub fn $name:ident, $async_name:ident $([$($g:tt)*])? (&$self:ident $(, $arg:ident : $ty:ty)* $(,)?) -> Result<$ret:ty>
+            = $method:literal ($args:expr) |$o:pat_param| $conv:expr;
+    )*) => {$(
+        $(#[$m])*
+        pub fn $name $(<$($g)*>)? (&$self $(, $arg: $ty)*) -> Result<$ret> {
+            let args = $args;
+            let $o = $self.call_method($method, args)?;
+            $conv
+        }
+
+        #[doc = concat!(
+            "[`", stringify!($name), "`](Self::", stringify!($name), "), awaited (feature \
+             `tokio`): the same request, with no thread blocked while the server answers. \
+             Cancel-safe as [`Proxy::call_method_async`](crate::Proxy::call_method_async)."
+        )]
+        #[cfg(feature = "tokio")]
+        pub async fn $async_name $(<$($g)*>)? (&$self $(, $arg: $ty)*) -> Result<$ret> {
+            let args = $args;
+            let $o = $self.call_method_async($method, args).await?;
+            $conv
+        }
+    )*};
+}
+
+pub(crate) use twins;
+
 typed_proxy!(
     /// A shared `dict` (Python's `DictProxy`) with keys `K` and values `V`, [`Object`]s by
     /// default, so keys of mixed kinds live side by side as in Python.
@@ -157,64 +200,92 @@ typed_proxy!(
 );
 
 impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy<K, V> {
-    /// `d[key]`; a missing key is an error of kind `NotFound` (Python's `KeyError`).
-    #[doc(alias = "__getitem__")]
-    pub fn get_item(&self, key: impl Into<K>) -> Result<V> {
-        val(self.call_method("__getitem__", vec![obj(&key.into())?])?)
+    twins! {
+        /// `d[key]`; a missing key is an error of kind `NotFound` (Python's `KeyError`).
+        #[doc(alias = "__getitem__")]
+        pub fn get_item, get_item_async(&self, key: impl Into<K>) -> Result<V>
+            = "__getitem__"(vec![obj(&key.into())?]) |o| val(o);
+
+        /// `d[key] = value`.
+        #[doc(alias = "__setitem__")]
+        pub fn set, set_async(&self, key: impl Into<K>, value: impl Into<V>) -> Result<()>
+            = "__setitem__"(vec![obj(&key.into())?, obj(&value.into())?]) |_| Ok(());
+
+        /// Beyond Python: applies `op` to the value at `key` in the server, atomically, and
+        /// returns the new value: a read-modify-write in one round trip, with no lock (see
+        /// [`update`](crate::update)). A missing key starts from the op's argument
+        /// (`Op::add(1)` on a missing key stores `1`). An op that does not fit the value
+        /// (adding a `str` to an int) is an error of kind `InvalidArgument` (Python's
+        /// `TypeError`) and leaves the value unchanged.
+        ///
+        /// ```
+        /// use multiprocessing_managers::{manager, update::Op};
+        /// let m = manager().unwrap();
+        /// let d = m.dict_of::<String, i64>().unwrap();
+        /// d.update_with("n", Op::add(5)).unwrap();
+        /// assert_eq!(d.update_with("n", Op::add(-2)).unwrap(), 3);
+        /// ```
+        pub fn update_with, update_with_async(&self, key: impl Into<K>, op: crate::update::Op) -> Result<V>
+            = "update_with"(vec![obj(&key.into())?, Object::Str(op.name().into()), op.into_argument()])
+              |o| val(o);
+
+        /// `del d[key]`; a missing key is `NotFound`.
+        #[doc(alias = "__delitem__")]
+        pub fn del, del_async(&self, key: impl Into<K>) -> Result<()>
+            = "__delitem__"(vec![obj(&key.into())?]) |_| Ok(());
+
+        /// `key in d`.
+        #[doc(alias = "__contains__")]
+        pub fn contains, contains_async(&self, key: impl Into<K>) -> Result<bool>
+            = "__contains__"(vec![obj(&key.into())?]) |o| val(o);
+
+        /// `len(d)`.
+        #[doc(alias = "__len__")]
+        pub fn len, len_async(&self) -> Result<usize> = "__len__"(Vec::new()) |o| count(o);
+
+        /// `list(d.keys())`, in key order.
+        pub fn keys, keys_async(&self) -> Result<Vec<K>> = "keys"(Vec::new()) |o| val(o);
+
+        /// `list(d.values())`, in key order.
+        pub fn values, values_async(&self) -> Result<Vec<V>> = "values"(Vec::new()) |o| val(o);
+
+        /// `list(d.items())`, in key order.
+        pub fn items, items_async(&self) -> Result<Vec<(K, V)>> = "items"(Vec::new()) |o| val(o);
+
+        /// `d.pop(key)`; a missing key is `NotFound`.
+        pub fn pop, pop_async(&self, key: impl Into<K>) -> Result<V>
+            = "pop"(vec![obj(&key.into())?]) |o| val(o);
+
+        /// `d.pop(key, default)`.
+        pub fn pop_or, pop_or_async(&self, key: impl Into<K>, default: impl Into<V>) -> Result<V>
+            = "pop"(vec![obj(&key.into())?, obj(&default.into())?]) |o| val(o);
+
+        /// `d.update(pairs)`.
+        pub fn update, update_async(&self, pairs: impl IntoIterator<Item = (K, V)>) -> Result<()>
+            = "update"(vec![Object::Dict(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| Ok((obj(&k)?, obj(&v)?)))
+                    .collect::<Result<BTreeMap<_, _>>>()?,
+            )]) |_| Ok(());
+
+        /// `d.setdefault(key, default)`: the value at `key`, set to `default` first if missing.
+        pub fn setdefault, setdefault_async(&self, key: impl Into<K>, default: impl Into<V>) -> Result<V>
+            = "setdefault"(vec![obj(&key.into())?, obj(&default.into())?]) |o| val(o);
+
+        /// `d.clear()`.
+        pub fn clear, clear_async(&self) -> Result<()> = "clear"(Vec::new()) |_| Ok(());
     }
 
     /// `d.get(key)`: `None` for a missing key.
     pub fn get(&self, key: impl Into<K>) -> Result<Option<V>> {
-        match self.get_item(key) {
-            Ok(v) => Ok(Some(v)),
-            Err(e) if e.kind() == crate::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+        absent_is_none(self.get_item(key))
     }
 
-    /// `d[key] = value`.
-    #[doc(alias = "__setitem__")]
-    pub fn set(&self, key: impl Into<K>, value: impl Into<V>) -> Result<()> {
-        let args = vec![obj(&key.into())?, obj(&value.into())?];
-        self.call_method("__setitem__", args).map(drop)
-    }
-
-    /// Beyond Python: applies `op` to the value at `key` in the server, atomically, and
-    /// returns the new value: a read-modify-write in one round trip, with no lock (see
-    /// [`update`](crate::update)). A missing key starts from the op's argument
-    /// (`Op::add(1)` on a missing key stores `1`). An op that does not fit the value (adding a
-    /// `str` to an int) is an error of kind `InvalidArgument` (Python's `TypeError`) and leaves the value unchanged.
-    ///
-    /// ```
-    /// use multiprocessing_managers::{manager, update::Op};
-    /// let m = manager().unwrap();
-    /// let d = m.dict_of::<String, i64>().unwrap();
-    /// d.update_with("n", Op::add(5)).unwrap();
-    /// assert_eq!(d.update_with("n", Op::add(-2)).unwrap(), 3);
-    /// ```
-    pub fn update_with(&self, key: impl Into<K>, op: crate::update::Op) -> Result<V> {
-        let name = Object::Str(op.name().into());
-        let args = vec![obj(&key.into())?, name, op.into_argument()];
-        val(self.call_method("update_with", args)?)
-    }
-
-    /// `del d[key]`; a missing key is `NotFound`.
-    #[doc(alias = "__delitem__")]
-    pub fn del(&self, key: impl Into<K>) -> Result<()> {
-        self.call_method("__delitem__", vec![obj(&key.into())?])
-            .map(drop)
-    }
-
-    /// `key in d`.
-    #[doc(alias = "__contains__")]
-    pub fn contains(&self, key: impl Into<K>) -> Result<bool> {
-        val(self.call_method("__contains__", vec![obj(&key.into())?])?)
-    }
-
-    /// `len(d)`.
-    #[doc(alias = "__len__")]
-    pub fn len(&self) -> Result<usize> {
-        count(self.call_method("__len__", Vec::new())?)
+    /// [`get`](Self::get), awaited (feature `tokio`): `None` for a missing key.
+    #[cfg(feature = "tokio")]
+    pub async fn get_async(&self, key: impl Into<K>) -> Result<Option<V>> {
+        absent_is_none(self.get_item_async(key).await)
     }
 
     /// `len(d) == 0`.
@@ -222,50 +293,10 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
         Ok(self.len()? == 0)
     }
 
-    /// `list(d.keys())`, in key order.
-    pub fn keys(&self) -> Result<Vec<K>> {
-        val(self.call_method("keys", Vec::new())?)
-    }
-
-    /// `list(d.values())`, in key order.
-    pub fn values(&self) -> Result<Vec<V>> {
-        val(self.call_method("values", Vec::new())?)
-    }
-
-    /// `list(d.items())`, in key order.
-    pub fn items(&self) -> Result<Vec<(K, V)>> {
-        val(self.call_method("items", Vec::new())?)
-    }
-
-    /// `d.pop(key)`; a missing key is `NotFound`.
-    pub fn pop(&self, key: impl Into<K>) -> Result<V> {
-        val(self.call_method("pop", vec![obj(&key.into())?])?)
-    }
-
-    /// `d.pop(key, default)`.
-    pub fn pop_or(&self, key: impl Into<K>, default: impl Into<V>) -> Result<V> {
-        let args = vec![obj(&key.into())?, obj(&default.into())?];
-        val(self.call_method("pop", args)?)
-    }
-
-    /// `d.update(pairs)`.
-    pub fn update(&self, pairs: impl IntoIterator<Item = (K, V)>) -> Result<()> {
-        let d = pairs
-            .into_iter()
-            .map(|(k, v)| Ok((obj(&k)?, obj(&v)?)))
-            .collect::<Result<BTreeMap<_, _>>>()?;
-        self.call_method("update", vec![Object::Dict(d)]).map(drop)
-    }
-
-    /// `d.setdefault(key, default)`: the value at `key`, set to `default` first if missing.
-    pub fn setdefault(&self, key: impl Into<K>, default: impl Into<V>) -> Result<V> {
-        let args = vec![obj(&key.into())?, obj(&default.into())?];
-        val(self.call_method("setdefault", args)?)
-    }
-
-    /// `d.clear()`.
-    pub fn clear(&self) -> Result<()> {
-        self.call_method("clear", Vec::new()).map(drop)
+    /// [`is_empty`](Self::is_empty), awaited (feature `tokio`).
+    #[cfg(feature = "tokio")]
+    pub async fn is_empty_async(&self) -> Result<bool> {
+        Ok(self.len_async().await? == 0)
     }
 
     /// `d.copy()`: a local copy of the whole dict.
@@ -275,61 +306,115 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
     {
         val(self.call_method("copy", Vec::new())?)
     }
+
+    /// [`copy`](Self::copy), awaited (feature `tokio`).
+    #[cfg(feature = "tokio")]
+    pub async fn copy_async(&self) -> Result<BTreeMap<K, V>>
+    where
+        K: Ord,
+    {
+        val(self.call_method_async("copy", Vec::new()).await?)
+    }
+}
+
+/// A `KeyError` as `None` (Python's `d.get(key)`).
+fn absent_is_none<V>(r: Result<V>) -> Result<Option<V>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.kind() == crate::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A list of `items` as the server takes it.
+fn list_of<T: Serialize>(items: impl IntoIterator<Item = T>) -> Result<Object> {
+    let items = items
+        .into_iter()
+        .map(|i| obj(&i))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Object::List(items))
 }
 
 impl<T: Serialize + DeserializeOwned> ListProxy<T> {
-    /// `l.append(item)`.
-    pub fn append(&self, item: impl Into<T>) -> Result<()> {
-        self.call_method("append", vec![obj(&item.into())?])
-            .map(drop)
-    }
+    twins! {
+        /// `l.append(item)`.
+        pub fn append, append_async(&self, item: impl Into<T>) -> Result<()>
+            = "append"(vec![obj(&item.into())?]) |_| Ok(());
 
-    /// `l.extend(items)`.
-    pub fn extend(&self, items: impl IntoIterator<Item = T>) -> Result<()> {
-        let items = items
-            .into_iter()
-            .map(|i| obj(&i))
-            .collect::<Result<Vec<_>>>()?;
-        self.call_method("extend", vec![Object::List(items)])
-            .map(drop)
-    }
+        /// `l.extend(items)`.
+        pub fn extend, extend_async(&self, items: impl IntoIterator<Item = T>) -> Result<()>
+            = "extend"(vec![list_of(items)?]) |_| Ok(());
 
-    /// `l.insert(index, item)`.
-    pub fn insert(&self, index: i64, item: impl Into<T>) -> Result<()> {
-        self.call_method("insert", vec![index_arg(index), obj(&item.into())?])
-            .map(drop)
-    }
+        /// `l.insert(index, item)`.
+        pub fn insert, insert_async(&self, index: i64, item: impl Into<T>) -> Result<()>
+            = "insert"(vec![index_arg(index), obj(&item.into())?]) |_| Ok(());
 
-    /// `l.pop()`: the last item; an empty list is `OutOfRange` (Python's `IndexError`).
-    pub fn pop(&self) -> Result<T> {
-        val(self.call_method("pop", Vec::new())?)
-    }
+        /// `l.pop()`: the last item; an empty list is `OutOfRange` (Python's `IndexError`).
+        pub fn pop, pop_async(&self) -> Result<T> = "pop"(Vec::new()) |o| val(o);
 
-    /// `l.pop(index)`.
-    pub fn pop_at(&self, index: i64) -> Result<T> {
-        val(self.call_method("pop", vec![index_arg(index)])?)
-    }
+        /// `l.pop(index)`.
+        pub fn pop_at, pop_at_async(&self, index: i64) -> Result<T>
+            = "pop"(vec![index_arg(index)]) |o| val(o);
 
-    /// `l.remove(item)`: the first equal item; none is `InvalidArgument` (`ValueError`).
-    pub fn remove(&self, item: impl Into<T>) -> Result<()> {
-        self.call_method("remove", vec![obj(&item.into())?])
-            .map(drop)
-    }
+        /// `l.remove(item)`: the first equal item; none is `InvalidArgument` (`ValueError`).
+        pub fn remove, remove_async(&self, item: impl Into<T>) -> Result<()>
+            = "remove"(vec![obj(&item.into())?]) |_| Ok(());
 
-    /// `l.index(item)`.
-    pub fn index(&self, item: impl Into<T>) -> Result<usize> {
-        count(self.call_method("index", vec![obj(&item.into())?])?)
-    }
+        /// `l.index(item)`.
+        pub fn index, index_async(&self, item: impl Into<T>) -> Result<usize>
+            = "index"(vec![obj(&item.into())?]) |o| count(o);
 
-    /// `l.count(item)`.
-    pub fn count(&self, item: impl Into<T>) -> Result<usize> {
-        count(self.call_method("count", vec![obj(&item.into())?])?)
-    }
+        /// `l.count(item)`.
+        pub fn count, count_async(&self, item: impl Into<T>) -> Result<usize>
+            = "count"(vec![obj(&item.into())?]) |o| count(o);
 
-    /// `len(l)`.
-    #[doc(alias = "__len__")]
-    pub fn len(&self) -> Result<usize> {
-        count(self.call_method("__len__", Vec::new())?)
+        /// `len(l)`.
+        #[doc(alias = "__len__")]
+        pub fn len, len_async(&self) -> Result<usize> = "__len__"(Vec::new()) |o| count(o);
+
+        /// `l[index]` (negative counts from the end); past the end is `OutOfRange`.
+        #[doc(alias = "__getitem__")]
+        pub fn get, get_async(&self, index: i64) -> Result<T>
+            = "__getitem__"(vec![index_arg(index)]) |o| val(o);
+
+        /// `l[index] = item`.
+        #[doc(alias = "__setitem__")]
+        pub fn set, set_async(&self, index: i64, item: impl Into<T>) -> Result<()>
+            = "__setitem__"(vec![index_arg(index), obj(&item.into())?]) |_| Ok(());
+
+        /// `l[start:stop:step]`.
+        pub fn get_slice, get_slice_async(
+            &self,
+            start: Option<i64>,
+            stop: Option<i64>,
+            step: Option<i64>,
+        ) -> Result<Vec<T>> = "__getitem__"(vec![slice(start, stop, step)]) |o| val(o);
+
+        /// `l[start:stop:step] = items`.
+        pub fn set_slice, set_slice_async(
+            &self,
+            start: Option<i64>,
+            stop: Option<i64>,
+            step: Option<i64>,
+            items: impl IntoIterator<Item = T>,
+        ) -> Result<()> = "__setitem__"(vec![slice(start, stop, step), list_of(items)?]) |_| Ok(());
+
+        /// `del l[start:stop:step]`.
+        pub fn del_slice, del_slice_async(
+            &self,
+            start: Option<i64>,
+            stop: Option<i64>,
+            step: Option<i64>,
+        ) -> Result<()> = "__delitem__"(vec![slice(start, stop, step)]) |_| Ok(());
+
+        /// `l.reverse()`.
+        pub fn reverse, reverse_async(&self) -> Result<()> = "reverse"(Vec::new()) |_| Ok(());
+
+        /// `l.sort()` (the order of [`Object`]: numbers by value, then by kind).
+        pub fn sort, sort_async(&self) -> Result<()> = "sort"(Vec::new()) |_| Ok(());
+
+        /// A local copy of the whole list (Python's `l[:]`).
+        pub fn to_vec, to_vec_async(&self) -> Result<Vec<T>> = "#GETVALUE"(Vec::new()) |o| val(o);
     }
 
     /// `len(l) == 0`.
@@ -337,268 +422,53 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
         Ok(self.len()? == 0)
     }
 
-    /// `l[index]` (negative counts from the end); past the end is `OutOfRange`.
-    #[doc(alias = "__getitem__")]
-    pub fn get(&self, index: i64) -> Result<T> {
-        val(self.call_method("__getitem__", vec![index_arg(index)])?)
-    }
-
-    /// `l[index] = item`.
-    #[doc(alias = "__setitem__")]
-    pub fn set(&self, index: i64, item: impl Into<T>) -> Result<()> {
-        self.call_method("__setitem__", vec![index_arg(index), obj(&item.into())?])
-            .map(drop)
-    }
-
-    /// `l[start:stop:step]`.
-    pub fn get_slice(
-        &self,
-        start: Option<i64>,
-        stop: Option<i64>,
-        step: Option<i64>,
-    ) -> Result<Vec<T>> {
-        val(self.call_method("__getitem__", vec![slice(start, stop, step)])?)
-    }
-
-    /// `l[start:stop:step] = items`.
-    pub fn set_slice(
-        &self,
-        start: Option<i64>,
-        stop: Option<i64>,
-        step: Option<i64>,
-        items: impl IntoIterator<Item = T>,
-    ) -> Result<()> {
-        let items = items
-            .into_iter()
-            .map(|i| obj(&i))
-            .collect::<Result<Vec<_>>>()?;
-        self.call_method(
-            "__setitem__",
-            vec![slice(start, stop, step), Object::List(items)],
-        )
-        .map(drop)
-    }
-
-    /// `del l[start:stop:step]`.
-    pub fn del_slice(
-        &self,
-        start: Option<i64>,
-        stop: Option<i64>,
-        step: Option<i64>,
-    ) -> Result<()> {
-        self.call_method("__delitem__", vec![slice(start, stop, step)])
-            .map(drop)
-    }
-
-    /// `l.reverse()`.
-    pub fn reverse(&self) -> Result<()> {
-        self.call_method("reverse", Vec::new()).map(drop)
-    }
-
-    /// `l.sort()` (the order of [`Object`]: numbers by value, then by kind).
-    pub fn sort(&self) -> Result<()> {
-        self.call_method("sort", Vec::new()).map(drop)
-    }
-
-    /// A local copy of the whole list (Python's `l[:]`).
-    pub fn to_vec(&self) -> Result<Vec<T>> {
-        val(self.get_value()?)
+    /// [`is_empty`](Self::is_empty), awaited (feature `tokio`).
+    #[cfg(feature = "tokio")]
+    pub async fn is_empty_async(&self) -> Result<bool> {
+        Ok(self.len_async().await? == 0)
     }
 }
 
 impl NamespaceProxy {
-    /// `ns.name`; a missing attribute is `Unsupported` (Python's `AttributeError`).
-    #[doc(alias = "__getattribute__")]
-    pub fn get<T: DeserializeOwned>(&self, name: &str) -> Result<T> {
-        val(self.call_method("__getattribute__", vec![Object::Str(name.into())])?)
-    }
+    twins! {
+        /// `ns.name`; a missing attribute is `Unsupported` (Python's `AttributeError`).
+        #[doc(alias = "__getattribute__")]
+        pub fn get, get_async[T: DeserializeOwned](&self, name: &str) -> Result<T>
+            = "__getattribute__"(vec![Object::Str(name.into())]) |o| val(o);
 
-    /// `ns.name = value`.
-    #[doc(alias = "__setattr__")]
-    pub fn set<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<()> {
-        self.call_method("__setattr__", vec![Object::Str(name.into()), obj(value)?])
-            .map(drop)
-    }
+        /// `ns.name = value`.
+        #[doc(alias = "__setattr__")]
+        pub fn set, set_async[T: Serialize + ?Sized](&self, name: &str, value: &T) -> Result<()>
+            = "__setattr__"(vec![Object::Str(name.into()), obj(value)?]) |_| Ok(());
 
-    /// `del ns.name`.
-    #[doc(alias = "__delattr__")]
-    pub fn del(&self, name: &str) -> Result<()> {
-        self.call_method("__delattr__", vec![Object::Str(name.into())])
-            .map(drop)
+        /// `del ns.name`.
+        #[doc(alias = "__delattr__")]
+        pub fn del, del_async(&self, name: &str) -> Result<()>
+            = "__delattr__"(vec![Object::Str(name.into())]) |_| Ok(());
     }
 }
 
 impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
-    /// `v.value`.
-    pub fn get(&self) -> Result<T> {
-        val(self.call_method("get", Vec::new())?)
-    }
+    twins! {
+        /// `v.value`.
+        pub fn get, get_async(&self) -> Result<T> = "get"(Vec::new()) |o| val(o);
 
-    /// `v.value = value`.
-    pub fn set(&self, value: impl Into<T>) -> Result<()> {
-        self.call_method("set", vec![obj(&value.into())?]).map(drop)
-    }
+        /// `v.value = value`.
+        pub fn set, set_async(&self, value: impl Into<T>) -> Result<()>
+            = "set"(vec![obj(&value.into())?]) |_| Ok(());
 
-    /// Beyond Python: applies `op` to the value in the server, atomically, and returns the new
-    /// value (`v.value += 1` in one round trip, with no lock; see [`update`](crate::update)).
-    /// An op that does not fit the value is an error of kind `InvalidArgument` and leaves it
-    /// unchanged.
-    ///
-    /// ```
-    /// use multiprocessing_managers::{manager, update::Op};
-    /// let m = manager().unwrap();
-    /// let counter = m.value_of("i", &0i64).unwrap();
-    /// assert_eq!(counter.update_with(Op::add(1)).unwrap(), 1);
-    /// ```
-    pub fn update_with(&self, op: crate::update::Op) -> Result<T> {
-        let args = vec![Object::Str(op.name().into()), op.into_argument()];
-        val(self.call_method("update_with", args)?)
-    }
-}
-
-/// The async forms (feature `tokio`): each is its blocking twin's request, awaited with
-/// [`Proxy::call_method_async`] (whose cancellation rules they share).
-#[cfg(feature = "tokio")]
-impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy<K, V> {
-    /// [`get_item`](Self::get_item), awaited.
-    pub async fn get_item_async(&self, key: impl Into<K>) -> Result<V> {
-        let args = vec![obj(&key.into())?];
-        val(self.call_method_async("__getitem__", args).await?)
-    }
-
-    /// [`get`](Self::get), awaited: `None` for a missing key.
-    pub async fn get_async(&self, key: impl Into<K>) -> Result<Option<V>> {
-        match self.get_item_async(key).await {
-            Ok(v) => Ok(Some(v)),
-            Err(e) if e.kind() == crate::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// [`set`](Self::set), awaited.
-    pub async fn set_async(&self, key: impl Into<K>, value: impl Into<V>) -> Result<()> {
-        let args = vec![obj(&key.into())?, obj(&value.into())?];
-        self.call_method_async("__setitem__", args).await.map(drop)
-    }
-
-    /// [`update_with`](Self::update_with), awaited.
-    pub async fn update_with_async(&self, key: impl Into<K>, op: crate::update::Op) -> Result<V> {
-        let name = Object::Str(op.name().into());
-        let args = vec![obj(&key.into())?, name, op.into_argument()];
-        val(self.call_method_async("update_with", args).await?)
-    }
-
-    /// [`del`](Self::del), awaited.
-    pub async fn del_async(&self, key: impl Into<K>) -> Result<()> {
-        let args = vec![obj(&key.into())?];
-        self.call_method_async("__delitem__", args).await.map(drop)
-    }
-
-    /// [`contains`](Self::contains), awaited.
-    pub async fn contains_async(&self, key: impl Into<K>) -> Result<bool> {
-        let args = vec![obj(&key.into())?];
-        val(self.call_method_async("__contains__", args).await?)
-    }
-
-    /// [`len`](Self::len), awaited.
-    pub async fn len_async(&self) -> Result<usize> {
-        count(self.call_method_async("__len__", Vec::new()).await?)
-    }
-
-    /// [`keys`](Self::keys), awaited.
-    pub async fn keys_async(&self) -> Result<Vec<K>> {
-        val(self.call_method_async("keys", Vec::new()).await?)
-    }
-
-    /// [`items`](Self::items), awaited.
-    pub async fn items_async(&self) -> Result<Vec<(K, V)>> {
-        val(self.call_method_async("items", Vec::new()).await?)
-    }
-
-    /// [`pop`](Self::pop), awaited.
-    pub async fn pop_async(&self, key: impl Into<K>) -> Result<V> {
-        let args = vec![obj(&key.into())?];
-        val(self.call_method_async("pop", args).await?)
-    }
-}
-
-/// The async forms (feature `tokio`), as [`DictProxy`]'s.
-#[cfg(feature = "tokio")]
-impl<T: Serialize + DeserializeOwned> ListProxy<T> {
-    /// [`append`](Self::append), awaited.
-    pub async fn append_async(&self, item: impl Into<T>) -> Result<()> {
-        let args = vec![obj(&item.into())?];
-        self.call_method_async("append", args).await.map(drop)
-    }
-
-    /// [`pop`](Self::pop), awaited.
-    pub async fn pop_async(&self) -> Result<T> {
-        val(self.call_method_async("pop", Vec::new()).await?)
-    }
-
-    /// [`len`](Self::len), awaited.
-    pub async fn len_async(&self) -> Result<usize> {
-        count(self.call_method_async("__len__", Vec::new()).await?)
-    }
-
-    /// [`get`](Self::get), awaited.
-    pub async fn get_async(&self, index: i64) -> Result<T> {
-        val(self
-            .call_method_async("__getitem__", vec![index_arg(index)])
-            .await?)
-    }
-
-    /// [`set`](Self::set), awaited.
-    pub async fn set_async(&self, index: i64, item: impl Into<T>) -> Result<()> {
-        let args = vec![index_arg(index), obj(&item.into())?];
-        self.call_method_async("__setitem__", args).await.map(drop)
-    }
-
-    /// [`to_vec`](Self::to_vec), awaited.
-    pub async fn to_vec_async(&self) -> Result<Vec<T>> {
-        val(self.get_value_async().await?)
-    }
-}
-
-/// The async forms (feature `tokio`), as [`DictProxy`]'s.
-#[cfg(feature = "tokio")]
-impl NamespaceProxy {
-    /// [`get`](Self::get), awaited.
-    pub async fn get_async<T: DeserializeOwned>(&self, name: &str) -> Result<T> {
-        let args = vec![Object::Str(name.into())];
-        val(self.call_method_async("__getattribute__", args).await?)
-    }
-
-    /// [`set`](Self::set), awaited.
-    pub async fn set_async<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<()> {
-        let args = vec![Object::Str(name.into()), obj(value)?];
-        self.call_method_async("__setattr__", args).await.map(drop)
-    }
-
-    /// [`del`](Self::del), awaited.
-    pub async fn del_async(&self, name: &str) -> Result<()> {
-        let args = vec![Object::Str(name.into())];
-        self.call_method_async("__delattr__", args).await.map(drop)
-    }
-}
-
-/// The async forms (feature `tokio`), as [`DictProxy`]'s.
-#[cfg(feature = "tokio")]
-impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
-    /// [`get`](Self::get), awaited.
-    pub async fn get_async(&self) -> Result<T> {
-        val(self.call_method_async("get", Vec::new()).await?)
-    }
-
-    /// [`set`](Self::set), awaited.
-    pub async fn set_async(&self, value: impl Into<T>) -> Result<()> {
-        let args = vec![obj(&value.into())?];
-        self.call_method_async("set", args).await.map(drop)
-    }
-
-    /// [`update_with`](Self::update_with), awaited.
-    pub async fn update_with_async(&self, op: crate::update::Op) -> Result<T> {
-        let args = vec![Object::Str(op.name().into()), op.into_argument()];
-        val(self.call_method_async("update_with", args).await?)
+        /// Beyond Python: applies `op` to the value in the server, atomically, and returns the
+        /// new value (`v.value += 1` in one round trip, with no lock; see
+        /// [`update`](crate::update)). An op that does not fit the value is an error of kind
+        /// `InvalidArgument` and leaves it unchanged.
+        ///
+        /// ```
+        /// use multiprocessing_managers::{manager, update::Op};
+        /// let m = manager().unwrap();
+        /// let counter = m.value_of("i", &0i64).unwrap();
+        /// assert_eq!(counter.update_with(Op::add(1)).unwrap(), 1);
+        /// ```
+        pub fn update_with, update_with_async(&self, op: crate::update::Op) -> Result<T>
+            = "update_with"(vec![Object::Str(op.name().into()), op.into_argument()]) |o| val(o);
     }
 }

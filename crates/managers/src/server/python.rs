@@ -89,7 +89,7 @@ pub(super) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                         s.flush().await?;
                         return Ok(());
                     }
-                    After::Channel => *session = Some(open_channel(st)),
+                    After::Channel => *session = Some(super::fresh_caller(st)),
                 }
             }
             Some(caller) => {
@@ -116,18 +116,6 @@ pub(super) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 };
                 send(s, &reply).await?;
             }
-        }
-    }
-}
-
-/// A fresh caller session for a method channel (the locks it takes are its own).
-fn open_channel(st: &ServerState) -> u64 {
-    let mut state = st.state.borrow_mut();
-    loop {
-        let id: u64 = rand::random();
-        if id != st.python_session && !state.sessions.contains_key(&id) {
-            state.sessions.entry(id).or_default().connections = 1;
-            return id;
         }
     }
 }

@@ -1,6 +1,8 @@
 use std::collections::HashMap;
 
-use super::super::{DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_MESSAGE, DEFAULT_TICKET_LIFETIME};
+use super::super::{
+    DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_MESSAGE, DEFAULT_TICKET_LIFETIME, fresh_caller,
+};
 use super::*;
 use crate::{AuthKey, Registry};
 
@@ -168,7 +170,7 @@ fn captured_cpython_sessions_replay_with_the_same_replies() {
                     None => {
                         let (replies, after) = control(&st, parsed);
                         if after == After::Channel {
-                            channel = Some(open_channel(&st));
+                            channel = Some(fresh_caller(&st));
                         }
                         replies
                     }
@@ -275,7 +277,7 @@ fn call_now(
 #[test]
 fn keyword_arguments_take_our_places() {
     let st = server();
-    let caller = open_channel(&st);
+    let caller = fresh_caller(&st);
     // Namespace(x=1), dict(a=1), Queue(maxsize=1).
     let ns = create(
         &st,
@@ -396,7 +398,7 @@ fn keyword_arguments_take_our_places() {
 #[test]
 fn list_slices_and_operators_follow_python() {
     let st = server();
-    let caller = open_channel(&st);
+    let caller = fresh_caller(&st);
     let items = Value::List((0..5).map(Value::Int).collect());
     let l = create(&st, vec![Value::from("list"), items], vec![]);
     let slice: Value = pickle::Object::reduce(
@@ -478,8 +480,8 @@ fn references_return_to_zero_and_a_channel_releases_its_lock_when_it_closes() {
     };
     assert_eq!(incref("incref"), "#RETURN");
     assert_eq!(incref("decref"), "#RETURN");
-    let a = open_channel(&st);
-    let b = open_channel(&st);
+    let a = fresh_caller(&st);
+    let b = fresh_caller(&st);
     assert_eq!(
         call_now(&st, a, &lock, "acquire", vec![], vec![]),
         returned(Value::Bool(true))
@@ -503,7 +505,7 @@ fn references_return_to_zero_and_a_channel_releases_its_lock_when_it_closes() {
 #[test]
 fn an_unpicklable_reply_is_unserializable() {
     let st = server();
-    let caller = open_channel(&st);
+    let caller = fresh_caller(&st);
     // A list nested deeper than the writer goes (built in the server, not sent by a client).
     let l = create(&st, vec![Value::from("list")], vec![]);
     let id = u64::from_str_radix(&l, 16).unwrap();
