@@ -5,6 +5,7 @@
 //! on one queue and one event without a thread each, and a lock whose holder was SIGKILLed
 //! handed to an async waiter.
 
+use std::future::Future;
 use std::time::Duration;
 
 use multiprocessing::queues::{GetTimeoutError, TryGetError};
@@ -80,7 +81,24 @@ fn holder(lock: Lock, sem: Semaphore, held: Event, release: Event) -> i32 {
     0
 }
 
+/// Awaits `never` (which nobody sets) for a moment with the futures, on a runtime of its own:
+/// 0 once the wait timed out, as it should.
+fn awaits_in_the_child(never: Event) -> i32 {
+    // On a thread of its own: the forked thread still looks inside the parent's runtime.
+    let waiter = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(never.wait_async_timeout(Duration::from_millis(100)))
+    });
+    match waiter.join() {
+        Ok(Err(_timed_out)) => 0,
+        _ => 1,
+    }
+}
+
 per_runtime!(
+    a_forked_child_awaits_what_its_parent_awaits,
     queue_futures_agree_with_a_blocking_child,
     dropped_queue_futures_lose_nothing,
     event_lock_and_semaphore_futures_agree_with_a_blocking_child,
@@ -96,6 +114,28 @@ where
     let p = get_context(StartMethod::Fork).process(target, args).build();
     p.start().unwrap();
     p
+}
+
+/// A child forked while the parent awaits a word has none of the parent's waiter threads: its
+/// own futures on that word must not count on them (a timed wait there would never end).
+fn a_forked_child_awaits_what_its_parent_awaits(flavor: Flavor) {
+    run(flavor, async {
+        let never = Event::new().unwrap();
+        let mut parked = Box::pin(never.wait_async());
+        // Registered: the word has its thread in this process.
+        std::future::poll_fn(|cx| {
+            assert!(parked.as_mut().poll(cx).is_pending());
+            std::task::Poll::Ready(())
+        })
+        .await;
+        let p = started(awaits_in_the_child, (never.clone(),));
+        let code = p.join_timeout(BOUND);
+        if code.is_err() {
+            p.kill().unwrap();
+        }
+        assert_eq!(code.ok(), Some(0), "the child's timed wait ended");
+        drop(parked);
+    });
 }
 
 /// The threads of this process now.

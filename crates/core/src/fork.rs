@@ -22,7 +22,8 @@
 //! The core crate registers, in this order, the process identity's lock (the name the logger
 //! prints), the standard streams' locks (stdout is flushed first, as Python does), the resource
 //! tracker's endpoint and the shared-memory heap's table (every live block gains a reference for
-//! the child), then, on first use, the lock under which the executable's code image is read; it
+//! the child), then, on first use, the lock under which the executable's code image is read and
+//! `futex_async`'s table of word threads (which a child empties: it has none of them); it
 //! also forgets the cached process and thread ids in the child before any hook runs. The
 //! process crate registers its table of children and its default executable. `wait` keeps no
 //! state of its own (each [`Waitable`](crate::time::Waitable) knows whether it is ready).

@@ -16,6 +16,9 @@
 //! which fails cleanly (`EFAULT`) on memory that is gone. So a leaked future (`mem::forget`)
 //! whose memory is unmapped costs at most a spare wake-up, never a read of freed memory.
 //!
+//! A child forked while futures wait has none of the word threads: its own futures start
+//! threads of their own, and a future it inherited re-registers when polled.
+//!
 //! ```
 //! use std::future::poll_fn;
 //! use std::sync::Arc;
@@ -58,12 +61,13 @@
 //! # }
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use crate::fork::{self, ForkMutex};
 use crate::time::Deadline;
 
 /// The longest single sleep of a word's thread: every registered future is woken at least
@@ -121,22 +125,39 @@ impl Entry {
     }
 }
 
-/// Every word with a thread, by address.
-fn table() -> MutexGuard<'static, HashMap<usize, Arc<Entry>>> {
-    static TABLE: OnceLock<Mutex<HashMap<usize, Arc<Entry>>>> = OnceLock::new();
-    TABLE
-        .get_or_init(Mutex::default)
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
+/// Every word with a thread, by address, as of the process it was filled in.
+struct Table {
+    /// The [`fork::generation`] the words belong to.
+    generation: u64,
+    words: BTreeMap<usize, Arc<Entry>>,
 }
 
+static TABLE: ForkMutex<Table> = ForkMutex::new(Table {
+    generation: 0,
+    words: BTreeMap::new(),
+});
+
+/// Every word with a thread in this process. A forked child inherits the parent's table but
+/// none of its threads: it starts afresh (a future there joining a parent's word would wait
+/// for a thread that does not exist, deadlines included).
+fn table() -> MutexGuard<'static, Table> {
+    let mut table = TABLE.lock();
+    let generation = fork::generation();
+    if table.generation != generation {
+        table.generation = generation;
+        // The parent's threads own these entries (and may have held their locks at the
+        // fork): leave them untouched rather than drop wakers of the parent's tasks here.
+        std::mem::forget(std::mem::take(&mut table.words));
+    }
+    table
+}
 /// Registration ids, unique in the process.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Words that have a waiter thread now (for tests and diagnostics).
 #[must_use]
 pub fn words_awaited() -> usize {
-    table().len()
+    table().words.len()
 }
 
 /// A future's handle on the word it awaits: registers its waker with the word's thread, and
@@ -154,6 +175,16 @@ struct Registration {
     id: u64,
     expected: u32,
     entry: Arc<Entry>,
+    /// The [`fork::generation`] it was made in: in a forked child, the entry is the
+    /// parent's (its thread is not there, its lock may have been held at the fork).
+    generation: u64,
+}
+
+impl Registration {
+    /// Whether it was made in this process, not inherited through `fork`.
+    fn is_ours(&self) -> bool {
+        self.generation == fork::generation()
+    }
 }
 
 impl std::fmt::Debug for AsyncWaiter {
@@ -226,6 +257,7 @@ impl AsyncWaiter {
         }
         let addr = std::ptr::from_ref(word) as usize;
         if let Some(reg) = &self.reg
+            && reg.is_ours()
             && reg.addr == addr
             && reg.expected == expected
         {
@@ -259,7 +291,12 @@ impl AsyncWaiter {
     /// Withdraws the registration, if any (also done on drop).
     pub fn cancel(&mut self) {
         if let Some(reg) = self.reg.take() {
-            reg.entry.lock().slots.remove(&reg.id);
+            if reg.is_ours() {
+                reg.entry.lock().slots.remove(&reg.id);
+            } else {
+                // The parent's entry: not ours to lock, nor to free.
+                std::mem::forget(reg.entry);
+            }
         }
     }
 }
@@ -279,7 +316,8 @@ fn register(word: &AtomicU32, expected: u32, deadline: Deadline, waker: Waker) -
         deadline,
     };
     let mut table = table();
-    if let Some(entry) = table.get(&addr) {
+    let generation = table.generation;
+    if let Some(entry) = table.words.get(&addr) {
         let mut w = entry.lock();
         if w.alive {
             w.slots.insert(id, slot);
@@ -301,6 +339,7 @@ fn register(word: &AtomicU32, expected: u32, deadline: Deadline, waker: Waker) -
                 id,
                 expected,
                 entry,
+                generation,
             };
         }
     }
@@ -312,7 +351,7 @@ fn register(word: &AtomicU32, expected: u32, deadline: Deadline, waker: Waker) -
         w.slots.insert(id, slot);
         w.latest = id;
     }
-    table.insert(addr, Arc::clone(&entry));
+    table.words.insert(addr, Arc::clone(&entry));
     drop(table);
     let served = Arc::clone(&entry);
     let started = std::thread::Builder::new()
@@ -322,8 +361,12 @@ fn register(word: &AtomicU32, expected: u32, deadline: Deadline, waker: Waker) -
         // No thread: the futures poll each time they are woken, which is now and never
         // again. Wake them so they see it (they re-register, and retry the spawn).
         let mut table = self::table();
-        if table.get(&addr).is_some_and(|e| Arc::ptr_eq(e, &entry)) {
-            table.remove(&addr);
+        if table
+            .words
+            .get(&addr)
+            .is_some_and(|e| Arc::ptr_eq(e, &entry))
+        {
+            table.words.remove(&addr);
         }
         let mut w = entry.lock();
         w.alive = false;
@@ -336,6 +379,7 @@ fn register(word: &AtomicU32, expected: u32, deadline: Deadline, waker: Waker) -
         id,
         expected,
         entry,
+        generation,
     }
 }
 
@@ -410,8 +454,12 @@ fn serve(addr: usize, entry: &Arc<Entry>) {
         }
     }
     let mut table = table();
-    if table.get(&addr).is_some_and(|e| Arc::ptr_eq(e, entry)) {
-        table.remove(&addr);
+    if table
+        .words
+        .get(&addr)
+        .is_some_and(|e| Arc::ptr_eq(e, entry))
+    {
+        table.words.remove(&addr);
     }
 }
 
@@ -494,7 +542,10 @@ mod tests {
             assert!(w.poll_wait(word, 0, Deadline::never(), &mut cx).is_ready());
         }
         // The thread ends once nobody waits (within a slice).
-        while table().contains_key(&(std::ptr::from_ref(word) as usize)) {
+        while table()
+            .words
+            .contains_key(&(std::ptr::from_ref(word) as usize))
+        {
             assert!(start.elapsed() < Duration::from_secs(10), "thread stayed");
             std::thread::sleep(Duration::from_millis(5));
         }
