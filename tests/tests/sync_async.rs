@@ -13,7 +13,7 @@ use multiprocessing::synchronize::TryLockError;
 use multiprocessing::{
     Event, JoinableQueue, Lock, Process, Queue, Semaphore, SimpleQueue, StartMethod, get_context,
 };
-use multiprocessing_tests::helpers::BOUND;
+use multiprocessing_tests::helpers::{BOUND, within};
 use multiprocessing_tests::per_runtime;
 use multiprocessing_tests::runtime::{Flavor, run};
 
@@ -99,6 +99,7 @@ fn awaits_in_the_child(never: Event) -> i32 {
 
 per_runtime!(
     a_forked_child_awaits_what_its_parent_awaits,
+    futures_moved_to_another_runtime_are_woken_there,
     queue_futures_agree_with_a_blocking_child,
     dropped_queue_futures_lose_nothing,
     event_lock_and_semaphore_futures_agree_with_a_blocking_child,
@@ -136,6 +137,56 @@ fn a_forked_child_awaits_what_its_parent_awaits(flavor: Flavor) {
         assert_eq!(code.ok(), Some(0), "the child's timed wait ended");
         drop(parked);
     });
+}
+
+/// Polls `fut` once with the current task's waker: `true` while pending.
+async fn poll_once<F: Future + Unpin>(fut: &mut F) -> bool {
+    std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(std::pin::Pin::new(&mut *fut).poll(cx).is_pending())
+    })
+    .await
+}
+
+/// A future first polled (and registered) on one runtime, then moved to another and awaited
+/// there, is woken there: the waker of its last poll is the one called, never a stale one.
+fn futures_moved_to_another_runtime_are_woken_there(flavor: Flavor) {
+    // 'static, for futures that outlive their first runtime and move to another thread.
+    let q: &'static Queue<u64> = Box::leak(Box::new(Queue::new().unwrap()));
+    let go: &'static Event = Box::leak(Box::new(Event::new().unwrap()));
+    let event: &'static Event = Box::leak(Box::new(Event::new().unwrap()));
+    let lock: &'static Lock = Box::leak(Box::new(Lock::new().unwrap()));
+    let child = started(producer, (q.clone(), go.clone(), 1u64));
+    let setter_child = started(setter, (go.clone(), event.clone()));
+    let held = lock.lock().unwrap();
+    let (mut get, mut wait, mut take) = run(flavor, async {
+        let mut get = Box::pin(q.get_async());
+        let mut wait = Box::pin(event.wait_async());
+        let mut take = Box::pin(lock.lock_async());
+        assert!(poll_once(&mut get).await);
+        assert!(poll_once(&mut wait).await);
+        assert!(poll_once(&mut take).await);
+        (get, wait, take)
+    });
+    // The first runtime is gone with its tasks; the futures go on elsewhere, on a runtime
+    // without a timer (a timeout would poll them when it fires, hiding a lost wake-up).
+    within("the moved futures", move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            assert!(poll_once(&mut get).await);
+            assert!(poll_once(&mut wait).await);
+            assert!(poll_once(&mut take).await);
+            // Registered here: now the children put and set, and this thread releases.
+            go.set();
+            assert_eq!(get.await.unwrap(), 1);
+            wait.await;
+            drop(held);
+            drop(take.await.unwrap());
+        });
+    });
+    assert_eq!(child.join_timeout(BOUND).unwrap(), 0);
+    assert_eq!(setter_child.join_timeout(BOUND).unwrap(), 0);
 }
 
 /// The threads of this process now.
