@@ -33,10 +33,20 @@ pub fn run_within<F: Future>(flavor: Flavor, limit: Duration, f: F) -> F::Output
             .build(),
     }
     .expect("a tokio runtime");
+    // Not `tokio::time::timeout`: it polls the future once more when the bound passes, so a
+    // future whose wake-up was lost would complete then and pass, late. The bound is checked
+    // first here, and a future still pending fails the test.
     rt.block_on(async {
-        tokio::time::timeout(limit, f)
-            .await
-            .expect("the future completes within the bound")
+        let mut bound = std::pin::pin!(tokio::time::sleep(limit));
+        let mut f = std::pin::pin!(f);
+        std::future::poll_fn(|cx| {
+            assert!(
+                bound.as_mut().poll(cx).is_pending(),
+                "the future completes within the bound"
+            );
+            f.as_mut().poll(cx)
+        })
+        .await
     })
 }
 
