@@ -8,7 +8,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use multiprocessing::queues::{GetTimeoutError, TryGetError};
+use multiprocessing::queues::{GetError, GetTimeoutError, TryGetError};
 use multiprocessing::synchronize::TryLockError;
 use multiprocessing::{
     Event, JoinableQueue, Lock, Process, Queue, Semaphore, SimpleQueue, StartMethod, get_context,
@@ -62,6 +62,14 @@ fn producer(q: Queue<u64>, go: Event, n: u64) -> i32 {
     0
 }
 
+/// Holds `q`, says so on `ready`, and waits to be killed.
+fn holds_until_killed(_q: Queue<u64>, ready: Event) -> i32 {
+    ready.set();
+    loop {
+        std::thread::park();
+    }
+}
+
 /// Sets `event` once `go` is set.
 fn setter(go: Event, event: Event) -> i32 {
     go.wait();
@@ -99,6 +107,7 @@ fn awaits_in_the_child(never: Event) -> i32 {
 
 per_runtime!(
     a_forked_child_awaits_what_its_parent_awaits,
+    a_get_awaited_when_the_last_peer_is_killed_disconnects,
     futures_moved_to_another_runtime_are_woken_there,
     queue_futures_agree_with_a_blocking_child,
     dropped_queue_futures_lose_nothing,
@@ -187,6 +196,32 @@ fn futures_moved_to_another_runtime_are_woken_there(flavor: Flavor) {
     });
     assert_eq!(child.join_timeout(BOUND).unwrap(), 0);
     assert_eq!(setter_child.join_timeout(BOUND).unwrap(), 0);
+}
+
+/// A get awaiting items from a peer that is SIGKILLed ends as the blocking get does: the queue
+/// is empty and nobody else holds it, so `Disconnected`; a dropped get changes nothing.
+fn a_get_awaited_when_the_last_peer_is_killed_disconnects(flavor: Flavor) {
+    run(flavor, async {
+        let q = Queue::<u64>::new().unwrap();
+        let ready = Event::new().unwrap();
+        let child = started(holds_until_killed, (q.clone(), ready.clone()));
+        ready.wait_async().await;
+        let mut get = Box::pin(q.get_async());
+        assert!(
+            poll_once(&mut get).await,
+            "nothing to get while the peer lives"
+        );
+        let mut cut = Box::pin(q.get_async());
+        assert!(poll_once(&mut cut).await);
+        drop(cut);
+        child.kill().unwrap();
+        assert_eq!(child.join_async().await.unwrap(), -9);
+        assert!(matches!(get.await, Err(GetError::Disconnected)));
+        assert!(matches!(
+            q.get_async_timeout(BOUND).await,
+            Err(GetTimeoutError::Disconnected)
+        ));
+    });
 }
 
 /// The threads of this process now.
