@@ -441,3 +441,40 @@ fn released_holds_leave_no_connection_behind(flavor: Flavor) {
         );
     });
 }
+
+/// A guard that outlives the runtime its lock was taken on is released when dropped: on a
+/// thread with no runtime once that runtime is gone, and inside another runtime while the
+/// first one still exists but runs nothing (its reactor then serves nobody).
+#[test]
+fn a_task_lock_is_released_when_its_guard_outlives_its_runtime() {
+    let m = manager();
+    let lock = m.lock().unwrap();
+    let current = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let first = current();
+    let held = first.block_on(lock.lock_async()).unwrap();
+    drop(first);
+    assert!(held_elsewhere(&lock));
+    drop(held);
+    assert!(!held_elsewhere(&lock), "released when the guard dropped");
+
+    let idle = current();
+    let held = idle.block_on(lock.lock_async()).unwrap();
+    let other = current();
+    other.block_on(async {
+        drop(held);
+        // The release runs as a task of this runtime: the lock is free once it has run.
+        let again = tokio::time::timeout(BOUND, lock.lock_async())
+            .await
+            .expect("the lock is released within the bound")
+            .unwrap();
+        again.release_async().await.unwrap();
+    });
+    drop(other);
+    drop(idle);
+    assert!(!held_elsewhere(&lock));
+}
