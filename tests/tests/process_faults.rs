@@ -598,11 +598,22 @@ impl Stranger {
                 args.exit_signal = libc::SIGCHLD as u64;
                 args.set_tid = tids.as_ptr() as u64;
                 args.set_tid_size = 1;
-                let stranger = libc::syscall(
-                    libc::SYS_clone3,
-                    &raw mut args,
-                    size_of::<libc::clone_args>(),
-                );
+                // A kernel that reaps a child itself (SIGCHLD ignored) may free its pid a moment
+                // after `waitid` stops listing it, and no event says when: retry a taken pid for
+                // up to 2 s.
+                let mut tries = 0;
+                let stranger = loop {
+                    let made = libc::syscall(
+                        libc::SYS_clone3,
+                        &raw mut args,
+                        size_of::<libc::clone_args>(),
+                    );
+                    tries += 1;
+                    if made >= 0 || *libc::__errno_location() != libc::EEXIST || tries == 2000 {
+                        break made;
+                    }
+                    libc::usleep(1000);
+                };
                 if stranger == 0 {
                     let mut byte = 0u8;
                     libc::read(release_r.as_raw_fd(), (&raw mut byte).cast(), 1);
