@@ -506,15 +506,20 @@ fn dropped_barrier_waits_withdraw_or_break(flavor: Flavor) {
         drop(a);
         assert_eq!(b.await.unwrap(), 1);
         assert!(!barrier.broken());
-        let (x, y, z) = tokio::join!(
-            barrier.wait_async(),
-            barrier.wait_async(),
-            barrier.wait_async()
-        );
-        let mut indices = [x.unwrap(), y.unwrap(), z.unwrap()];
-        indices.sort_unstable();
-        assert_eq!(indices, [0, 1, 2]);
+        three_tasks_pass(&barrier).await;
     });
+}
+
+/// Three async parties pass a three-party barrier together, with the indices 0, 1 and 2.
+async fn three_tasks_pass(barrier: &Barrier) {
+    let (a, b, c) = tokio::join!(
+        barrier.wait_async(),
+        barrier.wait_async(),
+        barrier.wait_async()
+    );
+    let mut indices = [a.unwrap(), b.unwrap(), c.unwrap()];
+    indices.sort_unstable();
+    assert_eq!(indices, [0, 1, 2]);
 }
 
 fn a_barrier_party_killed_inside_wait_breaks_the_async_waits(flavor: Flavor) {
@@ -537,14 +542,7 @@ fn a_barrier_party_killed_inside_wait_breaks_the_async_waits(flavor: Flavor) {
         assert!(matches!(waiter.await.unwrap(), Err(Error::BrokenBarrier)));
         assert!(barrier.broken());
         barrier.reset();
-        let (a, b, c) = tokio::join!(
-            barrier.wait_async(),
-            barrier.wait_async(),
-            barrier.wait_async()
-        );
-        let mut indices = [a.unwrap(), b.unwrap(), c.unwrap()];
-        indices.sort_unstable();
-        assert_eq!(indices, [0, 1, 2]);
+        three_tasks_pass(&barrier).await;
     });
 }
 
