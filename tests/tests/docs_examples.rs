@@ -116,6 +116,7 @@ fn tour_visits_every_stop_and_completes() {
         "== Queue and JoinableQueue",
         "== Event and wait",
         "== Pool",
+        "== async (beyond Python)",
         "== Manager",
         "== custom managers",
         "== Python",
@@ -125,6 +126,8 @@ fn tour_visits_every_stop_and_completes() {
     assert!(out.contains("= 100000 in"), "{out}");
     assert!(out.contains("through proxies: 5050"), "{out}");
     assert!(out.contains("imap: 30/30 done"), "{out}");
+    assert!(out.contains("q.get_async() x3 -> [10, 20, 30]"), "{out}");
+    assert!(out.contains(".await -> 144"), "{out}");
     assert!(
         out.contains("word counts from two children: {'be': 2, 'is': 1, 'not': 1, 'or': 1, 'question': 1, 'that': 1, 'the': 1, 'to': 2}"),
         "{out}"

@@ -31,6 +31,7 @@ fn main() -> Result {
     queues()?;
     events_and_wait()?;
     pool()?;
+    async_waits()?;
     managers()?;
     custom_managers()?;
     python()?;
@@ -380,6 +381,51 @@ fn pool() -> Result {
         "   the next map still runs: {:?}",
         pool.map(collatz_steps, [27])?
     );
+    Ok(())
+}
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+fn put_then_set(q: Queue<u64>, done: Event) {
+    for i in 1..=3 {
+        q.put(i * 10).expect("a put on an unbounded queue");
+    }
+    done.set();
+}
+
+/// Futures for the waits of queues, events and pool results, awaited together on one tokio
+/// thread: no `run_in_executor` thread per wait, as asyncio code needs with Python's.
+fn async_waits() -> Result {
+    stop(
+        "async (beyond Python)",
+        "await loop.run_in_executor(None, q.get)   # a thread per blocking wait",
+    );
+    let rt = tokio::runtime::Builder::new_current_thread().build()?;
+    let q = Queue::<u64>::new()?;
+    let done = Event::new()?;
+    let pool = Pool::new(2)?;
+    let p = Process::new(put_then_set, (q.clone(), done.clone()));
+    p.start()?;
+    let mut result = pool.apply_async(square, (12,))?;
+    let (items, squared) = rt.block_on(async {
+        let items = async {
+            let mut items = Vec::new();
+            for _ in 0..3 {
+                items.push(q.get_async().await?);
+            }
+            done.wait_async().await;
+            Ok::<_, multiprocessing::Error>(items)
+        };
+        tokio::join!(items, &mut result)
+    });
+    println!(
+        "   q.get_async() x3 -> {:?}, then done.wait_async()",
+        items?
+    );
+    println!("   pool.apply_async(square, (12,)).await -> {}", squared?);
+    p.join()?;
     Ok(())
 }
 
