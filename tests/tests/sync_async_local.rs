@@ -14,7 +14,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use multiprocessing::sharedctypes::RawValue;
-use multiprocessing::synchronize::{Error, TryLockError};
+use multiprocessing::synchronize::{ConditionLock, Error, TryLockError};
 use multiprocessing::{Barrier, Condition, Event, Lock, Process, Queue, RLock, StartMethod};
 use multiprocessing_tests::helpers::{BOUND, threads};
 use multiprocessing_tests::per_runtime;
@@ -64,26 +64,9 @@ fn rlock_taker(lock: RLock, took: Event) -> i32 {
     }
 }
 
-/// Ping-pong on a condition: waits (blocking) for `turn` to be odd, makes it even, notifies;
-/// `rounds` times.
-fn odd_turns(cond: Condition, turn: RawValue<u64>, rounds: u64) -> i32 {
-    for _ in 0..rounds {
-        let guard = cond.lock().unwrap();
-        let (guard, ok) = cond
-            .wait_for(guard, Some(BOUND), || turn.get() % 2 == 1)
-            .unwrap();
-        if !ok {
-            return 1;
-        }
-        turn.set(turn.get() + 1);
-        cond.notify_all();
-        drop(guard);
-    }
-    0
-}
-
-/// The same with a `Condition<Lock>`.
-fn odd_turns_lock(cond: Condition<Lock>, turn: RawValue<u64>, rounds: u64) -> i32 {
+/// Ping-pong on a condition (over either lock): waits (blocking) for `turn` to be odd, makes
+/// it even, notifies; `rounds` times.
+fn odd_turns<L: ConditionLock>(cond: Condition<L>, turn: RawValue<u64>, rounds: u64) -> i32 {
     for _ in 0..rounds {
         let guard = cond.lock().unwrap();
         let (guard, ok) = cond
@@ -285,7 +268,7 @@ fn condition_futures_agree_with_a_blocking_child(flavor: Flavor) {
     run(flavor, async {
         // Ping-pong with a blocking child: the parent makes `turn` odd, the child even.
         let (cond, turn) = (Condition::new().unwrap(), RawValue::new(0u64).unwrap());
-        let child = started(odd_turns, (cond.clone(), turn.clone(), ROUNDS));
+        let child = started(odd_turns::<RLock>, (cond.clone(), turn.clone(), ROUNDS));
         for round in 0..ROUNDS {
             let guard = cond.lock_async().await.unwrap();
             let (guard, ok) = cond
@@ -307,7 +290,7 @@ fn condition_futures_agree_with_a_blocking_child(flavor: Flavor) {
         // The same over a `Lock`.
         let cond = Condition::with_lock(Lock::new().unwrap()).unwrap();
         let turn = RawValue::new(0u64).unwrap();
-        let child = started(odd_turns_lock, (cond.clone(), turn.clone(), ROUNDS));
+        let child = started(odd_turns::<Lock>, (cond.clone(), turn.clone(), ROUNDS));
         for round in 0..ROUNDS {
             let mut guard = cond.lock_async().await.unwrap();
             while turn.get() != 2 * round {
